@@ -1,0 +1,347 @@
+"""Reading and writing content packs on disk.
+
+Layout of a pack folder::
+
+    pack.yaml            meta: id, name, version, description, domains
+    skills.yaml          list of skills
+    roles.yaml           list of roles
+    items/*.yaml         lists of items (any number of files)
+    lessons/*.md         one lesson per file: YAML front matter between '---' lines, then Markdown
+
+``load_pack`` validates everything and raises one :class:`PackError` that lists every
+problem with its file and line, so an author fixes a pack in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from learnloop.content.graph import find_cycle
+from learnloop.content.models import Domain, Item, Lesson, Pack, PackMeta, Role, Skill
+
+MAX_FILE_BYTES = 5_000_000
+LINE_KEY = "__line__"
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class PackError(Exception):
+    """A pack that cannot be loaded; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in pack:\n{lines}")
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe YAML loader that records the line of every mapping under ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping[LINE_KEY] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k != LINE_KEY}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+class _Reader:
+    def __init__(self, root: Path):
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def add(self, path: Path | str, line: int | None, message: str) -> None:
+        name = self.rel(path) if isinstance(path, Path) else path
+        self.problems.append(Problem(name, line, message))
+
+    def read_text(self, path: Path) -> str | None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.add(path, None, f"cannot read file: {exc.strerror}")
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            self.add(path, None, f"file is larger than {MAX_FILE_BYTES} bytes")
+            return None
+        if b"\x00" in data:
+            self.add(path, None, "binary file (contains NUL bytes); expected UTF-8 text")
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.add(path, None, f"not UTF-8 text (byte {exc.start})")
+            return None
+
+    def read_yaml(self, path: Path, text: str | None = None, line_offset: int = 0) -> Any:
+        if text is None:
+            text = self.read_text(path)
+            if text is None:
+                return None
+        try:
+            return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 + line_offset if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.add(path, line, f"invalid YAML: {problem}")
+            return None
+
+    def validate(self, model: type, raw: Any, path: Path, line: int | None) -> Any:
+        if not isinstance(raw, dict):
+            self.add(path, line, f"expected a mapping for {model.__name__}, got {type(raw).__name__}")
+            return None
+        try:
+            return model.model_validate(_strip_lines(raw))
+        except ValidationError as exc:
+            ident = raw.get("id")
+            label = f"{model.__name__.lower()} {ident!r}" if ident else model.__name__.lower()
+            for err in exc.errors():
+                loc = ".".join(str(x) for x in err["loc"])
+                field_line = _field_line(raw, err["loc"]) or line
+                msg = err["msg"].removeprefix("Value error, ")
+                self.add(path, field_line, f"{label}: {loc + ': ' if loc else ''}{msg}")
+            return None
+
+    def list_file(self, path: Path, model: type) -> list[tuple[Any, Path, int | None]]:
+        raw = self.read_yaml(path)
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.add(path, 1, "expected a YAML list at the top level")
+            return []
+        out = []
+        for entry in raw:
+            line = entry.get(LINE_KEY) if isinstance(entry, dict) else None
+            obj = self.validate(model, entry, path, line)
+            if obj is not None:
+                out.append((obj, path, line))
+        return out
+
+
+def _field_line(raw: dict[str, Any], loc: tuple[Any, ...]) -> int | None:
+    node: Any = raw
+    line = raw.get(LINE_KEY)
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            if isinstance(node, dict) and LINE_KEY in node:
+                line = node[LINE_KEY]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            if isinstance(node, dict) and LINE_KEY in node:
+                line = node[LINE_KEY]
+        else:
+            break
+    return line
+
+
+def _split_front_matter(text: str) -> tuple[str, str] | None:
+    if not text.startswith("---"):
+        return None
+    parts = text.split("\n---", 2)
+    if len(parts) < 2:
+        return None
+    front = parts[0][3:].lstrip("\n")
+    body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+    return front, body.strip("\n") + "\n"
+
+
+def load_pack(path: str | Path) -> Pack:
+    """Load and fully validate the pack in folder ``path``; raise :class:`PackError`."""
+    root = Path(path)
+    reader = _Reader(root)
+    if not root.is_dir():
+        raise PackError([Problem(str(root), None, "pack folder does not exist")])
+
+    meta: PackMeta | None = None
+    meta_path = root / "pack.yaml"
+    if not meta_path.exists():
+        reader.add(meta_path, None, "missing pack.yaml")
+    else:
+        raw = reader.read_yaml(meta_path)
+        if raw is not None:
+            meta = reader.validate(PackMeta, raw, meta_path, 1)
+
+    skills = reader.list_file(root / "skills.yaml", Skill) if (root / "skills.yaml").exists() else []
+    if not (root / "skills.yaml").exists():
+        reader.add(root / "skills.yaml", None, "missing skills.yaml")
+    roles = reader.list_file(root / "roles.yaml", Role) if (root / "roles.yaml").exists() else []
+    if not (root / "roles.yaml").exists():
+        reader.add(root / "roles.yaml", None, "missing roles.yaml")
+
+    items: list[tuple[Item, Path, int | None]] = []
+    for item_file in sorted((root / "items").glob("*.yaml")):
+        items.extend(reader.list_file(item_file, Item))
+
+    lessons: list[tuple[Lesson, Path, int | None]] = []
+    for lesson_file in sorted((root / "lessons").glob("*.md")):
+        text = reader.read_text(lesson_file)
+        if text is None:
+            continue
+        split = _split_front_matter(text)
+        if split is None:
+            reader.add(lesson_file, 1, "lesson needs YAML front matter between '---' lines")
+            continue
+        front, body = split
+        raw = reader.read_yaml(lesson_file, front, line_offset=1)
+        if raw is None:
+            continue
+        if isinstance(raw, dict):
+            raw["body"] = body
+        lesson = reader.validate(Lesson, raw, lesson_file, 1)
+        if lesson is not None:
+            lessons.append((lesson, lesson_file, 1))
+
+    _check_references(reader, meta, skills, roles, items, lessons)
+    if reader.problems:
+        raise PackError(reader.problems)
+    assert meta is not None
+    return Pack(
+        meta=meta,
+        skills=[s for s, _, _ in skills],
+        roles=[r for r, _, _ in roles],
+        items=[i for i, _, _ in items],
+        lessons=[x for x, _, _ in lessons],
+    )
+
+
+def _check_references(
+    reader: _Reader,
+    meta: PackMeta | None,
+    skills: list[tuple[Skill, Path, int | None]],
+    roles: list[tuple[Role, Path, int | None]],
+    items: list[tuple[Item, Path, int | None]],
+    lessons: list[tuple[Lesson, Path, int | None]],
+) -> None:
+    for kind, entries in (("skill", skills), ("role", roles), ("item", items), ("lesson", lessons)):
+        seen: dict[str, tuple[Path, int | None]] = {}
+        for obj, path, line in entries:
+            if obj.id in seen:
+                first_path, first_line = seen[obj.id]
+                reader.add(path, line, f"duplicate {kind} id {obj.id!r} (first at {reader.rel(first_path)}:{first_line})")
+            else:
+                seen[obj.id] = (path, line)
+
+    skill_ids = {s.id for s, _, _ in skills}
+    domain_ids = {d.id for d in meta.domains} if meta else None
+    for skill, path, line in skills:
+        if domain_ids is not None and skill.domain not in domain_ids:
+            reader.add(path, line, f"skill {skill.id!r}: unknown domain {skill.domain!r}")
+        for pre in skill.prerequisites:
+            if pre not in skill_ids:
+                reader.add(path, line, f"skill {skill.id!r}: unknown prerequisite {pre!r}")
+            elif pre == skill.id:
+                reader.add(path, line, f"skill {skill.id!r} lists itself as a prerequisite")
+    graph = {s.id: [p for p in s.prerequisites if p in skill_ids and p != s.id] for s, _, _ in skills}
+    cycle = find_cycle(graph)
+    if cycle:
+        where = {s.id: (p, ln) for s, p, ln in skills}
+        path, line = where[cycle[0]]
+        reader.add(path, line, "prerequisite cycle: " + " -> ".join(cycle + [cycle[0]]))
+    for role, path, line in roles:
+        for sid in role.targets:
+            if sid not in skill_ids:
+                reader.add(path, line, f"role {role.id!r}: unknown skill {sid!r} in targets")
+    for item, path, line in items:
+        for sid in item.skills:
+            if sid not in skill_ids:
+                reader.add(path, line, f"item {item.id!r}: unknown skill {sid!r}")
+    for lesson, path, line in lessons:
+        for sid in lesson.skills:
+            if sid not in skill_ids:
+                reader.add(path, line, f"lesson {lesson.id!r}: unknown skill {sid!r}")
+
+
+def pack_from_json(document: dict[str, Any]) -> Pack:
+    return Pack.model_validate(document)
+
+
+def pack_fingerprint(pack: Pack) -> str:
+    """A hash of the pack's meaning (independent of file layout and key order)."""
+    canonical = json.dumps(pack.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _BlockDumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_presenter)
+
+
+def _dump(value: Any) -> str:
+    return yaml.dump(value, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_pack(pack: Pack, path: str | Path) -> Path:
+    """Write ``pack`` as a pack folder that :func:`load_pack` reads back to an equal pack."""
+    root = Path(path)
+    (root / "items").mkdir(parents=True, exist_ok=True)
+    (root / "lessons").mkdir(parents=True, exist_ok=True)
+    (root / "pack.yaml").write_text(_dump(pack.meta.model_dump(mode="json")), encoding="utf-8")
+    (root / "skills.yaml").write_text(
+        _dump([s.model_dump(mode="json") for s in pack.skills]), encoding="utf-8"
+    )
+    (root / "roles.yaml").write_text(
+        _dump([r.model_dump(mode="json") for r in pack.roles]), encoding="utf-8"
+    )
+    domain_of = {s.id: s.domain for s in pack.skills}
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    for item in pack.items:
+        domain = domain_of.get(item.skills[0], "misc")
+        by_domain.setdefault(domain, []).append(item.model_dump(mode="json", exclude_none=True))
+    for domain, entries in by_domain.items():
+        (root / "items" / f"{domain}.yaml").write_text(_dump(entries), encoding="utf-8")
+    for lesson in pack.lessons:
+        front = lesson.model_dump(mode="json", exclude={"body"})
+        text = "---\n" + _dump(front) + "---\n\n" + lesson.body
+        (root / "lessons" / f"{lesson.id}.md").write_text(text, encoding="utf-8")
+    return root
+
+
+__all__ = [
+    "Domain",
+    "PackError",
+    "Problem",
+    "load_pack",
+    "pack_fingerprint",
+    "pack_from_json",
+    "write_pack",
+]

@@ -1,0 +1,220 @@
+"""The domain of a content pack: skills, roles, items and lessons.
+
+A pack is authored as YAML and Markdown (see ``loader.py``); these pydantic models are
+its validated, in-memory form. They are plain data: no database, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=2, max_length=80)]
+
+#: Role target levels and the mastery probability each one asks for.
+LEVEL_MASTERY: dict[int, float] = {1: 0.6, 2: 0.8, 3: 0.95}
+
+ItemKind = Literal["choice", "numeric", "text", "code"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Domain(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1)
+    description: str = ""
+
+
+class Skill(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1)
+    domain: Identifier
+    description: str = ""
+    prerequisites: list[Identifier] = Field(default_factory=list)
+
+
+class Role(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1)
+    description: str = ""
+    #: skill id -> required level (1 working knowledge, 2 proficient, 3 expert)
+    targets: dict[Identifier, Annotated[int, Field(ge=1, le=3)]] = Field(min_length=1)
+
+    def mastery_targets(self) -> dict[str, float]:
+        return {skill: LEVEL_MASTERY[level] for skill, level in self.targets.items()}
+
+
+class RubricCriterion(_Strict):
+    id: Identifier
+    description: str = Field(min_length=1)
+    points: float = Field(default=1.0, gt=0)
+    #: phrases any one of which shows the criterion is met (case-insensitive; offline grading)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class IRTParams(_Strict):
+    a: float = Field(default=1.0, gt=0)
+    b: float = 0.0
+    c: float = Field(default=0.0, ge=0, lt=1)
+
+
+class Item(_Strict):
+    id: Identifier
+    skills: list[Identifier] = Field(min_length=1)
+    kind: ItemKind
+    stem: str = Field(min_length=1)
+    #: authored difficulty on the logit scale (about -3 easy .. +3 hard), used until calibrated
+    difficulty: float = Field(default=0.0, ge=-4, le=4)
+    irt: IRTParams | None = None
+    explanation: str = Field(min_length=1)
+    hints: list[str] = Field(min_length=2, max_length=3)
+    minutes: float = Field(default=1.0, gt=0, le=60)
+    # choice
+    options: dict[str, str] | None = None
+    key: str | None = None
+    # numeric
+    answer: float | None = None
+    tolerance: float | None = Field(default=None, ge=0)
+    unit: str | None = None
+    # text
+    reference_answers: list[str] | None = None
+    rubric: list[RubricCriterion] | None = None
+    pass_fraction: float = Field(default=0.6, gt=0, le=1)
+    # code
+    language: Literal["python"] | None = None
+    starter: str | None = None
+    solution: str | None = None
+    tests: str | None = None
+
+    @field_validator("answer")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("answer must be a finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _key_matches_kind(self) -> Item:
+        problems = self.key_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def key_problems(self) -> list[str]:
+        """Every reason this item could not be scored (empty when it can)."""
+        p: list[str] = []
+        if self.kind == "choice":
+            if not self.options or len(self.options) < 2:
+                p.append("choice item needs at least two options")
+            if self.key is None:
+                p.append("choice item has no key")
+            elif self.options and self.key not in self.options:
+                p.append(f"key {self.key!r} is not one of the options {sorted(self.options)}")
+        elif self.kind == "numeric":
+            if self.answer is None:
+                p.append("numeric item has no answer")
+        elif self.kind == "text":
+            if not self.reference_answers:
+                p.append("text item has no reference_answers")
+            if not self.rubric:
+                p.append("text item has no rubric")
+            elif not all(c.keywords for c in self.rubric):
+                p.append("every rubric criterion of a text item needs keywords for offline grading")
+        elif self.kind == "code":
+            if not self.tests:
+                p.append("code item has no tests")
+            if not self.solution:
+                p.append("code item has no reference solution")
+            if self.language is None:
+                p.append("code item needs language: python")
+        return p
+
+    @property
+    def item_params(self) -> IRTParams:
+        """IRT parameters: calibrated if present, else from the authored difficulty."""
+        return self.irt or IRTParams(a=1.0, b=self.difficulty, c=0.0)
+
+    def public_view(self) -> dict[str, object]:
+        """What a learner may see before answering: never the key, solution or tests."""
+        view: dict[str, object] = {
+            "id": self.id,
+            "kind": self.kind,
+            "skills": list(self.skills),
+            "stem": self.stem,
+            "minutes": self.minutes,
+            "hint_count": len(self.hints),
+        }
+        if self.kind == "choice":
+            view["options"] = dict(self.options or {})
+        if self.kind == "numeric" and self.unit:
+            view["unit"] = self.unit
+        if self.kind == "code":
+            view["starter"] = self.starter or ""
+            view["language"] = self.language
+        return view
+
+
+class Lesson(_Strict):
+    id: Identifier
+    title: str = Field(min_length=1)
+    skills: list[Identifier] = Field(min_length=1)
+    minutes: float = Field(default=5.0, gt=0, le=240)
+    body: str = Field(min_length=1)
+
+    @field_validator("body")
+    @classmethod
+    def _normalise_body(cls, v: str) -> str:
+        # One trailing newline, so a lesson reads back from disk exactly as written.
+        return v.strip("\n") + "\n"
+
+
+class PackMeta(_Strict):
+    id: Identifier
+    name: str
+    version: str = "1.0.0"
+    description: str = ""
+    language: str = "en"
+    license: str = "CC-BY-4.0"
+    domains: list[Domain] = Field(min_length=1)
+
+
+class Pack(BaseModel):
+    """A whole, validated content pack."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meta: PackMeta
+    skills: list[Skill]
+    roles: list[Role]
+    items: list[Item]
+    lessons: list[Lesson]
+
+    # Lookups are rebuilt on demand; packs are immutable once loaded.
+    def skill(self, skill_id: str) -> Skill:
+        return self.skill_index()[skill_id]
+
+    def item(self, item_id: str) -> Item:
+        return self.item_index()[item_id]
+
+    def role(self, role_id: str) -> Role:
+        return self.role_index()[role_id]
+
+    def skill_index(self) -> dict[str, Skill]:
+        return {s.id: s for s in self.skills}
+
+    def item_index(self) -> dict[str, Item]:
+        return {i.id: i for i in self.items}
+
+    def role_index(self) -> dict[str, Role]:
+        return {r.id: r for r in self.roles}
+
+    def items_for_skill(self, skill_id: str) -> list[Item]:
+        return [i for i in self.items if skill_id in i.skills]
+
+    def lessons_for_skill(self, skill_id: str) -> list[Lesson]:
+        return [lesson for lesson in self.lessons if skill_id in lesson.skills]

@@ -1,0 +1,59 @@
+"""The common interface of knowledge-tracing models and the response log they learn from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass
+class ResponseLog:
+    """Answers in time order, one row each (columnar numpy arrays of equal length).
+
+    ``user``, ``skill`` and ``item`` are integer codes (0..n-1); ``correct`` is 0/1;
+    ``timestamp`` is seconds (float) or None when the data has no times.
+    """
+
+    user: NDArray[np.int64]
+    skill: NDArray[np.int64]
+    correct: NDArray[np.int8]
+    item: NDArray[np.int64] | None = None
+    timestamp: NDArray[np.float64] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.user)
+        for name in ("skill", "correct", "item", "timestamp"):
+            arr = getattr(self, name)
+            if arr is not None and len(arr) != n:
+                raise ValueError(f"ResponseLog.{name} has {len(arr)} rows, user has {n}")
+        if n and not np.isin(self.correct, (0, 1)).all():
+            raise ValueError("ResponseLog.correct must contain only 0 and 1")
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+class KnowledgeTracer(Protocol):
+    """What the product needs from a knowledge-tracing model.
+
+    ``state`` is a JSON-serialisable dict per learner (what the store keeps as derived
+    mastery); ``update`` must be cheap enough for the request path.
+    """
+
+    def fit(self, log: ResponseLog) -> Self: ...
+
+    def predict_proba(self, log: ResponseLog) -> NDArray[np.float64]:
+        """P(correct) for every row of ``log``, using only the rows before it per user."""
+        ...
+
+    def initial_state(self) -> dict[str, Any]: ...
+
+    def update(self, state: dict[str, Any], skill: int, correct: int, item: int | None = None,
+               timestamp: float | None = None) -> dict[str, Any]: ...
+
+    def mastery(self, state: dict[str, Any], skill: int) -> float: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
