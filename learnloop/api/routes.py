@@ -1,0 +1,136 @@
+"""The JSON API under ``/api/v1``: the same learning loop as the web pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from learnloop.api.deps import SESSION_COOKIE, api_user, get_ctx, session_token
+from learnloop.errors import NotFound
+from learnloop.services import auth, practice
+from learnloop.services.auth import CurrentUser, LoginResult
+from learnloop.services.context import AppContext
+
+router = APIRouter(prefix="/api/v1")
+
+
+class SignupIn(BaseModel):
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    password: str = Field(max_length=200)
+    join_code: str = Field(default="", max_length=60)
+    locale: str = Field(default="en", max_length=10)
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=200)
+
+
+class EnrolIn(BaseModel):
+    role_id: str = Field(max_length=80)
+
+
+class AnswerIn(BaseModel):
+    item_id: str = Field(max_length=80)
+    answer: dict[str, Any] = Field(description='{"choice": "b"} | {"value": 0.5} | {"text": "..."} | {"code": "..."}')
+
+
+class HintIn(BaseModel):
+    item_id: str = Field(max_length=80)
+
+
+class ItemOut(BaseModel):
+    item: dict[str, Any]
+
+
+class LessonOut(BaseModel):
+    id: str
+    title: str
+    skills: list[str]
+    minutes: float
+    body_markdown: str
+
+
+@router.post("/auth/signup", response_model=LoginResult, status_code=201, tags=["auth"])
+def signup(body: SignupIn, ctx: AppContext = Depends(get_ctx)) -> LoginResult:
+    """Create a learner account and log in; use the returned token as a bearer token."""
+    return auth.signup(ctx, email=body.email, name=body.name, password=body.password,
+                       join_code=body.join_code, locale=body.locale)
+
+
+@router.post("/auth/login", response_model=LoginResult, tags=["auth"])
+def login(body: LoginIn, ctx: AppContext = Depends(get_ctx)) -> LoginResult:
+    return auth.login(ctx, email=body.email, password=body.password)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+def logout(request: Request, ctx: AppContext = Depends(get_ctx),
+           user: CurrentUser = Depends(api_user)) -> Response:
+    token, _ = session_token(request)
+    if token:
+        auth.logout(ctx, token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/me", response_model=CurrentUser, tags=["auth"])
+def me(user: CurrentUser = Depends(api_user)) -> CurrentUser:
+    return user
+
+
+@router.get("/roles", response_model=list[practice.RoleView], tags=["practice"])
+def roles(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> list[practice.RoleView]:
+    return practice.list_roles(ctx)
+
+
+@router.post("/enrolment", response_model=practice.RoleView, tags=["practice"])
+def enrol(body: EnrolIn, ctx: AppContext = Depends(get_ctx),
+          user: CurrentUser = Depends(api_user)) -> practice.RoleView:
+    """Choose (or change) the learner's target role."""
+    return practice.enrol(ctx, user, body.role_id)
+
+
+@router.get("/practice/next", response_model=practice.PresentedItem, tags=["practice"])
+def next_item(ctx: AppContext = Depends(get_ctx),
+              user: CurrentUser = Depends(api_user)) -> practice.PresentedItem:
+    """The item to work on now; the same item is returned until it is answered."""
+    return practice.next_item(ctx, user)
+
+
+@router.post("/practice/hint", response_model=practice.HintView, tags=["practice"])
+def hint(body: HintIn, ctx: AppContext = Depends(get_ctx),
+         user: CurrentUser = Depends(api_user)) -> practice.HintView:
+    return practice.hint(ctx, user, body.item_id)
+
+
+@router.post("/practice/answer", response_model=practice.Feedback, tags=["practice"])
+def answer(body: AnswerIn, ctx: AppContext = Depends(get_ctx),
+           user: CurrentUser = Depends(api_user)) -> practice.Feedback:
+    """Score the answer to the current item; returns feedback and the mastery change."""
+    return practice.answer(ctx, user, body.item_id, body.answer)
+
+
+@router.get("/mastery", response_model=practice.SkillMap, tags=["practice"])
+def mastery(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> practice.SkillMap:
+    return practice.skill_map(ctx, user.id)
+
+
+@router.get("/lessons/{lesson_id}", response_model=LessonOut, tags=["content"])
+def lesson(lesson_id: str, ctx: AppContext = Depends(get_ctx),
+           user: CurrentUser = Depends(api_user)) -> LessonOut:
+    with ctx.session() as session:
+        pack = ctx.active_pack(session).pack
+    for found in pack.lessons:
+        if found.id == lesson_id:
+            return LessonOut(id=found.id, title=found.title, skills=found.skills, minutes=found.minutes,
+                             body_markdown=found.body)
+    raise NotFound(f"no lesson with id {lesson_id!r}")
+
+
+@router.get("/health", tags=["operations"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}

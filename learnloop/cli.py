@@ -1,0 +1,176 @@
+"""The ``learnloop`` command line (Typer)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from learnloop.config import get_settings
+from learnloop.content.loader import PackError
+from learnloop.errors import LearnloopError
+from learnloop.services.context import AppContext
+
+app = typer.Typer(help="Learnloop: adaptive, measured learning toward AI-era roles.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+fit_app = typer.Typer(help="Fit models from the response log.", no_args_is_help=True)
+app.add_typer(fit_app, name="fit")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def clean_errors(func: F) -> F:
+    """Turn the project's errors into a message on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PackError as exc:
+            _fail(str(exc))
+        except LearnloopError as exc:
+            details = "".join(f"\n  - {d}" for d in exc.details)
+            _fail(exc.message + details)
+        except FileNotFoundError as exc:
+            _fail(f"no such file or folder: {exc.filename}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _ctx() -> AppContext:
+    return AppContext(settings=get_settings())
+
+
+def _ensure_ready(ctx: AppContext) -> None:
+    from learnloop.services import packs
+    from learnloop.services.auth import default_organisation
+    from learnloop.store.db import migrate
+
+    migrate(ctx.settings.database_url)
+    with ctx.session() as session:
+        from sqlalchemy import select
+
+        from learnloop.store.models import ContentPack
+
+        has_pack = session.execute(select(ContentPack.id).limit(1)).first() is not None
+        default_organisation(session)
+    if not has_pack:
+        packs.import_pack(ctx, ctx.settings.default_pack)
+
+
+@app.command()
+@clean_errors
+def init() -> None:
+    """Create or upgrade the database and load the default content pack if none is loaded."""
+    ctx = _ctx()
+    _ensure_ready(ctx)
+    from learnloop.services.packs import active_pack_summary
+
+    s = active_pack_summary(ctx)
+    typer.echo(f"database ready at {ctx.settings.database_url}; pack {s.pack_id} {s.version}: "
+               f"{s.skills} skills, {s.roles} roles, {s.items} items, {s.lessons} lessons")
+
+
+@app.command(name="import")
+@clean_errors
+def import_(pack: Path = typer.Argument(..., help="pack folder")) -> None:
+    """Validate a pack folder and make it the active pack (nothing is written if it is invalid)."""
+    from learnloop.services.packs import import_pack
+    from learnloop.store.db import migrate
+
+    ctx = _ctx()
+    migrate(ctx.settings.database_url)
+    s = import_pack(ctx, pack)
+    state = "imported" if s.changed else "already active (unchanged)"
+    typer.echo(f"pack {s.pack_id} {s.version} {state}: {s.skills} skills, {s.roles} roles, "
+               f"{s.items} items, {s.lessons} lessons")
+
+
+@app.command()
+@clean_errors
+def export(directory: Path = typer.Argument(..., help="folder to write the active pack to")) -> None:
+    """Write the active pack as a pack folder that `learnloop import` reads back unchanged."""
+    from learnloop.services.packs import export_pack
+
+    s = export_pack(_ctx(), directory)
+    typer.echo(f"wrote pack {s.pack_id} ({s.items} items) to {directory}")
+
+
+@app.command()
+@clean_errors
+def demo(learners: int = typer.Option(60, min=1, max=5000), seed: int = 7) -> None:
+    """Create a demo organisation with teams and simulated learners with histories."""
+    from learnloop.services.demo import create_demo
+
+    ctx = _ctx()
+    _ensure_ready(ctx)
+    s = create_demo(ctx, learners=learners, seed=seed)
+    _print_demo(s)
+
+
+def _print_demo(s: Any) -> None:
+    state = "created" if s.created else "already present"
+    typer.echo(f"demo organisation {s.org_name!r} {state}: {s.learners} learners, {s.responses} answers; "
+               f"join code {s.join_code}")
+    for email, password in s.logins.items():
+        typer.echo(f"  log in as {email} / {password}")
+
+
+@app.command()
+@clean_errors
+def serve(host: str = typer.Option(None), port: int = typer.Option(None),
+          demo: bool = typer.Option(False, "--demo", help="create the demo organisation first")) -> None:
+    """Serve the web app and the API."""
+    import uvicorn
+
+    from learnloop.server import create_app
+
+    ctx = _ctx()
+    _ensure_ready(ctx)
+    if demo:
+        from learnloop.services.demo import create_demo
+
+        _print_demo(create_demo(ctx))
+    host = host or ctx.settings.host
+    port = port or ctx.settings.port
+    typer.echo(f"Learnloop is running at http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
+    sys.stdout.flush()
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+
+
+@app.command()
+@clean_errors
+def rebuild(check: bool = typer.Option(False, help="only report whether the rebuild equals the live state")) -> None:
+    """Rebuild derived mastery from the append-only response log."""
+    from learnloop.services.mastery import rebuild_all, snapshot
+
+    ctx = _ctx()
+    with ctx.session() as session:
+        before = snapshot(session)
+        count = rebuild_all(session)
+        session.flush()
+        after = snapshot(session)
+        if check:
+            session.rollback()
+    same = before == after
+    typer.echo(f"replayed {count} answers; rebuilt mastery {'equals' if same else 'differs from'} the live state"
+               + (" (check only, nothing written)" if check else ""))
+    if check and not same:
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

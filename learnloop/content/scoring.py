@@ -1,0 +1,107 @@
+"""Scoring answers to choice, numeric and text items (code items run in ``services.code_runner``).
+
+Pure functions: an item and the learner's answer in, a :class:`Score` out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from learnloop.content.models import Item
+
+
+class AnswerError(ValueError):
+    """The answer payload does not fit the item (wrong type, unknown option...)."""
+
+
+@dataclass
+class Score:
+    correct: bool
+    score: float  # 0..1
+    feedback: list[str] = field(default_factory=list)
+    criteria_met: list[str] = field(default_factory=list)
+
+
+def score_choice(item: Item, choice: object) -> Score:
+    options = item.options or {}
+    if not isinstance(choice, str) or choice not in options:
+        raise AnswerError(f"choice must be one of {sorted(options)}")
+    ok = choice == item.key
+    return Score(correct=ok, score=1.0 if ok else 0.0)
+
+
+def parse_number(value: object) -> float:
+    if isinstance(value, bool):
+        raise AnswerError("a number is required")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "").replace("\u2212", "-")
+        percent = text.endswith("%")
+        text = text.rstrip("%").strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise AnswerError(f"{value!r} is not a number") from None
+        if percent:
+            number /= 100.0
+    else:
+        raise AnswerError("a number is required")
+    if not math.isfinite(number):
+        raise AnswerError("the number must be finite")
+    return number
+
+
+def score_numeric(item: Item, value: object) -> Score:
+    assert item.answer is not None
+    number = parse_number(value)
+    tol = item.tolerance if item.tolerance is not None else 1e-6 * max(1.0, abs(item.answer))
+    ok = abs(number - item.answer) <= tol + 1e-12
+    return Score(correct=ok, score=1.0 if ok else 0.0)
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\s+", " ", text)
+
+
+def score_text_keywords(item: Item, text: object) -> Score:
+    """Offline rubric grading: a criterion is met when one of its keyword phrases appears.
+
+    This is the embedded default; the model-based graders of ``llm.grading`` replace it
+    when a grading model is configured.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise AnswerError("a non-empty text answer is required")
+    normalised = _normalise(text)
+    total = sum(c.points for c in item.rubric or [])
+    got = 0.0
+    met: list[str] = []
+    missing: list[str] = []
+    for criterion in item.rubric or []:
+        if any(_normalise(k) in normalised for k in criterion.keywords):
+            got += criterion.points
+            met.append(criterion.id)
+        else:
+            missing.append(criterion.description)
+    fraction = got / total if total else 0.0
+    return Score(
+        correct=fraction >= item.pass_fraction,
+        score=fraction,
+        feedback=[f"Not yet covered: {m}" for m in missing],
+        criteria_met=met,
+    )
+
+
+def score_answer(item: Item, answer: dict[str, object]) -> Score:
+    """Score choice, numeric and text answers. ``answer`` is the payload the learner sent."""
+    if item.kind == "choice":
+        return score_choice(item, answer.get("choice"))
+    if item.kind == "numeric":
+        return score_numeric(item, answer.get("value"))
+    if item.kind == "text":
+        return score_text_keywords(item, answer.get("text"))
+    raise AnswerError(f"{item.kind} items are not scored here")

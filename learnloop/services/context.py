@@ -1,0 +1,96 @@
+"""What every service needs: settings, the database, and the active content pack."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from learnloop.config import Settings, get_settings
+from learnloop.content.graph import prerequisite_closure
+from learnloop.content.models import Item, Pack, Role
+from learnloop.errors import LearnloopError, NotFound
+from learnloop.store.db import session_scope
+from learnloop.store.models import ContentPack
+
+
+@dataclass
+class ActivePack:
+    """A loaded pack with the lookups the services use on every request."""
+
+    row_id: int
+    pack: Pack
+
+    @cached_property
+    def items(self) -> dict[str, Item]:
+        return self.pack.item_index()
+
+    @cached_property
+    def skills(self) -> dict[str, object]:
+        return dict(self.pack.skill_index())
+
+    @cached_property
+    def roles(self) -> dict[str, Role]:
+        return self.pack.role_index()
+
+    @cached_property
+    def prerequisites(self) -> dict[str, list[str]]:
+        return {s.id: list(s.prerequisites) for s in self.pack.skills}
+
+    @cached_property
+    def items_by_skill(self) -> dict[str, list[Item]]:
+        out: dict[str, list[Item]] = {s.id: [] for s in self.pack.skills}
+        for item in self.pack.items:
+            for sid in item.skills:
+                out.setdefault(sid, []).append(item)
+        return out
+
+    def item(self, item_id: str) -> Item:
+        try:
+            return self.items[item_id]
+        except KeyError:
+            raise NotFound(f"no item with id {item_id!r}") from None
+
+    def role(self, role_id: str) -> Role:
+        try:
+            return self.roles[role_id]
+        except KeyError:
+            raise NotFound(f"no role with id {role_id!r}") from None
+
+    def role_skills(self, role: Role) -> set[str]:
+        """The role's target skills and every prerequisite they need."""
+        return prerequisite_closure(self.prerequisites, role.targets)
+
+
+@dataclass
+class AppContext:
+    settings: Settings = field(default_factory=get_settings)
+    _packs: dict[int, ActivePack] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.settings.database_url) as session:
+            yield session
+
+    def active_pack(self, session: Session) -> ActivePack:
+        row = session.execute(
+            select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
+        ).first()
+        if row is None:
+            raise LearnloopError("no content pack is loaded: run `learnloop init` or `learnloop import PACK`")
+        row_id = row[0]
+        with self._lock:
+            cached = self._packs.get(row_id)
+        if cached is None:
+            document = session.get(ContentPack, row_id)
+            assert document is not None
+            cached = ActivePack(row_id=row_id, pack=Pack.model_validate(document.document))
+            with self._lock:
+                self._packs = {row_id: cached}
+        return cached

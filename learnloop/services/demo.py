@@ -1,0 +1,136 @@
+"""Demo data: an organisation with teams and simulated learners with plausible histories.
+
+Simulated learners follow the same practice policy as real ones; whether they answer
+correctly is drawn from a hidden true-skill model (prerequisite-gated learning with
+BKT-style transitions and per-item difficulty), so mastery, gaps and item statistics on
+every page look like a real cohort's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import select
+
+from learnloop.content.graph import topological_order
+from learnloop.science.policy import ItemOption, choose_item, choose_skill
+from learnloop.services.auth import create_organisation, create_user, get_or_create_team, hash_password
+from learnloop.services.context import AppContext
+from learnloop.services.mastery import apply_answer, load_model
+from learnloop.services.practice import _targets
+from learnloop.store.models import Enrolment, Organisation, Response, utcnow
+
+DEMO_PASSWORD = "learnloop-demo"
+DEMO_ORG = "Acme AI Academy"
+TEAMS = ("Platform", "Applied AI", "Product", "Data Operations")
+FIRST = ("Ada", "Ben", "Chen", "Dana", "Eli", "Fatima", "Goro", "Hana", "Ivan", "Jia", "Kofi", "Lena",
+         "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tao", "Uma", "Vik", "Wei", "Yara")
+LAST = ("Li", "Smith", "Garcia", "Okafor", "Wang", "Müller", "Sato", "Khan", "Silva", "Novak")
+
+
+@dataclass
+class DemoSummary:
+    org_id: int
+    org_name: str
+    join_code: str
+    learners: int
+    responses: int
+    logins: dict[str, str]
+    created: bool
+
+
+def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int] = (15, 70),
+                seed: int = 7) -> DemoSummary:
+    """Create the demo organisation once (idempotent: returns the existing one)."""
+    rng = np.random.default_rng(seed)
+    with ctx.session() as session:
+        existing = session.execute(select(Organisation).where(Organisation.name == DEMO_ORG)).scalars().first()
+        if existing is not None:
+            count = session.query(Response).filter(Response.org_id == existing.id).count()
+            n = session.execute(select(Enrolment.user_id).distinct()).all()
+            return DemoSummary(existing.id, existing.name, existing.join_code, len(n), count,
+                               _logins(), created=False)
+        active = ctx.active_pack(session)
+        model = load_model(session)
+        org = create_organisation(session, DEMO_ORG, slug="acme")
+        teams = [get_or_create_team(session, org.id, name) for name in TEAMS]
+        shared_hash = hash_password(DEMO_PASSWORD)
+        staff = {}
+        for email, name, role, team in (
+            ("admin@acme.example", "Alex Admin", "admin", None),
+            ("manager@acme.example", "Morgan Manager", "manager", teams[0].id),
+            ("instructor@acme.example", "Irene Instructor", "instructor", None),
+        ):
+            staff[role] = create_user(session, org_id=org.id, email=email, name=name, password=DEMO_PASSWORD,
+                                      role=role, team_id=team, password_hash=shared_hash)
+        roles = [r.id for r in active.pack.roles]
+        order = topological_order(active.prerequisites)
+        difficulty = {i.id: i.item_params.b for i in active.pack.items}
+        start = utcnow() - timedelta(days=56)
+        total = 0
+        for n in range(learners):
+            team = teams[n % len(teams)]
+            name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
+            user = create_user(session, org_id=org.id, email=f"learner{n + 1:03d}@acme.example", name=name,
+                               password=DEMO_PASSWORD, team_id=team.id, password_hash=shared_hash,
+                               is_simulated=True)
+            user.manager_id = staff["manager"].id if team.id == teams[0].id else None
+            user.consent_share = bool(rng.random() < 0.7)
+            role_id = roles[int(rng.integers(len(roles)))]
+            session.add(Enrolment(user_id=user.id, role_id=role_id, is_active=True, created_at=start))
+            targets = _targets(active, role_id, ctx.settings.unlock_mastery)
+            skills = [s for s in order if s in targets]
+            practicable = {s for s in skills if active.items_by_skill.get(s)}
+            aptitude = rng.normal(0.0, 0.8)
+            known = {s: bool(rng.random() < 0.25 + 0.1 * aptitude) for s in skills}
+            rows: dict = {}
+            mastery = {s: model.prior(s) for s in skills}
+            history: list[str] = []
+            moment = start + timedelta(days=float(rng.uniform(0, 20)))
+            for _ in range(int(rng.integers(*answers))):
+                picked = choose_skill(skills, active.prerequisites, mastery, targets,
+                                      ctx.settings.unlock_mastery, practicable)
+                if picked is None:
+                    break
+                skill_id, _reason = picked
+                options = [ItemOption(i.id, difficulty[i.id]) for i in active.items_by_skill[skill_id]]
+                option, _p = choose_item(options, model.predict(skill_id, mastery[skill_id]), history[-8:],
+                                         Counter(history), ctx.settings.target_success)
+                item = active.items[option.item_id]
+                base = 0.88 if known[skill_id] else 0.22
+                logit_p = math.log(base / (1 - base)) + 0.6 * aptitude - 0.5 * option.difficulty
+                correct = bool(rng.random() < 1 / (1 + math.exp(-logit_p)))
+                if not known[skill_id] and rng.random() < 0.18 + 0.05 * aptitude:
+                    known[skill_id] = True
+                moment += timedelta(minutes=float(rng.uniform(1, 6)))
+                if rng.random() < 0.08:
+                    moment += timedelta(days=float(rng.uniform(1, 4)))
+                hints = int(rng.random() < 0.25) + int(rng.random() < 0.1)
+                answer = {"simulated": True}
+                response = Response(org_id=org.id, user_id=user.id, item_id=item.id, skills=list(item.skills),
+                                    kind=item.kind, context="practice", answer=answer, correct=correct,
+                                    score=1.0 if correct else 0.0, hints_used=hints,
+                                    duration_ms=int(rng.uniform(15, 240) * 1000 * item.minutes),
+                                    created_at=moment)
+                session.add(response)
+                session.flush()
+                changes = apply_answer(session, model, rows, user_id=user.id, skills=list(item.skills),
+                                       correct=correct, response_id=response.id, at=moment)
+                for s, (_b, after) in changes.items():
+                    mastery[s] = after
+                history.append(item.id)
+                total += 1
+        return DemoSummary(org.id, org.name, org.join_code, learners, total, _logins(), created=True)
+
+
+def _logins() -> dict[str, str]:
+    return {
+        "admin@acme.example": DEMO_PASSWORD,
+        "manager@acme.example": DEMO_PASSWORD,
+        "instructor@acme.example": DEMO_PASSWORD,
+        "learner001@acme.example": DEMO_PASSWORD,
+    }

@@ -1,0 +1,207 @@
+"""Server-rendered pages of the learning loop (Jinja2, forms, almost no JavaScript)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from learnloop import i18n
+from learnloop.api.deps import SESSION_COOKIE, get_ctx, optional_user
+from learnloop.errors import Conflict, Forbidden, LearnloopError, NotFound
+from learnloop.i18n import _
+from learnloop.services import auth, practice
+from learnloop.services.auth import CurrentUser
+from learnloop.services.context import AppContext
+from learnloop.web.render import render
+
+router = APIRouter(include_in_schema=False)
+PRE_CSRF_COOKIE = "learnloop_pre_csrf"
+LOCALE_COOKIE = "learnloop_locale"
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def page_user(request: Request) -> CurrentUser:
+    user = optional_user(request)
+    if user is None:
+        raise _LoginRequired()
+    return user
+
+
+class _LoginRequired(Exception):
+    """Raised by pages that need a login; answered with a redirect to /login."""
+
+
+def _check_form_csrf(request: Request, user: CurrentUser | None, token: str) -> None:
+    if user is not None:
+        auth.check_csrf(user, token)
+        return
+    cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
+    if not cookie or not token or not hmac.compare_digest(cookie, token):
+        raise Forbidden(_("The form has expired. Please reload the page and try again."))
+
+
+def _anonymous_form(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, template, status_code=status_code, csrf_token=token, **context)
+    response.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="lax")
+    return response
+
+
+def _login_response(ctx: AppContext, result: auth.LoginResult, target: str) -> Response:
+    response = _redirect(target)
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax",
+                        secure=ctx.settings.cookie_secure, max_age=ctx.settings.session_days * 86400)
+    response.set_cookie(LOCALE_COOKIE, result.user.locale, samesite="lax")
+    return response
+
+
+@router.get("/")
+def home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = optional_user(request)
+    if user is None:
+        return render(request, "home.html")
+    return _redirect("/practice")
+
+
+@router.get("/signup")
+def signup_form(request: Request) -> Response:
+    return _anonymous_form(request, "signup.html", form={})
+
+
+@router.post("/signup")
+def signup(request: Request, email: str = Form(""), name: str = Form(""), password: str = Form(""),
+           join_code: str = Form(""), csrf_token: str = Form(""),
+           ctx: AppContext = Depends(get_ctx)) -> Response:
+    _check_form_csrf(request, None, csrf_token)
+    try:
+        result = auth.signup(ctx, email=email, name=name, password=password, join_code=join_code,
+                             locale=i18n.get_locale())
+    except LearnloopError as exc:
+        return _anonymous_form(request, "signup.html", status_code=exc.status, error=exc.message,
+                               form={"email": email, "name": name, "join_code": join_code})
+    return _login_response(ctx, result, "/roles")
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return _anonymous_form(request, "login.html", form={})
+
+
+@router.post("/login")
+def login(request: Request, email: str = Form(""), password: str = Form(""), csrf_token: str = Form(""),
+          ctx: AppContext = Depends(get_ctx)) -> Response:
+    _check_form_csrf(request, None, csrf_token)
+    try:
+        result = auth.login(ctx, email=email, password=password)
+    except LearnloopError as exc:
+        return _anonymous_form(request, "login.html", status_code=exc.status, error=exc.message,
+                               form={"email": email})
+    return _login_response(ctx, result, "/practice")
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    _check_form_csrf(request, user, csrf_token)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth.logout(ctx, token)
+    response = _redirect("/")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{locale}")
+def change_language(locale: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    if locale not in i18n.LOCALES:
+        raise NotFound(_("Unknown language."))
+    user = optional_user(request)
+    if user is not None:
+        auth.set_locale(ctx, user, locale)
+    back = request.headers.get("referer") or "/"
+    response = _redirect(back if back.startswith(str(request.base_url)) or back.startswith("/") else "/")
+    response.set_cookie(LOCALE_COOKIE, locale, samesite="lax")
+    return response
+
+
+@router.get("/roles")
+def roles_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    with ctx.session() as session:
+        current = practice.current_role(session, user.id)
+    return render(request, "roles.html", roles=practice.list_roles(ctx), current=current)
+
+
+@router.post("/roles")
+def choose_role(request: Request, role_id: str = Form(""), csrf_token: str = Form(""),
+                ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    _check_form_csrf(request, user, csrf_token)
+    practice.enrol(ctx, user, role_id)
+    return _redirect("/practice")
+
+
+@router.get("/practice")
+def practice_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    try:
+        presented = practice.next_item(ctx, user)
+    except Conflict:
+        return _redirect("/roles")
+    return render(request, "practice.html", p=presented, item=presented.item)
+
+
+@router.post("/practice/hint")
+def practice_hint(request: Request, item_id: str = Form(""), csrf_token: str = Form(""),
+                  ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    _check_form_csrf(request, user, csrf_token)
+    practice.hint(ctx, user, item_id)
+    return _redirect("/practice#hints")
+
+
+@router.post("/practice/answer")
+def practice_answer(request: Request, item_id: str = Form(""), choice: str | None = Form(None),
+                    value: str | None = Form(None), text: str | None = Form(None),
+                    code: str | None = Form(None), csrf_token: str = Form(""),
+                    ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    _check_form_csrf(request, user, csrf_token)
+    payload = {k: v for k, v in {"choice": choice, "value": value, "text": text, "code": code}.items()
+               if v is not None}
+    try:
+        feedback = practice.answer(ctx, user, item_id, payload)
+    except LearnloopError as exc:
+        if exc.status in (409,):
+            return _redirect("/practice")
+        presented = practice.next_item(ctx, user)
+        return render(request, "practice.html", status_code=exc.status, p=presented, item=presented.item,
+                      error=exc.message, previous=payload)
+    return render(request, "feedback.html", fb=feedback)
+
+
+@router.get("/skills")
+def skills_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    skill_map = practice.skill_map(ctx, user.id)
+    return render(request, "skills.html", sm=skill_map, sm_json=json.dumps(skill_map.model_dump()))
+
+
+@router.get("/lessons/{lesson_id}")
+def lesson_page(lesson_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    page_user(request)
+    with ctx.session() as session:
+        pack = ctx.active_pack(session).pack
+    for lesson in pack.lessons:
+        if lesson.id == lesson_id:
+            skills = [pack.skill(s).name for s in lesson.skills]
+            return render(request, "lesson.html", lesson=lesson, skill_names=skills)
+    raise NotFound(_("No such lesson."))

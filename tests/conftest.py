@@ -1,0 +1,91 @@
+"""Shared fixtures: a migrated database per test (SQLite, and PostgreSQL where available)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from learnloop.config import Settings
+from learnloop.services.context import AppContext
+from learnloop.services.packs import import_pack
+from learnloop.store.db import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI_PACK = ROOT / "tests" / "fixtures" / "mini_pack"
+DEFAULT_PACK = ROOT / "packs" / "ai_era"
+POSTGRES_URL = os.environ.get("LEARNLOOP_TEST_POSTGRES_URL", "")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LEARNLOOP_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _postgres_database() -> Iterator[str]:
+    """A fresh database on the test PostgreSQL server, dropped afterwards."""
+    name = "ll_" + uuid.uuid4().hex[:12]
+    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        from learnloop.store.db import get_engine
+
+        for url in (f"{base}/{name}", f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")):
+            try:
+                get_engine(url).dispose()
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _make_ctx(url: str, pack: Path) -> AppContext:
+    settings = Settings(database_url=url, default_pack=pack, code_timeout_s=3.0)
+    migrate(url)
+    ctx = AppContext(settings=settings)
+    import_pack(ctx, pack)
+    return ctx
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Database URL for store tests: every such test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("LEARNLOOP_TEST_POSTGRES_URL must be set in CI")
+        pytest.skip("no PostgreSQL server (set LEARNLOOP_TEST_POSTGRES_URL)")
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> AppContext:
+    """A SQLite database with the mini pack loaded."""
+    return _make_ctx(f"sqlite:///{tmp_path / 'test.db'}", MINI_PACK)
+
+
+@pytest.fixture
+def any_ctx(db_url: str) -> AppContext:
+    """The mini pack on each database backend."""
+    return _make_ctx(db_url, MINI_PACK)
+
+
+@pytest.fixture
+def client(ctx: AppContext):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from learnloop.server import create_app
+
+    with TestClient(create_app(ctx)) as test_client:
+        yield test_client
