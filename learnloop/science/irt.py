@@ -31,7 +31,7 @@ _EPS = 1e-12
 class IRTModelDict(TypedDict):
     """JSON form of a fitted :class:`IRTModel`."""
 
-    model: str
+    model: ModelName
     n_quadrature: int
     max_iter: int
     tol: float
@@ -149,8 +149,15 @@ def _posterior(data: _Responses, a: Array, d: Array, c: Array, nodes: Array, log
     return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
 
 
-def eap(responses: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None,
-        n_quadrature: int = 61, prior_mean: float = 0.0, prior_sd: float = 1.0) -> tuple[Array, Array]:
+def eap(
+    responses: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike | None = None,
+    n_quadrature: int = 61,
+    prior_mean: float = 0.0,
+    prior_sd: float = 1.0,
+) -> tuple[Array, Array]:
     """Expected a posteriori ability and posterior SD (Bock & Mislevy 1982, eqs. 5-6).
 
     ``responses``: (N, J) or (J,) of 0/1 with NaN for unanswered items. Returns arrays of
@@ -165,9 +172,16 @@ def eap(responses: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = 
     return mean, np.sqrt(np.maximum(var, 0.0))
 
 
-def map_ability(responses: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None,
-                prior_mean: float = 0.0, prior_sd: float = 1.0, max_iter: int = 50,
-                tol: float = 1e-6) -> tuple[Array, Array]:
+def map_ability(
+    responses: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike | None = None,
+    prior_mean: float = 0.0,
+    prior_sd: float = 1.0,
+    max_iter: int = 50,
+    tol: float = 1e-6,
+) -> tuple[Array, Array]:
     """Maximum a posteriori ability by Fisher scoring, started at the EAP; SE from the
     posterior information 1 / sqrt(I(theta) + 1 / sd^2) (Baker & Kim 2004, ch. 7).
     """
@@ -199,8 +213,9 @@ def _ability_score(theta: Array, data: _Responses, a: Array, b: Array, c: Array)
 # --------------------------------------------------------------------------- fit statistics
 
 
-def person_fit_lz(responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike,
-                  c: ArrayLike | None = None) -> Array:
+def person_fit_lz(
+    responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None
+) -> Array:
     """Standardised log-likelihood person fit lz (Drasgow, Levine & Williams 1985, eqs. 2-4).
 
     Large negative values flag aberrant patterns; NaN where an examinee has no answers.
@@ -215,8 +230,9 @@ def person_fit_lz(responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: Array
         return np.where(variance > 0, (l0 - expected) / np.sqrt(variance), np.nan)
 
 
-def item_fit_mean_squares(responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike,
-                          c: ArrayLike | None = None) -> tuple[Array, Array]:
+def item_fit_mean_squares(
+    responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None
+) -> tuple[Array, Array]:
     """Infit and outfit mean squares per item (Wright & Masters 1982, eqs. 5.4.2-5.4.4).
 
     Outfit is the mean squared standardised residual; infit weights it by the variance, so
@@ -265,9 +281,17 @@ class IRTModel:
     deterministic (start values come from classical item statistics).
     """
 
-    def __init__(self, model: ModelName = "2pl", n_quadrature: int = 41, max_iter: int = 500,
-                 tol: float = 1e-4, a_prior_sd: float | None = 3.0, d_prior_sd: float | None = 5.0,
-                 c_prior: tuple[float, float] = (5.0, 17.0), random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        model: ModelName = "2pl",
+        n_quadrature: int = 41,
+        max_iter: int = 500,
+        tol: float = 1e-4,
+        a_prior_sd: float | None = 3.0,
+        d_prior_sd: float | None = 5.0,
+        c_prior: tuple[float, float] = (5.0, 17.0),
+        random_state: int | None = None,
+    ) -> None:
         self.model = model
         self.n_quadrature = n_quadrature
         self.max_iter = max_iter
@@ -287,7 +311,9 @@ class IRTModel:
     converged_: bool
     warnings_: list[str]
 
-    def fit(self, X: ArrayLike, mask: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> Self:
+    def fit(
+        self, X: ArrayLike, mask: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Calibrate the items on an examinee x item 0/1 matrix (NaN or mask False = unanswered).
 
         ``sample_weight`` counts each row, e.g. the frequencies of a response-pattern table.
@@ -329,19 +355,22 @@ class IRTModel:
         answered = data.observed.sum(axis=1) > 0
         if not answered.all():
             self.warnings_.append(f"{int((~answered).sum())} examinees answered no item and were ignored")
-            data = _Responses(data.correct[answered], data.observed[answered], data.weight[answered],
-                              data.complete)
+            data = _Responses(
+                data.correct[answered], data.observed[answered], data.weight[answered], data.complete
+            )
         n_people = data.weight.sum()
         if n_people < _MIN_RESPONDENTS:
             self.warnings_.append(
-                f"only {n_people:g} respondents (fewer than {_MIN_RESPONDENTS}): estimates lean on the priors")
+                f"only {n_people:g} respondents (fewer than {_MIN_RESPONDENTS}): estimates lean on the priors"
+            )
         n_answered = data.observed.sum(axis=1)
         n_right = data.correct.sum(axis=1)
         for label, flag in (("every", n_right == n_answered), ("no", n_right == 0)):
             count = int(flag.sum())
             if count:
                 self.warnings_.append(
-                    f"{count} examinees answered {label} item correctly: their ability rests on the prior")
+                    f"{count} examinees answered {label} item correctly: their ability rests on the prior"
+                )
         return data
 
     def _check_items(self, data: _Responses) -> Array:
@@ -359,8 +388,9 @@ class IRTModel:
             else:
                 continue
             frozen[j] = True
-            self.warnings_.append(f"item {j} {reason}: slope (and guessing) held at the prior value, "
-                                  "intercept set by the prior")
+            self.warnings_.append(
+                f"item {j} {reason}: slope (and guessing) held at the prior value, intercept set by the prior"
+            )
         return frozen.astype(float)
 
     def _store(self, log_a: Array, d: Array, logit_c: Array, priors: _Priors, frozen: Array) -> None:
@@ -407,17 +437,35 @@ class IRTModel:
 
     def to_dict(self) -> IRTModelDict:
         return IRTModelDict(
-            model=self.model, n_quadrature=self.n_quadrature, max_iter=self.max_iter, tol=self.tol,
-            a_prior_sd=self.a_prior_sd, d_prior_sd=self.d_prior_sd, c_prior=[float(v) for v in self.c_prior],
-            a=self.a_.tolist(), b=self.b_.tolist(), c=self.c_.tolist(),
-            log_likelihood=float(self.log_likelihood_), n_iter=int(self.n_iter_), warnings=list(self.warnings_),
+            model=self.model,
+            n_quadrature=self.n_quadrature,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            a_prior_sd=self.a_prior_sd,
+            d_prior_sd=self.d_prior_sd,
+            c_prior=[float(v) for v in self.c_prior],
+            a=self.a_.tolist(),
+            b=self.b_.tolist(),
+            c=self.c_.tolist(),
+            log_likelihood=float(self.log_likelihood_),
+            n_iter=int(self.n_iter_),
+            warnings=list(self.warnings_),
         )
 
     @classmethod
     def from_dict(cls, data: IRTModelDict | dict[str, Any]) -> IRTModel:
-        model = cls(model=data["model"], n_quadrature=data["n_quadrature"], max_iter=data["max_iter"],
-                    tol=data["tol"], a_prior_sd=data["a_prior_sd"], d_prior_sd=data["d_prior_sd"],
-                    c_prior=(float(data["c_prior"][0]), float(data["c_prior"][1])))
+        name = str(data["model"])
+        if name not in ("1pl", "2pl", "3pl"):
+            raise ValueError(f"unknown IRT model {name!r}")
+        model = cls(
+            model=name,  # type: ignore[arg-type]
+            n_quadrature=data["n_quadrature"],
+            max_iter=data["max_iter"],
+            tol=data["tol"],
+            a_prior_sd=data["a_prior_sd"],
+            d_prior_sd=data["d_prior_sd"],
+            c_prior=(float(data["c_prior"][0]), float(data["c_prior"][1])),
+        )
         model.a_ = np.asarray(data["a"], dtype=float)
         model.b_ = np.asarray(data["b"], dtype=float)
         model.c_ = np.asarray(data["c"], dtype=float)
@@ -441,9 +489,11 @@ def _start_values(data: _Responses, model: str, priors: _Priors) -> tuple[Array,
     c0 = priors.c_mode if model == "3pl" else 0.0
     p_star = np.clip((p - c0) / (1.0 - c0), 0.02, 0.98)
     rest = (data.correct.sum(axis=1, keepdims=True) - data.correct) / np.maximum(
-        data.observed.sum(axis=1, keepdims=True) - data.observed, 1.0)
-    r = np.array([_weighted_corr(data.correct[:, j], rest[:, j], w[:, 0] * data.observed[:, j])
-                  for j in range(p.size)])
+        data.observed.sum(axis=1, keepdims=True) - data.observed, 1.0
+    )
+    r = np.array(
+        [_weighted_corr(data.correct[:, j], rest[:, j], w[:, 0] * data.observed[:, j]) for j in range(p.size)]
+    )
     r = np.clip(np.nan_to_num(r, nan=0.3), 0.05, 0.9)
     a0 = np.full_like(p, 1.0) if model == "1pl" else np.clip(1.7 * r / np.sqrt(1.0 - r**2), 0.3, 3.0)
     if model == "1pl":
@@ -463,8 +513,9 @@ def _weighted_corr(x: Array, y: Array, w: Array) -> float:
     return float(cov / np.sqrt(var)) if var > 0 else float("nan")
 
 
-def _e_step(data: _Responses, a: Array, d: Array, c: Array, nodes: Array,
-            log_w: Array) -> tuple[float, Array, Array]:
+def _e_step(
+    data: _Responses, a: Array, d: Array, c: Array, nodes: Array, log_w: Array
+) -> tuple[float, Array, Array]:
     """Marginal log-likelihood and expected counts at the nodes (Bock & Aitkin 1981, eqs. 5-7).
 
     r[j, q]: expected number answering item j correctly at node q; n[j, q]: expected number
@@ -482,8 +533,18 @@ def _e_step(data: _Responses, a: Array, d: Array, c: Array, nodes: Array,
     return marginal, r, n
 
 
-def _m_step(log_a: Array, d: Array, logit_c: Array, nodes: Array, r: Array, n: Array,
-            priors: _Priors, model: str, frozen: Array, n_steps: int = 3) -> tuple[Array, Array, Array]:
+def _m_step(
+    log_a: Array,
+    d: Array,
+    logit_c: Array,
+    nodes: Array,
+    r: Array,
+    n: Array,
+    priors: _Priors,
+    model: str,
+    frozen: Array,
+    n_steps: int = 3,
+) -> tuple[Array, Array, Array]:
     """Maximise the expected complete-data log posterior item by item by Fisher scoring.
 
     Per item and node, with S = expit(a theta + d) and P = c + (1 - c) S, the score for a
@@ -502,8 +563,11 @@ def _m_step(log_a: Array, d: Array, logit_c: Array, nodes: Array, r: Array, n: A
     for _ in range(n_steps):
         grad, info = _item_score(log_a, d, logit_c, nodes, r, n, priors, model)
         grad *= free
-        info = info * free[:, :, None] * free[:, None, :] + np.eye(n_par) * (1.0 - free)[:, :, None] + \
-            1e-8 * np.eye(n_par)
+        info = (
+            info * free[:, :, None] * free[:, None, :]
+            + np.eye(n_par) * (1.0 - free)[:, :, None]
+            + 1e-8 * np.eye(n_par)
+        )
         step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
         step = np.clip(step, -_MAX_STEP, _MAX_STEP)
         if model == "1pl":
@@ -519,8 +583,9 @@ def _m_step(log_a: Array, d: Array, logit_c: Array, nodes: Array, r: Array, n: A
     return log_a, d, logit_c
 
 
-def _shared_slope_score(log_a: Array, d: Array, nodes: Array, r: Array, n: Array, priors: _Priors,
-                        live: NDArray[np.bool_]) -> tuple[float, float]:
+def _shared_slope_score(
+    log_a: Array, d: Array, nodes: Array, r: Array, n: Array, priors: _Priors, live: NDArray[np.bool_]
+) -> tuple[float, float]:
     """Score and information of the 1PL common log-slope: item contributions summed."""
     a = np.exp(log_a[0])
     s = expit(a * nodes[None, :] + d[:, None])
@@ -533,8 +598,9 @@ def _shared_slope_score(log_a: Array, d: Array, nodes: Array, r: Array, n: Array
     return grad, max(info, 1e-8)
 
 
-def _item_score(log_a: Array, d: Array, logit_c: Array, nodes: Array, r: Array, n: Array, priors: _Priors,
-                model: str) -> tuple[Array, Array]:
+def _item_score(
+    log_a: Array, d: Array, logit_c: Array, nodes: Array, r: Array, n: Array, priors: _Priors, model: str
+) -> tuple[Array, Array]:
     """Score (J, k) and expected information (J, k, k) of the log posterior for each item."""
     a = np.exp(log_a)[:, None]
     s = expit(a * nodes[None, :] + d[:, None])

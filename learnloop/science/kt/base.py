@@ -30,10 +30,35 @@ class ResponseLog:
             if arr is not None and len(arr) != n:
                 raise ValueError(f"ResponseLog.{name} has {len(arr)} rows, user has {n}")
         if n and not np.isin(self.correct, (0, 1)).all():
-            raise ValueError("ResponseLog.correct must contain only 0 and 1")
+            bad = np.asarray(self.correct)[~np.isin(self.correct, (0, 1))][:5]
+            raise ValueError(f"ResponseLog.correct must contain only 0 and 1, found {bad.tolist()}")
 
     def __len__(self) -> int:
         return len(self.user)
+
+
+def check_log(log: ResponseLog) -> None:
+    """Reject logs a model cannot use: negative or non-integer codes, non-finite times."""
+    for name in ("user", "skill", "item"):
+        arr = getattr(log, name)
+        if arr is None or len(arr) == 0:
+            continue
+        if not np.issubdtype(np.asarray(arr).dtype, np.integer):
+            raise ValueError(f"ResponseLog.{name} must hold integer codes, got {np.asarray(arr).dtype}")
+        if arr.min() < 0:
+            raise ValueError(f"ResponseLog.{name} must hold codes >= 0, found {int(arr.min())}")
+    if log.timestamp is not None and len(log) and not np.isfinite(log.timestamp).all():
+        raise ValueError("ResponseLog.timestamp must be finite (use None when there are no times)")
+
+
+def check_label(correct: int | bool) -> None:
+    if correct not in (0, 1):
+        raise ValueError(f"correct must be 0 or 1, got {correct!r}")
+
+
+def sequence_key(user: NDArray[np.int64], skill: NDArray[np.int64], n_skills: int) -> NDArray[np.int64]:
+    """One integer per (learner, skill) pair."""
+    return user.astype(np.int64) * max(n_skills, 1) + skill.astype(np.int64)
 
 
 class KnowledgeTracer(Protocol):
@@ -50,6 +75,11 @@ class KnowledgeTracer(Protocol):
         ...
 
     def initial_state(self) -> dict[str, Any]: ...
+
+    def predict_next(self, state: dict[str, Any], skill: int, item: int | None = None,
+                     timestamp: float | None = None) -> float:
+        """P(correct) on the learner's next answer, from ``state``."""
+        ...
 
     def update(self, state: dict[str, Any], skill: int, correct: int, item: int | None = None,
                timestamp: float | None = None) -> dict[str, Any]: ...

@@ -1,0 +1,1 @@
+"""Benchmarks: one script per claim, each writing bench/results/<claim>.json (see _common)."""

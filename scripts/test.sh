@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up everything the tests need (Python packages, PostgreSQL, Chromium) and run them all.
+LEARNLOOP_EXTRAS=dev source "$(dirname "$0")/_setup.sh"
+
+# System packages: a PostgreSQL server and Debian's Chromium for the browser tests.
+need=()
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -qi "noto.*cjk" || need+=(fonts-noto-cjk)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# A throw-away PostgreSQL cluster on a free loopback port, stopped when the tests end.
+PG_BIN="$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)")"
+PG_DIR="$(mktemp -d /tmp/learnloop-pg.XXXXXX)"
+PG_PORT="${LEARNLOOP_TEST_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+RUN_AS=()
+if [ "$(id -u)" -eq 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  chown postgres "$PG_DIR"
+  RUN_AS=(runuser -u postgres --)
+fi
+"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U learnloop --auth=trust -E UTF8 >/dev/null
+"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" -w -l "$PG_DIR/log" start >/dev/null
+trap '"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PG_DIR"' EXIT
+export LEARNLOOP_TEST_POSTGRES_URL="postgresql://learnloop@127.0.0.1:$PG_PORT/postgres"
+export LEARNLOOP_DATA="${LEARNLOOP_DATA:-$ROOT/../shared/data}"
+export LEARNLOOP_CHROMIUM="${LEARNLOOP_CHROMIUM:-$(command -v chromium)}"
+
+ruff check learnloop tests bench
+mypy
+python -m pytest -q "$@"
