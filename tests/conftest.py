@@ -38,11 +38,7 @@ def _postgres_database() -> Iterator[str]:
     finally:
         from learnloop.store.db import get_engine
 
-        for url in (f"{base}/{name}", f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")):
-            try:
-                get_engine(url).dispose()
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
+        get_engine(f"{base}/{name}").dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

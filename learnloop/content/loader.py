@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from learnloop.content.graph import find_cycle
 from learnloop.content.models import Domain, Item, Lesson, Pack, PackMeta, Role, Skill
@@ -55,7 +55,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
     mapping[LINE_KEY] = node.start_mark.line + 1
     return mapping
 
@@ -118,7 +118,7 @@ class _Reader:
             self.add(path, line, f"invalid YAML: {problem}")
             return None
 
-    def validate(self, model: type, raw: Any, path: Path, line: int | None) -> Any:
+    def validate(self, model: type[BaseModel], raw: Any, path: Path, line: int | None) -> Any:
         if not isinstance(raw, dict):
             self.add(path, line, f"expected a mapping for {model.__name__}, got {type(raw).__name__}")
             return None
@@ -134,7 +134,7 @@ class _Reader:
                 self.add(path, field_line, f"{label}: {loc + ': ' if loc else ''}{msg}")
             return None
 
-    def list_file(self, path: Path, model: type) -> list[tuple[Any, Path, int | None]]:
+    def list_file(self, path: Path, model: type[BaseModel]) -> list[tuple[Any, Path, int | None]]:
         raw = self.read_yaml(path)
         if raw is None:
             return []
@@ -154,11 +154,7 @@ def _field_line(raw: dict[str, Any], loc: tuple[Any, ...]) -> int | None:
     node: Any = raw
     line = raw.get(LINE_KEY)
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            if isinstance(node, dict) and LINE_KEY in node:
-                line = node[LINE_KEY]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             if isinstance(node, dict) and LINE_KEY in node:
                 line = node[LINE_KEY]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from learnloop.content.graph import topological_order
 from learnloop.science.policy import ItemOption, choose_item, choose_skill
@@ -50,9 +50,11 @@ def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int]
     with ctx.session() as session:
         existing = session.execute(select(Organisation).where(Organisation.name == DEMO_ORG)).scalars().first()
         if existing is not None:
-            count = session.query(Response).filter(Response.org_id == existing.id).count()
-            n = session.execute(select(Enrolment.user_id).distinct()).all()
-            return DemoSummary(existing.id, existing.name, existing.join_code, len(n), count,
+            count = session.scalar(select(func.count()).select_from(Response)
+                                   .where(Response.org_id == existing.id)) or 0
+            enrolled = session.scalar(select(func.count(func.distinct(Response.user_id)))
+                                      .where(Response.org_id == existing.id)) or 0
+            return DemoSummary(existing.id, existing.name, existing.join_code, enrolled, count,
                                _logins(), created=False)
         active = ctx.active_pack(session)
         model = load_model(session)
@@ -60,22 +62,22 @@ def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int]
         teams = [get_or_create_team(session, org.id, name) for name in TEAMS]
         shared_hash = hash_password(DEMO_PASSWORD)
         staff = {}
-        for email, name, role, team in (
+        for email, name, role, team_id in (
             ("admin@acme.example", "Alex Admin", "admin", None),
             ("manager@acme.example", "Morgan Manager", "manager", teams[0].id),
             ("instructor@acme.example", "Irene Instructor", "instructor", None),
         ):
             staff[role] = create_user(session, org_id=org.id, email=email, name=name, password=DEMO_PASSWORD,
-                                      role=role, team_id=team, password_hash=shared_hash)
+                                      role=role, team_id=team_id, password_hash=shared_hash)
         roles = [r.id for r in active.pack.roles]
         order = topological_order(active.prerequisites)
         difficulty = {i.id: i.item_params.b for i in active.pack.items}
         start = utcnow() - timedelta(days=56)
         total = 0
-        for n in range(learners):
-            team = teams[n % len(teams)]
-            name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
-            user = create_user(session, org_id=org.id, email=f"learner{n + 1:03d}@acme.example", name=name,
+        for index in range(learners):
+            team = teams[index % len(teams)]
+            name = f"{FIRST[index % len(FIRST)]} {LAST[(index * 7) % len(LAST)]}"
+            user = create_user(session, org_id=org.id, email=f"learner{index + 1:03d}@acme.example", name=name,
                                password=DEMO_PASSWORD, team_id=team.id, password_hash=shared_hash,
                                is_simulated=True)
             user.manager_id = staff["manager"].id if team.id == teams[0].id else None

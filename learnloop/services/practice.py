@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from learnloop.content.graph import topological_order
@@ -111,7 +111,7 @@ def enrol(ctx: AppContext, user: CurrentUser, role_id: str) -> RoleView:
         role = ctx.active_pack(session).role(role_id)
         session.execute(update(Enrolment).where(Enrolment.user_id == user.id).values(is_active=False))
         session.add(Enrolment(user_id=user.id, role_id=role.id, is_active=True))
-        session.execute(PendingItem.__table__.delete().where(PendingItem.user_id == user.id))
+        session.execute(delete(PendingItem).where(PendingItem.user_id == user.id))
         return RoleView(id=role.id, name=role.name, description=role.description, skills=len(role.targets))
 
 
