@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import SESSION_COOKIE, api_user, get_ctx, session_token
-from learnloop.errors import NotFound
-from learnloop.services import auth, practice
+from learnloop.errors import InvalidInput, NotFound
+from learnloop.services import auth, item_bank, organisation, practice
 from learnloop.services.auth import CurrentUser, LoginResult
 from learnloop.services.context import AppContext
 
@@ -134,3 +134,40 @@ def lesson(lesson_id: str, ctx: AppContext = Depends(get_ctx),
 @router.get("/health", tags=["operations"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+class MemberUpdate(BaseModel):
+    role: str | None = Field(default=None, max_length=20)
+    team: str | None = Field(default=None, max_length=200)
+
+
+@router.get("/org", response_model=organisation.OrgOverview, tags=["organisation"])
+def org_overview(ctx: AppContext = Depends(get_ctx),
+                 user: CurrentUser = Depends(api_user)) -> organisation.OrgOverview:
+    """The caller's organisation: join code, teams and members (admins only)."""
+    return organisation.overview(ctx, user)
+
+
+@router.patch("/org/members/{user_id}", response_model=organisation.Member, tags=["organisation"])
+def update_member(user_id: int, body: MemberUpdate, ctx: AppContext = Depends(get_ctx),
+                  user: CurrentUser = Depends(api_user)) -> organisation.Member:
+    member = None
+    if body.role is not None:
+        member = organisation.set_role(ctx, user, user_id, body.role)
+    if body.team is not None:
+        member = organisation.set_team(ctx, user, user_id, body.team)
+    if member is None:
+        raise InvalidInput("give a role or a team")
+    return member
+
+
+@router.get("/items", response_model=list[item_bank.ItemRow], tags=["content"])
+def items(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> list[item_bank.ItemRow]:
+    """Every item of the active pack with attempts and share correct in your organisation."""
+    return item_bank.item_rows(ctx, user)
+
+
+@router.get("/items/{item_id}", tags=["content"])
+def item(item_id: str, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> dict[str, Any]:
+    """The full item with key, rubric and tests (instructors and admins)."""
+    return item_bank.item_detail(ctx, user, item_id)

@@ -149,6 +149,28 @@ def _posterior(data: _Responses, a: Array, d: Array, c: Array, nodes: Array, log
     return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
 
 
+def marginal_log_likelihood(
+    responses: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike | None = None,
+    n_quadrature: int = 201,
+    mask: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """log of prod_n integral P(x_n | theta) phi(theta) dtheta over a fine grid (Bock & Aitkin 1981, eq. 3).
+
+    A yardstick for comparing item parameters from different programs: their own reported
+    log-likelihoods depend on their quadrature.
+    """
+    a_arr, b_arr, c_arr = _as_items(a, b, c)
+    data = _as_responses(responses, mask, sample_weight)
+    nodes, w = quadrature(n_quadrature)
+    log_p, log_q = _log_pq(a_arr, -a_arr * b_arr, c_arr, nodes)
+    ll = _grid_log_likelihood(data, log_p, log_q) + np.log(w)
+    return float(data.weight @ logsumexp(ll, axis=1))
+
+
 def eap(
     responses: ArrayLike,
     a: ArrayLike,

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+import yaml
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -14,7 +15,7 @@ from learnloop import i18n
 from learnloop.api.deps import SESSION_COOKIE, get_ctx, optional_user
 from learnloop.errors import Conflict, Forbidden, LearnloopError, NotFound
 from learnloop.i18n import _
-from learnloop.services import auth, practice
+from learnloop.services import auth, item_bank, organisation, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.web.render import render
@@ -205,3 +206,33 @@ def lesson_page(lesson_id: str, request: Request, ctx: AppContext = Depends(get_
             skills = [pack.skill(s).name for s in lesson.skills]
             return render(request, "lesson.html", lesson=lesson, skill_names=skills)
     raise NotFound(_("No such lesson."))
+
+
+@router.get("/admin")
+def admin_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return render(request, "admin.html", org=organisation.overview(ctx, user), roles=auth.ROLES)
+
+
+@router.post("/admin/members/{user_id}")
+def admin_update_member(user_id: int, request: Request, role: str = Form(""), team: str = Form(""),
+                        csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    _check_form_csrf(request, user, csrf_token)
+    organisation.set_role(ctx, user, user_id, role)
+    organisation.set_team(ctx, user, user_id, team)
+    return _redirect("/admin")
+
+
+@router.get("/items")
+def items_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return render(request, "items.html", rows=item_bank.item_rows(ctx, user))
+
+
+@router.get("/items/{item_id}")
+def item_page(item_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    detail = item_bank.item_detail(ctx, user, item_id)
+    return render(request, "item_detail.html", item=detail,
+                  item_yaml=yaml.safe_dump(detail, sort_keys=False, allow_unicode=True, width=100))

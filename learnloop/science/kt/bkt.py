@@ -98,30 +98,22 @@ class BKT:
         rng = np.random.default_rng(self.random_state)
         start = random_params(rng, max(self.restarts, 1), n_skills, n_emit, self.fit_forget,
                               self.max_guess, self.max_slip)
-        params, ll_skill, self.n_iter_ = run_em(
-            data, start, self.fit_forget, self.max_guess, self.max_slip,
+        emit_skill = _majority_skill(emit, log.skill, n_emit) if use_items else np.arange(n_skills)
+        params, _, self.n_iter_ = run_em(
+            data, start, emit_skill, self.fit_forget, self.max_guess, self.max_slip,
             self.item_prior if use_items else 0.0, self.max_iter, self.tol)
-        # Skills are independent HMMs, so the best restart can be chosen skill by skill.
-        best = np.argmax(ll_skill, axis=0) if n_skills else np.zeros(0, dtype=np.int64)
-        cols = np.arange(n_skills)
-        self.init_ = params.init[best, cols]
-        self.learn_ = params.learn[best, cols]
-        self.forget_ = params.forget[best, cols]
+        self.init_, self.learn_, self.forget_ = params.init[0], params.learn[0], params.forget[0]
         answers = np.bincount(log.skill, minlength=n_skills).astype(np.float64)
         self.seen_skill_ = answers > 0
         if use_items and log.item is not None:
-            item_skill = _majority_skill(log.item, log.skill, n_items)
-            item_best = best[np.maximum(item_skill, 0)]
-            self.item_guess_ = params.guess[item_best, np.arange(n_items)]
-            self.item_slip_ = params.slip[item_best, np.arange(n_items)]
-            self.seen_item_ = item_skill >= 0
+            self.item_guess_, self.item_slip_ = params.guess[0], params.slip[0]
+            self.seen_item_ = emit_skill >= 0
             # Skill-level guess/slip for unseen items: answer-weighted mean over the skill's items.
             w = np.bincount(log.item, minlength=n_items).astype(np.float64)
-            self.guess_ = _weighted_by_group(self.item_guess_, w, item_skill, n_skills, 0.2)
-            self.slip_ = _weighted_by_group(self.item_slip_, w, item_skill, n_skills, 0.1)
+            self.guess_ = _weighted_by_group(self.item_guess_, w, emit_skill, n_skills, 0.2)
+            self.slip_ = _weighted_by_group(self.item_slip_, w, emit_skill, n_skills, 0.1)
         else:
-            self.guess_ = params.guess[best, cols]
-            self.slip_ = params.slip[best, cols]
+            self.guess_, self.slip_ = params.guess[0], params.slip[0]
             self.item_guess_ = self.item_slip_ = None
             self.seen_item_ = None
         self.default_ = self._population_default(answers)

@@ -27,7 +27,8 @@ EPS = 1e-6
 
 @dataclass
 class EMData:
-    """One fit's data in packed order: observations, skill and emission-unit codes."""
+    """One fit's data in packed order. Step 0 (the first answer of every sequence) is the
+    prefix ``[:n_first]``; every later row has a predecessor in its sequence."""
 
     packed: PackedSequences
     obs: FloatArray  # (N,) 0/1 as float
@@ -35,22 +36,29 @@ class EMData:
     emit: IntArray  # (N,) skill code, or item code with per-item guess/slip
     n_skills: int
     n_emit: int
-    has_next: NDArray[np.bool_]  # (N,) the row is followed by another of its sequence
-    is_first: NDArray[np.bool_]  # (N,) first row of its sequence
+    n_first: int
+    has_next: FloatArray  # (N,) 1.0 where the row is followed by another of its sequence
+    seq_per_skill: FloatArray  # (n_skills,) sequences per skill
+    rows_per_emit: FloatArray  # (n_emit,)
+    wrong_per_emit: FloatArray  # (n_emit,) wrong answers per emission unit
 
 
 def make_em_data(packed: PackedSequences, correct: NDArray[np.int8], skill: IntArray,
                  emit: IntArray, n_skills: int, n_emit: int) -> EMData:
     n = len(packed.order)
-    has_next = np.zeros(n, dtype=bool)
+    has_next = np.zeros(n)
     for t in range(packed.n_steps - 1):
         start = int(packed.offsets[t])
-        has_next[start:start + int(packed.sizes[t + 1])] = True
-    is_first = np.zeros(n, dtype=bool)
-    is_first[: int(packed.sizes[0]) if packed.n_steps else 0] = True
+        has_next[start:start + int(packed.sizes[t + 1])] = 1.0
+    n_first = int(packed.sizes[0]) if packed.n_steps else 0
     o = packed.order
-    return EMData(packed=packed, obs=correct[o].astype(np.float64), skill=skill[o], emit=emit[o],
-                  n_skills=n_skills, n_emit=n_emit, has_next=has_next, is_first=is_first)
+    obs = correct[o].astype(np.float64)
+    sk, em = skill[o], emit[o]
+    return EMData(packed=packed, obs=obs, skill=sk, emit=em, n_skills=n_skills, n_emit=n_emit,
+                  n_first=n_first, has_next=has_next,
+                  seq_per_skill=np.bincount(sk[:n_first], minlength=n_skills).astype(np.float64),
+                  rows_per_emit=np.bincount(em, minlength=n_emit).astype(np.float64),
+                  wrong_per_emit=np.bincount(em, weights=1.0 - obs, minlength=n_emit))
 
 
 @dataclass
@@ -76,59 +84,77 @@ def emission_likelihoods(obs: FloatArray, guess_row: FloatArray, slip_row: Float
 def forward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatArray,
             init_row: FloatArray, learn_row: FloatArray, forget_row: FloatArray
             ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Scaled forward pass. Returns, per row, P(known) before the answer (the prediction
-    prior), P(known | answers so far) after it, and the scale c_t = P(answer_t | earlier)."""
+    """Scaled forward pass (Rabiner 1989, eqs. 19-20 with scaling, eq. 91). Returns, per row,
+    P(known) before the answer (the prediction prior), P(known | answers so far) after it,
+    and the scale c_t = P(answer_t | earlier answers)."""
     shape = lik_known.shape
     prior = np.empty(shape)
     post = np.empty(shape)
     scale = np.empty(shape)
     stay = 1.0 - forget_row - learn_row  # p_t = learn + post_{t-1} * (1 - forget - learn)
-    sizes = packed.sizes
-    offsets = packed.offsets
-    prev = np.empty((shape[0], 0))
+    diff = lik_known - lik_unknown  # c_t = lik_unknown + p_t * (lik_known - lik_unknown)
+    sizes, offsets = packed.sizes, packed.offsets
     for t in range(packed.n_steps):
         a, b = int(offsets[t]), int(offsets[t + 1])
+        p = prior[:, a:b]
         if t == 0:
-            p = init_row[:, a:b]
+            p[...] = init_row[:, a:b]
         else:
-            p = learn_row[:, a:b] + prev[:, : int(sizes[t])] * stay[:, a:b]
-        num = p * lik_known[:, a:b]
-        c = num + (1.0 - p) * lik_unknown[:, a:b]
-        prev = num / c
-        prior[:, a:b] = p
-        post[:, a:b] = prev
-        scale[:, a:b] = c
+            pa = int(offsets[t - 1])
+            np.multiply(post[:, pa:pa + int(sizes[t])], stay[:, a:b], out=p)
+            p += learn_row[:, a:b]
+        c = scale[:, a:b]
+        np.multiply(p, diff[:, a:b], out=c)
+        c += lik_unknown[:, a:b]
+        q = post[:, a:b]
+        np.multiply(p, lik_known[:, a:b], out=q)
+        q /= c
     return prior, post, scale
 
 
 def backward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatArray,
              learn_row: FloatArray, forget_row: FloatArray, post: FloatArray, scale: FloatArray
              ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Scaled backward pass. Returns gamma_t(known) per row and the expected transitions
-    xi(unknown->known), xi(known->unknown) into each row from the row before it."""
+    """Scaled backward pass (Rabiner 1989, eqs. 24-25, 37, 92). Returns gamma_t(known) per
+    row and the expected transitions xi(unknown->known), xi(known->unknown) into each row
+    from the row before it."""
     shape = lik_known.shape
     beta0 = np.ones(shape)
     beta1 = np.ones(shape)
-    xi01 = np.zeros(shape)
-    xi10 = np.zeros(shape)
-    sizes = packed.sizes
-    offsets = packed.offsets
+    # e_j = b_j(o_{t+1}) beta_{t+1}(j) / c_{t+1}, filled in step by step from the end.
+    e0 = lik_unknown / scale
+    e1 = lik_known / scale
+    sizes, offsets = packed.sizes, packed.offsets
     for t in range(packed.n_steps - 2, -1, -1):
         a = int(offsets[t])
         na, nb = int(offsets[t + 1]), int(offsets[t + 2])
         m = int(sizes[t + 1])
-        c = scale[:, na:nb]
-        e0 = lik_unknown[:, na:nb] * beta0[:, na:nb] / c
-        e1 = lik_known[:, na:nb] * beta1[:, na:nb] / c
-        learn = learn_row[:, na:nb]
-        forget = forget_row[:, na:nb]
-        beta0[:, a:a + m] = e0 + learn * (e1 - e0)
-        beta1[:, a:a + m] = e1 + forget * (e0 - e1)
-        alpha1 = post[:, a:a + m]
-        xi01[:, na:nb] = (1.0 - alpha1) * learn * e1
-        xi10[:, na:nb] = alpha1 * forget * e0
+        e0n, e1n = e0[:, na:nb], e1[:, na:nb]
+        e0n *= beta0[:, na:nb]
+        e1n *= beta1[:, na:nb]
+        d = e1n - e0n
+        b0 = beta0[:, a:a + m]
+        np.multiply(learn_row[:, na:nb], d, out=b0)
+        b0 += e0n
+        b1 = beta1[:, a:a + m]
+        np.multiply(forget_row[:, na:nb], d, out=b1)
+        np.subtract(e1n, b1, out=b1)
+    # Rows at step 0 have no predecessor; their e values are unused (masked in the M-step).
+    xi01 = (1.0 - _shift_post(packed, post)) * learn_row * e1
+    xi10 = _shift_post(packed, post) * forget_row * e0
     gamma1 = post * beta1
     return gamma1, xi01, xi10
+
+
+def _shift_post(packed: PackedSequences, post: FloatArray) -> FloatArray:
+    """For every row, P(known | answers so far) at the previous row of its sequence
+    (zero at the first row, where no transition leads in)."""
+    out = np.zeros_like(post)
+    sizes, offsets = packed.sizes, packed.offsets
+    for t in range(1, packed.n_steps):
+        a, b, pa = int(offsets[t]), int(offsets[t + 1]), int(offsets[t - 1])
+        out[:, a:b] = post[:, pa:pa + int(sizes[t])]
+    return out
 
 
 def _sum_by(index: IntArray, n: int, values: FloatArray) -> FloatArray:
@@ -223,24 +249,54 @@ def log_likelihood_by_skill(data: EMData, scale: FloatArray) -> FloatArray:
     return _sum_by(data.skill, data.n_skills, np.log(np.maximum(scale, 1e-300)))
 
 
-def run_em(data: EMData, params: HMMParams, fit_forget: bool, max_guess: float, max_slip: float,
-           item_prior: float, max_iter: int, tol: float) -> tuple[HMMParams, FloatArray, int]:
+def select_restart(params: HMMParams, ll_skill: FloatArray, emit_skill: IntArray) -> HMMParams:
+    """Keep, for every skill, the restart with the highest log-likelihood. Skills are
+    independent HMMs, so this is the best restart of each skill's own fit; an emission unit
+    (item) follows the skill it is most often answered under."""
+    best = np.argmax(ll_skill, axis=0)
+    cols = np.arange(ll_skill.shape[1])
+    emit_best = best[np.maximum(emit_skill, 0)]
+    ecols = np.arange(len(emit_skill))
+    return HMMParams(init=params.init[best, cols][None], learn=params.learn[best, cols][None],
+                     forget=params.forget[best, cols][None], guess=params.guess[emit_best, ecols][None],
+                     slip=params.slip[emit_best, ecols][None])
+
+
+def em_iterations(data: EMData, params: HMMParams, fit_forget: bool, max_guess: float, max_slip: float,
+                  item_prior: float, max_iter: int, tol: float) -> tuple[HMMParams, FloatArray, int]:
     """Iterate EM from ``params`` (all restarts together) until the mean log-likelihood per
-    answer improves by less than ``tol`` in every restart. Returns the parameters, the
-    log-likelihood per (restart, skill) and the number of iterations."""
+    answer improves by less than ``tol`` in every restart, or ``max_iter`` iterations.
+    Returns the last parameters, their log-likelihood per (restart, skill) and the number of
+    E-steps run."""
     n = max(len(data.obs), 1)
     last = np.full(params.init.shape[0], -np.inf)
+    obs = data.obs[None, :]
     ll_skill = np.zeros_like(params.init)
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+    for it in range(1, max_iter + 2):
         init_r, learn_r, forget_r, guess_r, slip_r = row_params(data, params)
-        lk, lu = emission_likelihoods(data.obs[None, :], guess_r, slip_r)
+        lk, lu = emission_likelihoods(obs, guess_r, slip_r)
         _, post, scale = forward(data.packed, lk, lu, init_r, learn_r, forget_r)
         ll_skill = log_likelihood_by_skill(data, scale)
         ll = ll_skill.sum(axis=1) / n
-        gamma1, xi01, xi10 = backward(data.packed, lk, lu, learn_r, forget_r, post, scale)
-        if np.all(ll - last < tol):
-            break
+        if it > max_iter or np.all(ll - last < tol):
+            return params, ll_skill, it
         last = ll
+        gamma1, xi01, xi10 = backward(data.packed, lk, lu, learn_r, forget_r, post, scale)
         params = m_step(data, params, gamma1, xi01, xi10, fit_forget, max_guess, max_slip, item_prior)
-    return params, ll_skill, it
+    return params, ll_skill, max_iter + 1
+
+
+def run_em(data: EMData, params: HMMParams, emit_skill: IntArray, fit_forget: bool, max_guess: float,
+           max_slip: float, item_prior: float, max_iter: int, tol: float, race_iter: int = 5
+           ) -> tuple[HMMParams, FloatArray, int]:
+    """EM with raced restarts: all restarts run ``race_iter`` iterations side by side, then
+    each skill keeps its best restart and only that one runs on to convergence. Returns
+    single-restart parameters (leading axis of length 1)."""
+    its = 0
+    if params.init.shape[0] > 1:
+        params, ll_skill, its = em_iterations(data, params, fit_forget, max_guess, max_slip, item_prior,
+                                              min(race_iter, max_iter), tol)
+        params = select_restart(params, ll_skill, emit_skill)
+    params, ll_skill, more = em_iterations(data, params, fit_forget, max_guess, max_slip, item_prior,
+                                           max(max_iter - its, 0), tol)
+    return params, ll_skill, its + more
