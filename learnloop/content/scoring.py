@@ -63,8 +63,12 @@ def score_numeric(item: Item, value: object) -> Score:
     return Score(correct=ok, score=1.0 if ok else 0.0)
 
 
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
+    text = text.translate(_QUOTES)
     return re.sub(r"\s+", " ", text)
 
 

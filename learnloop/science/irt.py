@@ -120,12 +120,14 @@ def _as_responses(x: ArrayLike, mask: ArrayLike | None = None, weight: ArrayLike
 def _grid_log_likelihood(data: _Responses, log_p: Array, log_q: Array) -> Array:
     """log P(responses_n | theta_q) for every examinee and node, shape (N, Q).
 
-    log_p, log_q: (J, Q). Two matrix products; the complete-data case needs only one.
+    log_p, log_q: (J, Q). Two matrix products; the complete-data case needs only one. Runs
+    in the precision of ``data`` (float32 inside the EM loop, float64 for reported values).
     """
-    ll = data.correct @ (log_p - log_q)
+    dtype = data.correct.dtype
+    ll = data.correct @ (log_p - log_q).astype(dtype)
     if data.complete:
-        return ll + log_q.sum(axis=0)
-    return ll + data.observed @ log_q
+        return ll + log_q.sum(axis=0).astype(dtype)
+    return ll + data.observed @ log_q.astype(dtype)
 
 
 def _log_pq(a: Array, d: Array, c: Array, nodes: Array) -> tuple[Array, Array]:
@@ -356,8 +358,13 @@ class IRTModel:
             log_a[frozen > 0] = 0.0  # the prior median a = 1
         self.converged_ = False
         self.n_iter_ = 0
+        # single precision halves the cost of the two big matrix products; the posterior
+        # weights need far less than float32's 7 digits. Reported values use float64.
+        data32 = _Responses(
+            data.correct.astype(np.float32), data.observed.astype(np.float32), data.weight, data.complete
+        )
         for iteration in range(1, self.max_iter + 1):
-            _, r, n = _e_step(data, np.exp(log_a), d, expit(logit_c) * (self.model == "3pl"), nodes, log_w)
+            _, r, n = _e_step(data32, np.exp(log_a), d, expit(logit_c) * (self.model == "3pl"), nodes, log_w)
             new = _m_step(log_a, d, logit_c, nodes, r, n, priors, self.model, frozen)
             change = max(np.abs(new[i] - old).max() for i, old in enumerate((log_a, d, logit_c)))
             log_a, d, logit_c = new
@@ -544,15 +551,16 @@ def _e_step(
     answering it at all.
     """
     log_p, log_q = _log_pq(a, d, c, nodes)
-    ll = _grid_log_likelihood(data, log_p, log_q) + log_w
+    dtype = data.correct.dtype
+    ll = _grid_log_likelihood(data, log_p, log_q) + log_w.astype(dtype)
     peak = ll.max(axis=1, keepdims=True)
     post = np.exp(ll - peak)
     total = post.sum(axis=1, keepdims=True)
-    marginal = float(data.weight @ (np.log(total[:, 0]) + peak[:, 0]))
-    post *= data.weight[:, None] / total
+    marginal = float(data.weight @ (np.log(total[:, 0]) + peak[:, 0]).astype(float))
+    post *= (data.weight[:, None] / total).astype(dtype)
     r = data.correct.T @ post
     n = np.broadcast_to(post.sum(axis=0), r.shape) if data.complete else data.observed.T @ post
-    return marginal, r, n
+    return marginal, r.astype(float), n.astype(float)
 
 
 def _m_step(

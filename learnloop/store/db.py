@@ -75,7 +75,7 @@ def migrate(url: str) -> None:
     with engine.begin() as connection:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def has_schema(url: str) -> bool:

@@ -166,7 +166,8 @@ class BKT:
         init, learn, forget, guess, slip = self._row_params(log.skill[o], None if log.item is None
                                                             else log.item[o])
         lk, lu = emission_likelihoods(log.correct[o][None, :].astype(np.float64), guess[None], slip[None])
-        prior, _, _ = forward(packed, lk, lu, init[None], learn[None], forget[None])
+        n0 = int(packed.sizes[0])
+        prior, _, _ = forward(packed, lk, lu, init[None, :n0], learn[None], forget[None])
         pred_packed = prior[0] * (1.0 - slip) + (1.0 - prior[0]) * guess
         out = np.empty(len(log))
         out[o] = pred_packed

@@ -41,6 +41,7 @@ class EMData:
     seq_per_skill: FloatArray  # (n_skills,) sequences per skill
     rows_per_emit: FloatArray  # (n_emit,)
     wrong_per_emit: FloatArray  # (n_emit,) wrong answers per emission unit
+    emit_answer: IntArray  # (N,) 2 * emit + answer, an index into (unit, answer) tables
 
 
 def make_em_data(packed: PackedSequences, correct: NDArray[np.int8], skill: IntArray,
@@ -58,7 +59,8 @@ def make_em_data(packed: PackedSequences, correct: NDArray[np.int8], skill: IntA
                   n_first=n_first, has_next=has_next,
                   seq_per_skill=np.bincount(sk[:n_first], minlength=n_skills).astype(np.float64),
                   rows_per_emit=np.bincount(em, minlength=n_emit).astype(np.float64),
-                  wrong_per_emit=np.bincount(em, weights=1.0 - obs, minlength=n_emit))
+                  wrong_per_emit=np.bincount(em, weights=1.0 - obs, minlength=n_emit),
+                  emit_answer=2 * em + correct[o].astype(np.int64))
 
 
 @dataclass
@@ -82,23 +84,26 @@ def emission_likelihoods(obs: FloatArray, guess_row: FloatArray, slip_row: Float
 
 
 def forward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatArray,
-            init_row: FloatArray, learn_row: FloatArray, forget_row: FloatArray
+            init_first: FloatArray, learn_row: FloatArray, forget_row: FloatArray | None
             ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Scaled forward pass (Rabiner 1989, eqs. 19-20 with scaling, eq. 91). Returns, per row,
-    P(known) before the answer (the prediction prior), P(known | answers so far) after it,
-    and the scale c_t = P(answer_t | earlier answers)."""
+    """Scaled forward pass (Rabiner 1989, eqs. 19-20 with the scaling of eq. 91).
+
+    ``init_first`` holds P(L0) for the step-0 rows. Returns, per row, P(known) before the
+    answer (the prediction prior), P(known | answers so far) after it, and the scale
+    c_t = P(answer_t | earlier answers)."""
     shape = lik_known.shape
     prior = np.empty(shape)
     post = np.empty(shape)
     scale = np.empty(shape)
-    stay = 1.0 - forget_row - learn_row  # p_t = learn + post_{t-1} * (1 - forget - learn)
-    diff = lik_known - lik_unknown  # c_t = lik_unknown + p_t * (lik_known - lik_unknown)
+    # p_t = learn + post_{t-1} * (1 - forget - learn);  c_t = lik_unknown + p_t * (lik_known - lik_unknown)
+    stay = 1.0 - learn_row if forget_row is None else 1.0 - forget_row - learn_row
+    diff = lik_known - lik_unknown
     sizes, offsets = packed.sizes, packed.offsets
     for t in range(packed.n_steps):
         a, b = int(offsets[t]), int(offsets[t + 1])
         p = prior[:, a:b]
         if t == 0:
-            p[...] = init_row[:, a:b]
+            p[...] = init_first
         else:
             pa = int(offsets[t - 1])
             np.multiply(post[:, pa:pa + int(sizes[t])], stay[:, a:b], out=p)
@@ -113,15 +118,17 @@ def forward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatAr
 
 
 def backward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatArray,
-             learn_row: FloatArray, forget_row: FloatArray, post: FloatArray, scale: FloatArray
-             ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Scaled backward pass (Rabiner 1989, eqs. 24-25, 37, 92). Returns gamma_t(known) per
-    row and the expected transitions xi(unknown->known), xi(known->unknown) into each row
-    from the row before it."""
+             learn_row: FloatArray, forget_row: FloatArray | None, post: FloatArray, scale: FloatArray
+             ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Scaled backward pass (Rabiner 1989, eqs. 24-25, 37-38 with the scaling of eq. 92).
+
+    Returns gamma_t(known) per row and the expected transitions xi(unknown -> known) and
+    xi(known -> unknown, None without forgetting) into each row from the row before it
+    (meaningless on step-0 rows, which the M-step skips)."""
     shape = lik_known.shape
     beta0 = np.ones(shape)
     beta1 = np.ones(shape)
-    # e_j = b_j(o_{t+1}) beta_{t+1}(j) / c_{t+1}, filled in step by step from the end.
+    # e_j(t) = b_j(o_t) beta_t(j) / c_t; beta_t is final once step t + 1 has been folded in.
     e0 = lik_unknown / scale
     e1 = lik_known / scale
     sizes, offsets = packed.sizes, packed.offsets
@@ -135,20 +142,23 @@ def backward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatA
         d = e1n - e0n
         b0 = beta0[:, a:a + m]
         np.multiply(learn_row[:, na:nb], d, out=b0)
-        b0 += e0n
-        b1 = beta1[:, a:a + m]
-        np.multiply(forget_row[:, na:nb], d, out=b1)
-        np.subtract(e1n, b1, out=b1)
-    # Rows at step 0 have no predecessor; their e values are unused (masked in the M-step).
-    xi01 = (1.0 - _shift_post(packed, post)) * learn_row * e1
-    xi10 = _shift_post(packed, post) * forget_row * e0
+        b0 += e0n  # (1 - learn) e0 + learn e1
+        if forget_row is not None:
+            b1 = beta1[:, a:a + m]
+            np.multiply(forget_row[:, na:nb], d, out=b1)
+            np.subtract(e1n, b1, out=b1)  # forget e0 + (1 - forget) e1
+        else:
+            beta1[:, a:a + m] = e1n
+    prev_post = _previous_post(packed, post)
+    xi01 = (1.0 - prev_post) * learn_row * e1
+    xi10 = prev_post * forget_row * e0 if forget_row is not None else None
     gamma1 = post * beta1
     return gamma1, xi01, xi10
 
 
-def _shift_post(packed: PackedSequences, post: FloatArray) -> FloatArray:
+def _previous_post(packed: PackedSequences, post: FloatArray) -> FloatArray:
     """For every row, P(known | answers so far) at the previous row of its sequence
-    (zero at the first row, where no transition leads in)."""
+    (zero on step-0 rows, where no transition leads in)."""
     out = np.zeros_like(post)
     sizes, offsets = packed.sizes, packed.offsets
     for t in range(1, packed.n_steps):
@@ -158,66 +168,68 @@ def _shift_post(packed: PackedSequences, post: FloatArray) -> FloatArray:
 
 
 def _sum_by(index: IntArray, n: int, values: FloatArray) -> FloatArray:
-    """Row sums of ``values`` (R, N) grouped by ``index`` (N,) into (R, n)."""
+    """Sums of ``values`` (R, M) grouped by ``index`` (M,) into (R, n)."""
     r = values.shape[0]
+    if r == 1:
+        return np.bincount(index, weights=values[0], minlength=n)[None, :]
     flat = (np.arange(r)[:, None] * n + index[None, :]).ravel()
     return np.bincount(flat, weights=values.ravel(), minlength=r * n).reshape(r, n)
 
 
-def m_step(data: EMData, params: HMMParams, gamma1: FloatArray, xi01: FloatArray, xi10: FloatArray,
-           fit_forget: bool, max_guess: float, max_slip: float, item_prior: float) -> HMMParams:
-    """Expected-count updates (Rabiner 1989, eqs. 40a-c). Clipping guess and slip to their
-    bounds is the exact constrained M-step: each is a Bernoulli likelihood, concave in the
-    parameter, so the bounded maximiser is the clipped unbounded one and EM stays monotone."""
-    k = data.n_skills
+def m_step(data: EMData, params: HMMParams, gamma1: FloatArray, xi01: FloatArray, xi10: FloatArray | None,
+           max_guess: float, max_slip: float, item_prior: float) -> HMMParams:
+    """Expected-count updates (Rabiner 1989, eqs. 40a-c).
+
+    Clipping guess and slip to their bounds is the exact constrained M-step: each is a
+    Bernoulli likelihood, concave in the parameter, so the bounded maximiser is the clipped
+    unbounded one and EM stays monotone (the bounds are Baker et al. 2008's guard against
+    degenerate BKT fits)."""
+    k, n0 = data.n_skills, data.n_first
     gamma0 = 1.0 - gamma1
-    first = data.is_first
-    n_first = np.bincount(data.skill[first], minlength=k)[None, :]
-    init = _safe_div(_sum_by(data.skill[first], k, gamma1[:, first]), n_first, params.init)
-    src = data.has_next
-    # xi is stored on the row a transition leads into; its source row is the one before.
-    dst = _shift_to_next(data)
-    learn = _safe_div(_sum_by(data.skill[dst], k, xi01[:, dst]),
-                      _sum_by(data.skill[src], k, gamma0[:, src]), params.learn)
-    if fit_forget:
-        forget = _safe_div(_sum_by(data.skill[dst], k, xi10[:, dst]),
-                           _sum_by(data.skill[src], k, gamma1[:, src]), params.forget)
-    else:
-        forget = params.forget
-    obs = data.obs[None, :]
+    init = _safe_div(_sum_by(data.skill[:n0], k, gamma1[:, :n0]), data.seq_per_skill, params.init)
+    later = data.skill[n0:]
+    learn = _safe_div(_sum_by(later, k, xi01[:, n0:]), _sum_by(data.skill, k, gamma0 * data.has_next),
+                      params.learn)
+    forget = params.forget
+    if xi10 is not None:
+        forget = _safe_div(_sum_by(later, k, xi10[:, n0:]), _sum_by(data.skill, k, gamma1 * data.has_next),
+                           params.forget)
     e = data.n_emit
-    guess_num = _sum_by(data.emit, e, gamma0 * obs)
-    guess_den = _sum_by(data.emit, e, gamma0)
-    slip_num = _sum_by(data.emit, e, gamma1 * (1.0 - obs))
-    slip_den = _sum_by(data.emit, e, gamma1)
+    g0 = _sum_by(data.emit, e, gamma0)
+    g0_right = _sum_by(data.emit, e, gamma0 * data.obs)
+    g1 = data.rows_per_emit - g0
+    g1_wrong = data.wrong_per_emit - (g0 - g0_right)
     if item_prior > 0:
         # KT-IDEM with shrinkage: each item's guess/slip is pulled toward its skill's value
-        # by ``item_prior`` pseudo-answers (a Beta prior's MAP update).
-        sk_guess = _safe_div(_sum_by(data.skill, k, gamma0 * obs), _sum_by(data.skill, k, gamma0),
-                             np.full((gamma1.shape[0], k), 0.2))
-        sk_slip = _safe_div(_sum_by(data.skill, k, gamma1 * (1.0 - obs)), _sum_by(data.skill, k, gamma1),
-                            np.full((gamma1.shape[0], k), 0.1))
-        w = np.bincount(data.emit, minlength=e)[None, :]
-        base_guess = _safe_div(_sum_by(data.emit, e, sk_guess[:, data.skill]), w, params.guess)
-        base_slip = _safe_div(_sum_by(data.emit, e, sk_slip[:, data.skill]), w, params.slip)
-        guess_num = guess_num + item_prior * base_guess
-        guess_den = guess_den + item_prior
-        slip_num = slip_num + item_prior * base_slip
-        slip_den = slip_den + item_prior
-    guess = np.clip(_safe_div(guess_num, guess_den, params.guess), EPS, max_guess)
-    slip = np.clip(_safe_div(slip_num, slip_den, params.slip), EPS, max_slip)
+        # by ``item_prior`` pseudo-answers (the MAP update under a Beta prior).
+        base_guess, base_slip = _skill_guess_slip_per_emit(data, gamma0)
+        g0_right, g0 = g0_right + item_prior * base_guess, g0 + item_prior
+        g1_wrong, g1 = g1_wrong + item_prior * base_slip, g1 + item_prior
+    guess = np.clip(_safe_div(g0_right, g0, params.guess), EPS, max_guess)
+    slip = np.clip(_safe_div(g1_wrong, g1, params.slip), EPS, max_slip)
     return HMMParams(init=np.clip(init, EPS, 1 - EPS), learn=np.clip(learn, EPS, 1 - EPS),
                      forget=np.clip(forget, 0.0, 1 - EPS), guess=guess, slip=slip)
 
 
-def _shift_to_next(data: EMData) -> NDArray[np.bool_]:
-    """Mask of rows that have a predecessor (every row except the first of a sequence)."""
-    return ~data.is_first
+def _skill_guess_slip_per_emit(data: EMData, gamma0: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Skill-level guess and slip, averaged over each emission unit's rows."""
+    k, e = data.n_skills, data.n_emit
+    ones = np.ones_like(gamma0)
+    sk_g0 = _sum_by(data.skill, k, gamma0)
+    sk_guess = _safe_div(_sum_by(data.skill, k, gamma0 * data.obs), sk_g0, 0.2 * np.ones_like(sk_g0))
+    sk_g1 = _sum_by(data.skill, k, ones) - sk_g0
+    sk_wrong = _sum_by(data.skill, k, gamma0 * 0 + (1.0 - data.obs)) - (sk_g0 - _sum_by(data.skill, k,
+                                                                                      gamma0 * data.obs))
+    sk_slip = _safe_div(sk_wrong, sk_g1, 0.1 * np.ones_like(sk_g1))
+    w = data.rows_per_emit[None, :]
+    base_guess = _safe_div(_sum_by(data.emit, e, np.take(sk_guess, data.skill, axis=1)), w, 0.2 * np.ones((1, e)))
+    base_slip = _safe_div(_sum_by(data.emit, e, np.take(sk_slip, data.skill, axis=1)), w, 0.1 * np.ones((1, e)))
+    return base_guess, base_slip
 
 
-def _safe_div(num: FloatArray, den: FloatArray | NDArray[np.int64], fallback: FloatArray) -> FloatArray:
+def _safe_div(num: FloatArray, den: FloatArray, fallback: FloatArray) -> FloatArray:
     den_b = np.broadcast_to(den, num.shape)
-    out = np.array(fallback, dtype=np.float64, copy=True)
+    out = np.array(np.broadcast_to(fallback, num.shape), dtype=np.float64, copy=True)
     ok = den_b > 1e-12
     out[ok] = num[ok] / den_b[ok]
     return out
@@ -238,11 +250,24 @@ def random_params(rng: np.random.Generator, restarts: int, n_skills: int, n_emit
     return HMMParams(init=init, learn=learn, forget=forget, guess=guess, slip=slip)
 
 
-def row_params(data: EMData, params: HMMParams) -> tuple[FloatArray, ...]:
-    """Per-row (R, N) arrays: init, learn, forget (by skill) and guess, slip (by emit unit)."""
-    s, e = data.skill, data.emit
-    return (params.init[:, s], params.learn[:, s], params.forget[:, s],
-            params.guess[:, e], params.slip[:, e])
+def row_params(data: EMData, params: HMMParams, fit_forget: bool
+               ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Per-row (R, N) arrays by skill: init (step-0 rows only), learn, forget (None when
+    not fitted)."""
+    s = data.skill
+    init_first = np.take(params.init, s[: data.n_first], axis=1)
+    forget = np.take(params.forget, s, axis=1) if fit_forget else None
+    return init_first, np.take(params.learn, s, axis=1), forget
+
+
+def emission_tables(data: EMData, params: HMMParams) -> tuple[FloatArray, FloatArray]:
+    """P(answer | known), P(answer | unknown) per row, looked up from a (unit, answer) table."""
+    r, e = params.guess.shape
+    known = np.empty((r, 2 * e))
+    unknown = np.empty((r, 2 * e))
+    known[:, 0::2], known[:, 1::2] = params.slip, 1.0 - params.slip
+    unknown[:, 0::2], unknown[:, 1::2] = 1.0 - params.guess, params.guess
+    return np.take(known, data.emit_answer, axis=1), np.take(unknown, data.emit_answer, axis=1)
 
 
 def log_likelihood_by_skill(data: EMData, scale: FloatArray) -> FloatArray:
@@ -270,11 +295,10 @@ def em_iterations(data: EMData, params: HMMParams, fit_forget: bool, max_guess: 
     E-steps run."""
     n = max(len(data.obs), 1)
     last = np.full(params.init.shape[0], -np.inf)
-    obs = data.obs[None, :]
     ll_skill = np.zeros_like(params.init)
     for it in range(1, max_iter + 2):
-        init_r, learn_r, forget_r, guess_r, slip_r = row_params(data, params)
-        lk, lu = emission_likelihoods(obs, guess_r, slip_r)
+        init_r, learn_r, forget_r = row_params(data, params, fit_forget)
+        lk, lu = emission_tables(data, params)
         _, post, scale = forward(data.packed, lk, lu, init_r, learn_r, forget_r)
         ll_skill = log_likelihood_by_skill(data, scale)
         ll = ll_skill.sum(axis=1) / n
@@ -282,7 +306,7 @@ def em_iterations(data: EMData, params: HMMParams, fit_forget: bool, max_guess: 
             return params, ll_skill, it
         last = ll
         gamma1, xi01, xi10 = backward(data.packed, lk, lu, learn_r, forget_r, post, scale)
-        params = m_step(data, params, gamma1, xi01, xi10, fit_forget, max_guess, max_slip, item_prior)
+        params = m_step(data, params, gamma1, xi01, xi10, max_guess, max_slip, item_prior)
     return params, ll_skill, max_iter + 1
 
 
