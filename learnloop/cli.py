@@ -168,6 +168,21 @@ def rebuild(check: bool = typer.Option(False, help="only report whether the rebu
         raise typer.Exit(code=1)
 
 
+@fit_app.command("irt")
+@clean_errors
+def fit_irt(model: str = typer.Option("2pl", help="1pl, 2pl or 3pl"),
+            min_responses: int = typer.Option(30, min=1, help="answers an item needs to be calibrated")) -> None:
+    """Calibrate item parameters from the response log; skill checks use them from then on."""
+    from learnloop.services.calibration import fit_irt as run_fit
+
+    s = run_fit(_ctx(), model=model, min_responses=min_responses)
+    typer.echo(f"{s.model}: {s.learners} learners, {s.responses} first answers; {s.calibrated_items} items "
+               f"calibrated, {s.authored_items} keep their authored difficulty; log-likelihood "
+               f"{s.log_likelihood} ({'converged' if s.converged else 'NOT converged'})")
+    for warning in s.warnings[:10]:
+        typer.echo(f"  note: {warning}")
+
+
 def main() -> None:
     app()
 

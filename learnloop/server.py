@@ -87,5 +87,10 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
 
     app.include_router(api_router)
     app.include_router(web_routes.router)
+    from learnloop.api import routes_assessment as api_assessment
+    from learnloop.web import routes_assessment as web_assessment
+
+    app.include_router(api_assessment.router)
+    app.include_router(web_assessment.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

@@ -85,3 +85,9 @@ def client(ctx: AppContext):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(ctx)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def ai_ctx(tmp_path: Path) -> AppContext:
+    """A SQLite database with the default ai_era pack loaded."""
+    return _make_ctx(f"sqlite:///{tmp_path / 'ai.db'}", DEFAULT_PACK)

@@ -69,3 +69,29 @@ def test_demo_creates_learners_with_histories(tmp_path: Path, pack: str) -> None
     con.close()
     assert n_learners == 50 and n_teams >= 3
     assert run(["rebuild", "--check"], db, **env).returncode == 0
+
+
+def test_fit_irt_calibrates_items_from_the_demo_log(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    env = {"LEARNLOOP_DEFAULT_PACK": str(Path(__file__).resolve().parents[1] / "packs" / "ai_era")}
+    assert run(["demo", "--learners", "60"], db, **env).returncode == 0
+    done = run(["fit", "irt", "--min-responses", "10"], db, **env)
+    assert done.returncode == 0, done.stderr
+    assert "items calibrated" in done.stdout
+    import json
+    import math
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    params = json.loads(con.execute("select params from model_params where kind='irt'").fetchone()[0])
+    con.close()
+    assert params["items"], "no item had enough answers"
+    for p in params["items"].values():
+        assert all(math.isfinite(p[k]) for k in ("a", "b", "c")) and p["a"] > 0
+
+
+def test_fit_irt_on_empty_log_is_a_clean_error(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    assert run(["init"], db).returncode == 0
+    done = run(["fit", "irt"], db)
+    assert done.returncode == 2 and "no answers" in done.stderr

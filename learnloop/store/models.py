@@ -165,3 +165,21 @@ class ModelParams(Base):
     fitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     n_responses: Mapped[int] = mapped_column(Integer, default=0)
 
+
+
+class Assessment(Base):
+    """A skill check: an adaptive test for one role; its answers are also in the response log."""
+
+    __tablename__ = "assessments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role_id: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="in_progress")  # in_progress | done
+    administered: Mapped[list[Any]] = mapped_column(JSON, default=list)  # item ids in order
+    responses: Mapped[list[Any]] = mapped_column(JSON, default=list)  # 0/1 per administered item
+    current_item: Mapped[str | None] = mapped_column(String(80))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,299 @@
+"""Skill checks: a short adaptive test per role, scored 0-300 per domain with a confidence band.
+
+Items come from the role's skills (choice and numeric items, which are scored instantly).
+Their IRT parameters are the calibrated ones (``learnloop fit irt``) where the response log
+had enough data, else the authored difficulty. Selection is maximum Fisher information with
+randomesque exposure control and content balancing over the role's domains; the check stops
+at a standard error of 0.3 or after 25 items. Correctness is never shown during a check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from scipy.stats import norm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from learnloop.content.graph import topological_order
+from learnloop.content.models import Item, Role
+from learnloop.content.scoring import AnswerError, score_answer
+from learnloop.errors import Conflict, InvalidInput, NotFound
+from learnloop.i18n import _
+from learnloop.science.cat import CATEngine, CATSession
+from learnloop.science.irt import eap
+from learnloop.services.auth import CurrentUser
+from learnloop.services.context import ActivePack, AppContext
+from learnloop.services.mastery import apply_answer, load_model, mastery_of
+from learnloop.store.models import Assessment, ModelParams, Response, utcnow
+
+SCALE_CENTRE, SCALE_UNIT = 150.0, 50.0  # score = 150 + 50 * theta, clipped to 0..300
+MAX_ITEMS, MIN_ITEMS, SE_TARGET = 25, 8, 0.3
+CHECK_KINDS = ("choice", "numeric")
+MIN_POPULATION = 5
+
+
+class CheckItem(BaseModel):
+    assessment_id: int
+    item: dict[str, Any]
+    number: int
+    max_items: int
+
+
+class DomainScore(BaseModel):
+    domain_id: str
+    name: str
+    score: float
+    low: float
+    high: float
+    items: int
+
+
+class CheckResult(BaseModel):
+    assessment_id: int
+    role_id: str
+    role_name: str
+    score: float
+    low: float
+    high: float
+    se: float
+    items: int
+    percentile: float
+    percentile_basis: str
+    domains: list[DomainScore]
+    start_skill_id: str | None
+    start_skill_name: str | None
+
+
+class CheckState(BaseModel):
+    status: str
+    next: CheckItem | None = None
+    result: CheckResult | None = None
+
+
+@dataclass
+class Bank:
+    items: list[Item]
+    index: dict[str, int]
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    domain_of_item: np.ndarray
+    domains: list[str]
+
+
+def to_scale(theta: float) -> float:
+    return float(np.clip(SCALE_CENTRE + SCALE_UNIT * theta, 0.0, 300.0))
+
+
+def calibrated_params(session: Session) -> dict[str, dict[str, float]]:
+    row = session.execute(
+        select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc())
+    ).scalars().first()
+    return dict(row.params.get("items", {})) if row else {}
+
+
+def _bank(active: ActivePack, role: Role, calibrated: dict[str, dict[str, float]]) -> Bank:
+    skills = active.role_skills(role)
+    domain_of_skill = {s.id: s.domain for s in active.pack.skills}
+    items = [i for i in active.pack.items if i.kind in CHECK_KINDS and i.skills[0] in skills]
+    if not items:
+        raise Conflict(_("This role has no items for a skill check yet."))
+    domains = [d.id for d in active.pack.meta.domains if any(domain_of_skill[i.skills[0]] == d.id for i in items)]
+    a, b, c = [], [], []
+    for item in items:
+        fitted = calibrated.get(item.id)
+        if fitted:
+            a.append(fitted["a"])
+            b.append(fitted["b"])
+            c.append(fitted.get("c", 0.0))
+        else:
+            params = item.item_params
+            # Uncalibrated choice items: lower asymptote of blind guessing among the options.
+            guess = 1.0 / len(item.options) if item.kind == "choice" and item.options else 0.0
+            a.append(params.a)
+            b.append(params.b)
+            c.append(params.c or guess)
+    domain_index = {d: k for k, d in enumerate(domains)}
+    return Bank(items=items, index={i.id: k for k, i in enumerate(items)}, a=np.array(a), b=np.array(b),
+                c=np.array(c), domain_of_item=np.array([domain_index[domain_of_skill[i.skills[0]]] for i in items]),
+                domains=domains)
+
+
+def _engine(bank: Bank, role: Role, active: ActivePack) -> CATEngine:
+    # Content balancing: each domain's share of the test follows its share of the role's targets.
+    domain_of_skill = {s.id: s.domain for s in active.pack.skills}
+    weights = np.array([sum(1 for s in role.targets if domain_of_skill[s] == d) for d in bank.domains], dtype=float)
+    weights = np.where(weights > 0, weights, 0.5)  # prerequisite-only domains still get a little
+    return CATEngine(bank.a, bank.b, bank.c, skills=bank.domain_of_item, skill_targets=weights,
+                     selection="fisher", exposure="randomesque", randomesque_size=3, se_target=SE_TARGET,
+                     min_items=MIN_ITEMS, max_items=MAX_ITEMS)
+
+
+def _session(engine: CATEngine, bank: Bank, row: Assessment) -> CATSession:
+    administered, responses = [], []
+    for item_id, correct in zip(row.administered, row.responses, strict=False):
+        if item_id in bank.index:
+            administered.append(bank.index[item_id])
+            responses.append(int(correct))
+    return engine.resume({"administered": administered, "responses": responses, "passed_over": []},
+                         random_state=row.id * 7919 + len(administered))
+
+
+def _load(session: Session, user: CurrentUser, assessment_id: int) -> Assessment:
+    row = session.get(Assessment, assessment_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(_("No such skill check."))
+    return row
+
+
+def active_check(ctx: AppContext, user: CurrentUser) -> int | None:
+    """The id of the learner's unfinished skill check, if any (the tutor stays silent then)."""
+    with ctx.session() as session:
+        row = session.execute(
+            select(Assessment.id).where(Assessment.user_id == user.id, Assessment.status == "in_progress")
+        ).first()
+        return row[0] if row else None
+
+
+def start(ctx: AppContext, user: CurrentUser, role_id: str) -> CheckState:
+    """Start a skill check for ``role_id`` (or resume the unfinished one for it)."""
+    with ctx.session() as session:
+        active = ctx.active_pack(session)
+        role = active.role(role_id)
+        row = session.execute(
+            select(Assessment).where(Assessment.user_id == user.id, Assessment.status == "in_progress",
+                                     Assessment.role_id == role.id)
+        ).scalars().first()
+        if row is None:
+            row = Assessment(org_id=user.org_id, user_id=user.id, role_id=role.id, status="in_progress",
+                             administered=[], responses=[])
+            session.add(row)
+            session.flush()
+        return _advance(session, active, role, row)
+
+
+def _advance(session: Session, active: ActivePack, role: Role, row: Assessment) -> CheckState:
+    bank = _bank(active, role, calibrated_params(session))
+    cat = _session(_engine(bank, role, active), bank, row)
+    if row.current_item and row.current_item in bank.index:
+        item = active.items[row.current_item]
+        return CheckState(status="in_progress", next=CheckItem(assessment_id=row.id, item=item.public_view(),
+                                                               number=len(row.administered) + 1,
+                                                               max_items=MAX_ITEMS))
+    nxt = cat.next_item()
+    if nxt is None:
+        return CheckState(status="done", result=_finish(session, active, role, bank, cat, row))
+    row.current_item = bank.items[nxt].id
+    return CheckState(status="in_progress",
+                      next=CheckItem(assessment_id=row.id, item=bank.items[nxt].public_view(),
+                                     number=len(row.administered) + 1, max_items=MAX_ITEMS))
+
+
+def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str, payload: Any) -> CheckState:
+    """Record one answer; returns the next item or the result. Never says whether it was right."""
+    with ctx.session() as session:
+        active = ctx.active_pack(session)
+        row = _load(session, user, assessment_id)
+        if row.status != "in_progress":
+            raise Conflict(_("This skill check is already finished."))
+        if row.current_item != item_id:
+            raise Conflict(_("This is not the current question of your skill check."))
+        item = active.item(item_id)
+        if not isinstance(payload, dict):
+            raise InvalidInput(_("The answer must be a JSON object."))
+        try:
+            scored = score_answer(item, payload)
+        except AnswerError as exc:
+            raise InvalidInput(str(exc)) from None
+        now = utcnow()
+        response = Response(org_id=user.org_id, user_id=user.id, item_id=item.id, skills=list(item.skills),
+                            kind=item.kind, context="check", answer=payload, correct=scored.correct,
+                            score=scored.score, hints_used=0, duration_ms=None, created_at=now)
+        session.add(response)
+        session.flush()
+        # Check answers are evidence too: mastery follows every answer in the log.
+        apply_answer(session, load_model(session), mastery_of(session, user.id), user_id=user.id,
+                     skills=list(item.skills), correct=scored.correct, response_id=response.id, at=now)
+        row.administered = [*row.administered, item.id]
+        row.responses = [*row.responses, int(scored.correct)]
+        row.current_item = None
+        return _advance(session, active, active.role(row.role_id), row)
+
+
+def _finish(session: Session, active: ActivePack, role: Role, bank: Bank, cat: CATSession,
+            row: Assessment) -> CheckResult:
+    z = float(norm.ppf(0.95))  # 90% band
+    domains: list[DomainScore] = []
+    names = {d.id: d.name for d in active.pack.meta.domains}
+    administered = np.array(cat.administered, dtype=int)
+    answers = np.array(cat.responses, dtype=float)
+    for k, domain in enumerate(bank.domains):
+        mine = bank.domain_of_item[administered] == k if administered.size else np.zeros(0, dtype=bool)
+        if not mine.any():
+            continue
+        items = administered[mine]
+        theta, se = eap(answers[mine][None, :], bank.a[items], bank.b[items], bank.c[items])
+        t, s = float(np.ravel(theta)[0]), float(np.ravel(se)[0])
+        domains.append(DomainScore(domain_id=domain, name=names[domain], score=round(to_scale(t), 1),
+                                   low=round(to_scale(t - z * s), 1), high=round(to_scale(t + z * s), 1),
+                                   items=int(mine.sum())))
+    score = to_scale(cat.theta)
+    others = session.execute(
+        select(Assessment.score).where(Assessment.org_id == row.org_id, Assessment.role_id == role.id,
+                                       Assessment.status == "done", Assessment.id != row.id,
+                                       Assessment.score.is_not(None))
+    ).scalars().all()
+    if len(others) >= MIN_POPULATION:
+        percentile = 100.0 * (sum(o < score for o in others) + 0.5 * sum(o == score for o in others)) / len(others)
+        basis = "organisation"
+    else:
+        percentile = 100.0 * float(norm.cdf(cat.theta))
+        basis = "calibration"
+    start_skill = _starting_point(active, role, domains)
+    result = CheckResult(
+        assessment_id=row.id, role_id=role.id, role_name=role.name, score=round(score, 1),
+        low=round(to_scale(cat.theta - z * cat.se), 1), high=round(to_scale(cat.theta + z * cat.se), 1),
+        se=round(cat.se, 3), items=len(cat.administered), percentile=round(percentile, 1),
+        percentile_basis=basis, domains=domains, start_skill_id=start_skill,
+        start_skill_name=active.pack.skill(start_skill).name if start_skill else None,
+    )
+    row.status = "done"
+    row.score = result.score
+    row.finished_at = utcnow()
+    row.result = result.model_dump(mode="json")
+    return result
+
+
+def _starting_point(active: ActivePack, role: Role, domains: list[DomainScore]) -> str | None:
+    """The first skill, in prerequisite order, of the weakest measured domain of the role."""
+    if not domains:
+        return None
+    weakest = min(domains, key=lambda d: d.score).domain_id
+    needed = active.role_skills(role)
+    for skill_id in topological_order(active.prerequisites):
+        if skill_id in needed and active.pack.skill(skill_id).domain == weakest:
+            return skill_id
+    return None
+
+
+def result(ctx: AppContext, user: CurrentUser, assessment_id: int) -> CheckState:
+    with ctx.session() as session:
+        row = _load(session, user, assessment_id)
+        if row.status != "done" or row.result is None:
+            active = ctx.active_pack(session)
+            return _advance(session, active, active.role(row.role_id), row)
+        return CheckState(status="done", result=CheckResult.model_validate(row.result))
+
+
+def history(ctx: AppContext, user: CurrentUser) -> list[CheckResult]:
+    with ctx.session() as session:
+        rows = session.execute(
+            select(Assessment).where(Assessment.user_id == user.id, Assessment.status == "done")
+            .order_by(Assessment.id.desc())
+        ).scalars().all()
+        return [CheckResult.model_validate(r.result) for r in rows if r.result]
+
