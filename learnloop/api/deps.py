@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from learnloop.errors import Unauthorized
+from learnloop.i18n import _
 from learnloop.services import auth
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
@@ -36,7 +37,7 @@ def optional_user(request: Request) -> CurrentUser | None:
 def require_user(request: Request) -> CurrentUser:
     user = optional_user(request)
     if user is None:
-        raise Unauthorized("log in first (session cookie or Authorization: Bearer token)")
+        raise Unauthorized(_("Log in first (session cookie or Authorization: Bearer token)."))
     return user
 
 

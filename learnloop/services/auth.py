@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from learnloop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from learnloop.i18n import _
 from learnloop.services.context import AppContext
 from learnloop.store.models import AuthSession, Organisation, Team, User, as_utc, utcnow
 
@@ -41,7 +42,7 @@ class CurrentUser(BaseModel):
 
     def require(self, *roles: str) -> None:
         if self.role not in roles and self.role != "admin":
-            raise Forbidden("your role does not allow this")
+            raise Forbidden(_("Your role does not allow this."))
 
 
 class LoginResult(BaseModel):
@@ -65,7 +66,7 @@ def _slug(name: str) -> str:
 def create_organisation(session: Session, name: str, slug: str | None = None) -> Organisation:
     name = name.strip()
     if not name:
-        raise InvalidInput("organisation name is required")
+        raise InvalidInput(_("An organisation name is required."))
     base = slug or _slug(name)
     candidate, n = base, 1
     while session.execute(select(Organisation.id).where(Organisation.slug == candidate)).first():
@@ -98,11 +99,11 @@ def _validate_signup(email: str, name: str, password: str) -> tuple[str, str]:
     name = name.strip()
     problems = []
     if not EMAIL_RE.match(email) or len(email) > 254:
-        problems.append("a valid email address is required")
+        problems.append(_("A valid email address is required."))
     if not name or len(name) > 200:
-        problems.append("a name of 1-200 characters is required")
+        problems.append(_("A name of 1-200 characters is required."))
     if len(password) < 8 or len(password) > 200:
-        problems.append("the password needs 8-200 characters")
+        problems.append(_("The password needs 8-200 characters."))
     if problems:
         raise InvalidInput("; ".join(problems), details=problems)
     return email, name
@@ -113,9 +114,9 @@ def create_user(session: Session, *, org_id: int, email: str, name: str, passwor
                 is_simulated: bool = False, password_hash: str | None = None) -> User:
     email, name = _validate_signup(email, name, password)
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidInput(_("The role must be one of: %(roles)s.") % {"roles": ", ".join(ROLES)})
     if session.execute(select(User.id).where(func.lower(User.email) == email)).first():
-        raise Conflict("an account with this email already exists")
+        raise Conflict(_("An account with this email already exists."))
     user = User(org_id=org_id, email=email, name=name, password_hash=password_hash or hash_password(password),
                 role=role, team_id=team_id, locale=locale, is_simulated=is_simulated)
     session.add(user)
@@ -148,7 +149,7 @@ def signup(ctx: AppContext, *, email: str, name: str, password: str, join_code: 
                 select(Organisation).where(Organisation.join_code == join_code.strip())
             ).scalars().first()
             if org is None:
-                raise NotFound("no organisation has this join code")
+                raise NotFound(_("No organisation has this join code."))
         else:
             org = default_organisation(session)
         user = create_user(session, org_id=org.id, email=email, name=name, password=password,
@@ -166,7 +167,7 @@ def login(ctx: AppContext, *, email: str, password: str) -> LoginResult:
                 raise VerificationError()
             _hasher.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
-            raise Unauthorized("wrong email or password") from None
+            raise Unauthorized(_("Wrong email or password.")) from None
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         return _new_session(ctx, session, user)
@@ -193,12 +194,12 @@ def resolve(ctx: AppContext, token: str | None) -> CurrentUser | None:
 
 def check_csrf(user: CurrentUser, supplied: str | None) -> None:
     if not supplied or not hmac.compare_digest(user.csrf_token, supplied):
-        raise Forbidden("the form has expired or did not come from this site (CSRF check failed); reload and try again")
+        raise Forbidden(_("The form has expired or did not come from this site (CSRF check failed); reload and try again."))
 
 
 def set_locale(ctx: AppContext, user: CurrentUser, locale: str) -> None:
     if locale not in ("en", "zh_CN"):
-        raise InvalidInput("locale must be en or zh_CN")
+        raise InvalidInput(_("The language must be en or zh_CN."))
     with ctx.session() as session:
         row = session.get(User, user.id)
         assert row is not None

@@ -15,6 +15,7 @@ from learnloop.config import Settings, get_settings
 from learnloop.content.graph import prerequisite_closure
 from learnloop.content.models import Item, Pack, Role
 from learnloop.errors import LearnloopError, NotFound
+from learnloop.i18n import _
 from learnloop.store.db import session_scope
 from learnloop.store.models import ContentPack
 
@@ -54,13 +55,13 @@ class ActivePack:
         try:
             return self.items[item_id]
         except KeyError:
-            raise NotFound(f"no item with id {item_id!r}") from None
+            raise NotFound(_("No item with id %(id)s.") % {"id": item_id}) from None
 
     def role(self, role_id: str) -> Role:
         try:
             return self.roles[role_id]
         except KeyError:
-            raise NotFound(f"no role with id {role_id!r}") from None
+            raise NotFound(_("No role with id %(id)s.") % {"id": role_id}) from None
 
     def role_skills(self, role: Role) -> set[str]:
         """The role's target skills and every prerequisite they need."""
@@ -83,7 +84,7 @@ class AppContext:
             select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
         ).first()
         if row is None:
-            raise LearnloopError("no content pack is loaded: run `learnloop init` or `learnloop import PACK`")
+            raise LearnloopError(_("No content pack is loaded: run `learnloop init` or `learnloop import PACK`."))
         row_id = row[0]
         with self._lock:
             cached = self._packs.get(row_id)

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from learnloop.errors import InvalidInput, NotFound
+from learnloop.i18n import _
 from learnloop.services.auth import ROLES, CurrentUser, get_or_create_team
 from learnloop.services.context import AppContext
 from learnloop.store.models import Organisation, Response, Team, User
@@ -51,18 +52,18 @@ def _member(session, admin: CurrentUser, user_id: int) -> User:  # type: ignore[
     user = session.get(User, user_id)
     # Users of other organisations are reported as missing, not forbidden: no existence leak.
     if user is None or user.org_id != admin.org_id or user.deleted_at is not None:
-        raise NotFound(f"no member with id {user_id} in your organisation")
+        raise NotFound(_("No member with id %(id)s in your organisation.") % {"id": user_id})
     return user
 
 
 def set_role(ctx: AppContext, admin: CurrentUser, user_id: int, role: str) -> Member:
     admin.require("admin")
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidInput(_("The role must be one of: %(roles)s.") % {"roles": ", ".join(ROLES)})
     with ctx.session() as session:
         user = _member(session, admin, user_id)
         if user.id == admin.id and role != "admin":
-            raise InvalidInput("you cannot remove your own admin role")
+            raise InvalidInput(_("You cannot remove your own admin role."))
         user.role = role
         team = session.get(Team, user.team_id) if user.team_id else None
         return Member(id=user.id, name=user.name, email=user.email, role=user.role,
@@ -73,7 +74,7 @@ def set_team(ctx: AppContext, admin: CurrentUser, user_id: int, team_name: str) 
     admin.require("admin")
     team_name = team_name.strip()
     if len(team_name) > 200:
-        raise InvalidInput("team names have at most 200 characters")
+        raise InvalidInput(_("Team names have at most 200 characters."))
     with ctx.session() as session:
         user = _member(session, admin, user_id)
         team = get_or_create_team(session, admin.org_id, team_name) if team_name else None

@@ -14,6 +14,7 @@ from learnloop.content.graph import topological_order
 from learnloop.content.models import LEVEL_MASTERY, Item
 from learnloop.content.scoring import AnswerError, score_answer
 from learnloop.errors import Conflict, InvalidInput, LearnloopError, TooLarge
+from learnloop.i18n import _
 from learnloop.science.policy import ItemOption, choose_item, choose_skill
 from learnloop.services.auth import CurrentUser
 from learnloop.services.code_runner import run_code
@@ -141,7 +142,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
         active = ctx.active_pack(session)
         role_id = current_role(session, user.id)
         if role_id is None or role_id not in active.roles:
-            raise Conflict("choose a target role first")
+            raise Conflict(_("Choose a target role first."))
         model = load_model(session)
         rows = mastery_of(session, user.id)
         mastery = {s: m.p_known for s, m in rows.items()}
@@ -159,7 +160,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
         picked = choose_skill(order, active.prerequisites, full_mastery, targets,
                               ctx.settings.unlock_mastery, practicable)
         if picked is None:
-            raise LearnloopError("this role has no practice items in the current pack")
+            raise LearnloopError(_("This role has no practice items in the current pack."))
         skill_id, reason = picked
         history = session.execute(
             select(Response.item_id).where(Response.user_id == user.id).order_by(Response.id.desc()).limit(500)
@@ -177,7 +178,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
 def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
     pending = session.get(PendingItem, user_id)
     if pending is None or pending.item_id != item_id:
-        raise Conflict(f"item {item_id!r} is not the item you are working on; ask for the next item first")
+        raise Conflict(_("Item %(id)s is not the item you are working on; ask for the next item first.") % {"id": item_id})
     return pending
 
 
@@ -196,16 +197,16 @@ def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
 
 def _validate_payload(ctx: AppContext, item: Item, answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict):
-        raise InvalidInput("the answer must be a JSON object")
+        raise InvalidInput(_("The answer must be a JSON object."))
     size = len(json.dumps(answer, ensure_ascii=False).encode())
     if size > ctx.settings.max_answer_bytes:
-        raise TooLarge(f"the answer is {size} bytes; the limit is {ctx.settings.max_answer_bytes}")
+        raise TooLarge(_("The answer is %(size)d bytes; the limit is %(limit)d.") % {"size": size, "limit": ctx.settings.max_answer_bytes})
     field = {"choice": "choice", "numeric": "value", "text": "text", "code": "code"}[item.kind]
     if field not in answer:
-        raise InvalidInput(f"a {item.kind} answer needs the field {field!r}")
+        raise InvalidInput(_("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field})
     for value in answer.values():
         if isinstance(value, str) and "\x00" in value:
-            raise InvalidInput("the answer contains binary data")
+            raise InvalidInput(_("The answer contains binary data."))
     return {field: answer[field]}
 
 
@@ -233,7 +234,7 @@ def answer(ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *,
     if item.kind == "code":
         code = clean["code"]
         if not isinstance(code, str) or not code.strip():
-            raise InvalidInput("code must be a non-empty string")
+            raise InvalidInput(_("The code must be a non-empty string."))
         run = run_code(code, item.tests or "", timeout_s=ctx.settings.code_timeout_s,
                        memory_mb=ctx.settings.code_memory_mb)
         correct, score, messages = run.correct, run.score, run.messages()
