@@ -10,6 +10,7 @@ A published figure is a record with ``source`` (paper or repo, table) instead of
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -19,7 +20,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
@@ -93,14 +94,18 @@ def command_line() -> str:
 
 
 def write_results(
-    claim: str, records: list[Record], packages: Iterable[str], command: str | None = None
+    claim: str,
+    records: list[Record],
+    packages: Iterable[str],
+    command: str | None = None,
+    extra_environment: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``bench/results/<claim>.json`` in the common format and return its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     payload = {
         "command": command or command_line(),
         "date": dt.date.today().isoformat(),
-        "environment": environment(packages),
+        "environment": {**environment(packages), **(extra_environment or {})},
         "records": records,
     }
     path = RESULTS_DIR / f"{claim}.json"
@@ -117,6 +122,26 @@ def timed(fn: Callable[[], T], repeat: int = 1) -> tuple[T, float]:
         result = fn()
         times.append(time.perf_counter() - start)
     return result, statistics.median(times)  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """Limit BLAS threads (threadpoolctl) for the block; None leaves the library default.
+
+    On a small shared machine, multi-threaded OpenBLAS on small matrices can be several
+    times slower than one thread, which would make timings measure the neighbours.
+    """
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("threadpoolctl not installed: BLAS threads not limited", file=sys.stderr)
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
 
 
 def peer_available(*modules: str) -> bool:

@@ -14,21 +14,23 @@ from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench._common import Record, data_dir, peer_available, record, timed, write_results
-from learnloop.science.irt import IRTModel
+from bench._common import Record, blas_threads, data_dir, peer_available, record, timed, write_results
+from learnloop.science.irt import IRTModel, marginal_log_likelihood
 
 Array = np.ndarray
 SYNTH = "synthetic_2pl_5000x100"
 SYNTH_PROTOCOL = (
     "2PL, N=5000, J=100, a~LogNormal(0,0.3), b~N(0,1), theta~N(0,1), seed {seed}; "
-    "41 quadrature points; fit time = median of {repeat} runs (girth: {girth_repeat}); "
-    "mirt without standard errors"
+    "41 quadrature points; fit time = median of {repeat} interleaved runs (girth: {girth_repeat}), "
+    "same process, BLAS threads as in environment; mirt without standard errors; girth defaults"
 )
 R_MIRT_LSAT7 = {"a": [0.988, 1.081, 1.706, 0.765, 0.736], "d": [1.856, 0.808, 1.804, 0.486, 1.855]}
 R_MIRT_SOURCE = "R mirt 1.47 tests/testthat/test-01-mirtOne.R (expected LSAT7 2PL coefficients)"
@@ -77,37 +79,47 @@ def fit_girth(x: Array) -> Fitted:
 
 
 def bench_synthetic(seed: int, repeat: int, girth_repeat: int, peers: dict[str, bool]) -> list[Record]:
+    """Fit time (median of interleaved rounds, so load spikes hit every method alike) and recovery."""
     x, a_true, b_true = simulate_2pl(5000, 100, seed)
     protocol = SYNTH_PROTOCOL.format(seed=seed, repeat=repeat, girth_repeat=girth_repeat)
-    runs: list[tuple[str, bool, Callable[[Array], Fitted], int]] = [
-        ("learnloop.irt.2pl", False, fit_learnloop, repeat)
-    ]
+    runs: dict[str, tuple[bool, Callable[[Array], Fitted], int]] = {
+        "learnloop.irt.2pl": (False, fit_learnloop, repeat)
+    }
     if peers["mirt"]:
-        runs.append(("mirt.fit_mirt", True, fit_mirt, repeat))
+        runs["mirt.fit_mirt"] = (True, fit_mirt, repeat)
     if peers["girth"]:
-        runs.append(("girth.twopl_mml", True, fit_girth, girth_repeat))
+        runs["girth.twopl_mml"] = (True, fit_girth, girth_repeat)
+    for _, fitter, _ in runs.values():
+        fitter(x[:200, :10])  # warm-up: imports and lazy initialisation stay out of the timing
+    times: dict[str, list[float]] = {method: [] for method in runs}
+    fitted: dict[str, Fitted] = {}
+    for round_ in range(max(repeat, girth_repeat)):
+        for method, (_, fitter, n_runs) in runs.items():
+            if round_ < n_runs:
+                fitted[method], secs = timed(partial(fitter, x))
+                times[method].append(secs)
     records: list[Record] = []
-    seconds: dict[str, float] = {}
-    for method, is_peer, fitter, n_runs in runs:
-        fitter(x[:200, :10])  # warm-up: imports and lazy initialisation outside the timing
-        (a, d, _), secs = timed(lambda fitter=fitter: fitter(x), n_runs)  # type: ignore[misc]
-        seconds[method] = secs
+    for method, (is_peer, _, _) in runs.items():
+        a, d, _ = fitted[method]
         b = -d / a
         metrics = {
-            "fit_seconds": secs,
+            "fit_seconds": statistics.median(times[method]),
             "r_a": float(np.corrcoef(a, a_true)[0, 1]),
             "r_b": float(np.corrcoef(b, b_true)[0, 1]),
             "rmse_a": float(np.sqrt(np.mean((a - a_true) ** 2))),
             "rmse_b": float(np.sqrt(np.mean((b - b_true) ** 2))),
         }
-        records += [
-            record(SYNTH, protocol, method, metric, value, peer=is_peer) for metric, value in metrics.items()
-        ]
-        print(f"{method:22s} " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    ours = seconds["learnloop.irt.2pl"]
-    for method, secs in seconds.items():
+        records += [record(SYNTH, protocol, method, k, v, peer=is_peer) for k, v in metrics.items()]
+        print(
+            f"{method:22s} "
+            + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+            + f"  runs={times[method]}"
+        )
+    ours = statistics.median(times["learnloop.irt.2pl"])
+    for method in runs:
         if method != "learnloop.irt.2pl":
-            records.append(record(SYNTH, protocol, "learnloop.irt.2pl", f"speedup_vs_{method}", secs / ours))
+            ratio = statistics.median(times[method]) / ours
+            records.append(record(SYNTH, protocol, "learnloop.irt.2pl", f"speedup_vs_{method}", ratio))
     return records
 
 
@@ -151,17 +163,17 @@ def bench_real(root: Path, peers: dict[str, bool]) -> list[Record]:
     records: list[Record] = []
     for name, (x, weight, protocol) in real_datasets(root).items():
         fits: dict[str, tuple[Fitted, float, bool]] = {}
-        fits["learnloop.irt.2pl"] = (*timed(lambda x=x, w=weight: fit_learnloop(x, w)), False)
-        fits["learnloop.irt.2pl_ml"] = (
-            *timed(lambda x=x, w=weight: fit_learnloop(x, w, a_prior_sd=None, d_prior_sd=None)),
-            False,
-        )
+        fits["learnloop.irt.2pl"] = (*timed(partial(fit_learnloop, x, weight)), False)
+        ml = partial(fit_learnloop, x, weight, a_prior_sd=None, d_prior_sd=None)
+        fits["learnloop.irt.2pl_ml"] = (*timed(ml), False)
         if peers["mirt"]:
             expanded = x if weight is None else np.repeat(x, weight.astype(int), axis=0)
-            fits["mirt.fit_mirt"] = (*timed(lambda e=expanded: fit_mirt(e)), True)
+            fits["mirt.fit_mirt"] = (*timed(partial(fit_mirt, expanded)), True)
         for method, ((a, d, loglik), secs, is_peer) in fits.items():
             records.append(record(name, protocol, method, "fit_seconds", secs, peer=is_peer))
             records.append(record(name, protocol, method, "log_likelihood", loglik, peer=is_peer))
+            fine = marginal_log_likelihood(x, a, -d / a, n_quadrature=201, sample_weight=weight)
+            records.append(record(name, protocol, method, "log_likelihood_201pt_grid", fine, peer=is_peer))
             records += [
                 record(name, protocol, method, f"a[{j + 1}]", float(v), peer=is_peer) for j, v in enumerate(a)
             ]
@@ -206,7 +218,15 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=None, help="folder with the irt data (default $LEARNLOOP_DATA/irt)"
     )
+    parser.add_argument(
+        "--blas-threads", type=int, default=1, help="BLAS threads for every method (0: library default)"
+    )
     args = parser.parse_args()
+    with blas_threads(args.blas_threads or None):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     peers = {"mirt": peer_available("mirt"), "girth": peer_available("girth")}
     records = bench_synthetic(args.seed, args.repeat, args.girth_repeat, peers)
     root = args.data or data_dir() / "irt"
@@ -214,7 +234,12 @@ def main() -> None:
         records += bench_real(root, peers)
     else:
         print(f"no data at {root}: real-data records skipped")
-    path = write_results("irt", records, ["numpy", "scipy", "mirt", "girth"])
+    path = write_results(
+        "irt",
+        records,
+        ["numpy", "scipy", "mirt", "girth"],
+        extra_environment={"blas_threads": args.blas_threads or "default"},
+    )
     print(f"wrote {path}")
 
 

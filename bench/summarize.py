@@ -1,6 +1,6 @@
 """Build bench/README.md from every bench/results/*.json: one table per claim.
 
-    python -m bench.summarize
+python -m bench.summarize
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
         method = rec["method"] + (" *(peer)*" if rec.get("peer") else "")
         if rec.get("source"):
             method += f" — {rec['source']}"
-        grouped[(rec["dataset"], rec.get("protocol", ""))].setdefault(method, {})[rec["metric"]] = rec["value"]
+        grouped[(rec["dataset"], rec.get("protocol", ""))].setdefault(method, {})[rec["metric"]] = rec[
+            "value"
+        ]
         if rec["metric"] not in metrics:
             metrics.append(rec["metric"])
     lines: list[str] = []
@@ -64,7 +66,9 @@ def main() -> None:
         doc = json.loads(path.read_text(encoding="utf-8"))
         env = ", ".join(f"{k} {v}" for k, v in doc.get("environment", {}).items() if v is not None)
         out.append(f"## {path.stem}\n")
-        out.append(f"Command: `{doc.get('command', '')}`  \nDate: {doc.get('date', '')}  \nEnvironment: {env}\n")
+        out.append(
+            f"Command: `{doc.get('command', '')}`  \nDate: {doc.get('date', '')}  \nEnvironment: {env}\n"
+        )
         out.extend(_table(doc.get("records", [])))
     README.write_text("\n".join(out), encoding="utf-8")
     print(f"wrote {README}")

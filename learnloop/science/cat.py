@@ -23,6 +23,7 @@ Array = NDArray[np.float64]
 Selection = Literal["fisher", "kl"]
 Exposure = Literal["none", "randomesque", "sympson-hetter"]
 StopReason = Literal["se_target", "max_items", "bank_exhausted"]
+SERule = Literal["posterior", "information"]
 
 _EPS = 1e-12
 
@@ -41,7 +42,8 @@ class CATSimulation:
 
     true_theta: Array
     theta: Array
-    se: Array
+    se: Array  # posterior SD
+    stopping_se: Array  # the SE the stopping rule used (equals se for se_rule="posterior")
     test_length: NDArray[np.int64]
     stop_reason: list[str]
     administered: list[list[int]]
@@ -64,11 +66,14 @@ class CATEngine:
     selection: ``"fisher"`` (maximum information at the EAP, Lord 1980 ch. 10) or ``"kl"``
         (posterior-weighted Kullback-Leibler information, Chang & Ying 1996).
     exposure: ``"randomesque"`` picks at random among the ``randomesque_size`` best items
-        (Kohn & Kingsbury 1989); ``"sympson-hetter"`` administers the chosen item with
+        (Kingsbury & Zara 1989); ``"sympson-hetter"`` administers the chosen item with
         probability ``exposure_parameters[j]`` (Sympson & Hetter 1985), see
         :func:`sympson_hetter_parameters`.
-    se_target, min_items, max_items: stop once the posterior SD is at most ``se_target``
+    se_target, min_items, max_items: stop once the standard error is at most ``se_target``
         after at least ``min_items`` items, or at ``max_items``.
+    se_rule: ``"posterior"`` (the EAP posterior SD, which counts the prior) or
+        ``"information"`` (1 / sqrt(test information at the EAP), Lord 1980 ch. 5,
+        as many CAT programs report; slightly longer tests).
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class CATEngine:
         randomesque_size: int = 5,
         exposure_parameters: ArrayLike | None = None,
         se_target: float = 0.3,
+        se_rule: SERule = "posterior",
         min_items: int = 1,
         max_items: int = 30,
         n_quadrature: int = 61,
@@ -110,6 +116,9 @@ class CATEngine:
             np.ones(n_items) if exposure_parameters is None else np.asarray(exposure_parameters, dtype=float)
         )
         self.se_target = se_target
+        if se_rule not in ("posterior", "information"):
+            raise ValueError(f"se_rule must be 'posterior' or 'information', got {se_rule!r}")
+        self.se_rule = se_rule
         self.min_items = min_items
         self.max_items = max_items
         self.prior_mean = prior_mean
@@ -168,6 +177,7 @@ class CATEngine:
             true_theta=thetas,
             theta=np.array([s.theta for s in sessions]),
             se=np.array([s.se for s in sessions]),
+            stopping_se=np.array([s.stopping_se for s in sessions]),
             test_length=np.array([len(s.administered) for s in sessions], dtype=np.int64),
             stop_reason=[str(s.stop_reason) for s in sessions],
             administered=[list(s.administered) for s in sessions],
@@ -226,12 +236,22 @@ class CATSession:
         self.theta = float(post @ self.engine.nodes)
         self.se = float(np.sqrt(max(post @ self.engine.nodes**2 - self.theta**2, 0.0)))
 
+    @property
+    def stopping_se(self) -> float:
+        """The standard error the stopping rule uses (see ``CATEngine.se_rule``)."""
+        engine = self.engine
+        if engine.se_rule == "posterior" or not self.administered:
+            return self.se
+        items = self.administered
+        info = item_information(self.theta, engine.a[items], engine.b[items], engine.c[items]).sum()
+        return float(1.0 / np.sqrt(info)) if info > 0 else float("inf")
+
     def should_stop(self) -> bool:
         """Stopping rules, checked before each item; sets :attr:`stop_reason`."""
         engine, n = self.engine, len(self.administered)
         if n >= engine.max_items:
             self.stop_reason = "max_items"
-        elif n >= engine.min_items and self.se <= engine.se_target:
+        elif n >= engine.min_items and self.stopping_se <= engine.se_target:
             self.stop_reason = "se_target"
         elif not self._available.any():
             self.stop_reason = "bank_exhausted"
@@ -273,7 +293,7 @@ class CATSession:
         engine = self.engine
         if engine.selection == "fisher":
             return item_information(theta, engine.a[items], engine.b[items], engine.c[items])
-        # KL_j = sum_q post(theta_q) KL(P_j(theta) || P_j(theta_q)) (Chang & Ying 1996, eq. 9,
+        # KL_j = sum_q post(theta_q) KL(P_j(theta) || P_j(theta_q)) (Chang & Ying 1996,
         # integrated against the posterior as in Chen, Ankenmann & Chang 2000)
         p_hat = np.clip(prob(theta, engine.a[items], engine.b[items], engine.c[items]), _EPS, 1 - _EPS)
         kl = p_hat[:, None] * (np.log(p_hat)[:, None] - engine.log_p[items]) + (1 - p_hat)[:, None] * (
@@ -312,7 +332,7 @@ def sympson_hetter_parameters(
 
     Each round simulates the population with the current K and sets
     K_j = min(1, r_max / P(selected_j)), so that P(administered_j) = K_j P(selected_j) <= r_max
-    (Hetter & Sympson 1997, eq. 1). ``thetas`` is a sample from the target population.
+    (Hetter & Sympson 1997). ``thetas`` is a sample from the target population.
     """
     k = np.ones(engine.n_items)
     thetas = np.atleast_1d(np.asarray(thetas, dtype=float))
@@ -346,6 +366,7 @@ def _with_exposure(engine: CATEngine, k: Array) -> CATEngine:
         exposure="sympson-hetter",
         exposure_parameters=k,
         se_target=engine.se_target,
+        se_rule=engine.se_rule,
         min_items=engine.min_items,
         max_items=engine.max_items,
         n_quadrature=engine.nodes.size,

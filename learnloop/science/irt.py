@@ -57,7 +57,7 @@ def _as_items(a: ArrayLike, b: ArrayLike, c: ArrayLike | None) -> tuple[Array, A
 
 
 def prob(theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None) -> Array:
-    """P(correct) under the 3PL (Birnbaum 1968; Lord 1980, eq. 2-1); c = 0 gives the 2PL.
+    """P(correct) under the 3PL (Birnbaum 1968; Lord 1980, ch. 2); c = 0 gives the 2PL.
 
     ``theta`` of shape S and items of shape (J,) give shape S + (J,).
     """
@@ -67,7 +67,7 @@ def prob(theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = Non
 
 
 def item_information(theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None) -> Array:
-    """Fisher information of each item at ``theta`` (Lord 1980, eq. 5-9 for the 3PL).
+    """Fisher information of each item at ``theta`` (Birnbaum 1968; Lord 1980, ch. 5).
 
     I(theta) = a^2 * (Q / P) * ((P - c) / (1 - c))^2, which is a^2 P Q when c = 0.
     """
@@ -78,7 +78,7 @@ def item_information(theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike 
 
 
 def quadrature(n_points: int, mean: float = 0.0, sd: float = 1.0) -> tuple[Array, Array]:
-    """Equally spaced nodes and normalised normal weights (Bock & Aitkin 1981, sec. 3)."""
+    """Equally spaced nodes and normalised normal weights (Bock & Aitkin 1981)."""
     nodes = np.linspace(-QUADRATURE_BOUND, QUADRATURE_BOUND, n_points) * sd + mean
     log_w = -0.5 * ((nodes - mean) / sd) ** 2
     return nodes, np.exp(log_w - logsumexp(log_w))
@@ -160,7 +160,7 @@ def marginal_log_likelihood(
     mask: ArrayLike | None = None,
     sample_weight: ArrayLike | None = None,
 ) -> float:
-    """log of prod_n integral P(x_n | theta) phi(theta) dtheta over a fine grid (Bock & Aitkin 1981, eq. 3).
+    """log of prod_n integral P(x_n | theta) phi(theta) dtheta over a fine grid (Bock & Aitkin 1981).
 
     A yardstick for comparing item parameters from different programs: their own reported
     log-likelihoods depend on their quadrature.
@@ -182,7 +182,7 @@ def eap(
     prior_mean: float = 0.0,
     prior_sd: float = 1.0,
 ) -> tuple[Array, Array]:
-    """Expected a posteriori ability and posterior SD (Bock & Mislevy 1982, eqs. 5-6).
+    """Expected a posteriori ability and posterior SD (Bock & Mislevy 1982).
 
     ``responses``: (N, J) or (J,) of 0/1 with NaN for unanswered items. Returns arrays of
     shape (N,) (or (1,) for a single vector); an examinee with no answers gets the prior.
@@ -207,7 +207,7 @@ def map_ability(
     tol: float = 1e-6,
 ) -> tuple[Array, Array]:
     """Maximum a posteriori ability by Fisher scoring, started at the EAP; SE from the
-    posterior information 1 / sqrt(I(theta) + 1 / sd^2) (Baker & Kim 2004, ch. 7).
+    posterior information 1 / sqrt(I(theta) + 1 / sd^2) (Baker & Kim 2004, ch. 7; Mislevy 1986).
     """
     a_arr, b_arr, c_arr = _as_items(a, b, c)
     data = _as_responses(responses)
@@ -225,7 +225,7 @@ def map_ability(
 
 
 def _ability_score(theta: Array, data: _Responses, a: Array, b: Array, c: Array) -> tuple[Array, Array]:
-    """Gradient of the log-likelihood in theta and the test information (Lord 1980, eq. 5-4)."""
+    """Gradient of the log-likelihood in theta and the test information (Lord 1980, ch. 5)."""
     p = np.clip(prob(theta, a, b, c), _EPS, 1.0 - _EPS)
     s = (p - c) / (1.0 - c)
     dp = a * (1.0 - c) * s * (1.0 - s)
@@ -240,7 +240,7 @@ def _ability_score(theta: Array, data: _Responses, a: Array, b: Array, c: Array)
 def person_fit_lz(
     responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None
 ) -> Array:
-    """Standardised log-likelihood person fit lz (Drasgow, Levine & Williams 1985, eqs. 2-4).
+    """Standardised log-likelihood person fit lz (Drasgow, Levine & Williams 1985).
 
     Large negative values flag aberrant patterns; NaN where an examinee has no answers.
     """
@@ -257,7 +257,7 @@ def person_fit_lz(
 def item_fit_mean_squares(
     responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None
 ) -> tuple[Array, Array]:
-    """Infit and outfit mean squares per item (Wright & Masters 1982, eqs. 5.4.2-5.4.4).
+    """Infit and outfit mean squares per item (Wright & Masters 1982, ch. 5).
 
     Outfit is the mean squared standardised residual; infit weights it by the variance, so
     it is less driven by unexpected answers far from the item. Both are 1 under the model.
@@ -295,8 +295,8 @@ class IRTModel:
       ability variance), one intercept per item.
     - ``2pl``: slope and intercept per item.
     - ``3pl``: adds a lower asymptote c per item with a Beta(``c_prior``) prior;
-      Beta(5, 17) (mode 0.2) is the BILOG-MG default for five-option items
-      (Zimowski et al. 2003).
+      the default Beta(5, 17) (mode 0.2) is BILOG-MG's Beta(20p + 1, 20(1 - p) + 1) with
+      p = 1/5, for five-option items (Zimowski et al. 2003).
 
     Priors: log a ~ N(0, ``a_prior_sd``^2), d ~ N(0, ``d_prior_sd``^2); ``None`` turns one off
     (pure maximum likelihood). They matter only where the data say little.
@@ -383,7 +383,8 @@ class IRTModel:
     def _drop_empty_rows(self, data: _Responses) -> _Responses:
         answered = data.observed.sum(axis=1) > 0
         if not answered.all():
-            self.warnings_.append(f"{int((~answered).sum())} examinees answered no item and were ignored")
+            dropped = data.weight[~answered].sum()
+            self.warnings_.append(f"{dropped:g} examinees answered no item and were ignored")
             data = _Responses(
                 data.correct[answered], data.observed[answered], data.weight[answered], data.complete
             )
@@ -395,10 +396,10 @@ class IRTModel:
         n_answered = data.observed.sum(axis=1)
         n_right = data.correct.sum(axis=1)
         for label, flag in (("every", n_right == n_answered), ("no", n_right == 0)):
-            count = int(flag.sum())
+            count = data.weight[flag].sum()
             if count:
                 self.warnings_.append(
-                    f"{count} examinees answered {label} item correctly: their ability rests on the prior"
+                    f"{count:g} examinees answered {label} item correctly: their ability rests on the prior"
                 )
         return data
 
@@ -511,7 +512,10 @@ class IRTModel:
 
 def _start_values(data: _Responses, model: str, priors: _Priors) -> tuple[Array, Array, Array]:
     """Classical start values: slope from the item-rest correlation, intercept from the
-    proportion correct (logistic-normal approximation, Lord & Novick 1968, eq. 16.10.7)."""
+    proportion correct. a = r / sqrt(1 - r^2) for a biserial r (Lord & Novick 1968, sec. 16.10),
+    here the item-rest point-biserial (it errs low, harmless for a start), times 1.7 for the
+    logistic scale; E[expit(a theta + d)] ~ expit(d / sqrt(1 + pi a^2 / 8))
+    for theta ~ N(0, 1) (MacKay 1992) inverted for d."""
     w = data.weight[:, None]
     n = (w * data.observed).sum(axis=0)
     p = ((w * data.correct).sum(axis=0) + 0.5) / (n + 1.0)
@@ -524,9 +528,9 @@ def _start_values(data: _Responses, model: str, priors: _Priors) -> tuple[Array,
         [_weighted_corr(data.correct[:, j], rest[:, j], w[:, 0] * data.observed[:, j]) for j in range(p.size)]
     )
     r = np.clip(np.nan_to_num(r, nan=0.3), 0.05, 0.9)
-    a0 = np.full_like(p, 1.0) if model == "1pl" else np.clip(1.7 * r / np.sqrt(1.0 - r**2), 0.3, 3.0)
     if model == "1pl":
-        a0[:] = np.clip(1.7 * np.mean(r) / np.sqrt(1.0 - np.mean(r) ** 2), 0.3, 3.0)
+        r = np.full_like(r, r.mean())
+    a0 = np.clip(1.7 * r / np.sqrt(1.0 - r**2), 0.3, 3.0)
     d0 = np.log(p_star / (1.0 - p_star)) * np.sqrt(1.0 + np.pi * a0**2 / 8.0)
     logit_c = np.full_like(p, np.log(c0 / (1.0 - c0)) if model == "3pl" else 0.0)
     return np.log(a0), d0, logit_c
@@ -545,7 +549,7 @@ def _weighted_corr(x: Array, y: Array, w: Array) -> float:
 def _e_step(
     data: _Responses, a: Array, d: Array, c: Array, nodes: Array, log_w: Array
 ) -> tuple[float, Array, Array]:
-    """Marginal log-likelihood and expected counts at the nodes (Bock & Aitkin 1981, eqs. 5-7).
+    """Marginal log-likelihood and expected counts at the nodes (Bock & Aitkin 1981).
 
     r[j, q]: expected number answering item j correctly at node q; n[j, q]: expected number
     answering it at all.
@@ -579,7 +583,7 @@ def _m_step(
 
     Per item and node, with S = expit(a theta + d) and P = c + (1 - c) S, the score for a
     parameter eta is sum_q (r - n P) / (P Q) dP/deta and the expected information
-    sum_q n / (P Q) dP/deta dP/deta' (Baker & Kim 2004, eqs. 6.17-6.20), here in
+    sum_q n / (P Q) dP/deta dP/deta' (Baker & Kim 2004, ch. 6), here in
     (log a, d, logit c) so that a > 0 and 0 < c < 1 hold without bounds.
     """
     log_a, d, logit_c = log_a.copy(), d.copy(), logit_c.copy()
