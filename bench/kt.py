@@ -10,31 +10,29 @@ split, and is scored by the same metric code.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from learnloop.science.kt.base import ResponseLog
+from bench._common import Record, data_dir, record, write_results
+from learnloop.science.kt import BKT, KnowledgeTracer, LogisticKT, ResponseLog
 from learnloop.science.kt.metrics import scores
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = Path(os.environ.get("LEARNLOOP_DATA", ROOT.parent / "shared" / "data")) / "kt"
-RESULTS = ROOT / "bench" / "results" / "kt.json"
+DEFAULT_DATA = data_dir() / "kt"
+PEERS = ROOT / "bench" / "kt_peers.sh"
 
 
 # -- loaders -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Sequences:
@@ -89,9 +87,13 @@ def read_tsv(path: Path) -> ResponseLog:
     A timestamp column of zeros means no times: ``timestamp`` is then None."""
     arr = np.loadtxt(path, skiprows=1, dtype=np.float64, delimiter="\t", ndmin=2)
     ts = arr[:, 2]
-    return ResponseLog(user=arr[:, 0].astype(np.int64), item=arr[:, 1].astype(np.int64),
-                       timestamp=ts if np.any(ts != 0) else None,
-                       correct=arr[:, 3].astype(np.int8), skill=arr[:, 4].astype(np.int64))
+    return ResponseLog(
+        user=arr[:, 0].astype(np.int64),
+        item=arr[:, 1].astype(np.int64),
+        timestamp=ts if np.any(ts != 0) else None,
+        correct=arr[:, 3].astype(np.int8),
+        skill=arr[:, 4].astype(np.int64),
+    )
 
 
 @dataclass
@@ -102,13 +104,19 @@ class Split:
     test: ResponseLog
 
 
-PROTOCOL_DKVMN = ("fixed train/test files ({train} / {test}), skill ids only; whole learner sequences "
-                  "(no 200-step cut); every test answer scored, each from that learner's earlier test "
-                  "answers only; no tuning on test")
-PROTOCOL_GERVET = ("Gervet et al. 2020 80/20 user split (preprocessed_data_train / _test), item and skill ids; "
-                   "every test answer scored from the learner's earlier answers; no tuning on test")
-PROTOCOL_AKT = ("AKT 5-fold user split: fit on assist2009_pid_train{k}, score assist2009_pid_test{k}, "
-                "mean over folds {folds}; problem and skill ids; whole sequences (no 200-step cut)")
+PROTOCOL_DKVMN = (
+    "fixed train/test files ({train} / {test}), skill ids only; whole learner sequences "
+    "(no 200-step cut); every test answer scored, each from that learner's earlier test "
+    "answers only; no tuning on test"
+)
+PROTOCOL_GERVET = (
+    "Gervet et al. 2020 80/20 user split (preprocessed_data_train / _test), item and skill ids; "
+    "every test answer scored from the learner's earlier answers; no tuning on test"
+)
+PROTOCOL_AKT = (
+    "AKT 5-fold user split: fit on assist2009_pid_train{k}, score assist2009_pid_test{k}, "
+    "mean over folds {folds}; problem and skill ids; whole sequences (no 200-step cut)"
+)
 
 
 def load_split(data: Path, dataset: str, fold: int = 1) -> Split:
@@ -132,5 +140,197 @@ def load_split(data: Path, dataset: str, fold: int = 1) -> Split:
     d = data / dataset
     train_s, test_s = read_three_line(d / tr), read_three_line(d / te)
     train = to_log(train_s)
-    return Split(dataset, PROTOCOL_DKVMN.format(train=tr, test=te), train,
-                 to_log(test_s, user_offset=len(train_s.skills)))
+    return Split(
+        dataset,
+        PROTOCOL_DKVMN.format(train=tr, test=te),
+        train,
+        to_log(test_s, user_offset=len(train_s.skills)),
+    )
+
+
+# -- models and peers ------------------------------------------------------------------------------
+
+MODELS: dict[str, Callable[[], KnowledgeTracer]] = {
+    "learnloop.bkt": lambda: BKT(),
+    "learnloop.bkt_forget": lambda: BKT(fit_forget=True),
+    "learnloop.logistic": lambda: LogisticKT(),
+}
+
+
+def online_update_us(model: KnowledgeTracer, log: ResponseLog, limit: int = 20000) -> float:
+    """Mean wall time of predict_next + update per answer, replaying ``log`` learner by learner."""
+    n = min(len(log), limit)
+    states: dict[int, dict[str, Any]] = {}
+    user, skill, correct = log.user[:n].tolist(), log.skill[:n].tolist(), log.correct[:n].tolist()
+    item = log.item[:n].tolist() if log.item is not None else [None] * n
+    ts = log.timestamp[:n].tolist() if log.timestamp is not None else [None] * n
+    start = time.perf_counter()
+    for i in range(n):
+        state = states.get(user[i])
+        if state is None:
+            state = states[user[i]] = model.initial_state()
+        model.predict_next(state, skill[i], item[i], ts[i])
+        model.update(state, skill[i], correct[i], item[i], ts[i])
+    return (time.perf_counter() - start) / max(n, 1) * 1e6
+
+
+def _write_pybkt_csv(log: ResponseLog, path: Path) -> None:
+    order = np.arange(len(log))
+    with path.open("w") as f:
+        f.write("order_id,user_id,skill_name,correct\n")
+        np.savetxt(f, np.column_stack([order, log.user, log.skill, log.correct]), fmt="%d", delimiter=",")
+
+
+def run_pybkt(split: Split, fits: int) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """pyBKT on the same split, in its own venv; None (with a note) when it is not set up."""
+    version = subprocess.run(["bash", str(PEERS), "version"], capture_output=True, text=True).stdout.strip()
+    if not version:
+        print("pyBKT not set up: run `bash bench/kt_peers.sh setup`", file=sys.stderr)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        tr, te, out = Path(tmp) / "train.csv", Path(tmp) / "test.csv", Path(tmp) / "pred.txt"
+        _write_pybkt_csv(split.train, tr)
+        _write_pybkt_csv(split.test, te)
+        proc = subprocess.run(
+            ["bash", str(PEERS), "pybkt", str(tr), str(te), str(out), str(fits)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            print(f"pyBKT failed on {split.dataset}:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return None
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        return np.loadtxt(out, ndmin=1), info
+
+
+# -- published figures -----------------------------------------------------------------------------
+
+SEEWOO = "seewoo5/KT README (PyTorch re-implementation), via shared/data/README.md"
+GERVET = "Gervet et al. 2020, learner-performance-prediction README, via shared/data/README.md"
+PUBLISHED: dict[str, tuple[str, str, dict[str, float]]] = {
+    "dkvmn_assist2009_updated": (
+        SEEWOO,
+        "fixed train/test files, 200-step chunks (their protocol)",
+        {"dkt": 0.818, "dkvmn": 0.796},
+    ),
+    "dkvmn_STATICS": (
+        SEEWOO,
+        "fixed train/test files, 200-step chunks (their protocol)",
+        {"dkt": 0.829, "dkvmn": 0.812},
+    ),
+    "gervet_assistments09": (
+        GERVET,
+        "Gervet et al. 2020 80/20 user split (their protocol)",
+        {"irt": 0.69, "pfa": 0.72, "best_lr": 0.77, "dkt": 0.75, "sakt": 0.75},
+    ),
+    "gervet_statics": (
+        GERVET,
+        "Gervet et al. 2020 80/20 user split (their protocol)",
+        {"irt": 0.79, "pfa": 0.69, "best_lr": 0.82, "dkt": 0.83, "sakt": 0.81},
+    ),
+}
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+def bench_dataset(
+    data: Path, dataset: str, methods: list[str], pybkt_fits: int, folds: list[int]
+) -> list[Record]:
+    records: list[Record] = []
+    per_fold: dict[tuple[str, str], list[float]] = {}
+    protocol = ""
+    for fold in folds:
+        split = load_split(data, dataset, fold)
+        protocol = split.protocol.format(folds=",".join(map(str, folds)))
+        y = split.test.correct
+        print(
+            f"{dataset} fold {fold}: train {len(split.train)} rows, test {len(split.test)} rows", flush=True
+        )
+        for name in methods:
+            if name == "pybkt":
+                res = run_pybkt(split, pybkt_fits)
+                if res is None:
+                    continue
+                pred, info = res
+                vals = {
+                    **scores(y, pred),
+                    "fit_seconds": info["fit_seconds"],
+                    "unknown_skill_rows": info["unknown_skill_rows"],
+                }
+            else:
+                model = MODELS[name]()
+                start = time.perf_counter()
+                model.fit(split.train)
+                fit_seconds = time.perf_counter() - start
+                pred = model.predict_proba(split.test)
+                vals = {
+                    **scores(y, pred),
+                    "fit_seconds": fit_seconds,
+                    "online_update_us": online_update_us(model, split.test),
+                }
+            print(f"  {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in vals.items()), flush=True)
+            for metric, value in vals.items():
+                per_fold.setdefault((name, metric), []).append(float(value))
+    for (name, metric), values in per_fold.items():
+        records.append(record(dataset, protocol, name, metric, float(np.mean(values)), peer=name == "pybkt"))
+    # BKT against pyBKT on the same split: the AUC gap and the fit-time ratio.
+    got = {(r["method"], r["metric"]): r["value"] for r in records}
+    if ("pybkt", "auc") in got and ("learnloop.bkt", "auc") in got:
+        records.append(
+            record(
+                dataset,
+                protocol,
+                "learnloop.bkt",
+                "auc_minus_pybkt",
+                float(got[("learnloop.bkt", "auc")]) - float(got[("pybkt", "auc")]),
+            )
+        )
+        records.append(
+            record(
+                dataset,
+                protocol,
+                "learnloop.bkt",
+                "fit_speedup_vs_pybkt",
+                float(got[("pybkt", "fit_seconds")]) / float(got[("learnloop.bkt", "fit_seconds")]),
+            )
+        )
+    if dataset in PUBLISHED:
+        source, their_protocol, figures = PUBLISHED[dataset]
+        for method, value in figures.items():
+            records.append(record(dataset, their_protocol, method, "auc", value, source=source))
+    return records
+
+
+DATASETS = [
+    "dkvmn_assist2009_updated",
+    "dkvmn_STATICS",
+    "gervet_assistments09",
+    "gervet_statics",
+    "akt_assist2009_pid",
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the kt datasets")
+    parser.add_argument("--datasets", nargs="+", default=DATASETS[:4], choices=DATASETS)
+    parser.add_argument("--methods", nargs="+", default=[*MODELS, "pybkt"], choices=[*MODELS, "pybkt"])
+    parser.add_argument("--pybkt-fits", type=int, default=5, help="pyBKT random restarts (its default, 5)")
+    parser.add_argument("--folds", type=int, nargs="+", default=[1], help="AKT folds to run (1-5)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results/kt.json")
+    args = parser.parse_args(argv)
+    records: list[Record] = []
+    for dataset in args.datasets:
+        folds = args.folds if dataset == "akt_assist2009_pid" else [1]
+        records += bench_dataset(args.data, dataset, args.methods, args.pybkt_fits, folds)
+    if not args.no_write:
+        pybkt = subprocess.run(["bash", str(PEERS), "version"], capture_output=True, text=True).stdout.strip()
+        path = write_results("kt", records, ["numpy", "scipy"], extra_environment={"pybkt": pybkt or None})
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

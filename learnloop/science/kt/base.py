@@ -76,13 +76,20 @@ class KnowledgeTracer(Protocol):
 
     def initial_state(self) -> dict[str, Any]: ...
 
-    def predict_next(self, state: dict[str, Any], skill: int, item: int | None = None,
-                     timestamp: float | None = None) -> float:
+    def predict_next(
+        self, state: dict[str, Any], skill: int, item: int | None = None, timestamp: float | None = None
+    ) -> float:
         """P(correct) on the learner's next answer, from ``state``."""
         ...
 
-    def update(self, state: dict[str, Any], skill: int, correct: int, item: int | None = None,
-               timestamp: float | None = None) -> dict[str, Any]: ...
+    def update(
+        self,
+        state: dict[str, Any],
+        skill: int,
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> dict[str, Any]: ...
 
     def mastery(self, state: dict[str, Any], skill: int) -> float: ...
 

@@ -61,6 +61,10 @@ def bkt_update(p_known: float, correct: bool, params: BKTParams) -> float:
 class BKT:
     """Per-skill BKT fitted by Baum-Welch, vectorised over skills and restarts.
 
+    ``max_guess`` and ``max_slip`` bound the emission parameters; the default 0.5 keeps
+    P(correct | known) > P(correct | unknown), ruling out the "inverted" degenerate fits
+    (Baker, Corbett & Aleven 2008); 0.3 is the stricter bound some tutors use.
+
     Skills never seen in training (and new learners) start from ``default_``, the
     answer-weighted mean of the fitted skills' parameters, so an unseen skill gets the
     population's prior mastery rather than an error. With ``item_guess_slip`` each item
@@ -70,9 +74,19 @@ class BKT:
 
     kind = "bkt"
 
-    def __init__(self, *, fit_forget: bool = False, item_guess_slip: bool = False, item_prior: float = 5.0,
-                 max_guess: float = 0.3, max_slip: float = 0.3, restarts: int = 5, max_iter: int = 100,
-                 tol: float = 1e-6, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        *,
+        fit_forget: bool = False,
+        item_guess_slip: bool = False,
+        item_prior: float = 5.0,
+        max_guess: float = 0.5,
+        max_slip: float = 0.5,
+        restarts: int = 5,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        random_state: int | None = 0,
+    ) -> None:
         self.fit_forget = fit_forget
         self.item_guess_slip = item_guess_slip
         self.item_prior = item_prior
@@ -82,6 +96,9 @@ class BKT:
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.item_guess_: NDArray[np.float64] | None = None
+        self.item_slip_: NDArray[np.float64] | None = None
+        self.seen_item_: NDArray[np.bool_] | None = None
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -93,15 +110,25 @@ class BKT:
         emit = log.item if use_items and log.item is not None else log.skill
         n_emit = n_items if use_items else n_skills
         packed = pack_sequences(sequence_key(log.user, log.skill, n_skills))
-        data = make_em_data(packed, log.correct, log.skill.astype(np.int64), emit.astype(np.int64),
-                            n_skills, n_emit)
+        data = make_em_data(
+            packed, log.correct, log.skill.astype(np.int64), emit.astype(np.int64), n_skills, n_emit
+        )
         rng = np.random.default_rng(self.random_state)
-        start = random_params(rng, max(self.restarts, 1), n_skills, n_emit, self.fit_forget,
-                              self.max_guess, self.max_slip)
+        start = random_params(
+            rng, max(self.restarts, 1), n_skills, n_emit, self.fit_forget, self.max_guess, self.max_slip
+        )
         emit_skill = _majority_skill(emit, log.skill, n_emit) if use_items else np.arange(n_skills)
         params, _, self.n_iter_ = run_em(
-            data, start, emit_skill, self.fit_forget, self.max_guess, self.max_slip,
-            self.item_prior if use_items else 0.0, self.max_iter, self.tol)
+            data,
+            start,
+            emit_skill,
+            self.fit_forget,
+            self.max_guess,
+            self.max_slip,
+            self.item_prior if use_items else 0.0,
+            self.max_iter,
+            self.tol,
+        )
         self.init_, self.learn_, self.forget_ = params.init[0], params.learn[0], params.forget[0]
         answers = np.bincount(log.skill, minlength=n_skills).astype(np.float64)
         self.seen_skill_ = answers > 0
@@ -124,9 +151,13 @@ class BKT:
         if answers.sum() <= 0:
             return BKTParams()
         w = answers / answers.sum()
-        return BKTParams(p_init=float(w @ self.init_), p_learn=float(w @ self.learn_),
-                         p_guess=float(w @ self.guess_), p_slip=float(w @ self.slip_),
-                         p_forget=float(w @ self.forget_))
+        return BKTParams(
+            p_init=float(w @ self.init_),
+            p_learn=float(w @ self.learn_),
+            p_guess=float(w @ self.guess_),
+            p_slip=float(w @ self.slip_),
+            p_forget=float(w @ self.forget_),
+        )
 
     def _fill_unseen(self) -> None:
         d, unseen = self.default_, ~self.seen_skill_
@@ -135,8 +166,9 @@ class BKT:
 
     # -- batch prediction ----------------------------------------------------------------
 
-    def _row_params(self, skill: NDArray[np.int64], item: NDArray[np.int64] | None
-                    ) -> tuple[NDArray[np.float64], ...]:
+    def _row_params(
+        self, skill: NDArray[np.int64], item: NDArray[np.int64] | None
+    ) -> tuple[NDArray[np.float64], ...]:
         d = self.default_
         known = skill < len(self.init_)
         s = np.where(known, skill, 0)
@@ -145,15 +177,24 @@ class BKT:
             return np.where(known, arr[s] if len(arr) else fallback, fallback)
 
         guess, slip = pick(self.guess_, d.p_guess), pick(self.slip_, d.p_slip)
-        if item is not None and self.item_guess_ is not None and self.item_slip_ is not None \
-                and self.seen_item_ is not None:
+        if (
+            item is not None
+            and self.item_guess_ is not None
+            and self.item_slip_ is not None
+            and self.seen_item_ is not None
+        ):
             ok = item < len(self.item_guess_)
             it = np.where(ok, item, 0)
             ok &= self.seen_item_[it]
             guess = np.where(ok, self.item_guess_[it], guess)
             slip = np.where(ok, self.item_slip_[it], slip)
-        return (pick(self.init_, d.p_init), pick(self.learn_, d.p_learn), pick(self.forget_, d.p_forget),
-                guess, slip)
+        return (
+            pick(self.init_, d.p_init),
+            pick(self.learn_, d.p_learn),
+            pick(self.forget_, d.p_forget),
+            guess,
+            slip,
+        )
 
     def predict_proba(self, log: ResponseLog) -> NDArray[np.float64]:
         """P(correct) per row from the rows before it of the same learner and skill."""
@@ -163,8 +204,9 @@ class BKT:
         key_base = max(int(log.skill.max()) + 1, len(self.init_))
         packed = pack_sequences(sequence_key(log.user, log.skill, key_base))
         o = packed.order
-        init, learn, forget, guess, slip = self._row_params(log.skill[o], None if log.item is None
-                                                            else log.item[o])
+        init, learn, forget, guess, slip = self._row_params(
+            log.skill[o], None if log.item is None else log.item[o]
+        )
         lk, lu = emission_likelihoods(log.correct[o][None, :].astype(np.float64), guess[None], slip[None])
         n0 = int(packed.sizes[0])
         prior, _, _ = forward(packed, lk, lu, init[None, :n0], learn[None], forget[None])
@@ -177,15 +219,30 @@ class BKT:
 
     def skill_params(self, skill: int, item: int | None = None) -> BKTParams:
         if 0 <= skill < len(self.init_):
-            p = BKTParams(p_init=float(self.init_[skill]), p_learn=float(self.learn_[skill]),
-                          p_guess=float(self.guess_[skill]), p_slip=float(self.slip_[skill]),
-                          p_forget=float(self.forget_[skill]))
+            p = BKTParams(
+                p_init=float(self.init_[skill]),
+                p_learn=float(self.learn_[skill]),
+                p_guess=float(self.guess_[skill]),
+                p_slip=float(self.slip_[skill]),
+                p_forget=float(self.forget_[skill]),
+            )
         else:
             p = self.default_
-        if item is not None and self.item_guess_ is not None and self.item_slip_ is not None \
-                and self.seen_item_ is not None and 0 <= item < len(self.item_guess_) and self.seen_item_[item]:
-            p = BKTParams(p_init=p.p_init, p_learn=p.p_learn, p_guess=float(self.item_guess_[item]),
-                          p_slip=float(self.item_slip_[item]), p_forget=p.p_forget)
+        if (
+            item is not None
+            and self.item_guess_ is not None
+            and self.item_slip_ is not None
+            and self.seen_item_ is not None
+            and 0 <= item < len(self.item_guess_)
+            and self.seen_item_[item]
+        ):
+            p = BKTParams(
+                p_init=p.p_init,
+                p_learn=p.p_learn,
+                p_guess=float(self.item_guess_[item]),
+                p_slip=float(self.item_slip_[item]),
+                p_forget=p.p_forget,
+            )
         return p
 
     def initial_state(self) -> dict[str, Any]:
@@ -196,12 +253,19 @@ class BKT:
         known = state["known"].get(str(skill))
         return float(known) if known is not None else self.skill_params(skill).p_init
 
-    def predict_next(self, state: dict[str, Any], skill: int, item: int | None = None,
-                     timestamp: float | None = None) -> float:
+    def predict_next(
+        self, state: dict[str, Any], skill: int, item: int | None = None, timestamp: float | None = None
+    ) -> float:
         return bkt_predict(self.mastery(state, skill), self.skill_params(skill, item))
 
-    def update(self, state: dict[str, Any], skill: int, correct: int, item: int | None = None,
-               timestamp: float | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        state: dict[str, Any],
+        skill: int,
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> dict[str, Any]:
         """Fold one answer into ``state`` (in place, also returned)."""
         check_label(correct)
         params = self.skill_params(skill, item)
@@ -213,20 +277,31 @@ class BKT:
     def to_dict(self) -> dict[str, Any]:
         """JSON form. ``default`` and ``skills`` (code -> BKTParams dict) are the layout the
         product's mastery service reads."""
-        skills = {str(k): self.skill_params(k).to_dict() for k in range(len(self.init_)) if self.seen_skill_[k]}
+        skills = {
+            str(k): self.skill_params(k).to_dict() for k in range(len(self.init_)) if self.seen_skill_[k]
+        }
         out: dict[str, Any] = {
             "kind": self.kind,
-            "hyper": {"fit_forget": self.fit_forget, "item_guess_slip": self.item_guess_slip,
-                      "item_prior": self.item_prior, "max_guess": self.max_guess, "max_slip": self.max_slip,
-                      "restarts": self.restarts, "max_iter": self.max_iter, "tol": self.tol,
-                      "random_state": self.random_state},
+            "hyper": {
+                "fit_forget": self.fit_forget,
+                "item_guess_slip": self.item_guess_slip,
+                "item_prior": self.item_prior,
+                "max_guess": self.max_guess,
+                "max_slip": self.max_slip,
+                "restarts": self.restarts,
+                "max_iter": self.max_iter,
+                "tol": self.tol,
+                "random_state": self.random_state,
+            },
             "n_skills": len(self.init_),
             "default": self.default_.to_dict(),
             "skills": skills,
         }
         if self.item_guess_ is not None and self.item_slip_ is not None and self.seen_item_ is not None:
-            out["items"] = {str(i): [float(self.item_guess_[i]), float(self.item_slip_[i])]
-                            for i in np.flatnonzero(self.seen_item_)}
+            out["items"] = {
+                str(i): [float(self.item_guess_[i]), float(self.item_slip_[i])]
+                for i in np.flatnonzero(self.seen_item_)
+            }
             out["n_items"] = len(self.item_guess_)
         return out
 
@@ -272,8 +347,13 @@ def _majority_skill(item: NDArray[np.int64], skill: NDArray[np.int64], n_items: 
     return out
 
 
-def _weighted_by_group(values: NDArray[np.float64], weight: NDArray[np.float64], group: NDArray[np.int64],
-                       n_groups: int, fallback: float) -> NDArray[np.float64]:
+def _weighted_by_group(
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    group: NDArray[np.int64],
+    n_groups: int,
+    fallback: float,
+) -> NDArray[np.float64]:
     ok = group >= 0
     num = np.bincount(group[ok], weights=(values * weight)[ok], minlength=n_groups)
     den = np.bincount(group[ok], weights=weight[ok], minlength=n_groups)

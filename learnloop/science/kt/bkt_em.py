@@ -44,23 +44,37 @@ class EMData:
     emit_answer: IntArray  # (N,) 2 * emit + answer, an index into (unit, answer) tables
 
 
-def make_em_data(packed: PackedSequences, correct: NDArray[np.int8], skill: IntArray,
-                 emit: IntArray, n_skills: int, n_emit: int) -> EMData:
+def make_em_data(
+    packed: PackedSequences,
+    correct: NDArray[np.int8],
+    skill: IntArray,
+    emit: IntArray,
+    n_skills: int,
+    n_emit: int,
+) -> EMData:
     n = len(packed.order)
     has_next = np.zeros(n)
     for t in range(packed.n_steps - 1):
         start = int(packed.offsets[t])
-        has_next[start:start + int(packed.sizes[t + 1])] = 1.0
+        has_next[start : start + int(packed.sizes[t + 1])] = 1.0
     n_first = int(packed.sizes[0]) if packed.n_steps else 0
     o = packed.order
     obs = correct[o].astype(np.float64)
     sk, em = skill[o], emit[o]
-    return EMData(packed=packed, obs=obs, skill=sk, emit=em, n_skills=n_skills, n_emit=n_emit,
-                  n_first=n_first, has_next=has_next,
-                  seq_per_skill=np.bincount(sk[:n_first], minlength=n_skills).astype(np.float64),
-                  rows_per_emit=np.bincount(em, minlength=n_emit).astype(np.float64),
-                  wrong_per_emit=np.bincount(em, weights=1.0 - obs, minlength=n_emit),
-                  emit_answer=2 * em + correct[o].astype(np.int64))
+    return EMData(
+        packed=packed,
+        obs=obs,
+        skill=sk,
+        emit=em,
+        n_skills=n_skills,
+        n_emit=n_emit,
+        n_first=n_first,
+        has_next=has_next,
+        seq_per_skill=np.bincount(sk[:n_first], minlength=n_skills).astype(np.float64),
+        rows_per_emit=np.bincount(em, minlength=n_emit).astype(np.float64),
+        wrong_per_emit=np.bincount(em, weights=1.0 - obs, minlength=n_emit).astype(np.float64),
+        emit_answer=2 * em + correct[o].astype(np.int64),
+    )
 
 
 @dataclass
@@ -75,17 +89,23 @@ class HMMParams:
     slip: FloatArray
 
 
-def emission_likelihoods(obs: FloatArray, guess_row: FloatArray, slip_row: FloatArray
-                         ) -> tuple[FloatArray, FloatArray]:
+def emission_likelihoods(
+    obs: FloatArray, guess_row: FloatArray, slip_row: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """P(answer | known) and P(answer | unknown) per row."""
     lik_known = np.where(obs > 0.5, 1.0 - slip_row, slip_row)
     lik_unknown = np.where(obs > 0.5, guess_row, 1.0 - guess_row)
     return lik_known, lik_unknown
 
 
-def forward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatArray,
-            init_first: FloatArray, learn_row: FloatArray, forget_row: FloatArray | None
-            ) -> tuple[FloatArray, FloatArray, FloatArray]:
+def forward(
+    packed: PackedSequences,
+    lik_known: FloatArray,
+    lik_unknown: FloatArray,
+    init_first: FloatArray,
+    learn_row: FloatArray,
+    forget_row: FloatArray | None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Scaled forward pass (Rabiner 1989, eqs. 19-20 with the scaling of eq. 91).
 
     ``init_first`` holds P(L0) for the step-0 rows. Returns, per row, P(known) before the
@@ -106,7 +126,7 @@ def forward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatAr
             p[...] = init_first
         else:
             pa = int(offsets[t - 1])
-            np.multiply(post[:, pa:pa + int(sizes[t])], stay[:, a:b], out=p)
+            np.multiply(post[:, pa : pa + int(sizes[t])], stay[:, a:b], out=p)
             p += learn_row[:, a:b]
         c = scale[:, a:b]
         np.multiply(p, diff[:, a:b], out=c)
@@ -117,9 +137,15 @@ def forward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatAr
     return prior, post, scale
 
 
-def backward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatArray,
-             learn_row: FloatArray, forget_row: FloatArray | None, post: FloatArray, scale: FloatArray
-             ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+def backward(
+    packed: PackedSequences,
+    lik_known: FloatArray,
+    lik_unknown: FloatArray,
+    learn_row: FloatArray,
+    forget_row: FloatArray | None,
+    post: FloatArray,
+    scale: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Scaled backward pass (Rabiner 1989, eqs. 24-25, 37-38 with the scaling of eq. 92).
 
     Returns gamma_t(known) per row and the expected transitions xi(unknown -> known) and
@@ -140,15 +166,15 @@ def backward(packed: PackedSequences, lik_known: FloatArray, lik_unknown: FloatA
         e0n *= beta0[:, na:nb]
         e1n *= beta1[:, na:nb]
         d = e1n - e0n
-        b0 = beta0[:, a:a + m]
+        b0 = beta0[:, a : a + m]
         np.multiply(learn_row[:, na:nb], d, out=b0)
         b0 += e0n  # (1 - learn) e0 + learn e1
         if forget_row is not None:
-            b1 = beta1[:, a:a + m]
+            b1 = beta1[:, a : a + m]
             np.multiply(forget_row[:, na:nb], d, out=b1)
             np.subtract(e1n, b1, out=b1)  # forget e0 + (1 - forget) e1
         else:
-            beta1[:, a:a + m] = e1n
+            beta1[:, a : a + m] = e1n
     prev_post = _previous_post(packed, post)
     xi01 = (1.0 - prev_post) * learn_row * e1
     xi10 = prev_post * forget_row * e0 if forget_row is not None else None
@@ -163,7 +189,7 @@ def _previous_post(packed: PackedSequences, post: FloatArray) -> FloatArray:
     sizes, offsets = packed.sizes, packed.offsets
     for t in range(1, packed.n_steps):
         a, b, pa = int(offsets[t]), int(offsets[t + 1]), int(offsets[t - 1])
-        out[:, a:b] = post[:, pa:pa + int(sizes[t])]
+        out[:, a:b] = post[:, pa : pa + int(sizes[t])]
     return out
 
 
@@ -171,13 +197,21 @@ def _sum_by(index: IntArray, n: int, values: FloatArray) -> FloatArray:
     """Sums of ``values`` (R, M) grouped by ``index`` (M,) into (R, n)."""
     r = values.shape[0]
     if r == 1:
-        return np.bincount(index, weights=values[0], minlength=n)[None, :]
+        return np.bincount(index, weights=values[0], minlength=n).astype(np.float64)[None, :]
     flat = (np.arange(r)[:, None] * n + index[None, :]).ravel()
-    return np.bincount(flat, weights=values.ravel(), minlength=r * n).reshape(r, n)
+    return np.bincount(flat, weights=values.ravel(), minlength=r * n).astype(np.float64).reshape(r, n)
 
 
-def m_step(data: EMData, params: HMMParams, gamma1: FloatArray, xi01: FloatArray, xi10: FloatArray | None,
-           max_guess: float, max_slip: float, item_prior: float) -> HMMParams:
+def m_step(
+    data: EMData,
+    params: HMMParams,
+    gamma1: FloatArray,
+    xi01: FloatArray,
+    xi10: FloatArray | None,
+    max_guess: float,
+    max_slip: float,
+    item_prior: float,
+) -> HMMParams:
     """Expected-count updates (Rabiner 1989, eqs. 40a-c).
 
     Clipping guess and slip to their bounds is the exact constrained M-step: each is a
@@ -188,12 +222,14 @@ def m_step(data: EMData, params: HMMParams, gamma1: FloatArray, xi01: FloatArray
     gamma0 = 1.0 - gamma1
     init = _safe_div(_sum_by(data.skill[:n0], k, gamma1[:, :n0]), data.seq_per_skill, params.init)
     later = data.skill[n0:]
-    learn = _safe_div(_sum_by(later, k, xi01[:, n0:]), _sum_by(data.skill, k, gamma0 * data.has_next),
-                      params.learn)
+    learn = _safe_div(
+        _sum_by(later, k, xi01[:, n0:]), _sum_by(data.skill, k, gamma0 * data.has_next), params.learn
+    )
     forget = params.forget
     if xi10 is not None:
-        forget = _safe_div(_sum_by(later, k, xi10[:, n0:]), _sum_by(data.skill, k, gamma1 * data.has_next),
-                           params.forget)
+        forget = _safe_div(
+            _sum_by(later, k, xi10[:, n0:]), _sum_by(data.skill, k, gamma1 * data.has_next), params.forget
+        )
     e = data.n_emit
     g0 = _sum_by(data.emit, e, gamma0)
     g0_right = _sum_by(data.emit, e, gamma0 * data.obs)
@@ -207,8 +243,13 @@ def m_step(data: EMData, params: HMMParams, gamma1: FloatArray, xi01: FloatArray
         g1_wrong, g1 = g1_wrong + item_prior * base_slip, g1 + item_prior
     guess = np.clip(_safe_div(g0_right, g0, params.guess), EPS, max_guess)
     slip = np.clip(_safe_div(g1_wrong, g1, params.slip), EPS, max_slip)
-    return HMMParams(init=np.clip(init, EPS, 1 - EPS), learn=np.clip(learn, EPS, 1 - EPS),
-                     forget=np.clip(forget, 0.0, 1 - EPS), guess=guess, slip=slip)
+    return HMMParams(
+        init=np.clip(init, EPS, 1 - EPS),
+        learn=np.clip(learn, EPS, 1 - EPS),
+        forget=np.clip(forget, 0.0, 1 - EPS),
+        guess=guess,
+        slip=slip,
+    )
 
 
 def _skill_guess_slip_per_emit(data: EMData, gamma0: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -218,12 +259,17 @@ def _skill_guess_slip_per_emit(data: EMData, gamma0: FloatArray) -> tuple[FloatA
     sk_g0 = _sum_by(data.skill, k, gamma0)
     sk_guess = _safe_div(_sum_by(data.skill, k, gamma0 * data.obs), sk_g0, 0.2 * np.ones_like(sk_g0))
     sk_g1 = _sum_by(data.skill, k, ones) - sk_g0
-    sk_wrong = _sum_by(data.skill, k, gamma0 * 0 + (1.0 - data.obs)) - (sk_g0 - _sum_by(data.skill, k,
-                                                                                      gamma0 * data.obs))
+    sk_wrong = _sum_by(data.skill, k, gamma0 * 0 + (1.0 - data.obs)) - (
+        sk_g0 - _sum_by(data.skill, k, gamma0 * data.obs)
+    )
     sk_slip = _safe_div(sk_wrong, sk_g1, 0.1 * np.ones_like(sk_g1))
     w = data.rows_per_emit[None, :]
-    base_guess = _safe_div(_sum_by(data.emit, e, np.take(sk_guess, data.skill, axis=1)), w, 0.2 * np.ones((1, e)))
-    base_slip = _safe_div(_sum_by(data.emit, e, np.take(sk_slip, data.skill, axis=1)), w, 0.1 * np.ones((1, e)))
+    base_guess = _safe_div(
+        _sum_by(data.emit, e, np.take(sk_guess, data.skill, axis=1)), w, 0.2 * np.ones((1, e))
+    )
+    base_slip = _safe_div(
+        _sum_by(data.emit, e, np.take(sk_slip, data.skill, axis=1)), w, 0.1 * np.ones((1, e))
+    )
     return base_guess, base_slip
 
 
@@ -235,8 +281,15 @@ def _safe_div(num: FloatArray, den: FloatArray, fallback: FloatArray) -> FloatAr
     return out
 
 
-def random_params(rng: np.random.Generator, restarts: int, n_skills: int, n_emit: int,
-                  fit_forget: bool, max_guess: float, max_slip: float) -> HMMParams:
+def random_params(
+    rng: np.random.Generator,
+    restarts: int,
+    n_skills: int,
+    n_emit: int,
+    fit_forget: bool,
+    max_guess: float,
+    max_slip: float,
+) -> HMMParams:
     """Starting points: restart 0 is a conventional BKT prior, the others are drawn at random."""
     r = restarts
     init = rng.uniform(0.05, 0.95, (r, n_skills))
@@ -250,8 +303,9 @@ def random_params(rng: np.random.Generator, restarts: int, n_skills: int, n_emit
     return HMMParams(init=init, learn=learn, forget=forget, guess=guess, slip=slip)
 
 
-def row_params(data: EMData, params: HMMParams, fit_forget: bool
-               ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+def row_params(
+    data: EMData, params: HMMParams, fit_forget: bool
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Per-row (R, N) arrays by skill: init (step-0 rows only), learn, forget (None when
     not fitted)."""
     s = data.skill
@@ -282,13 +336,25 @@ def select_restart(params: HMMParams, ll_skill: FloatArray, emit_skill: IntArray
     cols = np.arange(ll_skill.shape[1])
     emit_best = best[np.maximum(emit_skill, 0)]
     ecols = np.arange(len(emit_skill))
-    return HMMParams(init=params.init[best, cols][None], learn=params.learn[best, cols][None],
-                     forget=params.forget[best, cols][None], guess=params.guess[emit_best, ecols][None],
-                     slip=params.slip[emit_best, ecols][None])
+    return HMMParams(
+        init=params.init[best, cols][None],
+        learn=params.learn[best, cols][None],
+        forget=params.forget[best, cols][None],
+        guess=params.guess[emit_best, ecols][None],
+        slip=params.slip[emit_best, ecols][None],
+    )
 
 
-def em_iterations(data: EMData, params: HMMParams, fit_forget: bool, max_guess: float, max_slip: float,
-                  item_prior: float, max_iter: int, tol: float) -> tuple[HMMParams, FloatArray, int]:
+def em_iterations(
+    data: EMData,
+    params: HMMParams,
+    fit_forget: bool,
+    max_guess: float,
+    max_slip: float,
+    item_prior: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[HMMParams, FloatArray, int]:
     """Iterate EM from ``params`` (all restarts together) until the mean log-likelihood per
     answer improves by less than ``tol`` in every restart, or ``max_iter`` iterations.
     Returns the last parameters, their log-likelihood per (restart, skill) and the number of
@@ -310,17 +376,28 @@ def em_iterations(data: EMData, params: HMMParams, fit_forget: bool, max_guess: 
     return params, ll_skill, max_iter + 1
 
 
-def run_em(data: EMData, params: HMMParams, emit_skill: IntArray, fit_forget: bool, max_guess: float,
-           max_slip: float, item_prior: float, max_iter: int, tol: float, race_iter: int = 5
-           ) -> tuple[HMMParams, FloatArray, int]:
+def run_em(
+    data: EMData,
+    params: HMMParams,
+    emit_skill: IntArray,
+    fit_forget: bool,
+    max_guess: float,
+    max_slip: float,
+    item_prior: float,
+    max_iter: int,
+    tol: float,
+    race_iter: int = 5,
+) -> tuple[HMMParams, FloatArray, int]:
     """EM with raced restarts: all restarts run ``race_iter`` iterations side by side, then
     each skill keeps its best restart and only that one runs on to convergence. Returns
     single-restart parameters (leading axis of length 1)."""
     its = 0
     if params.init.shape[0] > 1:
-        params, ll_skill, its = em_iterations(data, params, fit_forget, max_guess, max_slip, item_prior,
-                                              min(race_iter, max_iter), tol)
+        params, ll_skill, its = em_iterations(
+            data, params, fit_forget, max_guess, max_slip, item_prior, min(race_iter, max_iter), tol
+        )
         params = select_restart(params, ll_skill, emit_skill)
-    params, ll_skill, more = em_iterations(data, params, fit_forget, max_guess, max_slip, item_prior,
-                                           max(max_iter - its, 0), tol)
+    params, ll_skill, more = em_iterations(
+        data, params, fit_forget, max_guess, max_slip, item_prior, max(max_iter - its, 0), tol
+    )
     return params, ll_skill, its + more

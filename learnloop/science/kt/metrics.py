@@ -19,8 +19,9 @@ def auc(y: NDArray[np.integer] | NDArray[np.floating], p: NDArray[np.floating]) 
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def accuracy(y: NDArray[np.integer] | NDArray[np.floating], p: NDArray[np.floating],
-             threshold: float = 0.5) -> float:
+def accuracy(
+    y: NDArray[np.integer] | NDArray[np.floating], p: NDArray[np.floating], threshold: float = 0.5
+) -> float:
     return float(np.mean((np.asarray(p) >= threshold) == np.asarray(y).astype(bool)))
 
 
@@ -28,8 +29,9 @@ def rmse(y: NDArray[np.integer] | NDArray[np.floating], p: NDArray[np.floating])
     return float(np.sqrt(np.mean((np.asarray(p) - np.asarray(y)) ** 2)))
 
 
-def log_loss(y: NDArray[np.integer] | NDArray[np.floating], p: NDArray[np.floating],
-             eps: float = 1e-12) -> float:
+def log_loss(
+    y: NDArray[np.integer] | NDArray[np.floating], p: NDArray[np.floating], eps: float = 1e-12
+) -> float:
     q = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
     yy = np.asarray(y, dtype=np.float64)
     return float(-np.mean(yy * np.log(q) + (1 - yy) * np.log(1 - q)))

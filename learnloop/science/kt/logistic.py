@@ -1,0 +1,337 @@
+"""Logistic knowledge tracing: PFA, Best-LR and DAS3H in one sparse model.
+
+P(correct) = sigmoid(b + beta_item + beta_skill + gamma_skill log(1 + wins on skill)
++ rho_skill log(1 + fails on skill) + w . shared history features): the item and skill
+difficulties of IRT/DAS3H (Choffin et al. 2019, eq. 3), PFA's skill-specific learning
+rates on successes and failures (Pavlik et al. 2009, eq. 2) in Best-LR's log(1 + count)
+form (Gervet et al. 2020), and the shared counters of ``features.py``. With
+``skill_transfer`` a learned skill-by-skill matrix weighs the learner's wins and fails on
+every other skill (the cross-skill influence DKT learns, Piech et al. 2015, section 5,
+here as an additive factor). The weights are a
+ridge-penalised maximum likelihood fit by L-BFGS on a scipy.sparse design.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+
+from learnloop.science.kt.base import ResponseLog, check_label, check_log
+from learnloop.science.kt.features import (
+    FeatureSpec,
+    LearnerCounters,
+    dense_features,
+    dense_row,
+    history_counts,
+    transfer_entries,
+)
+
+FloatArray = NDArray[np.float64]
+
+
+class LogisticKT:
+    """Sparse logistic regression on item/skill difficulty and the learner's history.
+
+    Skills and items never seen in training get zero difficulty offsets (the population
+    average the intercept carries) and no skill-specific learning rates; a new learner
+    starts from zero counts, so the prediction is the population's for a first attempt.
+    """
+
+    kind = "logistic"
+
+    def __init__(
+        self,
+        *,
+        features: FeatureSpec | None = None,
+        item_difficulty: bool = True,
+        skill_learning_rates: bool = True,
+        skill_transfer: bool | None = None,
+        max_transfer_skills: int = 300,
+        l2: float = 1.0,
+        l2_transfer: float = 100.0,
+        max_iter: int = 300,
+        tol: float = 1e-6,
+    ) -> None:
+        self.features = features if features is not None else FeatureSpec()
+        self.item_difficulty = item_difficulty
+        self.skill_learning_rates = skill_learning_rates
+        self.skill_transfer = skill_transfer
+        self.max_transfer_skills = max_transfer_skills
+        self.l2_transfer = l2_transfer
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.tol = tol
+
+    # -- design --------------------------------------------------------------------------------
+
+    def _layout(self) -> tuple[int, int, int, int, int, int]:
+        """Column offsets: skill one-hot, item one-hot, skill wins, skill fails, transfer
+        (wins block then fails block, K x K each), dense."""
+        k, q = self.n_skills_, self.n_items_ if self.item_difficulty else 0
+        r = k if self.skill_learning_rates else 0
+        o_transfer = 1 + k + q + 2 * r
+        return (
+            1,
+            1 + k,
+            1 + k + q,
+            1 + k + q + r,
+            o_transfer,
+            o_transfer + (2 * k * k if self.transfer_ else 0),
+        )
+
+    def _design(self, log: ResponseLog) -> sp.csr_matrix:
+        n = len(log)
+        if n == 0:
+            return sp.csr_matrix((0, self._layout()[5] + self.n_dense_))
+        h = history_counts(
+            self.features, log, max(self.n_skills_, int(log.skill.max()) + 1), self.with_windows_
+        )
+        dense = dense_features(self.features, h, self.with_windows_) if n else np.zeros((0, self.n_dense_))
+        o_skill, o_item, o_wins, o_fails, o_transfer, o_dense = self._layout()
+        rows = np.arange(n)
+        parts_r, parts_c, parts_v = [rows], [np.zeros(n, dtype=np.int64)], [np.ones(n)]
+        known_skill = log.skill < self.n_skills_
+        rs, ks = rows[known_skill], log.skill[known_skill]
+        parts_r.append(rs)
+        parts_c.append(o_skill + ks)
+        parts_v.append(np.ones(len(rs)))
+        if self.item_difficulty and log.item is not None:
+            known_item = log.item < self.n_items_
+            parts_r.append(rows[known_item])
+            parts_c.append(o_item + log.item[known_item])
+            parts_v.append(np.ones(int(known_item.sum())))
+        if self.skill_learning_rates:
+            s_wins, s_attempts = np.asarray(h.skill_wins), np.asarray(h.skill_attempts)
+            wins = np.log1p(s_wins[known_skill])
+            fails = np.log1p(s_attempts[known_skill] - s_wins[known_skill])
+            parts_r += [rs, rs]
+            parts_c += [o_wins + ks, o_fails + ks]
+            parts_v += [wins, fails]
+        if self.transfer_:
+            k = self.n_skills_
+            t_rows, other, t_wins, t_fails = transfer_entries(
+                log.user, log.skill, log.correct.astype(np.float64), max(k, int(log.skill.max()) + 1)
+            )
+            ok = (log.skill[t_rows] < k) & (other < k)
+            t_rows, other, t_wins, t_fails = t_rows[ok], other[ok], t_wins[ok], t_fails[ok]
+            col = o_transfer + log.skill[t_rows] * k + other
+            parts_r += [t_rows, t_rows]
+            parts_c += [col, col + k * k]
+            parts_v += [t_wins, t_fails]
+        d = dense.shape[1]
+        parts_r.append(np.repeat(rows, d))
+        parts_c.append(np.tile(np.arange(d) + o_dense, n))
+        parts_v.append(dense.ravel())
+        return sp.csr_matrix(
+            (np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
+            shape=(n, o_dense + d),
+        )
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def fit(self, log: ResponseLog) -> LogisticKT:
+        check_log(log)
+        n = len(log)
+        self.n_skills_ = int(log.skill.max()) + 1 if n else 0
+        self.n_items_ = (
+            int(log.item.max()) + 1 if (n and log.item is not None and self.item_difficulty) else 0
+        )
+        self.with_windows_ = log.timestamp is not None and bool(self.features.windows)
+        self.transfer_ = (
+            self.skill_transfer
+            if self.skill_transfer is not None
+            else self.n_skills_ <= self.max_transfer_skills
+        )
+        self.dense_names_ = self.features.dense_names(self.with_windows_)
+        self.n_dense_ = len(self.dense_names_)
+        x = self._design(log)
+        y = log.correct.astype(np.float64)
+        penalty = np.full(x.shape[1], self.l2)
+        _, _, _, _, o_transfer, o_dense = self._layout()
+        # The K x K transfer block has many weakly identified weights: it gets its own, stronger penalty.
+        penalty[o_transfer:o_dense] = self.l2_transfer
+        penalty[0] = 0.0
+        self.coef_ = _fit_ridge_logistic(x, y, penalty, self.max_iter, self.tol)
+        self._unpack()
+        return self
+
+    def _unpack(self) -> None:
+        o_skill, o_item, o_wins, o_fails, o_transfer, o_dense = self._layout()
+        c = self.coef_
+        k = self.n_skills_
+        self.intercept_ = float(c[0])
+        self.skill_difficulty_ = c[o_skill : o_skill + k]
+        self.item_difficulty_ = c[o_item:o_wins]
+        r = k if self.skill_learning_rates else 0
+        self.skill_win_rate_ = c[o_wins : o_wins + r]
+        self.skill_fail_rate_ = c[o_fails : o_fails + r]
+        if self.transfer_:
+            self.transfer_wins_ = c[o_transfer : o_transfer + k * k].reshape(k, k)
+            self.transfer_fails_ = c[o_transfer + k * k : o_dense].reshape(k, k)
+        self.dense_coef_ = c[o_dense:]
+        # Plain-float copies: the online path adds a few dozen terms, where numpy scalars cost more.
+        self._dense_coef_list = [float(v) for v in self.dense_coef_]
+        self._skill_difficulty_list = [float(v) for v in self.skill_difficulty_]
+        self._skill_win_rate_list = [float(v) for v in self.skill_win_rate_]
+        self._skill_fail_rate_list = [float(v) for v in self.skill_fail_rate_]
+        self._counter = LearnerCounters(self.features, self.with_windows_)
+
+    def predict_proba(self, log: ResponseLog) -> FloatArray:
+        """P(correct) per row from the learner's earlier rows only."""
+        check_log(log)
+        if len(log) == 0:
+            return np.zeros(0)
+        return _sigmoid(self._design(log) @ self.coef_)
+
+    # -- online --------------------------------------------------------------------------------
+
+    def _counters(self) -> LearnerCounters:
+        return self._counter
+
+    def initial_state(self) -> dict[str, Any]:
+        return self._counters().initial()
+
+    def predict_next(
+        self, state: dict[str, Any], skill: int, item: int | None = None, timestamp: float | None = None
+    ) -> float:
+        h = self._counters().counts(state, skill, item, timestamp)
+        x = dense_row(self.features, h, self.with_windows_)
+        z = self.intercept_ + sum(c * v for c, v in zip(self._dense_coef_list, x, strict=True))
+        if 0 <= skill < self.n_skills_:
+            z += self._skill_difficulty_list[skill]
+            if self.skill_learning_rates:
+                wins = float(h.skill_wins)
+                z += self._skill_win_rate_list[skill] * math.log1p(wins)
+                z += self._skill_fail_rate_list[skill] * math.log1p(float(h.skill_attempts) - wins)
+            if self.transfer_:
+                z += self._transfer_term(state, skill)
+        if item is not None and self.item_difficulty and 0 <= item < self.n_items_:
+            z += float(self.item_difficulty_[item])
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def _transfer_term(self, state: dict[str, Any], skill: int) -> float:
+        z = 0.0
+        row_w, row_f = self.transfer_wins_[skill], self.transfer_fails_[skill]
+        for key, counts in state["s"].items():
+            other = int(key)
+            if other != skill and other < self.n_skills_:
+                z += float(row_w[other]) * math.log1p(counts[1]) + float(row_f[other]) * math.log1p(
+                    counts[0] - counts[1]
+                )
+        return z
+
+    def mastery(self, state: dict[str, Any], skill: int) -> float:
+        """P(correct) on an average item of ``skill`` given the learner's history now."""
+        return self.predict_next(state, skill)
+
+    def update(
+        self,
+        state: dict[str, Any],
+        skill: int,
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> dict[str, Any]:
+        """Fold one answer into ``state`` (in place, also returned): O(number of features)."""
+        check_label(correct)
+        self._counters().update(state, skill, int(correct), item, timestamp)
+        return state
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "hyper": {
+                "features": self.features.to_dict(),
+                "item_difficulty": self.item_difficulty,
+                "skill_learning_rates": self.skill_learning_rates,
+                "skill_transfer": self.skill_transfer,
+                "max_transfer_skills": self.max_transfer_skills,
+                "l2": self.l2,
+                "l2_transfer": self.l2_transfer,
+                "max_iter": self.max_iter,
+                "tol": self.tol,
+            },
+            "n_skills": self.n_skills_,
+            "n_items": self.n_items_,
+            "with_windows": self.with_windows_,
+            "transfer": self.transfer_,
+            "dense_names": self.dense_names_,
+            "coef": [float(v) for v in self.coef_],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogisticKT:
+        hyper = dict(data["hyper"])
+        hyper["features"] = FeatureSpec.from_dict(hyper["features"])
+        model = cls(**hyper)
+        model.n_skills_ = int(data["n_skills"])
+        model.n_items_ = int(data["n_items"])
+        model.with_windows_ = bool(data["with_windows"])
+        model.transfer_ = bool(data["transfer"])
+        model.dense_names_ = list(data["dense_names"])
+        model.n_dense_ = len(model.dense_names_)
+        model.coef_ = np.asarray(data["coef"], dtype=np.float64)
+        model._unpack()
+        return model
+
+
+def _sigmoid(z: FloatArray) -> FloatArray:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+
+
+def _fit_ridge_logistic(
+    x: sp.csr_matrix, y: FloatArray, penalty: FloatArray, max_iter: int, tol: float
+) -> FloatArray:
+    """argmin_w sum_i [log(1 + e^{z_i}) - y_i z_i] + 1/2 sum_j penalty_j (S_j w_j)^2 with z = X w, by
+    L-BFGS with the exact gradient X^T (p - y). Each column is first divided by the root
+    mean square of its non-zero values (S holds those scales): one-hot columns keep scale 1,
+    count columns come to the same footing, which conditions the problem without
+    weakening the penalty on rare columns."""
+    n, d = x.shape
+    xc = x.tocsc()
+    sq = np.asarray(xc.multiply(xc).sum(axis=0)).ravel()
+    nnz = np.diff(xc.indptr)
+    scale = np.sqrt(sq / np.maximum(nnz, 1))
+    scale[scale <= 0] = 1.0
+    scale[0] = 1.0
+    xs = (x @ sp.diags(1.0 / scale)).tocsr()
+    xt = xs.T.tocsr()
+
+    def loss_grad(w: FloatArray) -> tuple[float, FloatArray]:
+        z = xs @ w
+        loss = float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(penalty * w * w))
+        grad = xt @ (_sigmoid(z) - y) + penalty * w
+        return loss, grad
+
+    w0 = np.zeros(d)
+    if n:
+        mean = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        w0[0] = math.log(mean / (1 - mean))
+    with _one_blas_thread():
+        res = minimize(
+            loss_grad,
+            w0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-5},
+        )
+    return np.asarray(res.x / scale, dtype=np.float64)
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """L-BFGS-B's small dense updates run slower on several BLAS threads than on one (the
+    threads spin against each other on a small machine); limit them when threadpoolctl is
+    installed, else leave BLAS as it is."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")

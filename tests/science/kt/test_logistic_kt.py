@@ -1,0 +1,110 @@
+"""The logistic family: beats BKT when items differ in difficulty, replays online exactly,
+round-trips through JSON, and updates in well under a millisecond."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from learnloop.science.kt import BKT, FeatureSpec, LogisticKT, ResponseLog
+from learnloop.science.kt.features import transfer_entries
+from learnloop.science.kt.metrics import auc
+from tests.science.kt.conftest import replay
+
+
+def _split(log: ResponseLog, n_train_users: int) -> tuple[ResponseLog, ResponseLog]:
+    def take(mask: np.ndarray) -> ResponseLog:
+        return ResponseLog(
+            user=log.user[mask],
+            skill=log.skill[mask],
+            correct=log.correct[mask],
+            item=None if log.item is None else log.item[mask],
+            timestamp=None if log.timestamp is None else log.timestamp[mask],
+        )
+
+    train = log.user < n_train_users
+    return take(train), take(~train)
+
+
+def test_logistic_beats_bkt_when_items_differ(item_log: ResponseLog) -> None:
+    train, test = _split(item_log, 300)
+    bkt = BKT(restarts=2).fit(train)
+    lr = LogisticKT(l2=1.0).fit(train)
+    y = test.correct
+    assert auc(y, lr.predict_proba(test)) > auc(y, bkt.predict_proba(test)) + 0.02
+
+
+def test_online_update_equals_batch_with_time_windows(item_log: ResponseLog) -> None:
+    log = ResponseLog(
+        user=item_log.user[:2400],
+        skill=item_log.skill[:2400],
+        correct=item_log.correct[:2400],
+        item=item_log.item[:2400] if item_log.item is not None else None,
+        timestamp=item_log.timestamp[:2400] if item_log.timestamp is not None else None,
+    )
+    # Interleave learners so per-learner history must be picked out of a shared log.
+    order = np.argsort(log.timestamp if log.timestamp is not None else np.arange(len(log)), kind="stable")
+    rng = np.random.default_rng(0)
+    ts = rng.permutation(len(log)).astype(np.float64) * 900.0
+    shuffled = ResponseLog(
+        user=log.user[order],
+        skill=log.skill[order],
+        correct=log.correct[order],
+        item=None if log.item is None else log.item[order],
+        timestamp=np.sort(ts),
+    )
+    model = LogisticKT(l2=1.0, features=FeatureSpec(windows=(3600.0, 86400.0))).fit(shuffled)
+    assert model.with_windows_
+    np.testing.assert_allclose(replay(model, shuffled), model.predict_proba(shuffled), rtol=0, atol=1e-10)
+
+
+def test_save_load_round_trip_gives_identical_predictions(item_log: ResponseLog) -> None:
+    model = LogisticKT(l2=1.0).fit(item_log)
+    again = LogisticKT.from_dict(json.loads(json.dumps(model.to_dict())))
+    np.testing.assert_array_equal(again.predict_proba(item_log), model.predict_proba(item_log))
+
+
+def test_state_survives_json(item_log: ResponseLog) -> None:
+    model = LogisticKT(l2=1.0).fit(item_log)
+    state = model.initial_state()
+    for s, c in [(0, 1), (1, 0), (0, 1)]:
+        model.update(state, s, c, item=3, timestamp=10.0)
+    restored = json.loads(json.dumps(state))
+    assert model.predict_next(restored, 1, 4) == model.predict_next(state, 1, 4)
+
+
+def test_online_update_is_fast(item_log: ResponseLog) -> None:
+    """predict_next + update under a millisecond (best of three batches, as the machine is shared)."""
+    model = LogisticKT(l2=1.0).fit(item_log)
+    state = model.initial_state()
+    n = 200
+    best = float("inf")
+    for rep in range(3):
+        start = time.perf_counter()
+        for i in range(n):
+            model.predict_next(state, i % 4, i % 60, timestamp=float(rep * n + i))
+            model.update(state, i % 4, i % 2, i % 60, timestamp=float(rep * n + i))
+        best = min(best, (time.perf_counter() - start) / n)
+    assert best < 1e-3
+
+
+def test_transfer_entries_match_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    user = rng.integers(0, 4, n)  # interleaved learners
+    skill = rng.integers(0, 5, n)
+    correct = rng.integers(0, 2, n).astype(np.float64)
+    rows, other, wins, fails = transfer_entries(user, skill, correct, 5)
+    got = {(int(r), int(o)): (w, f) for r, o, w, f in zip(rows, other, wins, fails, strict=True)}
+    want = {}
+    for i in range(n):
+        for s in range(5):
+            prev = [j for j in range(i) if user[j] == user[i] and skill[j] == s]
+            if s != skill[i] and prev:
+                w = sum(correct[j] for j in prev)
+                want[(i, s)] = (np.log1p(w), np.log1p(len(prev) - w))
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key], value)
