@@ -183,6 +183,40 @@ def fit_irt(model: str = typer.Option("2pl", help="1pl, 2pl or 3pl"),
         typer.echo(f"  note: {warning}")
 
 
+@app.command()
+@clean_errors
+def simulate(
+    learners: int = typer.Option(100, min=1, max=20000, help="simulated learners (each runs under every policy)"),
+    seed: int = typer.Option(0, help="the same seed gives the same learners and the same answers"),
+    role: list[str] = typer.Option(None, help="role id (repeat for several; default: every role, by turns)"),
+    policy: list[str] = typer.Option(None, help="policy (repeat; default: all): ours, no_reviews, "
+                                     "ours_no_lessons, lowest_mastery, curriculum, random"),
+    pack: Path = typer.Option(None, help="pack folder (default: the default pack)"),
+) -> None:
+    """Compare practice policies on simulated learners with a known true skill model."""
+    from learnloop.services.guidance import simulate as run
+
+    ctx = _ctx()
+    rows = run(pack or ctx.settings.default_pack, learners=learners, seed=seed, roles=role or None,
+               policies=policy or None)
+    typer.echo(f"{'policy':<16} {'reached':>7} {'median items':>12} {'median min':>10} {'retention 30d':>13}")
+    for r in rows:
+        typer.echo(f"{r['policy']:<16} {r['reached_share']:>7.0%} {r['median_items']:>12.1f} "
+                   f"{r['median_minutes']:>10.0f} {r['mean_retention']:>13.3f}")
+
+
+@fit_app.command("kt")
+@clean_errors
+def fit_kt(max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
+           max_slip: float = typer.Option(0.3, min=0.01, max=0.5)) -> None:
+    """Fit per-skill knowledge tracing (BKT) from the response log and rebuild mastery with it."""
+    from learnloop.services.calibration import fit_kt as run_fit
+
+    s = run_fit(_ctx(), max_guess=max_guess, max_slip=max_slip)
+    typer.echo(f"{s.model}: {s.learners} learners, {s.answers} skill-answers, {s.skills_fitted} skills fitted; "
+               f"in-sample AUC {s.auc_in_sample}; mastery rebuilt from {s.rebuilt_answers} answers")
+
+
 def main() -> None:
     app()
 

@@ -95,3 +95,23 @@ def test_fit_irt_on_empty_log_is_a_clean_error(tmp_path: Path) -> None:
     assert run(["init"], db).returncode == 0
     done = run(["fit", "irt"], db)
     assert done.returncode == 2 and "no answers" in done.stderr
+
+
+def test_fit_kt_stores_params_and_keeps_rebuild_equal(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    env = {"LEARNLOOP_DEFAULT_PACK": str(Path(__file__).resolve().parents[1] / "packs" / "ai_era")}
+    assert run(["demo", "--learners", "50"], db, **env).returncode == 0
+    done = run(["fit", "kt"], db, **env)
+    assert done.returncode == 0, done.stderr
+    assert "skills fitted" in done.stdout
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    params = json.loads(con.execute("select params from model_params where kind='bkt'").fetchone()[0])
+    con.close()
+    assert params["skills"] and all(0 < p["p_guess"] <= 0.3 and 0 < p["p_slip"] <= 0.3
+                                    for p in params["skills"].values())
+    assert set(params["skills"]) <= {s.strip() for s in params["skills"]}  # product skill ids, not codes
+    assert any("." in skill for skill in params["skills"])
+    assert run(["rebuild", "--check"], db, **env).returncode == 0
