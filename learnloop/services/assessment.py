@@ -242,11 +242,11 @@ def _finish(session: Session, active: ActivePack, role: Role, bank: Bank, cat: C
                                    low=round(to_scale(t - z * s), 1), high=round(to_scale(t + z * s), 1),
                                    items=int(mine.sum())))
     score = to_scale(cat.theta)
-    others = session.execute(
+    others = [float(o) for o in session.execute(
         select(Assessment.score).where(Assessment.org_id == row.org_id, Assessment.role_id == role.id,
                                        Assessment.status == "done", Assessment.id != row.id,
                                        Assessment.score.is_not(None))
-    ).scalars().all()
+    ).scalars().all() if o is not None]
     if len(others) >= MIN_POPULATION:
         percentile = 100.0 * (sum(o < score for o in others) + 0.5 * sum(o == score for o in others)) / len(others)
         basis = "organisation"
