@@ -53,8 +53,12 @@ class LogisticKT:
         skill_learning_rates: bool = True,
         skill_transfer: bool | None = None,
         max_transfer_skills: int = 300,
+        pair_last: bool | None = None,
+        pair_lags: int = 2,
+        item_learning_rates: bool = False,
         l2: float = 1.0,
         l2_transfer: float = 100.0,
+        l2_pair: float = 3.0,
         max_iter: int = 300,
         tol: float = 1e-6,
     ) -> None:
@@ -64,6 +68,10 @@ class LogisticKT:
         self.skill_transfer = skill_transfer
         self.max_transfer_skills = max_transfer_skills
         self.l2_transfer = l2_transfer
+        self.pair_last = pair_last
+        self.pair_lags = pair_lags
+        self.item_learning_rates = item_learning_rates
+        self.l2_pair = l2_pair
         self.l2 = l2
         self.max_iter = max_iter
         self.tol = tol
@@ -72,18 +80,34 @@ class LogisticKT:
 
     def _layout(self) -> tuple[int, int, int, int, int, int]:
         """Column offsets: skill one-hot, item one-hot, skill wins, skill fails, transfer
-        (wins block then fails block, K x K each), dense."""
+        (wins block then fails block, K x K each), last-answer pairs (right block then wrong
+        block, K x K each, see ``_pair_offset``), item wins then item fails (Q each, with
+        ``item_learning_rates``, see ``_item_rate_offset``), dense."""
         k, q = self.n_skills_, self.n_items_ if self.item_difficulty else 0
         r = k if self.skill_learning_rates else 0
         o_transfer = 1 + k + q + 2 * r
+        o_pair = o_transfer + (2 * k * k if self.transfer_ else 0)
         return (
             1,
             1 + k,
             1 + k + q,
             1 + k + q + r,
             o_transfer,
-            o_transfer + (2 * k * k if self.transfer_ else 0),
+            o_pair + self._pair_size() + (2 * q if self._item_rates() else 0),
         )
+
+    def _item_rates(self) -> bool:
+        return self.item_learning_rates and self.item_difficulty and self.n_items_ > 0
+
+    def _pair_size(self) -> int:
+        return 2 * self.n_skills_**2 * self.pair_lags if self.pair_ else 0
+
+    def _item_rate_offset(self) -> int:
+        return self._pair_offset() + self._pair_size()
+
+    def _pair_offset(self) -> int:
+        k = self.n_skills_
+        return self._layout()[4] + (2 * k * k if self.transfer_ else 0)
 
     def _design(self, log: ResponseLog) -> sp.csr_matrix:
         n = len(log)
@@ -124,6 +148,31 @@ class LogisticKT:
             parts_r += [t_rows, t_rows]
             parts_c += [col, col + k * k]
             parts_v += [t_wins, t_fails]
+        if self.pair_:
+            k = self.n_skills_
+            for lag in range(1, self.pair_lags + 1):
+                prev_skill, prev_correct = _previous_answer(log.user, log.skill, log.correct, lag)
+                ok = (prev_skill >= 0) & (prev_skill < k) & (log.skill < k)
+                col = (
+                    self._pair_offset()
+                    + 2 * k * k * (lag - 1)
+                    + (1 - prev_correct[ok]) * k * k
+                    + log.skill[ok] * k
+                    + prev_skill[ok]
+                )
+                parts_r.append(rows[ok])
+                parts_c.append(col)
+                parts_v.append(np.ones(int(ok.sum())))
+        if self._item_rates() and log.item is not None:
+            q = self.n_items_
+            known_item = log.item < q
+            ri, qi = rows[known_item], log.item[known_item]
+            i_wins = np.asarray(h.item_wins)[known_item]
+            i_fails = np.asarray(h.item_attempts)[known_item] - i_wins
+            o_item_rate = self._item_rate_offset()
+            parts_r += [ri, ri]
+            parts_c += [o_item_rate + qi, o_item_rate + q + qi]
+            parts_v += [np.log1p(i_wins), np.log1p(i_fails)]
         d = dense.shape[1]
         parts_r.append(np.repeat(rows, d))
         parts_c.append(np.tile(np.arange(d) + o_dense, n))
@@ -148,6 +197,9 @@ class LogisticKT:
             if self.skill_transfer is not None
             else self.n_skills_ <= self.max_transfer_skills
         )
+        self.pair_ = (
+            self.pair_last if self.pair_last is not None else self.n_skills_ <= self.max_transfer_skills
+        )
         self.dense_names_ = self.features.dense_names(self.with_windows_)
         self.n_dense_ = len(self.dense_names_)
         x = self._design(log)
@@ -156,6 +208,8 @@ class LogisticKT:
         _, _, _, _, o_transfer, o_dense = self._layout()
         # The K x K transfer block has many weakly identified weights: it gets its own, stronger penalty.
         penalty[o_transfer:o_dense] = self.l2_transfer
+        if self.pair_:
+            penalty[self._pair_offset() : self._item_rate_offset()] = self.l2_pair
         penalty[0] = 0.0
         self.coef_ = _fit_ridge_logistic(x, y, penalty, self.max_iter, self.tol)
         self._unpack()
@@ -173,7 +227,15 @@ class LogisticKT:
         self.skill_fail_rate_ = c[o_fails : o_fails + r]
         if self.transfer_:
             self.transfer_wins_ = c[o_transfer : o_transfer + k * k].reshape(k, k)
-            self.transfer_fails_ = c[o_transfer + k * k : o_dense].reshape(k, k)
+            self.transfer_fails_ = c[o_transfer + k * k : o_transfer + 2 * k * k].reshape(k, k)
+        if self.pair_:
+            o_pair = self._pair_offset()
+            # pair_[lag - 1, 0 right / 1 wrong, skill now, skill then]
+            self.pair_weights_ = c[o_pair : o_pair + self._pair_size()].reshape(self.pair_lags, 2, k, k)
+        if self._item_rates():
+            o_ir, q = self._item_rate_offset(), self.n_items_
+            self.item_win_rate_ = c[o_ir : o_ir + q]
+            self.item_fail_rate_ = c[o_ir + q : o_ir + 2 * q]
         self.dense_coef_ = c[o_dense:]
         # Plain-float copies: the online path adds a few dozen terms, where numpy scalars cost more.
         self._dense_coef_list = [float(v) for v in self.dense_coef_]
@@ -211,8 +273,16 @@ class LogisticKT:
                 z += self._skill_fail_rate_list[skill] * math.log1p(float(h.skill_attempts) - wins)
             if self.transfer_:
                 z += self._transfer_term(state, skill)
+            if self.pair_:
+                for lag, past in enumerate(state.get("recent", [])[: self.pair_lags]):
+                    if 0 <= int(past[0]) < self.n_skills_:
+                        z += float(self.pair_weights_[lag, 0 if past[1] >= 0.5 else 1, skill, int(past[0])])
         if item is not None and self.item_difficulty and 0 <= item < self.n_items_:
             z += float(self.item_difficulty_[item])
+            if self._item_rates():
+                i_wins = float(h.item_wins)
+                z += float(self.item_win_rate_[item]) * math.log1p(i_wins)
+                z += float(self.item_fail_rate_[item]) * math.log1p(float(h.item_attempts) - i_wins)
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     def _transfer_term(self, state: dict[str, Any], skill: int) -> float:
@@ -241,6 +311,9 @@ class LogisticKT:
         """Fold one answer into ``state`` (in place, also returned): O(number of features)."""
         check_label(correct)
         self._counters().update(state, skill, int(correct), item, timestamp)
+        if self.pair_:
+            # the last pair_lags answers as [skill, correct], most recent first
+            state["recent"] = [[skill, float(correct)], *state.get("recent", [])][: self.pair_lags]
         return state
 
     # -- persistence ---------------------------------------------------------------------------
@@ -256,6 +329,10 @@ class LogisticKT:
                 "max_transfer_skills": self.max_transfer_skills,
                 "l2": self.l2,
                 "l2_transfer": self.l2_transfer,
+                "pair_last": self.pair_last,
+                "pair_lags": self.pair_lags,
+                "item_learning_rates": self.item_learning_rates,
+                "l2_pair": self.l2_pair,
                 "max_iter": self.max_iter,
                 "tol": self.tol,
             },
@@ -263,6 +340,7 @@ class LogisticKT:
             "n_items": self.n_items_,
             "with_windows": self.with_windows_,
             "transfer": self.transfer_,
+            "pair": self.pair_,
             "dense_names": self.dense_names_,
             "coef": [float(v) for v in self.coef_],
         }
@@ -276,11 +354,34 @@ class LogisticKT:
         model.n_items_ = int(data["n_items"])
         model.with_windows_ = bool(data["with_windows"])
         model.transfer_ = bool(data["transfer"])
+        model.pair_ = bool(data.get("pair", False))
         model.dense_names_ = list(data["dense_names"])
         model.n_dense_ = len(model.dense_names_)
         model.coef_ = np.asarray(data["coef"], dtype=np.float64)
         model._unpack()
         return model
+
+
+def _previous_answer(
+    user: NDArray[np.int64], skill: NDArray[np.int64], correct: NDArray[Any], lag: int = 1
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per row, the skill and correctness (0/1) of the same learner's answer ``lag`` rows
+    earlier; -1 when there is none."""
+    n = len(user)
+    order = np.argsort(user, kind="stable")
+    u = user[order]
+    s = skill[order].astype(np.int64)
+    c = correct[order].astype(np.int64)
+    ps = np.full(n, -1, dtype=np.int64)
+    pc = np.full(n, -1, dtype=np.int64)
+    if n > lag:
+        same = u[lag:] == u[:-lag]
+        ps[lag:] = np.where(same, s[:-lag], -1)
+        pc[lag:] = np.where(same, c[:-lag], -1)
+    prev_s = np.empty(n, dtype=np.int64)
+    prev_c = np.empty(n, dtype=np.int64)
+    prev_s[order], prev_c[order] = ps, pc
+    return prev_s, prev_c
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:

@@ -93,4 +93,4 @@ def test_model_from_dict_dispatches_on_kind(item_log: ResponseLog) -> None:
         again = model_from_dict(model.to_dict())
         np.testing.assert_array_equal(again.predict_proba(item_log), model.predict_proba(item_log))
     with pytest.raises(ValueError, match="unknown"):
-        model_from_dict({"kind": "dkt"})
+        model_from_dict({"kind": "no-such-model"})
