@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -29,6 +30,58 @@ class Settings(BaseSettings):
     code_memory_mb: int = 256
     max_answer_bytes: int = 64_000
     cookie_secure: bool = False
+    #: Reports: the smallest group whose aggregate figures a manager may see (privacy).
+    report_min_group: int = 5
+    #: Reports: share of a role's targets met for a learner to count as close to ready.
+    report_close_share: float = 0.75
+    #: Reports: completed weeks in the trend of the team reports.
+    report_trend_weeks: int = 12
+    #: Reports: the most recent answers the item analysis reads (all of them in most organisations).
+    report_item_window: int = 200_000
+
+    # Large models as a service (learnloop.llm). Each task has an ordered fallback list of
+    # providers, e.g. LEARNLOOP_LLM_TUTOR=openai_compat,offline. Empty per-task endpoint
+    # fields inherit the LEARNLOOP_LLM_BASE_URL / _API_KEY / _MODEL / _TIMEOUT_S defaults.
+    llm_tutor: str = "offline"
+    llm_grade: str = "offline"
+    llm_author: str = "offline"
+    llm_embed: str = "offline"
+    llm_base_url: str = ""
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str = ""
+    llm_timeout_s: float = 20.0
+    llm_tutor_base_url: str = ""
+    llm_tutor_api_key: SecretStr = SecretStr("")
+    llm_tutor_model: str = ""
+    llm_tutor_timeout_s: float | None = None
+    llm_grade_base_url: str = ""
+    llm_grade_api_key: SecretStr = SecretStr("")
+    llm_grade_model: str = ""
+    llm_grade_timeout_s: float | None = None
+    llm_author_base_url: str = ""
+    llm_author_api_key: SecretStr = SecretStr("")
+    llm_author_model: str = ""
+    llm_author_timeout_s: float | None = None
+    llm_embed_base_url: str = ""
+    llm_embed_api_key: SecretStr = SecretStr("")
+    llm_embed_model: str = ""
+    llm_embed_timeout_s: float | None = None
+    #: extra attempts after a failed model call, with exponential backoff from llm_backoff_s
+    llm_retries: int = 1
+    llm_backoff_s: float = 0.5
+    llm_cache: bool = True
+    #: US dollars per million prompt / completion tokens, for cost accounting
+    llm_price_prompt_per_mtok: float = 0.0
+    llm_price_completion_per_mtok: float = 0.0
+    #: monthly budget per organisation in US dollars (0: none) unless an admin sets one
+    llm_default_budget_usd: float = 0.0
+    #: threads for local sentence embeddings (torch); small machines do best with 1-2
+    llm_embed_threads: int = 1
+    #: below this confidence a model grade goes to the instructor review queue
+    llm_review_confidence: float = 0.7
+    #: reply lengths per task (tokens); small values keep a CPU-served model quick
+    llm_tutor_max_tokens: int = 300
+    llm_grade_max_tokens: int = 300
 
 
 @lru_cache(maxsize=1)

@@ -14,9 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from learnloop import i18n
 from learnloop.api.deps import optional_user
 from learnloop.api.routes import router as api_router
+from learnloop.api.routes_reports import router as api_reports_router
 from learnloop.errors import LearnloopError
 from learnloop.services.context import AppContext
 from learnloop.web import routes as web_routes
+from learnloop.web import routes_reports as web_reports
 from learnloop.web.render import render
 
 log = logging.getLogger("learnloop")
@@ -87,10 +89,22 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
 
     app.include_router(api_router)
     app.include_router(web_routes.router)
+    app.include_router(api_reports_router)
+    app.include_router(web_reports.router)
     from learnloop.api import routes_assessment as api_assessment
     from learnloop.web import routes_assessment as web_assessment
 
     app.include_router(api_assessment.router)
     app.include_router(web_assessment.router)
+    from learnloop.api import routes_guidance as api_guidance
+    from learnloop.web import routes_guidance as web_guidance
+
+    app.include_router(api_guidance.router)
+    app.include_router(web_guidance.router)
+    from learnloop.api import routes_llm as api_llm
+    from learnloop.web import routes_llm as web_llm
+
+    app.include_router(api_llm.router)
+    app.include_router(web_llm.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

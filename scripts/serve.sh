@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 # Set up and start Learnloop with embedded defaults: SQLite, the ai_era pack, demo data.
-source "$(dirname "$0")/_setup.sh"
+LEARNLOOP_EXTRAS="${LEARNLOOP_EXTRAS:-llm}" source "$(dirname "$0")/_setup.sh"
 exec learnloop serve --demo "$@"

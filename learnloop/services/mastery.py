@@ -12,6 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from learnloop.science.kt import BKTParams, bkt_predict, bkt_update
+from learnloop.services.review_cards import rebuild_cards
+from learnloop.store.grades import instructor_decisions
 from learnloop.store.models import Mastery, MasteryHistory, ModelParams, Response
 
 
@@ -76,25 +78,33 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
     return changes
 
 
-def rebuild_all(session: Session) -> int:
-    """Drop derived mastery and replay the whole response log; returns answers replayed."""
+def rebuild_all(session: Session, user_id: int | None = None) -> int:
+    """Drop derived mastery and replay the response log (one learner's, or everyone's) with the
+    instructors' decisions applied; returns answers replayed."""
     model = load_model(session)
-    session.execute(delete(MasteryHistory))
-    session.execute(delete(Mastery))
+    decisions = instructor_decisions(session, user_id)
+    if user_id is None:
+        session.execute(delete(MasteryHistory))
+        session.execute(delete(Mastery))
+    else:
+        session.execute(delete(MasteryHistory).where(MasteryHistory.user_id == user_id))
+        session.execute(delete(Mastery).where(Mastery.user_id == user_id))
     session.flush()
     per_user: dict[int, dict[str, Mastery]] = {}
     count = 0
-    stream = session.execute(
-        select(Response.id, Response.user_id, Response.skills, Response.correct, Response.created_at)
-        .order_by(Response.id)
-    ).yield_per(5000)
-    for rid, user_id, skills, correct, created_at in stream:
-        rows = per_user.setdefault(user_id, {})
-        apply_answer(session, model, rows, user_id=user_id, skills=list(skills), correct=bool(correct),
-                     response_id=rid, at=created_at)
+    query = select(Response.id, Response.user_id, Response.skills, Response.correct, Response.created_at)
+    if user_id is not None:
+        query = query.where(Response.user_id == user_id)
+    for rid, uid, skills, correct, created_at in session.execute(query.order_by(Response.id)).yield_per(5000):
+        rows = per_user.setdefault(uid, {})
+        apply_answer(session, model, rows, user_id=uid, skills=list(skills),
+                     correct=decisions.get(rid, bool(correct)), response_id=rid, at=created_at)
         count += 1
         if count % 5000 == 0:
             session.flush()
+    session.flush()
+    if user_id is None:
+        rebuild_cards(session)  # review cards are derived from the same log
     return count
 
 

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from learnloop.content.graph import topological_order
 from learnloop.content.models import LEVEL_MASTERY, Item
 from learnloop.content.scoring import AnswerError, score_answer
-from learnloop.errors import Conflict, InvalidInput, LearnloopError, TooLarge
+from learnloop.errors import Conflict, InvalidInput, TooLarge
 from learnloop.i18n import _
-from learnloop.science.policy import ItemOption, choose_item, choose_skill
+from learnloop.services import grading, guidance
 from learnloop.services.auth import CurrentUser
 from learnloop.services.code_runner import run_code
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
 from learnloop.store.models import Enrolment, PendingItem, Response, as_utc, utcnow
-
-RECENT_WINDOW = 8
 
 
 class RoleView(BaseModel):
@@ -36,10 +32,19 @@ class PresentedItem(BaseModel):
     item: dict[str, Any]
     skill_id: str
     skill_name: str
+    #: next_step | review | lesson | maintain (why the policy chose it; see reason_text)
     reason: str
     predicted_success: float
     hints_shown: list[str]
     lesson_ids: list[str]
+    #: practice | review
+    activity: str = "practice"
+    #: the reason in the learner's language, e.g. "Next step toward Building a RAG pipeline"
+    reason_text: str = ""
+    toward_skill_id: str | None = None
+    toward_skill_name: str | None = None
+    #: read this lesson before the first answer on a new skill
+    lesson: guidance.LessonSuggestion | None = None
 
 
 class HintView(BaseModel):
@@ -137,42 +142,30 @@ def _present(session: Session, active: ActivePack, item: Item, skill_id: str, re
 
 
 def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
-    """The item to practise now (the same one until it is answered)."""
+    """The item to practise now (the same one until it is answered), chosen by expected progress
+    per minute (``guidance.choose_next``): due reviews, the frontier of the skill graph, items in
+    the success zone, and the lesson to read before the first answer on a new skill."""
     with ctx.session() as session:
         active = ctx.active_pack(session)
         role_id = current_role(session, user.id)
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
-        model = load_model(session)
-        rows = mastery_of(session, user.id)
-        mastery = {s: m.p_known for s, m in rows.items()}
         pending = session.get(PendingItem, user.id)
         if pending is not None and pending.item_id in active.items:
             item = active.items[pending.item_id]
             skill = item.skills[0]
-            p = model.predict(skill, mastery.get(skill, model.prior(skill)))
-            return _present(session, active, item, skill, pending.reason, p, pending.hints_shown)
-
-        targets = _targets(active, role_id, ctx.settings.unlock_mastery)
-        order = [s for s in topological_order(active.prerequisites) if s in targets]
-        practicable = {s for s in order if active.items_by_skill.get(s)}
-        full_mastery = {s: mastery.get(s, model.prior(s)) for s in order}
-        picked = choose_skill(order, active.prerequisites, full_mastery, targets,
-                              ctx.settings.unlock_mastery, practicable)
-        if picked is None:
-            raise LearnloopError(_("This role has no practice items in the current pack."))
-        skill_id, reason = picked
-        history = session.execute(
-            select(Response.item_id).where(Response.user_id == user.id).order_by(Response.id.desc()).limit(500)
-        ).scalars().all()
-        recent = history[:RECENT_WINDOW]
-        answered = Counter(history)
-        options = [ItemOption(i.id, i.item_params.b) for i in active.items_by_skill[skill_id]]
-        p_skill = model.predict(skill_id, full_mastery[skill_id])
-        option, predicted = choose_item(options, p_skill, recent, answered, ctx.settings.target_success)
-        session.merge(PendingItem(user_id=user.id, item_id=option.item_id, reason=reason,
+            model, rows = load_model(session), mastery_of(session, user.id)
+            p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
+            shown = _present(session, active, item, skill, pending.reason, p, pending.hints_shown)
+            return shown.model_copy(update=guidance.presentation(session, active, user.id, skill, pending.reason))
+        activity = guidance.choose_next(session, ctx, active, user, role_id)
+        assert activity.item_id is not None
+        reason = guidance.encode_reason(activity)
+        session.merge(PendingItem(user_id=user.id, item_id=activity.item_id, reason=reason,
                                   presented_at=utcnow(), hints_shown=0))
-        return _present(session, active, active.items[option.item_id], skill_id, reason, predicted, 0)
+        shown = _present(session, active, active.items[activity.item_id], activity.skill_id, reason,
+                         activity.predicted_success or 0.0, 0)
+        return shown.model_copy(update=guidance.presentation(session, active, user.id, activity.skill_id, reason))
 
 
 def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
@@ -238,6 +231,10 @@ def answer(ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *,
         run = run_code(code, item.tests or "", timeout_s=ctx.settings.code_timeout_s,
                        memory_mb=ctx.settings.code_memory_mb)
         correct, score, messages = run.correct, run.score, run.messages()
+    elif item.kind == "text":
+        # Model or offline grader along the `grade` route; keywords as the last resort.
+        graded = grading.grade_answer(ctx, user, item, clean)
+        correct, score, messages = graded.correct, graded.score, graded.messages
     else:
         try:
             result = score_answer(item, clean)

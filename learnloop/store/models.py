@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -183,3 +184,224 @@ class Assessment(Base):
     score: Mapped[float | None] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- Reports (learnloop.services.reports*): weekly gap snapshots and the indexes dashboards read by.
+
+
+class ReportWeek(Base):
+    """Marks an organisation's week whose gap snapshot is stored (one writer wins per week)."""
+
+    __tablename__ = "report_weeks"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    week_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SkillGapWeekly(Base):
+    """Derived: per team, target role and target skill, the holders below target at a week's end.
+
+    Team and role are the membership when the week was computed; team_id is None for people
+    without a team.
+    """
+
+    __tablename__ = "skill_gap_weekly"
+    __table_args__ = (Index("ix_skill_gap_weekly_org_week", "org_id", "week_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    week_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    role_id: Mapped[str] = mapped_column(String(80))
+    skill_id: Mapped[str] = mapped_column(String(80))
+    people: Mapped[int] = mapped_column(Integer)
+    blocked: Mapped[int] = mapped_column(Integer)
+    gap_sum: Mapped[float] = mapped_column(Float)
+    hours: Mapped[float] = mapped_column(Float)
+
+
+class RoleReadinessWeekly(Base):
+    """Derived: per team and target role, how many holders were ready or close at a week's end."""
+
+    __tablename__ = "role_readiness_weekly"
+    __table_args__ = (Index("ix_role_readiness_weekly_org_week", "org_id", "week_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    week_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    role_id: Mapped[str] = mapped_column(String(80))
+    people: Mapped[int] = mapped_column(Integer)
+    ready: Mapped[int] = mapped_column(Integer)
+    close: Mapped[int] = mapped_column(Integer)
+    hours: Mapped[float] = mapped_column(Float)
+
+
+# The item analysis reads an organisation's newest answers; "as of" lookups read one learner's
+# history of one skill up to a moment.
+Index("ix_responses_org_id_id", Response.org_id, Response.id)
+Index("ix_mastery_history_user_skill_time", MasteryHistory.user_id, MasteryHistory.skill_id,
+      MasteryHistory.created_at, MasteryHistory.id)
+
+
+class ItemAnalysisRun(Base):
+    """Derived: an organisation's item analysis (the report as JSON), recomputed when stale."""
+
+    __tablename__ = "item_analysis_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pack_row_id: Mapped[int] = mapped_column(Integer)
+    irt_params_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_response_id: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# --- Guidance (learnloop.services.guidance): spaced-review cards derived from the response log.
+
+
+class ReviewCard(Base):
+    """Derived: the FSRS memory card of one item for one learner, replayed from the response log.
+
+    ``last_response_id`` is the newest answer folded in; answers after it are replayed before
+    the card is read, so the table is a cache that ``learnloop rebuild`` can drop and refill.
+    """
+
+    __tablename__ = "review_cards"
+    __table_args__ = (Index("ix_review_cards_user_due", "user_id", "due"),)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    state: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer)
+    stability: Mapped[float | None] = mapped_column(Float)
+    difficulty: Mapped[float | None] = mapped_column(Float)
+    due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_review: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reps: Mapped[int] = mapped_column(Integer, default=0)
+    lapses: Mapped[int] = mapped_column(Integer, default=0)
+    last_response_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- Large models as a service (learnloop.llm, services.llm_usage / tutoring / grading / authoring).
+
+
+class LLMUsage(Base):
+    """One model call (or a cache hit, a fallback, a refusal) with its tokens and cost."""
+
+    __tablename__ = "llm_usage"
+    __table_args__ = (Index("ix_llm_usage_org_time", "org_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    task: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200), default="")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ok | error | timeout | budget
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LLMCacheEntry(Base):
+    """A model response keyed by the hash of (model, prompt, parameters)."""
+
+    __tablename__ = "llm_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LLMBudget(Base):
+    """An organisation's monthly spending limit on model calls (US dollars)."""
+
+    __tablename__ = "llm_budgets"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    monthly_usd: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TutorConversation(Base):
+    """A learner's conversation with the tutor about one item or lesson; the learner may delete it."""
+
+    __tablename__ = "tutor_conversations"
+    __table_args__ = (Index("ix_tutor_conversations_user", "user_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    item_id: Mapped[str | None] = mapped_column(String(80))
+    lesson_id: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TutorMessage(Base):
+    __tablename__ = "tutor_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("tutor_conversations.id", ondelete="CASCADE"),
+                                                 index=True)
+    #: learner | tutor
+    role: Mapped[str] = mapped_column(String(10))
+    content: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    provider: Mapped[str] = mapped_column(String(40), default="")
+    notices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GradeReview(Base):
+    """A free-text answer an instructor must grade: low confidence or unusable model output.
+
+    The response log stays append-only: the instructor's decision lives here and overrides
+    the provisional grade of ``response_id`` wherever grades are read.
+    """
+
+    __tablename__ = "grade_reviews"
+    __table_args__ = (Index("ix_grade_reviews_org_status", "org_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id"), unique=True)
+    item_id: Mapped[str] = mapped_column(String(80))
+    answer_text: Mapped[str] = mapped_column(Text)
+    provisional_correct: Mapped[bool] = mapped_column(Boolean)
+    provisional_score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    grader: Mapped[str] = mapped_column(String(80))
+    #: low_confidence | malformed_output
+    reason: Mapped[str] = mapped_column(String(40))
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    #: pending | decided
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    decided_correct: Mapped[bool | None] = mapped_column(Boolean)
+    decided_score: Mapped[float | None] = mapped_column(Float)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ItemDraft(Base):
+    """A generated item waiting for an instructor; only approved drafts reach a pack."""
+
+    __tablename__ = "item_drafts"
+    __table_args__ = (Index("ix_item_drafts_org_status", "org_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    skill_id: Mapped[str] = mapped_column(String(80))
+    lesson_id: Mapped[str | None] = mapped_column(String(80))
+    item: Mapped[dict[str, Any]] = mapped_column(JSON)
+    provider: Mapped[str] = mapped_column(String(40))
+    #: closest existing item and its embedding similarity (de-duplication)
+    nearest_item_id: Mapped[str | None] = mapped_column(String(80))
+    similarity: Mapped[float] = mapped_column(Float, default=0.0)
+    #: pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pack_row_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

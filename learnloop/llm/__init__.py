@@ -1,0 +1,1 @@
+"""Large models as a service: one gateway, providers, the tutor, graders and authoring."""

@@ -1,0 +1,162 @@
+"""The offline provider: needs no service. Retrieval over the pack's lessons, the authored hint
+ladders, and local sentence embeddings (``embeddings.py``).
+
+Retrieval ranks lesson passages by the cosine of MiniLM embeddings when the ``llm`` extra
+is installed, and by BM25 (Robertson and Zaragoza 2009, eq. 3.1 with k1=1.2, b=0.75) when
+it is not; passages from lessons that teach the item's skills get a bonus.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from learnloop.content.models import Item, Lesson, Pack
+from learnloop.llm.grading_features import content_words
+
+log = logging.getLogger("learnloop.llm")
+EmbedFn = Callable[[list[str]], np.ndarray]
+SKILL_BONUS = 0.15
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Passage:
+    lesson_id: str
+    lesson_title: str
+    heading: str
+    text: str
+    skills: tuple[str, ...]
+
+    @property
+    def anchor(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.heading.lower()).strip("-")
+
+    @property
+    def title(self) -> str:
+        return f"{self.lesson_title} — {self.heading}" if self.heading else self.lesson_title
+
+
+def chunk_lesson(lesson: Lesson, max_words: int = 120) -> list[Passage]:
+    """Split a lesson into passages: one per section, long sections in paragraph groups."""
+    passages: list[Passage] = []
+    heading = ""
+    paragraphs: list[str] = []
+
+    def flush() -> None:
+        group: list[str] = []
+        words = 0
+        for para in paragraphs:
+            n = len(para.split())
+            if group and words + n > max_words:
+                passages.append(Passage(lesson.id, lesson.title, heading, "\n\n".join(group), tuple(lesson.skills)))
+                group, words = [], 0
+            group.append(para)
+            words += n
+        if group:
+            passages.append(Passage(lesson.id, lesson.title, heading, "\n\n".join(group), tuple(lesson.skills)))
+        paragraphs.clear()
+
+    for block in re.split(r"\n\s*\n", lesson.body):
+        block = block.strip()
+        if not block:
+            continue
+        match = _HEADING.match(block.splitlines()[0])
+        if match:
+            flush()
+            heading = match.group(2).strip()
+            rest = "\n".join(block.splitlines()[1:]).strip()
+            if rest:
+                paragraphs.append(rest)
+        else:
+            paragraphs.append(block)
+    flush()
+    return passages
+
+
+class LessonIndex:
+    """Passages of every lesson of a pack, searchable by meaning (or by words without the extra)."""
+
+    def __init__(self, pack: Pack, embed: EmbedFn | None = None):
+        self.passages = [p for lesson in pack.lessons for p in chunk_lesson(lesson)]
+        self._embed = embed
+        self._vectors: np.ndarray | None = None
+        self._lock = threading.Lock()
+        docs = [content_words(f"{p.title} {p.text}") for p in self.passages]
+        self._tf = [Counter(d) for d in docs]
+        self._lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        df: Counter[str] = Counter()
+        for d in docs:
+            df.update(set(d))
+        n = max(len(docs), 1)
+        self._idf = {w: math.log(1 + (n - f + 0.5) / (f + 0.5)) for w, f in df.items()}
+
+    def _vectors_now(self) -> np.ndarray | None:
+        if self._embed is None or not self.passages:
+            return None
+        with self._lock:
+            if self._vectors is None:
+                try:
+                    self._vectors = self._embed([f"{p.title}\n{p.text}" for p in self.passages])
+                except Exception:
+                    # An embedding service that is down must not block the tutor: words only.
+                    log.warning("embedding lesson passages failed; retrieval falls back to BM25")
+                    self._embed = None
+        return self._vectors
+
+    def _bm25(self, query: str) -> np.ndarray:
+        words = content_words(query)
+        avg = float(self._lengths.mean()) if len(self._lengths) else 1.0
+        scores = np.zeros(len(self.passages))
+        for i, tf in enumerate(self._tf):
+            norm = 1.2 * (0.25 + 0.75 * self._lengths[i] / max(avg, 1.0))
+            scores[i] = sum(self._idf.get(w, 0.0) * tf[w] * 2.2 / (tf[w] + norm) for w in words if w in tf)
+        top = scores.max() if len(scores) else 0.0
+        return scores / top if top > 0 else scores
+
+    def search(self, query: str, skills: Sequence[str] = (), k: int = 3) -> list[Passage]:
+        if not self.passages:
+            return []
+        vectors = self._vectors_now()
+        scores = None
+        if vectors is not None and self._embed is not None:
+            try:
+                scores = vectors @ self._embed([query])[0]
+            except Exception:
+                log.warning("embedding a query failed; retrieval falls back to BM25")
+        if scores is None:
+            scores = self._bm25(query)
+        bonus = np.array([SKILL_BONUS if set(p.skills) & set(skills) else 0.0 for p in self.passages])
+        order = np.argsort(-(scores + bonus), kind="stable")
+        return [self.passages[i] for i in order[:k]]
+
+
+def next_hint(item: Item, hints_shown: int) -> tuple[int, str] | None:
+    """The next rung of the item's authored hint ladder (1-based level), or None at the top."""
+    if hints_shown >= len(item.hints):
+        return None
+    return hints_shown + 1, item.hints[hints_shown]
+
+
+_indexes: dict[tuple[int, str], LessonIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def lesson_index(pack_key: int, pack: Pack, embed: EmbedFn | None, model_name: str) -> LessonIndex:
+    """One index per (active pack row, embedding model) per process."""
+    key = (pack_key, model_name)
+    with _indexes_lock:
+        index = _indexes.get(key)
+        if index is None:
+            index = LessonIndex(pack, embed)
+            for old in [k for k in _indexes if k[1] == model_name]:
+                del _indexes[old]
+            _indexes[key] = index
+        return index

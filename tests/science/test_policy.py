@@ -1,0 +1,173 @@
+"""The next-activity policy, the path planner and the simulated-learner comparison."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from learnloop.content.loader import load_pack
+from learnloop.science.policy import (
+    GraphError,
+    ItemOption,
+    LearnerState,
+    LessonOption,
+    PolicyConfig,
+    UnreachableTarget,
+    build_curriculum,
+    choose_activity,
+    choose_item,
+    choose_skill,
+    curriculum_for_role,
+    expected_items_to_target,
+    plan_path,
+)
+from learnloop.science.simulation import paired_item_ratio, simulate, simulate_learner, summarise
+
+DEFAULT_PACK = Path(__file__).resolve().parents[2] / "packs" / "ai_era"
+# a -> b -> c (c needs b needs a); d is a second target needing a.
+GRAPH = {"a": [], "b": ["a"], "c": ["b"], "d": ["a"], "z": []}
+
+
+def items(**difficulties: list[float]) -> dict[str, list[ItemOption]]:
+    return {
+        skill: [ItemOption(f"{skill}.{i}", b, minutes=1.0) for i, b in enumerate(values)]
+        for skill, values in difficulties.items()
+    }
+
+
+BANK = items(a=[-0.8, 0.0, 2.5], b=[0.0, 0.5], c=[0.0, 0.3], d=[0.0, 0.2], z=[0.0])
+CUR = build_curriculum(GRAPH, {"c": 0.8, "d": 0.6}, items=BANK, lessons={"a": [LessonOption("lesson.a", 5.0)]})
+
+
+def test_cycle_and_unknown_prerequisite_are_refused_cleanly() -> None:
+    with pytest.raises(GraphError, match="cycle: .*b.*"):
+        build_curriculum({"a": ["b"], "b": ["a"]}, {"a": 0.8}, items={})
+    with pytest.raises(GraphError, match="unknown prerequisites: a -> ghost"):
+        build_curriculum({"a": ["ghost"]}, {"a": 0.8}, items={})
+    with pytest.raises(GraphError, match="not skills of the graph: nope"):
+        build_curriculum(GRAPH, {"nope": 0.8}, items=BANK)
+
+
+def test_curriculum_holds_targets_and_their_prerequisites_only() -> None:
+    assert set(CUR.skills) == {"a", "b", "c", "d"}  # z is not needed by the role
+    assert CUR.targets == {"a": 0.6, "b": 0.6, "c": 0.8, "d": 0.6}
+    assert CUR.skills.index("a") < CUR.skills.index("b") < CUR.skills.index("c")
+
+
+def test_cold_start_reads_the_root_lesson_then_practises_it() -> None:
+    first = choose_activity(CUR, LearnerState())
+    assert first is not None and (first.kind, first.skill_id, first.lesson_id) == ("lesson", "a", "lesson.a")
+    assert first.item_id in {"a.0", "a.1", "a.2"} and first.toward in {"c", "d"}
+    after = choose_activity(CUR, LearnerState(lessons_seen=frozenset({"lesson.a"})))
+    assert after is not None and (after.kind, after.skill_id, after.reason) == ("practice", "a", "next_step")
+    no_lessons = choose_activity(CUR, LearnerState(), PolicyConfig(lessons=False))
+    assert no_lessons is not None and no_lessons.kind == "practice"
+
+
+def test_only_the_frontier_is_practised() -> None:
+    # b is far below target but a is not mastered yet: b and c stay closed.
+    state = LearnerState(mastery={"a": 0.7, "b": 0.2}, attempts={"a": 3})
+    for _ in range(3):
+        choice = choose_activity(CUR, state)
+        assert choice is not None and choice.skill_id == "a"
+    opened = choose_activity(CUR, LearnerState(mastery={"a": 0.97}, attempts={"a": 5}))
+    assert opened is not None and opened.skill_id in {"b", "d"}
+
+
+def test_items_in_the_success_zone_are_preferred_and_recent_ones_avoided() -> None:
+    state = LearnerState(mastery={"a": 0.5}, attempts={"a": 1}, lessons_seen=frozenset({"lesson.a"}))
+    choice = choose_activity(CUR, state)
+    assert choice is not None and choice.predicted_success is not None
+    assert 0.6 <= choice.predicted_success <= 0.85
+    again = choose_activity(CUR, LearnerState(**{**state.__dict__, "recent_items": (choice.item_id,)}))
+    assert again is not None and again.item_id != choice.item_id
+
+
+def test_a_fading_finished_skill_gets_a_due_review() -> None:
+    base = {"a": 0.99, "b": 0.99, "c": 0.99, "d": 0.99}
+    attempts = dict.fromkeys(base, 6)
+    fresh = LearnerState(mastery=base, attempts=attempts, retrievability=dict.fromkeys(base, 0.97))
+    faded = LearnerState(mastery=base, attempts=attempts, retrievability={**fresh.retrievability, "d": 0.6})
+    review = choose_activity(CUR, faded)
+    assert review is not None and (review.kind, review.reason, review.skill_id) == ("review", "review", "d")
+    maintain = choose_activity(CUR, fresh)
+    assert maintain is not None and maintain.reason == "maintain"
+    # Without reviews the fading skill is invisible to the policy.
+    blind = choose_activity(CUR, faded, PolicyConfig(reviews=False))
+    assert blind is not None and blind.reason == "maintain"
+
+
+def test_reason_names_the_target_a_prerequisite_leads_to() -> None:
+    state = LearnerState(mastery={"a": 0.97, "d": 0.9}, attempts={"a": 4, "d": 3})
+    choice = choose_activity(CUR, state)
+    assert choice is not None and choice.skill_id == "b" and choice.toward == "c"
+
+
+def test_no_items_means_no_activity() -> None:
+    empty = build_curriculum({"a": []}, {"a": 0.8}, items={})
+    assert choose_activity(empty, LearnerState()) is None
+
+
+def test_expected_items_shrink_as_mastery_grows() -> None:
+    cur = CUR.params("a")
+    values = [expected_items_to_target(m, 0.8, cur) for m in (0.1, 0.3, 0.5, 0.7, 0.79)]
+    assert all(a > b for a, b in zip(values, values[1:], strict=False)) and values[-1] > 0
+    assert expected_items_to_target(0.8, 0.8, cur) == 0.0
+    assert expected_items_to_target(0.2, 0.8, cur, prerequisites_known=0.3) > values[0]
+
+
+def test_plan_orders_prerequisites_first_and_replans_after_progress() -> None:
+    plan = plan_path(CUR, LearnerState())
+    order = [s.skill_id for s in plan.steps]
+    assert order.index("a") < order.index("b") < order.index("c") and order.index("a") < order.index("d")
+    assert plan.items > 0 and plan.minutes > plan.items  # lesson minutes included
+    assert plan.steps[0].open and not next(s for s in plan.steps if s.skill_id == "c").open
+    later = plan_path(CUR, LearnerState(mastery={"a": 0.99, "d": 0.9}, attempts={"a": 5, "d": 4}))
+    assert [s.skill_id for s in later.steps] == ["b", "c"] and {s.skill_id for s in later.met} == {"a", "d"}
+    assert later.items < plan.items
+
+
+def test_plan_lists_due_reviews_first() -> None:
+    state = LearnerState(mastery={"a": 0.99}, attempts={"a": 5}, retrievability={"a": 0.5})
+    plan = plan_path(CUR, state)
+    assert plan.steps[0].skill_id == "a" and plan.steps[0].status == "review"
+
+
+def test_unreachable_target_names_the_missing_skill() -> None:
+    holes = build_curriculum(GRAPH, {"c": 0.8}, items={k: v for k, v in BANK.items() if k != "b"})
+    with pytest.raises(UnreachableTarget, match=r"no practice items for b \(needed for c\)"):
+        plan_path(holes, LearnerState())
+
+
+def test_first_policy_still_works() -> None:
+    picked = choose_skill(["a", "b"], GRAPH, {"a": 0.3}, {"a": 0.8, "b": 0.8}, 0.6, {"a", "b"})
+    assert picked == ("a", "frontier")
+    option, p = choose_item(BANK["a"], 0.7, [], {}, 0.7)
+    assert option.item_id == "a.1" and p == pytest.approx(0.7)
+
+
+def test_choice_is_fast_on_the_default_pack() -> None:
+    pack = load_pack(DEFAULT_PACK)
+    cur = curriculum_for_role(pack, "llm-app-engineer")
+    state = LearnerState(mastery={s: 0.5 for s in cur.skills}, attempts={s: 3 for s in cur.skills},
+                         retrievability={s: 0.85 for s in cur.skills})
+    start = time.perf_counter()
+    for _ in range(20):
+        assert choose_activity(cur, state) is not None
+    assert (time.perf_counter() - start) / 20 < 0.2  # generous: the bench measures the real figure
+
+
+def test_simulation_is_reproducible_and_reaches_targets() -> None:
+    pack = load_pack(DEFAULT_PACK)
+    cur = curriculum_for_role(pack, "ai-literate-professional")
+    one = simulate_learner(cur, "ai-literate-professional", "ours", 3, seed=11)
+    two = simulate_learner(cur, "ai-literate-professional", "ours", 3, seed=11)
+    assert one == two and one.reached and one.items > 0 and 0 <= one.retention <= one.true_recall_at_stop <= 1
+    outcomes = simulate(pack, policies=("ours", "lowest_mastery"), learners=4, seed=1,
+                        roles=["ai-literate-professional"])
+    rows = {s.policy: s for s in summarise(outcomes)}
+    assert set(rows) == {"ours", "lowest_mastery"} and all(r.learners == 4 for r in rows.values())
+    assert rows["lowest_mastery"].mean_lessons == 0 and rows["lowest_mastery"].mean_reviews == 0
+    assert paired_item_ratio(outcomes, "ours", "lowest_mastery") > 0
