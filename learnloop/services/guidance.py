@@ -446,3 +446,8 @@ def simulate(
     except (GraphError, UnreachableTarget) as exc:
         raise LearnloopError(str(exc)) from None
     return [asdict(s) for s in summarise(outcomes)]
+
+
+def due_reviews(ctx: AppContext, user: CurrentUser) -> list[DueReview]:
+    """The learner's skills whose review is due, most forgotten first (empty without a role)."""
+    return my_path(ctx, user).due_reviews

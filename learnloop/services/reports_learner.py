@@ -9,7 +9,6 @@ crossed the target, kept while it stays met.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -187,16 +186,11 @@ def _domains(active: ActivePack, relevant: list[str], mastery: dict[str, float],
 
 
 def _due_reviews(ctx: AppContext, viewer: CurrentUser, active: ActivePack) -> tuple[bool, list[DueReview]]:
-    """Due reviews from the review scheduler (``services.guidance``), when it is installed."""
+    """Due reviews from the review scheduler (``services.guidance``)."""
+    from learnloop.services import guidance
+
     try:
-        guidance = importlib.import_module("learnloop.services.guidance")
-    except ImportError:
-        return False, []
-    due_reviews = getattr(guidance, "due_reviews", None)
-    if due_reviews is None:
-        return False, []
-    try:
-        entries = due_reviews(ctx, viewer)
+        entries = guidance.due_reviews(ctx, viewer)
     except Exception:  # a failing scheduler must not take the progress page down with it
         log.exception("due reviews failed for user %s", viewer.id)
         return True, []

@@ -236,10 +236,12 @@ class RoleReadinessWeekly(Base):
 
 
 # The item analysis reads an organisation's newest answers; "as of" lookups read one learner's
-# history of one skill up to a moment.
+# history of one skill up to a moment; team dashboards read every member's mastery from the
+# index alone (covering), without visiting the table rows.
 Index("ix_responses_org_id_id", Response.org_id, Response.id)
 Index("ix_mastery_history_user_skill_time", MasteryHistory.user_id, MasteryHistory.skill_id,
       MasteryHistory.created_at, MasteryHistory.id)
+Index("ix_mastery_user_skill_p_known", Mastery.user_id, Mastery.skill_id, Mastery.p_known)
 
 
 class ItemAnalysisRun(Base):

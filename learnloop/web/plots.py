@@ -31,6 +31,9 @@ OK = "#1f8a4c"
 WARN = "#d97706"
 BAD = "#c2410c"
 GRID = "#e3e6ee"
+#: Colour stops for a share from 0 to 1 (none, half, all meet the target): the PDF's heatmap
+#: colour map and the page's heatmap cells use the same linear blend of these.
+SHARE_STOPS = (BAD, "#f4d35e", OK)
 DOMAIN_COLOURS = ("#2f6fde", "#1f8a4c", "#c2410c", "#7c3aed", "#0e7490", "#b45309", "#be185d", "#4d7c0f")
 STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
@@ -70,6 +73,20 @@ def plotting(cjk: bool = False) -> Iterator[None]:
         style["font.family"] = CJK_FAMILY
     with _lock, matplotlib.rc_context(style):
         yield
+
+
+def share_colour(value: float) -> str:
+    """The heatmap colour of a share in [0, 1], as #rrggbb (linear in RGB between SHARE_STOPS)."""
+    value = min(max(value, 0.0), 1.0) * (len(SHARE_STOPS) - 1)
+    low = min(int(value), len(SHARE_STOPS) - 2)
+    t = value - low
+    a, b = (tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in SHARE_STOPS[low:low + 2])
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b, strict=True))
+
+
+def share_ink(value: float) -> str:
+    """Text colour readable on ``share_colour(value)``."""
+    return "#ffffff" if value < 0.25 or value > 0.8 else INK
 
 
 def needs_cjk(locale: str, text: str) -> bool:
@@ -182,7 +199,7 @@ def heatmap(rows: list[str], columns: list[str], values: list[list[float | None]
         ax.set_axis_off()
         return fig
     grid = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
-    cmap = LinearSegmentedColormap.from_list("gap", [BAD, "#f4d35e", OK]).with_extremes(bad="#f3f4f8")
+    cmap = LinearSegmentedColormap.from_list("gap", list(SHARE_STOPS)).with_extremes(bad="#f3f4f8")
     # interpolation "none": the SVG carries the cells as a tiny picture the browser scales up
     # crisply, instead of a resampled full-size one.
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
@@ -195,7 +212,7 @@ def heatmap(rows: list[str], columns: list[str], values: list[list[float | None]
                 hatched.append(Rectangle((j - 0.5, i - 0.5), 1, 1))
             elif annotate and not np.isnan(grid[i, j]):
                 ax.text(j, i, f"{round(100 * grid[i, j])}", ha="center", va="center", fontsize=7,
-                        color="white" if grid[i, j] < 0.25 or grid[i, j] > 0.8 else INK)
+                        color=share_ink(grid[i, j]))
     if hatched:
         ax.add_collection(PatchCollection(hatched, facecolor="#e8ebf2", hatch="///", edgecolor=MUTED,
                                           linewidth=0), autolim=False)

@@ -90,7 +90,8 @@ def team_page(request: Request, team: str = "", role: str = "", ctx: AppContext 
     team_id, role_id = _team_filter(team, role)
     report = team_report(ctx, user, team_id, role_id)
     return render(request, "reports_team.html", r=report, figures=_team_figures(report),
-                  query=_query(team_id, role_id), tables=CSV_TABLES)
+                  query=_query(team_id, role_id), tables=CSV_TABLES, share_colour=plots.share_colour,
+                  share_ink=plots.share_ink)
 
 
 @router.get("/reports/team.csv")
@@ -163,15 +164,11 @@ def _team_charts(r: TeamReport) -> dict[str, plots.Chart]:
 
 
 def _team_figures(r: TeamReport) -> dict[str, Markup]:
-    alts = {
-        "heatmap": _("Heatmap of the share of people meeting their target per team and skill; "
-                     "the same figures are in the CSV export."),
-        "gaps": _("Bar chart of the skills that block roles; the same figures are in the table below."),
-        "readiness": _("Bar chart of readiness per role; the same figures are in the table below."),
-        "trend": _("Line charts of the trend over weeks; the same figures are in the table below."),
-    }
-    locale = i18n.get_locale()
-    return {name: plots.img(chart, alts[name], locale) for name, chart in _team_charts(r).items()}
+    """The page's one drawn plot: the heatmap, gaps and readiness are tables with colour and
+    bars in HTML (text a reader can select, and no plotting time); the PDF draws them all."""
+    trend = _team_charts(r)["trend"]
+    alt = _("Line charts of the trend over weeks; the same figures are in the table below.")
+    return {"trend": plots.img(trend, alt, i18n.get_locale())}
 
 
 def _team_pdf(r: TeamReport) -> bytes:

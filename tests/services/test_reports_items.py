@@ -77,14 +77,20 @@ def test_deleted_members_answers_are_left_out(ctx: AppContext) -> None:
 
 def test_calibrated_irt_parameters_are_shown(ctx: AppContext) -> None:
     org = _cohort(ctx, "Org A", n=5)
-    with ctx.session() as session:
-        session.add(ModelParams(kind="irt", params={"model": "2pl", "item_ids": [MISKEYED], "a": [1.4],
-                                                    "b": [-0.3], "c": [0.0]}, n_responses=5))
-    report = item_report(ctx, viewer(ctx, org, "teacher"))
+    teacher = viewer(ctx, org, "teacher")
+    with ctx.session() as session:  # the layout of services.calibration
+        session.add(ModelParams(kind="irt", params={"model": "2pl", "items": {
+            MISKEYED: {"a": 1.4, "b": -0.3, "c": 0.0, "n": 5}}}, n_responses=5))
+    report = item_report(ctx, teacher)
     row = next(r for r in report.items if r.item_id == MISKEYED)
     assert (row.irt_a, row.irt_b, row.irt_source) == (1.4, -0.3, "calibrated")
     assert report.calibrated_at is not None
     assert next(r for r in report.items if r.item_id == "basics.tokens.cost").irt_source is None
+    with ctx.session() as session:  # IRTModel.to_dict with the item ids beside it
+        session.add(ModelParams(kind="irt", params={"model": "2pl", "item_ids": [MISKEYED], "a": [0.9],
+                                                    "b": [0.2], "c": [0.0]}, n_responses=5))
+    recalibrated = next(r for r in item_report(ctx, teacher).items if r.item_id == MISKEYED)
+    assert (recalibrated.irt_a, recalibrated.irt_b) == (0.9, 0.2)  # a new calibration makes the analysis stale
 
 
 def test_coverage_names_thin_skills(ctx: AppContext) -> None:

@@ -78,9 +78,13 @@ def upgrade() -> None:
     with op.batch_alter_table("mastery_history", schema=None) as batch_op:
         batch_op.create_index("ix_mastery_history_user_skill_time",
                               ["user_id", "skill_id", "created_at", "id"], unique=False)
+    with op.batch_alter_table("mastery", schema=None) as batch_op:
+        batch_op.create_index("ix_mastery_user_skill_p_known", ["user_id", "skill_id", "p_known"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("mastery", schema=None) as batch_op:
+        batch_op.drop_index("ix_mastery_user_skill_p_known")
     with op.batch_alter_table("mastery_history", schema=None) as batch_op:
         batch_op.drop_index("ix_mastery_history_user_skill_time")
     with op.batch_alter_table("responses", schema=None) as batch_op:
