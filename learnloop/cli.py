@@ -207,14 +207,23 @@ def simulate(
 
 @fit_app.command("kt")
 @clean_errors
-def fit_kt(max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
+def fit_kt(model: str = typer.Option("auto", help="auto (the better on held-out learners), bkt or logistic"),
+           max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
            max_slip: float = typer.Option(0.3, min=0.01, max=0.5)) -> None:
-    """Fit per-skill knowledge tracing (BKT) from the response log and rebuild mastery with it."""
+    """Fit knowledge tracing (BKT and the logistic model) from the response log and rebuild mastery with it."""
+    from learnloop.i18n import _
     from learnloop.services.calibration import fit_kt as run_fit
 
-    s = run_fit(_ctx(), max_guess=max_guess, max_slip=max_slip)
-    typer.echo(f"{s.model}: {s.learners} learners, {s.answers} skill-answers, {s.skills_fitted} skills fitted; "
-               f"in-sample AUC {s.auc_in_sample}; mastery rebuilt from {s.rebuilt_answers} answers")
+    s = run_fit(_ctx(), max_guess=max_guess, max_slip=max_slip, model=model)
+    typer.echo(_("%(model)s: %(learners)d learners, %(answers)d skill-answers, %(skills)d skills fitted; "
+                 "in-sample AUC %(auc)s; mastery rebuilt from %(rebuilt)d answers")
+               % {"model": s.model, "learners": s.learners, "answers": s.answers, "skills": s.skills_fitted,
+                  "auc": s.auc_in_sample, "rebuilt": s.rebuilt_answers})
+    if any(v is not None for v in s.held_out_auc.values()):
+        typer.echo(_("held-out AUC: %(scores)s (%(protocol)s)")
+                   % {"scores": ", ".join(f"{k} {v}" for k, v in s.held_out_auc.items()), "protocol": s.selection})
+    for note in s.notes:
+        typer.echo(_("  note: %(note)s") % {"note": note})
 
 
 def main() -> None:

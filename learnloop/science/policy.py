@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from learnloop.science.curriculum import (
@@ -163,6 +163,9 @@ class LearnerState:
     recent_items: Sequence[str] = ()
     recent_skills: Sequence[str] = ()
     lessons_seen: frozenset[str] = frozenset()
+    #: answers (right or wrong) per skill, oldest first; the policy reads the newest
+    #: ``PolicyConfig.history_window`` of a skill to suspect its prerequisites
+    history: Mapping[str, Sequence[bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,13 +185,18 @@ class PolicyConfig:
     recent_window: int = 8
     max_streak: int = 4
     streak_discount: float = 0.8
+    #: revise belief in a skill's prerequisites from the skill's own answers (see
+    #: :func:`prerequisite_posterior`)
+    diagnose_prerequisites: bool = True
+    history_window: int = 40
 
 
 @dataclass(frozen=True)
 class Activity:
     kind: str  # "practice" | "review" | "lesson"
     skill_id: str
-    #: "next_step" (toward ``toward``), "review" (fading), "lesson" (new skill), "maintain" (all met)
+    #: "next_step" (toward ``toward``), "review" (fading), "lesson" (new skill), "maintain" (all met),
+    #: "revisit" (a skill met on its own answers that the skills needing it cast doubt on)
     reason: str
     toward: str | None
     #: the item to answer (for a lesson: the first item after it)
@@ -340,9 +348,81 @@ def _waiting(
     )
 
 
+def prerequisite_posterior(
+    outcomes: Sequence[bool], prior: float, params: BKTParams, gate: float
+) -> float:
+    """P(every prerequisite of a skill is known | the skill's own answers).
+
+    A two-factor hidden Markov model: Q (prerequisites known, fixed over the window) and K
+    (the skill known, BKT). K is learnt with P(T) when Q holds and with ``gate`` P(T) when it
+    does not (mastery learning's premise, as in the prerequisite-gated dynamic Bayesian
+    networks of Kaser et al. 2014); answers depend on K alone. Many answers on a skill that
+    stays unlearnt are likelier without the prerequisites, so the posterior of Q falls and
+    the policy goes back to them. Exact forward filtering over the four joint states.
+    """
+    if not outcomes or prior <= 0.0 or prior >= 1.0:
+        return prior
+    g, s, t = params.p_guess, params.p_slip, params.p_learn
+    # joint probabilities of (Q, K): [Q=1 K=1, Q=1 K=0, Q=0 K=1, Q=0 K=0]
+    k0 = params.p_init
+    a, b, c, d = prior * k0, prior * (1 - k0), (1 - prior) * k0, (1 - prior) * (1 - k0)
+    for right in outcomes:
+        e1, e0 = (1 - s, g) if right else (s, 1 - g)
+        a, b, c, d = a * e1, b * e0, c * e1, d * e0
+        total = a + b + c + d
+        if total <= 0.0:
+            return prior
+        a, b, c, d = a / total, b / total, c / total, d / total
+        a, b = a + b * t, b * (1 - t)
+        c, d = c + d * t * gate, d * (1 - t * gate)
+    return a + b
+
+
+def effective_mastery(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> dict[str, float]:
+    """Mastery with each skill's prerequisites revised by the answers on the skills needing them.
+
+    For every unfinished skill with answers, the belief that all its (practicable)
+    prerequisites are known, q = prod m_p, is updated to q' by :func:`prerequisite_posterior`;
+    each prerequisite then becomes P(known | q') = q' + (1 - q') (m_p - q) / (1 - q), the
+    exact marginal under independent priors. A prerequisite keeps the lowest value any of
+    its dependants gives it. Skills not revised keep their own estimate."""
+    mastery = {s: _mastery(cur, state, s) for s in cur.skills}
+    if not cfg.diagnose_prerequisites:
+        return mastery
+    revised = dict(mastery)
+    for skill in cur.skills:
+        history = state.history.get(skill)
+        if not history or mastery[skill] >= cur.targets[skill]:
+            continue
+        pres = [p for p in cur.graph.prerequisites[skill] if cur.items.get(p)]
+        if not pres:
+            continue
+        q = math.prod(mastery[p] for p in pres)
+        if q >= 1.0 or q <= 0.0:
+            continue
+        window = history[-cfg.history_window :]
+        q_post = prerequisite_posterior(window, q, cur.params(skill), cfg.prerequisite_gate)
+        if q_post >= q:
+            continue
+        for p in pres:
+            m = q_post + (1 - q_post) * (mastery[p] - q) / (1 - q)
+            revised[p] = min(revised[p], m)
+    return revised
+
+
 def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> Activity | None:
     """The next activity by expected progress per minute; None when no skill has items."""
     cfg = cfg or PolicyConfig()
+    own_targets = working_targets(cur, state, cfg)
+    doubted: set[str] = set()
+    if cfg.diagnose_prerequisites and state.history:
+        revised = effective_mastery(cur, state, cfg)
+        doubted = {
+            s
+            for s in cur.skills
+            if _mastery(cur, state, s) >= own_targets[s] and revised[s] < _mastery(cur, state, s)
+        }
+        state = replace(state, mastery=revised)
     targets = working_targets(cur, state, cfg)
     streak = (
         state.recent_skills[0]
@@ -404,7 +484,8 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
     return Activity(
         kind="practice",
         skill_id=skill,
-        reason="next_step",
+        # met on its own answers, but the skills needing it are failing: check it again
+        reason="revisit" if skill in doubted and not finished else "next_step",
         toward=toward,
         item_id=option.item_id,
         predicted_success=p_item,
@@ -519,6 +600,8 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
     missing = cur.missing_items()
     if missing:
         raise UnreachableTarget(missing)
+    if cfg.diagnose_prerequisites and state.history:  # the same beliefs as choose_activity
+        state = replace(state, mastery=effective_mastery(cur, state, cfg))
     targets = working_targets(cur, state, cfg)
     steps: dict[str, PlanStep] = {}
     for skill in cur.skills:

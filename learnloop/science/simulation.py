@@ -53,7 +53,17 @@ from learnloop.science.policy import (
 )
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-POLICIES = ("ours", "no_reviews", "ours_no_lessons", "lowest_mastery", "curriculum", "random")
+POLICIES = (
+    "ours",
+    "no_reviews",
+    "ours_no_lessons",
+    "ours_no_diagnosis",
+    "lowest_mastery",
+    "oatutor",
+    "curriculum",
+    "random",
+    "oracle",
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,7 @@ class _Trace:
     lessons_seen: set[str] = field(default_factory=set)
     cards: dict[str, Card] = field(default_factory=dict)
     cards_by_skill: dict[str, list[str]] = field(default_factory=dict)
+    history: dict[str, list[bool]] = field(default_factory=dict)
 
 
 _WORLD_MEMORY = MemoryModel()
@@ -221,14 +232,17 @@ def _state(trace: _Trace, cur: Curriculum, moment: datetime, with_memory: bool) 
         recent_items=tuple(trace.recent_items),
         recent_skills=tuple(trace.recent_skills),
         lessons_seen=frozenset(trace.lessons_seen),
+        history=trace.history,
     )
 
 
-Chooser = Callable[[Curriculum, _Trace, datetime, random.Random], Activity]
+Chooser = Callable[[Curriculum, _Trace, datetime, random.Random, _Learner], Activity]
 
 
 def _ours(config: PolicyConfig) -> Chooser:
-    def choose(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random) -> Activity:
+    def choose(
+        cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
+    ) -> Activity:
         activity = choose_activity(cur, _state(trace, cur, moment, config.reviews), config)
         assert activity is not None
         return activity
@@ -241,9 +255,15 @@ def _practice(skill: str, item_id: str) -> Activity:
 
 
 def _lowest_mastery(unlock: float, target_success: float) -> Chooser:
-    """OATutor's rule (the product's first policy): lowest-mastery unlocked skill below target."""
+    """Lowest mastery first: the lowest-mastery skill below target, among the skills whose
+    prerequisites reach ``unlock``. With ``unlock=0`` this is OATutor's rule as OATutor runs
+    it (``problemSelectHeuristic1.js``: the problem of lowest mastery among the lesson's
+    objectives, no prerequisite gate); with ``unlock=0.6`` it is the product's first policy,
+    OATutor's rule behind a prerequisite gate."""
 
-    def choose(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random) -> Activity:
+    def choose(
+        cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
+    ) -> Activity:
         mastery = {s: trace.mastery.get(s, cur.params(s).p_init) for s in cur.skills}
         practicable = {s for s in cur.skills if cur.items.get(s)}
         picked = choose_skill(
@@ -266,7 +286,9 @@ def _lowest_mastery(unlock: float, target_success: float) -> Chooser:
 def _curriculum_order(target_success: float) -> Chooser:
     """Fixed order: the first skill in topological order still below its target."""
 
-    def choose(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random) -> Activity:
+    def choose(
+        cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
+    ) -> Activity:
         practicable = [s for s in cur.skills if cur.items.get(s)]
         skill = next(
             (s for s in practicable if trace.mastery.get(s, cur.params(s).p_init) < cur.targets[s]),
@@ -288,7 +310,9 @@ def _curriculum_order(target_success: float) -> Chooser:
 def _random_unlocked(unlock: float) -> Chooser:
     """Any item of any unlocked skill still below its target, uniformly."""
 
-    def choose(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random) -> Activity:
+    def choose(
+        cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
+    ) -> Activity:
         mastery = {s: trace.mastery.get(s, cur.params(s).p_init) for s in cur.skills}
         open_skills = [
             s
@@ -313,13 +337,54 @@ def make_chooser(policy: str, *, unlock: float = 0.6, target_success: float = 0.
         return _ours(PolicyConfig(reviews=False))
     if policy == "ours_no_lessons":
         return _ours(PolicyConfig(lessons=False))
+    if policy == "ours_no_diagnosis":
+        return _ours(PolicyConfig(diagnose_prerequisites=False))
     if policy == "lowest_mastery":
         return _lowest_mastery(unlock, target_success)
+    if policy == "oatutor":
+        return _lowest_mastery(0.0, target_success)
+    if policy == "oracle":
+        return _oracle
     if policy == "curriculum":
         return _curriculum_order(target_success)
     if policy == "random":
         return _random_unlocked(unlock)
     raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
+
+
+def _oracle(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner) -> Activity:
+    """A reference bound, not a policy: it reads the simulated learner's true state.
+
+    It teaches every unknown skill the role needs (targets and the prerequisites they lack),
+    each only once its prerequisites are truly known, lesson first and then answers; then it
+    proves the targets to the product's estimate with the easiest items (fewest slips).
+    Nothing is practised that is already known or cannot yet be learnt, so it shows how few
+    answers honest teaching needs in this world."""
+    needed: set[str] = set()
+    stack = [s for s in cur.role_targets if not learner.known.get(s)]
+    while stack:
+        skill = stack.pop()
+        if skill not in needed:
+            needed.add(skill)
+            stack.extend(p for p in cur.graph.prerequisites[skill] if not learner.known.get(p))
+    for skill in cur.skills:
+        if skill not in needed or not cur.items.get(skill):
+            continue
+        if any(not learner.known.get(p) for p in cur.graph.prerequisites[skill]):
+            continue
+        hardest = max(cur.items[skill], key=lambda o: (o.difficulty, o.item_id))
+        for lesson in cur.lessons.get(skill, ()):
+            if lesson.lesson_id not in trace.lessons_seen:
+                return Activity(kind="lesson", skill_id=skill, reason="lesson", toward=None,
+                                item_id=hardest.item_id, lesson_id=lesson.lesson_id)
+        return _practice(skill, hardest.item_id)
+    for skill in cur.skills:
+        below = trace.mastery.get(skill, cur.params(skill).p_init) < cur.targets[skill]
+        if skill in cur.role_targets and cur.items.get(skill) and below:
+            easiest = min(cur.items[skill], key=lambda o: (o.difficulty, o.item_id))
+            return _practice(skill, easiest.item_id)
+    skill = next(s for s in cur.skills if cur.items.get(s))
+    return _practice(skill, cur.items[skill][0].item_id)
 
 
 def _reached(cur: Curriculum, trace: _Trace) -> bool:
@@ -361,7 +426,7 @@ def simulate_learner(
                 day += 1
             used_today = 0.0
             moment = START + timedelta(days=day)
-        activity = chooser(cur, trace, moment, rng)
+        activity = chooser(cur, trace, moment, rng, learner)
         if activity.kind == "lesson" and activity.lesson_id is not None:
             spent = lesson_minutes[activity.lesson_id] * learner.speed
             skill = activity.skill_id
@@ -381,6 +446,7 @@ def simulate_learner(
             prior = trace.mastery.get(skill, system.p_init)
             trace.mastery[skill] = bkt_update(prior, correct, system)
             trace.attempts[skill] = trace.attempts.get(skill, 0) + 1
+            trace.history.setdefault(skill, []).append(correct)
             trace.answered[option.item_id] = trace.answered.get(option.item_id, 0) + 1
             trace.recent_items.appendleft(option.item_id)
             trace.recent_skills.appendleft(skill)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+from typing import Any
+
 import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from learnloop.errors import LearnloopError
+from learnloop.errors import InvalidInput, LearnloopError
+from learnloop.i18n import _
 from learnloop.science.irt import IRTModel
 from learnloop.services.context import AppContext
-from learnloop.store.models import ModelParams, Response
+from learnloop.store.grades import instructor_decisions
+from learnloop.store.models import ModelParams, Response, as_utc
 
 #: An item keeps its authored difficulty until this many learners have answered it.
 MIN_ITEM_RESPONSES = 30
@@ -64,52 +70,171 @@ def fit_irt(ctx: AppContext, model: str = "2pl", min_responses: int = MIN_ITEM_R
                               converged=bool(fitted.converged_), warnings=list(fitted.warnings_))
 
 
+#: ``learnloop fit kt --model auto`` keeps BKT on logs smaller than this: the held-out AUC of a
+#: few learners is too noisy to choose by.
+MIN_SELECTION_ANSWERS = 200
+MIN_SELECTION_LEARNERS = 10
+#: share of learners held out to choose the model
+HELD_OUT_SHARE = 0.2
+SELECTION_PROTOCOL = ("held-out learners (the last 20% by SHA-256 of their id); each of their answers "
+                      "predicted from their earlier answers by models fitted on the other learners; AUC")
+KT_MODELS = ("auto", "bkt", "logistic")
+
+
+def _selection_text() -> str:
+    """``SELECTION_PROTOCOL`` (stored in English with the fit) in the reader's language."""
+    return _("held-out learners (the last 20% by SHA-256 of their id); each of their answers "
+             "predicted from their earlier answers by models fitted on the other learners; AUC")
+
+
 class KTSummary(BaseModel):
+    #: the live model now: bkt | logistic
     model: str
     learners: int
     answers: int
     skills_fitted: int
     auc_in_sample: float | None
     rebuilt_answers: int
+    #: held-out AUC per candidate model (None where it was not measured)
+    held_out_auc: dict[str, float | None] = {}
+    selection: str = ""
+    notes: list[str] = []
 
 
-def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3) -> KTSummary:
-    """Fit per-skill BKT on the whole response log, store it, and rebuild mastery with it.
+def _held_out_users(user_ids: list[int], share: float = HELD_OUT_SHARE) -> set[int]:
+    """The last ``share`` of learners by SHA-256 of their id: deterministic, and independent of
+    when they joined."""
+    ranked = sorted(user_ids, key=lambda u: hashlib.sha256(str(u).encode()).hexdigest())
+    n = max(1, round(len(ranked) * share))
+    return set(ranked[len(ranked) - n:])
 
-    Guess and slip are bounded (0.3 by default) so that mastery keeps its meaning, P(known),
-    against the role targets. Rebuilding in the same transaction keeps the live mastery
-    equal to a replay of the log under the stored parameters.
+
+def _subset(log: Any, mask: np.ndarray) -> Any:
+    from learnloop.science.kt.base import ResponseLog
+
+    return ResponseLog(user=log.user[mask], skill=log.skill[mask], correct=log.correct[mask],
+                       item=None if log.item is None else log.item[mask],
+                       timestamp=None if log.timestamp is None else log.timestamp[mask])
+
+
+def _finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    from learnloop.science.kt.metrics import auc
+
+    if len(y) == 0 or not np.isfinite(p).all():
+        return None
+    score = auc(y, p)
+    return round(float(score), 4) if math.isfinite(score) else None
+
+
+def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model: str = "auto") -> KTSummary:
+    """Fit knowledge tracing on the whole response log, store it, and rebuild mastery with it.
+
+    Per-skill BKT is always fitted: it is the live model when chosen, and otherwise gives each
+    skill the guess and slip that turn the logistic model's P(correct) into P(known) (see
+    ``services/mastery.py``). ``model="auto"`` fits BKT and the logistic model on 80% of the
+    learners, keeps the one with the higher AUC on the other 20% (``SELECTION_PROTOCOL``) and
+    refits it on everyone; a log under ``MIN_SELECTION_ANSWERS`` answers or
+    ``MIN_SELECTION_LEARNERS`` learners keeps BKT. Guess and slip are bounded (0.3 by
+    default) so that mastery keeps its meaning, P(known), against the role targets.
+    Rebuilding in the same transaction keeps the live mastery equal to a replay of the log
+    under the stored parameters.
     """
     from learnloop.science.kt.base import ResponseLog
     from learnloop.science.kt.bkt import BKT
-    from learnloop.science.kt.metrics import auc
+    from learnloop.science.kt.logistic import LogisticKT
     from learnloop.services.mastery import rebuild_all
 
+    if model not in KT_MODELS:
+        raise InvalidInput(_("The knowledge-tracing model must be auto, bkt or logistic, not %(model)s.")
+                           % {"model": model})
+    if not (0.0 < max_guess < 1.0 and 0.0 < max_slip < 1.0 and max_guess + max_slip <= 1.0):
+        raise InvalidInput(_("Guess and slip bounds must lie between 0 and 1 and add up to at most 1."))
     with ctx.session() as session:
+        decisions = instructor_decisions(session)
+        answers = session.execute(
+            select(Response.id, Response.user_id, Response.item_id, Response.skills, Response.correct,
+                   Response.created_at).order_by(Response.id)
+        ).all()
+        skill_ids = sorted({s for row in answers for s in row.skills})
+        item_ids = sorted({row.item_id for row in answers})
+        skill_code = {s: k for k, s in enumerate(skill_ids)}
+        item_code = {i: k for k, i in enumerate(item_ids)}
         users: dict[int, int] = {}
-        skills: dict[str, int] = {}
-        rows_u, rows_s, rows_c = [], [], []
-        for user_id, skill_list, correct in session.execute(
-            select(Response.user_id, Response.skills, Response.correct).order_by(Response.user_id, Response.id)
-        ):
+        rows_u, rows_s, rows_i, rows_c, rows_t = [], [], [], [], []
+        for rid, user_id, item_id, skill_list, correct, created_at in answers:
+            label = decisions.get(rid, bool(correct))
+            moment = as_utc(created_at).timestamp()
             for skill_id in skill_list:
                 rows_u.append(users.setdefault(user_id, len(users)))
-                rows_s.append(skills.setdefault(skill_id, len(skills)))
-                rows_c.append(int(bool(correct)))
+                rows_s.append(skill_code[skill_id])
+                rows_i.append(item_code[item_id])
+                rows_c.append(int(label))
+                rows_t.append(moment)
         if not rows_u:
-            raise LearnloopError("the response log is empty: nothing to fit yet")
+            raise InvalidInput(_("The response log is empty: there is nothing to fit yet."))
         log = ResponseLog(user=np.array(rows_u, dtype=np.int64), skill=np.array(rows_s, dtype=np.int64),
-                          correct=np.array(rows_c, dtype=np.int8))
-        model = BKT(max_guess=max_guess, max_slip=max_slip).fit(log)
-        fitted = model.to_dict()
-        code_to_skill = {code: skill_id for skill_id, code in skills.items()}
-        params = {"default": fitted["default"],
-                  "skills": {code_to_skill[int(code)]: p for code, p in fitted["skills"].items()}}
-        predictions = model.predict_proba(log)
-        score = auc(log.correct, predictions) if len(set(rows_c)) > 1 else None
-        session.add(ModelParams(kind="bkt", n_responses=len(rows_u), params=params))
+                          correct=np.array(rows_c, dtype=np.int8), item=np.array(rows_i, dtype=np.int64),
+                          timestamp=np.array(rows_t, dtype=np.float64))
+
+        def make(kind: str) -> BKT | LogisticKT:
+            return BKT(max_guess=max_guess, max_slip=max_slip) if kind == "bkt" else LogisticKT()
+
+        notes: list[str] = []
+        held_out_auc: dict[str, float | None] = {"bkt": None, "logistic": None}
+        big_enough = len(log) >= MIN_SELECTION_ANSWERS and len(users) >= MIN_SELECTION_LEARNERS
+        if big_enough:
+            held = _held_out_users(list(users))
+            test = np.isin(log.user, np.array([users[u] for u in held], dtype=np.int64))
+            train_log, test_log = _subset(log, ~test), _subset(log, test)
+            for kind in ("bkt", "logistic"):
+                predictions = make(kind).fit(train_log).predict_proba(test_log)
+                held_out_auc[kind] = _finite_auc(test_log.correct, predictions)
+        chosen = model
+        if model == "auto":
+            chosen = "bkt"
+            if not big_enough:
+                notes.append(_("Kept BKT: %(answers)d answers from %(learners)d learners are too few to "
+                               "choose a model (%(min_answers)d answers and %(min_learners)d learners needed).")
+                             % {"answers": len(log), "learners": len(users),
+                                "min_answers": MIN_SELECTION_ANSWERS, "min_learners": MIN_SELECTION_LEARNERS})
+            elif held_out_auc["bkt"] is None or held_out_auc["logistic"] is None:
+                notes.append(_("Kept BKT: the held-out answers are all right or all wrong, so AUC "
+                               "cannot compare the models."))
+            elif held_out_auc["logistic"] > held_out_auc["bkt"]:
+                chosen = "logistic"
+        elif not big_enough:
+            notes.append(_("No held-out comparison: %(answers)d answers from %(learners)d learners are too few.")
+                         % {"answers": len(log), "learners": len(users)})
+
+        bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log)
+        fitted = bkt.to_dict()
+        bkt_params = {"default": fitted["default"],
+                      "skills": {skill_ids[int(code)]: p for code, p in fitted["skills"].items()}}
+        live: BKT | LogisticKT = bkt
+        if chosen == "logistic":
+            logistic = LogisticKT().fit(log)
+            if np.isfinite(logistic.coef_).all():
+                live = logistic
+            else:  # never store weights that would put NaN into mastery
+                chosen = "bkt"
+                notes.append(_("Kept BKT: the logistic model's fit did not converge to finite weights."))
+        in_sample = _finite_auc(log.correct, live.predict_proba(log))
+        selection = {"protocol": SELECTION_PROTOCOL, "requested": model, "auc": held_out_auc,
+                     "min_answers": MIN_SELECTION_ANSWERS, "min_learners": MIN_SELECTION_LEARNERS}
+        # The plain per-skill row keeps older readers of kind "bkt" working; the "kt" row,
+        # written after it, is the live model.
+        session.add(ModelParams(kind="bkt", n_responses=len(log), params=bkt_params))
+        session.add(ModelParams(kind="kt", n_responses=len(log), params={
+            "model": chosen,
+            "params": live.to_dict() if chosen == "logistic" else None,
+            "skills": skill_ids,
+            "items": item_ids,
+            "bkt": bkt_params,
+            "selection": selection,
+            "notes": notes,
+        }))
         session.flush()
         replayed = rebuild_all(session)
-    return KTSummary(model="bkt", learners=len(users), answers=len(rows_u), skills_fitted=len(params["skills"]),
-                     auc_in_sample=round(float(score), 4) if score is not None else None,
-                     rebuilt_answers=replayed)
+    return KTSummary(model=chosen, learners=len(users), answers=len(log), skills_fitted=len(bkt_params["skills"]),
+                     auc_in_sample=in_sample, rebuilt_answers=replayed, held_out_auc=held_out_auc,
+                     selection=_selection_text(), notes=notes)

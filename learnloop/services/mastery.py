@@ -1,28 +1,59 @@
 """Derived mastery: updated after every answer, and rebuilt from the response log on demand.
 
 Both paths call :func:`apply_answer`, so a rebuild replays exactly what the live loop did.
+
+The live model is the newest ``model_params`` row of kind ``kt`` (written by ``learnloop fit
+kt``; rows of the older kind ``bkt`` are still read). It is either per-skill BKT or the
+logistic model (``LogisticKT``). ``Mastery.p_known`` always means P(skill known), the scale of
+the role targets; ``Mastery.p_correct`` is the live model's P(correct) on the skill's next
+(average) item. Under the logistic model P(known) comes from that prediction by inverting the
+skill's BKT emission model, P(correct) = g + P(known) (1 - s - g) (Corbett & Anderson 1995),
+with the skill's fitted guess g and slip s, clipped to [0, 1]. Skills the logistic model never
+saw in training keep BKT with the population's default parameters, starting from its prior.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import threading
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
-from learnloop.science.kt import BKTParams, bkt_predict, bkt_update
+from learnloop.errors import InvalidInput
+from learnloop.i18n import _
+from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict, bkt_update
 from learnloop.services.review_cards import rebuild_cards
 from learnloop.store.grades import instructor_decisions
-from learnloop.store.models import Mastery, MasteryHistory, ModelParams, Response
+from learnloop.store.models import KTState, Mastery, MasteryHistory, ModelParams, Response, as_utc
+
+#: model_params kinds holding the live mastery model, newest row wins (``bkt``: before 0006).
+MODEL_KINDS = ("kt", "bkt")
+_STATE_CACHE = "learnloop.kt_states"  # Session.info key: (model row, user) -> KTState of this transaction
 
 
 @dataclass(frozen=True)
 class MasteryModel:
-    """Per-skill BKT parameters (fitted by ``learnloop fit kt``, else defaults)."""
+    """The live mastery model: per-skill BKT parameters (fitted by ``learnloop fit kt``, else
+    defaults) and, when the fit chose it, the logistic model that drives mastery."""
 
     default: BKTParams
     per_skill: dict[str, BKTParams]
+    #: the ``model_params`` row this model came from (None: defaults, nothing fitted yet)
+    params_id: int | None = None
+    tracer: LogisticKT | None = None
+    skill_codes: dict[str, int] = field(default_factory=dict)
+    item_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "logistic" if self.tracer is not None else "bkt"
 
     def params(self, skill_id: str) -> BKTParams:
         return self.per_skill.get(skill_id, self.default)
@@ -33,18 +64,78 @@ class MasteryModel:
     def predict(self, skill_id: str, p_known: float) -> float:
         return bkt_predict(p_known, self.params(skill_id))
 
+    def traces(self, skill_id: str) -> bool:
+        """Whether the logistic model drives this skill (it saw the skill in training)."""
+        return self.tracer is not None and skill_id in self.skill_codes
+
+    def skill_code(self, skill_id: str) -> int:
+        """The model's code of a skill; skills unseen in training get stable codes above the
+        fitted ones (no skill-specific weights, their own counters)."""
+        code = self.skill_codes.get(skill_id)
+        if code is not None:
+            return code
+        return len(self.skill_codes) + zlib.crc32(skill_id.encode()) % 1_000_000_007
+
+    def item_code(self, item_id: str | None) -> int | None:
+        if item_id is None:
+            return None
+        code = self.item_codes.get(item_id)
+        if code is not None:
+            return code
+        return len(self.item_codes) + zlib.crc32(item_id.encode()) % 1_000_000_007
+
+
+def known_from_correct(p_correct: float, params: BKTParams) -> float:
+    """P(known) whose BKT prediction is ``p_correct``: (p - g) / (1 - s - g), clipped to [0, 1]
+    (inverting Corbett & Anderson 1995's P(correct) = P(L) (1 - s) + (1 - P(L)) g)."""
+    spread = 1.0 - params.p_slip - params.p_guess
+    if not math.isfinite(p_correct) or spread <= 1e-9:
+        return params.p_init
+    return min(1.0, max(0.0, (p_correct - params.p_guess) / spread))
+
+
+def _bkt_from_dict(params: dict[str, Any]) -> tuple[BKTParams, dict[str, BKTParams]]:
+    return (BKTParams.from_dict(params.get("default", {})),
+            {k: BKTParams.from_dict(v) for k, v in params.get("skills", {}).items()})
+
+
+#: parsed models by (database, row): rows are never updated (a new fit adds a row), so the parse
+#: of a few thousand weights happens once per process rather than on every request
+_parsed: dict[tuple[str, int, str, datetime], MasteryModel] = {}
+_parsed_lock = threading.Lock()
+
 
 def load_model(session: Session) -> MasteryModel:
-    row = session.execute(
-        select(ModelParams).where(ModelParams.kind == "bkt").order_by(ModelParams.id.desc())
-    ).scalars().first()
-    if row is None:
+    head = session.execute(
+        select(ModelParams.id, ModelParams.kind, ModelParams.fitted_at)
+        .where(ModelParams.kind.in_(MODEL_KINDS)).order_by(ModelParams.id.desc()).limit(1)
+    ).first()
+    if head is None:
         return MasteryModel(default=BKTParams(), per_skill={})
-    params = row.params
-    return MasteryModel(
-        default=BKTParams.from_dict(params.get("default", {})),
-        per_skill={k: BKTParams.from_dict(v) for k, v in params.get("skills", {}).items()},
-    )
+    key = (str(session.get_bind().engine.url), int(head.id), str(head.kind), head.fitted_at)
+    with _parsed_lock:
+        cached = _parsed.get(key)
+    if cached is not None:
+        return cached
+    params = session.execute(select(ModelParams.params).where(ModelParams.id == head.id)).scalar_one()
+    if head.kind == "bkt":
+        default, per_skill = _bkt_from_dict(params)
+        model = MasteryModel(default=default, per_skill=per_skill, params_id=int(head.id))
+    else:
+        default, per_skill = _bkt_from_dict(params.get("bkt", {}))
+        tracer = None
+        if params.get("model") == "logistic" and params.get("params"):
+            tracer = LogisticKT.from_dict(params["params"])
+        model = MasteryModel(
+            default=default, per_skill=per_skill, params_id=int(head.id), tracer=tracer,
+            skill_codes={s: k for k, s in enumerate(params.get("skills", []))},
+            item_codes={i: k for k, i in enumerate(params.get("items", []))},
+        )
+    with _parsed_lock:
+        if len(_parsed) >= 16:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[key] = model
+    return model
 
 
 def mastery_of(session: Session, user_id: int) -> dict[str, Mastery]:
@@ -52,14 +143,78 @@ def mastery_of(session: Session, user_id: int) -> dict[str, Mastery]:
     return {m.skill_id: m for m in rows}
 
 
+def _finite(value: float, fallback: float) -> float:
+    return value if math.isfinite(value) else fallback
+
+
+def _fold(model: MasteryModel, state: dict[str, Any], skills: list[str], item_id: str | None,
+          correct: bool, at: datetime) -> None:
+    """One answer into the logistic state, one row per skill as in the fitted log."""
+    assert model.tracer is not None
+    timestamp = as_utc(at).timestamp() if model.tracer.with_windows_ else None
+    item = model.item_code(item_id)
+    for skill_id in skills:
+        model.tracer.update(state, model.skill_code(skill_id), int(correct), item, timestamp)
+
+
+def _state_row(session: Session, model: MasteryModel, user_id: int, response_id: int) -> KTState:
+    """This learner's logistic state before ``response_id``: from this transaction's cache, the
+    store, or (no row, or one kept under another model) replayed from their earlier answers."""
+    assert model.tracer is not None and model.params_id is not None
+    cache: dict[tuple[int, int], KTState] = session.info.setdefault(_STATE_CACHE, {})
+    row = cache.get((model.params_id, user_id))
+    if row is None:
+        row = session.get(KTState, user_id)
+        if row is None or row.model_params_id != model.params_id or row.last_response_id >= response_id:
+            state = model.tracer.initial_state()
+            decisions = instructor_decisions(session, user_id)
+            last = 0
+            for rid, item_id, skills, correct, created_at in session.execute(
+                select(Response.id, Response.item_id, Response.skills, Response.correct, Response.created_at)
+                .where(Response.user_id == user_id, Response.id < response_id).order_by(Response.id)
+            ):
+                _fold(model, state, list(skills), item_id, decisions.get(rid, bool(correct)), created_at)
+                last = rid
+            if row is None:
+                row = KTState(user_id=user_id, model_params_id=model.params_id, state=state, last_response_id=last)
+                session.add(row)
+            else:
+                row.model_params_id, row.state, row.last_response_id = model.params_id, state, last
+        cache[(model.params_id, user_id)] = row
+    return row
+
+
 def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery], *, user_id: int,
-                 skills: list[str], correct: bool, response_id: int, at: datetime) -> dict[str, tuple[float, float]]:
+                 skills: list[str], correct: bool, response_id: int, at: datetime,
+                 item_id: str | None = None) -> dict[str, tuple[float, float]]:
     """Update mastery rows (in ``rows`` and the session) for one answer.
 
-    Returns skill -> (before, after).
+    ``correct`` must be right or wrong (1/0, True/False): anything else is ``InvalidInput``
+    and nothing is written. ``item_id`` defaults to the logged response's item. Under the
+    logistic model the learner's state is loaded (or replayed from their earlier answers),
+    advanced by this answer and written back, and the answered skills get the model's
+    P(correct) and the P(known) inverted from it; every other case (BKT, a skill unseen in
+    training, a non-finite prediction) takes the BKT update from the stored P(known) or the
+    prior. Only the answered skills' rows change (``predicted_success`` gives every skill's
+    current prediction without writing). Returns skill -> (before, after).
     """
+    if correct not in (0, 1):
+        raise InvalidInput(_("An answer is right (1) or wrong (0); got %(value)s.") % {"value": repr(correct)})
+    correct = bool(correct)
+    state: dict[str, Any] | None = None
+    if model.tracer is not None:
+        if item_id is None:
+            response = session.get(Response, response_id)
+            item_id = response.item_id if response is not None else None
+        state_row = _state_row(session, model, user_id, response_id)
+        state = state_row.state
+        _fold(model, state, skills, item_id, correct, at)
+        flag_modified(state_row, "state")
+        state_row.last_response_id = response_id
+        state_row.updated_at = at
     changes: dict[str, tuple[float, float]] = {}
     for skill_id in skills:
+        params = model.params(skill_id)
         row = rows.get(skill_id)
         if row is None:
             row = Mastery(user_id=user_id, skill_id=skill_id, p_known=model.prior(skill_id), attempts=0,
@@ -67,7 +222,15 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
             session.add(row)
             rows[skill_id] = row
         before = row.p_known
-        row.p_known = bkt_update(before, correct, model.params(skill_id))
+        if state is not None and model.tracer is not None and model.traces(skill_id):
+            p_correct = _finite(model.tracer.predict_next(state, model.skill_codes[skill_id]),
+                                bkt_predict(params.p_init, params))
+            p_known = known_from_correct(p_correct, params)
+        else:
+            p_known = _finite(bkt_update(before, correct, params), params.p_init)
+            p_correct = bkt_predict(p_known, params)
+        row.p_known = p_known
+        row.p_correct = p_correct
         row.attempts += 1
         row.correct += int(correct)
         row.last_response_id = response_id
@@ -78,6 +241,37 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
     return changes
 
 
+def predicted_success(session: Session, model: MasteryModel, user_id: int, skill_ids: Iterable[str],
+                      rows: dict[str, Mastery] | None = None) -> dict[str, float]:
+    """P(correct) on each skill's next (average) item, now.
+
+    Under the logistic model this reads the learner's stored state, so it follows every
+    answer on any skill (cross-skill transfer, recency), where ``Mastery.p_correct`` changes
+    only when its skill is answered; reading it costs one row and no writes. Skills the model
+    did not see in training, learners without a state under this model, and BKT use the BKT
+    prediction from the stored P(known) or the prior.
+    """
+    rows = mastery_of(session, user_id) if rows is None else rows
+    state: dict[str, Any] | None = None
+    if model.tracer is not None and model.params_id is not None:
+        cache: dict[tuple[int, int], KTState] = session.info.get(_STATE_CACHE, {})
+        stored = cache.get((model.params_id, user_id)) or session.get(KTState, user_id)
+        if stored is not None and stored.model_params_id == model.params_id:
+            state = stored.state
+        elif not rows:
+            state = model.tracer.initial_state()  # no answers yet: the population's first attempt
+    out: dict[str, float] = {}
+    for skill_id in skill_ids:
+        params = model.params(skill_id)
+        p_known = rows[skill_id].p_known if skill_id in rows else params.p_init
+        fallback = bkt_predict(p_known, params)
+        if state is not None and model.tracer is not None and model.traces(skill_id):
+            out[skill_id] = _finite(model.tracer.predict_next(state, model.skill_codes[skill_id]), fallback)
+        else:
+            out[skill_id] = fallback
+    return out
+
+
 def rebuild_all(session: Session, user_id: int | None = None) -> int:
     """Drop derived mastery and replay the response log (one learner's, or everyone's) with the
     instructors' decisions applied; returns answers replayed."""
@@ -86,19 +280,33 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     if user_id is None:
         session.execute(delete(MasteryHistory))
         session.execute(delete(Mastery))
+        session.execute(delete(KTState))
     else:
         session.execute(delete(MasteryHistory).where(MasteryHistory.user_id == user_id))
         session.execute(delete(Mastery).where(Mastery.user_id == user_id))
+        session.execute(delete(KTState).where(KTState.user_id == user_id))
+    session.info.pop(_STATE_CACHE, None)
     session.flush()
     per_user: dict[int, dict[str, Mastery]] = {}
+    cache: dict[tuple[int, int], KTState] = session.info.setdefault(_STATE_CACHE, {})
     count = 0
-    query = select(Response.id, Response.user_id, Response.skills, Response.correct, Response.created_at)
+    query = select(Response.id, Response.user_id, Response.item_id, Response.skills, Response.correct,
+                   Response.created_at)
     if user_id is not None:
         query = query.where(Response.user_id == user_id)
-    for rid, uid, skills, correct, created_at in session.execute(query.order_by(Response.id)).yield_per(5000):
-        rows = per_user.setdefault(uid, {})
+    for rid, uid, item_id, skills, correct, created_at in session.execute(query.order_by(Response.id)).yield_per(5000):
+        rows = per_user.get(uid)
+        if rows is None:
+            rows = per_user[uid] = {}
+            if model.tracer is not None and model.params_id is not None:
+                # The replay starts every learner from the beginning: no earlier answers to read.
+                fresh = KTState(user_id=uid, model_params_id=model.params_id,
+                                state=model.tracer.initial_state(), last_response_id=0)
+                session.add(fresh)
+                cache[(model.params_id, uid)] = fresh
         apply_answer(session, model, rows, user_id=uid, skills=list(skills),
-                     correct=decisions.get(rid, bool(correct)), response_id=rid, at=created_at)
+                     correct=decisions.get(rid, bool(correct)), response_id=rid, at=created_at,
+                     item_id=item_id)
         count += 1
         if count % 5000 == 0:
             session.flush()
@@ -108,8 +316,9 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     return count
 
 
-def snapshot(session: Session) -> dict[tuple[int, str], tuple[float, int, int, int]]:
+def snapshot(session: Session) -> dict[tuple[int, str], tuple[float, int, int, int, float | None]]:
     """Mastery state as comparable tuples, for checking a rebuild equals the live state."""
     rows = session.execute(select(Mastery)).scalars()
-    return {(m.user_id, m.skill_id): (round(m.p_known, 12), m.attempts, m.correct, m.last_response_id)
+    return {(m.user_id, m.skill_id): (round(m.p_known, 12), m.attempts, m.correct, m.last_response_id,
+                                      None if m.p_correct is None else round(m.p_correct, 12))
             for m in rows}

@@ -131,6 +131,20 @@ class Mastery(Base):
     correct: Mapped[int] = mapped_column(Integer, default=0)
     last_response_id: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the live model's P(correct) on the skill's next item (None in rows written before 0006)
+    p_correct: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class KTState(Base):
+    """Derived: one learner's knowledge-tracing state under one fitted model (``model_params``),
+    folded over their answers up to ``last_response_id``; rebuilt from the log with mastery."""
+
+    __tablename__ = "kt_states"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    model_params_id: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_response_id: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class MasteryHistory(Base):
