@@ -59,7 +59,7 @@ def bkt_update(p_known: float, correct: bool, params: BKTParams) -> float:
 
 
 class BKT:
-    """Per-skill BKT fitted by Baum-Welch, vectorised over skills and restarts.
+    """Per-skill BKT fitted by Baum-Welch over all skills and restarts at once.
 
     ``max_guess`` and ``max_slip`` bound the emission parameters; the default 0.5 keeps
     P(correct | known) > P(correct | unknown), ruling out the "inverted" degenerate fits
@@ -109,9 +109,13 @@ class BKT:
         n_items = int(log.item.max()) + 1 if use_items and log.item is not None and len(log) else 0
         emit = log.item if use_items and log.item is not None else log.skill
         n_emit = n_items if use_items else n_skills
-        packed = pack_sequences(sequence_key(log.user, log.skill, n_skills))
         data = make_em_data(
-            packed, log.correct, log.skill.astype(np.int64), emit.astype(np.int64), n_skills, n_emit
+            sequence_key(log.user, log.skill, n_skills),
+            log.correct,
+            log.skill.astype(np.int64),
+            emit.astype(np.int64),
+            n_skills,
+            n_emit,
         )
         rng = np.random.default_rng(self.random_state)
         start = random_params(

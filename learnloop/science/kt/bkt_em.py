@@ -1,13 +1,11 @@
-"""Baum-Welch (EM) for Bayesian knowledge tracing, vectorised over skills, sequences and restarts.
+"""Baum-Welch (EM) for Bayesian knowledge tracing, over skills, sequences and restarts at once.
 
 Every (learner, skill) sequence is a two-state HMM, state 1 = skill known (Corbett &
-Anderson 1995). Rows are packed time-major (``packing.py``) so each step of the scaled
-forward-backward recursions (Rabiner 1989, eqs. 92-93 and the scaled gamma/xi of section
-V.A) is one numpy operation over every sequence and every random restart at once; the
-M-step sums the expected counts per skill (or per item for guess/slip, as KT-IDEM, Pardos
-& Heffernan 2011) with ``np.bincount``.
-
-Arrays named ``*_row`` are laid out ``(restarts, packed rows)``.
+Anderson 1995). The E-step (``bkt_estep.py``, compiled) runs the scaled forward-backward
+recursions (Rabiner 1989, section V.A) sequence by sequence for every random restart and
+returns the expected counts; the M-step here turns them into parameters per skill (or per
+item for guess/slip, as KT-IDEM, Pardos & Heffernan 2011). ``forward`` is the time-major
+numpy form of the forward pass (``packing.py``), for batch prediction.
 """
 
 from __future__ import annotations
@@ -16,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from learnloop.science.kt.packing import PackedSequences
+from learnloop.science.kt.packing import PackedSequences, group_rows
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -27,53 +27,76 @@ EPS = 1e-6
 
 @dataclass
 class EMData:
-    """One fit's data in packed order. Step 0 (the first answer of every sequence) is the
-    prefix ``[:n_first]``; every later row has a predecessor in its sequence."""
+    """One fit's data, rows grouped by (learner, skill) sequence in answer order: sequence
+    ``s`` is rows ``starts[s]:starts[s + 1]``, on skill ``seq_skill[s]``."""
 
-    packed: PackedSequences
-    obs: FloatArray  # (N,) 0/1 as float
-    skill: IntArray  # (N,)
+    starts: IntArray  # (S + 1,)
+    seq_skill: IntArray  # (S,)
+    correct: NDArray[np.int8]  # (N,)
     emit: IntArray  # (N,) skill code, or item code with per-item guess/slip
     n_skills: int
     n_emit: int
-    n_first: int
-    has_next: FloatArray  # (N,) 1.0 where the row is followed by another of its sequence
-    seq_per_skill: FloatArray  # (n_skills,) sequences per skill
+    max_len: int  # longest sequence
+    seq_per_skill: FloatArray  # (n_skills,)
+    rows_per_skill: FloatArray  # (n_skills,)
+    wrong_per_skill: FloatArray  # (n_skills,)
     rows_per_emit: FloatArray  # (n_emit,)
-    wrong_per_emit: FloatArray  # (n_emit,) wrong answers per emission unit
-    emit_answer: IntArray  # (N,) 2 * emit + answer, an index into (unit, answer) tables
+    wrong_per_emit: FloatArray  # (n_emit,)
+    # Distinct (unit, skill) pairs and their answers, to average skill-level values per unit.
+    pair_emit: IntArray
+    pair_skill: IntArray
+    pair_rows: FloatArray
+    # Independent HMM fits: skills linked through a shared emission unit form one component.
+    component_of_skill: IntArray  # (n_skills,)
+    component_of_emit: IntArray  # (n_emit,)
+    rows_per_component: FloatArray
 
 
 def make_em_data(
-    packed: PackedSequences,
+    sequence: IntArray,
     correct: NDArray[np.int8],
     skill: IntArray,
     emit: IntArray,
     n_skills: int,
     n_emit: int,
 ) -> EMData:
-    n = len(packed.order)
-    has_next = np.zeros(n)
-    for t in range(packed.n_steps - 1):
-        start = int(packed.offsets[t])
-        has_next[start : start + int(packed.sizes[t + 1])] = 1.0
-    n_first = int(packed.sizes[0]) if packed.n_steps else 0
-    o = packed.order
-    obs = correct[o].astype(np.float64)
-    sk, em = skill[o], emit[o]
+    """``sequence`` is one integer per row naming its (learner, skill) sequence."""
+    order, starts = group_rows(sequence)
+    seq_skill = skill[order[starts[:-1]]]
+    rows_per_skill = np.bincount(skill, minlength=n_skills).astype(np.float64)
+    wrong = 1.0 - correct.astype(np.float64)
+    pair_key, pair_rows = np.unique(emit * max(n_skills, 1) + skill, return_counts=True)
+    lengths = np.diff(starts)
+    pair_emit, pair_skill = pair_key // max(n_skills, 1), pair_key % max(n_skills, 1)
+    n_comp, component = connected_components(
+        coo_matrix(
+            (np.ones(len(pair_key)), (pair_skill, n_skills + pair_emit)),
+            shape=(n_skills + n_emit, n_skills + n_emit),
+        ),
+        directed=False,
+    )
+    component_of_skill = component[:n_skills].astype(np.int64)
     return EMData(
-        packed=packed,
-        obs=obs,
-        skill=sk,
-        emit=em,
+        starts=starts,
+        seq_skill=seq_skill,
+        correct=np.ascontiguousarray(correct[order], dtype=np.int8),
+        emit=np.ascontiguousarray(emit[order], dtype=np.int64),
         n_skills=n_skills,
         n_emit=n_emit,
-        n_first=n_first,
-        has_next=has_next,
-        seq_per_skill=np.bincount(sk[:n_first], minlength=n_skills).astype(np.float64),
-        rows_per_emit=np.bincount(em, minlength=n_emit).astype(np.float64),
-        wrong_per_emit=np.bincount(em, weights=1.0 - obs, minlength=n_emit).astype(np.float64),
-        emit_answer=2 * em + correct[o].astype(np.int64),
+        max_len=int(lengths.max()) if len(lengths) else 0,
+        seq_per_skill=np.bincount(seq_skill, minlength=n_skills).astype(np.float64),
+        rows_per_skill=rows_per_skill,
+        wrong_per_skill=np.bincount(skill, weights=wrong, minlength=n_skills).astype(np.float64),
+        rows_per_emit=np.bincount(emit, minlength=n_emit).astype(np.float64),
+        wrong_per_emit=np.bincount(emit, weights=wrong, minlength=n_emit).astype(np.float64),
+        pair_emit=pair_emit,
+        pair_skill=pair_skill,
+        pair_rows=pair_rows.astype(np.float64),
+        component_of_skill=component_of_skill,
+        component_of_emit=component[n_skills:].astype(np.int64),
+        rows_per_component=np.bincount(component_of_skill, weights=rows_per_skill, minlength=n_comp).astype(
+            np.float64
+        ),
     )
 
 
@@ -110,7 +133,8 @@ def forward(
 
     ``init_first`` holds P(L0) for the step-0 rows. Returns, per row, P(known) before the
     answer (the prediction prior), P(known | answers so far) after it, and the scale
-    c_t = P(answer_t | earlier answers)."""
+    c_t = P(answer_t | earlier answers). It carries P(known) alone, as the online
+    ``bkt_update`` does, so batch predictions equal the online replay."""
     shape = lik_known.shape
     prior = np.empty(shape)
     post = np.empty(shape)
@@ -137,108 +161,42 @@ def forward(
     return prior, post, scale
 
 
-def backward(
-    packed: PackedSequences,
-    lik_known: FloatArray,
-    lik_unknown: FloatArray,
-    learn_row: FloatArray,
-    forget_row: FloatArray | None,
-    post: FloatArray,
-    scale: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """Scaled backward pass (Rabiner 1989, eqs. 24-25, 37-38 with the scaling of eq. 92).
-
-    Returns gamma_t(known) per row and the expected transitions xi(unknown -> known) and
-    xi(known -> unknown, None without forgetting) into each row from the row before it
-    (meaningless on step-0 rows, which the M-step skips)."""
-    shape = lik_known.shape
-    beta0 = np.ones(shape)
-    beta1 = np.ones(shape)
-    # e_j(t) = b_j(o_t) beta_t(j) / c_t; beta_t is final once step t + 1 has been folded in.
-    e0 = lik_unknown / scale
-    e1 = lik_known / scale
-    sizes, offsets = packed.sizes, packed.offsets
-    for t in range(packed.n_steps - 2, -1, -1):
-        a = int(offsets[t])
-        na, nb = int(offsets[t + 1]), int(offsets[t + 2])
-        m = int(sizes[t + 1])
-        e0n, e1n = e0[:, na:nb], e1[:, na:nb]
-        e0n *= beta0[:, na:nb]
-        e1n *= beta1[:, na:nb]
-        d = e1n - e0n
-        b0 = beta0[:, a : a + m]
-        np.multiply(learn_row[:, na:nb], d, out=b0)
-        b0 += e0n  # (1 - learn) e0 + learn e1
-        if forget_row is not None:
-            b1 = beta1[:, a : a + m]
-            np.multiply(forget_row[:, na:nb], d, out=b1)
-            np.subtract(e1n, b1, out=b1)  # forget e0 + (1 - forget) e1
-        else:
-            beta1[:, a : a + m] = e1n
-    prev_post = _previous_post(packed, post)
-    xi01 = (1.0 - prev_post) * learn_row * e1
-    xi10 = prev_post * forget_row * e0 if forget_row is not None else None
-    gamma1 = post * beta1
-    return gamma1, xi01, xi10
-
-
-def _previous_post(packed: PackedSequences, post: FloatArray) -> FloatArray:
-    """For every row, P(known | answers so far) at the previous row of its sequence
-    (zero on step-0 rows, where no transition leads in)."""
-    out = np.zeros_like(post)
-    sizes, offsets = packed.sizes, packed.offsets
-    for t in range(1, packed.n_steps):
-        a, b, pa = int(offsets[t]), int(offsets[t + 1]), int(offsets[t - 1])
-        out[:, a:b] = post[:, pa : pa + int(sizes[t])]
-    return out
-
-
-def _sum_by(index: IntArray, n: int, values: FloatArray) -> FloatArray:
-    """Sums of ``values`` (R, M) grouped by ``index`` (M,) into (R, n)."""
-    r = values.shape[0]
-    if r == 1:
-        return np.bincount(index, weights=values[0], minlength=n).astype(np.float64)[None, :]
-    flat = (np.arange(r)[:, None] * n + index[None, :]).ravel()
-    return np.bincount(flat, weights=values.ravel(), minlength=r * n).astype(np.float64).reshape(r, n)
-
-
 def m_step(
     data: EMData,
     params: HMMParams,
-    gamma1: FloatArray,
-    xi01: FloatArray,
-    xi10: FloatArray | None,
+    skill_counts: FloatArray,
+    emit_counts: FloatArray,
+    fit_forget: bool,
     max_guess: float,
     max_slip: float,
     item_prior: float,
 ) -> HMMParams:
-    """Expected-count updates (Rabiner 1989, eqs. 40a-c).
+    """Expected-count updates (Rabiner 1989, eqs. 40a-c) from the E-step's tables.
 
     Clipping guess and slip to their bounds is the exact constrained M-step: each is a
     Bernoulli likelihood, concave in the parameter, so the bounded maximiser is the clipped
     unbounded one and EM stays monotone (the bounds are Baker et al. 2008's guard against
     degenerate BKT fits)."""
-    k, n0 = data.n_skills, data.n_first
-    gamma0 = 1.0 - gamma1
-    init = _safe_div(_sum_by(data.skill[:n0], k, gamma1[:, :n0]), data.seq_per_skill, params.init)
-    later = data.skill[n0:]
+    from learnloop.science.kt import bkt_estep as estep
+
+    init = _safe_div(skill_counts[:, estep.INIT_KNOWN], data.seq_per_skill, params.init)
     learn = _safe_div(
-        _sum_by(later, k, xi01[:, n0:]), _sum_by(data.skill, k, gamma0 * data.has_next), params.learn
+        skill_counts[:, estep.LEARNED], skill_counts[:, estep.UNKNOWN_BEFORE_NEXT], params.learn
     )
     forget = params.forget
-    if xi10 is not None:
+    if fit_forget:
         forget = _safe_div(
-            _sum_by(later, k, xi10[:, n0:]), _sum_by(data.skill, k, gamma1 * data.has_next), params.forget
+            skill_counts[:, estep.FORGOT], skill_counts[:, estep.KNOWN_BEFORE_NEXT], params.forget
         )
-    e = data.n_emit
-    g0 = _sum_by(data.emit, e, gamma0)
-    g0_right = _sum_by(data.emit, e, gamma0 * data.obs)
+    g0, g0_right = emit_counts[:, estep.EMIT_UNKNOWN], emit_counts[:, estep.EMIT_UNKNOWN_RIGHT]
     g1 = data.rows_per_emit - g0
     g1_wrong = data.wrong_per_emit - (g0 - g0_right)
     if item_prior > 0:
         # KT-IDEM with shrinkage: each item's guess/slip is pulled toward its skill's value
         # by ``item_prior`` pseudo-answers (the MAP update under a Beta prior).
-        base_guess, base_slip = _skill_guess_slip_per_emit(data, gamma0)
+        base_guess, base_slip = _skill_guess_slip_per_emit(
+            data, skill_counts[:, estep.UNKNOWN], skill_counts[:, estep.UNKNOWN_RIGHT]
+        )
         g0_right, g0 = g0_right + item_prior * base_guess, g0 + item_prior
         g1_wrong, g1 = g1_wrong + item_prior * base_slip, g1 + item_prior
     guess = np.clip(_safe_div(g0_right, g0, params.guess), EPS, max_guess)
@@ -252,24 +210,27 @@ def m_step(
     )
 
 
-def _skill_guess_slip_per_emit(data: EMData, gamma0: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Skill-level guess and slip, averaged over each emission unit's rows."""
-    k, e = data.n_skills, data.n_emit
-    ones = np.ones_like(gamma0)
-    sk_g0 = _sum_by(data.skill, k, gamma0)
-    sk_guess = _safe_div(_sum_by(data.skill, k, gamma0 * data.obs), sk_g0, 0.2 * np.ones_like(sk_g0))
-    sk_g1 = _sum_by(data.skill, k, ones) - sk_g0
-    sk_wrong = _sum_by(data.skill, k, gamma0 * 0 + (1.0 - data.obs)) - (
-        sk_g0 - _sum_by(data.skill, k, gamma0 * data.obs)
+def _skill_guess_slip_per_emit(
+    data: EMData, unknown: FloatArray, unknown_right: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Skill-level guess and slip (from the expected unknown answers per skill, (R, skills)),
+    averaged over each emission unit's rows."""
+    sk_guess = _safe_div(unknown_right, unknown, np.full_like(unknown, 0.2))
+    sk_known = data.rows_per_skill - unknown
+    sk_slip = _safe_div(
+        data.wrong_per_skill - (unknown - unknown_right), sk_known, np.full_like(unknown, 0.1)
     )
-    sk_slip = _safe_div(sk_wrong, sk_g1, 0.1 * np.ones_like(sk_g1))
-    w = data.rows_per_emit[None, :]
-    base_guess = _safe_div(
-        _sum_by(data.emit, e, np.take(sk_guess, data.skill, axis=1)), w, 0.2 * np.ones((1, e))
-    )
-    base_slip = _safe_div(
-        _sum_by(data.emit, e, np.take(sk_slip, data.skill, axis=1)), w, 0.1 * np.ones((1, e))
-    )
+    r, e = unknown.shape[0], data.n_emit
+    base_guess, base_slip = np.empty((r, e)), np.empty((r, e))
+    for i in range(r):
+        w_guess = np.bincount(
+            data.pair_emit, weights=data.pair_rows * sk_guess[i, data.pair_skill], minlength=e
+        )
+        w_slip = np.bincount(
+            data.pair_emit, weights=data.pair_rows * sk_slip[i, data.pair_skill], minlength=e
+        )
+        base_guess[i] = _safe_div(w_guess.astype(np.float64), data.rows_per_emit, np.full(e, 0.2))
+        base_slip[i] = _safe_div(w_slip.astype(np.float64), data.rows_per_emit, np.full(e, 0.1))
     return base_guess, base_slip
 
 
@@ -303,36 +264,15 @@ def random_params(
     return HMMParams(init=init, learn=learn, forget=forget, guess=guess, slip=slip)
 
 
-def row_params(
-    data: EMData, params: HMMParams, fit_forget: bool
-) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """Per-row (R, N) arrays by skill: init (step-0 rows only), learn, forget (None when
-    not fitted)."""
-    s = data.skill
-    init_first = np.take(params.init, s[: data.n_first], axis=1)
-    forget = np.take(params.forget, s, axis=1) if fit_forget else None
-    return init_first, np.take(params.learn, s, axis=1), forget
-
-
-def emission_tables(data: EMData, params: HMMParams) -> tuple[FloatArray, FloatArray]:
-    """P(answer | known), P(answer | unknown) per row, looked up from a (unit, answer) table."""
-    r, e = params.guess.shape
-    known = np.empty((r, 2 * e))
-    unknown = np.empty((r, 2 * e))
-    known[:, 0::2], known[:, 1::2] = params.slip, 1.0 - params.slip
-    unknown[:, 0::2], unknown[:, 1::2] = 1.0 - params.guess, params.guess
-    return np.take(known, data.emit_answer, axis=1), np.take(unknown, data.emit_answer, axis=1)
-
-
-def log_likelihood_by_skill(data: EMData, scale: FloatArray) -> FloatArray:
-    return _sum_by(data.skill, data.n_skills, np.log(np.maximum(scale, 1e-300)))
-
-
 def select_restart(params: HMMParams, ll_skill: FloatArray, emit_skill: IntArray) -> HMMParams:
     """Keep, for every skill, the restart with the highest log-likelihood. Skills are
     independent HMMs, so this is the best restart of each skill's own fit; an emission unit
-    (item) follows the skill it is most often answered under."""
-    best = np.argmax(ll_skill, axis=0)
+    (item) follows the skill it is most often answered under. Restarts within rounding of
+    the best are tied and the first of them wins, so that a flat likelihood (a skill whose
+    sequences all have one answer cannot tell learning from guessing) gives the same fit
+    whatever the order of the sums."""
+    top = ll_skill.max(axis=0)
+    best = np.argmax(ll_skill >= top - 1e-9 * (1.0 + np.abs(top)), axis=0)
     cols = np.arange(ll_skill.shape[1])
     emit_best = best[np.maximum(emit_skill, 0)]
     ecols = np.arange(len(emit_skill))
@@ -355,25 +295,67 @@ def em_iterations(
     max_iter: int,
     tol: float,
 ) -> tuple[HMMParams, FloatArray, int]:
-    """Iterate EM from ``params`` (all restarts together) until the mean log-likelihood per
-    answer improves by less than ``tol`` in every restart, or ``max_iter`` iterations.
+    """Iterate EM from ``params`` (all restarts together), each independent component of
+    skills (``EMData.component_of_skill``) until its log-likelihood per answer improves by
+    less than ``tol`` in every restart, or ``max_iter`` iterations. A converged component
+    keeps its parameters and leaves the E-step, as if fitted alone (as pyBKT fits each skill
+    alone): a global criterion would stop small skills still far from their optimum, and
+    iterating every skill until the slowest is done would waste the E-steps of the rest.
     Returns the last parameters, their log-likelihood per (restart, skill) and the number of
     E-steps run."""
-    n = max(len(data.obs), 1)
-    last = np.full(params.init.shape[0], -np.inf)
-    ll_skill = np.zeros_like(params.init)
-    for it in range(1, max_iter + 2):
-        init_r, learn_r, forget_r = row_params(data, params, fit_forget)
-        lk, lu = emission_tables(data, params)
-        _, post, scale = forward(data.packed, lk, lu, init_r, learn_r, forget_r)
-        ll_skill = log_likelihood_by_skill(data, scale)
-        ll = ll_skill.sum(axis=1) / n
-        if it > max_iter or np.all(ll - last < tol):
+    from learnloop.science.kt.bkt_estep import LOG_LIKELIHOOD, expected_counts
+
+    n_comp = len(data.rows_per_component)
+    active = np.ones(n_comp, dtype=bool)
+    last = np.full((params.init.shape[0], n_comp), -np.inf)
+    skill_counts = emit_counts = None
+    it = 0
+    while True:
+        it += 1
+        active_skill = active[data.component_of_skill]
+        fresh_skill, fresh_emit = expected_counts(
+            data.starts,
+            data.seq_skill,
+            data.emit,
+            data.correct,
+            params.init,
+            params.learn,
+            params.forget,
+            params.guess,
+            params.slip,
+            active_skill,
+            data.max_len,
+        )
+        if skill_counts is None or emit_counts is None:
+            skill_counts, emit_counts = fresh_skill, fresh_emit
+        else:
+            # Converged components keep the counts of their last E-step.
+            skill_counts[:, :, active_skill] = fresh_skill[:, :, active_skill]
+            active_emit = active[data.component_of_emit]
+            emit_counts[:, :, active_emit] = fresh_emit[:, :, active_emit]
+        ll_skill = skill_counts[:, LOG_LIKELIHOOD]
+        ll = np.stack(
+            [np.bincount(data.component_of_skill, weights=row, minlength=n_comp) for row in ll_skill]
+        ).astype(np.float64)
+        ll /= np.maximum(data.rows_per_component, 1.0)
+        active &= ~np.all(ll - last < tol, axis=0)
+        if it > max_iter or not active.any():
             return params, ll_skill, it
         last = ll
-        gamma1, xi01, xi10 = backward(data.packed, lk, lu, learn_r, forget_r, post, scale)
-        params = m_step(data, params, gamma1, xi01, xi10, max_guess, max_slip, item_prior)
-    return params, ll_skill, max_iter + 1
+        new = m_step(data, params, skill_counts, emit_counts, fit_forget, max_guess, max_slip, item_prior)
+        params = _keep_converged(new, params, active[data.component_of_skill], active[data.component_of_emit])
+
+
+def _keep_converged(
+    new: HMMParams, old: HMMParams, active_skill: NDArray[np.bool_], active_emit: NDArray[np.bool_]
+) -> HMMParams:
+    return HMMParams(
+        init=np.where(active_skill, new.init, old.init),
+        learn=np.where(active_skill, new.learn, old.learn),
+        forget=np.where(active_skill, new.forget, old.forget),
+        guess=np.where(active_emit, new.guess, old.guess),
+        slip=np.where(active_emit, new.slip, old.slip),
+    )
 
 
 def run_em(

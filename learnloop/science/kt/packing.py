@@ -5,7 +5,8 @@ the sequences longest first and laying their rows out step by step (step 0 of ev
 sequence, then step 1 of those still running, ...) makes the sequences active at step
 ``t`` a prefix of those active at ``t - 1`` — the layout of PyTorch's ``PackedSequence``.
 A forward or backward recurrence then costs one vectorised numpy operation per step over
-all sequences at once, instead of a Python loop over rows.
+all sequences at once, instead of a Python loop over rows. ``group_rows`` is the other
+layout, sequence after sequence, for compiled loops that walk one sequence at a time.
 """
 
 from __future__ import annotations
@@ -54,6 +55,18 @@ def pack_sequences(group: NDArray[np.int64]) -> PackedSequences:
     sizes = np.bincount(pos_in_group).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     return PackedSequences(order=order, offsets=offsets, sizes=sizes)
+
+
+def group_rows(group: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Rows grouped by ``group``, each group in row order: ``order[starts[g]:starts[g + 1]]``
+    are the rows of the ``g``-th group (groups in increasing key order)."""
+    order = np.argsort(group, kind="stable").astype(np.int64)
+    keys = group[order]
+    new = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = (
+        np.concatenate(([0], new, [len(group)])).astype(np.int64) if len(group) else np.zeros(1, np.int64)
+    )
+    return order, starts
 
 
 def previous_in_group(group: NDArray[np.int64]) -> NDArray[np.int64]:
