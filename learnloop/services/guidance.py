@@ -41,6 +41,7 @@ from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.mastery import MasteryModel, load_model
 from learnloop.services.review_cards import (
+    current_cards,
     item_minutes,
     logged_answers,
     memory_kind,
@@ -87,30 +88,42 @@ def learner_state(
     session: Session, active: ActivePack, user: CurrentUser, model: MasteryModel, now: datetime
 ) -> tuple[LearnerState, MemoryModel]:
     """What the policy needs of one learner, read with plain column queries (this runs on every
-    next item, for learners with thousands of answers)."""
-    sync_cards(session, user.id, user.org_id, active.pack)
-    memory = memory_model(session, user.org_id)
-    mastery = session.execute(
-        select(Mastery.skill_id, Mastery.p_known, Mastery.attempts).where(Mastery.user_id == user.id)
-    ).all()
+    next item, for learners with thousands of answers): the newest ``HISTORY_WINDOW`` answers
+    of the log through its (user, id) index, the cards (answers newer than them folded in
+    first), and mastery and attempts from the derived rows."""
+    session.flush()  # the log and the cards are read as plain rows from the connection
     history = (
-        session.execute(
-            select(Response.item_id)
+        session.connection()
+        .execute(
+            select(Response.id, Response.item_id, Response.skills, Response.correct)
             .where(Response.user_id == user.id)
             .order_by(Response.id.desc())
             .limit(HISTORY_WINDOW)
         )
-        .scalars()
         .all()
     )
-    recent = history[:16]
+    memory = memory_model(session, user.org_id)
+    newest = history[0][0] if history else 0
+    cards = current_cards(session, user.id, user.org_id, active.pack, memory, newest_answer_id=newest)
+    mastery = session.execute(
+        select(Mastery.skill_id, Mastery.p_known, Mastery.attempts).where(Mastery.user_id == user.id)
+    ).all()
+    items = [item_id for _id, item_id, _skills, _correct in history]
+    recent = items[:16]
+    # answers per skill, oldest first, for the policy's prerequisite diagnosis (as logged: a
+    # text answer awaiting an instructor's decision counts with its provisional grade)
+    per_skill: dict[str, list[bool]] = {}
+    for _id, _item, skills, correct in reversed(history):
+        for skill in skills or ():
+            per_skill.setdefault(skill, []).append(bool(correct))
     state = LearnerState(
         mastery={skill: p for skill, p, _ in mastery},
-        retrievability=skill_retrievability(session, user.id, active, memory, now),
+        retrievability=skill_retrievability(cards, active, memory, now),
         attempts={skill: n for skill, _, n in mastery},
-        answered=Counter(history),
+        answered=Counter(items),
         recent_items=tuple(recent),
         recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
+        history=per_skill,
     )
     return state, memory
 
@@ -121,15 +134,16 @@ def policy_config(memory: MemoryModel) -> PolicyConfig:
 
 def choose_next(
     session: Session, ctx: AppContext, active: ActivePack, user: CurrentUser, role_id: str
-) -> Activity:
-    """The activity the policy picks now (always with an item to present)."""
+) -> tuple[Activity, LearnerState]:
+    """The activity the policy picks now (always with an item to present), and the state it
+    was picked from."""
     model = load_model(session)
     cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model)
     state, memory = learner_state(session, active, user, model, utcnow())
     activity = choose_activity(cur, state, policy_config(memory))
     if activity is None or activity.item_id is None:
         raise LearnloopError(_("This role has no practice items in the current pack."))
-    return activity
+    return activity, state
 
 
 # -- words for the learner ------------------------------------------------------------------
@@ -167,6 +181,11 @@ def reason_text(reason: str, skill_name: str, toward_name: str | None) -> str:
         return _("Due review: %(skill)s is fading from memory") % {"skill": skill_name}
     if reason == "maintain":
         return _("Keeping %(skill)s fresh: your targets are met") % {"skill": skill_name}
+    if reason == "revisit":
+        return _("Checking %(skill)s again: %(target)s builds on it") % {
+            "skill": skill_name,
+            "target": toward_name or skill_name,
+        }
     if reason == "lesson":
         return _("New skill: %(skill)s, a step toward %(target)s") % {
             "skill": skill_name,
@@ -176,16 +195,23 @@ def reason_text(reason: str, skill_name: str, toward_name: str | None) -> str:
 
 
 def presentation(
-    session: Session, active: ActivePack, user_id: int, skill_id: str, stored_reason: str
+    session: Session,
+    active: ActivePack,
+    user_id: int,
+    skill_id: str,
+    stored_reason: str,
+    attempts: int | None = None,
 ) -> dict[str, object]:
-    """The fields a presented item carries beyond the item: kind, reason in words, lesson card."""
+    """The fields a presented item carries beyond the item: kind, reason in words, lesson card
+    (``attempts``: the learner's answers on the skill, when the caller has read them)."""
     reason, toward = decode_reason(stored_reason)
-    attempts = (
-        session.scalar(
-            select(Mastery.attempts).where(Mastery.user_id == user_id, Mastery.skill_id == skill_id)
+    if attempts is None:
+        attempts = (
+            session.scalar(
+                select(Mastery.attempts).where(Mastery.user_id == user_id, Mastery.skill_id == skill_id)
+            )
+            or 0
         )
-        or 0
-    )
     skills = active.pack.skill_index()
     toward_name = skills[toward].name if toward and toward in skills else None
     return {

@@ -311,8 +311,7 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
         if count % 5000 == 0:
             session.flush()
     session.flush()
-    if user_id is None:
-        rebuild_cards(session)  # review cards are derived from the same log
+    rebuild_cards(session, user_id)  # review cards are derived from the same log
     return count
 
 

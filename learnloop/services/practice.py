@@ -158,14 +158,19 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
             p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
             shown = _present(session, active, item, skill, pending.reason, p, pending.hints_shown)
             return shown.model_copy(update=guidance.presentation(session, active, user.id, skill, pending.reason))
-        activity = guidance.choose_next(session, ctx, active, user, role_id)
+        activity, state = guidance.choose_next(session, ctx, active, user, role_id)
         assert activity.item_id is not None
         reason = guidance.encode_reason(activity)
-        session.merge(PendingItem(user_id=user.id, item_id=activity.item_id, reason=reason,
-                                  presented_at=utcnow(), hints_shown=0))
+        if pending is None:
+            session.add(PendingItem(user_id=user.id, item_id=activity.item_id, reason=reason,
+                                    presented_at=utcnow(), hints_shown=0))
+        else:  # its item left the pack
+            pending.item_id, pending.reason, pending.presented_at, pending.hints_shown = (
+                activity.item_id, reason, utcnow(), 0)
         shown = _present(session, active, active.items[activity.item_id], activity.skill_id, reason,
                          activity.predicted_success or 0.0, 0)
-        return shown.model_copy(update=guidance.presentation(session, active, user.id, activity.skill_id, reason))
+        return shown.model_copy(update=guidance.presentation(
+            session, active, user.id, activity.skill_id, reason, state.attempts.get(activity.skill_id, 0)))
 
 
 def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
@@ -254,7 +259,7 @@ def answer(ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *,
         model = load_model(session)
         rows = mastery_of(session, user.id)
         changes = apply_answer(session, model, rows, user_id=user.id, skills=list(item.skills),
-                               correct=correct, response_id=response.id, at=now)
+                               correct=correct, response_id=response.id, at=now, item_id=item.id)
         session.delete(pending)
         return Feedback(
             item_id=item.id, correct=correct, score=round(score, 4), explanation=item.explanation,

@@ -2,17 +2,21 @@
 
 Every answer in the log is one review of its item's card (``science/memory.py`` turns it
 into a rating). Cards are brought up to date from the log before they are read
-(:func:`sync_cards`), and :func:`rebuild_cards` drops and replays them all, so they never
-disagree with the log; the live answer path does not need to know about them.
+(:func:`current_cards`, :func:`sync_cards`), and :func:`rebuild_cards` drops and replays them
+all, so they never disagree with the log; the live answer path does not need to know about
+them. A replay keeps each card in memory and writes its row once, after its last answer.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from fsrs import Card, State
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from learnloop.content.models import Pack
@@ -26,18 +30,35 @@ def memory_kind(org_id: int) -> str:
     return f"fsrs.org.{org_id}"
 
 
+_DEFAULT_MODEL = MemoryModel()
+#: parsed models by (database, row, fit time): a fit adds a row and never changes one, so the
+#: scheduler is built once per process rather than on every next item
+_models: dict[tuple[str, int, datetime], MemoryModel] = {}
+_models_lock = threading.Lock()
+
+
 def memory_model(session: Session, org_id: int) -> MemoryModel:
     """The organisation's fitted FSRS parameters, else the library's defaults."""
-    row = (
-        session.execute(
-            select(ModelParams).where(ModelParams.kind == memory_kind(org_id)).order_by(ModelParams.id.desc())
-        )
-        .scalars()
-        .first()
-    )
-    if row is None:
-        return MemoryModel()
-    return MemoryModel(MemoryParams.from_dict(row.params))  # type: ignore[arg-type]
+    head = session.execute(
+        select(ModelParams.id, ModelParams.fitted_at)
+        .where(ModelParams.kind == memory_kind(org_id))
+        .order_by(ModelParams.id.desc())
+        .limit(1)
+    ).first()
+    if head is None:
+        return _DEFAULT_MODEL
+    key = (str(session.get_bind().engine.url), int(head.id), head.fitted_at)
+    with _models_lock:
+        cached = _models.get(key)
+    if cached is not None:
+        return cached
+    params = session.execute(select(ModelParams.params).where(ModelParams.id == head.id)).scalar_one()
+    model = MemoryModel(MemoryParams.from_dict(params))
+    with _models_lock:
+        if len(_models) > 256:
+            _models.clear()
+        _models[key] = model
+    return model
 
 
 def _card(row: ReviewCard) -> Card:
@@ -58,9 +79,9 @@ def _store(row: ReviewCard, card: Card) -> None:
     row.due, row.last_review = card.due, card.last_review
 
 
-@dataclass(frozen=True)
-class LoggedAnswer:
-    """One answer as a review: what the rating and the card need."""
+class LoggedAnswer(NamedTuple):
+    """One answer as a review: what the rating and the card need (a tuple: a replay makes one
+    per answer in the log)."""
 
     id: int
     user_id: int
@@ -71,21 +92,44 @@ class LoggedAnswer:
     created_at: datetime
 
 
-def _review(model: MemoryModel, row: ReviewCard, answer: LoggedAnswer, minutes: float) -> None:
-    """Fold one answer into its card: the same code for the live loop and the rebuild."""
-    duration = answer.duration_ms / 1000 if answer.duration_ms is not None else None
-    rating = rating_for_answer(
-        answer.correct, minutes=minutes, duration_s=duration, hints_used=answer.hints_used
-    )
-    before = _card(row) if row.reps else model.new_card()
-    after = model.review(before, rating, answer.created_at)
-    _store(row, after)
-    row.lapses = (row.lapses or 0) + card_lapses(before.state, rating)
-    row.reps = (row.reps or 0) + 1
-    row.last_response_id = answer.id
+@dataclass
+class _Replay:
+    """A card while answers are folded into it; its row is written once, after the last."""
+
+    row: ReviewCard
+    card: Card | None  # None until the first review
+    reps: int
+    lapses: int
+    last_response_id: int
+
+    @classmethod
+    def of(cls, row: ReviewCard) -> _Replay:
+        card = _card(row) if row.reps else None
+        return cls(row, card, row.reps or 0, row.lapses or 0, row.last_response_id or 0)
+
+    def review(self, model: MemoryModel, answer: LoggedAnswer, minutes: float) -> None:
+        """Fold one answer into the card: the same code for the live loop and the rebuild."""
+        duration = answer.duration_ms / 1000 if answer.duration_ms is not None else None
+        rating = rating_for_answer(
+            answer.correct, minutes=minutes, duration_s=duration, hints_used=answer.hints_used
+        )
+        before = self.card if self.card is not None else model.new_card()
+        self.card = model.review(before, rating, answer.created_at)
+        self.lapses += card_lapses(before.state, rating)
+        self.reps += 1
+        self.last_response_id = answer.id
+
+    def store(self) -> ReviewCard:
+        if self.card is not None:
+            _store(self.row, self.card)
+        self.row.reps, self.row.lapses = self.reps, self.lapses
+        self.row.last_response_id = self.last_response_id
+        return self.row
 
 
-def logged_answers(session: Session, *conditions: object) -> list[LoggedAnswer]:
+def logged_answers(session: Session, *conditions: object, user_id: int | None = None) -> list[LoggedAnswer]:
+    """The answers matching ``conditions`` in log order, with the instructors' decisions applied
+    (``user_id``: the answers are one learner's, so only their decisions are read)."""
     rows = session.execute(
         select(
             Response.id,
@@ -99,16 +143,49 @@ def logged_answers(session: Session, *conditions: object) -> list[LoggedAnswer]:
         .where(*conditions)  # type: ignore[arg-type]
         .order_by(Response.id)
     ).all()
-    decisions = instructor_decisions(session)
-    return [LoggedAnswer(r[0], r[1], r[2], decisions.get(r[0], bool(r[3])), r[4] or 0, r[5], r[6]) for r in rows]
-
+    if not rows:
+        return []
+    decisions = instructor_decisions(session, user_id)
+    return [
+        LoggedAnswer(r[0], r[1], r[2], decisions.get(r[0], bool(r[3])), r[4] or 0, r[5], r[6]) for r in rows
+    ]
 
 
 def item_minutes(pack: Pack | None) -> dict[str, float]:
     return {i.id: i.minutes for i in pack.items} if pack else {}
 
 
-def sync_cards(session: Session, user_id: int, org_id: int, pack: Pack | None) -> int:
+def _fold_new(
+    session: Session, user_id: int, org_id: int, pack: Pack | None, after_id: int, memory: MemoryModel | None
+) -> tuple[int, list[ReviewCard]]:
+    """Fold the learner's answers with ids above ``after_id`` into their cards, in id order;
+    returns how many answers and the cards they changed."""
+    new = logged_answers(session, Response.user_id == user_id, Response.id > after_id, user_id=user_id)
+    if not new:
+        return 0, []
+    touched = {answer.item_id for answer in new}
+    replays = {
+        row.item_id: _Replay.of(row)
+        for row in session.execute(
+            select(ReviewCard).where(ReviewCard.user_id == user_id, ReviewCard.item_id.in_(touched))
+        ).scalars()
+    }
+    model, minutes = memory or memory_model(session, org_id), item_minutes(pack)
+    for answer in new:
+        replay = replays.get(answer.item_id)
+        if replay is None:
+            row = ReviewCard(user_id=user_id, item_id=answer.item_id, reps=0, lapses=0)
+            replay = replays[answer.item_id] = _Replay.of(row)
+            session.add(row)
+        replay.review(model, answer, minutes.get(answer.item_id, 1.0))
+    changed = [replay.store() for replay in replays.values()]
+    session.flush()
+    return len(new), changed
+
+
+def sync_cards(
+    session: Session, user_id: int, org_id: int, pack: Pack | None, memory: MemoryModel | None = None
+) -> int:
     """Fold the learner's answers that are not in their cards yet into them; returns how many.
 
     Answers are folded in id order, so the newest folded id is the watermark.
@@ -117,27 +194,52 @@ def sync_cards(session: Session, user_id: int, org_id: int, pack: Pack | None) -
         session.scalar(select(func.max(ReviewCard.last_response_id)).where(ReviewCard.user_id == user_id))
         or 0
     )
-    new = logged_answers(session, Response.user_id == user_id, Response.id > done)
-    if not new:
-        return 0
-    touched = {answer.item_id for answer in new}
-    cards = {
-        c.item_id: c
-        for c in session.execute(
-            select(ReviewCard).where(ReviewCard.user_id == user_id, ReviewCard.item_id.in_(touched))
-        ).scalars()
-    }
-    model, minutes = memory_model(session, org_id), item_minutes(pack)
-    for answer in new:
-        row = cards.get(answer.item_id)
-        if row is None:
-            row = cards[answer.item_id] = ReviewCard(
-                user_id=user_id, item_id=answer.item_id, reps=0, lapses=0
-            )
-            session.add(row)
-        _review(model, row, answer, minutes.get(answer.item_id, 1.0))
-    session.flush()
-    return len(new)
+    return _fold_new(session, user_id, org_id, pack, done, memory)[0]
+
+
+class CardMemory(NamedTuple):
+    """What a card says about recall: its stability, difficulty and last review."""
+
+    item_id: str
+    stability: float | None
+    difficulty: float | None
+    last_review: datetime | None
+
+
+def current_cards(
+    session: Session,
+    user_id: int,
+    org_id: int,
+    pack: Pack | None,
+    memory: MemoryModel,
+    newest_answer_id: int | None = None,
+) -> list[CardMemory]:
+    """The learner's reviewed cards with every logged answer folded in: :func:`sync_cards` in
+    one read of the cards, whose newest folded answer is the watermark, and one of the answers
+    after it, skipped when the caller has read the learner's newest answer id
+    (``newest_answer_id``, 0 for none) and it is not past the watermark."""
+    session.flush()  # plain rows from the connection below: the ORM's bookkeeping per row was a
+    # third of this read, and nothing here needs ORM objects
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                ReviewCard.item_id,
+                ReviewCard.stability,
+                ReviewCard.difficulty,
+                ReviewCard.last_review,
+                ReviewCard.reps,
+                ReviewCard.last_response_id,
+            ).where(ReviewCard.user_id == user_id)
+        )
+        .all()
+    )
+    done = max((row[5] or 0 for row in rows), default=0)
+    cards = {row[0]: CardMemory(row[0], row[1], row[2], row[3]) for row in rows if row[4]}
+    if newest_answer_id is None or newest_answer_id > done:
+        for card in _fold_new(session, user_id, org_id, pack, done, memory)[1]:
+            cards[card.item_id] = CardMemory(card.item_id, card.stability, card.difficulty, card.last_review)
+    return list(cards.values())
 
 
 def _stored_pack(session: Session) -> Pack | None:
@@ -151,27 +253,32 @@ def _stored_pack(session: Session) -> Pack | None:
     return Pack.model_validate(row.document) if row else None
 
 
-def rebuild_cards(session: Session) -> int:
-    """Drop every review card and replay the whole response log; returns answers replayed."""
-    session.execute(delete(ReviewCard))
+def rebuild_cards(session: Session, user_id: int | None = None) -> int:
+    """Drop the review cards (one learner's, or everyone's) and replay their answers from the
+    log with the instructors' decisions applied; returns answers replayed."""
+    dropped, users = delete(ReviewCard), select(User.id, User.org_id)
+    logged: list[ColumnElement[bool]] = []
+    if user_id is not None:
+        dropped, users = dropped.where(ReviewCard.user_id == user_id), users.where(User.id == user_id)
+        logged.append(Response.user_id == user_id)
+    session.execute(dropped)
     session.flush()
     minutes = item_minutes(_stored_pack(session))
-    org_of: dict[int, int] = {
-        user_id: org_id for user_id, org_id in session.execute(select(User.id, User.org_id))
-    }
+    org_of: dict[int, int] = {uid: org_id for uid, org_id in session.execute(users)}
     models: dict[int, MemoryModel] = {}
-    cards: dict[tuple[int, str], ReviewCard] = {}
-    answers = logged_answers(session)
+    replays: dict[tuple[int, str], _Replay] = {}
+    answers = logged_answers(session, *logged, user_id=user_id)
     for answer in answers:
         org_id = org_of.get(answer.user_id, 0)
         if org_id not in models:
             models[org_id] = memory_model(session, org_id)
         key = (answer.user_id, answer.item_id)
-        row = cards.get(key)
-        if row is None:
-            row = cards[key] = ReviewCard(user_id=answer.user_id, item_id=answer.item_id, reps=0, lapses=0)
-        _review(models[org_id], row, answer, minutes.get(answer.item_id, 1.0))
-    session.add_all(cards.values())
+        replay = replays.get(key)
+        if replay is None:
+            row = ReviewCard(user_id=answer.user_id, item_id=answer.item_id, reps=0, lapses=0)
+            replay = replays[key] = _Replay.of(row)
+        replay.review(models[org_id], answer, minutes.get(answer.item_id, 1.0))
+    session.add_all([replay.store() for replay in replays.values()])
     session.flush()
     return len(answers)
 
@@ -195,7 +302,7 @@ def card_snapshot(session: Session) -> dict[tuple[int, str], tuple[object, ...]]
 
 
 def skill_retrievability(
-    session: Session, user_id: int, active: ActivePack, memory: MemoryModel, now: datetime
+    cards: Iterable[CardMemory], active: ActivePack, memory: MemoryModel, now: datetime
 ) -> dict[str, float]:
     """Per practised skill, the retrievability of its best-remembered item: any item of a skill
     refreshes the skill, so the skill fades only when all of them do.
@@ -203,27 +310,30 @@ def skill_retrievability(
     FSRS retrievability falls with elapsed days over stability whatever the weights, so only
     the card with the smallest ratio per skill is handed to the library.
     """
-    rows = session.execute(
-        select(ReviewCard.item_id, ReviewCard.stability, ReviewCard.difficulty, ReviewCard.last_review).where(
-            ReviewCard.user_id == user_id, ReviewCard.reps > 0
-        )
-    ).all()
-    best: dict[str, tuple[float, Card]] = {}
-    for item_id, stability, difficulty, last_review in rows:
+    # SQLite hands back naive UTC datetimes: subtract them from a naive now, not one by one.
+    now_naive = now.astimezone(UTC).replace(tzinfo=None)
+    best: dict[str, tuple[float, float, float | None, datetime]] = {}
+    for item_id, stability, difficulty, last_review in cards:
         item = active.items.get(item_id)
         if item is None or not stability or last_review is None:
             continue
-        last = as_utc(last_review)
-        ratio = max(0, (now - last).days) / stability
+        days = ((now_naive if last_review.tzinfo is None else now) - last_review).days
+        ratio = max(0, days) / stability
         for skill in item.skills:
-            if skill not in best or ratio < best[skill][0]:
-                card = Card(
-                    card_id=0,
-                    state=State.Review,
-                    stability=stability,
-                    difficulty=difficulty,
-                    due=now,
-                    last_review=last,
-                )
-                best[skill] = (ratio, card)
-    return {skill: memory.retrievability(card, now) for skill, (_, card) in best.items()}
+            held = best.get(skill)
+            if held is None or ratio < held[0]:
+                best[skill] = (ratio, stability, difficulty, last_review)
+    return {
+        skill: memory.retrievability(
+            Card(
+                card_id=0,
+                state=State.Review,
+                stability=stability,
+                difficulty=difficulty,
+                due=now,
+                last_review=as_utc(last_review),
+            ),
+            now,
+        )
+        for skill, (_ratio, stability, difficulty, last_review) in best.items()
+    }

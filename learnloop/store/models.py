@@ -400,6 +400,10 @@ class GradeReview(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# One learner's decisions: read whenever their new answers are folded into review cards.
+Index("ix_grade_reviews_user_status", GradeReview.user_id, GradeReview.status)
+
+
 class ItemDraft(Base):
     """A generated item waiting for an instructor; only approved drafts reach a pack."""
 

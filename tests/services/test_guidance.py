@@ -176,3 +176,27 @@ def test_simulate_service_and_cli(tmp_path: Path) -> None:
     assert done.exit_code == 0 and "ours" in done.output and "retention" in done.output
     bad = CliRunner().invoke(app, ["simulate", "--learners", "1", "--pack", str(MINI_PACK), "--role", "astronaut"])
     assert bad.exit_code == 2 and "unknown roles: astronaut" in bad.output
+
+
+def test_failing_a_skill_brings_its_prerequisite_back_with_a_reason(ctx: AppContext) -> None:
+    user = _learner(ctx, "stuck@example.org")
+    for _ in range(20):  # right answers until the frontier moves past the root skill
+        shown = practice.next_item(ctx, user)
+        if shown.skill_id != "basics.tokens":
+            break
+        _answer(ctx, user, 1, right=True)
+    assert shown.skill_id == "basics.prompts"
+    for _ in range(40):  # then the learner keeps failing the skill that builds on it
+        shown = practice.next_item(ctx, user)
+        if shown.reason == "revisit":
+            break
+        assert shown.skill_id == "basics.prompts"
+        item = PACK.item(shown.item["id"])
+        wrong: dict[str, object] = (
+            {"choice": next(k for k in item.options or {} if k != item.key)} if item.kind == "choice"
+            else {"value": float(item.answer or 0) + 1000} if item.kind == "numeric"
+            else {"text": "no idea"} if item.kind == "text" else {"code": "pass"}
+        )
+        practice.answer(ctx, user, item.id, wrong)
+    assert (shown.skill_id, shown.reason) == ("basics.tokens", "revisit")
+    assert "Tokens" in shown.reason_text and "Prompts" in shown.reason_text
