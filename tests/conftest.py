@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from learnloop.config import Settings
+from learnloop.content.models import Item
 from learnloop.services.context import AppContext
 from learnloop.services.packs import import_pack
 from learnloop.store.db import migrate
@@ -19,6 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 MINI_PACK = ROOT / "tests" / "fixtures" / "mini_pack"
 DEFAULT_PACK = ROOT / "packs" / "ai_era"
 POSTGRES_URL = os.environ.get("LEARNLOOP_TEST_POSTGRES_URL", "")
+
+
+def answer_payload(item: Item, right: bool) -> dict[str, object]:
+    """A right (the key, the reference) or a clearly wrong but valid answer to ``item``."""
+    if item.kind == "choice":
+        return {"choice": item.key if right else next(o for o in item.options or {} if o != item.key)}
+    if item.kind == "numeric":
+        return {"value": item.answer if right else -1}
+    if item.kind == "text":
+        return {"text": (item.reference_answers or [""])[0] if right else "no idea"}
+    return {"code": item.solution if right else "pass"}
 
 
 def data_dir() -> Path:

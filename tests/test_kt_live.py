@@ -33,7 +33,7 @@ from learnloop.services.mastery import (
     snapshot,
 )
 from learnloop.store.models import KTState, Mastery, MasteryHistory, ModelParams, Response, as_utc, utcnow
-from tests.conftest import MINI_PACK
+from tests.conftest import MINI_PACK, answer_payload
 
 PACK = load_pack(MINI_PACK)
 
@@ -86,14 +86,7 @@ def _answer_live(ctx: AppContext, email: str | CurrentUser, n: int, correct_ever
         shown = practice.next_item(ctx, user)
         item = PACK.item(shown.item["id"])
         right = k % correct_every != 0
-        if item.kind == "choice":
-            payload = {"choice": item.key if right else next(o for o in item.options or {} if o != item.key)}
-        elif item.kind == "numeric":
-            payload = {"value": item.answer if right else -1}
-        elif item.kind == "text":
-            payload = {"text": (item.reference_answers or [""])[0] if right else "no idea"}
-        else:
-            payload = {"code": item.solution if right else "pass"}
+        payload = answer_payload(item, right)
         practice.answer(ctx, user, item.id, payload)
     return user.id
 

@@ -19,7 +19,7 @@ from learnloop.services.context import AppContext
 from learnloop.services.mastery import rebuild_all
 from learnloop.services.review_cards import card_snapshot
 from learnloop.store.models import Response, ReviewCard
-from tests.conftest import MINI_PACK, _make_ctx
+from tests.conftest import MINI_PACK, _make_ctx, answer_payload
 
 PACK = load_pack(MINI_PACK)
 
@@ -192,11 +192,6 @@ def test_failing_a_skill_brings_its_prerequisite_back_with_a_reason(ctx: AppCont
             break
         assert shown.skill_id == "basics.prompts"
         item = PACK.item(shown.item["id"])
-        wrong: dict[str, object] = (
-            {"choice": next(k for k in item.options or {} if k != item.key)} if item.kind == "choice"
-            else {"value": float(item.answer or 0) + 1000} if item.kind == "numeric"
-            else {"text": "no idea"} if item.kind == "text" else {"code": "pass"}
-        )
-        practice.answer(ctx, user, item.id, wrong)
+        practice.answer(ctx, user, item.id, answer_payload(item, right=False))
     assert (shown.skill_id, shown.reason) == ("basics.tokens", "revisit")
     assert "Tokens" in shown.reason_text and "Prompts" in shown.reason_text

@@ -11,7 +11,7 @@ from learnloop.services.context import AppContext
 from learnloop.services.mastery import rebuild_all, snapshot
 from learnloop.store.db import get_engine
 from learnloop.store.models import Mastery, Response, User
-from tests.conftest import MINI_PACK
+from tests.conftest import MINI_PACK, answer_payload
 
 
 def test_migrations_create_every_table(any_ctx: AppContext) -> None:
@@ -41,14 +41,7 @@ def _answer_many(ctx: AppContext, email: str, n: int, correct_every: int) -> Non
         shown = practice.next_item(ctx, login.user)
         item = pack.item(shown.item["id"])
         right = k % correct_every != 0
-        if item.kind == "choice":
-            payload = {"choice": item.key if right else next(o for o in item.options or {} if o != item.key)}
-        elif item.kind == "numeric":
-            payload = {"value": item.answer if right else -1}
-        elif item.kind == "text":
-            payload = {"text": (item.reference_answers or [""])[0] if right else "no idea"}
-        else:
-            payload = {"code": item.solution if right else "pass"}
+        payload = answer_payload(item, right)
         practice.answer(ctx, login.user, item.id, payload)
 
 
