@@ -32,7 +32,7 @@ class PresentedItem(BaseModel):
     item: dict[str, Any]
     skill_id: str
     skill_name: str
-    #: next_step | review | lesson | maintain (why the policy chose it; see reason_text)
+    #: next_step | review | lesson | maintain | revisit (why the policy chose it; see reason_text)
     reason: str
     predicted_success: float
     hints_shown: list[str]
