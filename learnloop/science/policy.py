@@ -14,7 +14,7 @@ fading skill (FSRS retrievability under the desired retention) retrievable again
 is how due reviews compete with new learning. Skills open only on the frontier of the
 graph (every prerequisite mastered), items are preferred in the zone of predicted success
 0.6-0.85, a new skill starts with its lesson, and recent items and long runs on one skill
-are discounted for variety. ``plan_path`` orders the remaining skills to the role target
+are discounted for variety. ``path.plan_path`` orders the remaining skills to the role target
 with an estimate of the answers and minutes each needs; callers re-plan from the current
 state after every answer.
 
@@ -48,8 +48,6 @@ __all__ = [
     "ItemOption",
     "LearnerState",
     "LessonOption",
-    "PathPlan",
-    "PlanStep",
     "PolicyConfig",
     "SkillGraph",
     "UnreachableTarget",
@@ -59,7 +57,6 @@ __all__ = [
     "choose_skill",
     "curriculum_for_role",
     "expected_items_to_target",
-    "plan_path",
     "predicted_success",
 ]
 
@@ -206,7 +203,7 @@ class Activity:
     progress_per_minute: float = 0.0
 
 
-def _mastery(cur: Curriculum, state: LearnerState, skill: str) -> float:
+def mastery_or_prior(cur: Curriculum, state: LearnerState, skill: str) -> float:
     m = state.mastery.get(skill)
     return cur.params(skill).p_init if m is None else m
 
@@ -221,7 +218,7 @@ def working_targets(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> 
     targets = dict(cur.targets)
     for skill in cur.skills:
         dependants = [d for d in cur.graph.dependants[skill] if d in cur.targets]
-        if any(_mastery(cur, state, d) < cur.targets[d] for d in dependants):
+        if any(mastery_or_prior(cur, state, d) < cur.targets[d] for d in dependants):
             targets[skill] = max(targets[skill], cfg.prerequisite_mastery)
     return targets
 
@@ -229,7 +226,7 @@ def working_targets(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> 
 def is_open(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str) -> bool:
     """On the frontier: every practicable prerequisite mastered."""
     return all(
-        _mastery(cur, state, p) >= cfg.prerequisite_mastery
+        mastery_or_prior(cur, state, p) >= cfg.prerequisite_mastery
         for p in cur.graph.prerequisites[skill]
         if cur.items.get(p)
     )
@@ -264,13 +261,13 @@ def _pick_item(
     return best[1], best[2], best[3]
 
 
-def _toward(cur: Curriculum, state: LearnerState, skill: str) -> str | None:
+def toward_target(cur: Curriculum, state: LearnerState, skill: str) -> str | None:
     """The nearest unfinished role target this skill leads to (itself included)."""
     order = {s: i for i, s in enumerate(cur.skills)}
     open_targets = [
         (n, order[t], t)
         for t, n in cur.downstream[skill].items()
-        if t in cur.role_targets and _mastery(cur, state, t) < cur.targets[t]
+        if t in cur.role_targets and mastery_or_prior(cur, state, t) < cur.targets[t]
     ]
     if open_targets:
         return min(open_targets)[2]
@@ -284,7 +281,7 @@ def _prerequisites_known(
     q = 1.0
     for pre in cur.graph.prerequisites[skill]:
         if cur.items.get(pre):
-            q *= changed_to if pre == changed else _mastery(cur, state, pre)
+            q *= changed_to if pre == changed else mastery_or_prior(cur, state, pre)
     return q
 
 
@@ -304,7 +301,7 @@ def expected_gain(
     review is worth its answer only once forgetting costs more than that risk.
     """
     params = cur.params(skill)
-    m = _mastery(cur, state, skill)
+    m = mastery_or_prior(cur, state, skill)
     r = _retrievability(state, cfg, skill)
     p_correct = bkt_predict(m * r, params)
     right, wrong = bkt_update(m, True, params), bkt_update(m, False, params)
@@ -319,7 +316,7 @@ def expected_gain(
         params.p_init, target, params
     )
     for dependant in cur.graph.dependants[skill]:
-        if dependant not in targets or _mastery(cur, state, dependant) >= targets[dependant]:
+        if dependant not in targets or mastery_or_prior(cur, state, dependant) >= targets[dependant]:
             continue
         waiting = [
             _waiting(cur, state, cfg, targets[dependant], dependant, skill, x) for x in (m, right, wrong)
@@ -340,7 +337,7 @@ def _waiting(
     """Answers ``dependant`` still needs if ``prerequisite`` had the given mastery."""
     q = _prerequisites_known(cur, state, dependant, prerequisite, prerequisite_mastery)
     return expected_items_to_target(
-        _mastery(cur, state, dependant),
+        mastery_or_prior(cur, state, dependant),
         target,
         cur.params(dependant),
         prerequisites_known=q,
@@ -386,7 +383,7 @@ def effective_mastery(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -
     each prerequisite then becomes P(known | q') = q' + (1 - q') (m_p - q) / (1 - q), the
     exact marginal under independent priors. A prerequisite keeps the lowest value any of
     its dependants gives it. Skills not revised keep their own estimate."""
-    mastery = {s: _mastery(cur, state, s) for s in cur.skills}
+    mastery = {s: mastery_or_prior(cur, state, s) for s in cur.skills}
     if not cfg.diagnose_prerequisites:
         return mastery
     revised = dict(mastery)
@@ -420,7 +417,7 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         doubted = {
             s
             for s in cur.skills
-            if _mastery(cur, state, s) >= own_targets[s] and revised[s] < _mastery(cur, state, s)
+            if mastery_or_prior(cur, state, s) >= own_targets[s] and revised[s] < mastery_or_prior(cur, state, s)
         }
         state = replace(state, mastery=revised)
     targets = working_targets(cur, state, cfg)
@@ -435,7 +432,7 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         options = cur.items.get(skill)
         if not options:
             continue
-        finished = _mastery(cur, state, skill) >= targets[skill]
+        finished = mastery_or_prior(cur, state, skill) >= targets[skill]
         if not finished and not is_open(cur, state, cfg, skill):
             continue
         gain, p_skill = expected_gain(cur, state, cfg, targets, skill)
@@ -451,7 +448,7 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
     if best is None:
         return _maintain(cur, state, cfg)
     value, _, skill, option, p_item, finished = best
-    toward = _toward(cur, state, skill)
+    toward = toward_target(cur, state, skill)
     if finished and _retrievability(state, cfg, skill) < cfg.desired_retention:
         return Activity(
             kind="review",
@@ -500,11 +497,11 @@ def _maintain(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> Activi
         return None
 
     def at_risk(skill: str) -> tuple[float, str]:
-        m, r = _mastery(cur, state, skill), _retrievability(state, cfg, skill)
+        m, r = mastery_or_prior(cur, state, skill), _retrievability(state, cfg, skill)
         return m * r - cur.targets[skill], skill
 
     skill = min(candidates, key=at_risk)
-    p_skill = bkt_predict(_mastery(cur, state, skill) * _retrievability(state, cfg, skill), cur.params(skill))
+    p_skill = bkt_predict(mastery_or_prior(cur, state, skill) * _retrievability(state, cfg, skill), cur.params(skill))
     option, p_item, _ = _pick_item(cur.items[skill], p_skill, state, cfg, review=True)
     return Activity(
         kind="review",
@@ -516,32 +513,7 @@ def _maintain(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> Activi
     )
 
 
-# -- the path to the role -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    skill_id: str
-    #: "review" (met but fading), "learn" (below target), "met"
-    status: str
-    mastery: float
-    target: float
-    retrievability: float | None
-    #: expected answers and minutes still needed
-    items: float
-    minutes: float
-    toward: str | None
-    is_target: bool
-    #: True when every prerequisite is mastered now
-    open: bool
-
-
-@dataclass(frozen=True)
-class PathPlan:
-    steps: tuple[PlanStep, ...]
-    met: tuple[PlanStep, ...]
-    items: float
-    minutes: float
+# -- answers still needed (the policy's and the path planner's unit of progress) ----------
 
 
 def _correct_run(m: float, target: float, params: BKTParams, cap: int) -> int:
@@ -589,80 +561,3 @@ def expected_items_to_target(
     rate = max(params.p_learn, 1.0 / cap)
     learn = prerequisites_known / rate + (1 - prerequisites_known) / (rate * gate)
     return float(min(m * known_run + (1 - m) * (learn + fresh_run), cap))
-
-
-def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> PathPlan:
-    """The remaining skills in the order to work on them, with answers and minutes each needs.
-
-    Raises :class:`UnreachableTarget` when a skill the role needs has no items.
-    """
-    cfg = cfg or PolicyConfig()
-    missing = cur.missing_items()
-    if missing:
-        raise UnreachableTarget(missing)
-    if cfg.diagnose_prerequisites and state.history:  # the same beliefs as choose_activity
-        state = replace(state, mastery=effective_mastery(cur, state, cfg))
-    targets = working_targets(cur, state, cfg)
-    steps: dict[str, PlanStep] = {}
-    for skill in cur.skills:
-        m = _mastery(cur, state, skill)
-        r = state.retrievability.get(skill)
-        params = cur.params(skill)
-        minutes_each = cur.mean_minutes(skill)
-        if m < targets[skill]:
-            status = "learn"
-            items = expected_items_to_target(m, targets[skill], params)
-            lesson = (
-                min(x.minutes for x in cur.lessons[skill])
-                if cfg.lessons
-                and cur.lessons.get(skill)
-                and not state.attempts.get(skill)
-                and not any(x.lesson_id in state.lessons_seen for x in cur.lessons[skill])
-                else 0.0
-            )
-            minutes = items * minutes_each + lesson
-        elif cfg.reviews and r is not None and r < cfg.desired_retention:
-            status, items, minutes = "review", 1.0, minutes_each
-        else:
-            status, items, minutes = "met", 0.0, 0.0
-        steps[skill] = PlanStep(
-            skill_id=skill,
-            status=status,
-            mastery=m,
-            target=targets[skill],
-            retrievability=r,
-            items=items,
-            minutes=minutes,
-            toward=_toward(cur, state, skill),
-            is_target=skill in cur.role_targets,
-            open=is_open(cur, state, cfg, skill),
-        )
-    ordered = _order_steps(cur, state, [s for s in cur.skills if steps[s].status != "met"], steps)
-    remaining = tuple(steps[s] for s in ordered)
-    return PathPlan(
-        steps=remaining,
-        met=tuple(steps[s] for s in cur.skills if steps[s].status == "met"),
-        items=sum(s.items for s in remaining),
-        minutes=sum(s.minutes for s in remaining),
-    )
-
-
-def _order_steps(
-    cur: Curriculum, state: LearnerState, remaining: list[str], steps: Mapping[str, PlanStep]
-) -> list[str]:
-    """Topological order of the remaining skills: reviews first, then skills already started,
-    then those that unlock the most of the role."""
-    left = set(remaining)
-    order = {s: i for i, s in enumerate(cur.skills)}
-    placed: list[str] = []
-    while left:
-        ready = [s for s in left if not any(p in left for p in cur.graph.prerequisites[s])]
-
-        def priority(skill: str) -> tuple[int, int, int]:
-            stage = 0 if steps[skill].status == "review" else 1 if state.attempts.get(skill) else 2
-            return stage, -len(cur.downstream[skill]), order[skill]
-
-        nxt = min(ready, key=priority)
-        placed.append(nxt)
-        left.remove(nxt)
-    return placed

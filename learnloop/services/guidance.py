@@ -24,18 +24,16 @@ from learnloop.science.memory import (
     OptimizerUnavailable,
     rating_for_answer,
 )
+from learnloop.science.path import PathPlan, PlanStep, plan_path
 from learnloop.science.policy import (
     Activity,
     Curriculum,
     GraphError,
     LearnerState,
-    PathPlan,
-    PlanStep,
     PolicyConfig,
     UnreachableTarget,
     choose_activity,
     curriculum_for_role,
-    plan_path,
 )
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from learnloop.content.loader import load_pack
+from learnloop.science.path import plan_path
 from learnloop.science.policy import (
     GraphError,
     ItemOption,
@@ -20,7 +21,6 @@ from learnloop.science.policy import (
     choose_skill,
     curriculum_for_role,
     expected_items_to_target,
-    plan_path,
 )
 from learnloop.science.simulation import paired_item_ratio, simulate, simulate_learner, summarise
 
