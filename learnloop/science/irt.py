@@ -6,8 +6,8 @@ priors that keep every estimate finite (so strictly it is MAP-EM, Mislevy 1986).
 is scored by EAP or MAP with standard errors; items are checked with infit/outfit and
 people with the lz statistic.
 
-Parameterisation: P(correct | theta) = c + (1 - c) / (1 + exp(-(a * theta + d))), the
-slope-intercept form used by mirt; the difficulty form a * (theta - b) has b = -d / a.
+Shared response functions live in ``irt_base.py``, ability scoring and fit statistics in
+``irt_scoring.py``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,15 +17,45 @@ from typing import Any, Literal, Self, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
-Array = NDArray[np.float64]
-ModelName = Literal["1pl", "2pl", "3pl"]
+from learnloop.science.irt_base import (
+    EPS,
+    MAX_STEP,
+    QUADRATURE_BOUND,
+    Array,
+    ModelName,
+    Responses,
+    as_responses,
+    grid_log_likelihood,
+    item_information,
+    log_pq,
+    prob,
+    quadrature,
+)
+from learnloop.science.irt_scoring import (
+    eap,
+    item_fit_mean_squares,
+    map_ability,
+    marginal_log_likelihood,
+    person_fit_lz,
+)
 
-QUADRATURE_BOUND = 6.0  # grid over [-6, 6], as R mirt for one dimension
+__all__ = [
+    "QUADRATURE_BOUND",
+    "IRTModel",
+    "IRTModelDict",
+    "eap",
+    "item_fit_mean_squares",
+    "item_information",
+    "map_ability",
+    "marginal_log_likelihood",
+    "person_fit_lz",
+    "prob",
+    "quadrature",
+]
+
 _MIN_RESPONDENTS = 50
-_MAX_STEP = 1.0  # largest change of one parameter in one scoring step (log a, d, logit c)
-_EPS = 1e-12
 
 
 class IRTModelDict(TypedDict):
@@ -44,233 +74,6 @@ class IRTModelDict(TypedDict):
     log_likelihood: float
     n_iter: int
     warnings: list[str]
-
-
-# --------------------------------------------------------------------------- response functions
-
-
-def _as_items(a: ArrayLike, b: ArrayLike, c: ArrayLike | None) -> tuple[Array, Array, Array]:
-    a_arr = np.atleast_1d(np.asarray(a, dtype=float))
-    b_arr = np.atleast_1d(np.asarray(b, dtype=float))
-    c_arr = np.zeros_like(b_arr) if c is None else np.atleast_1d(np.asarray(c, dtype=float))
-    return np.broadcast_arrays(a_arr, b_arr, c_arr)  # type: ignore[return-value]
-
-
-def prob(theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None) -> Array:
-    """P(correct) under the 3PL (Birnbaum 1968; Lord 1980, ch. 2); c = 0 gives the 2PL.
-
-    ``theta`` of shape S and items of shape (J,) give shape S + (J,).
-    """
-    a_arr, b_arr, c_arr = _as_items(a, b, c)
-    t = np.asarray(theta, dtype=float)[..., None]
-    return c_arr + (1.0 - c_arr) * expit(a_arr * (t - b_arr))
-
-
-def item_information(theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None) -> Array:
-    """Fisher information of each item at ``theta`` (Birnbaum 1968; Lord 1980, ch. 5).
-
-    I(theta) = a^2 * (Q / P) * ((P - c) / (1 - c))^2, which is a^2 P Q when c = 0.
-    """
-    a_arr, b_arr, c_arr = _as_items(a, b, c)
-    p = prob(theta, a_arr, b_arr, c_arr)
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return a_arr**2 * ((1.0 - p) / p) * ((p - c_arr) / (1.0 - c_arr)) ** 2
-
-
-def quadrature(n_points: int, mean: float = 0.0, sd: float = 1.0) -> tuple[Array, Array]:
-    """Equally spaced nodes and normalised normal weights (Bock & Aitkin 1981)."""
-    nodes = np.linspace(-QUADRATURE_BOUND, QUADRATURE_BOUND, n_points) * sd + mean
-    log_w = -0.5 * ((nodes - mean) / sd) ** 2
-    return nodes, np.exp(log_w - logsumexp(log_w))
-
-
-# --------------------------------------------------------------------------- response data
-
-
-@dataclass
-class _Responses:
-    """Binary responses as float matrices ready for BLAS: 0 where missing."""
-
-    correct: Array  # (N, J) 1 where answered correctly
-    observed: Array  # (N, J) 1 where answered
-    weight: Array  # (N,) frequency of each row
-    complete: bool
-
-
-def _as_responses(x: ArrayLike, mask: ArrayLike | None = None, weight: ArrayLike | None = None) -> _Responses:
-    """Validate a 0/1 matrix with NaN (or ``mask`` False) marking unanswered items."""
-    arr = np.asarray(x, dtype=float)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ValueError(f"responses must be a 2-D examinee x item matrix, got {arr.ndim} dimensions")
-    observed = ~np.isnan(arr)
-    if mask is not None:
-        observed &= np.asarray(mask, dtype=bool).reshape(arr.shape)
-    values = arr[observed]
-    if values.size and not np.isin(values, (0.0, 1.0)).all():
-        raise ValueError("responses must contain only 0, 1 and NaN for a missing answer")
-    w = np.ones(arr.shape[0]) if weight is None else np.asarray(weight, dtype=float).reshape(-1)
-    if w.shape[0] != arr.shape[0] or (w < 0).any():
-        raise ValueError("sample_weight must be one non-negative number per examinee")
-    correct = np.where(observed, arr, 0.0)
-    return _Responses(correct, observed.astype(float), w, bool(observed.all()))
-
-
-def _grid_log_likelihood(data: _Responses, log_p: Array, log_q: Array) -> Array:
-    """log P(responses_n | theta_q) for every examinee and node, shape (N, Q).
-
-    log_p, log_q: (J, Q). Two matrix products; the complete-data case needs only one. Runs
-    in the precision of ``data`` (float32 inside the EM loop, float64 for reported values).
-    """
-    dtype = data.correct.dtype
-    ll = data.correct @ (log_p - log_q).astype(dtype)
-    if data.complete:
-        return ll + log_q.sum(axis=0).astype(dtype)
-    return ll + data.observed @ log_q.astype(dtype)
-
-
-def _log_pq(a: Array, d: Array, c: Array, nodes: Array) -> tuple[Array, Array]:
-    """log P and log(1 - P) at the nodes, shape (J, Q), computed without cancellation."""
-    z = a[:, None] * nodes[None, :] + d[:, None]
-    log_s = -np.logaddexp(0.0, -z)  # log expit(z)
-    log_1ms = -np.logaddexp(0.0, z)  # log expit(-z)
-    if not c.any():
-        return log_s, log_1ms
-    log_c = np.log(np.maximum(c, _EPS))[:, None]
-    log_p = np.logaddexp(log_c, np.log1p(-c)[:, None] + log_s)
-    return log_p, np.log1p(-c)[:, None] + log_1ms
-
-
-# --------------------------------------------------------------------------- ability scoring
-
-
-def _posterior(data: _Responses, a: Array, d: Array, c: Array, nodes: Array, log_w: Array) -> Array:
-    log_p, log_q = _log_pq(a, d, c, nodes)
-    ll = _grid_log_likelihood(data, log_p, log_q) + log_w
-    return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
-
-
-def marginal_log_likelihood(
-    responses: ArrayLike,
-    a: ArrayLike,
-    b: ArrayLike,
-    c: ArrayLike | None = None,
-    n_quadrature: int = 201,
-    mask: ArrayLike | None = None,
-    sample_weight: ArrayLike | None = None,
-) -> float:
-    """log of prod_n integral P(x_n | theta) phi(theta) dtheta over a fine grid (Bock & Aitkin 1981).
-
-    A yardstick for comparing item parameters from different programs: their own reported
-    log-likelihoods depend on their quadrature.
-    """
-    a_arr, b_arr, c_arr = _as_items(a, b, c)
-    data = _as_responses(responses, mask, sample_weight)
-    nodes, w = quadrature(n_quadrature)
-    log_p, log_q = _log_pq(a_arr, -a_arr * b_arr, c_arr, nodes)
-    ll = _grid_log_likelihood(data, log_p, log_q) + np.log(w)
-    return float(data.weight @ logsumexp(ll, axis=1))
-
-
-def eap(
-    responses: ArrayLike,
-    a: ArrayLike,
-    b: ArrayLike,
-    c: ArrayLike | None = None,
-    n_quadrature: int = 61,
-    prior_mean: float = 0.0,
-    prior_sd: float = 1.0,
-) -> tuple[Array, Array]:
-    """Expected a posteriori ability and posterior SD (Bock & Mislevy 1982).
-
-    ``responses``: (N, J) or (J,) of 0/1 with NaN for unanswered items. Returns arrays of
-    shape (N,) (or (1,) for a single vector); an examinee with no answers gets the prior.
-    """
-    a_arr, b_arr, c_arr = _as_items(a, b, c)
-    data = _as_responses(responses)
-    nodes, w = quadrature(n_quadrature, prior_mean, prior_sd)
-    post = _posterior(data, a_arr, -a_arr * b_arr, c_arr, nodes, np.log(w))
-    mean = post @ nodes
-    var = post @ nodes**2 - mean**2
-    return mean, np.sqrt(np.maximum(var, 0.0))
-
-
-def map_ability(
-    responses: ArrayLike,
-    a: ArrayLike,
-    b: ArrayLike,
-    c: ArrayLike | None = None,
-    prior_mean: float = 0.0,
-    prior_sd: float = 1.0,
-    max_iter: int = 50,
-    tol: float = 1e-6,
-) -> tuple[Array, Array]:
-    """Maximum a posteriori ability by Fisher scoring, started at the EAP; SE from the
-    posterior information 1 / sqrt(I(theta) + 1 / sd^2) (Baker & Kim 2004, ch. 7; Mislevy 1986).
-    """
-    a_arr, b_arr, c_arr = _as_items(a, b, c)
-    data = _as_responses(responses)
-    theta, _ = eap(responses, a_arr, b_arr, c_arr, prior_mean=prior_mean, prior_sd=prior_sd)
-    for _ in range(max_iter):
-        grad, info = _ability_score(theta, data, a_arr, b_arr, c_arr)
-        grad -= (theta - prior_mean) / prior_sd**2
-        info += 1.0 / prior_sd**2
-        step = np.clip(grad / info, -_MAX_STEP, _MAX_STEP)
-        theta = theta + step
-        if np.abs(step).max(initial=0.0) < tol:
-            break
-    _, info = _ability_score(theta, data, a_arr, b_arr, c_arr)
-    return theta, 1.0 / np.sqrt(info + 1.0 / prior_sd**2)
-
-
-def _ability_score(theta: Array, data: _Responses, a: Array, b: Array, c: Array) -> tuple[Array, Array]:
-    """Gradient of the log-likelihood in theta and the test information (Lord 1980, ch. 5)."""
-    p = np.clip(prob(theta, a, b, c), _EPS, 1.0 - _EPS)
-    s = (p - c) / (1.0 - c)
-    dp = a * (1.0 - c) * s * (1.0 - s)
-    grad = ((data.correct - data.observed * p) * dp / (p * (1.0 - p))).sum(axis=1)
-    info = (data.observed * dp**2 / (p * (1.0 - p))).sum(axis=1)
-    return grad, info
-
-
-# --------------------------------------------------------------------------- fit statistics
-
-
-def person_fit_lz(
-    responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None
-) -> Array:
-    """Standardised log-likelihood person fit lz (Drasgow, Levine & Williams 1985).
-
-    Large negative values flag aberrant patterns; NaN where an examinee has no answers.
-    """
-    data = _as_responses(responses)
-    p = np.clip(prob(np.asarray(theta, dtype=float).reshape(-1), a, b, c), _EPS, 1.0 - _EPS)
-    log_p, log_q = np.log(p), np.log1p(-p)
-    l0 = (data.correct * log_p + (data.observed - data.correct) * log_q).sum(axis=1)
-    expected = (data.observed * (p * log_p + (1.0 - p) * log_q)).sum(axis=1)
-    variance = (data.observed * p * (1.0 - p) * (log_p - log_q) ** 2).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(variance > 0, (l0 - expected) / np.sqrt(variance), np.nan)
-
-
-def item_fit_mean_squares(
-    responses: ArrayLike, theta: ArrayLike, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None
-) -> tuple[Array, Array]:
-    """Infit and outfit mean squares per item (Wright & Masters 1982, ch. 5).
-
-    Outfit is the mean squared standardised residual; infit weights it by the variance, so
-    it is less driven by unexpected answers far from the item. Both are 1 under the model.
-    """
-    data = _as_responses(responses)
-    p = np.clip(prob(np.asarray(theta, dtype=float).reshape(-1), a, b, c), _EPS, 1.0 - _EPS)
-    variance = p * (1.0 - p) * data.observed
-    sq_resid = (data.correct - data.observed * p) ** 2
-    n = data.observed.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        outfit = np.where(data.observed > 0, sq_resid / np.maximum(variance, _EPS), 0.0).sum(axis=0) / n
-        infit = sq_resid.sum(axis=0) / variance.sum(axis=0)
-    return infit, outfit
 
 
 # --------------------------------------------------------------------------- estimator
@@ -346,7 +149,7 @@ class IRTModel:
             raise ValueError(f"model must be '1pl', '2pl' or '3pl', got {self.model!r}")
         if self.n_quadrature < 5:
             raise ValueError("n_quadrature must be at least 5")
-        data = _as_responses(X, mask, sample_weight)
+        data = as_responses(X, mask, sample_weight)
         self.warnings_ = []
         data = self._drop_empty_rows(data)
         frozen = self._check_items(data)
@@ -360,7 +163,7 @@ class IRTModel:
         self.n_iter_ = 0
         # single precision halves the cost of the two big matrix products; the posterior
         # weights need far less than float32's 7 digits. Reported values use float64.
-        data32 = _Responses(
+        data32 = Responses(
             data.correct.astype(np.float32), data.observed.astype(np.float32), data.weight, data.complete
         )
         for iteration in range(1, self.max_iter + 1):
@@ -380,12 +183,12 @@ class IRTModel:
 
     # -- input checks: record what cannot be estimated instead of failing
 
-    def _drop_empty_rows(self, data: _Responses) -> _Responses:
+    def _drop_empty_rows(self, data: Responses) -> Responses:
         answered = data.observed.sum(axis=1) > 0
         if not answered.all():
             dropped = data.weight[~answered].sum()
             self.warnings_.append(f"{dropped:g} examinees answered no item and were ignored")
-            data = _Responses(
+            data = Responses(
                 data.correct[answered], data.observed[answered], data.weight[answered], data.complete
             )
         n_people = data.weight.sum()
@@ -403,7 +206,7 @@ class IRTModel:
                 )
         return data
 
-    def _check_items(self, data: _Responses) -> Array:
+    def _check_items(self, data: Responses) -> Array:
         """Items whose slope (and asymptote) cannot be estimated: held at prior values."""
         n = data.weight @ data.observed
         right = data.weight @ data.correct
@@ -510,7 +313,7 @@ class IRTModel:
 # --------------------------------------------------------------------------- EM internals
 
 
-def _start_values(data: _Responses, model: str, priors: _Priors) -> tuple[Array, Array, Array]:
+def _start_values(data: Responses, model: str, priors: _Priors) -> tuple[Array, Array, Array]:
     """Classical start values: slope from the item-rest correlation, intercept from the
     proportion correct. a = r / sqrt(1 - r^2) for a biserial r (Lord & Novick 1968, sec. 16.10),
     here the item-rest point-biserial (it errs low, harmless for a start), times 1.7 for the
@@ -547,16 +350,16 @@ def _weighted_corr(x: Array, y: Array, w: Array) -> float:
 
 
 def _e_step(
-    data: _Responses, a: Array, d: Array, c: Array, nodes: Array, log_w: Array
+    data: Responses, a: Array, d: Array, c: Array, nodes: Array, log_w: Array
 ) -> tuple[float, Array, Array]:
     """Marginal log-likelihood and expected counts at the nodes (Bock & Aitkin 1981).
 
     r[j, q]: expected number answering item j correctly at node q; n[j, q]: expected number
     answering it at all.
     """
-    log_p, log_q = _log_pq(a, d, c, nodes)
+    log_p, log_q = log_pq(a, d, c, nodes)
     dtype = data.correct.dtype
-    ll = _grid_log_likelihood(data, log_p, log_q) + log_w.astype(dtype)
+    ll = grid_log_likelihood(data, log_p, log_q) + log_w.astype(dtype)
     peak = ll.max(axis=1, keepdims=True)
     post = np.exp(ll - peak)
     total = post.sum(axis=1, keepdims=True)
@@ -603,10 +406,10 @@ def _m_step(
             + 1e-8 * np.eye(n_par)
         )
         step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
-        step = np.clip(step, -_MAX_STEP, _MAX_STEP)
+        step = np.clip(step, -MAX_STEP, MAX_STEP)
         if model == "1pl":
             grad_a, info_a = _shared_slope_score(log_a, d, nodes, r, n, priors, frozen == 0)
-            log_a = log_a + np.clip(grad_a / info_a, -_MAX_STEP, _MAX_STEP)
+            log_a = log_a + np.clip(grad_a / info_a, -MAX_STEP, MAX_STEP)
         else:
             log_a = log_a + step[:, 0]
         d = d + step[:, 1]
@@ -646,7 +449,7 @@ def _item_score(
     else:
         p = s
         derivs = [ds * a * nodes[None, :], ds]
-    pq = np.maximum(p * (1.0 - p), _EPS)
+    pq = np.maximum(p * (1.0 - p), EPS)
     dp = np.stack(derivs, axis=-1)  # (J, Q, k)
     grad = np.einsum("jq,jqk->jk", (r - n * p) / pq, dp)
     info = np.einsum("jq,jqk,jql->jkl", n / pq, dp, dp)
