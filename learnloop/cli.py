@@ -13,6 +13,7 @@ import typer
 from learnloop.config import get_settings
 from learnloop.content.loader import PackError
 from learnloop.errors import LearnloopError
+from learnloop.science.simulation import POLICIES
 from learnloop.services.context import AppContext
 
 app = typer.Typer(help="Learnloop: adaptive, measured learning toward AI-era roles.", no_args_is_help=True,
@@ -189,20 +190,25 @@ def simulate(
     learners: int = typer.Option(100, min=1, max=20000, help="simulated learners (each runs under every policy)"),
     seed: int = typer.Option(0, help="the same seed gives the same learners and the same answers"),
     role: list[str] = typer.Option(None, help="role id (repeat for several; default: every role, by turns)"),
-    policy: list[str] = typer.Option(None, help="policy (repeat; default: all): ours, no_reviews, "
-                                     "ours_no_lessons, lowest_mastery, curriculum, random"),
+    policy: list[str] = typer.Option(None, help="policy (repeat; default: all): " + ", ".join(POLICIES)
+                                     + " (oracle is a bound: it reads the true state)"),
     pack: Path = typer.Option(None, help="pack folder (default: the default pack)"),
 ) -> None:
     """Compare practice policies on simulated learners with a known true skill model."""
+    from learnloop.i18n import _
     from learnloop.services.guidance import simulate as run
 
     ctx = _ctx()
     rows = run(pack or ctx.settings.default_pack, learners=learners, seed=seed, roles=role or None,
                policies=policy or None)
-    typer.echo(f"{'policy':<16} {'reached':>7} {'median items':>12} {'median min':>10} {'retention 30d':>13}")
+    width = max([len(r["policy"]) for r in rows] + [16]) + 1
+    typer.echo(f"{_('policy'):<{width}} {_('reached'):>8} {_('median answers'):>14} {_('median minutes'):>14} "
+               f"{_('retention 30 days'):>17}")
     for r in rows:
-        typer.echo(f"{r['policy']:<16} {r['reached_share']:>7.0%} {r['median_items']:>12.1f} "
-                   f"{r['median_minutes']:>10.0f} {r['mean_retention']:>13.3f}")
+        typer.echo(f"{r['policy']:<{width}} {r['reached_share']:>8.0%} {r['median_items']:>14.1f} "
+                   f"{r['median_minutes']:>14.0f} {r['mean_retention']:>17.3f}")
+    if any(r["policy"] == "oracle" for r in rows):
+        typer.echo(_("oracle is a bound, not a policy: it reads each simulated learner's true state."))
 
 
 @fit_app.command("kt")
