@@ -348,3 +348,22 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
         rows = mastery_of(session, learner.id)
         bkt_now = predicted_success(session, model, learner.id, skills, rows)
     assert bkt_now["basics.tokens"] == pytest.approx(model.predict("basics.tokens", rows["basics.tokens"].p_known))
+
+
+def test_the_practice_loop_reads_the_logistic_models_predictions(ctx: AppContext) -> None:
+    from learnloop.services import guidance
+    from learnloop.store.models import utcnow
+
+    _simulate_log(ctx, learners=12, answers=20)
+    learner = _learner(ctx, "loop@example.org")
+    _answer_live(ctx, learner, 4, 2)
+    for model_name, expect in (("logistic", True), ("bkt", False)):
+        fit_kt(ctx, model=model_name)
+        with ctx.session() as session:
+            model = load_model(session)
+            active = ctx.active_pack(session)
+            state, _memory = guidance.learner_state(session, active, learner, model, utcnow())
+            expected = predicted_success(session, model, learner.id, [s.id for s in active.pack.skills])
+        assert bool(state.p_correct) is expect
+        if expect:  # the policy sees exactly the model's predictions
+            assert state.p_correct == pytest.approx(expected)

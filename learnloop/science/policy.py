@@ -160,6 +160,10 @@ class LearnerState:
     recent_items: Sequence[str] = ()
     recent_skills: Sequence[str] = ()
     lessons_seen: frozenset[str] = frozenset()
+    #: the live knowledge-tracing model's P(correct) on each skill's next (average) item, when
+    #: it is not BKT (``learnloop fit kt`` chose the logistic model): the items' predicted
+    #: success, and so the success zone, then come from the better-predicting model
+    p_correct: Mapping[str, float] = field(default_factory=dict)
     #: answers (right or wrong) per skill, oldest first; the policy reads the newest
     #: ``PolicyConfig.history_window`` of a skill to suspect its prerequisites
     history: Mapping[str, Sequence[bool]] = field(default_factory=dict)
@@ -439,6 +443,8 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         if gain <= 1e-9 or (best is not None and gain / cur.min_minutes[skill] < best[0]):
             continue  # no item of this skill could beat the best so far
         fading = finished and _retrievability(state, cfg, skill) < cfg.desired_retention
+        if skill in state.p_correct and skill not in doubted:
+            p_skill = state.p_correct[skill]
         option, p_item, quality = _pick_item(options, p_skill, state, cfg, review=fading)
         value = gain * quality / option.minutes
         if skill == streak:

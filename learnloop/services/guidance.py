@@ -37,7 +37,7 @@ from learnloop.science.policy import (
 )
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
-from learnloop.services.mastery import MasteryModel, load_model
+from learnloop.services.mastery import MasteryModel, load_model, predicted_success
 from learnloop.services.review_cards import (
     current_cards,
     item_minutes,
@@ -122,6 +122,11 @@ def learner_state(
         recent_items=tuple(recent),
         recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
         history=per_skill,
+        p_correct=(
+            predicted_success(session, model, user.id, [s.id for s in active.pack.skills])
+            if model.kind == "logistic"
+            else {}
+        ),
     )
     return state, memory
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,16 @@ def test_failing_a_skill_sends_the_learner_back_to_its_prerequisite() -> None:
     assert fresh is not None and fresh.skill_id in {"b", "d"}
     off = choose_activity(CUR, stuck, PolicyConfig(diagnose_prerequisites=False))
     assert off is not None and off.skill_id in {"b", "d"}
+
+
+def test_the_live_models_prediction_sets_the_success_zone() -> None:
+    seen = frozenset({"lesson.a"})
+    state = LearnerState(mastery={"a": 0.5}, attempts={"a": 1}, lessons_seen=seen)
+    by_bkt = choose_activity(CUR, state)
+    weak = choose_activity(CUR, replace(state, p_correct={"a": 0.35}))
+    strong = choose_activity(CUR, replace(state, p_correct={"a": 0.97}))
+    assert by_bkt is not None and weak is not None and strong is not None
+    assert weak.predicted_success is not None and strong.predicted_success is not None
+    # a weak prediction sends the learner to the easiest item, a strong one to the hardest
+    assert (weak.item_id, strong.item_id) == ("a.0", "a.2")
+    assert weak.predicted_success < strong.predicted_success
