@@ -28,7 +28,8 @@ __all__ = ["PathPlan", "PlanStep", "plan_path"]
 @dataclass(frozen=True)
 class PlanStep:
     skill_id: str
-    #: "review" (met but fading), "learn" (below target), "met"
+    #: "review" (met but fading), "learn" (below target), "revisit" (met on its own answers,
+    #: doubted from the answers on the skills needing it), "met"
     status: str
     mastery: float
     target: float
@@ -59,6 +60,8 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
     missing = cur.missing_items()
     if missing:
         raise UnreachableTarget(missing)
+    own_targets = working_targets(cur, state, cfg)
+    own = {s: mastery_or_prior(cur, state, s) for s in cur.skills}
     if cfg.diagnose_prerequisites and state.history:  # the same beliefs as choose_activity
         state = replace(state, mastery=effective_mastery(cur, state, cfg))
     targets = working_targets(cur, state, cfg)
@@ -69,7 +72,8 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
         params = cur.params(skill)
         minutes_each = cur.mean_minutes(skill)
         if m < targets[skill]:
-            status = "learn"
+            # met on its own answers, but the skills needing it cast doubt on it
+            status = "revisit" if own[skill] >= own_targets[skill] else "learn"
             items = expected_items_to_target(m, targets[skill], params)
             lesson = (
                 min(x.minutes for x in cur.lessons[skill])
@@ -118,7 +122,7 @@ def _order_steps(
         ready = [s for s in left if not any(p in left for p in cur.graph.prerequisites[s])]
 
         def priority(skill: str) -> tuple[int, int, int]:
-            stage = 0 if steps[skill].status == "review" else 1 if state.attempts.get(skill) else 2
+            stage = 0 if steps[skill].status in ("review", "revisit") else 1 if state.attempts.get(skill) else 2
             return stage, -len(cur.downstream[skill]), order[skill]
 
         nxt = min(ready, key=priority)

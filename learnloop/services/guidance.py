@@ -233,7 +233,7 @@ def presentation(
 class PathStepView(BaseModel):
     skill_id: str
     name: str
-    status: str  # learn | review | met
+    status: str  # learn | review | revisit | met
     mastery: float
     target: float
     retrievability: float | None

@@ -210,6 +210,10 @@ def test_failing_a_skill_sends_the_learner_back_to_its_prerequisite() -> None:
     assert fresh is not None and fresh.skill_id in {"b", "d"}
     off = choose_activity(CUR, stuck, PolicyConfig(diagnose_prerequisites=False))
     assert off is not None and off.skill_id in {"b", "d"}
+    # the path shows the doubted prerequisite first, as a revisit
+    first = plan_path(CUR, stuck).steps[0]
+    assert (first.skill_id, first.status) == ("a", "revisit")
+    assert plan_path(CUR, LearnerState(**base)).steps[0].status != "revisit"  # type: ignore[arg-type]
 
 
 def test_the_live_models_prediction_sets_the_success_zone() -> None:

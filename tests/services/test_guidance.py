@@ -195,3 +195,5 @@ def test_failing_a_skill_brings_its_prerequisite_back_with_a_reason(ctx: AppCont
         practice.answer(ctx, user, item.id, answer_payload(item, right=False))
     assert (shown.skill_id, shown.reason) == ("basics.tokens", "revisit")
     assert "Tokens" in shown.reason_text and "Prompts" in shown.reason_text
+    path = guidance.my_path(ctx, user)  # the path leads with it too
+    assert (path.steps[0].skill_id, path.steps[0].status) == ("basics.tokens", "revisit")
