@@ -336,7 +336,7 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
     with ctx.session() as session:
         model = load_model(session)
         rows = mastery_of(session, learner.id)
-        now = predicted_success(session, model, learner.id, skills, rows)
+        now = predicted_success(session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()})
         last = session.scalars(select(Response.skills).where(Response.user_id == learner.id)
                                .order_by(Response.id.desc())).first()
     assert last is not None and all(math.isfinite(p) for p in now.values())
@@ -346,7 +346,7 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
     with ctx.session() as session:
         model = load_model(session)
         rows = mastery_of(session, learner.id)
-        bkt_now = predicted_success(session, model, learner.id, skills, rows)
+        bkt_now = predicted_success(session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()})
     assert bkt_now["basics.tokens"] == pytest.approx(model.predict("basics.tokens", rows["basics.tokens"].p_known))
 
 

@@ -414,9 +414,9 @@ def effective_mastery(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -
 def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> Activity | None:
     """The next activity by expected progress per minute; None when no skill has items."""
     cfg = cfg or PolicyConfig()
-    own_targets = working_targets(cur, state, cfg)
     doubted: set[str] = set()
     if cfg.diagnose_prerequisites and state.history:
+        own_targets = working_targets(cur, state, cfg)
         revised = effective_mastery(cur, state, cfg)
         doubted = {
             s

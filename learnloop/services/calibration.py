@@ -221,9 +221,6 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
         in_sample = _finite_auc(log.correct, live.predict_proba(log))
         selection = {"protocol": SELECTION_PROTOCOL, "requested": model, "auc": held_out_auc,
                      "min_answers": MIN_SELECTION_ANSWERS, "min_learners": MIN_SELECTION_LEARNERS}
-        # The plain per-skill row keeps older readers of kind "bkt" working; the "kt" row,
-        # written after it, is the live model.
-        session.add(ModelParams(kind="bkt", n_responses=len(log), params=bkt_params))
         session.add(ModelParams(kind="kt", n_responses=len(log), params={
             "model": chosen,
             "params": live.to_dict() if chosen == "logistic" else None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -242,28 +242,30 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
 
 
 def predicted_success(session: Session, model: MasteryModel, user_id: int, skill_ids: Iterable[str],
-                      rows: dict[str, Mastery] | None = None) -> dict[str, float]:
+                      known: Mapping[str, float] | None = None) -> dict[str, float]:
     """P(correct) on each skill's next (average) item, now.
 
     Under the logistic model this reads the learner's stored state, so it follows every
     answer on any skill (cross-skill transfer, recency), where ``Mastery.p_correct`` changes
     only when its skill is answered; reading it costs one row and no writes. Skills the model
     did not see in training, learners without a state under this model, and BKT use the BKT
-    prediction from the stored P(known) or the prior.
+    prediction from the stored P(known) or the prior. ``known``: the learner's stored P(known)
+    per skill, when the caller has read it already.
     """
-    rows = mastery_of(session, user_id) if rows is None else rows
+    if known is None:
+        known = {m.skill_id: m.p_known for m in mastery_of(session, user_id).values()}
     state: dict[str, Any] | None = None
     if model.tracer is not None and model.params_id is not None:
         cache: dict[tuple[int, int], KTState] = session.info.get(_STATE_CACHE, {})
         stored = cache.get((model.params_id, user_id)) or session.get(KTState, user_id)
         if stored is not None and stored.model_params_id == model.params_id:
             state = stored.state
-        elif not rows:
+        elif not known:
             state = model.tracer.initial_state()  # no answers yet: the population's first attempt
     out: dict[str, float] = {}
     for skill_id in skill_ids:
         params = model.params(skill_id)
-        p_known = rows[skill_id].p_known if skill_id in rows else params.p_init
+        p_known = known.get(skill_id, params.p_init)
         fallback = bkt_predict(p_known, params)
         if state is not None and model.tracer is not None and model.traces(skill_id):
             out[skill_id] = _finite(model.tracer.predict_next(state, model.skill_codes[skill_id]), fallback)
