@@ -15,7 +15,6 @@ saw in training keep BKT with the population's default parameters, starting from
 from __future__ import annotations
 
 import math
-import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict, bkt_update
 from learnloop.services.review_cards import rebuild_cards
 from learnloop.store.grades import instructor_decisions
 from learnloop.store.models import KTState, Mastery, MasteryHistory, ModelParams, Response, as_utc
+from learnloop.store.params_cache import ParamsCache
 
 #: model_params kinds holding the live mastery model, newest row wins (``bkt``: before 0006).
 MODEL_KINDS = ("kt", "bkt")
@@ -99,10 +99,7 @@ def _bkt_from_dict(params: dict[str, Any]) -> tuple[BKTParams, dict[str, BKTPara
             {k: BKTParams.from_dict(v) for k, v in params.get("skills", {}).items()})
 
 
-#: parsed models by (database, row): rows are never updated (a new fit adds a row), so the parse
-#: of a few thousand weights happens once per process rather than on every request
-_parsed: dict[tuple[str, int, str, datetime], MasteryModel] = {}
-_parsed_lock = threading.Lock()
+_models: ParamsCache[MasteryModel] = ParamsCache()
 
 
 def load_model(session: Session) -> MasteryModel:
@@ -112,30 +109,23 @@ def load_model(session: Session) -> MasteryModel:
     ).first()
     if head is None:
         return MasteryModel(default=BKTParams(), per_skill={})
-    key = (str(session.get_bind().engine.url), int(head.id), str(head.kind), head.fitted_at)
-    with _parsed_lock:
-        cached = _parsed.get(key)
-    if cached is not None:
-        return cached
-    params = session.execute(select(ModelParams.params).where(ModelParams.id == head.id)).scalar_one()
-    if head.kind == "bkt":
+    kind, row_id = str(head.kind), int(head.id)
+    return _models.get(session, row_id, head.fitted_at, lambda params: _parse(kind, row_id, params))
+
+
+def _parse(kind: str, row_id: int, params: dict[str, Any]) -> MasteryModel:
+    if kind == "bkt":
         default, per_skill = _bkt_from_dict(params)
-        model = MasteryModel(default=default, per_skill=per_skill, params_id=int(head.id))
-    else:
-        default, per_skill = _bkt_from_dict(params.get("bkt", {}))
-        tracer = None
-        if params.get("model") == "logistic" and params.get("params"):
-            tracer = LogisticKT.from_dict(params["params"])
-        model = MasteryModel(
-            default=default, per_skill=per_skill, params_id=int(head.id), tracer=tracer,
-            skill_codes={s: k for k, s in enumerate(params.get("skills", []))},
-            item_codes={i: k for k, i in enumerate(params.get("items", []))},
-        )
-    with _parsed_lock:
-        if len(_parsed) >= 16:
-            _parsed.pop(next(iter(_parsed)))
-        _parsed[key] = model
-    return model
+        return MasteryModel(default=default, per_skill=per_skill, params_id=row_id)
+    default, per_skill = _bkt_from_dict(params.get("bkt", {}))
+    tracer = None
+    if params.get("model") == "logistic" and params.get("params"):
+        tracer = LogisticKT.from_dict(params["params"])
+    return MasteryModel(
+        default=default, per_skill=per_skill, params_id=row_id, tracer=tracer,
+        skill_codes={s: k for k, s in enumerate(params.get("skills", []))},
+        item_codes={i: k for k, i in enumerate(params.get("items", []))},
+    )
 
 
 def mastery_of(session: Session, user_id: int) -> dict[str, Mastery]:

@@ -9,7 +9,6 @@ them. A replay keeps each card in memory and writes its row once, after its last
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from learnloop.science.memory import MemoryModel, MemoryParams, card_lapses, rat
 from learnloop.services.context import ActivePack
 from learnloop.store.grades import instructor_decisions
 from learnloop.store.models import ContentPack, ModelParams, Response, ReviewCard, User, as_utc
+from learnloop.store.params_cache import ParamsCache
 
 
 def memory_kind(org_id: int) -> str:
@@ -31,10 +31,7 @@ def memory_kind(org_id: int) -> str:
 
 
 _DEFAULT_MODEL = MemoryModel()
-#: parsed models by (database, row, fit time): a fit adds a row and never changes one, so the
-#: scheduler is built once per process rather than on every next item
-_models: dict[tuple[str, int, datetime], MemoryModel] = {}
-_models_lock = threading.Lock()
+_models: ParamsCache[MemoryModel] = ParamsCache(size=256)
 
 
 def memory_model(session: Session, org_id: int) -> MemoryModel:
@@ -47,18 +44,8 @@ def memory_model(session: Session, org_id: int) -> MemoryModel:
     ).first()
     if head is None:
         return _DEFAULT_MODEL
-    key = (str(session.get_bind().engine.url), int(head.id), head.fitted_at)
-    with _models_lock:
-        cached = _models.get(key)
-    if cached is not None:
-        return cached
-    params = session.execute(select(ModelParams.params).where(ModelParams.id == head.id)).scalar_one()
-    model = MemoryModel(MemoryParams.from_dict(params))
-    with _models_lock:
-        if len(_models) > 256:
-            _models.clear()
-        _models[key] = model
-    return model
+    return _models.get(session, int(head.id), head.fitted_at,
+                       lambda params: MemoryModel(MemoryParams.from_dict(params)))
 
 
 def _card(row: ReviewCard) -> Card:
