@@ -2,7 +2,7 @@
 at equal or better 30-day retention, and chooses the next activity in < 20 ms for a learner with
 5,000 answers on the default pack.
 
-    python -m bench.policy [--learners 500] [--seed 0] [--jobs 2] [--timing-only]
+    python -m bench.policy [--learners 500] [--curve-learners N] [--seed 0] [--jobs 2] [--timing-only]
 
 Simulated learners (``learnloop.science.simulation``: prerequisite-gated BKT-style learning,
 FSRS-like forgetting on a per-learner clock, item guess/slip from difficulty, daily sessions)
@@ -16,6 +16,11 @@ unknown and learnable, and proves the targets with the easiest items. A learner 
 target when the product's mastery estimate meets every target of the role; runs stop there
 or after 1,800 minutes of study. Retention: the true probability of recalling each target
 skill 30 days after the stop.
+"At equal or better retention" is also read as the iso-outcome comparison schedulers are
+judged by: every role target is shifted on the logit scale (``learnloop.science.tradeoff``),
+which gives each policy a curve of mean answers against 30-day retention; the baseline's
+answers are read off its curve at our default retention, and ours at the baseline's, with a
+paired bootstrap over learners.
 Sensitivity runs change one world assumption at a time. Timing: the pure choice on a state
 built from 5,000 simulated answers, and ``practice.next_item`` end to end on SQLite with
 5,000 stored answers (mastery, review cards, recent history read from the database).
@@ -46,6 +51,7 @@ from learnloop.science.simulation import (
     simulate,
     summarise,
 )
+from learnloop.science.tradeoff import curve, matched_comparison
 
 PACK = REPO_ROOT / "packs" / "ai_era"
 DATASET = "simulated learners on packs/ai_era"
@@ -54,8 +60,8 @@ BUDGET_MINUTES = 600.0
 BASELINES = ("oatutor", "lowest_mastery")
 
 
-def _chunk(args: tuple[int, int, int, dict[str, object], tuple[str, ...]]) -> list[Outcome]:
-    start, count, seed, world, policies = args
+def _chunk(args: tuple[int, int, int, dict[str, object], tuple[str, ...], float]) -> list[Outcome]:
+    start, count, seed, world, policies, shift = args
     return simulate(
         load_pack(PACK),
         policies=policies,
@@ -63,15 +69,23 @@ def _chunk(args: tuple[int, int, int, dict[str, object], tuple[str, ...]]) -> li
         seed=seed,
         world=World(**world),  # type: ignore[arg-type]
         learner_offset=start,
+        target_shift=shift,
     )
 
 
 def run_simulation(
-    learners: int, seed: int, jobs: int, world: World, policies: tuple[str, ...]
+    learners: int,
+    seed: int,
+    jobs: int,
+    world: World,
+    policies: tuple[str, ...],
+    shifts: tuple[float, ...] = (0.0,),
 ) -> list[Outcome]:
+    """Every learner under every policy, once per role-target shift."""
     size = max(1, -(-learners // (jobs * 4)))
     tasks = [
-        (start, min(size, learners - start), seed, asdict(world), policies)
+        (start, min(size, learners - start), seed, asdict(world), policies, shift)
+        for shift in shifts
         for start in range(0, learners, size)
     ]
     if jobs <= 1:
@@ -134,6 +148,64 @@ def per_role_records(outcomes: list[Outcome], protocol: str) -> list[Record]:
             out.append(
                 record(f"{DATASET}, role {role}", protocol, s.policy, "retention_30d", s.mean_retention)
             )
+    return out
+
+
+# -- answers against retention -------------------------------------------------------------------
+
+#: role-target shifts (logits) for each policy's curve: ours made laxer, the baselines stricter,
+#: so that each curve reaches the other's default retention
+CURVE_SHIFTS: dict[str, tuple[float, ...]] = {
+    "ours": (-2.0, -1.75, -1.5, -1.25, -1.0, -0.5, 0.0),
+    **{b: (0.0, 0.5, 1.0, 1.5, 2.0, 2.5) for b in BASELINES},
+}
+MATCHED_DATASET = f"{DATASET}, at matched retention"
+
+
+def tradeoff_records(
+    defaults: list[Outcome], learners: int, seed: int, jobs: int, world: World
+) -> list[Record]:
+    """Each policy's answers-against-retention curve over role-target shifts (the shift-0 point
+    is the main run), and ours against each baseline at a matched 30-day retention."""
+    outcomes = [o for o in defaults if o.policy in CURVE_SHIFTS and o.learner < learners]
+    for policy, shifts in CURVE_SHIFTS.items():
+        outcomes += run_simulation(
+            learners, seed, jobs, world, (policy,), tuple(s for s in shifts if s != 0.0)
+        )
+    runs: dict[str, dict[float, list[tuple[int, float]]]] = {}
+    for o in sorted(outcomes, key=lambda o: o.learner):
+        runs.setdefault(o.policy, {}).setdefault(o.target_shift, []).append((o.items, o.retention))
+    protocol = (
+        f"{learners} learners, seed {seed}; every role target shifted by the given logits "
+        "(stricter when positive), the same learners at every shift; answers: mean over all "
+        f"learners (stopped at the target or {world.max_minutes:.0f} study minutes)"
+    )
+    out: list[Record] = []
+    curve_dataset = f"{DATASET}, answers against retention"
+    for policy, by_shift in runs.items():
+        for point in curve(runs, policy):
+            method = f"{policy}, targets {point.shift:+.1f}"
+            rows = by_shift[point.shift]
+            reached = sum(o.reached for o in outcomes if o.policy == policy and o.target_shift == point.shift)
+            out.append(record(curve_dataset, protocol, method, "items_mean", point.items))
+            out.append(record(curve_dataset, protocol, method, "retention_30d", point.retention))
+            out.append(record(curve_dataset, protocol, method, "reached_share", reached / len(rows)))
+    matched_protocol = (
+        protocol + "; answers read off each curve by linear interpolation at the other's default "
+        "retention; 95% CI: paired percentile bootstrap over learners, 1000 resamples"
+    )
+    for baseline in BASELINES:
+        c = matched_comparison(runs, "ours", baseline)
+        method = f"ours vs {baseline}"
+        values = {
+            "items_reduction_at_ours_retention": c.reduction_at_policy_retention,
+            "items_reduction_at_ours_retention_ci_low": c.ci_at_policy_retention[0],
+            "items_reduction_at_ours_retention_ci_high": c.ci_at_policy_retention[1],
+            "items_reduction_at_baseline_retention": c.reduction_at_baseline_retention,
+            "items_reduction_at_baseline_retention_ci_low": c.ci_at_baseline_retention[0],
+            "items_reduction_at_baseline_retention_ci_high": c.ci_at_baseline_retention[1],
+        }
+        out += [record(MATCHED_DATASET, matched_protocol, method, k, v) for k, v in values.items()]
     return out
 
 
@@ -314,6 +386,7 @@ def run(args: argparse.Namespace) -> Path:
     outcomes = run_simulation(args.learners, args.seed, args.jobs, world, POLICIES)
     records = summary_records(outcomes, protocol) + comparison_records(outcomes, protocol)
     records += per_role_records(outcomes, protocol)
+    records += tradeoff_records(outcomes, args.curve_learners or args.learners, args.seed, args.jobs, world)
     sensitivity = {
         "no prerequisite gating (gate=1)": replace(world, gate=1.0),
         "lessons teach nothing (p_lesson=0)": replace(world, p_lesson=0.0),
@@ -335,7 +408,11 @@ def run(args: argparse.Namespace) -> Path:
     records += timing
     path = write_results("policy", records, ["fsrs", "numpy"], extra_environment=load)
     for r in records:
-        if r["dataset"] == DATASET or "one learner" in r["dataset"] or "ours vs" in r["method"]:
+        if (
+            r["dataset"] in (DATASET, MATCHED_DATASET)
+            or "one learner" in r["dataset"]
+            or "ours vs" in r["method"]
+        ):
             print(f"{r['dataset'][-40:]:<40} {r['method']:<32} {r['metric']:<32} {r['value']}")
     return path
 
@@ -346,6 +423,12 @@ def main() -> None:
     )
     parser.add_argument("--learners", type=int, default=500)
     parser.add_argument("--sensitivity-learners", type=int, default=200)
+    parser.add_argument(
+        "--curve-learners",
+        type=int,
+        default=0,
+        help="learners per point of the trade-off curves (default: --learners)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(

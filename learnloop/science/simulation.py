@@ -29,7 +29,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from fsrs import Card, Rating
@@ -51,6 +51,7 @@ from learnloop.science.policy import (
     sigmoid,
     unlocked,
 )
+from learnloop.science.tradeoff import shift_role_targets
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 POLICIES = (
@@ -105,6 +106,8 @@ class Outcome:
     true_recall_at_stop: float
     #: the same, ``retention_days`` after the stop
     retention: float
+    #: the role targets' shift in logits (see :mod:`learnloop.science.tradeoff`)
+    target_shift: float = 0.0
 
 
 @dataclass
@@ -352,7 +355,9 @@ def make_chooser(policy: str, *, unlock: float = 0.6, target_success: float = 0.
     raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
 
 
-def _oracle(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner) -> Activity:
+def _oracle(
+    cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
+) -> Activity:
     """A reference bound, not a policy: it reads the simulated learner's true state.
 
     It teaches every unknown skill the role needs (targets and the prerequisites they lack),
@@ -375,8 +380,14 @@ def _oracle(cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random
         hardest = max(cur.items[skill], key=lambda o: (o.difficulty, o.item_id))
         for lesson in cur.lessons.get(skill, ()):
             if lesson.lesson_id not in trace.lessons_seen:
-                return Activity(kind="lesson", skill_id=skill, reason="lesson", toward=None,
-                                item_id=hardest.item_id, lesson_id=lesson.lesson_id)
+                return Activity(
+                    kind="lesson",
+                    skill_id=skill,
+                    reason="lesson",
+                    toward=None,
+                    item_id=hardest.item_id,
+                    lesson_id=lesson.lesson_id,
+                )
         return _practice(skill, hardest.item_id)
     for skill in cur.skills:
         below = trace.mastery.get(skill, cur.params(skill).p_init) < cur.targets[skill]
@@ -485,17 +496,18 @@ def simulate(
     roles: Sequence[str] | None = None,
     world: World | None = None,
     learner_offset: int = 0,
+    target_shift: float = 0.0,
 ) -> list[Outcome]:
-    """Learners ``learner_offset ..`` (role by turns over ``roles``), each under every policy."""
+    """Learners ``learner_offset ..`` (role by turns over ``roles``), each under every policy;
+    ``target_shift`` moves every role target on the logit scale (stricter when positive)."""
     role_ids = list(roles or [r.id for r in pack.roles])
-    curricula = {r: curriculum_for_role(pack, r) for r in role_ids}
+    curricula = {r: shift_role_targets(curriculum_for_role(pack, r), target_shift) for r in role_ids}
     outcomes = []
     for index in range(learner_offset, learner_offset + learners):
         role_id = role_ids[index % len(role_ids)]
         for policy in policies:
-            outcomes.append(
-                simulate_learner(curricula[role_id], role_id, policy, index, seed=seed, world=world)
-            )
+            outcome = simulate_learner(curricula[role_id], role_id, policy, index, seed=seed, world=world)
+            outcomes.append(replace(outcome, target_shift=target_shift))
     return outcomes
 
 
