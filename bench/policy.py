@@ -163,7 +163,7 @@ MATCHED_DATASET = f"{DATASET}, at matched retention"
 
 
 def tradeoff_records(
-    defaults: list[Outcome], learners: int, seed: int, jobs: int, world: World
+    defaults: list[Outcome], learners: int, seed: int, jobs: int, world: World, dataset: str = DATASET
 ) -> list[Record]:
     """Each policy's answers-against-retention curve over role-target shifts (the shift-0 point
     is the main run), and ours against each baseline at a matched 30-day retention."""
@@ -172,40 +172,44 @@ def tradeoff_records(
         outcomes += run_simulation(
             learners, seed, jobs, world, (policy,), tuple(s for s in shifts if s != 0.0)
         )
-    runs: dict[str, dict[float, list[tuple[int, float]]]] = {}
+    runs: dict[str, dict[float, list[tuple[float, float, float]]]] = {}
     for o in sorted(outcomes, key=lambda o: o.learner):
-        runs.setdefault(o.policy, {}).setdefault(o.target_shift, []).append((o.items, o.retention))
+        row = (float(o.items), o.retention, o.minutes)
+        runs.setdefault(o.policy, {}).setdefault(o.target_shift, []).append(row)
     protocol = (
         f"{learners} learners, seed {seed}; every role target shifted by the given logits "
         "(stricter when positive), the same learners at every shift; answers: mean over all "
         f"learners (stopped at the target or {world.max_minutes:.0f} study minutes)"
     )
     out: list[Record] = []
-    curve_dataset = f"{DATASET}, answers against retention"
+    curve_dataset = f"{dataset}, answers against retention"
     for policy, by_shift in runs.items():
         for point in curve(runs, policy):
             method = f"{policy}, targets {point.shift:+.1f}"
             rows = by_shift[point.shift]
             reached = sum(o.reached for o in outcomes if o.policy == policy and o.target_shift == point.shift)
             out.append(record(curve_dataset, protocol, method, "items_mean", point.items))
+            out.append(record(curve_dataset, protocol, method, "minutes_mean", point.minutes))
             out.append(record(curve_dataset, protocol, method, "retention_30d", point.retention))
             out.append(record(curve_dataset, protocol, method, "reached_share", reached / len(rows)))
     matched_protocol = (
-        protocol + "; answers read off each curve by linear interpolation at the other's default "
-        "retention; 95% CI: paired percentile bootstrap over learners, 1000 resamples"
+        protocol + "; answers (minutes) read off each curve by linear interpolation at the other's "
+        "default retention; 95% CI: paired percentile bootstrap over learners, 1000 resamples"
     )
+    matched = MATCHED_DATASET if dataset == DATASET else f"{dataset}, at matched retention"
     for baseline in BASELINES:
-        c = matched_comparison(runs, "ours", baseline)
-        method = f"ours vs {baseline}"
-        values = {
-            "items_reduction_at_ours_retention": c.reduction_at_policy_retention,
-            "items_reduction_at_ours_retention_ci_low": c.ci_at_policy_retention[0],
-            "items_reduction_at_ours_retention_ci_high": c.ci_at_policy_retention[1],
-            "items_reduction_at_baseline_retention": c.reduction_at_baseline_retention,
-            "items_reduction_at_baseline_retention_ci_low": c.ci_at_baseline_retention[0],
-            "items_reduction_at_baseline_retention_ci_high": c.ci_at_baseline_retention[1],
-        }
-        out += [record(MATCHED_DATASET, matched_protocol, method, k, v) for k, v in values.items()]
+        for measure in ("items", "minutes"):
+            c = matched_comparison(runs, "ours", baseline, measure=measure)
+            values = {
+                "reduction_at_ours_retention": c.reduction_at_policy_retention,
+                "reduction_at_ours_retention_ci_low": c.ci_at_policy_retention[0],
+                "reduction_at_ours_retention_ci_high": c.ci_at_policy_retention[1],
+                "reduction_at_baseline_retention": c.reduction_at_baseline_retention,
+                "reduction_at_baseline_retention_ci_low": c.ci_at_baseline_retention[0],
+                "reduction_at_baseline_retention_ci_high": c.ci_at_baseline_retention[1],
+            }
+            method = f"ours vs {baseline}"
+            out += [record(matched, matched_protocol, method, f"{measure}_{k}", v) for k, v in values.items()]
     return out
 
 
@@ -404,6 +408,7 @@ def run(args: argparse.Namespace) -> Path:
         records += comparison_records(
             sens, _protocol(variant, args.sensitivity_learners, args.seed, note), dataset
         )
+        records += tradeoff_records(sens, args.sensitivity_learners, args.seed, args.jobs, variant, dataset)
     timing, load = timing_records()
     records += timing
     path = write_results("policy", records, ["fsrs", "numpy"], extra_environment=load)

@@ -42,23 +42,28 @@ class CurvePoint:
     items: float
     #: mean true probability of recalling the role's target skills 30 days after the stop
     retention: float
+    #: mean study minutes per learner (answers and lessons)
+    minutes: float = math.nan
+
+    def cost(self, measure: str) -> float:
+        return self.items if measure == "items" else self.minutes
 
 
-def items_at_retention(points: Sequence[CurvePoint], retention: float) -> float:
-    """Mean answers the policy needs for ``retention``: linear interpolation between the first
-    two points (in order of target shift) whose retentions bracket it; NaN when the curve
-    does not reach it."""
+def items_at_retention(points: Sequence[CurvePoint], retention: float, measure: str = "items") -> float:
+    """Mean answers (or ``measure="minutes"``) the policy needs for ``retention``: linear
+    interpolation between the first two points (in order of target shift) whose retentions
+    bracket it; NaN when the curve does not reach it."""
     ordered = sorted(points, key=lambda p: p.shift)
     for low, high in zip(ordered, ordered[1:], strict=False):
         lo, hi = sorted((low.retention, high.retention))
         if lo <= retention <= hi:
             if hi == lo:
-                return min(low.items, high.items)
+                return min(low.cost(measure), high.cost(measure))
             w = (retention - low.retention) / (high.retention - low.retention)
-            return low.items + w * (high.items - low.items)
+            return low.cost(measure) + w * (high.cost(measure) - low.cost(measure))
     for p in ordered:
         if p.retention == retention:
-            return p.items
+            return p.cost(measure)
     return math.nan
 
 
@@ -68,6 +73,8 @@ class MatchedComparison:
 
     policy: str
     baseline: str
+    #: "items" (answers) or "minutes"
+    measure: str
     #: 1 - ours / baseline's answers, the baseline read at our default retention
     reduction_at_policy_retention: float
     #: the same, ours read at the baseline's default retention
@@ -77,8 +84,9 @@ class MatchedComparison:
     ci_at_baseline_retention: tuple[float, float]
 
 
-#: per policy: target shift -> per learner (answers, retention), the same learners in every list
-Runs = Mapping[str, Mapping[float, Sequence[tuple[int, float]]]]
+#: per policy: target shift -> per learner (answers, retention, minutes), the same learners in
+#: every list
+Runs = Mapping[str, Mapping[float, Sequence[tuple[float, float, float]]]]
 
 
 def curve(runs: Runs, policy: str, learners: Sequence[int] | None = None) -> list[CurvePoint]:
@@ -91,17 +99,18 @@ def curve(runs: Runs, policy: str, learners: Sequence[int] | None = None) -> lis
                 shift=shift,
                 items=sum(r[0] for r in chosen) / len(chosen),
                 retention=sum(r[1] for r in chosen) / len(chosen),
+                minutes=sum(r[2] for r in chosen) / len(chosen),
             )
         )
     return out
 
 
-def _reductions(ours: Sequence[CurvePoint], base: Sequence[CurvePoint]) -> tuple[float, float]:
+def _reductions(ours: Sequence[CurvePoint], base: Sequence[CurvePoint], measure: str) -> tuple[float, float]:
     own = next(p for p in ours if p.shift == 0.0)
     theirs = next(p for p in base if p.shift == 0.0)
-    at_ours = items_at_retention(base, own.retention)
-    at_theirs = items_at_retention(ours, theirs.retention)
-    return 1 - own.items / at_ours, 1 - at_theirs / theirs.items
+    at_ours = items_at_retention(base, own.retention, measure)
+    at_theirs = items_at_retention(ours, theirs.retention, measure)
+    return 1 - own.cost(measure) / at_ours, 1 - at_theirs / theirs.cost(measure)
 
 
 def _percentiles(values: Sequence[float], low: float = 0.025, high: float = 0.975) -> tuple[float, float]:
@@ -113,22 +122,29 @@ def _percentiles(values: Sequence[float], low: float = 0.025, high: float = 0.97
 
 
 def matched_comparison(
-    runs: Runs, policy: str, baseline: str, *, resamples: int = 1000, random_state: int = 0
+    runs: Runs,
+    policy: str,
+    baseline: str,
+    *,
+    measure: str = "items",
+    resamples: int = 1000,
+    random_state: int = 0,
 ) -> MatchedComparison:
-    """Both matched-retention reductions, with a paired bootstrap over learners (the same
-    resampled people for both policies and every shift)."""
+    """Both matched-retention reductions of ``measure`` ("items" or "minutes"), with a paired
+    bootstrap over learners (the same resampled people for both policies and every shift)."""
     n = len(next(iter(runs[policy].values())))
-    point = _reductions(curve(runs, policy), curve(runs, baseline))
+    point = _reductions(curve(runs, policy), curve(runs, baseline), measure)
     rng = random.Random(random_state)
     at_ours, at_theirs = [], []
     for _ in range(resamples):
         sample = [int(rng.random() * n) for _ in range(n)]
-        a, b = _reductions(curve(runs, policy, sample), curve(runs, baseline, sample))
+        a, b = _reductions(curve(runs, policy, sample), curve(runs, baseline, sample), measure)
         at_ours.append(a)
         at_theirs.append(b)
     return MatchedComparison(
         policy=policy,
         baseline=baseline,
+        measure=measure,
         reduction_at_policy_retention=point[0],
         reduction_at_baseline_retention=point[1],
         ci_at_policy_retention=_percentiles(at_ours),

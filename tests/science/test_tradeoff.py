@@ -42,14 +42,15 @@ def test_a_curve_is_read_between_the_points_that_bracket_the_retention() -> None
 def test_a_policy_needing_half_the_answers_for_the_same_retention_saves_half() -> None:
     # the baseline needs twice our answers at every retention; learners differ, so the
     # bootstrap has something to resample
+    # (answers, retention, minutes): ours also takes a lesson's 30 minutes more per learner
     ours = {
-        -1.0: [(40 + k, 0.40 + 0.01 * k) for k in range(10)],
-        0.0: [(60 + k, 0.60 + 0.01 * k) for k in range(10)],
+        -1.0: [(40.0 + k, 0.40 + 0.01 * k, 70.0 + k) for k in range(10)],
+        0.0: [(60.0 + k, 0.60 + 0.01 * k, 90.0 + k) for k in range(10)],
     }
     base = {
-        0.0: [(2 * (40 + k), 0.40 + 0.01 * k) for k in range(10)],
-        1.0: [(2 * (60 + k), 0.60 + 0.01 * k) for k in range(10)],
-        2.0: [(2 * (90 + k), 0.70 + 0.01 * k) for k in range(10)],
+        0.0: [(2 * (40.0 + k), 0.40 + 0.01 * k, 2 * (40.0 + k)) for k in range(10)],
+        1.0: [(2 * (60.0 + k), 0.60 + 0.01 * k, 2 * (60.0 + k)) for k in range(10)],
+        2.0: [(2 * (90.0 + k), 0.70 + 0.01 * k, 2 * (90.0 + k)) for k in range(10)],
     }
     runs = {"ours": ours, "base": base}
     assert [p.shift for p in curve(runs, "base")] == [0.0, 1.0, 2.0]
@@ -58,6 +59,9 @@ def test_a_policy_needing_half_the_answers_for_the_same_retention_saves_half() -
     assert c.reduction_at_baseline_retention == pytest.approx(0.5)
     low, high = c.ci_at_policy_retention
     assert low <= 0.5 <= high
+    minutes = matched_comparison(runs, "ours", "base", measure="minutes", resamples=50)
+    assert minutes.reduction_at_policy_retention == pytest.approx(1 - 94.5 / 129.0)
+    assert minutes.reduction_at_baseline_retention == pytest.approx(1 - 74.5 / 89.0)
 
 
 def test_stricter_role_targets_cost_answers_and_buy_retention() -> None:
