@@ -104,8 +104,10 @@ def simulate(pack: Pack, learners: int, answers: int, teams: int, weeks: int, se
         items_of[j, : len(b)] = b
     n_items_of = np.array([len(b) for b in by_skill])
     prerequisites = {s.id: list(s.prerequisites) for s in pack.skills}
-    role_sets = [sorted(column[s] for s in prerequisite_closure(prerequisites, r.targets)
-                        if n_items_of[column[s]]) for r in pack.roles]
+    role_sets = [
+        sorted(column[s] for s in prerequisite_closure(prerequisites, r.targets) if n_items_of[column[s]])
+        for r in pack.roles
+    ]
     role_skills = np.full((len(role_sets), max(len(r) for r in role_sets)), -1)
     for r, skills in enumerate(role_sets):
         role_skills[r, : len(skills)] = skills
@@ -171,11 +173,28 @@ def simulate(pack: Pack, learners: int, answers: int, teams: int, weeks: int, se
     minutes = np.array([i.minutes for i in items])
     duration = (rng.uniform(0.3, 2.0, total) * minutes[item] * 60_000).astype(np.int64)
     return Synthetic(
-        learners=learners, teams=teams, team_of=team_of, role_of=role_of, deleted=deleted, skill_ids=skill_ids,
-        item_ids=[i.id for i in items], item_skill=item_skill, item_kind=[i.kind for i in items],
-        user=user, item=item, correct=correct, answer_json=answer_json, duration_ms=duration, at=at,
-        p_after=p_after, m_user=m_user, m_skill=m_skill, m_p=mastery[m_user, m_skill],
-        m_attempts=attempts[m_user, m_skill], m_correct=right[m_user, m_skill], m_last=last[m_user, m_skill],
+        learners=learners,
+        teams=teams,
+        team_of=team_of,
+        role_of=role_of,
+        deleted=deleted,
+        skill_ids=skill_ids,
+        item_ids=[i.id for i in items],
+        item_skill=item_skill,
+        item_kind=[i.kind for i in items],
+        user=user,
+        item=item,
+        correct=correct,
+        answer_json=answer_json,
+        duration_ms=duration,
+        at=at,
+        p_after=p_after,
+        m_user=m_user,
+        m_skill=m_skill,
+        m_p=mastery[m_user, m_skill],
+        m_attempts=attempts[m_user, m_skill],
+        m_correct=right[m_user, m_skill],
+        m_last=last[m_user, m_skill],
     )
 
 
@@ -191,8 +210,9 @@ def _answers(pack: Pack, item: Array, correct: Array, rng: np.random.Generator) 
         else:
             texts.append([json.dumps({"simulated": True})])
     n_options = np.array([len(t) for t in texts])
-    wrong = (keys[item] + 1 + (rng.random(item.size) * np.maximum(n_options[item] - 1, 1)).astype(np.int64)) \
-        % n_options[item]
+    wrong = (
+        keys[item] + 1 + (rng.random(item.size) * np.maximum(n_options[item] - 1, 1)).astype(np.int64)
+    ) % n_options[item]
     pick = np.where(correct | (n_options[item] == 1), keys[item] * (n_options[item] > 1), wrong)
     return [texts[i][p] for i, p in zip(item.tolist(), pick.tolist(), strict=True)]
 
@@ -213,11 +233,26 @@ def create_staff(ctx: AppContext, teams: int) -> Staff:
         org = create_organisation(session, "Bench Org", slug="bench")
         team_ids = [get_or_create_team(session, org.id, f"Team {k + 1:02d}").id for k in range(teams)]
         shared = hash_password(PASSWORD)
-        manager = create_user(session, org_id=org.id, email="manager@bench.example", name="Bench Manager",
-                              password=PASSWORD, role="manager", team_id=team_ids[0], password_hash=shared)
+        manager = create_user(
+            session,
+            org_id=org.id,
+            email="manager@bench.example",
+            name="Bench Manager",
+            password=PASSWORD,
+            role="manager",
+            team_id=team_ids[0],
+            password_hash=shared,
+        )
         for role in ("instructor", "admin"):
-            create_user(session, org_id=org.id, email=f"{role}@bench.example", name=f"Bench {role}",
-                        password=PASSWORD, role=role, password_hash=shared)
+            create_user(
+                session,
+                org_id=org.id,
+                email=f"{role}@bench.example",
+                name=f"Bench {role}",
+                password=PASSWORD,
+                role=role,
+                password_hash=shared,
+            )
         session.flush()
         return Staff(org.id, manager.id, manager.id + 3, team_ids)
 
@@ -227,7 +262,9 @@ def _iso(moments: Array, suffix: str = "") -> list[str]:
     return [s[:10] + " " + s[11:] + suffix for s in np.datetime_as_string(moments, unit="us").tolist()]
 
 
-def table_rows(data: Synthetic, staff: Staff, pack: Pack, tz: str) -> dict[str, tuple[list[str], Iterable[tuple]]]:
+def table_rows(
+    data: Synthetic, staff: Staff, pack: Pack, tz: str
+) -> dict[str, tuple[list[str], Iterable[tuple]]]:
     """Rows per table in load order; ``tz`` is appended to timestamps (PostgreSQL wants +00)."""
     n = data.learners
     ids = np.arange(n) + staff.first_learner_id
@@ -235,12 +272,28 @@ def table_rows(data: Synthetic, staff: Staff, pack: Pack, tz: str) -> dict[str, 
     shared = hash_password(PASSWORD)
     reports_to_manager = (data.team_of == 0) & (np.arange(n) % 3 != 2)
     consent = np.random.default_rng(1).random(n) < 0.7
-    users = [(int(ids[u]), staff.org_id, staff.team_ids[int(data.team_of[u])],
-              staff.manager_id if reports_to_manager[u] else None, f"learner{u:05d}@bench.example",
-              f"Learner {u:05d}", shared, "learner", "en", bool(consent[u]), True, now,
-              now if data.deleted[u] else None) for u in range(n)]
+    users = [
+        (
+            int(ids[u]),
+            staff.org_id,
+            staff.team_ids[int(data.team_of[u])],
+            staff.manager_id if reports_to_manager[u] else None,
+            f"learner{u:05d}@bench.example",
+            f"Learner {u:05d}",
+            shared,
+            "learner",
+            "en",
+            bool(consent[u]),
+            True,
+            now,
+            now if data.deleted[u] else None,
+        )
+        for u in range(n)
+    ]
     roles = [r.id for r in pack.roles]
-    enrolments = [(int(ids[u]), roles[int(data.role_of[u])], True, now) for u in range(n) if data.role_of[u] >= 0]
+    enrolments = [
+        (int(ids[u]), roles[int(data.role_of[u])], True, now) for u in range(n) if data.role_of[u] >= 0
+    ]
     stamps = _iso(data.at, tz)
     skills_json = [json.dumps([data.skill_ids[s]]) for s in data.item_skill]
     response_ids = np.arange(data.user.size) + 1
@@ -251,26 +304,76 @@ def table_rows(data: Synthetic, staff: Staff, pack: Pack, tz: str) -> dict[str, 
     def responses() -> Iterator[tuple]:
         for k in range(len(uid)):
             i = items[k]
-            yield (k + 1, staff.org_id, uid[k], data.item_ids[i], skills_json[i], data.item_kind[i], "practice",
-                   data.answer_json[k], correct[k], 1.0 if correct[k] else 0.0, 0, dur[k], stamps[k])
+            yield (
+                k + 1,
+                staff.org_id,
+                uid[k],
+                data.item_ids[i],
+                skills_json[i],
+                data.item_kind[i],
+                "practice",
+                data.answer_json[k],
+                correct[k],
+                1.0 if correct[k] else 0.0,
+                0,
+                dur[k],
+                stamps[k],
+            )
 
     def history() -> Iterator[tuple]:
         for k in range(len(uid)):
             yield (k + 1, uid[k], data.skill_ids[skill_of[k]], k + 1, p_after[k], stamps[k])
 
     last = data.m_last
-    mastery = ((int(ids[u]), data.skill_ids[s], float(p), int(a), int(c), int(response_ids[i]), stamps[i])
-               for u, s, p, a, c, i in zip(data.m_user, data.m_skill, data.m_p, data.m_attempts, data.m_correct,
-                                           last, strict=True))
+    mastery = (
+        (int(ids[u]), data.skill_ids[s], float(p), int(a), int(c), int(response_ids[i]), stamps[i])
+        for u, s, p, a, c, i in zip(
+            data.m_user, data.m_skill, data.m_p, data.m_attempts, data.m_correct, last, strict=True
+        )
+    )
     return {
-        "users": (["id", "org_id", "team_id", "manager_id", "email", "name", "password_hash", "role", "locale",
-                   "consent_share", "is_simulated", "created_at", "deleted_at"], users),
+        "users": (
+            [
+                "id",
+                "org_id",
+                "team_id",
+                "manager_id",
+                "email",
+                "name",
+                "password_hash",
+                "role",
+                "locale",
+                "consent_share",
+                "is_simulated",
+                "created_at",
+                "deleted_at",
+            ],
+            users,
+        ),
         "enrolments": (["user_id", "role_id", "is_active", "created_at"], enrolments),
-        "responses": (["id", "org_id", "user_id", "item_id", "skills", "kind", "context", "answer", "correct",
-                       "score", "hints_used", "duration_ms", "created_at"], responses()),
+        "responses": (
+            [
+                "id",
+                "org_id",
+                "user_id",
+                "item_id",
+                "skills",
+                "kind",
+                "context",
+                "answer",
+                "correct",
+                "score",
+                "hints_used",
+                "duration_ms",
+                "created_at",
+            ],
+            responses(),
+        ),
         "mastery_history": (["id", "user_id", "skill_id", "response_id", "p_known", "created_at"], history()),
-        "mastery": (["user_id", "skill_id", "p_known", "attempts", "correct", "last_response_id", "updated_at"],
-                    mastery),
+        "mastery": (
+            ["user_id", "skill_id", "p_known", "attempts", "correct", "last_response_id", "updated_at"],
+            mastery,
+        ),
     }
 
 
@@ -293,8 +396,10 @@ def load_sqlite(path: Path, tables: dict[str, tuple[list[str], Iterable[tuple]]]
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-400000")
     for table, (columns, rows) in tables.items():
-        indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name=? "
-                               "AND sql IS NOT NULL", (table,)).fetchall()
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name=? AND sql IS NOT NULL",
+            (table,),
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -323,8 +428,11 @@ def load_postgres(url: str, tables: dict[str, tuple[list[str], Iterable[tuple]]]
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")  # no FK triggers during the load
         for table, (columns, rows) in tables.items():
-            indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
-                                   "AND indexname NOT IN (SELECT conname FROM pg_constraint)", (table,)).fetchall()
+            indexes = conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+                (table,),
+            ).fetchall()
             for name, _ in indexes:
                 conn.execute(f'DROP INDEX "{name}"')
             with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -333,8 +441,9 @@ def load_postgres(url: str, tables: dict[str, tuple[list[str], Iterable[tuple]]]
             for _, create in indexes:
                 conn.execute(create)
             if "id" in columns:
-                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                             f"(SELECT max(id) FROM {table}))")
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                )
         conn.execute("SET session_replication_role = origin")
         conn.execute("ANALYZE")
 
@@ -357,18 +466,40 @@ def throwaway_postgres() -> Iterator[str]:
         shutil.chown(folder, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     data = folder / "data"
-    subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "learnloop", "--auth=trust", "-E",
-                    "UTF8"], check=True, capture_output=True)
-    options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-               "-c full_page_writes=off -c shared_buffers=1GB -c work_mem=64MB -c maintenance_work_mem=512MB "
-               "-c max_wal_size=8GB")
-    subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
-                    str(folder / "log"), "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "learnloop", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off -c shared_buffers=1GB -c work_mem=64MB -c maintenance_work_mem=512MB "
+        "-c max_wal_size=8GB"
+    )
+    subprocess.run(
+        [
+            *run_as,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(folder / "log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://learnloop@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -381,7 +512,9 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def measure_pages(ctx: AppContext, staff: Staff, data: Synthetic, repeat: int) -> dict[str, tuple[float, float]]:
+def measure_pages(
+    ctx: AppContext, staff: Staff, data: Synthetic, repeat: int
+) -> dict[str, tuple[float, float]]:
     """Median seconds per page: with plots drawn afresh, and with the plot cache warm."""
     from fastapi.testclient import TestClient
 
@@ -389,20 +522,34 @@ def measure_pages(ctx: AppContext, staff: Staff, data: Synthetic, repeat: int) -
     from learnloop.web import plots
 
     answers = np.bincount(data.user, minlength=data.learners)
-    typical = int(np.argmin(np.abs(answers - data.user.size / data.learners) + (data.role_of < 0) * 1e9
-                            + data.deleted * 1e9))
-    logins = {"manager": "manager@bench.example", "instructor": "instructor@bench.example",
-              "learner": f"learner{typical:05d}@bench.example"}
+    typical = int(
+        np.argmin(
+            np.abs(answers - data.user.size / data.learners) + (data.role_of < 0) * 1e9 + data.deleted * 1e9
+        )
+    )
+    logins = {
+        "manager": "manager@bench.example",
+        "instructor": "instructor@bench.example",
+        "learner": f"learner{typical:05d}@bench.example",
+    }
     pages = {
-        "manager": ["/reports/team", f"/reports/team?team={staff.team_ids[1]}", "/reports/team?role=llm-app-engineer",
-                    "/reports/team.csv?table=gaps", "/reports/team.pdf", "/api/v1/reports/team"],
+        "manager": [
+            "/reports/team",
+            f"/reports/team?team={staff.team_ids[1]}",
+            "/reports/team?role=llm-app-engineer",
+            "/reports/team.csv?table=gaps",
+            "/reports/team.pdf",
+            "/api/v1/reports/team",
+        ],
         "instructor": ["/reports/items", "/api/v1/reports/items"],
         "learner": ["/reports/me", "/api/v1/reports/me"],
     }
     out: dict[str, tuple[float, float]] = {}
     with TestClient(create_app(ctx)) as client:
         for who, email in logins.items():
-            token = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["token"]
+            token = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()[
+                "token"
+            ]
             client.cookies.set("learnloop_session", token)
             for path in pages[who]:
                 response = client.get(path)
@@ -420,8 +567,9 @@ def measure_pages(ctx: AppContext, staff: Staff, data: Synthetic, repeat: int) -
 
 
 def run_backend(name: str, url: str, data: Synthetic, pack: Pack, repeat: int) -> list[Record]:
-    dataset = (f"synthetic org: {data.learners} learners, {data.user.size} answers, {data.teams} teams, "
-               f"ai_era pack")
+    dataset = (
+        f"synthetic org: {data.learners} learners, {data.user.size} answers, {data.teams} teams, ai_era pack"
+    )
     records: list[Record] = []
     method = f"learnloop.{name}"
     migrate(url)
@@ -438,18 +586,37 @@ def run_backend(name: str, url: str, data: Synthetic, pack: Pack, repeat: int) -
         load_postgres(url, tables)
     load_s = time.perf_counter() - start
     print(f"{name}: loaded in {load_s:.0f} s", flush=True)
-    records.append(record(dataset, "bulk load, secondary indexes rebuilt after", method, "load_seconds", load_s))
+    records.append(
+        record(dataset, "bulk load, secondary indexes rebuilt after", method, "load_seconds", load_s)
+    )
     backfill = timed(lambda: ensure_weekly_snapshots(ctx, staff.org_id))
     print(f"{name}: trend snapshots backfilled in {backfill:.1f} s", flush=True)
-    records.append(record(dataset, f"one-off: {ctx.settings.report_trend_weeks} weekly trend snapshots stored "
-                                   "on the first team dashboard", method, "snapshot_backfill_seconds", backfill))
+    records.append(
+        record(
+            dataset,
+            f"one-off: {ctx.settings.report_trend_weeks} weekly trend snapshots stored "
+            "on the first team dashboard",
+            method,
+            "snapshot_backfill_seconds",
+            backfill,
+        )
+    )
     analysis = timed(lambda: compute_item_report(ctx, staff.org_id))
     print(f"{name}: item analysis computed in {analysis:.1f} s", flush=True)
-    records.append(record(dataset, f"item analysis over the newest {ctx.settings.report_item_window} answers, "
-                                   "stored and reused until 5% more answers", method, "item_analysis_seconds",
-                          analysis))
-    protocol = (f"median of {repeat} GETs after one warm-up, TestClient in process, plots drawn afresh "
-                "(plot cache cleared before each GET); target < 1 s")
+    records.append(
+        record(
+            dataset,
+            f"item analysis over the newest {ctx.settings.report_item_window} answers, "
+            "stored and reused until 5% more answers",
+            method,
+            "item_analysis_seconds",
+            analysis,
+        )
+    )
+    protocol = (
+        f"median of {repeat} GETs after one warm-up, TestClient in process, plots drawn afresh "
+        "(plot cache cleared before each GET); target < 1 s"
+    )
     cached = protocol.replace("plots drawn afresh (plot cache cleared before each GET)", "plot cache warm")
     for path, (fresh, warm) in measure_pages(ctx, staff, data, repeat).items():
         records.append(record(dataset, protocol, method, f"render_seconds {path}", fresh))
@@ -459,7 +626,9 @@ def run_backend(name: str, url: str, data: Synthetic, pack: Pack, repeat: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--learners", type=int, default=10_000)
     parser.add_argument("--answers", type=int, default=5_000_000)
     parser.add_argument("--teams", type=int, default=20)
@@ -468,8 +637,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "var" / "bench")
-    parser.add_argument("--postgres-url", default=os.environ.get("LEARNLOOP_BENCH_POSTGRES_URL", ""),
-                        help="an empty database to use instead of a throw-away cluster")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("LEARNLOOP_BENCH_POSTGRES_URL", ""),
+        help="an empty database to use instead of a throw-away cluster",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; keep bench/results as it is")
     args = parser.parse_args()
 
@@ -479,9 +651,18 @@ def main() -> None:
     data = simulate(pack, args.learners, args.answers, args.teams, args.weeks, args.seed)
     generate_s = time.perf_counter() - start
     print(f"simulated {data.user.size} answers of {data.learners} learners in {generate_s:.0f} s", flush=True)
-    dataset = f"synthetic org: {data.learners} learners, {data.user.size} answers, {data.teams} teams, ai_era pack"
-    records = [record(dataset, "numpy simulation, vectorised over learners", "bench.dashboards",
-                      "generate_seconds", generate_s)]
+    dataset = (
+        f"synthetic org: {data.learners} learners, {data.user.size} answers, {data.teams} teams, ai_era pack"
+    )
+    records = [
+        record(
+            dataset,
+            "numpy simulation, vectorised over learners",
+            "bench.dashboards",
+            "generate_seconds",
+            generate_s,
+        )
+    ]
     for backend in args.backends.split(","):
         if backend == "sqlite":
             args.workdir.mkdir(parents=True, exist_ok=True)
@@ -497,9 +678,15 @@ def main() -> None:
             raise SystemExit(f"unknown backend {backend!r}")
     load_after = os.getloadavg()
     if not args.no_write:
-        path = write_results("dashboards", records, ["numpy", "sqlalchemy", "psycopg", "matplotlib"],
-                             extra_environment={"load_average_before": [round(x, 2) for x in load_before],
-                                                "load_average_after": [round(x, 2) for x in load_after]})
+        path = write_results(
+            "dashboards",
+            records,
+            ["numpy", "sqlalchemy", "psycopg", "matplotlib"],
+            extra_environment={
+                "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_after": [round(x, 2) for x in load_after],
+            },
+        )
         print(f"wrote {path}")
 
 

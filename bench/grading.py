@@ -44,9 +44,14 @@ def load_split(folder: Path, corpus: str, split: str) -> tuple[list[GradingCase]
         q = json.loads(line)
         questions[q["question_id"]] = q
     rows = [json.loads(line) for line in (folder / f"{corpus}_{split}.jsonl").open()]
-    cases = [GradingCase(answer=r["student_answer"], question=questions[r["question_id"]]["question"],
-                         references=[a["text"] for a in questions[r["question_id"]]["reference_answers"]])
-             for r in rows]
+    cases = [
+        GradingCase(
+            answer=r["student_answer"],
+            question=questions[r["question_id"]]["question"],
+            references=[a["text"] for a in questions[r["question_id"]]["reference_answers"]],
+        )
+        for r in rows
+    ]
     return cases, rows
 
 
@@ -54,8 +59,17 @@ def featurise(cases: list[GradingCase], embedder: SentenceEmbedder) -> np.ndarra
     texts = texts_to_embed(cases)
     vectors = embedder.encode(texts)
     index = {t: i for i, t in enumerate(texts)}
-    return np.array([case_features(c, vectors[index[c.answer]], vectors[[index[r] for r in c.references]],
-                                   vectors[index[c.question]]) for c in cases])
+    return np.array(
+        [
+            case_features(
+                c,
+                vectors[index[c.answer]],
+                vectors[[index[r] for r in c.references]],
+                vectors[index[c.question]],
+            )
+            for c in cases
+        ]
+    )
 
 
 def features_cached(folder: Path, embedder: SentenceEmbedder, cache: Path) -> dict[str, np.ndarray]:
@@ -82,17 +96,21 @@ def features_cached(folder: Path, embedder: SentenceEmbedder, cache: Path) -> di
 def metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
-    return {"accuracy": float(accuracy_score(y, pred)),
-            "macro_f1": float(f1_score(y, pred, average="macro")),
-            "weighted_f1": float(f1_score(y, pred, average="weighted"))}
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "macro_f1": float(f1_score(y, pred, average="macro")),
+        "weighted_f1": float(f1_score(y, pred, average="weighted")),
+    }
 
 
 def cosine_baseline(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
     """Predict correct when the max cosine to a reference passes the train-tuned threshold."""
     col = SCALAR_FEATURES.index("max_cos_ref")
     candidates = np.unique(np.round(train_x[:, col], 3))
-    best = max(candidates, key=lambda t: float(np.mean(np.where(train_x[:, col] >= t, "correct", "incorrect")
-                                                       == train_y)))
+    best = max(
+        candidates,
+        key=lambda t: float(np.mean(np.where(train_x[:, col] >= t, "correct", "incorrect") == train_y)),
+    )
     return np.where(test_x[:, col] >= best, "correct", "incorrect")
 
 
@@ -115,10 +133,20 @@ def endpoint_records(folder: Path, sample: int) -> list:  # type: ignore[type-ar
         preds, truth, malformed = [], [], 0
         for i in pick:
             case = cases[i]
-            item = Item(id="semeval.q", skills=["semeval"], kind="text", stem=case.question,
-                        explanation="-", hints=["-", "-"], reference_answers=case.references,
-                        rubric=[RubricCriterion(id="matches", description="Says what a reference answer says",
-                                                keywords=["-"])])
+            item = Item(
+                id="semeval.q",
+                skills=["semeval"],
+                kind="text",
+                stem=case.question,
+                explanation="-",
+                hints=["-", "-"],
+                reference_answers=case.references,
+                rubric=[
+                    RubricCriterion(
+                        id="matches", description="Says what a reference answer says", keywords=["-"]
+                    )
+                ],
+            )
             result = grade_with_model(gateway, item, case.answer, org_id=None, user_id=None, max_tokens=120)
             if result is None or not hasattr(result, "correct"):
                 malformed += 1
@@ -129,9 +157,18 @@ def endpoint_records(folder: Path, sample: int) -> list:  # type: ignore[type-ar
         m = metrics(np.array(truth), np.array(preds))
         method = f"model:{gateway.endpoint('grade').model}"
         for name, value in m.items():
-            out.append(record(corpus, f"{PROTOCOL}, 2-way, random sample of {len(pick)}", method, name, value))
-        out.append(record(corpus, f"{PROTOCOL}, 2-way, random sample of {len(pick)}", method,
-                          "malformed_share", malformed / len(pick)))
+            out.append(
+                record(corpus, f"{PROTOCOL}, 2-way, random sample of {len(pick)}", method, name, value)
+            )
+        out.append(
+            record(
+                corpus,
+                f"{PROTOCOL}, 2-way, random sample of {len(pick)}",
+                method,
+                "malformed_share",
+                malformed / len(pick),
+            )
+        )
     return out
 
 
@@ -152,14 +189,24 @@ def main(argv: list[str] | None = None) -> int:
         joint = OfflineGrader().fit(joint_x, joint_y)
         if labels == "y2" and args.save_artefact:
             ARTEFACT_DIR.mkdir(parents=True, exist_ok=True)
-            joint.save(ARTEFACT_DIR / "grader_2way.npz", {
-                "trained_on": "SemEval-2013 SciEntsBank + Beetle train (2-way)", "embedding": MODEL_NAME,
-                "feature_version": FEATURE_VERSION})
+            joint.save(
+                ARTEFACT_DIR / "grader_2way.npz",
+                {
+                    "trained_on": "SemEval-2013 SciEntsBank + Beetle train (2-way)",
+                    "embedding": MODEL_NAME,
+                    "feature_version": FEATURE_VERSION,
+                },
+            )
         for corpus in CORPORA:
-            test_x, test_y = data[f"{corpus}|test-unseen-answers|X"], data[f"{corpus}|test-unseen-answers|{labels}"]
+            test_x, test_y = (
+                data[f"{corpus}|test-unseen-answers|X"],
+                data[f"{corpus}|test-unseen-answers|{labels}"],
+            )
             train_x, train_y = data[f"{corpus}|train|X"], data[f"{corpus}|train|{labels}"]
-            runs = {"learnloop.offline_grader": joint.predict(test_x),
-                    "learnloop.offline_grader.per_corpus": OfflineGrader().fit(train_x, train_y).predict(test_x)}
+            runs = {
+                "learnloop.offline_grader": joint.predict(test_x),
+                "learnloop.offline_grader.per_corpus": OfflineGrader().fit(train_x, train_y).predict(test_x),
+            }
             if labels == "y2":
                 runs["cosine_baseline (reproduced)"] = cosine_baseline(train_x, train_y, test_x)
             for method, pred in runs.items():
@@ -168,13 +215,23 @@ def main(argv: list[str] | None = None) -> int:
     published = {"sciEntsBank": (0.648, 0.643), "beetle": (0.702, 0.693)}
     for corpus, (acc, f1) in published.items():
         for name, value in (("accuracy", acc), ("macro_f1", f1)):
-            records.append(record(corpus, f"{PROTOCOL}, 2-way", "cosine_baseline all-MiniLM-L6-v2", name, value,
-                                  source="shared/data/README.md, asag row (threshold tuned on train)"))
+            records.append(
+                record(
+                    corpus,
+                    f"{PROTOCOL}, 2-way",
+                    "cosine_baseline all-MiniLM-L6-v2",
+                    name,
+                    value,
+                    source="shared/data/README.md, asag row (threshold tuned on train)",
+                )
+            )
     records += endpoint_records(args.data, args.endpoint_sample)
     path = write_results("grading", records, ["numpy", "scikit-learn", "sentence-transformers", "torch"])
     for r in records:
         if "source" not in r:
-            print(f"{r['dataset']:12} {r['protocol'][-5:]:6} {r['method']:40} {r['metric']:12} {r['value']:.3f}")
+            print(
+                f"{r['dataset']:12} {r['protocol'][-5:]:6} {r['method']:40} {r['metric']:12} {r['value']:.3f}"
+            )
     print(path)
     return 0
 

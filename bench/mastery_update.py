@@ -36,8 +36,10 @@ from learnloop.store.models import KTState, Response, User, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = "median of repeated single updates on this machine; service call includes SQLite commit (WAL)"
-LIVE_PROTOCOL = ("median over 300 answers of one demo learner, one transaction each: load the live model "
-                 "(cached per row), the learner's mastery rows and KT state, update, flush; SQLite (WAL)")
+LIVE_PROTOCOL = (
+    "median over 300 answers of one demo learner, one transaction each: load the live model "
+    "(cached per row), the learner's mastery rows and KT state, update, flush; SQLite (WAL)"
+)
 LIVE_DATASET = "ai_era pack, demo log (60 learners)"
 
 
@@ -56,8 +58,12 @@ def _logistic_us(n: int = 2000) -> float | None:
 
     rng = np.random.default_rng(0)
     m = 4000
-    log = ResponseLog(user=np.sort(rng.integers(0, 100, m)), skill=rng.integers(0, 20, m),
-                      correct=rng.integers(0, 2, m).astype(np.int8), item=rng.integers(0, 200, m))
+    log = ResponseLog(
+        user=np.sort(rng.integers(0, 100, m)),
+        skill=rng.integers(0, 20, m),
+        correct=rng.integers(0, 2, m).astype(np.int8),
+        item=rng.integers(0, 200, m),
+    )
     model = LogisticKT().fit(log)
     state = model.initial_state()
     start = time.perf_counter()
@@ -90,16 +96,36 @@ def _live_update_us(ctx: AppContext, n: int = 300, seed: int = 0) -> tuple[list[
         session = session_cm.__enter__()
         try:
             now = utcnow()
-            response = Response(org_id=org_id, user_id=user_id, item_id=item.id, skills=list(item.skills),
-                                kind=item.kind, context="practice", answer={"bench": True}, correct=correct,
-                                score=float(correct), hints_used=0, duration_ms=1000, created_at=now)
+            response = Response(
+                org_id=org_id,
+                user_id=user_id,
+                item_id=item.id,
+                skills=list(item.skills),
+                kind=item.kind,
+                context="practice",
+                answer={"bench": True},
+                correct=correct,
+                score=float(correct),
+                hints_used=0,
+                duration_ms=1000,
+                created_at=now,
+            )
             session.add(response)
             session.flush()
             start = time.perf_counter()
             model = load_model(session)
             rows = mastery_of(session, user_id)
-            apply_answer(session, model, rows, user_id=user_id, skills=list(item.skills), correct=correct,
-                         response_id=response.id, at=now, item_id=item.id)
+            apply_answer(
+                session,
+                model,
+                rows,
+                user_id=user_id,
+                skills=list(item.skills),
+                correct=correct,
+                response_id=response.id,
+                at=now,
+                item_id=item.id,
+            )
             session.flush()
             update.append((time.perf_counter() - start) * 1e6)
         except BaseException as exc:
@@ -142,10 +168,20 @@ def main() -> None:
         ctx = _new_ctx(tmp)
         service = _service_ms(ctx, "bench@example.org")
         records += [
-            record("ai_era pack, 60 answers", PROTOCOL, "learnloop.practice.answer (choice/numeric)",
-                   "median_ms", statistics.median(service)),
-            record("ai_era pack, 60 answers", PROTOCOL, "learnloop.practice.answer (choice/numeric)",
-                   "p90_ms", float(np.percentile(service, 90))),
+            record(
+                "ai_era pack, 60 answers",
+                PROTOCOL,
+                "learnloop.practice.answer (choice/numeric)",
+                "median_ms",
+                statistics.median(service),
+            ),
+            record(
+                "ai_era pack, 60 answers",
+                PROTOCOL,
+                "learnloop.practice.answer (choice/numeric)",
+                "p90_ms",
+                float(np.percentile(service, 90)),
+            ),
         ]
         create_demo(ctx, learners=60)
         for kind in ("bkt", "logistic"):
@@ -155,16 +191,25 @@ def main() -> None:
             records += [
                 record(LIVE_DATASET, LIVE_PROTOCOL, method, "median_us", statistics.median(update)),
                 record(LIVE_DATASET, LIVE_PROTOCOL, method, "p90_us", float(np.percentile(update, 90))),
-                record(LIVE_DATASET, LIVE_PROTOCOL, method + " + commit", "median_us", statistics.median(total)),
+                record(
+                    LIVE_DATASET, LIVE_PROTOCOL, method + " + commit", "median_us", statistics.median(total)
+                ),
             ]
             if kind == "logistic":
                 # what the update reads and writes besides the mastery rows: the learner's state,
                 # here after 300+ answers within the widest time window (its lists are longest)
                 with ctx.session() as session:
                     sizes = [len(json.dumps(s)) for s in session.execute(select(KTState.state)).scalars()]
-                records += [record(LIVE_DATASET, LIVE_PROTOCOL, "kt_states.state (JSON)", "max_bytes", max(sizes)),
-                            record(LIVE_DATASET, LIVE_PROTOCOL, "kt_states.state (JSON)", "median_bytes",
-                                   float(statistics.median(sizes)))]
+                records += [
+                    record(LIVE_DATASET, LIVE_PROTOCOL, "kt_states.state (JSON)", "max_bytes", max(sizes)),
+                    record(
+                        LIVE_DATASET,
+                        LIVE_PROTOCOL,
+                        "kt_states.state (JSON)",
+                        "median_bytes",
+                        float(statistics.median(sizes)),
+                    ),
+                ]
         live = _service_ms(ctx, "bench-logistic@example.org")
         method = "learnloop.practice.answer (choice/numeric, logistic model live)"
         records += [

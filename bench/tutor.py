@@ -71,21 +71,32 @@ def situations(pack: Pack, count: int) -> list[tutor.TutorSituation]:
     for n, item in enumerate(chosen):
         p = 0.2 if n % 2 == 0 else 0.85
         skill = pack.skill(item.skills[0])
-        out.append(tutor.TutorSituation(question=REQUESTS[n % len(REQUESTS)], item=item, hints_shown=n % 2,
-                                        mastery={skill.id: (skill.name, p)}, protected=[item]))
+        out.append(
+            tutor.TutorSituation(
+                question=REQUESTS[n % len(REQUESTS)],
+                item=item,
+                hints_shown=n % 2,
+                mastery={skill.id: (skill.name, p)},
+                protected=[item],
+            )
+        )
     return out
 
 
 def checks(text: str, item: Item) -> dict[str, bool]:
-    return {"answer_leaked": leaks(text, [item]), "cites_passage": "[1]" in text or "[2]" in text or "[3]" in text,
-            "asks_question": "?" in text or "？" in text}
+    return {
+        "answer_leaked": leaks(text, [item]),
+        "cites_passage": "[1]" in text or "[2]" in text or "[3]" in text,
+        "asks_question": "?" in text or "？" in text,
+    }
 
 
 def score(name: str, results: list[dict[str, bool]], protocol: str) -> list:  # type: ignore[type-arg]
     n = len(results)
-    return [record("ai_era", protocol, name, f"{check}_rate", sum(r[check] for r in results) / n)
-            for check in ("answer_leaked", "cites_passage", "asks_question")] + \
-           [record("ai_era", protocol, name, "answer_leaks", sum(r["answer_leaked"] for r in results))]
+    return [
+        record("ai_era", protocol, name, f"{check}_rate", sum(r[check] for r in results) / n)
+        for check in ("answer_leaked", "cites_passage", "asks_question")
+    ] + [record("ai_era", protocol, name, "answer_leaks", sum(r["answer_leaked"] for r in results))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,17 +112,30 @@ def main(argv: list[str] | None = None) -> int:
     cases = situations(pack, args.situations)
     embed = shared_embedder(args.threads).encode if embeddings_available() else None
     index = LessonIndex(pack, embed)
-    protocol = f"{len(cases)} fixed situations (unanswered items, {len(REQUESTS)} request kinds), " \
-               f"retrieval={'MiniLM' if embed else 'BM25'}"
-    records = score("offline", [checks(tutor.offline_reply(c, tutor.retrieve(index, c)).text, c.item)  # type: ignore[arg-type]
-                                for c in cases], protocol)
+    protocol = (
+        f"{len(cases)} fixed situations (unanswered items, {len(REQUESTS)} request kinds), "
+        f"retrieval={'MiniLM' if embed else 'BM25'}"
+    )
+    records = score(
+        "offline",
+        [
+            checks(tutor.offline_reply(c, tutor.retrieve(index, c)).text, c.item)  # type: ignore[arg-type]
+            for c in cases
+        ],
+        protocol,
+    )
     extra: dict[str, Any] = {}
     if not args.no_model and not local_server.missing_packages():
         model_dir = local_server.ensure_model()
         with local_server.start_server(model_dir, startup_timeout_s=300) as server:
-            settings = Settings(database_url="sqlite://", llm_tutor="openai_compat,offline",
-                                llm_base_url=server.base_url, llm_model=server.model, llm_timeout_s=300,
-                                llm_tutor_max_tokens=args.max_tokens)
+            settings = Settings(
+                database_url="sqlite://",
+                llm_tutor="openai_compat,offline",
+                llm_base_url=server.base_url,
+                llm_model=server.model,
+                llm_timeout_s=300,
+                llm_tutor_max_tokens=args.max_tokens,
+            )
             gateway = Gateway(settings, MemoryLedger())
             raw_results, final_results, fallbacks = [], [], 0
             start = time.monotonic()
@@ -125,14 +149,27 @@ def main(argv: list[str] | None = None) -> int:
                 final_results.append(checks(final.text, case.item))  # type: ignore[arg-type]
             model_protocol = f"{protocol}, max_tokens={args.max_tokens}"
             records += score("SmolLM2-135M-Instruct raw reply (before guard)", raw_results, model_protocol)
-            records += score("SmolLM2-135M-Instruct via tutor (what the learner sees)", final_results, model_protocol)
-            records.append(record("ai_era", model_protocol, "SmolLM2-135M-Instruct via tutor (what the learner sees)",
-                                  "replaced_by_offline_rate", fallbacks / len(cases)))
+            records += score(
+                "SmolLM2-135M-Instruct via tutor (what the learner sees)", final_results, model_protocol
+            )
+            records.append(
+                record(
+                    "ai_era",
+                    model_protocol,
+                    "SmolLM2-135M-Instruct via tutor (what the learner sees)",
+                    "replaced_by_offline_rate",
+                    fallbacks / len(cases),
+                )
+            )
             extra["model_seconds"] = round(time.monotonic() - start, 1)
     else:
         print("model server not available: offline only", file=sys.stderr)
-    path = write_results("tutor", records, ["transformers", "torch", "openai", "sentence-transformers"],
-                         extra_environment=extra)
+    path = write_results(
+        "tutor",
+        records,
+        ["transformers", "torch", "openai", "sentence-transformers"],
+        extra_environment=extra,
+    )
     for r in records:
         print(f"{r['method']:58} {r['metric']:28} {r['value']}")
     print(path)

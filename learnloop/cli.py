@@ -16,8 +16,11 @@ from learnloop.errors import LearnloopError
 from learnloop.science.simulation import POLICIES
 from learnloop.services.context import AppContext
 
-app = typer.Typer(help="Learnloop: adaptive, measured learning toward AI-era roles.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Learnloop: adaptive, measured learning toward AI-era roles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 fit_app = typer.Typer(help="Fit models from the response log.", no_args_is_help=True)
 app.add_typer(fit_app, name="fit")
 
@@ -77,8 +80,10 @@ def init() -> None:
     from learnloop.services.packs import active_pack_summary
 
     s = active_pack_summary(ctx)
-    typer.echo(f"database ready at {ctx.settings.database_url}; pack {s.pack_id} {s.version}: "
-               f"{s.skills} skills, {s.roles} roles, {s.items} items, {s.lessons} lessons")
+    typer.echo(
+        f"database ready at {ctx.settings.database_url}; pack {s.pack_id} {s.version}: "
+        f"{s.skills} skills, {s.roles} roles, {s.items} items, {s.lessons} lessons"
+    )
 
 
 @app.command(name="import")
@@ -92,8 +97,10 @@ def import_(pack: Path = typer.Argument(..., help="pack folder")) -> None:
     migrate(ctx.settings.database_url)
     s = import_pack(ctx, pack)
     state = "imported" if s.changed else "already active (unchanged)"
-    typer.echo(f"pack {s.pack_id} {s.version} {state}: {s.skills} skills, {s.roles} roles, "
-               f"{s.items} items, {s.lessons} lessons")
+    typer.echo(
+        f"pack {s.pack_id} {s.version} {state}: {s.skills} skills, {s.roles} roles, "
+        f"{s.items} items, {s.lessons} lessons"
+    )
 
 
 @app.command()
@@ -120,16 +127,21 @@ def demo(learners: int = typer.Option(60, min=1, max=5000), seed: int = 7) -> No
 
 def _print_demo(s: Any) -> None:
     state = "created" if s.created else "already present"
-    typer.echo(f"demo organisation {s.org_name!r} {state}: {s.learners} learners, {s.responses} answers; "
-               f"join code {s.join_code}")
+    typer.echo(
+        f"demo organisation {s.org_name!r} {state}: {s.learners} learners, {s.responses} answers; "
+        f"join code {s.join_code}"
+    )
     for email, password in s.logins.items():
         typer.echo(f"  log in as {email} / {password}")
 
 
 @app.command()
 @clean_errors
-def serve(host: str = typer.Option(None), port: int = typer.Option(None),
-          demo: bool = typer.Option(False, "--demo", help="create the demo organisation first")) -> None:
+def serve(
+    host: str = typer.Option(None),
+    port: int = typer.Option(None),
+    demo: bool = typer.Option(False, "--demo", help="create the demo organisation first"),
+) -> None:
     """Serve the web app and the API."""
     import uvicorn
 
@@ -150,7 +162,9 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
 
 @app.command()
 @clean_errors
-def rebuild(check: bool = typer.Option(False, help="only report whether the rebuild equals the live state")) -> None:
+def rebuild(
+    check: bool = typer.Option(False, help="only report whether the rebuild equals the live state"),
+) -> None:
     """Rebuild derived mastery from the append-only response log."""
     from learnloop.services.mastery import rebuild_all, snapshot
 
@@ -163,23 +177,29 @@ def rebuild(check: bool = typer.Option(False, help="only report whether the rebu
         if check:
             session.rollback()
     same = before == after
-    typer.echo(f"replayed {count} answers; rebuilt mastery {'equals' if same else 'differs from'} the live state"
-               + (" (check only, nothing written)" if check else ""))
+    typer.echo(
+        f"replayed {count} answers; rebuilt mastery {'equals' if same else 'differs from'} the live state"
+        + (" (check only, nothing written)" if check else "")
+    )
     if check and not same:
         raise typer.Exit(code=1)
 
 
 @fit_app.command("irt")
 @clean_errors
-def fit_irt(model: str = typer.Option("2pl", help="1pl, 2pl or 3pl"),
-            min_responses: int = typer.Option(30, min=1, help="answers an item needs to be calibrated")) -> None:
+def fit_irt(
+    model: str = typer.Option("2pl", help="1pl, 2pl or 3pl"),
+    min_responses: int = typer.Option(30, min=1, help="answers an item needs to be calibrated"),
+) -> None:
     """Calibrate item parameters from the response log; skill checks use them from then on."""
     from learnloop.services.calibration import fit_irt as run_fit
 
     s = run_fit(_ctx(), model=model, min_responses=min_responses)
-    typer.echo(f"{s.model}: {s.learners} learners, {s.responses} first answers; {s.calibrated_items} items "
-               f"calibrated, {s.authored_items} keep their authored difficulty; log-likelihood "
-               f"{s.log_likelihood} ({'converged' if s.converged else 'NOT converged'})")
+    typer.echo(
+        f"{s.model}: {s.learners} learners, {s.responses} first answers; {s.calibrated_items} items "
+        f"calibrated, {s.authored_items} keep their authored difficulty; log-likelihood "
+        f"{s.log_likelihood} ({'converged' if s.converged else 'NOT converged'})"
+    )
     for warning in s.warnings[:10]:
         typer.echo(f"  note: {warning}")
 
@@ -187,11 +207,17 @@ def fit_irt(model: str = typer.Option("2pl", help="1pl, 2pl or 3pl"),
 @app.command()
 @clean_errors
 def simulate(
-    learners: int = typer.Option(100, min=1, max=20000, help="simulated learners (each runs under every policy)"),
+    learners: int = typer.Option(
+        100, min=1, max=20000, help="simulated learners (each runs under every policy)"
+    ),
     seed: int = typer.Option(0, help="the same seed gives the same learners and the same answers"),
     role: list[str] = typer.Option(None, help="role id (repeat for several; default: every role, by turns)"),
-    policy: list[str] = typer.Option(None, help="policy (repeat; default: all): " + ", ".join(POLICIES)
-                                     + " (oracle is a bound: it reads the true state)"),
+    policy: list[str] = typer.Option(
+        None,
+        help="policy (repeat; default: all): "
+        + ", ".join(POLICIES)
+        + " (oracle is a bound: it reads the true state)",
+    ),
     pack: Path = typer.Option(None, help="pack folder (default: the default pack)"),
 ) -> None:
     """Compare practice policies on simulated learners with a known true skill model."""
@@ -199,35 +225,58 @@ def simulate(
     from learnloop.services.guidance import simulate as run
 
     ctx = _ctx()
-    rows = run(pack or ctx.settings.default_pack, learners=learners, seed=seed, roles=role or None,
-               policies=policy or None)
+    rows = run(
+        pack or ctx.settings.default_pack,
+        learners=learners,
+        seed=seed,
+        roles=role or None,
+        policies=policy or None,
+    )
     width = max([len(r["policy"]) for r in rows] + [16]) + 1
-    typer.echo(f"{_('policy'):<{width}} {_('reached'):>8} {_('median answers'):>14} {_('median minutes'):>14} "
-               f"{_('retention 30 days'):>17}")
+    typer.echo(
+        f"{_('policy'):<{width}} {_('reached'):>8} {_('median answers'):>14} {_('median minutes'):>14} "
+        f"{_('retention 30 days'):>17}"
+    )
     for r in rows:
-        typer.echo(f"{r['policy']:<{width}} {r['reached_share']:>8.0%} {r['median_items']:>14.1f} "
-                   f"{r['median_minutes']:>14.0f} {r['mean_retention']:>17.3f}")
+        typer.echo(
+            f"{r['policy']:<{width}} {r['reached_share']:>8.0%} {r['median_items']:>14.1f} "
+            f"{r['median_minutes']:>14.0f} {r['mean_retention']:>17.3f}"
+        )
     if any(r["policy"] == "oracle" for r in rows):
         typer.echo(_("oracle is a bound, not a policy: it reads each simulated learner's true state."))
 
 
 @fit_app.command("kt")
 @clean_errors
-def fit_kt(model: str = typer.Option("auto", help="auto (the better on held-out learners), bkt or logistic"),
-           max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
-           max_slip: float = typer.Option(0.3, min=0.01, max=0.5)) -> None:
+def fit_kt(
+    model: str = typer.Option("auto", help="auto (the better on held-out learners), bkt or logistic"),
+    max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
+    max_slip: float = typer.Option(0.3, min=0.01, max=0.5),
+) -> None:
     """Fit knowledge tracing (BKT and the logistic model) from the response log and rebuild mastery with it."""
     from learnloop.i18n import _
     from learnloop.services.calibration import fit_kt as run_fit
 
     s = run_fit(_ctx(), max_guess=max_guess, max_slip=max_slip, model=model)
-    typer.echo(_("%(model)s: %(learners)d learners, %(answers)d skill-answers, %(skills)d skills fitted; "
-                 "in-sample AUC %(auc)s; mastery rebuilt from %(rebuilt)d answers")
-               % {"model": s.model, "learners": s.learners, "answers": s.answers, "skills": s.skills_fitted,
-                  "auc": s.auc_in_sample, "rebuilt": s.rebuilt_answers})
+    typer.echo(
+        _(
+            "%(model)s: %(learners)d learners, %(answers)d skill-answers, %(skills)d skills fitted; "
+            "in-sample AUC %(auc)s; mastery rebuilt from %(rebuilt)d answers"
+        )
+        % {
+            "model": s.model,
+            "learners": s.learners,
+            "answers": s.answers,
+            "skills": s.skills_fitted,
+            "auc": s.auc_in_sample,
+            "rebuilt": s.rebuilt_answers,
+        }
+    )
     if any(v is not None for v in s.held_out_auc.values()):
-        typer.echo(_("held-out AUC: %(scores)s (%(protocol)s)")
-                   % {"scores": ", ".join(f"{k} {v}" for k, v in s.held_out_auc.items()), "protocol": s.selection})
+        typer.echo(
+            _("held-out AUC: %(scores)s (%(protocol)s)")
+            % {"scores": ", ".join(f"{k} {v}" for k, v in s.held_out_auc.items()), "protocol": s.selection}
+        )
     for note in s.notes:
         typer.echo(_("  note: %(note)s") % {"note": note})
 

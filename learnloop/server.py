@@ -29,12 +29,16 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _error(request: Request, status: int, code: str, message: str, details: list[str] | None = None) -> Response:
+def _error(
+    request: Request, status: int, code: str, message: str, details: list[str] | None = None
+) -> Response:
     if _is_api(request):
-        return JSONResponse({"error": {"code": code, "message": message, "details": details or []}},
-                            status_code=status)
-    return render(request, "error.html", status_code=status, status=status, message=message,
-                  details=details or [])
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "details": details or []}}, status_code=status
+        )
+    return render(
+        request, "error.html", status_code=status, status=status, message=message, details=details or []
+    )
 
 
 def create_app(ctx: AppContext | None = None) -> FastAPI:
@@ -43,7 +47,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         title="Learnloop API",
         version="0.1.0",
         description="Adaptive, measured learning toward AI-era roles. Authenticate with the token "
-                    "from /api/v1/auth/login as `Authorization: Bearer <token>`.",
+        "from /api/v1/auth/login as `Authorization: Bearer <token>`.",
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
@@ -59,7 +63,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         if request.method == "POST" and content_type.startswith("multipart/"):
             return _error(request, 415, "unsupported_media_type", "file uploads are not accepted here")
         locale = request.cookies.get(web_routes.LOCALE_COOKIE) or i18n.negotiate(
-            request.headers.get("accept-language"))
+            request.headers.get("accept-language")
+        )
         i18n.set_locale(locale)
         return await call_next(request)
 

@@ -36,5 +36,6 @@ export LEARNLOOP_DATA="${LEARNLOOP_DATA:-$ROOT/../shared/data}"
 export LEARNLOOP_CHROMIUM="${LEARNLOOP_CHROMIUM:-$(command -v chromium)}"
 
 ruff check learnloop tests bench
+ruff format --check learnloop tests bench
 mypy
 python -m pytest -q "$@"

@@ -40,8 +40,9 @@ def data_dir() -> Path:
 def _postgres_database() -> Iterator[str]:
     """A fresh database on the test PostgreSQL server, dropped afterwards."""
     name = "ll_" + uuid.uuid4().hex[:12]
-    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     base = POSTGRES_URL.rsplit("/", 1)[0]

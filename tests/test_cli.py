@@ -14,10 +14,19 @@ from tests.conftest import MINI_PACK
 
 
 def run(args: list[str], db: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "LEARNLOOP_DATABASE_URL": f"sqlite:///{db}",
-                   "LEARNLOOP_DEFAULT_PACK": str(MINI_PACK), **env}
-    return subprocess.run([sys.executable, "-m", "learnloop.cli", *args], capture_output=True, text=True,
-                          env=environment, timeout=240)
+    environment = {
+        **os.environ,
+        "LEARNLOOP_DATABASE_URL": f"sqlite:///{db}",
+        "LEARNLOOP_DEFAULT_PACK": str(MINI_PACK),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "learnloop.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=240,
+    )
 
 
 def test_import_broken_pack_lists_every_problem_and_changes_nothing(tmp_path: Path) -> None:
@@ -28,7 +37,9 @@ def test_import_broken_pack_lists_every_problem_and_changes_nothing(tmp_path: Pa
     (broken / "items" / "basics.yaml").write_text(
         (broken / "items" / "basics.yaml").read_text().replace("key: b", "key: q").replace("answer: 1.0", "")
     )
-    (broken / "skills.yaml").write_text((broken / "skills.yaml").read_text() + "- id: x.y\n  name: X\n  domain: zz\n")
+    (broken / "skills.yaml").write_text(
+        (broken / "skills.yaml").read_text() + "- id: x.y\n  name: X\n  domain: zz\n"
+    )
     done = run(["import", str(broken)], db)
     assert done.returncode == 2
     assert "items/basics.yaml:1: item 'basics.tokens.count'" in done.stderr
@@ -110,8 +121,9 @@ def test_fit_kt_stores_params_and_keeps_rebuild_equal(tmp_path: Path) -> None:
     con = sqlite3.connect(db)
     params = json.loads(con.execute("select params from model_params where kind='kt'").fetchone()[0])["bkt"]
     con.close()
-    assert params["skills"] and all(0 < p["p_guess"] <= 0.3 and 0 < p["p_slip"] <= 0.3
-                                    for p in params["skills"].values())
+    assert params["skills"] and all(
+        0 < p["p_guess"] <= 0.3 and 0 < p["p_slip"] <= 0.3 for p in params["skills"].values()
+    )
     assert set(params["skills"]) <= {s.strip() for s in params["skills"]}  # product skill ids, not codes
     assert any("." in skill for skill in params["skills"])
     assert run(["rebuild", "--check"], db, **env).returncode == 0

@@ -15,15 +15,37 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_catalogue_covers_every_message(tmp_path: Path) -> None:
     pot = tmp_path / "messages.pot"
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(ROOT / "babel.cfg"),
-                    "-k", "_", "-k", "gettext_", "-k", "ngettext_:1,2", "-o", str(pot), str(ROOT)],
-                   check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "_",
+            "-k",
+            "gettext_",
+            "-k",
+            "ngettext_:1,2",
+            "-o",
+            str(pot),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     with pot.open("rb") as fh:
         wanted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
     with (i18n.LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalog = read_po(fh, locale="zh_CN")
-    translated = {(m.id if isinstance(m.id, str) else m.id[0]) for m in catalog
-                  if m.id and (m.string if isinstance(m.string, str) else all(m.string)) and not m.fuzzy}
+    translated = {
+        (m.id if isinstance(m.id, str) else m.id[0])
+        for m in catalog
+        if m.id and (m.string if isinstance(m.string, str) else all(m.string)) and not m.fuzzy
+    }
     assert wanted, "nothing was extracted"
     assert not wanted - translated, f"untranslated: {sorted(wanted - translated)}"
 

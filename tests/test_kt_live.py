@@ -39,15 +39,27 @@ PACK = load_pack(MINI_PACK)
 
 # Item easiness on the logit scale: strong differences inside a skill, which per-skill BKT
 # cannot see and the logistic model's item difficulties can.
-EASINESS = {"basics.tokens.count": 2.5, "basics.tokens.cost": -2.5, "basics.tokens.window": 0.0,
-            "basics.prompts.role": 2.0, "basics.prompts.code": -2.0, "apps.rag.why": 0.5}
-SKILLS = {"basics.tokens.count": ["basics.tokens"], "basics.tokens.cost": ["basics.tokens"],
-          "basics.tokens.window": ["basics.tokens"], "basics.prompts.role": ["basics.prompts"],
-          "basics.prompts.code": ["basics.prompts"], "apps.rag.why": ["apps.rag", "basics.prompts"]}
+EASINESS = {
+    "basics.tokens.count": 2.5,
+    "basics.tokens.cost": -2.5,
+    "basics.tokens.window": 0.0,
+    "basics.prompts.role": 2.0,
+    "basics.prompts.code": -2.0,
+    "apps.rag.why": 0.5,
+}
+SKILLS = {
+    "basics.tokens.count": ["basics.tokens"],
+    "basics.tokens.cost": ["basics.tokens"],
+    "basics.tokens.window": ["basics.tokens"],
+    "basics.prompts.role": ["basics.prompts"],
+    "basics.prompts.code": ["basics.prompts"],
+    "apps.rag.why": ["apps.rag", "basics.prompts"],
+}
 
 
-def _simulate_log(ctx: AppContext, learners: int, answers: int, seed: int = 3,
-                  items: list[str] | None = None) -> list[int]:
+def _simulate_log(
+    ctx: AppContext, learners: int, answers: int, seed: int = 3, items: list[str] | None = None
+) -> list[int]:
     """Learners with answers written straight into the log (as an import or a demo would)."""
     rng = np.random.default_rng(seed)
     pool = items or list(EASINESS)
@@ -56,8 +68,15 @@ def _simulate_log(ctx: AppContext, learners: int, answers: int, seed: int = 3,
     with ctx.session() as session:
         org = auth.default_organisation(session)
         for u in range(learners):
-            user = auth.create_user(session, org_id=org.id, email=f"sim{u}@example.org", name=f"Sim {u}",
-                                    password="12345678", password_hash="x", is_simulated=True)
+            user = auth.create_user(
+                session,
+                org_id=org.id,
+                email=f"sim{u}@example.org",
+                name=f"Sim {u}",
+                password="12345678",
+                password_hash="x",
+                is_simulated=True,
+            )
             ids.append(user.id)
             ability = rng.normal(0.0, 0.7)
             moment = start + timedelta(hours=float(rng.uniform(0, 48)))
@@ -66,10 +85,22 @@ def _simulate_log(ctx: AppContext, learners: int, answers: int, seed: int = 3,
                 z = ability + EASINESS[item] + 0.15 * k - 0.5
                 correct = bool(rng.random() < 1.0 / (1.0 + math.exp(-z)))
                 moment += timedelta(minutes=float(rng.uniform(1, 30)))
-                session.add(Response(org_id=org.id, user_id=user.id, item_id=item, skills=SKILLS[item],
-                                     kind="choice", context="practice", answer={"simulated": True},
-                                     correct=correct, score=float(correct), hints_used=0, duration_ms=1000,
-                                     created_at=moment))
+                session.add(
+                    Response(
+                        org_id=org.id,
+                        user_id=user.id,
+                        item_id=item,
+                        skills=SKILLS[item],
+                        kind="choice",
+                        context="practice",
+                        answer={"simulated": True},
+                        correct=correct,
+                        score=float(correct),
+                        hints_used=0,
+                        duration_ms=1000,
+                        created_at=moment,
+                    )
+                )
     return ids
 
 
@@ -93,8 +124,10 @@ def _answer_live(ctx: AppContext, email: str | CurrentUser, n: int, correct_ever
 
 def _states(ctx: AppContext) -> dict[int, tuple[int, int, dict]]:
     with ctx.session() as session:
-        return {s.user_id: (s.model_params_id, s.last_response_id, s.state)
-                for s in session.execute(select(KTState)).scalars()}
+        return {
+            s.user_id: (s.model_params_id, s.last_response_id, s.state)
+            for s in session.execute(select(KTState)).scalars()
+        }
 
 
 def _all_finite(ctx: AppContext) -> None:
@@ -169,7 +202,8 @@ def test_a_skill_never_seen_in_training_starts_from_the_prior(ctx: AppContext) -
         history = session.execute(
             select(MasteryHistory.skill_id, MasteryHistory.p_known, Response.correct)
             .join(Response, Response.id == MasteryHistory.response_id)
-            .where(MasteryHistory.user_id == user_id).order_by(MasteryHistory.id)
+            .where(MasteryHistory.user_id == user_id)
+            .order_by(MasteryHistory.id)
         ).all()
     unseen = [(p, ok) for skill, p, ok in history if skill == "basics.prompts"]
     assert unseen, "the learner practised an unseen skill"
@@ -190,9 +224,17 @@ def test_labels_other_than_right_or_wrong_are_rejected_and_change_nothing(ctx: A
     assert response_id is not None
     for label in (2, 0.5, None, "1", float("nan")):
         with pytest.raises(InvalidInput, match="right"), ctx.session() as session:
-            apply_answer(session, load_model(session), mastery_of(session, ids[0]), user_id=ids[0],
-                         skills=["basics.tokens"], correct=label, response_id=response_id + 1,  # type: ignore[arg-type]
-                         at=utcnow(), item_id="basics.tokens.count")
+            apply_answer(
+                session,
+                load_model(session),
+                mastery_of(session, ids[0]),
+                user_id=ids[0],
+                skills=["basics.tokens"],
+                correct=label,
+                response_id=response_id + 1,  # type: ignore[arg-type]
+                at=utcnow(),
+                item_id="basics.tokens.count",
+            )
     with ctx.session() as session:
         assert snapshot(session) == before
 
@@ -228,19 +270,26 @@ def test_logistic_state_online_equals_batch_prediction(ctx: AppContext) -> None:
         assert state_row is not None
         answers = session.execute(
             select(Response.item_id, Response.skills, Response.correct, Response.created_at)
-            .where(Response.user_id == state_row.user_id).order_by(Response.id)
+            .where(Response.user_id == state_row.user_id)
+            .order_by(Response.id)
         ).all()
-    rows = [(model.skill_codes[s], model.item_codes[i], int(c), at) for i, skills, c, at in answers for s in skills]
+    rows = [
+        (model.skill_codes[s], model.item_codes[i], int(c), at)
+        for i, skills, c, at in answers
+        for s in skills
+    ]
     probe = model.skill_codes["basics.tokens"]
-    log = ResponseLog(user=np.zeros(len(rows) + 1, dtype=np.int64),
-                      skill=np.array([r[0] for r in rows] + [probe], dtype=np.int64),
-                      correct=np.array([r[2] for r in rows] + [0], dtype=np.int8),
-                      item=np.array([r[1] for r in rows] + [model.item_codes["basics.tokens.count"]], dtype=np.int64),
-                      timestamp=np.array([as_utc(r[3]).timestamp() for r in rows]
-                                         + [as_utc(rows[-1][3]).timestamp()]))
+    log = ResponseLog(
+        user=np.zeros(len(rows) + 1, dtype=np.int64),
+        skill=np.array([r[0] for r in rows] + [probe], dtype=np.int64),
+        correct=np.array([r[2] for r in rows] + [0], dtype=np.int8),
+        item=np.array([r[1] for r in rows] + [model.item_codes["basics.tokens.count"]], dtype=np.int64),
+        timestamp=np.array([as_utc(r[3]).timestamp() for r in rows] + [as_utc(rows[-1][3]).timestamp()]),
+    )
     batch = model.tracer.predict_proba(log)[-1]
-    online = model.tracer.predict_next(state_row.state, probe, model.item_codes["basics.tokens.count"],
-                                       as_utc(rows[-1][3]).timestamp())
+    online = model.tracer.predict_next(
+        state_row.state, probe, model.item_codes["basics.tokens.count"], as_utc(rows[-1][3]).timestamp()
+    )
     assert online == pytest.approx(batch, abs=1e-9)
     assert isinstance(model.tracer, LogisticKT)
 
@@ -262,7 +311,9 @@ def test_rebuild_equals_live_under_the_logistic_model(any_ctx: AppContext) -> No
     assert live and all(v[4] is not None for v in live.values())
     assert learner.id in live_states and len(live_states) == 12 + 2
     with any_ctx.session() as session:
-        session.execute(Mastery.__table__.update().values(p_known=0.0, p_correct=None))  # corrupt derived state
+        session.execute(
+            Mastery.__table__.update().values(p_known=0.0, p_correct=None)
+        )  # corrupt derived state
         session.execute(KTState.__table__.delete())
     with any_ctx.session() as session:
         assert rebuild_all(session) == n_answers
@@ -276,9 +327,18 @@ def test_fit_kt_command_line(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "LEARNLOOP_DATABASE_URL": f"sqlite:///{db}", "LEARNLOOP_DEFAULT_PACK": str(MINI_PACK)}
-        return subprocess.run([sys.executable, "-m", "learnloop.cli", *args], capture_output=True, text=True,
-                              env=env, timeout=240)
+        env = {
+            **os.environ,
+            "LEARNLOOP_DATABASE_URL": f"sqlite:///{db}",
+            "LEARNLOOP_DEFAULT_PACK": str(MINI_PACK),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "learnloop.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
+        )
 
     assert run("init").returncode == 0
     done = run("fit", "kt")
@@ -297,8 +357,13 @@ def test_parameters_stored_by_older_versions_still_drive_mastery(ctx: AppContext
     """A database fitted before the ``kt`` kind existed keeps its per-skill BKT."""
     tokens = BKTParams(p_init=0.4, p_learn=0.2, p_guess=0.25, p_slip=0.05)
     with ctx.session() as session:
-        session.add(ModelParams(kind="bkt", n_responses=10,
-                                params={"default": BKTParams().to_dict(), "skills": {"basics.tokens": tokens.to_dict()}}))
+        session.add(
+            ModelParams(
+                kind="bkt",
+                n_responses=10,
+                params={"default": BKTParams().to_dict(), "skills": {"basics.tokens": tokens.to_dict()}},
+            )
+        )
     with ctx.session() as session:
         model = load_model(session)
         assert model.kind == "bkt" and model.params("basics.tokens") == tokens
@@ -306,13 +371,23 @@ def test_parameters_stored_by_older_versions_still_drive_mastery(ctx: AppContext
 
 
 def test_the_logistic_model_takes_degenerate_logs_without_nan() -> None:
-    empty = ResponseLog(user=np.zeros(0, dtype=np.int64), skill=np.zeros(0, dtype=np.int64),
-                        correct=np.zeros(0, dtype=np.int8), item=np.zeros(0, dtype=np.int64), timestamp=np.zeros(0))
+    empty = ResponseLog(
+        user=np.zeros(0, dtype=np.int64),
+        skill=np.zeros(0, dtype=np.int64),
+        correct=np.zeros(0, dtype=np.int8),
+        item=np.zeros(0, dtype=np.int64),
+        timestamp=np.zeros(0),
+    )
     model = LogisticKT().fit(empty)
     assert model.predict_proba(empty).shape == (0,)
     assert model.predict_next(model.initial_state(), 3, 7, 0.0) == pytest.approx(0.5)
-    one = ResponseLog(user=np.zeros(1, dtype=np.int64), skill=np.zeros(1, dtype=np.int64),
-                      correct=np.ones(1, dtype=np.int8), item=np.zeros(1, dtype=np.int64), timestamp=np.zeros(1))
+    one = ResponseLog(
+        user=np.zeros(1, dtype=np.int64),
+        skill=np.zeros(1, dtype=np.int64),
+        correct=np.ones(1, dtype=np.int8),
+        item=np.zeros(1, dtype=np.int64),
+        timestamp=np.zeros(1),
+    )
     model = LogisticKT().fit(one)
     state = model.update(model.initial_state(), 0, 1, 0, 0.0)
     for skill in (0, 5):  # seen, and never seen in training
@@ -320,8 +395,11 @@ def test_the_logistic_model_takes_degenerate_logs_without_nan() -> None:
     with pytest.raises(ValueError, match="0 or 1"):
         model.update(state, 0, 2)
     with pytest.raises(ValueError, match="only 0 and 1"):
-        ResponseLog(user=np.zeros(2, dtype=np.int64), skill=np.zeros(2, dtype=np.int64),
-                    correct=np.array([1, 2], dtype=np.int8))
+        ResponseLog(
+            user=np.zeros(2, dtype=np.int64),
+            skill=np.zeros(2, dtype=np.int64),
+            correct=np.array([1, 2], dtype=np.int8),
+        )
 
 
 def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: AppContext) -> None:
@@ -337,8 +415,9 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
         model = load_model(session)
         rows = mastery_of(session, learner.id)
         now = predicted_success(session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()})
-        last = session.scalars(select(Response.skills).where(Response.user_id == learner.id)
-                               .order_by(Response.id.desc())).first()
+        last = session.scalars(
+            select(Response.skills).where(Response.user_id == learner.id).order_by(Response.id.desc())
+        ).first()
     assert last is not None and all(math.isfinite(p) for p in now.values())
     for skill in last:  # the skills of the last answer: stored and live predictions agree
         assert now[skill] == pytest.approx(rows[skill].p_correct, abs=1e-12)
@@ -346,8 +425,12 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
     with ctx.session() as session:
         model = load_model(session)
         rows = mastery_of(session, learner.id)
-        bkt_now = predicted_success(session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()})
-    assert bkt_now["basics.tokens"] == pytest.approx(model.predict("basics.tokens", rows["basics.tokens"].p_known))
+        bkt_now = predicted_success(
+            session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()}
+        )
+    assert bkt_now["basics.tokens"] == pytest.approx(
+        model.predict("basics.tokens", rows["basics.tokens"].p_known)
+    )
 
 
 def test_the_practice_loop_reads_the_logistic_models_predictions(ctx: AppContext) -> None:

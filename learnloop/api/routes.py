@@ -35,7 +35,9 @@ class EnrolIn(BaseModel):
 
 class AnswerIn(BaseModel):
     item_id: str = Field(max_length=80)
-    answer: dict[str, Any] = Field(description='{"choice": "b"} | {"value": 0.5} | {"text": "..."} | {"code": "..."}')
+    answer: dict[str, Any] = Field(
+        description='{"choice": "b"} | {"value": 0.5} | {"text": "..."} | {"code": "..."}'
+    )
 
 
 class HintIn(BaseModel):
@@ -57,8 +59,14 @@ class LessonOut(BaseModel):
 @router.post("/auth/signup", response_model=LoginResult, status_code=201, tags=["auth"])
 def signup(body: SignupIn, ctx: AppContext = Depends(get_ctx)) -> LoginResult:
     """Create a learner account and log in; use the returned token as a bearer token."""
-    return auth.signup(ctx, email=body.email, name=body.name, password=body.password,
-                       join_code=body.join_code, locale=body.locale)
+    return auth.signup(
+        ctx,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+        join_code=body.join_code,
+        locale=body.locale,
+    )
 
 
 @router.post("/auth/login", response_model=LoginResult, tags=["auth"])
@@ -67,8 +75,9 @@ def login(body: LoginIn, ctx: AppContext = Depends(get_ctx)) -> LoginResult:
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"])
-def logout(request: Request, ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> Response:
+def logout(
+    request: Request, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> Response:
     token, _ = session_token(request)
     if token:
         auth.logout(ctx, token)
@@ -83,33 +92,39 @@ def me(user: CurrentUser = Depends(api_user)) -> CurrentUser:
 
 
 @router.get("/roles", response_model=list[practice.RoleView], tags=["practice"])
-def roles(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> list[practice.RoleView]:
+def roles(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> list[practice.RoleView]:
     return practice.list_roles(ctx)
 
 
 @router.post("/enrolment", response_model=practice.RoleView, tags=["practice"])
-def enrol(body: EnrolIn, ctx: AppContext = Depends(get_ctx),
-          user: CurrentUser = Depends(api_user)) -> practice.RoleView:
+def enrol(
+    body: EnrolIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> practice.RoleView:
     """Choose (or change) the learner's target role."""
     return practice.enrol(ctx, user, body.role_id)
 
 
 @router.get("/practice/next", response_model=practice.PresentedItem, tags=["practice"])
-def next_item(ctx: AppContext = Depends(get_ctx),
-              user: CurrentUser = Depends(api_user)) -> practice.PresentedItem:
+def next_item(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> practice.PresentedItem:
     """The item to work on now; the same item is returned until it is answered."""
     return practice.next_item(ctx, user)
 
 
 @router.post("/practice/hint", response_model=practice.HintView, tags=["practice"])
-def hint(body: HintIn, ctx: AppContext = Depends(get_ctx),
-         user: CurrentUser = Depends(api_user)) -> practice.HintView:
+def hint(
+    body: HintIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> practice.HintView:
     return practice.hint(ctx, user, body.item_id)
 
 
 @router.post("/practice/answer", response_model=practice.Feedback, tags=["practice"])
-def answer(body: AnswerIn, ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> practice.Feedback:
+def answer(
+    body: AnswerIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> practice.Feedback:
     """Score the answer to the current item; returns feedback and the mastery change."""
     return practice.answer(ctx, user, body.item_id, body.answer)
 
@@ -120,14 +135,20 @@ def mastery(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_
 
 
 @router.get("/lessons/{lesson_id}", response_model=LessonOut, tags=["content"])
-def lesson(lesson_id: str, ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> LessonOut:
+def lesson(
+    lesson_id: str, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> LessonOut:
     with ctx.session() as session:
         pack = ctx.active_pack(session).pack
     for found in pack.lessons:
         if found.id == lesson_id:
-            return LessonOut(id=found.id, title=found.title, skills=found.skills, minutes=found.minutes,
-                             body_markdown=found.body)
+            return LessonOut(
+                id=found.id,
+                title=found.title,
+                skills=found.skills,
+                minutes=found.minutes,
+                body_markdown=found.body,
+            )
     raise NotFound(f"no lesson with id {lesson_id!r}")
 
 
@@ -142,15 +163,20 @@ class MemberUpdate(BaseModel):
 
 
 @router.get("/org", response_model=organisation.OrgOverview, tags=["organisation"])
-def org_overview(ctx: AppContext = Depends(get_ctx),
-                 user: CurrentUser = Depends(api_user)) -> organisation.OrgOverview:
+def org_overview(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> organisation.OrgOverview:
     """The caller's organisation: join code, teams and members (admins only)."""
     return organisation.overview(ctx, user)
 
 
 @router.patch("/org/members/{user_id}", response_model=organisation.Member, tags=["organisation"])
-def update_member(user_id: int, body: MemberUpdate, ctx: AppContext = Depends(get_ctx),
-                  user: CurrentUser = Depends(api_user)) -> organisation.Member:
+def update_member(
+    user_id: int,
+    body: MemberUpdate,
+    ctx: AppContext = Depends(get_ctx),
+    user: CurrentUser = Depends(api_user),
+) -> organisation.Member:
     member = None
     if body.role is not None:
         member = organisation.set_role(ctx, user, user_id, body.role)
@@ -162,12 +188,16 @@ def update_member(user_id: int, body: MemberUpdate, ctx: AppContext = Depends(ge
 
 
 @router.get("/items", response_model=list[item_bank.ItemRow], tags=["content"])
-def items(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> list[item_bank.ItemRow]:
+def items(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> list[item_bank.ItemRow]:
     """Every item of the active pack with attempts and share correct in your organisation."""
     return item_bank.item_rows(ctx, user)
 
 
 @router.get("/items/{item_id}", tags=["content"])
-def item(item_id: str, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> dict[str, Any]:
+def item(
+    item_id: str, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> dict[str, Any]:
     """The full item with key, rubric and tests (instructors and admins)."""
     return item_bank.item_detail(ctx, user, item_id)

@@ -21,7 +21,9 @@ def my_path(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_
 
 
 @router.post("/org/memory-parameters", response_model=guidance.MemoryFit, tags=["organisation"])
-def fit_memory(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> guidance.MemoryFit:
+def fit_memory(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> guidance.MemoryFit:
     """Fit the spaced-review (FSRS) parameters to the organisation's answers and re-derive its
     review cards (instructors, managers, admins; needs the fsrs optimizer extra on the server)."""
     return guidance.fit_memory(ctx, user)

@@ -45,21 +45,45 @@ class BudgetIn(BaseModel):
 
 
 @router.post("/tutor/ask", response_model=tutoring.ConversationView, tags=["tutor"])
-def ask(body: AskIn, ctx: AppContext = Depends(get_ctx),
-        user: CurrentUser = Depends(api_user)) -> tutoring.ConversationView:
+def ask(
+    body: AskIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> tutoring.ConversationView:
     """Ask the tutor about an item or lesson; returns the conversation with the reply."""
-    return tutoring.ask(ctx, user, body.question, item_id=body.item_id, lesson_id=body.lesson_id,
-                        conversation_id=body.conversation_id, in_assessment=body.in_assessment)
+    return tutoring.ask(
+        ctx,
+        user,
+        body.question,
+        item_id=body.item_id,
+        lesson_id=body.lesson_id,
+        conversation_id=body.conversation_id,
+        in_assessment=body.in_assessment,
+    )
 
 
-@router.post("/tutor/ask/stream", tags=["tutor"],
-             responses={200: {"content": {"text/event-stream": {}},
-                              "description": "`delta` events with checked text, then one `done` event "
-                                             "with the saved conversation"}})
-def ask_stream(body: AskIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> Response:
+@router.post(
+    "/tutor/ask/stream",
+    tags=["tutor"],
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`delta` events with checked text, then one `done` event "
+            "with the saved conversation",
+        }
+    },
+)
+def ask_stream(
+    body: AskIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> Response:
     """The tutor's reply as server-sent events, released a sentence at a time."""
-    events = tutoring.ask_stream(ctx, user, body.question, item_id=body.item_id, lesson_id=body.lesson_id,
-                                 conversation_id=body.conversation_id, in_assessment=body.in_assessment)
+    events = tutoring.ask_stream(
+        ctx,
+        user,
+        body.question,
+        item_id=body.item_id,
+        lesson_id=body.lesson_id,
+        conversation_id=body.conversation_id,
+        in_assessment=body.in_assessment,
+    )
 
     def sse() -> Iterator[str]:
         for event in events:
@@ -72,20 +96,25 @@ def ask_stream(body: AskIn, ctx: AppContext = Depends(get_ctx), user: CurrentUse
 
 
 @router.get("/tutor/conversations", response_model=list[tutoring.ConversationSummary], tags=["tutor"])
-def conversations(ctx: AppContext = Depends(get_ctx),
-                  user: CurrentUser = Depends(api_user)) -> list[tutoring.ConversationSummary]:
+def conversations(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> list[tutoring.ConversationSummary]:
     return tutoring.conversations(ctx, user)
 
 
-@router.get("/tutor/conversations/{conversation_id}", response_model=tutoring.ConversationView, tags=["tutor"])
-def conversation(conversation_id: int, ctx: AppContext = Depends(get_ctx),
-                 user: CurrentUser = Depends(api_user)) -> tutoring.ConversationView:
+@router.get(
+    "/tutor/conversations/{conversation_id}", response_model=tutoring.ConversationView, tags=["tutor"]
+)
+def conversation(
+    conversation_id: int, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> tutoring.ConversationView:
     return tutoring.conversation(ctx, user, conversation_id)
 
 
 @router.delete("/tutor/conversations/{conversation_id}", status_code=204, tags=["tutor"])
-def delete_conversation(conversation_id: int, ctx: AppContext = Depends(get_ctx),
-                        user: CurrentUser = Depends(api_user)) -> Response:
+def delete_conversation(
+    conversation_id: int, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> Response:
     tutoring.delete_conversation(ctx, user, conversation_id)
     return Response(status_code=204)
 
@@ -96,42 +125,57 @@ def delete_all(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(a
 
 
 @router.get("/grading/reviews", response_model=list[grading.ReviewView], tags=["grading"])
-def reviews(status: str = Query("pending", max_length=20), ctx: AppContext = Depends(get_ctx),
-            user: CurrentUser = Depends(api_user)) -> list[grading.ReviewView]:
+def reviews(
+    status: str = Query("pending", max_length=20),
+    ctx: AppContext = Depends(get_ctx),
+    user: CurrentUser = Depends(api_user),
+) -> list[grading.ReviewView]:
     """Answers waiting for (or given) an instructor's grade (instructors)."""
     return grading.review_queue(ctx, user, status)
 
 
 @router.post("/grading/reviews/{review_id}/decision", response_model=grading.ReviewView, tags=["grading"])
-def decide(review_id: int, body: DecisionIn, ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> grading.ReviewView:
+def decide(
+    review_id: int,
+    body: DecisionIn,
+    ctx: AppContext = Depends(get_ctx),
+    user: CurrentUser = Depends(api_user),
+) -> grading.ReviewView:
     """The instructor's grade; it replaces the provisional one."""
     return grading.decide(ctx, user, review_id, body.correct, body.score)
 
 
-@router.post("/authoring/drafts", response_model=authoring.GenerationResult, status_code=201, tags=["authoring"])
-def generate(body: GenerateIn, ctx: AppContext = Depends(get_ctx),
-             user: CurrentUser = Depends(api_user)) -> authoring.GenerationResult:
+@router.post(
+    "/authoring/drafts", response_model=authoring.GenerationResult, status_code=201, tags=["authoring"]
+)
+def generate(
+    body: GenerateIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> authoring.GenerationResult:
     """Draft items for a skill from its lessons; they wait for review (instructors)."""
     return authoring.generate_drafts(ctx, user, body.skill_id, body.count)
 
 
 @router.get("/authoring/drafts", response_model=list[authoring.DraftView], tags=["authoring"])
-def drafts(status: str = Query("pending", max_length=20), ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> list[authoring.DraftView]:
+def drafts(
+    status: str = Query("pending", max_length=20),
+    ctx: AppContext = Depends(get_ctx),
+    user: CurrentUser = Depends(api_user),
+) -> list[authoring.DraftView]:
     return authoring.drafts(ctx, user, status)
 
 
 @router.post("/authoring/drafts/{draft_id}/approve", response_model=authoring.DraftView, tags=["authoring"])
-def approve(draft_id: int, body: ApproveIn, ctx: AppContext = Depends(get_ctx),
-            user: CurrentUser = Depends(api_user)) -> authoring.DraftView:
+def approve(
+    draft_id: int, body: ApproveIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> authoring.DraftView:
     """Publish the draft (optionally edited, as YAML) in a new version of the active pack."""
     return authoring.approve(ctx, user, draft_id, body.item_yaml)
 
 
 @router.post("/authoring/drafts/{draft_id}/reject", response_model=authoring.DraftView, tags=["authoring"])
-def reject(draft_id: int, ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> authoring.DraftView:
+def reject(
+    draft_id: int, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> authoring.DraftView:
     return authoring.reject(ctx, user, draft_id)
 
 
@@ -142,7 +186,8 @@ def usage(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_us
 
 
 @router.put("/llm/budget", tags=["operations"])
-def budget(body: BudgetIn, ctx: AppContext = Depends(get_ctx),
-           user: CurrentUser = Depends(api_user)) -> dict[str, float | None]:
+def budget(
+    body: BudgetIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> dict[str, float | None]:
     """Set the monthly model budget in US dollars (0 removes it; admins)."""
     return {"monthly_usd": llm_usage.set_budget(ctx, user, body.monthly_usd)}

@@ -21,16 +21,20 @@ def my_progress(user: CurrentUser = Depends(api_user), ctx: AppContext = Depends
 
 
 @router.get("/learners/{user_id}", response_model=LearnerReport)
-def learner_progress(user_id: int, user: CurrentUser = Depends(api_user),
-                     ctx: AppContext = Depends(get_ctx)) -> LearnerReport:
+def learner_progress(
+    user_id: int, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> LearnerReport:
     """A member's progress: for their manager or an admin, and only when they consented (else 404)."""
     return learner_report(ctx, user, user_id)
 
 
 @router.get("/team", response_model=TeamReport)
-def team(team_id: int | None = Query(None, description="one team of your organisation; all when omitted"),
-         role_id: str | None = Query(None, max_length=80, description="one target role; all when omitted"),
-         user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)) -> TeamReport:
+def team(
+    team_id: int | None = Query(None, description="one team of your organisation; all when omitted"),
+    role_id: str | None = Query(None, max_length=80, description="one target role; all when omitted"),
+    user: CurrentUser = Depends(api_user),
+    ctx: AppContext = Depends(get_ctx),
+) -> TeamReport:
     """Managers and admins: heatmap, gap report, readiness per role and weekly trend.
 
     Figures over fewer than ``report_min_group`` people are null; names only for consenting direct reports.

@@ -154,7 +154,13 @@ def _field_line(raw: dict[str, Any], loc: tuple[Any, ...]) -> int | None:
     node: Any = raw
     line = raw.get(LINE_KEY)
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
             node = node[part]
             if isinstance(node, dict) and LINE_KEY in node:
                 line = node[LINE_KEY]
@@ -246,7 +252,11 @@ def _check_references(
         for obj, path, line in entries:
             if obj.id in seen:
                 first_path, first_line = seen[obj.id]
-                reader.add(path, line, f"duplicate {kind} id {obj.id!r} (first at {reader.rel(first_path)}:{first_line})")
+                reader.add(
+                    path,
+                    line,
+                    f"duplicate {kind} id {obj.id!r} (first at {reader.rel(first_path)}:{first_line})",
+                )
             else:
                 seen[obj.id] = (path, line)
 
@@ -315,9 +325,7 @@ def write_pack(pack: Pack, path: str | Path) -> Path:
     (root / "skills.yaml").write_text(
         _dump([s.model_dump(mode="json") for s in pack.skills]), encoding="utf-8"
     )
-    (root / "roles.yaml").write_text(
-        _dump([r.model_dump(mode="json") for r in pack.roles]), encoding="utf-8"
-    )
+    (root / "roles.yaml").write_text(_dump([r.model_dump(mode="json") for r in pack.roles]), encoding="utf-8")
     domain_of = {s.id: s.domain for s in pack.skills}
     by_domain: dict[str, list[dict[str, Any]]] = {}
     for item in pack.items:

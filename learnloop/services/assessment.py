@@ -90,9 +90,11 @@ def to_scale(theta: float) -> float:
 
 
 def calibrated_params(session: Session) -> dict[str, dict[str, float]]:
-    row = session.execute(
-        select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc())
-    ).scalars().first()
+    row = (
+        session.execute(select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc()))
+        .scalars()
+        .first()
+    )
     return dict(row.params.get("items", {})) if row else {}
 
 
@@ -102,7 +104,9 @@ def _bank(active: ActivePack, role: Role, calibrated: dict[str, dict[str, float]
     items = [i for i in active.pack.items if i.kind in CHECK_KINDS and i.skills[0] in skills]
     if not items:
         raise Conflict(_("This role has no items for a skill check yet."))
-    domains = [d.id for d in active.pack.meta.domains if any(domain_of_skill[i.skills[0]] == d.id for i in items)]
+    domains = [
+        d.id for d in active.pack.meta.domains if any(domain_of_skill[i.skills[0]] == d.id for i in items)
+    ]
     a, b, c = [], [], []
     for item in items:
         fitted = calibrated.get(item.id)
@@ -118,19 +122,37 @@ def _bank(active: ActivePack, role: Role, calibrated: dict[str, dict[str, float]
             b.append(params.b)
             c.append(params.c or guess)
     domain_index = {d: k for k, d in enumerate(domains)}
-    return Bank(items=items, index={i.id: k for k, i in enumerate(items)}, a=np.array(a), b=np.array(b),
-                c=np.array(c), domain_of_item=np.array([domain_index[domain_of_skill[i.skills[0]]] for i in items]),
-                domains=domains)
+    return Bank(
+        items=items,
+        index={i.id: k for k, i in enumerate(items)},
+        a=np.array(a),
+        b=np.array(b),
+        c=np.array(c),
+        domain_of_item=np.array([domain_index[domain_of_skill[i.skills[0]]] for i in items]),
+        domains=domains,
+    )
 
 
 def _engine(bank: Bank, role: Role, active: ActivePack) -> CATEngine:
     # Content balancing: each domain's share of the test follows its share of the role's targets.
     domain_of_skill = {s.id: s.domain for s in active.pack.skills}
-    weights = np.array([sum(1 for s in role.targets if domain_of_skill[s] == d) for d in bank.domains], dtype=float)
+    weights = np.array(
+        [sum(1 for s in role.targets if domain_of_skill[s] == d) for d in bank.domains], dtype=float
+    )
     weights = np.where(weights > 0, weights, 0.5)  # prerequisite-only domains still get a little
-    return CATEngine(bank.a, bank.b, bank.c, skills=bank.domain_of_item, skill_targets=weights,
-                     selection="fisher", exposure="randomesque", randomesque_size=3, se_target=SE_TARGET,
-                     min_items=MIN_ITEMS, max_items=MAX_ITEMS)
+    return CATEngine(
+        bank.a,
+        bank.b,
+        bank.c,
+        skills=bank.domain_of_item,
+        skill_targets=weights,
+        selection="fisher",
+        exposure="randomesque",
+        randomesque_size=3,
+        se_target=SE_TARGET,
+        min_items=MIN_ITEMS,
+        max_items=MAX_ITEMS,
+    )
 
 
 def _session(engine: CATEngine, bank: Bank, row: Assessment) -> CATSession:
@@ -139,8 +161,10 @@ def _session(engine: CATEngine, bank: Bank, row: Assessment) -> CATSession:
         if item_id in bank.index:
             administered.append(bank.index[item_id])
             responses.append(int(correct))
-    return engine.resume({"administered": administered, "responses": responses, "passed_over": []},
-                         random_state=row.id * 7919 + len(administered))
+    return engine.resume(
+        {"administered": administered, "responses": responses, "passed_over": []},
+        random_state=row.id * 7919 + len(administered),
+    )
 
 
 def _load(session: Session, user: CurrentUser, assessment_id: int) -> Assessment:
@@ -164,13 +188,26 @@ def start(ctx: AppContext, user: CurrentUser, role_id: str) -> CheckState:
     with ctx.session() as session:
         active = ctx.active_pack(session)
         role = active.role(role_id)
-        row = session.execute(
-            select(Assessment).where(Assessment.user_id == user.id, Assessment.status == "in_progress",
-                                     Assessment.role_id == role.id)
-        ).scalars().first()
+        row = (
+            session.execute(
+                select(Assessment).where(
+                    Assessment.user_id == user.id,
+                    Assessment.status == "in_progress",
+                    Assessment.role_id == role.id,
+                )
+            )
+            .scalars()
+            .first()
+        )
         if row is None:
-            row = Assessment(org_id=user.org_id, user_id=user.id, role_id=role.id, status="in_progress",
-                             administered=[], responses=[])
+            row = Assessment(
+                org_id=user.org_id,
+                user_id=user.id,
+                role_id=role.id,
+                status="in_progress",
+                administered=[],
+                responses=[],
+            )
             session.add(row)
             session.flush()
         return _advance(session, active, role, row)
@@ -181,16 +218,28 @@ def _advance(session: Session, active: ActivePack, role: Role, row: Assessment) 
     cat = _session(_engine(bank, role, active), bank, row)
     if row.current_item and row.current_item in bank.index:
         item = active.items[row.current_item]
-        return CheckState(status="in_progress", next=CheckItem(assessment_id=row.id, item=item.public_view(),
-                                                               number=len(row.administered) + 1,
-                                                               max_items=MAX_ITEMS))
+        return CheckState(
+            status="in_progress",
+            next=CheckItem(
+                assessment_id=row.id,
+                item=item.public_view(),
+                number=len(row.administered) + 1,
+                max_items=MAX_ITEMS,
+            ),
+        )
     nxt = cat.next_item()
     if nxt is None:
         return CheckState(status="done", result=_finish(session, active, role, bank, cat, row))
     row.current_item = bank.items[nxt].id
-    return CheckState(status="in_progress",
-                      next=CheckItem(assessment_id=row.id, item=bank.items[nxt].public_view(),
-                                     number=len(row.administered) + 1, max_items=MAX_ITEMS))
+    return CheckState(
+        status="in_progress",
+        next=CheckItem(
+            assessment_id=row.id,
+            item=bank.items[nxt].public_view(),
+            number=len(row.administered) + 1,
+            max_items=MAX_ITEMS,
+        ),
+    )
 
 
 def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str, payload: Any) -> CheckState:
@@ -210,22 +259,42 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         except AnswerError as exc:
             raise InvalidInput(str(exc)) from None
         now = utcnow()
-        response = Response(org_id=user.org_id, user_id=user.id, item_id=item.id, skills=list(item.skills),
-                            kind=item.kind, context="check", answer=payload, correct=scored.correct,
-                            score=scored.score, hints_used=0, duration_ms=None, created_at=now)
+        response = Response(
+            org_id=user.org_id,
+            user_id=user.id,
+            item_id=item.id,
+            skills=list(item.skills),
+            kind=item.kind,
+            context="check",
+            answer=payload,
+            correct=scored.correct,
+            score=scored.score,
+            hints_used=0,
+            duration_ms=None,
+            created_at=now,
+        )
         session.add(response)
         session.flush()
         # Check answers are evidence too: mastery follows every answer in the log.
-        apply_answer(session, load_model(session), mastery_of(session, user.id), user_id=user.id,
-                     skills=list(item.skills), correct=scored.correct, response_id=response.id, at=now)
+        apply_answer(
+            session,
+            load_model(session),
+            mastery_of(session, user.id),
+            user_id=user.id,
+            skills=list(item.skills),
+            correct=scored.correct,
+            response_id=response.id,
+            at=now,
+        )
         row.administered = [*row.administered, item.id]
         row.responses = [*row.responses, int(scored.correct)]
         row.current_item = None
         return _advance(session, active, active.role(row.role_id), row)
 
 
-def _finish(session: Session, active: ActivePack, role: Role, bank: Bank, cat: CATSession,
-            row: Assessment) -> CheckResult:
+def _finish(
+    session: Session, active: ActivePack, role: Role, bank: Bank, cat: CATSession, row: Assessment
+) -> CheckResult:
     z = float(norm.ppf(0.95))  # 90% band
     domains: list[DomainScore] = []
     names = {d.id: d.name for d in active.pack.meta.domains}
@@ -238,27 +307,54 @@ def _finish(session: Session, active: ActivePack, role: Role, bank: Bank, cat: C
         items = administered[mine]
         theta, se = eap(answers[mine][None, :], bank.a[items], bank.b[items], bank.c[items])
         t, s = float(np.ravel(theta)[0]), float(np.ravel(se)[0])
-        domains.append(DomainScore(domain_id=domain, name=names[domain], score=round(to_scale(t), 1),
-                                   low=round(to_scale(t - z * s), 1), high=round(to_scale(t + z * s), 1),
-                                   items=int(mine.sum())))
+        domains.append(
+            DomainScore(
+                domain_id=domain,
+                name=names[domain],
+                score=round(to_scale(t), 1),
+                low=round(to_scale(t - z * s), 1),
+                high=round(to_scale(t + z * s), 1),
+                items=int(mine.sum()),
+            )
+        )
     score = to_scale(cat.theta)
-    others = [float(o) for o in session.execute(
-        select(Assessment.score).where(Assessment.org_id == row.org_id, Assessment.role_id == role.id,
-                                       Assessment.status == "done", Assessment.id != row.id,
-                                       Assessment.score.is_not(None))
-    ).scalars().all() if o is not None]
+    others = [
+        float(o)
+        for o in session.execute(
+            select(Assessment.score).where(
+                Assessment.org_id == row.org_id,
+                Assessment.role_id == role.id,
+                Assessment.status == "done",
+                Assessment.id != row.id,
+                Assessment.score.is_not(None),
+            )
+        )
+        .scalars()
+        .all()
+        if o is not None
+    ]
     if len(others) >= MIN_POPULATION:
-        percentile = 100.0 * (sum(o < score for o in others) + 0.5 * sum(o == score for o in others)) / len(others)
+        percentile = (
+            100.0 * (sum(o < score for o in others) + 0.5 * sum(o == score for o in others)) / len(others)
+        )
         basis = "organisation"
     else:
         percentile = 100.0 * float(norm.cdf(cat.theta))
         basis = "calibration"
     start_skill = _starting_point(active, role, domains)
     result = CheckResult(
-        assessment_id=row.id, role_id=role.id, role_name=role.name, score=round(score, 1),
-        low=round(to_scale(cat.theta - z * cat.se), 1), high=round(to_scale(cat.theta + z * cat.se), 1),
-        se=round(cat.se, 3), items=len(cat.administered), percentile=round(percentile, 1),
-        percentile_basis=basis, domains=domains, start_skill_id=start_skill,
+        assessment_id=row.id,
+        role_id=role.id,
+        role_name=role.name,
+        score=round(score, 1),
+        low=round(to_scale(cat.theta - z * cat.se), 1),
+        high=round(to_scale(cat.theta + z * cat.se), 1),
+        se=round(cat.se, 3),
+        items=len(cat.administered),
+        percentile=round(percentile, 1),
+        percentile_basis=basis,
+        domains=domains,
+        start_skill_id=start_skill,
         start_skill_name=active.pack.skill(start_skill).name if start_skill else None,
     )
     row.status = "done"
@@ -291,9 +387,13 @@ def result(ctx: AppContext, user: CurrentUser, assessment_id: int) -> CheckState
 
 def history(ctx: AppContext, user: CurrentUser) -> list[CheckResult]:
     with ctx.session() as session:
-        rows = session.execute(
-            select(Assessment).where(Assessment.user_id == user.id, Assessment.status == "done")
-            .order_by(Assessment.id.desc())
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(Assessment)
+                .where(Assessment.user_id == user.id, Assessment.status == "done")
+                .order_by(Assessment.id.desc())
+            )
+            .scalars()
+            .all()
+        )
         return [CheckResult.model_validate(r.result) for r in rows if r.result]
-

@@ -109,16 +109,34 @@ def _validate_signup(email: str, name: str, password: str) -> tuple[str, str]:
     return email, name
 
 
-def create_user(session: Session, *, org_id: int, email: str, name: str, password: str,
-                role: str = "learner", team_id: int | None = None, locale: str = "en",
-                is_simulated: bool = False, password_hash: str | None = None) -> User:
+def create_user(
+    session: Session,
+    *,
+    org_id: int,
+    email: str,
+    name: str,
+    password: str,
+    role: str = "learner",
+    team_id: int | None = None,
+    locale: str = "en",
+    is_simulated: bool = False,
+    password_hash: str | None = None,
+) -> User:
     email, name = _validate_signup(email, name, password)
     if role not in ROLES:
         raise InvalidInput(_("The role must be one of: %(roles)s.") % {"roles": ", ".join(ROLES)})
     if session.execute(select(User.id).where(func.lower(User.email) == email)).first():
         raise Conflict(_("An account with this email already exists."))
-    user = User(org_id=org_id, email=email, name=name, password_hash=password_hash or hash_password(password),
-                role=role, team_id=team_id, locale=locale, is_simulated=is_simulated)
+    user = User(
+        org_id=org_id,
+        email=email,
+        name=name,
+        password_hash=password_hash or hash_password(password),
+        role=role,
+        team_id=team_id,
+        locale=locale,
+        is_simulated=is_simulated,
+    )
     session.add(user)
     session.flush()
     return user
@@ -127,41 +145,69 @@ def create_user(session: Session, *, org_id: int, email: str, name: str, passwor
 def _current(session: Session, user: User, csrf: str = "") -> CurrentUser:
     org = session.get(Organisation, user.org_id)
     assert org is not None
-    return CurrentUser(id=user.id, org_id=user.org_id, org_name=org.name, team_id=user.team_id,
-                       email=user.email, name=user.name, role=user.role, locale=user.locale, csrf_token=csrf)
+    return CurrentUser(
+        id=user.id,
+        org_id=user.org_id,
+        org_name=org.name,
+        team_id=user.team_id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        locale=user.locale,
+        csrf_token=csrf,
+    )
 
 
 def _new_session(ctx: AppContext, session: Session, user: User) -> LoginResult:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
-    session.add(AuthSession(token_hash=_token_hash(token), user_id=user.id, csrf_token=csrf,
-                            expires_at=utcnow() + timedelta(days=ctx.settings.session_days)))
+    session.add(
+        AuthSession(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            expires_at=utcnow() + timedelta(days=ctx.settings.session_days),
+        )
+    )
     session.flush()
     return LoginResult(token=token, csrf_token=csrf, user=_current(session, user, csrf))
 
 
-def signup(ctx: AppContext, *, email: str, name: str, password: str, join_code: str = "",
-           locale: str = "en") -> LoginResult:
+def signup(
+    ctx: AppContext, *, email: str, name: str, password: str, join_code: str = "", locale: str = "en"
+) -> LoginResult:
     """Create a learner account (in the organisation of ``join_code``, else the default one)."""
     with ctx.session() as session:
         if join_code.strip():
-            org = session.execute(
-                select(Organisation).where(Organisation.join_code == join_code.strip())
-            ).scalars().first()
+            org = (
+                session.execute(select(Organisation).where(Organisation.join_code == join_code.strip()))
+                .scalars()
+                .first()
+            )
             if org is None:
                 raise NotFound(_("No organisation has this join code."))
         else:
             org = default_organisation(session)
-        user = create_user(session, org_id=org.id, email=email, name=name, password=password,
-                           locale=locale if locale in ("en", "zh_CN") else "en")
+        user = create_user(
+            session,
+            org_id=org.id,
+            email=email,
+            name=name,
+            password=password,
+            locale=locale if locale in ("en", "zh_CN") else "en",
+        )
         return _new_session(ctx, session, user)
 
 
 def login(ctx: AppContext, *, email: str, password: str) -> LoginResult:
     with ctx.session() as session:
-        user = session.execute(
-            select(User).where(func.lower(User.email) == email.strip().lower(), User.deleted_at.is_(None))
-        ).scalars().first()
+        user = (
+            session.execute(
+                select(User).where(func.lower(User.email) == email.strip().lower(), User.deleted_at.is_(None))
+            )
+            .scalars()
+            .first()
+        )
         try:
             if user is None:
                 raise VerificationError()
@@ -194,7 +240,11 @@ def resolve(ctx: AppContext, token: str | None) -> CurrentUser | None:
 
 def check_csrf(user: CurrentUser, supplied: str | None) -> None:
     if not supplied or not hmac.compare_digest(user.csrf_token, supplied):
-        raise Forbidden(_("The form has expired or did not come from this site (CSRF check failed); reload and try again."))
+        raise Forbidden(
+            _(
+                "The form has expired or did not come from this site (CSRF check failed); reload and try again."
+            )
+        )
 
 
 def set_locale(ctx: AppContext, user: CurrentUser, locale: str) -> None:

@@ -51,10 +51,18 @@ class GenerationResult(BaseModel):
 
 
 def _view(row: ItemDraft) -> DraftView:
-    return DraftView(id=row.id, skill_id=row.skill_id, lesson_id=row.lesson_id, item=row.item,
-                     item_yaml=yaml.safe_dump(row.item, sort_keys=False, allow_unicode=True, width=100),
-                     provider=row.provider, nearest_item_id=row.nearest_item_id, similarity=row.similarity,
-                     status=row.status, created_at=row.created_at)
+    return DraftView(
+        id=row.id,
+        skill_id=row.skill_id,
+        lesson_id=row.lesson_id,
+        item=row.item,
+        item_yaml=yaml.safe_dump(row.item, sort_keys=False, allow_unicode=True, width=100),
+        provider=row.provider,
+        nearest_item_id=row.nearest_item_id,
+        similarity=row.similarity,
+        status=row.status,
+        created_at=row.created_at,
+    )
 
 
 def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: int = 3) -> GenerationResult:
@@ -70,13 +78,22 @@ def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: in
         lessons = active.pack.lessons_for_skill(skill_id)
         if not lessons:
             raise Conflict(_("This skill has no lesson to write items from."))
-        pending = [Item.model_validate(r.item) for r in session.execute(
-            select(ItemDraft).where(ItemDraft.status == "pending", ItemDraft.skill_id == skill_id)).scalars()]
+        pending = [
+            Item.model_validate(r.item)
+            for r in session.execute(
+                select(ItemDraft).where(ItemDraft.status == "pending", ItemDraft.skill_id == skill_id)
+            ).scalars()
+        ]
         bank = [*active.items_by_skill.get(skill_id, []), *pending]
     prefix = f"{skill_id}.draft-{utcnow().strftime('%Y%m%d%H%M%S')}"[:70]
     gateway = gateway_for(ctx)
-    request = ChatRequest(messages=author_messages(skill, lessons, [i.stem for i in bank], count),
-                          max_tokens=400 * count, temperature=0.7, json_schema=DRAFT_SCHEMA, schema_name="drafts")
+    request = ChatRequest(
+        messages=author_messages(skill, lessons, [i.stem for i in bank], count),
+        max_tokens=400 * count,
+        temperature=0.7,
+        json_schema=DRAFT_SCHEMA,
+        schema_name="drafts",
+    )
     reply = gateway.complete("author", request, org_id=user.org_id, user_id=user.id)
     problems: list[str] = []
     notices: list[str] = []
@@ -92,15 +109,26 @@ def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: in
     with ctx.session() as session:
         rows = []
         for draft in kept:
-            row = ItemDraft(org_id=user.org_id, skill_id=skill_id, lesson_id=lessons[0].id,
-                            item=draft.item.model_dump(mode="json", exclude_none=True), provider=provider,
-                            nearest_item_id=draft.nearest_item_id, similarity=draft.similarity,
-                            status="pending", created_by=user.id)
+            row = ItemDraft(
+                org_id=user.org_id,
+                skill_id=skill_id,
+                lesson_id=lessons[0].id,
+                item=draft.item.model_dump(mode="json", exclude_none=True),
+                provider=provider,
+                nearest_item_id=draft.nearest_item_id,
+                similarity=draft.similarity,
+                status="pending",
+                created_by=user.id,
+            )
             session.add(row)
             rows.append(row)
         session.flush()
-        return GenerationResult(drafts=[_view(r) for r in rows], duplicates_dropped=len(dropped),
-                                problems=problems, notices=notices)
+        return GenerationResult(
+            drafts=[_view(r) for r in rows],
+            duplicates_dropped=len(dropped),
+            problems=problems,
+            notices=notices,
+        )
 
 
 def drafts(ctx: AppContext, user: CurrentUser, status: str = "pending") -> list[DraftView]:
@@ -108,8 +136,16 @@ def drafts(ctx: AppContext, user: CurrentUser, status: str = "pending") -> list[
     if status not in ("pending", "approved", "rejected"):
         raise InvalidInput(_("status must be pending, approved or rejected"))
     with ctx.session() as session:
-        rows = session.execute(select(ItemDraft).where(ItemDraft.org_id == user.org_id, ItemDraft.status == status)
-                               .order_by(ItemDraft.id.desc()).limit(200)).scalars().all()
+        rows = (
+            session.execute(
+                select(ItemDraft)
+                .where(ItemDraft.org_id == user.org_id, ItemDraft.status == status)
+                .order_by(ItemDraft.id.desc())
+                .limit(200)
+            )
+            .scalars()
+            .all()
+        )
         return [_view(r) for r in rows]
 
 
@@ -146,9 +182,10 @@ def approve(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str 
         try:
             item = Item.model_validate(document)
         except ValidationError as exc:
-            raise InvalidInput(_("The item does not fit the pack schema."),
-                               details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-                               ) from None
+            raise InvalidInput(
+                _("The item does not fit the pack schema."),
+                details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+            ) from None
         active = ctx.active_pack(session)
         unknown = [s for s in item.skills if s not in active.pack.skill_index()]
         if unknown:

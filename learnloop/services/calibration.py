@@ -32,7 +32,9 @@ class CalibrationSummary(BaseModel):
     warnings: list[str]
 
 
-def fit_irt(ctx: AppContext, model: str = "2pl", min_responses: int = MIN_ITEM_RESPONSES) -> CalibrationSummary:
+def fit_irt(
+    ctx: AppContext, model: str = "2pl", min_responses: int = MIN_ITEM_RESPONSES
+) -> CalibrationSummary:
     """Fit an IRT model on every learner's first answer to each choice/numeric item."""
     if model not in ("1pl", "2pl", "3pl"):
         raise LearnloopError("model must be 1pl, 2pl or 3pl")
@@ -57,17 +59,33 @@ def fit_irt(ctx: AppContext, model: str = "2pl", min_responses: int = MIN_ITEM_R
     fitted = IRTModel(model=model).fit(matrix)  # type: ignore[arg-type]
     counts = np.sum(~np.isnan(matrix), axis=0)
     params = {
-        item_id: {"a": round(float(fitted.a_[k]), 4), "b": round(float(fitted.b_[k]), 4),
-                  "c": round(float(fitted.c_[k]), 4), "n": int(counts[k])}
-        for item_id, k in col_of.items() if counts[k] >= min_responses
+        item_id: {
+            "a": round(float(fitted.a_[k]), 4),
+            "b": round(float(fitted.b_[k]), 4),
+            "c": round(float(fitted.c_[k]), 4),
+            "n": int(counts[k]),
+        }
+        for item_id, k in col_of.items()
+        if counts[k] >= min_responses
     }
     with ctx.session() as session:
-        session.add(ModelParams(kind="irt", n_responses=len(first),
-                                params={"model": model, "items": params, "warnings": fitted.warnings_}))
-    return CalibrationSummary(model=model, learners=len(users), responses=len(first),
-                              calibrated_items=len(params), authored_items=len(scorable) - len(params),
-                              log_likelihood=round(float(fitted.log_likelihood_), 3),
-                              converged=bool(fitted.converged_), warnings=list(fitted.warnings_))
+        session.add(
+            ModelParams(
+                kind="irt",
+                n_responses=len(first),
+                params={"model": model, "items": params, "warnings": fitted.warnings_},
+            )
+        )
+    return CalibrationSummary(
+        model=model,
+        learners=len(users),
+        responses=len(first),
+        calibrated_items=len(params),
+        authored_items=len(scorable) - len(params),
+        log_likelihood=round(float(fitted.log_likelihood_), 3),
+        converged=bool(fitted.converged_),
+        warnings=list(fitted.warnings_),
+    )
 
 
 #: ``learnloop fit kt --model auto`` keeps BKT on logs smaller than this: the held-out AUC of a
@@ -76,15 +94,19 @@ MIN_SELECTION_ANSWERS = 200
 MIN_SELECTION_LEARNERS = 10
 #: share of learners held out to choose the model
 HELD_OUT_SHARE = 0.2
-SELECTION_PROTOCOL = ("held-out learners (the last 20% by SHA-256 of their id); each of their answers "
-                      "predicted from their earlier answers by models fitted on the other learners; AUC")
+SELECTION_PROTOCOL = (
+    "held-out learners (the last 20% by SHA-256 of their id); each of their answers "
+    "predicted from their earlier answers by models fitted on the other learners; AUC"
+)
 KT_MODELS = ("auto", "bkt", "logistic")
 
 
 def _selection_text() -> str:
     """``SELECTION_PROTOCOL`` (stored in English with the fit) in the reader's language."""
-    return _("held-out learners (the last 20% by SHA-256 of their id); each of their answers "
-             "predicted from their earlier answers by models fitted on the other learners; AUC")
+    return _(
+        "held-out learners (the last 20% by SHA-256 of their id); each of their answers "
+        "predicted from their earlier answers by models fitted on the other learners; AUC"
+    )
 
 
 class KTSummary(BaseModel):
@@ -106,15 +128,19 @@ def _held_out_users(user_ids: list[int], share: float = HELD_OUT_SHARE) -> set[i
     when they joined."""
     ranked = sorted(user_ids, key=lambda u: hashlib.sha256(str(u).encode()).hexdigest())
     n = max(1, round(len(ranked) * share))
-    return set(ranked[len(ranked) - n:])
+    return set(ranked[len(ranked) - n :])
 
 
 def _subset(log: Any, mask: np.ndarray) -> Any:
     from learnloop.science.kt.base import ResponseLog
 
-    return ResponseLog(user=log.user[mask], skill=log.skill[mask], correct=log.correct[mask],
-                       item=None if log.item is None else log.item[mask],
-                       timestamp=None if log.timestamp is None else log.timestamp[mask])
+    return ResponseLog(
+        user=log.user[mask],
+        skill=log.skill[mask],
+        correct=log.correct[mask],
+        item=None if log.item is None else log.item[mask],
+        timestamp=None if log.timestamp is None else log.timestamp[mask],
+    )
 
 
 def _finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -145,15 +171,22 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
     from learnloop.services.mastery import rebuild_all
 
     if model not in KT_MODELS:
-        raise InvalidInput(_("The knowledge-tracing model must be auto, bkt or logistic, not %(model)s.")
-                           % {"model": model})
+        raise InvalidInput(
+            _("The knowledge-tracing model must be auto, bkt or logistic, not %(model)s.") % {"model": model}
+        )
     if not (0.0 < max_guess < 1.0 and 0.0 < max_slip < 1.0 and max_guess + max_slip <= 1.0):
         raise InvalidInput(_("Guess and slip bounds must lie between 0 and 1 and add up to at most 1."))
     with ctx.session() as session:
         decisions = instructor_decisions(session)
         answers = session.execute(
-            select(Response.id, Response.user_id, Response.item_id, Response.skills, Response.correct,
-                   Response.created_at).order_by(Response.id)
+            select(
+                Response.id,
+                Response.user_id,
+                Response.item_id,
+                Response.skills,
+                Response.correct,
+                Response.created_at,
+            ).order_by(Response.id)
         ).all()
         skill_ids = sorted({s for row in answers for s in row.skills})
         item_ids = sorted({row.item_id for row in answers})
@@ -172,9 +205,13 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
                 rows_t.append(moment)
         if not rows_u:
             raise InvalidInput(_("The response log is empty: there is nothing to fit yet."))
-        log = ResponseLog(user=np.array(rows_u, dtype=np.int64), skill=np.array(rows_s, dtype=np.int64),
-                          correct=np.array(rows_c, dtype=np.int8), item=np.array(rows_i, dtype=np.int64),
-                          timestamp=np.array(rows_t, dtype=np.float64))
+        log = ResponseLog(
+            user=np.array(rows_u, dtype=np.int64),
+            skill=np.array(rows_s, dtype=np.int64),
+            correct=np.array(rows_c, dtype=np.int8),
+            item=np.array(rows_i, dtype=np.int64),
+            timestamp=np.array(rows_t, dtype=np.float64),
+        )
 
         def make(kind: str) -> BKT | LogisticKT:
             return BKT(max_guess=max_guess, max_slip=max_slip) if kind == "bkt" else LogisticKT()
@@ -193,23 +230,39 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
         if model == "auto":
             chosen = "bkt"
             if not big_enough:
-                notes.append(_("Kept BKT: %(answers)d answers from %(learners)d learners are too few to "
-                               "choose a model (%(min_answers)d answers and %(min_learners)d learners needed).")
-                             % {"answers": len(log), "learners": len(users),
-                                "min_answers": MIN_SELECTION_ANSWERS, "min_learners": MIN_SELECTION_LEARNERS})
+                notes.append(
+                    _(
+                        "Kept BKT: %(answers)d answers from %(learners)d learners are too few to "
+                        "choose a model (%(min_answers)d answers and %(min_learners)d learners needed)."
+                    )
+                    % {
+                        "answers": len(log),
+                        "learners": len(users),
+                        "min_answers": MIN_SELECTION_ANSWERS,
+                        "min_learners": MIN_SELECTION_LEARNERS,
+                    }
+                )
             elif held_out_auc["bkt"] is None or held_out_auc["logistic"] is None:
-                notes.append(_("Kept BKT: the held-out answers are all right or all wrong, so AUC "
-                               "cannot compare the models."))
+                notes.append(
+                    _(
+                        "Kept BKT: the held-out answers are all right or all wrong, so AUC "
+                        "cannot compare the models."
+                    )
+                )
             elif held_out_auc["logistic"] > held_out_auc["bkt"]:
                 chosen = "logistic"
         elif not big_enough:
-            notes.append(_("No held-out comparison: %(answers)d answers from %(learners)d learners are too few.")
-                         % {"answers": len(log), "learners": len(users)})
+            notes.append(
+                _("No held-out comparison: %(answers)d answers from %(learners)d learners are too few.")
+                % {"answers": len(log), "learners": len(users)}
+            )
 
         bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log)
         fitted = bkt.to_dict()
-        bkt_params = {"default": fitted["default"],
-                      "skills": {skill_ids[int(code)]: p for code, p in fitted["skills"].items()}}
+        bkt_params = {
+            "default": fitted["default"],
+            "skills": {skill_ids[int(code)]: p for code, p in fitted["skills"].items()},
+        }
         live: BKT | LogisticKT = bkt
         if chosen == "logistic":
             logistic = LogisticKT().fit(log)
@@ -219,19 +272,38 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
                 chosen = "bkt"
                 notes.append(_("Kept BKT: the logistic model's fit did not converge to finite weights."))
         in_sample = _finite_auc(log.correct, live.predict_proba(log))
-        selection = {"protocol": SELECTION_PROTOCOL, "requested": model, "auc": held_out_auc,
-                     "min_answers": MIN_SELECTION_ANSWERS, "min_learners": MIN_SELECTION_LEARNERS}
-        session.add(ModelParams(kind="kt", n_responses=len(log), params={
-            "model": chosen,
-            "params": live.to_dict() if chosen == "logistic" else None,
-            "skills": skill_ids,
-            "items": item_ids,
-            "bkt": bkt_params,
-            "selection": selection,
-            "notes": notes,
-        }))
+        selection = {
+            "protocol": SELECTION_PROTOCOL,
+            "requested": model,
+            "auc": held_out_auc,
+            "min_answers": MIN_SELECTION_ANSWERS,
+            "min_learners": MIN_SELECTION_LEARNERS,
+        }
+        session.add(
+            ModelParams(
+                kind="kt",
+                n_responses=len(log),
+                params={
+                    "model": chosen,
+                    "params": live.to_dict() if chosen == "logistic" else None,
+                    "skills": skill_ids,
+                    "items": item_ids,
+                    "bkt": bkt_params,
+                    "selection": selection,
+                    "notes": notes,
+                },
+            )
+        )
         session.flush()
         replayed = rebuild_all(session)
-    return KTSummary(model=chosen, learners=len(users), answers=len(log), skills_fitted=len(bkt_params["skills"]),
-                     auc_in_sample=in_sample, rebuilt_answers=replayed, held_out_auc=held_out_auc,
-                     selection=_selection_text(), notes=notes)
+    return KTSummary(
+        model=chosen,
+        learners=len(users),
+        answers=len(log),
+        skills_fitted=len(bkt_params["skills"]),
+        auc_in_sample=in_sample,
+        rebuilt_answers=replayed,
+        held_out_auc=held_out_auc,
+        selection=_selection_text(),
+        notes=notes,
+    )

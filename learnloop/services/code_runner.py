@@ -25,7 +25,7 @@ MAX_OUTPUT = 20_000
 
 # Runs inside the child. Reads code and tests from files, runs every test_* function and
 # prints one JSON line after a random marker so stray prints cannot be taken for results.
-_HARNESS = r'''
+_HARNESS = r"""
 import json, sys, traceback
 marker, workdir = sys.argv[1], sys.argv[2]
 
@@ -63,7 +63,7 @@ else:
                 result["failed"].append({"test": name, "message": (type(exc).__name__ + ": " + str(exc))[:300]})
 sys.stdout.write("\n" + marker + json.dumps(result) + "\n")
 sys.stdout.flush()
-'''
+"""
 
 
 @dataclass
@@ -138,8 +138,11 @@ def run_code(source: str, tests: str, *, timeout_s: float = 5.0, memory_mb: int 
             )
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"")[:MAX_OUTPUT].decode("utf-8", "replace")
-            return CodeResult(error=f"Time limit exceeded ({timeout_s:g} s): is there an infinite loop?",
-                              timed_out=True, stdout=out)
+            return CodeResult(
+                error=f"Time limit exceeded ({timeout_s:g} s): is there an infinite loop?",
+                timed_out=True,
+                stdout=out,
+            )
     stdout = done.stdout.decode("utf-8", "replace")
     head, sep, tail = stdout.rpartition(marker)
     if not sep:

@@ -84,7 +84,9 @@ class AppContext:
             select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
         ).first()
         if row is None:
-            raise LearnloopError(_("No content pack is loaded: run `learnloop init` or `learnloop import PACK`."))
+            raise LearnloopError(
+                _("No content pack is loaded: run `learnloop init` or `learnloop import PACK`.")
+            )
         row_id = row[0]
         with self._lock:
             cached = self._packs.get(row_id)

@@ -27,8 +27,32 @@ from learnloop.store.models import Enrolment, Organisation, Response, utcnow
 DEMO_PASSWORD = "learnloop-demo"
 DEMO_ORG = "Acme AI Academy"
 TEAMS = ("Platform", "Applied AI", "Product", "Data Operations")
-FIRST = ("Ada", "Ben", "Chen", "Dana", "Eli", "Fatima", "Goro", "Hana", "Ivan", "Jia", "Kofi", "Lena",
-         "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tao", "Uma", "Vik", "Wei", "Yara")
+FIRST = (
+    "Ada",
+    "Ben",
+    "Chen",
+    "Dana",
+    "Eli",
+    "Fatima",
+    "Goro",
+    "Hana",
+    "Ivan",
+    "Jia",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tao",
+    "Uma",
+    "Vik",
+    "Wei",
+    "Yara",
+)
 LAST = ("Li", "Smith", "Garcia", "Okafor", "Wang", "Müller", "Sato", "Khan", "Silva", "Novak")
 
 
@@ -43,19 +67,31 @@ class DemoSummary:
     created: bool
 
 
-def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int] = (15, 70),
-                seed: int = 7) -> DemoSummary:
+def create_demo(
+    ctx: AppContext, *, learners: int = 60, answers: tuple[int, int] = (15, 70), seed: int = 7
+) -> DemoSummary:
     """Create the demo organisation once (idempotent: returns the existing one)."""
     rng = np.random.default_rng(seed)
     with ctx.session() as session:
-        existing = session.execute(select(Organisation).where(Organisation.name == DEMO_ORG)).scalars().first()
+        existing = (
+            session.execute(select(Organisation).where(Organisation.name == DEMO_ORG)).scalars().first()
+        )
         if existing is not None:
-            count = session.scalar(select(func.count()).select_from(Response)
-                                   .where(Response.org_id == existing.id)) or 0
-            enrolled = session.scalar(select(func.count(func.distinct(Response.user_id)))
-                                      .where(Response.org_id == existing.id)) or 0
-            return DemoSummary(existing.id, existing.name, existing.join_code, enrolled, count,
-                               _logins(), created=False)
+            count = (
+                session.scalar(
+                    select(func.count()).select_from(Response).where(Response.org_id == existing.id)
+                )
+                or 0
+            )
+            enrolled = (
+                session.scalar(
+                    select(func.count(func.distinct(Response.user_id))).where(Response.org_id == existing.id)
+                )
+                or 0
+            )
+            return DemoSummary(
+                existing.id, existing.name, existing.join_code, enrolled, count, _logins(), created=False
+            )
         active = ctx.active_pack(session)
         model = load_model(session)
         org = create_organisation(session, DEMO_ORG, slug="acme")
@@ -67,8 +103,16 @@ def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int]
             ("manager@acme.example", "Morgan Manager", "manager", teams[0].id),
             ("instructor@acme.example", "Irene Instructor", "instructor", None),
         ):
-            staff[role] = create_user(session, org_id=org.id, email=email, name=name, password=DEMO_PASSWORD,
-                                      role=role, team_id=team_id, password_hash=shared_hash)
+            staff[role] = create_user(
+                session,
+                org_id=org.id,
+                email=email,
+                name=name,
+                password=DEMO_PASSWORD,
+                role=role,
+                team_id=team_id,
+                password_hash=shared_hash,
+            )
         roles = [r.id for r in active.pack.roles]
         order = topological_order(active.prerequisites)
         difficulty = {i.id: i.item_params.b for i in active.pack.items}
@@ -77,9 +121,16 @@ def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int]
         for index in range(learners):
             team = teams[index % len(teams)]
             name = f"{FIRST[index % len(FIRST)]} {LAST[(index * 7) % len(LAST)]}"
-            user = create_user(session, org_id=org.id, email=f"learner{index + 1:03d}@acme.example", name=name,
-                               password=DEMO_PASSWORD, team_id=team.id, password_hash=shared_hash,
-                               is_simulated=True)
+            user = create_user(
+                session,
+                org_id=org.id,
+                email=f"learner{index + 1:03d}@acme.example",
+                name=name,
+                password=DEMO_PASSWORD,
+                team_id=team.id,
+                password_hash=shared_hash,
+                is_simulated=True,
+            )
             user.manager_id = staff["manager"].id if team.id == teams[0].id else None
             user.consent_share = bool(rng.random() < 0.7)
             role_id = roles[int(rng.integers(len(roles)))]
@@ -94,14 +145,20 @@ def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int]
             history: list[str] = []
             moment = start + timedelta(days=float(rng.uniform(0, 20)))
             for _ in range(int(rng.integers(*answers))):
-                picked = choose_skill(skills, active.prerequisites, mastery, targets,
-                                      ctx.settings.unlock_mastery, practicable)
+                picked = choose_skill(
+                    skills, active.prerequisites, mastery, targets, ctx.settings.unlock_mastery, practicable
+                )
                 if picked is None:
                     break
                 skill_id, _reason = picked
                 options = [ItemOption(i.id, difficulty[i.id]) for i in active.items_by_skill[skill_id]]
-                option, _p = choose_item(options, model.predict(skill_id, mastery[skill_id]), history[-8:],
-                                         Counter(history), ctx.settings.target_success)
+                option, _p = choose_item(
+                    options,
+                    model.predict(skill_id, mastery[skill_id]),
+                    history[-8:],
+                    Counter(history),
+                    ctx.settings.target_success,
+                )
                 item = active.items[option.item_id]
                 base = 0.88 if known[skill_id] else 0.22
                 logit_p = math.log(base / (1 - base)) + 0.6 * aptitude - 0.5 * option.difficulty
@@ -113,15 +170,32 @@ def create_demo(ctx: AppContext, *, learners: int = 60, answers: tuple[int, int]
                     moment += timedelta(days=float(rng.uniform(1, 4)))
                 hints = int(rng.random() < 0.25) + int(rng.random() < 0.1)
                 answer = {"simulated": True}
-                response = Response(org_id=org.id, user_id=user.id, item_id=item.id, skills=list(item.skills),
-                                    kind=item.kind, context="practice", answer=answer, correct=correct,
-                                    score=1.0 if correct else 0.0, hints_used=hints,
-                                    duration_ms=int(rng.uniform(15, 240) * 1000 * item.minutes),
-                                    created_at=moment)
+                response = Response(
+                    org_id=org.id,
+                    user_id=user.id,
+                    item_id=item.id,
+                    skills=list(item.skills),
+                    kind=item.kind,
+                    context="practice",
+                    answer=answer,
+                    correct=correct,
+                    score=1.0 if correct else 0.0,
+                    hints_used=hints,
+                    duration_ms=int(rng.uniform(15, 240) * 1000 * item.minutes),
+                    created_at=moment,
+                )
                 session.add(response)
                 session.flush()
-                changes = apply_answer(session, model, rows, user_id=user.id, skills=list(item.skills),
-                                       correct=correct, response_id=response.id, at=moment)
+                changes = apply_answer(
+                    session,
+                    model,
+                    rows,
+                    user_id=user.id,
+                    skills=list(item.skills),
+                    correct=correct,
+                    response_id=response.id,
+                    at=moment,
+                )
                 for s, (_b, after) in changes.items():
                     mastery[s] = after
                 history.append(item.id)

@@ -45,8 +45,14 @@ def grade_answer(ctx: AppContext, user: CurrentUser, item: Item, answer: dict[st
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(_("a non-empty text answer is required"))
     try:
-        result = grade_text(gateway_for(ctx), item, text, org_id=user.org_id, user_id=user.id,
-                            review_below=ctx.settings.llm_review_confidence)
+        result = grade_text(
+            gateway_for(ctx),
+            item,
+            text,
+            org_id=user.org_id,
+            user_id=user.id,
+            review_below=ctx.settings.llm_review_confidence,
+        )
     except Exception:
         # The graders failed in an unexpected way: the rubric keywords still give a grade.
         log.exception("grading failed; falling back to rubric keywords")
@@ -55,17 +61,31 @@ def grade_answer(ctx: AppContext, user: CurrentUser, item: Item, answer: dict[st
     messages = [*result.notices, *result.feedback]
     if review_id is not None:
         messages.append(_("An instructor will check this grade; their decision is the one that counts."))
-    return GradeOutcome(correct=result.correct, score=result.score, confidence=round(result.confidence, 4),
-                        grader=result.grader, messages=messages, review_id=review_id)
+    return GradeOutcome(
+        correct=result.correct,
+        score=result.score,
+        confidence=round(result.confidence, 4),
+        grader=result.grader,
+        messages=messages,
+        review_id=review_id,
+    )
 
 
 def _queue(ctx: AppContext, user: CurrentUser, item: Item, text: str, result: GradeResult) -> int:
     with ctx.session() as session:
-        row = GradeReview(org_id=user.org_id, user_id=user.id, item_id=item.id, answer_text=text,
-                          provisional_correct=result.correct, provisional_score=result.score,
-                          confidence=result.confidence, grader=result.grader[:80],
-                          reason=result.review_reason or "low_confidence", rationale=result.rationale[:2000],
-                          status="pending")
+        row = GradeReview(
+            org_id=user.org_id,
+            user_id=user.id,
+            item_id=item.id,
+            answer_text=text,
+            provisional_correct=result.correct,
+            provisional_score=result.score,
+            confidence=result.confidence,
+            grader=result.grader[:80],
+            reason=result.review_reason or "low_confidence",
+            rationale=result.rationale[:2000],
+            status="pending",
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -94,18 +114,39 @@ class ReviewView(BaseModel):
 
 def _link_responses(session: Session, org_id: int) -> None:
     """Attach queued reviews to the response the practice loop wrote right after grading."""
-    open_rows = session.execute(select(GradeReview).where(GradeReview.org_id == org_id,
-                                                          GradeReview.response_id.is_(None),
-                                                          GradeReview.status == "pending")).scalars().all()
+    open_rows = (
+        session.execute(
+            select(GradeReview).where(
+                GradeReview.org_id == org_id,
+                GradeReview.response_id.is_(None),
+                GradeReview.status == "pending",
+            )
+        )
+        .scalars()
+        .all()
+    )
     for review in open_rows:
-        candidates = session.execute(
-            select(Response).where(Response.user_id == review.user_id, Response.item_id == review.item_id,
-                                   Response.created_at >= review.created_at - timedelta(seconds=1))
-            .order_by(Response.id)
-        ).scalars().all()
-        taken = set(session.execute(select(GradeReview.response_id).where(GradeReview.response_id.is_not(None)))
-                    .scalars())
-        match = next((r for r in candidates if r.id not in taken and r.answer.get("text") == review.answer_text), None)
+        candidates = (
+            session.execute(
+                select(Response)
+                .where(
+                    Response.user_id == review.user_id,
+                    Response.item_id == review.item_id,
+                    Response.created_at >= review.created_at - timedelta(seconds=1),
+                )
+                .order_by(Response.id)
+            )
+            .scalars()
+            .all()
+        )
+        taken = set(
+            session.execute(
+                select(GradeReview.response_id).where(GradeReview.response_id.is_not(None))
+            ).scalars()
+        )
+        match = next(
+            (r for r in candidates if r.id not in taken and r.answer.get("text") == review.answer_text), None
+        )
         if match is not None:
             review.response_id = match.id
         elif as_utc(review.created_at) < utcnow() - ORPHAN_AFTER:
@@ -114,13 +155,25 @@ def _link_responses(session: Session, org_id: int) -> None:
 
 def _view(review: GradeReview, learner: str, item: Item | None) -> ReviewView:
     return ReviewView(
-        id=review.id, learner=learner, item_id=review.item_id, stem=item.stem if item else "",
+        id=review.id,
+        learner=learner,
+        item_id=review.item_id,
+        stem=item.stem if item else "",
         reference_answers=list(item.reference_answers or []) if item else [],
-        rubric=[c.description for c in item.rubric or []] if item else [], answer_text=review.answer_text,
-        provisional_correct=review.provisional_correct, provisional_score=review.provisional_score,
-        confidence=round(review.confidence, 3), grader=review.grader, reason=review.reason,
-        rationale=review.rationale, status=review.status, decided_correct=review.decided_correct,
-        decided_score=review.decided_score, response_id=review.response_id, created_at=review.created_at)
+        rubric=[c.description for c in item.rubric or []] if item else [],
+        answer_text=review.answer_text,
+        provisional_correct=review.provisional_correct,
+        provisional_score=review.provisional_score,
+        confidence=round(review.confidence, 3),
+        grader=review.grader,
+        reason=review.reason,
+        rationale=review.rationale,
+        status=review.status,
+        decided_correct=review.decided_correct,
+        decided_score=review.decided_score,
+        response_id=review.response_id,
+        created_at=review.created_at,
+    )
 
 
 def review_queue(ctx: AppContext, user: CurrentUser, status: str = "pending") -> list[ReviewView]:
@@ -132,15 +185,18 @@ def review_queue(ctx: AppContext, user: CurrentUser, status: str = "pending") ->
         _link_responses(session, user.org_id)
         active = ctx.active_pack(session)
         rows = session.execute(
-            select(GradeReview, User.name).join(User, User.id == GradeReview.user_id)
+            select(GradeReview, User.name)
+            .join(User, User.id == GradeReview.user_id)
             .where(GradeReview.org_id == user.org_id, GradeReview.status == status)
-            .order_by(GradeReview.id.desc() if status == "decided" else GradeReview.id).limit(200)
+            .order_by(GradeReview.id.desc() if status == "decided" else GradeReview.id)
+            .limit(200)
         ).all()
         return [_view(review, name, active.items.get(review.item_id)) for review, name in rows]
 
 
-def decide(ctx: AppContext, user: CurrentUser, review_id: int, correct: bool,
-           score: float | None = None) -> ReviewView:
+def decide(
+    ctx: AppContext, user: CurrentUser, review_id: int, correct: bool, score: float | None = None
+) -> ReviewView:
     """Record the instructor's grade; it replaces the provisional one in the learner's mastery."""
     user.require("instructor")
     if score is not None and not 0 <= score <= 1:

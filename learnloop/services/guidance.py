@@ -123,8 +123,13 @@ def learner_state(
         recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
         history=per_skill,
         p_correct=(
-            predicted_success(session, model, user.id, [s.id for s in active.pack.skills],
-                              {skill: p for skill, p, _ in mastery})
+            predicted_success(
+                session,
+                model,
+                user.id,
+                [s.id for s in active.pack.skills],
+                {skill: p for skill, p, _ in mastery},
+            )
             if model.kind == "logistic"
             else {}
         ),

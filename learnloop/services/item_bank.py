@@ -29,14 +29,23 @@ def item_rows(ctx: AppContext, user: CurrentUser) -> list[ItemRow]:
             item_id: (n, right)
             for item_id, n, right in session.execute(
                 select(Response.item_id, func.count(), func.sum(cast(Response.correct, Integer)))
-                .where(Response.org_id == user.org_id).group_by(Response.item_id)
+                .where(Response.org_id == user.org_id)
+                .group_by(Response.item_id)
             )
         }
     rows = []
     for item in active.pack.items:
         n, right = stats.get(item.id, (0, 0))
-        rows.append(ItemRow(id=item.id, kind=item.kind, skill=item.skills[0], difficulty=item.difficulty,
-                            attempts=n, p_correct=(right or 0) / n if n else None))
+        rows.append(
+            ItemRow(
+                id=item.id,
+                kind=item.kind,
+                skill=item.skills[0],
+                difficulty=item.difficulty,
+                attempts=n,
+                p_correct=(right or 0) / n if n else None,
+            )
+        )
     return rows
 
 

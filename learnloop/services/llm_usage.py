@@ -59,11 +59,21 @@ class DbLedger:
 
     def record(self, event: UsageEvent) -> None:
         with self.ctx.session() as session:
-            session.add(LLMUsage(org_id=event.org_id, user_id=event.user_id, task=event.task,
-                                 provider=event.provider, model=event.model[:200],
-                                 prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens,
-                                 cost_usd=event.cost_usd, cached=event.cached, outcome=event.outcome,
-                                 latency_ms=event.latency_ms))
+            session.add(
+                LLMUsage(
+                    org_id=event.org_id,
+                    user_id=event.user_id,
+                    task=event.task,
+                    provider=event.provider,
+                    model=event.model[:200],
+                    prompt_tokens=event.prompt_tokens,
+                    completion_tokens=event.completion_tokens,
+                    cost_usd=event.cost_usd,
+                    cached=event.cached,
+                    outcome=event.outcome,
+                    latency_ms=event.latency_ms,
+                )
+            )
 
 
 def _budget_limit(ctx: AppContext, session: Any, org_id: int) -> float | None:
@@ -74,8 +84,9 @@ def _budget_limit(ctx: AppContext, session: Any, org_id: int) -> float | None:
 
 def _spent(session: Any, org_id: int) -> float:
     total = session.execute(
-        select(func.coalesce(func.sum(LLMUsage.cost_usd), 0.0))
-        .where(LLMUsage.org_id == org_id, LLMUsage.created_at >= month_start())
+        select(func.coalesce(func.sum(LLMUsage.cost_usd), 0.0)).where(
+            LLMUsage.org_id == org_id, LLMUsage.created_at >= month_start()
+        )
     ).scalar_one()
     return float(total or 0.0)
 
@@ -113,11 +124,18 @@ def usage_report(ctx: AppContext, user: CurrentUser) -> UsageReport:
     start = month_start()
     with ctx.session() as session:
         rows = session.execute(
-            select(User.name, LLMUsage.task, LLMUsage.provider, LLMUsage.model, func.count(),
-                   func.sum(cast(LLMUsage.cached, Integer)),
-                   func.sum(cast(LLMUsage.outcome.in_(("error", "timeout", "budget")), Integer)),
-                   func.sum(LLMUsage.prompt_tokens), func.sum(LLMUsage.completion_tokens),
-                   func.sum(LLMUsage.cost_usd))
+            select(
+                User.name,
+                LLMUsage.task,
+                LLMUsage.provider,
+                LLMUsage.model,
+                func.count(),
+                func.sum(cast(LLMUsage.cached, Integer)),
+                func.sum(cast(LLMUsage.outcome.in_(("error", "timeout", "budget")), Integer)),
+                func.sum(LLMUsage.prompt_tokens),
+                func.sum(LLMUsage.completion_tokens),
+                func.sum(LLMUsage.cost_usd),
+            )
             .outerjoin(User, User.id == LLMUsage.user_id)
             .where(LLMUsage.org_id == user.org_id, LLMUsage.created_at >= start)
             .group_by(User.name, LLMUsage.task, LLMUsage.provider, LLMUsage.model)
@@ -132,11 +150,24 @@ def usage_report(ctx: AppContext, user: CurrentUser) -> UsageReport:
         endpoint = gateway.endpoint(task)
         endpoints[task] = f"{endpoint.base_url} · {endpoint.model}" if endpoint.base_url else "—"
     return UsageReport(
-        month=start.strftime("%Y-%m"), budget_usd=budget, spent_usd=round(spent, 6),
-        lines=[UsageLine(who=name or "—", task=task, provider=provider, model=model, calls=int(calls),
-                         cached=int(cached or 0), failed=int(failed or 0), prompt_tokens=int(pt or 0),
-                         completion_tokens=int(ct or 0), cost_usd=round(float(cost or 0.0), 6))
-               for name, task, provider, model, calls, cached, failed, pt, ct, cost in rows],
+        month=start.strftime("%Y-%m"),
+        budget_usd=budget,
+        spent_usd=round(spent, 6),
+        lines=[
+            UsageLine(
+                who=name or "—",
+                task=task,
+                provider=provider,
+                model=model,
+                calls=int(calls),
+                cached=int(cached or 0),
+                failed=int(failed or 0),
+                prompt_tokens=int(pt or 0),
+                completion_tokens=int(ct or 0),
+                cost_usd=round(float(cost or 0.0), 6),
+            )
+            for name, task, provider, model, calls, cached, failed, pt, ct, cost in rows
+        ],
         routes={task: ",".join(gateway.route(task)) for task in ("tutor", "grade", "author", "embed")},
         endpoints=endpoints,
     )

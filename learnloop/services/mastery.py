@@ -95,8 +95,10 @@ def known_from_correct(p_correct: float, params: BKTParams) -> float:
 
 
 def _bkt_from_dict(params: dict[str, Any]) -> tuple[BKTParams, dict[str, BKTParams]]:
-    return (BKTParams.from_dict(params.get("default", {})),
-            {k: BKTParams.from_dict(v) for k, v in params.get("skills", {}).items()})
+    return (
+        BKTParams.from_dict(params.get("default", {})),
+        {k: BKTParams.from_dict(v) for k, v in params.get("skills", {}).items()},
+    )
 
 
 _models: ParamsCache[MasteryModel] = ParamsCache()
@@ -105,7 +107,9 @@ _models: ParamsCache[MasteryModel] = ParamsCache()
 def load_model(session: Session) -> MasteryModel:
     head = session.execute(
         select(ModelParams.id, ModelParams.kind, ModelParams.fitted_at)
-        .where(ModelParams.kind.in_(MODEL_KINDS)).order_by(ModelParams.id.desc()).limit(1)
+        .where(ModelParams.kind.in_(MODEL_KINDS))
+        .order_by(ModelParams.id.desc())
+        .limit(1)
     ).first()
     if head is None:
         return MasteryModel(default=BKTParams(), per_skill={})
@@ -122,7 +126,10 @@ def _parse(kind: str, row_id: int, params: dict[str, Any]) -> MasteryModel:
     if params.get("model") == "logistic" and params.get("params"):
         tracer = LogisticKT.from_dict(params["params"])
     return MasteryModel(
-        default=default, per_skill=per_skill, params_id=row_id, tracer=tracer,
+        default=default,
+        per_skill=per_skill,
+        params_id=row_id,
+        tracer=tracer,
         skill_codes={s: k for k, s in enumerate(params.get("skills", []))},
         item_codes={i: k for k, i in enumerate(params.get("items", []))},
     )
@@ -137,8 +144,14 @@ def _finite(value: float, fallback: float) -> float:
     return value if math.isfinite(value) else fallback
 
 
-def _fold(model: MasteryModel, state: dict[str, Any], skills: list[str], item_id: str | None,
-          correct: bool, at: datetime) -> None:
+def _fold(
+    model: MasteryModel,
+    state: dict[str, Any],
+    skills: list[str],
+    item_id: str | None,
+    correct: bool,
+    at: datetime,
+) -> None:
     """One answer into the logistic state, one row per skill as in the fitted log."""
     assert model.tracer is not None
     timestamp = as_utc(at).timestamp() if model.tracer.with_windows_ else None
@@ -161,12 +174,15 @@ def _state_row(session: Session, model: MasteryModel, user_id: int, response_id:
             last = 0
             for rid, item_id, skills, correct, created_at in session.execute(
                 select(Response.id, Response.item_id, Response.skills, Response.correct, Response.created_at)
-                .where(Response.user_id == user_id, Response.id < response_id).order_by(Response.id)
+                .where(Response.user_id == user_id, Response.id < response_id)
+                .order_by(Response.id)
             ):
                 _fold(model, state, list(skills), item_id, decisions.get(rid, bool(correct)), created_at)
                 last = rid
             if row is None:
-                row = KTState(user_id=user_id, model_params_id=model.params_id, state=state, last_response_id=last)
+                row = KTState(
+                    user_id=user_id, model_params_id=model.params_id, state=state, last_response_id=last
+                )
                 session.add(row)
             else:
                 row.model_params_id, row.state, row.last_response_id = model.params_id, state, last
@@ -174,9 +190,18 @@ def _state_row(session: Session, model: MasteryModel, user_id: int, response_id:
     return row
 
 
-def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery], *, user_id: int,
-                 skills: list[str], correct: bool, response_id: int, at: datetime,
-                 item_id: str | None = None) -> dict[str, tuple[float, float]]:
+def apply_answer(
+    session: Session,
+    model: MasteryModel,
+    rows: dict[str, Mastery],
+    *,
+    user_id: int,
+    skills: list[str],
+    correct: bool,
+    response_id: int,
+    at: datetime,
+    item_id: str | None = None,
+) -> dict[str, tuple[float, float]]:
     """Update mastery rows (in ``rows`` and the session) for one answer.
 
     ``correct`` must be right or wrong (1/0, True/False): anything else is ``InvalidInput``
@@ -189,7 +214,9 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
     current prediction without writing). Returns skill -> (before, after).
     """
     if correct not in (0, 1):
-        raise InvalidInput(_("An answer is right (1) or wrong (0); got %(value)s.") % {"value": repr(correct)})
+        raise InvalidInput(
+            _("An answer is right (1) or wrong (0); got %(value)s.") % {"value": repr(correct)}
+        )
     correct = bool(correct)
     state: dict[str, Any] | None = None
     if model.tracer is not None:
@@ -207,14 +234,22 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
         params = model.params(skill_id)
         row = rows.get(skill_id)
         if row is None:
-            row = Mastery(user_id=user_id, skill_id=skill_id, p_known=model.prior(skill_id), attempts=0,
-                          correct=0, last_response_id=0)
+            row = Mastery(
+                user_id=user_id,
+                skill_id=skill_id,
+                p_known=model.prior(skill_id),
+                attempts=0,
+                correct=0,
+                last_response_id=0,
+            )
             session.add(row)
             rows[skill_id] = row
         before = row.p_known
         if state is not None and model.tracer is not None and model.traces(skill_id):
-            p_correct = _finite(model.tracer.predict_next(state, model.skill_codes[skill_id]),
-                                bkt_predict(params.p_init, params))
+            p_correct = _finite(
+                model.tracer.predict_next(state, model.skill_codes[skill_id]),
+                bkt_predict(params.p_init, params),
+            )
             p_known = known_from_correct(p_correct, params)
         else:
             p_known = _finite(bkt_update(before, correct, params), params.p_init)
@@ -225,14 +260,26 @@ def apply_answer(session: Session, model: MasteryModel, rows: dict[str, Mastery]
         row.correct += int(correct)
         row.last_response_id = response_id
         row.updated_at = at
-        session.add(MasteryHistory(user_id=user_id, skill_id=skill_id, response_id=response_id,
-                                   p_known=row.p_known, created_at=at))
+        session.add(
+            MasteryHistory(
+                user_id=user_id,
+                skill_id=skill_id,
+                response_id=response_id,
+                p_known=row.p_known,
+                created_at=at,
+            )
+        )
         changes[skill_id] = (before, row.p_known)
     return changes
 
 
-def predicted_success(session: Session, model: MasteryModel, user_id: int, skill_ids: Iterable[str],
-                      known: Mapping[str, float] | None = None) -> dict[str, float]:
+def predicted_success(
+    session: Session,
+    model: MasteryModel,
+    user_id: int,
+    skill_ids: Iterable[str],
+    known: Mapping[str, float] | None = None,
+) -> dict[str, float]:
     """P(correct) on each skill's next (average) item, now.
 
     Under the logistic model this reads the learner's stored state, so it follows every
@@ -282,23 +329,43 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     per_user: dict[int, dict[str, Mastery]] = {}
     cache: dict[tuple[int, int], KTState] = session.info.setdefault(_STATE_CACHE, {})
     count = 0
-    query = select(Response.id, Response.user_id, Response.item_id, Response.skills, Response.correct,
-                   Response.created_at)
+    query = select(
+        Response.id,
+        Response.user_id,
+        Response.item_id,
+        Response.skills,
+        Response.correct,
+        Response.created_at,
+    )
     if user_id is not None:
         query = query.where(Response.user_id == user_id)
-    for rid, uid, item_id, skills, correct, created_at in session.execute(query.order_by(Response.id)).yield_per(5000):
+    for rid, uid, item_id, skills, correct, created_at in session.execute(
+        query.order_by(Response.id)
+    ).yield_per(5000):
         rows = per_user.get(uid)
         if rows is None:
             rows = per_user[uid] = {}
             if model.tracer is not None and model.params_id is not None:
                 # The replay starts every learner from the beginning: no earlier answers to read.
-                fresh = KTState(user_id=uid, model_params_id=model.params_id,
-                                state=model.tracer.initial_state(), last_response_id=0)
+                fresh = KTState(
+                    user_id=uid,
+                    model_params_id=model.params_id,
+                    state=model.tracer.initial_state(),
+                    last_response_id=0,
+                )
                 session.add(fresh)
                 cache[(model.params_id, uid)] = fresh
-        apply_answer(session, model, rows, user_id=uid, skills=list(skills),
-                     correct=decisions.get(rid, bool(correct)), response_id=rid, at=created_at,
-                     item_id=item_id)
+        apply_answer(
+            session,
+            model,
+            rows,
+            user_id=uid,
+            skills=list(skills),
+            correct=decisions.get(rid, bool(correct)),
+            response_id=rid,
+            at=created_at,
+            item_id=item_id,
+        )
         count += 1
         if count % 5000 == 0:
             session.flush()
@@ -310,6 +377,13 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
 def snapshot(session: Session) -> dict[tuple[int, str], tuple[float, int, int, int, float | None]]:
     """Mastery state as comparable tuples, for checking a rebuild equals the live state."""
     rows = session.execute(select(Mastery)).scalars()
-    return {(m.user_id, m.skill_id): (round(m.p_known, 12), m.attempts, m.correct, m.last_response_id,
-                                      None if m.p_correct is None else round(m.p_correct, 12))
-            for m in rows}
+    return {
+        (m.user_id, m.skill_id): (
+            round(m.p_known, 12),
+            m.attempts,
+            m.correct,
+            m.last_response_id,
+            None if m.p_correct is None else round(m.p_correct, 12),
+        )
+        for m in rows
+    }

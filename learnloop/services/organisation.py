@@ -35,17 +35,30 @@ def overview(ctx: AppContext, admin: CurrentUser) -> OrgOverview:
         org = session.get(Organisation, admin.org_id)
         assert org is not None
         teams = {t.id: t.name for t in session.execute(select(Team).where(Team.org_id == org.id)).scalars()}
-        counts = dict(session.execute(
-            select(Response.user_id, func.count()).where(Response.org_id == org.id).group_by(Response.user_id)
-        ).all())
+        counts = dict(
+            session.execute(
+                select(Response.user_id, func.count())
+                .where(Response.org_id == org.id)
+                .group_by(Response.user_id)
+            ).all()
+        )
         users = session.execute(
             select(User).where(User.org_id == org.id, User.deleted_at.is_(None)).order_by(User.name)
         ).scalars()
-        members = [Member(id=u.id, name=u.name, email=u.email, role=u.role,
-                          team=teams.get(u.team_id) if u.team_id else None, answers=counts.get(u.id, 0))
-                   for u in users]
-        return OrgOverview(id=org.id, name=org.name, join_code=org.join_code, teams=sorted(teams.values()),
-                           members=members)
+        members = [
+            Member(
+                id=u.id,
+                name=u.name,
+                email=u.email,
+                role=u.role,
+                team=teams.get(u.team_id) if u.team_id else None,
+                answers=counts.get(u.id, 0),
+            )
+            for u in users
+        ]
+        return OrgOverview(
+            id=org.id, name=org.name, join_code=org.join_code, teams=sorted(teams.values()), members=members
+        )
 
 
 def _member(session, admin: CurrentUser, user_id: int) -> User:  # type: ignore[no-untyped-def]
@@ -66,8 +79,14 @@ def set_role(ctx: AppContext, admin: CurrentUser, user_id: int, role: str) -> Me
             raise InvalidInput(_("You cannot remove your own admin role."))
         user.role = role
         team = session.get(Team, user.team_id) if user.team_id else None
-        return Member(id=user.id, name=user.name, email=user.email, role=user.role,
-                      team=team.name if team else None, answers=0)
+        return Member(
+            id=user.id,
+            name=user.name,
+            email=user.email,
+            role=user.role,
+            team=team.name if team else None,
+            answers=0,
+        )
 
 
 def set_team(ctx: AppContext, admin: CurrentUser, user_id: int, team_name: str) -> Member:
@@ -79,5 +98,11 @@ def set_team(ctx: AppContext, admin: CurrentUser, user_id: int, team_name: str) 
         user = _member(session, admin, user_id)
         team = get_or_create_team(session, admin.org_id, team_name) if team_name else None
         user.team_id = team.id if team else None
-        return Member(id=user.id, name=user.name, email=user.email, role=user.role,
-                      team=team.name if team else None, answers=0)
+        return Member(
+            id=user.id,
+            name=user.name,
+            email=user.email,
+            role=user.role,
+            team=team.name if team else None,
+            answers=0,
+        )

@@ -26,8 +26,16 @@ class PackSummary:
 
 
 def _summary(pack: Pack, fingerprint: str, changed: bool) -> PackSummary:
-    return PackSummary(pack.meta.id, pack.meta.version, fingerprint, len(pack.skills), len(pack.roles),
-                       len(pack.items), len(pack.lessons), changed)
+    return PackSummary(
+        pack.meta.id,
+        pack.meta.version,
+        fingerprint,
+        len(pack.skills),
+        len(pack.roles),
+        len(pack.items),
+        len(pack.lessons),
+        changed,
+    )
 
 
 def import_pack(ctx: AppContext, path: str | Path) -> PackSummary:
@@ -43,14 +51,25 @@ def import_pack(ctx: AppContext, path: str | Path) -> PackSummary:
 def activate_pack(ctx: AppContext, pack: Pack) -> PackSummary:
     fingerprint = pack_fingerprint(pack)
     with ctx.session() as session:
-        current = session.execute(
-            select(ContentPack).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
-        ).scalars().first()
+        current = (
+            session.execute(
+                select(ContentPack).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
+            )
+            .scalars()
+            .first()
+        )
         if current is not None and current.fingerprint == fingerprint:
             return _summary(pack, fingerprint, changed=False)
         session.execute(update(ContentPack).values(is_active=False))
-        session.add(ContentPack(pack_id=pack.meta.id, version=pack.meta.version, fingerprint=fingerprint,
-                                document=pack.model_dump(mode="json"), is_active=True))
+        session.add(
+            ContentPack(
+                pack_id=pack.meta.id,
+                version=pack.meta.version,
+                fingerprint=fingerprint,
+                document=pack.model_dump(mode="json"),
+                is_active=True,
+            )
+        )
     return _summary(pack, fingerprint, changed=True)
 
 

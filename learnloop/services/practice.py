@@ -100,13 +100,16 @@ class SkillMap(BaseModel):
 def list_roles(ctx: AppContext) -> list[RoleView]:
     with ctx.session() as session:
         active = ctx.active_pack(session)
-        return [RoleView(id=r.id, name=r.name, description=r.description, skills=len(r.targets))
-                for r in active.pack.roles]
+        return [
+            RoleView(id=r.id, name=r.name, description=r.description, skills=len(r.targets))
+            for r in active.pack.roles
+        ]
 
 
 def current_role(session: Session, user_id: int) -> str | None:
     row = session.execute(
-        select(Enrolment.role_id).where(Enrolment.user_id == user_id, Enrolment.is_active.is_(True))
+        select(Enrolment.role_id)
+        .where(Enrolment.user_id == user_id, Enrolment.is_active.is_(True))
         .order_by(Enrolment.id.desc())
     ).first()
     return row[0] if row else None
@@ -128,8 +131,15 @@ def _targets(active: ActivePack, role_id: str, unlock_level: float) -> dict[str,
     return targets
 
 
-def _present(session: Session, active: ActivePack, item: Item, skill_id: str, reason: str,
-             predicted: float, hints_shown: int) -> PresentedItem:
+def _present(
+    session: Session,
+    active: ActivePack,
+    item: Item,
+    skill_id: str,
+    reason: str,
+    predicted: float,
+    hints_shown: int,
+) -> PresentedItem:
     return PresentedItem(
         item=item.public_view(),
         skill_id=skill_id,
@@ -157,26 +167,52 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
             model, rows = load_model(session), mastery_of(session, user.id)
             p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
             shown = _present(session, active, item, skill, pending.reason, p, pending.hints_shown)
-            return shown.model_copy(update=guidance.presentation(session, active, user.id, skill, pending.reason))
+            return shown.model_copy(
+                update=guidance.presentation(session, active, user.id, skill, pending.reason)
+            )
         activity, state = guidance.choose_next(session, ctx, active, user, role_id)
         assert activity.item_id is not None
         reason = guidance.encode_reason(activity)
         if pending is None:
-            session.add(PendingItem(user_id=user.id, item_id=activity.item_id, reason=reason,
-                                    presented_at=utcnow(), hints_shown=0))
+            session.add(
+                PendingItem(
+                    user_id=user.id,
+                    item_id=activity.item_id,
+                    reason=reason,
+                    presented_at=utcnow(),
+                    hints_shown=0,
+                )
+            )
         else:  # its item left the pack
             pending.item_id, pending.reason, pending.presented_at, pending.hints_shown = (
-                activity.item_id, reason, utcnow(), 0)
-        shown = _present(session, active, active.items[activity.item_id], activity.skill_id, reason,
-                         activity.predicted_success or 0.0, 0)
-        return shown.model_copy(update=guidance.presentation(
-            session, active, user.id, activity.skill_id, reason, state.attempts.get(activity.skill_id, 0)))
+                activity.item_id,
+                reason,
+                utcnow(),
+                0,
+            )
+        shown = _present(
+            session,
+            active,
+            active.items[activity.item_id],
+            activity.skill_id,
+            reason,
+            activity.predicted_success or 0.0,
+            0,
+        )
+        return shown.model_copy(
+            update=guidance.presentation(
+                session, active, user.id, activity.skill_id, reason, state.attempts.get(activity.skill_id, 0)
+            )
+        )
 
 
 def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
     pending = session.get(PendingItem, user_id)
     if pending is None or pending.item_id != item_id:
-        raise Conflict(_("Item %(id)s is not the item you are working on; ask for the next item first.") % {"id": item_id})
+        raise Conflict(
+            _("Item %(id)s is not the item you are working on; ask for the next item first.")
+            % {"id": item_id}
+        )
     return pending
 
 
@@ -189,8 +225,9 @@ def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
         else:
             pending.hints_shown += 1
             level = pending.hints_shown
-        return HintView(item_id=item_id, level=level, hint=item.hints[level - 1],
-                        remaining=len(item.hints) - level)
+        return HintView(
+            item_id=item_id, level=level, hint=item.hints[level - 1], remaining=len(item.hints) - level
+        )
 
 
 def _validate_payload(ctx: AppContext, item: Item, answer: Any) -> dict[str, Any]:
@@ -198,10 +235,15 @@ def _validate_payload(ctx: AppContext, item: Item, answer: Any) -> dict[str, Any
         raise InvalidInput(_("The answer must be a JSON object."))
     size = len(json.dumps(answer, ensure_ascii=False).encode())
     if size > ctx.settings.max_answer_bytes:
-        raise TooLarge(_("The answer is %(size)d bytes; the limit is %(limit)d.") % {"size": size, "limit": ctx.settings.max_answer_bytes})
+        raise TooLarge(
+            _("The answer is %(size)d bytes; the limit is %(limit)d.")
+            % {"size": size, "limit": ctx.settings.max_answer_bytes}
+        )
     field = {"choice": "choice", "numeric": "value", "text": "text", "code": "code"}[item.kind]
     if field not in answer:
-        raise InvalidInput(_("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field})
+        raise InvalidInput(
+            _("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field}
+        )
     for value in answer.values():
         if isinstance(value, str) and "\x00" in value:
             raise InvalidInput(_("The answer contains binary data."))
@@ -220,8 +262,9 @@ def _correct_answer(item: Item) -> str | None:
     return None
 
 
-def answer(ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *,
-           context: str = "practice") -> Feedback:
+def answer(
+    ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *, context: str = "practice"
+) -> Feedback:
     """Score an answer, append it to the log and update mastery, in one transaction."""
     with ctx.session() as session:
         active = ctx.active_pack(session)
@@ -233,8 +276,12 @@ def answer(ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *,
         code = clean["code"]
         if not isinstance(code, str) or not code.strip():
             raise InvalidInput(_("The code must be a non-empty string."))
-        run = run_code(code, item.tests or "", timeout_s=ctx.settings.code_timeout_s,
-                       memory_mb=ctx.settings.code_memory_mb)
+        run = run_code(
+            code,
+            item.tests or "",
+            timeout_s=ctx.settings.code_timeout_s,
+            memory_mb=ctx.settings.code_memory_mb,
+        )
         correct, score, messages = run.correct, run.score, run.messages()
     elif item.kind == "text":
         # Model or offline grader along the `grade` route; keywords as the last resort.
@@ -251,21 +298,50 @@ def answer(ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *,
         pending = _pending_for(session, user.id, item_id)
         now = utcnow()
         duration = int((now - as_utc(pending.presented_at)).total_seconds() * 1000)
-        response = Response(org_id=user.org_id, user_id=user.id, item_id=item.id, skills=list(item.skills),
-                            kind=item.kind, context=context, answer=clean, correct=correct, score=score,
-                            hints_used=pending.hints_shown, duration_ms=max(duration, 0), created_at=now)
+        response = Response(
+            org_id=user.org_id,
+            user_id=user.id,
+            item_id=item.id,
+            skills=list(item.skills),
+            kind=item.kind,
+            context=context,
+            answer=clean,
+            correct=correct,
+            score=score,
+            hints_used=pending.hints_shown,
+            duration_ms=max(duration, 0),
+            created_at=now,
+        )
         session.add(response)
         session.flush()
         model = load_model(session)
         rows = mastery_of(session, user.id)
-        changes = apply_answer(session, model, rows, user_id=user.id, skills=list(item.skills),
-                               correct=correct, response_id=response.id, at=now, item_id=item.id)
+        changes = apply_answer(
+            session,
+            model,
+            rows,
+            user_id=user.id,
+            skills=list(item.skills),
+            correct=correct,
+            response_id=response.id,
+            at=now,
+            item_id=item.id,
+        )
         session.delete(pending)
         return Feedback(
-            item_id=item.id, correct=correct, score=round(score, 4), explanation=item.explanation,
-            correct_answer=_correct_answer(item), messages=messages, response_id=response.id,
-            mastery=[MasteryChange(skill_id=s, skill_name=active.pack.skill(s).name, before=round(b, 4),
-                                   after=round(a, 4)) for s, (b, a) in changes.items()],
+            item_id=item.id,
+            correct=correct,
+            score=round(score, 4),
+            explanation=item.explanation,
+            correct_answer=_correct_answer(item),
+            messages=messages,
+            response_id=response.id,
+            mastery=[
+                MasteryChange(
+                    skill_id=s, skill_name=active.pack.skill(s).name, before=round(b, 4), after=round(a, 4)
+                )
+                for s, (b, a) in changes.items()
+            ],
         )
 
 
@@ -301,11 +377,24 @@ def skill_map(ctx: AppContext, user_id: int) -> SkillMap:
                     status = "locked"
                 else:
                     status = "not_started"
-                statuses.append(SkillStatus(skill_id=skill.id, name=skill.name, domain=domain.id,
-                                            mastery=round(m, 4), target=target, level=level,
-                                            attempts=rows[skill.id].attempts if skill.id in rows else 0,
-                                            status=status))
+                statuses.append(
+                    SkillStatus(
+                        skill_id=skill.id,
+                        name=skill.name,
+                        domain=domain.id,
+                        mastery=round(m, 4),
+                        target=target,
+                        level=level,
+                        attempts=rows[skill.id].attempts if skill.id in rows else 0,
+                        status=status,
+                    )
+                )
             if statuses:
                 domains.append(DomainStatus(domain_id=domain.id, name=domain.name, skills=statuses))
-        return SkillMap(role_id=role.id if role else None, role_name=role.name if role else None,
-                        domains=domains, targets_met=met, targets_total=total)
+        return SkillMap(
+            role_id=role.id if role else None,
+            role_name=role.name if role else None,
+            domains=domains,
+            targets_met=met,
+            targets_total=total,
+        )

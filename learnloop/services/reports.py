@@ -46,7 +46,9 @@ class Person:
     role_id: str | None
 
 
-def people_of_org(session: Session, active: ActivePack, org_id: int, team_id: int | None = None) -> list[Person]:
+def people_of_org(
+    session: Session, active: ActivePack, org_id: int, team_id: int | None = None
+) -> list[Person]:
     """The organisation's members (of one team when given), in id order, with their target role."""
     query = (
         select(User.id, User.name, User.team_id, User.manager_id, User.consent_share, Enrolment.role_id)
@@ -88,8 +90,14 @@ def skill_priors(active: ActivePack, model: MasteryModel) -> tuple[list[str], Ar
     return skill_ids, np.array([model.prior(s) for s in skill_ids], dtype=float)
 
 
-def mastery_matrix(session: Session, org_id: int, people: list[Person], skill_ids: list[str],
-                   priors: Array, team_id: int | None = None) -> Array:
+def mastery_matrix(
+    session: Session,
+    org_id: int,
+    people: list[Person],
+    skill_ids: list[str],
+    priors: Array,
+    team_id: int | None = None,
+) -> Array:
     """Current P(known), people x skills; the prior where a person has not practised a skill."""
     matrix = np.tile(priors, (len(people), 1))
     if not people:

@@ -30,8 +30,9 @@ class TargetGrid:
     def role_index(self, people: list[Person]) -> NDArray[np.int64]:
         index = {r: i for i, r in enumerate(self.role_ids)}
         none = len(self.role_ids)
-        return np.fromiter((index.get(p.role_id or "", none) for p in people), dtype=np.int64,
-                           count=len(people))
+        return np.fromiter(
+            (index.get(p.role_id or "", none) for p in people), dtype=np.int64, count=len(people)
+        )
 
 
 def target_grid(active: ActivePack, model: MasteryModel) -> TargetGrid:
@@ -43,11 +44,24 @@ def target_grid(active: ActivePack, model: MasteryModel) -> TargetGrid:
         for skill, value in role.mastery_targets().items():
             if skill in column:
                 targets[i, column[skill]] = value
-    minutes = np.array([np.mean([it.minutes for it in active.items_by_skill.get(s, [])])
-                        if active.items_by_skill.get(s) else np.nan for s in skill_ids])
+    minutes = np.array(
+        [
+            np.mean([it.minutes for it in active.items_by_skill.get(s, [])])
+            if active.items_by_skill.get(s)
+            else np.nan
+            for s in skill_ids
+        ]
+    )
     params = [model.params(s) for s in skill_ids]
-    return TargetGrid(role_ids, skill_ids, targets, minutes, priors,
-                      np.array([p.p_learn for p in params]), np.array([p.p_forget for p in params]))
+    return TargetGrid(
+        role_ids,
+        skill_ids,
+        targets,
+        minutes,
+        priors,
+        np.array([p.p_learn for p in params]),
+        np.array([p.p_forget for p in params]),
+    )
 
 
 @dataclass(frozen=True)
@@ -100,8 +114,9 @@ def team_slots(people: list[Person], team_ids: list[int | None]) -> NDArray[np.i
     return np.fromiter((slot[p.team_id] for p in people), dtype=np.int64, count=len(people))
 
 
-def group_cells(grid: TargetGrid, people: list[Person], team_ids: list[int | None], matrix: Array,
-                st: Standing) -> Cells:
+def group_cells(
+    grid: TargetGrid, people: list[Person], team_ids: list[int | None], matrix: Array, st: Standing
+) -> Cells:
     n_roles, n_skills, n_teams = len(grid.role_ids), len(grid.skill_ids), len(team_ids)
     roles = grid.role_index(people)
     keep = roles < n_roles

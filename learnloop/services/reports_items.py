@@ -103,14 +103,26 @@ def item_report(ctx: AppContext, viewer: CurrentUser) -> ItemReport:
     viewer.require("instructor")
     with ctx.session() as session:
         active = ctx.active_pack(session)
-        run = session.execute(
-            select(ItemAnalysisRun).where(ItemAnalysisRun.org_id == viewer.org_id)
-            .order_by(ItemAnalysisRun.id.desc()).limit(1)
-        ).scalars().first()
+        run = (
+            session.execute(
+                select(ItemAnalysisRun)
+                .where(ItemAnalysisRun.org_id == viewer.org_id)
+                .order_by(ItemAnalysisRun.id.desc())
+                .limit(1)
+            )
+            .scalars()
+            .first()
+        )
         irt_id = _irt_row_id(session)
         if run is not None and run.pack_row_id == active.row_id and run.irt_params_id == irt_id:
-            newer = session.scalar(select(func.count()).select_from(Response).where(
-                Response.org_id == viewer.org_id, Response.id > run.last_response_id)) or 0
+            newer = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Response)
+                    .where(Response.org_id == viewer.org_id, Response.id > run.last_response_id)
+                )
+                or 0
+            )
             if not _stale(run.answers, newer):
                 report = ItemReport.model_validate(run.document)
                 report.newer_answers = newer
@@ -118,9 +130,17 @@ def item_report(ctx: AppContext, viewer: CurrentUser) -> ItemReport:
     report, last_id = compute_item_report(ctx, viewer.org_id)
     with ctx.session() as session:
         session.execute(delete(ItemAnalysisRun).where(ItemAnalysisRun.org_id == viewer.org_id))
-        session.add(ItemAnalysisRun(org_id=viewer.org_id, computed_at=report.computed_at,
-                                    pack_row_id=active.row_id, irt_params_id=irt_id, last_response_id=last_id,
-                                    answers=report.answers, document=report.model_dump(mode="json")))
+        session.add(
+            ItemAnalysisRun(
+                org_id=viewer.org_id,
+                computed_at=report.computed_at,
+                pack_row_id=active.row_id,
+                irt_params_id=irt_id,
+                last_response_id=last_id,
+                answers=report.answers,
+                document=report.model_dump(mode="json"),
+            )
+        )
     return report
 
 
@@ -144,18 +164,37 @@ def compute_item_report(ctx: AppContext, org_id: int) -> tuple[ItemReport, int]:
         first_at, last_at = _period(session, org_id, int(log.ids.min()) if log.ids.size else None)
 
     n_choices = max((len(it.options or {}) for it in items), default=0)
-    keys = np.array([option_index[i].get(it.key or "", -1) if it.kind == "choice" else -1
-                     for i, it in enumerate(items)], dtype=np.int64)
+    keys = np.array(
+        [option_index[i].get(it.key or "", -1) if it.kind == "choice" else -1 for i, it in enumerate(items)],
+        dtype=np.int64,
+    )
     _, users = np.unique(log.users, return_inverse=True)
-    analysis = analyse_items(log.items, users, log.correct, len(items), choice=log.choices, key=keys,
-                             n_choices=n_choices, seconds=log.seconds)
+    analysis = analyse_items(
+        log.items,
+        users,
+        log.correct,
+        len(items),
+        choice=log.choices,
+        key=keys,
+        n_choices=n_choices,
+        seconds=log.seconds,
+    )
     flag_items(analysis, min_respondents=MIN_RESPONDENTS)
     rows = [_row(active, it, i, analysis, calibrated, sorted(it.options or {})) for i, it in enumerate(items)]
     report = ItemReport(
-        answers=int(log.items.size), learners=int(users.max()) + 1 if users.size else 0, window_limit=window,
-        window_full=log.read >= window, first_answer_at=first_at, last_answer_at=last_at, computed_at=utcnow(),
-        newer_answers=0, calibrated_at=calibrated_at, min_respondents=MIN_RESPONDENTS, items=rows,
-        flagged=[r for r in rows if r.flags], coverage=coverage(active, _answers_by_skill(items, analysis)),
+        answers=int(log.items.size),
+        learners=int(users.max()) + 1 if users.size else 0,
+        window_limit=window,
+        window_full=log.read >= window,
+        first_answer_at=first_at,
+        last_answer_at=last_at,
+        computed_at=utcnow(),
+        newer_answers=0,
+        calibrated_at=calibrated_at,
+        min_respondents=MIN_RESPONDENTS,
+        items=rows,
+        flagged=[r for r in rows if r.flags],
+        coverage=coverage(active, _answers_by_skill(items, analysis)),
     )
     return report, int(log.ids.max()) if log.ids.size else 0
 
@@ -173,12 +212,15 @@ class _Log:
     read: int  # answers read, before dropping unknown items and deleted members
 
 
-def _answer_window(session: Session, org_id: int, window: int, index: dict[str, int],
-                   option_index: list[dict[str, int]]) -> _Log:
+def _answer_window(
+    session: Session, org_id: int, window: int, index: dict[str, int], option_index: list[dict[str, int]]
+) -> _Log:
     """The newest answers of the organisation, oldest first, without deleted members' answers."""
     choice = Response.answer["choice"].as_string()
     query = (
-        select(Response.id, Response.user_id, Response.item_id, Response.correct, Response.duration_ms, choice)
+        select(
+            Response.id, Response.user_id, Response.item_id, Response.correct, Response.duration_ms, choice
+        )
         .where(Response.org_id == org_id)
         .order_by(Response.id.desc())
         .limit(window)
@@ -190,14 +232,28 @@ def _answer_window(session: Session, org_id: int, window: int, index: dict[str, 
         read += len(chunk)
         ids, users, item_ids, correct, duration, choices = zip(*chunk, strict=True)
         item_pos = np.fromiter((index.get(i, -1) for i in item_ids), dtype=np.int64, count=len(chunk))
-        chosen = np.fromiter((option_index[p].get(c, -1) if p >= 0 and c is not None else -1
-                              for p, c in zip(item_pos, choices, strict=True)), dtype=np.int64, count=len(chunk))
-        parts.append((np.asarray(ids, dtype=np.int64), np.asarray(users, dtype=np.int64), item_pos,
-                      np.asarray(correct, dtype=float),
-                      np.array([np.nan if d is None else d / 1000.0 for d in duration], dtype=float), chosen))
-    deleted = np.fromiter(session.execute(select(User.id).where(User.org_id == org_id,
-                                                                User.deleted_at.is_not(None))).scalars(),
-                          dtype=np.int64)
+        chosen = np.fromiter(
+            (
+                option_index[p].get(c, -1) if p >= 0 and c is not None else -1
+                for p, c in zip(item_pos, choices, strict=True)
+            ),
+            dtype=np.int64,
+            count=len(chunk),
+        )
+        parts.append(
+            (
+                np.asarray(ids, dtype=np.int64),
+                np.asarray(users, dtype=np.int64),
+                item_pos,
+                np.asarray(correct, dtype=float),
+                np.array([np.nan if d is None else d / 1000.0 for d in duration], dtype=float),
+                chosen,
+            )
+        )
+    deleted = np.fromiter(
+        session.execute(select(User.id).where(User.org_id == org_id, User.deleted_at.is_not(None))).scalars(),
+        dtype=np.int64,
+    )
     if not parts:
         empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
         return _Log(empty_i, empty_i, empty_i, empty_f, empty_f, empty_i, 0)
@@ -212,8 +268,9 @@ def _period(session: Session, org_id: int, first_id: int | None) -> tuple[dateti
     if first_id is None:
         return None, None
     first, last = session.execute(
-        select(func.min(Response.created_at), func.max(Response.created_at))
-        .where(Response.org_id == org_id, Response.id >= first_id)
+        select(func.min(Response.created_at), func.max(Response.created_at)).where(
+            Response.org_id == org_id, Response.id >= first_id
+        )
     ).one()
     return (as_utc(first) if first else None), (as_utc(last) if last else None)
 
@@ -224,9 +281,13 @@ def _irt_row_id(session: Session) -> int:
 
 def _calibrated_params(session: Session) -> tuple[dict[str, tuple[float, float, float]], datetime | None]:
     """Item id -> (a, b, c) from the newest IRT calibration, in either stored layout."""
-    row = session.execute(
-        select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc()).limit(1)
-    ).scalars().first()
+    row = (
+        session.execute(
+            select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc()).limit(1)
+        )
+        .scalars()
+        .first()
+    )
     if row is None or not isinstance(row.params, dict):
         return {}, None
     params = row.params
@@ -248,8 +309,14 @@ def _nan_none(value: float, digits: int = 3) -> float | None:
     return None if np.isnan(value) else round(float(value), digits)
 
 
-def _row(active: ActivePack, item: Item, i: int, analysis: ItemAnalysis,
-         calibrated: dict[str, tuple[float, float, float]], options: list[str]) -> ItemStatRow:
+def _row(
+    active: ActivePack,
+    item: Item,
+    i: int,
+    analysis: ItemAnalysis,
+    calibrated: dict[str, tuple[float, float, float]],
+    options: list[str],
+) -> ItemStatRow:
     if item.id in calibrated:
         (a, b, c), source = calibrated[item.id], "calibrated"
     elif item.irt is not None:
@@ -260,17 +327,29 @@ def _row(active: ActivePack, item: Item, i: int, analysis: ItemAnalysis,
     suspect = int(analysis.suspect_choice[i])
     flags = analysis.flags[i] if analysis.flags else []
     return ItemStatRow(
-        item_id=item.id, kind=item.kind, skill_id=item.skills[0], skill_name=active.pack.skill(item.skills[0]).name,
-        difficulty=item.difficulty, minutes=item.minutes, attempts=int(analysis.attempts[i]),
-        respondents=int(analysis.respondents[i]), p_value=_nan_none(analysis.p_value[i]),
-        point_biserial=_nan_none(analysis.point_biserial[i]), exposure=_nan_none(analysis.exposure[i]),
+        item_id=item.id,
+        kind=item.kind,
+        skill_id=item.skills[0],
+        skill_name=active.pack.skill(item.skills[0]).name,
+        difficulty=item.difficulty,
+        minutes=item.minutes,
+        attempts=int(analysis.attempts[i]),
+        respondents=int(analysis.respondents[i]),
+        p_value=_nan_none(analysis.p_value[i]),
+        point_biserial=_nan_none(analysis.point_biserial[i]),
+        exposure=_nan_none(analysis.exposure[i]),
         median_seconds=_nan_none(analysis.median_seconds[i], 1),
-        irt_a=None if a is None else round(a, 3), irt_b=None if b is None else round(b, 3),
-        irt_c=None if c is None else round(c, 3), irt_source=source, key=item.key if item.kind == "choice" else None,
+        irt_a=None if a is None else round(a, 3),
+        irt_b=None if b is None else round(b, 3),
+        irt_c=None if c is None else round(c, 3),
+        irt_source=source,
+        key=item.key if item.kind == "choice" else None,
         suspect_option=options[suspect] if KEY_SUSPECT in flags and 0 <= suspect < len(options) else None,
         upper_n=int(analysis.upper_n[i]),
-        options=[OptionShare(option=o, is_key=o == item.key, upper_count=int(analysis.upper_choice_counts[i, k]))
-                 for k, o in enumerate(options)],
+        options=[
+            OptionShare(option=o, is_key=o == item.key, upper_count=int(analysis.upper_choice_counts[i, k]))
+            for k, o in enumerate(options)
+        ],
         flags=flags,
     )
 
@@ -296,9 +375,18 @@ def coverage(active: ActivePack, answers_by_skill: dict[str, int]) -> list[Skill
         flags = ["no_items"] if not items else ["few_items"] if len(items) < FEW_ITEMS else []
         if not lessons:
             flags.append("no_lesson")
-        out.append(SkillCoverage(
-            skill_id=skill.id, name=skill.name, domain=skill.domain, items=len(items), kinds=kinds,
-            minutes=round(sum(it.minutes for it in items), 1), lessons=lessons,
-            roles=sum(1 for r in pack.roles if skill.id in r.targets), answers=answers_by_skill.get(skill.id, 0),
-            flags=flags))
+        out.append(
+            SkillCoverage(
+                skill_id=skill.id,
+                name=skill.name,
+                domain=skill.domain,
+                items=len(items),
+                kinds=kinds,
+                minutes=round(sum(it.minutes for it in items), 1),
+                lessons=lessons,
+                roles=sum(1 for r in pack.roles if skill.id in r.targets),
+                answers=answers_by_skill.get(skill.id, 0),
+                flags=flags,
+            )
+        )
     return out

@@ -92,34 +92,55 @@ def learner_report(ctx: AppContext, viewer: CurrentUser, user_id: int | None = N
         person = _person(session, active, viewer, target_id)
         model = load_model(session)
         rows = mastery_of(session, person.id)
-        mastery = {s.id: (rows[s.id].p_known if s.id in rows else model.prior(s.id)) for s in active.pack.skills}
+        mastery = {
+            s.id: (rows[s.id].p_known if s.id in rows else model.prior(s.id)) for s in active.pack.skills
+        }
         role_id = current_role(session, person.id)
         role = active.roles.get(role_id) if role_id else None
-        history: list[Any] = list(session.execute(
-            select(MasteryHistory.skill_id, MasteryHistory.p_known, MasteryHistory.created_at)
-            .where(MasteryHistory.user_id == person.id)
-            .order_by(MasteryHistory.created_at, MasteryHistory.id)
-        ))
-        answers = session.scalar(select(func.count()).select_from(Response).where(Response.user_id == person.id)) or 0
+        history: list[Any] = list(
+            session.execute(
+                select(MasteryHistory.skill_id, MasteryHistory.p_known, MasteryHistory.created_at)
+                .where(MasteryHistory.user_id == person.id)
+                .order_by(MasteryHistory.created_at, MasteryHistory.id)
+            )
+        )
+        answers = (
+            session.scalar(select(func.count()).select_from(Response).where(Response.user_id == person.id))
+            or 0
+        )
     relevant = sorted(active.role_skills(role)) if role else sorted({s for s, _, _ in history})
     priors = {s.id: model.prior(s.id) for s in active.pack.skills}
     targets = role.mastery_targets() if role else {}
     timeline, earned = _replay(active, history, relevant, priors, targets)
     credentials = [
-        Credential(skill_id=s, skill_name=active.pack.skill(s).name, level=role.targets[s], target=t,
-                   mastery=round(mastery[s], 4), earned_at=earned.get(s))
-        for s, t in targets.items() if role is not None and mastery.get(s, 0.0) >= t
+        Credential(
+            skill_id=s,
+            skill_name=active.pack.skill(s).name,
+            level=role.targets[s],
+            target=t,
+            mastery=round(mastery[s], 4),
+            earned_at=earned.get(s),
+        )
+        for s, t in targets.items()
+        if role is not None and mastery.get(s, 0.0) >= t
     ]
     credentials.sort(key=lambda c: (c.earned_at is None, c.earned_at or datetime.min, c.skill_id))
     available, reviews = _due_reviews(ctx, viewer, active) if person.id == viewer.id else (False, [])
     return LearnerReport(
-        user_id=person.id, name=person.name, is_self=person.id == viewer.id,
-        role_id=role.id if role else None, role_name=role.name if role else None, answers=answers,
-        targets_met=len(credentials), targets_total=len(targets), role_ready=bool(targets) and
-        len(credentials) == len(targets), timeline=timeline,
+        user_id=person.id,
+        name=person.name,
+        is_self=person.id == viewer.id,
+        role_id=role.id if role else None,
+        role_name=role.name if role else None,
+        answers=answers,
+        targets_met=len(credentials),
+        targets_total=len(targets),
+        role_ready=bool(targets) and len(credentials) == len(targets),
+        timeline=timeline,
         domains=_domains(active, relevant, mastery, targets if role else None, ctx.settings.unlock_mastery),
         credentials=credentials,
-        reviews_available=available, reviews=reviews,
+        reviews_available=available,
+        reviews=reviews,
     )
 
 
@@ -128,14 +149,21 @@ def _person(session: Session, active: ActivePack, viewer: CurrentUser, user_id: 
     missing = NotFound(f"no learner with id {user_id} whose progress you may see")
     if user is None or user.org_id != viewer.org_id or user.deleted_at is not None:
         raise missing
-    person = next((p for p in people_of_org(session, active, viewer.org_id, user.team_id) if p.id == user_id), None)
+    person = next(
+        (p for p in people_of_org(session, active, viewer.org_id, user.team_id) if p.id == user_id), None
+    )
     if person is None or not may_see_person(viewer, person):
         raise missing  # not Forbidden: whether a colleague exists is not for everyone to learn
     return person
 
 
-def _replay(active: ActivePack, history: list[Any], relevant: list[str], priors: dict[str, float],
-            targets: dict[str, float]) -> tuple[list[DomainTimeline], dict[str, datetime]]:
+def _replay(
+    active: ActivePack,
+    history: list[Any],
+    relevant: list[str],
+    priors: dict[str, float],
+    targets: dict[str, float],
+) -> tuple[list[DomainTimeline], dict[str, datetime]]:
     """Mean mastery per domain at the end of each day with answers; when each target was last reached."""
     current = {s: priors[s] for s in relevant}
     domain_of = {s: active.pack.skill(s).domain for s in relevant}
@@ -153,8 +181,11 @@ def _replay(active: ActivePack, history: list[Any], relevant: list[str], priors:
         days[day] = _domain_means(current, domain_of)
     timeline = []
     for domain in active.pack.meta.domains:
-        points = [TimelinePoint(day=d, mastery=round(means[domain.id], 4))
-                  for d, means in days.items() if domain.id in means]
+        points = [
+            TimelinePoint(day=d, mastery=round(means[domain.id], 4))
+            for d, means in days.items()
+            if domain.id in means
+        ]
         if points:
             timeline.append(DomainTimeline(domain_id=domain.id, name=domain.name, points=points))
     return timeline, earned
@@ -167,21 +198,31 @@ def _domain_means(current: dict[str, float], domain_of: dict[str, str]) -> dict[
     return {d: sum(v) / len(v) for d, v in sums.items()}
 
 
-def _domains(active: ActivePack, relevant: list[str], mastery: dict[str, float],
-             targets: dict[str, float] | None, unlock: float) -> list[DomainStanding]:
+def _domains(
+    active: ActivePack,
+    relevant: list[str],
+    mastery: dict[str, float],
+    targets: dict[str, float] | None,
+    unlock: float,
+) -> list[DomainStanding]:
     """Mean mastery per domain over the role's skills, and the mean level the role asks for."""
     out = []
     for domain in active.pack.meta.domains:
         skills = [s for s in relevant if active.pack.skill(s).domain == domain.id]
         if not skills:
             continue
-        out.append(DomainStanding(
-            domain_id=domain.id, name=domain.name, skills=len(skills),
-            mastery=round(sum(mastery[s] for s in skills) / len(skills), 4),
-            # Skills without an explicit target are prerequisites, needed at the unlock level.
-            target=None if targets is None
-            else round(sum(targets.get(s, unlock) for s in skills) / len(skills), 4),
-        ))
+        out.append(
+            DomainStanding(
+                domain_id=domain.id,
+                name=domain.name,
+                skills=len(skills),
+                mastery=round(sum(mastery[s] for s in skills) / len(skills), 4),
+                # Skills without an explicit target are prerequisites, needed at the unlock level.
+                target=None
+                if targets is None
+                else round(sum(targets.get(s, unlock) for s in skills) / len(skills), 4),
+            )
+        )
     return out
 
 
@@ -212,8 +253,11 @@ def _review(entry: Any, active: ActivePack) -> DueReview:
     elif isinstance(entry, dict):
         data = entry
     else:
-        data = {k: getattr(entry, k) for k in ("item_id", "skill_id", "name", "due", "due_at", "retrievability")
-                if hasattr(entry, k)}
+        data = {
+            k: getattr(entry, k)
+            for k in ("item_id", "skill_id", "name", "due", "due_at", "retrievability")
+            if hasattr(entry, k)
+        }
     skill_id = data.get("skill_id")
     item_id = data.get("item_id")
     if skill_id is None and item_id in active.items:
@@ -223,7 +267,8 @@ def _review(entry: Any, active: ActivePack) -> DueReview:
     return DueReview(
         item_id=str(item_id) if item_id is not None else None,
         skill_id=str(skill_id) if skill_id is not None else None,
-        skill_name=active.pack.skill(skill_id).name if skill_id in active.skills
+        skill_name=active.pack.skill(skill_id).name
+        if skill_id in active.skills
         else data.get("skill_name") or data.get("name"),
         due_at=as_utc(due) if isinstance(due, datetime) else None,
         retrievability=float(recall) if isinstance(recall, int | float) else None,

@@ -64,8 +64,10 @@ def weeks_to_snapshot(session: Session, org_id: int, weeks: int, now: datetime) 
         return []
     current = week_start(now)
     wanted = [current - WEEK * k for k in range(weeks, 0, -1)]
-    done = {as_utc(w) for w in session.execute(select(ReportWeek.week_start).where(ReportWeek.org_id == org_id))
-            .scalars()}
+    done = {
+        as_utc(w)
+        for w in session.execute(select(ReportWeek.week_start).where(ReportWeek.org_id == org_id)).scalars()
+    }
     return [w for w in wanted if w not in done]
 
 
@@ -82,26 +84,49 @@ def ensure_weekly_snapshots(ctx: AppContext, org_id: int, now: datetime | None =
             grid = target_grid(active, load_model(session))
             people = people_of_org(session, active, org_id)
             current = mastery_matrix(session, org_id, people, grid.skill_ids, grid.priors)
-            team_ids: list[int | None] = [*session.execute(select(Team.id).where(Team.org_id == org_id)
-                                                           .order_by(Team.id)).scalars(), None]
-            pairs = session.scalar(select(func.count()).select_from(Mastery).join(User, User.id == Mastery.user_id)
-                                   .where(User.org_id == org_id, User.deleted_at.is_(None))) or 0
+            team_ids: list[int | None] = [
+                *session.execute(select(Team.id).where(Team.org_id == org_id).order_by(Team.id)).scalars(),
+                None,
+            ]
+            pairs = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Mastery)
+                    .join(User, User.id == Mastery.user_id)
+                    .where(User.org_id == org_id, User.deleted_at.is_(None))
+                )
+                or 0
+            )
             for week in missing:
-                matrix, unanswered = mastery_as_of(session, org_id, people, grid.skill_ids, grid.priors, current,
-                                                   week + WEEK)
+                matrix, unanswered = mastery_as_of(
+                    session, org_id, people, grid.skill_ids, grid.priors, current, week + WEEK
+                )
                 session.add(ReportWeek(org_id=org_id, week_start=week, computed_at=utcnow()))
                 if unanswered == pairs:
                     continue  # no one had answered yet: the week is stored empty, the trend skips it
                 st = standing(grid, grid.role_index(people), matrix, ctx.settings.report_close_share)
-                _store(session, org_id, week, grid.role_ids, grid.skill_ids,
-                       group_cells(grid, people, team_ids, matrix, st))
+                _store(
+                    session,
+                    org_id,
+                    week,
+                    grid.role_ids,
+                    grid.skill_ids,
+                    group_cells(grid, people, team_ids, matrix, st),
+                )
     except IntegrityError:
         return 0  # another request stored these weeks first
     return len(missing)
 
 
-def mastery_as_of(session: Session, org_id: int, people: list[Person], skill_ids: list[str], priors: Array,
-                  current: Array, at: datetime) -> tuple[Array, int]:
+def mastery_as_of(
+    session: Session,
+    org_id: int,
+    people: list[Person],
+    skill_ids: list[str],
+    priors: Array,
+    current: Array,
+    at: datetime,
+) -> tuple[Array, int]:
     """Mastery at a past moment: the current matrix, rolled back where it changed since then.
 
     Also returns how many (member, skill) pairs had no answer yet at that moment.
@@ -109,34 +134,57 @@ def mastery_as_of(session: Session, org_id: int, people: list[Person], skill_ids
     history = aliased(MasteryHistory)
     last_before = (
         select(history.p_known)
-        .where(history.user_id == Mastery.user_id, history.skill_id == Mastery.skill_id, history.created_at < at)
+        .where(
+            history.user_id == Mastery.user_id, history.skill_id == Mastery.skill_id, history.created_at < at
+        )
         .order_by(history.created_at.desc(), history.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    rows = numeric_rows(session, (
-        select(Mastery.user_id, skill_column(Mastery.skill_id, skill_ids), last_before)
-        .join(User, User.id == Mastery.user_id)
-        .where(User.org_id == org_id, User.deleted_at.is_(None), Mastery.updated_at >= at)
-    ))
+    rows = numeric_rows(
+        session,
+        (
+            select(Mastery.user_id, skill_column(Mastery.skill_id, skill_ids), last_before)
+            .join(User, User.id == Mastery.user_id)
+            .where(User.org_id == org_id, User.deleted_at.is_(None), Mastery.updated_at >= at)
+        ),
+    )
     matrix = current.copy()
     fill_matrix(matrix, people, rows, missing=priors)
     return matrix, int(np.isnan(rows[:, 2]).sum()) if rows.size else 0
 
 
-def _store(session: Session, org_id: int, week: datetime, role_ids: list[str], skill_ids: list[str],
-           cells: Cells) -> None:
+def _store(
+    session: Session, org_id: int, week: datetime, role_ids: list[str], skill_ids: list[str], cells: Cells
+) -> None:
     gaps, readiness = [], []
     for k, r, j in zip(*np.nonzero(cells.people), strict=True):
-        gaps.append({"org_id": org_id, "week_start": week, "team_id": cells.team_ids[k], "role_id": role_ids[r],
-                     "skill_id": skill_ids[j], "people": int(cells.people[k, r, j]),
-                     "blocked": int(cells.blocked[k, r, j]), "gap_sum": float(cells.gap_sum[k, r, j]),
-                     "hours": float(cells.hours[k, r, j])})
+        gaps.append(
+            {
+                "org_id": org_id,
+                "week_start": week,
+                "team_id": cells.team_ids[k],
+                "role_id": role_ids[r],
+                "skill_id": skill_ids[j],
+                "people": int(cells.people[k, r, j]),
+                "blocked": int(cells.blocked[k, r, j]),
+                "gap_sum": float(cells.gap_sum[k, r, j]),
+                "hours": float(cells.hours[k, r, j]),
+            }
+        )
     for k, r in zip(*np.nonzero(cells.holders), strict=True):
-        readiness.append({"org_id": org_id, "week_start": week, "team_id": cells.team_ids[k],
-                          "role_id": role_ids[r], "people": int(cells.holders[k, r]),
-                          "ready": int(cells.ready[k, r]), "close": int(cells.close[k, r]),
-                          "hours": float(cells.hours_to_ready[k, r])})
+        readiness.append(
+            {
+                "org_id": org_id,
+                "week_start": week,
+                "team_id": cells.team_ids[k],
+                "role_id": role_ids[r],
+                "people": int(cells.holders[k, r]),
+                "ready": int(cells.ready[k, r]),
+                "close": int(cells.close[k, r]),
+                "hours": float(cells.hours_to_ready[k, r]),
+            }
+        )
     if gaps:
         session.execute(insert(SkillGapWeekly), gaps)
     if readiness:
@@ -144,13 +192,24 @@ def _store(session: Session, org_id: int, week: datetime, role_ids: list[str], s
     session.flush()
 
 
-def trend(session: Session, org_id: int, team_id: int | None, role_id: str | None, weeks: int) -> list[WeekFigures]:
+def trend(
+    session: Session, org_id: int, team_id: int | None, role_id: str | None, weeks: int
+) -> list[WeekFigures]:
     """Stored weeks of the selection, oldest first (at most ``weeks``)."""
-    gap = select(SkillGapWeekly.week_start, func.sum(SkillGapWeekly.blocked), func.sum(SkillGapWeekly.hours)) \
-        .where(SkillGapWeekly.org_id == org_id).group_by(SkillGapWeekly.week_start)
-    ready = select(RoleReadinessWeekly.week_start, func.sum(RoleReadinessWeekly.people),
-                   func.sum(RoleReadinessWeekly.ready)) \
-        .where(RoleReadinessWeekly.org_id == org_id).group_by(RoleReadinessWeekly.week_start)
+    gap = (
+        select(SkillGapWeekly.week_start, func.sum(SkillGapWeekly.blocked), func.sum(SkillGapWeekly.hours))
+        .where(SkillGapWeekly.org_id == org_id)
+        .group_by(SkillGapWeekly.week_start)
+    )
+    ready = (
+        select(
+            RoleReadinessWeekly.week_start,
+            func.sum(RoleReadinessWeekly.people),
+            func.sum(RoleReadinessWeekly.ready),
+        )
+        .where(RoleReadinessWeekly.org_id == org_id)
+        .group_by(RoleReadinessWeekly.week_start)
+    )
     if team_id is not None:
         gap = gap.where(SkillGapWeekly.team_id == team_id)
         ready = ready.where(RoleReadinessWeekly.team_id == team_id)
@@ -158,9 +217,15 @@ def trend(session: Session, org_id: int, team_id: int | None, role_id: str | Non
         gap = gap.where(SkillGapWeekly.role_id == role_id)
         ready = ready.where(RoleReadinessWeekly.role_id == role_id)
     gaps = {as_utc(w): (int(b or 0), float(h or 0.0)) for w, b, h in session.execute(gap)}
-    marks = [as_utc(w) for w in session.execute(select(ReportWeek.week_start)
-                                                 .where(ReportWeek.org_id == org_id)
-                                                 .order_by(ReportWeek.week_start.desc()).limit(weeks)).scalars()]
+    marks = [
+        as_utc(w)
+        for w in session.execute(
+            select(ReportWeek.week_start)
+            .where(ReportWeek.org_id == org_id)
+            .order_by(ReportWeek.week_start.desc())
+            .limit(weeks)
+        ).scalars()
+    ]
     people = {as_utc(w): (int(p or 0), int(r or 0)) for w, p, r in session.execute(ready)}
     out = []
     for week in sorted(w for w in marks if w in people):
@@ -170,12 +235,17 @@ def trend(session: Session, org_id: int, team_id: int | None, role_id: str | Non
     return out
 
 
-def blocked_at(session: Session, org_id: int, team_id: int | None, week: datetime,
-               min_group: int) -> dict[tuple[str, str], int]:
+def blocked_at(
+    session: Session, org_id: int, team_id: int | None, week: datetime, min_group: int
+) -> dict[tuple[str, str], int]:
     """Blocked holders per (role, skill) in a stored week, for groups of at least ``min_group``."""
     query = (
-        select(SkillGapWeekly.role_id, SkillGapWeekly.skill_id, func.sum(SkillGapWeekly.blocked),
-               func.sum(SkillGapWeekly.people))
+        select(
+            SkillGapWeekly.role_id,
+            SkillGapWeekly.skill_id,
+            func.sum(SkillGapWeekly.blocked),
+            func.sum(SkillGapWeekly.people),
+        )
         .where(SkillGapWeekly.org_id == org_id, SkillGapWeekly.week_start == week)
         .group_by(SkillGapWeekly.role_id, SkillGapWeekly.skill_id)
     )

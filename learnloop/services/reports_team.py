@@ -151,8 +151,9 @@ def _share(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def team_report(ctx: AppContext, viewer: CurrentUser, team_id: int | None = None,
-                role_id: str | None = None) -> TeamReport:
+def team_report(
+    ctx: AppContext, viewer: CurrentUser, team_id: int | None = None, role_id: str | None = None
+) -> TeamReport:
     """The manager dashboard for the viewer's organisation, optionally one team and/or one role."""
     viewer.require("manager")
     min_group = ctx.settings.report_min_group
@@ -173,8 +174,12 @@ def team_report(ctx: AppContext, viewer: CurrentUser, team_id: int | None = None
         matrix = mastery_matrix(session, viewer.org_id, people, grid.skill_ids, grid.priors, team_id)
         trend = _trend(session, viewer.org_id, team_id, role_id, ctx.settings.report_trend_weeks, min_group)
         previous = reports_snapshots.blocked_at(
-            session, viewer.org_id, team_id, week_start(utcnow()) - reports_snapshots.WEEK * TREND_COMPARE_WEEKS,
-            min_group)
+            session,
+            viewer.org_id,
+            team_id,
+            week_start(utcnow()) - reports_snapshots.WEEK * TREND_COMPARE_WEEKS,
+            min_group,
+        )
 
     if role_id is not None:
         people_kept = [i for i, p in enumerate(people) if p.role_id == role_id]
@@ -192,8 +197,14 @@ def team_report(ctx: AppContext, viewer: CurrentUser, team_id: int | None = None
     roles = [RoleRef(id=r.id, name=r.name, holders=holders[r.id]) for r in active.pack.roles]
     measured = [p for p in people if p.role_id is not None]
     skills_shown = _skills_shown(grid, role_slots)
-    skills = [SkillRef(id=grid.skill_ids[j], name=active.pack.skill(grid.skill_ids[j]).name,
-                       domain=active.pack.skill(grid.skill_ids[j]).domain) for j in skills_shown]
+    skills = [
+        SkillRef(
+            id=grid.skill_ids[j],
+            name=active.pack.skill(grid.skill_ids[j]).name,
+            domain=active.pack.skill(grid.skill_ids[j]).domain,
+        )
+        for j in skills_shown
+    ]
 
     now_point = _current_point(cells, role_slots, min_group)
     report = TeamReport(
@@ -212,7 +223,9 @@ def team_report(ctx: AppContext, viewer: CurrentUser, team_id: int | None = None
         skills=skills,
         heatmap=_heatmap(grid, cells, team_names, role_slots, skills_shown, people, min_group),
         gaps=_gaps(active, grid, cells, role_slots, min_group, previous),
-        readiness=_readiness(viewer, active, people, role_index, st, cells, role_slots, team_names, min_group),
+        readiness=_readiness(
+            viewer, active, people, role_index, st, cells, role_slots, team_names, min_group
+        ),
         trend=[*trend, now_point],
         notes=[],
     )
@@ -226,8 +239,15 @@ def _skills_shown(grid: TargetGrid, role_slots: list[int]) -> list[int]:
     return [int(j) for j in np.flatnonzero(targeted)]
 
 
-def _heatmap(grid: TargetGrid, cells: Cells, team_names: dict[int, str], role_slots: list[int],
-             skills: list[int], people: list[Person], min_group: int) -> list[HeatmapRow]:
+def _heatmap(
+    grid: TargetGrid,
+    cells: Cells,
+    team_names: dict[int, str],
+    role_slots: list[int],
+    skills: list[int],
+    people: list[Person],
+    min_group: int,
+) -> list[HeatmapRow]:
     rows = []
     target_sum = np.nansum(cells.people * grid.targets[:-1][None, :, :], axis=1)
     sizes = Counter(p.team_id for p in people)
@@ -244,17 +264,36 @@ def _heatmap(grid: TargetGrid, cells: Cells, team_names: dict[int, str], role_sl
             n = int(measured[j])
             hidden = 0 < n < min_group
             # model_construct: hundreds of cells built from numbers that are already checked
-            out.append(HeatCell.model_construct(skill_id=grid.skill_ids[j], measured=n, suppressed=hidden,
-                                share_met=None if hidden else _share(n - int(blocked[j]), n),
-                                mean_mastery=None if hidden else _share(float(mastery[j]), n),
-                                mean_target=None if hidden else _share(float(target_sum[k, j]), n)))
-        rows.append(HeatmapRow(team_id=team, team_name=team_names.get(team) if team is not None else None,
-                               people=size, suppressed=holders < min_group, cells=out))
+            out.append(
+                HeatCell.model_construct(
+                    skill_id=grid.skill_ids[j],
+                    measured=n,
+                    suppressed=hidden,
+                    share_met=None if hidden else _share(n - int(blocked[j]), n),
+                    mean_mastery=None if hidden else _share(float(mastery[j]), n),
+                    mean_target=None if hidden else _share(float(target_sum[k, j]), n),
+                )
+            )
+        rows.append(
+            HeatmapRow(
+                team_id=team,
+                team_name=team_names.get(team) if team is not None else None,
+                people=size,
+                suppressed=holders < min_group,
+                cells=out,
+            )
+        )
     return rows
 
 
-def _gaps(active: ActivePack, grid: TargetGrid, cells: Cells, role_slots: list[int], min_group: int,
-          previous: dict[tuple[str, str], int]) -> list[GapRow]:
+def _gaps(
+    active: ActivePack,
+    grid: TargetGrid,
+    cells: Cells,
+    role_slots: list[int],
+    min_group: int,
+    previous: dict[tuple[str, str], int],
+) -> list[GapRow]:
     rows = []
     for r in role_slots:
         role = active.pack.roles[r]
@@ -268,22 +307,37 @@ def _gaps(active: ActivePack, grid: TargetGrid, cells: Cells, role_slots: list[i
             skill_id = grid.skill_ids[j]
             has_items = not np.isnan(grid.minutes[j])
             hours = float(cells.hours[:, r, j].sum()) if has_items else None
-            rows.append(GapRow(
-                role_id=role.id, role_name=role.name, skill_id=skill_id, skill_name=active.pack.skill(skill_id).name,
-                target=float(grid.targets[r, j]), holders=holders, blocked=blocked,
-                share_blocked=round(blocked / holders, 4),
-                mean_gap=round(float(cells.gap_sum[:, r, j].sum()) / blocked, 4),
-                hours=round(hours, 2) if hours is not None else None,
-                hours_per_person=round(hours / blocked, 2) if hours is not None else None,
-                blocked_weeks_ago=previous.get((role.id, skill_id)),
-            ))
+            rows.append(
+                GapRow(
+                    role_id=role.id,
+                    role_name=role.name,
+                    skill_id=skill_id,
+                    skill_name=active.pack.skill(skill_id).name,
+                    target=float(grid.targets[r, j]),
+                    holders=holders,
+                    blocked=blocked,
+                    share_blocked=round(blocked / holders, 4),
+                    mean_gap=round(float(cells.gap_sum[:, r, j].sum()) / blocked, 4),
+                    hours=round(hours, 2) if hours is not None else None,
+                    hours_per_person=round(hours / blocked, 2) if hours is not None else None,
+                    blocked_weeks_ago=previous.get((role.id, skill_id)),
+                )
+            )
     rows.sort(key=lambda g: (-g.blocked, -(g.hours or 0.0), g.role_id, g.skill_id))
     return rows
 
 
-def _readiness(viewer: CurrentUser, active: ActivePack, people: list[Person], roles: NDArray[np.int64],
-               st: Standing, cells: Cells, role_slots: list[int], team_names: dict[int, str],
-               min_group: int) -> list[ReadinessRow]:
+def _readiness(
+    viewer: CurrentUser,
+    active: ActivePack,
+    people: list[Person],
+    roles: NDArray[np.int64],
+    st: Standing,
+    cells: Cells,
+    role_slots: list[int],
+    team_names: dict[int, str],
+    min_group: int,
+) -> list[ReadinessRow]:
     rows = []
     for r in role_slots:
         role = active.pack.roles[r]
@@ -297,39 +351,67 @@ def _readiness(viewer: CurrentUser, active: ActivePack, people: list[Person], ro
             if person.id == viewer.id or not may_see_person(viewer, person):
                 continue
             status = "ready" if st.ready[i] else "close" if st.close[i] else "far"
-            visible.append(PersonReadiness(
-                id=person.id, name=person.name,
-                team_name=team_names.get(person.team_id) if person.team_id is not None else None,
-                met=int(st.met[i]), total=int(st.total[i]), hours_to_ready=round(float(st.hours_to_ready[i]), 1),
-                status=status))
+            visible.append(
+                PersonReadiness(
+                    id=person.id,
+                    name=person.name,
+                    team_name=team_names.get(person.team_id) if person.team_id is not None else None,
+                    met=int(st.met[i]),
+                    total=int(st.total[i]),
+                    hours_to_ready=round(float(st.hours_to_ready[i]), 1),
+                    status=status,
+                )
+            )
         visible.sort(key=lambda p: ({"ready": 0, "close": 1, "far": 2}[p.status], p.hours_to_ready, p.name))
-        rows.append(ReadinessRow(
-            role_id=role.id, role_name=role.name, holders=holders, suppressed=hidden,
-            ready=None if hidden else ready, close=None if hidden else close,
-            far=None if hidden else holders - ready - close,
-            mean_hours_to_ready=None if hidden or not holders
-            else round(float(cells.hours_to_ready[:, r].sum()) / holders, 1),
-            people=visible))
+        rows.append(
+            ReadinessRow(
+                role_id=role.id,
+                role_name=role.name,
+                holders=holders,
+                suppressed=hidden,
+                ready=None if hidden else ready,
+                close=None if hidden else close,
+                far=None if hidden else holders - ready - close,
+                mean_hours_to_ready=None
+                if hidden or not holders
+                else round(float(cells.hours_to_ready[:, r].sum()) / holders, 1),
+                people=visible,
+            )
+        )
     return rows
 
 
 def _current_point(cells: Cells, role_slots: list[int], min_group: int) -> TrendPoint:
     people = int(cells.holders[:, role_slots].sum())
     hidden = people < min_group
-    return TrendPoint(week_start=week_start(utcnow()), people=people, suppressed=hidden, current=True,
-                      blocked=None if hidden else int(cells.blocked[:, role_slots].sum()),
-                      hours=None if hidden else round(float(cells.hours[:, role_slots].sum()), 1),
-                      ready=None if hidden else int(cells.ready[:, role_slots].sum()))
+    return TrendPoint(
+        week_start=week_start(utcnow()),
+        people=people,
+        suppressed=hidden,
+        current=True,
+        blocked=None if hidden else int(cells.blocked[:, role_slots].sum()),
+        hours=None if hidden else round(float(cells.hours[:, role_slots].sum()), 1),
+        ready=None if hidden else int(cells.ready[:, role_slots].sum()),
+    )
 
 
-def _trend(session: Session, org_id: int, team_id: int | None, role_id: str | None, weeks: int,
-           min_group: int) -> list[TrendPoint]:
+def _trend(
+    session: Session, org_id: int, team_id: int | None, role_id: str | None, weeks: int, min_group: int
+) -> list[TrendPoint]:
     points = []
     for w in reports_snapshots.trend(session, org_id, team_id, role_id, weeks):
         hidden = w.people < min_group
-        points.append(TrendPoint(week_start=w.week_start, people=w.people, suppressed=hidden, current=False,
-                                 blocked=None if hidden else w.blocked, hours=None if hidden else round(w.hours, 1),
-                                 ready=None if hidden else w.ready))
+        points.append(
+            TrendPoint(
+                week_start=w.week_start,
+                people=w.people,
+                suppressed=hidden,
+                current=False,
+                blocked=None if hidden else w.blocked,
+                hours=None if hidden else round(w.hours, 1),
+                ready=None if hidden else w.ready,
+            )
+        )
     return points
 
 

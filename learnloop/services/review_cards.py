@@ -44,8 +44,9 @@ def memory_model(session: Session, org_id: int) -> MemoryModel:
     ).first()
     if head is None:
         return _DEFAULT_MODEL
-    return _models.get(session, int(head.id), head.fitted_at,
-                       lambda params: MemoryModel(MemoryParams.from_dict(params)))
+    return _models.get(
+        session, int(head.id), head.fitted_at, lambda params: MemoryModel(MemoryParams.from_dict(params))
+    )
 
 
 def _card(row: ReviewCard) -> Card:

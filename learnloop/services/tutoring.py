@@ -63,16 +63,33 @@ class ConversationSummary(BaseModel):
 
 
 def _message_view(m: TutorMessage) -> MessageView:
-    return MessageView(id=m.id, role=m.role, content=m.content, provider=m.provider,
-                       citations=[CitationView(**c) for c in m.citations or []], notices=list(m.notices or []),
-                       created_at=m.created_at)
+    return MessageView(
+        id=m.id,
+        role=m.role,
+        content=m.content,
+        provider=m.provider,
+        citations=[CitationView(**c) for c in m.citations or []],
+        notices=list(m.notices or []),
+        created_at=m.created_at,
+    )
 
 
 def _conversation_view(session: Session, conv: TutorConversation) -> ConversationView:
-    messages = session.execute(select(TutorMessage).where(TutorMessage.conversation_id == conv.id)
-                               .order_by(TutorMessage.id)).scalars().all()
-    return ConversationView(id=conv.id, item_id=conv.item_id, lesson_id=conv.lesson_id, created_at=conv.created_at,
-                            updated_at=conv.updated_at, messages=[_message_view(m) for m in messages])
+    messages = (
+        session.execute(
+            select(TutorMessage).where(TutorMessage.conversation_id == conv.id).order_by(TutorMessage.id)
+        )
+        .scalars()
+        .all()
+    )
+    return ConversationView(
+        id=conv.id,
+        item_id=conv.item_id,
+        lesson_id=conv.lesson_id,
+        created_at=conv.created_at,
+        updated_at=conv.updated_at,
+        messages=[_message_view(m) for m in messages],
+    )
 
 
 def _own_conversation(session: Session, user: CurrentUser, conversation_id: int) -> TutorConversation:
@@ -83,8 +100,12 @@ def _own_conversation(session: Session, user: CurrentUser, conversation_id: int)
 
 
 def _finished(session: Session, user_id: int, item_id: str) -> bool:
-    return session.execute(select(Response.id).where(Response.user_id == user_id, Response.item_id == item_id)
-                           .limit(1)).first() is not None
+    return (
+        session.execute(
+            select(Response.id).where(Response.user_id == user_id, Response.item_id == item_id).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _lesson(active: ActivePack, lesson_id: str) -> Lesson:
@@ -94,8 +115,15 @@ def _lesson(active: ActivePack, lesson_id: str) -> Lesson:
     raise NotFound(_("No such lesson."))
 
 
-def _situation(session: Session, active: ActivePack, user: CurrentUser, question: str, item: Item | None,
-               lesson: Lesson | None, history: list[tuple[str, str]]) -> tutor.TutorSituation:
+def _situation(
+    session: Session,
+    active: ActivePack,
+    user: CurrentUser,
+    question: str,
+    item: Item | None,
+    lesson: Lesson | None,
+    history: list[tuple[str, str]],
+) -> tutor.TutorSituation:
     pending = session.get(PendingItem, user.id)
     finished = _finished(session, user.id, item.id) if item is not None else False
     hints_shown = 0
@@ -104,7 +132,11 @@ def _situation(session: Session, active: ActivePack, user: CurrentUser, question
     protected: list[Item] = []
     if item is not None and not finished:
         protected.append(item)
-    if pending is not None and pending.item_id in active.items and (item is None or pending.item_id != item.id):
+    if (
+        pending is not None
+        and pending.item_id in active.items
+        and (item is None or pending.item_id != item.id)
+    ):
         # The learner is working on another item: the tutor must not give that one away either.
         other = active.items[pending.item_id]
         if not _finished(session, user.id, other.id):
@@ -113,10 +145,20 @@ def _situation(session: Session, active: ActivePack, user: CurrentUser, question
     rows = mastery_of(session, user.id)
     skills = list(item.skills) if item is not None else list(lesson.skills) if lesson is not None else []
     skill_index = active.pack.skill_index()
-    mastery = {s: (skill_index[s].name if s in skill_index else s,
-                   rows[s].p_known if s in rows else model.prior(s)) for s in skills}
-    return tutor.TutorSituation(question=question, item=item, item_finished=finished, hints_shown=hints_shown,
-                                lesson=lesson, mastery=mastery, history=history, protected=protected)
+    mastery = {
+        s: (skill_index[s].name if s in skill_index else s, rows[s].p_known if s in rows else model.prior(s))
+        for s in skills
+    }
+    return tutor.TutorSituation(
+        question=question,
+        item=item,
+        item_finished=finished,
+        hints_shown=hints_shown,
+        lesson=lesson,
+        mastery=mastery,
+        history=history,
+        protected=protected,
+    )
 
 
 def _index(ctx: AppContext, active: ActivePack) -> LessonIndex:
@@ -127,16 +169,24 @@ def _index(ctx: AppContext, active: ActivePack) -> LessonIndex:
     return lesson_index(active.row_id, active.pack, embed, name)
 
 
-def _prepare(ctx: AppContext, user: CurrentUser, question: str, item_id: str | None, lesson_id: str | None,
-             conversation_id: int | None, in_assessment: bool) -> tuple[tutor.TutorSituation, LessonIndex,
-                                                                         int | None, str | None, str | None]:
+def _prepare(
+    ctx: AppContext,
+    user: CurrentUser,
+    question: str,
+    item_id: str | None,
+    lesson_id: str | None,
+    conversation_id: int | None,
+    in_assessment: bool,
+) -> tuple[tutor.TutorSituation, LessonIndex, int | None, str | None, str | None]:
     if in_assessment:
         raise Forbidden(_("The tutor is not available during a skill check."))
     question = (question or "").strip()
     if not question:
         raise InvalidInput(_("Ask a question first."))
     if len(question) > MAX_QUESTION_CHARS:
-        raise InvalidInput(_("Questions to the tutor can be at most %(n)d characters.") % {"n": MAX_QUESTION_CHARS})
+        raise InvalidInput(
+            _("Questions to the tutor can be at most %(n)d characters.") % {"n": MAX_QUESTION_CHARS}
+        )
     if "\x00" in question:
         raise InvalidInput(_("The question contains binary data."))
     with ctx.session() as session:
@@ -145,60 +195,117 @@ def _prepare(ctx: AppContext, user: CurrentUser, question: str, item_id: str | N
         if conversation_id is not None:
             conv = _own_conversation(session, user, conversation_id)
             item_id, lesson_id = conv.item_id, conv.lesson_id
-            history = [(m.role, m.content) for m in session.execute(
-                select(TutorMessage).where(TutorMessage.conversation_id == conv.id).order_by(TutorMessage.id)
-            ).scalars()]
+            history = [
+                (m.role, m.content)
+                for m in session.execute(
+                    select(TutorMessage)
+                    .where(TutorMessage.conversation_id == conv.id)
+                    .order_by(TutorMessage.id)
+                ).scalars()
+            ]
         item = active.item(item_id) if item_id else None
         lesson = _lesson(active, lesson_id) if lesson_id else None
         situation = _situation(session, active, user, question, item, lesson, history)
     return situation, _index(ctx, active), conversation_id, item_id, lesson_id
 
 
-def _save(ctx: AppContext, user: CurrentUser, situation: tutor.TutorSituation, answer: tutor.TutorReply,
-          conversation_id: int | None, item_id: str | None, lesson_id: str | None) -> ConversationView:
+def _save(
+    ctx: AppContext,
+    user: CurrentUser,
+    situation: tutor.TutorSituation,
+    answer: tutor.TutorReply,
+    conversation_id: int | None,
+    item_id: str | None,
+    lesson_id: str | None,
+) -> ConversationView:
     with ctx.session() as session:
         now = utcnow()
         if conversation_id is None:
-            conv = TutorConversation(org_id=user.org_id, user_id=user.id, item_id=item_id, lesson_id=lesson_id,
-                                     created_at=now, updated_at=now)
+            conv = TutorConversation(
+                org_id=user.org_id,
+                user_id=user.id,
+                item_id=item_id,
+                lesson_id=lesson_id,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(conv)
             session.flush()
         else:
             conv = _own_conversation(session, user, conversation_id)
             conv.updated_at = now
-        session.add(TutorMessage(conversation_id=conv.id, role="learner", content=situation.question, citations=[],
-                                 provider="", notices=[], created_at=now))
-        session.add(TutorMessage(conversation_id=conv.id, role="tutor", content=answer.text,
-                                 citations=[{"n": c.n, "lesson_id": c.lesson_id, "title": c.title}
-                                            for c in answer.citations],
-                                 provider=answer.provider, notices=answer.notices, created_at=now))
+        session.add(
+            TutorMessage(
+                conversation_id=conv.id,
+                role="learner",
+                content=situation.question,
+                citations=[],
+                provider="",
+                notices=[],
+                created_at=now,
+            )
+        )
+        session.add(
+            TutorMessage(
+                conversation_id=conv.id,
+                role="tutor",
+                content=answer.text,
+                citations=[{"n": c.n, "lesson_id": c.lesson_id, "title": c.title} for c in answer.citations],
+                provider=answer.provider,
+                notices=answer.notices,
+                created_at=now,
+            )
+        )
         pending = session.get(PendingItem, user.id)
-        if (answer.hint_level is not None and situation.item is not None and pending is not None
-                and pending.item_id == situation.item.id and answer.hint_level > pending.hints_shown):
+        if (
+            answer.hint_level is not None
+            and situation.item is not None
+            and pending is not None
+            and pending.item_id == situation.item.id
+            and answer.hint_level > pending.hints_shown
+        ):
             pending.hints_shown = answer.hint_level
         session.flush()
         return _conversation_view(session, conv)
 
 
-def ask(ctx: AppContext, user: CurrentUser, question: str, *, item_id: str | None = None,
-        lesson_id: str | None = None, conversation_id: int | None = None,
-        in_assessment: bool = False) -> ConversationView:
+def ask(
+    ctx: AppContext,
+    user: CurrentUser,
+    question: str,
+    *,
+    item_id: str | None = None,
+    lesson_id: str | None = None,
+    conversation_id: int | None = None,
+    in_assessment: bool = False,
+) -> ConversationView:
     """Ask the tutor; returns the whole conversation with the new question and reply."""
     situation, index, conversation_id, item_id, lesson_id = _prepare(
-        ctx, user, question, item_id, lesson_id, conversation_id, in_assessment)
+        ctx, user, question, item_id, lesson_id, conversation_id, in_assessment
+    )
     answer = tutor.reply(gateway_for(ctx), index, situation, org_id=user.org_id, user_id=user.id)
     return _save(ctx, user, situation, answer, conversation_id, item_id, lesson_id)
 
 
-def ask_stream(ctx: AppContext, user: CurrentUser, question: str, *, item_id: str | None = None,
-               lesson_id: str | None = None, conversation_id: int | None = None,
-               in_assessment: bool = False) -> Iterator[str | ConversationView]:
+def ask_stream(
+    ctx: AppContext,
+    user: CurrentUser,
+    question: str,
+    *,
+    item_id: str | None = None,
+    lesson_id: str | None = None,
+    conversation_id: int | None = None,
+    in_assessment: bool = False,
+) -> Iterator[str | ConversationView]:
     """Like :func:`ask`, streaming checked pieces of the reply before the saved conversation."""
     situation, index, conversation_id, item_id, lesson_id = _prepare(
-        ctx, user, question, item_id, lesson_id, conversation_id, in_assessment)
+        ctx, user, question, item_id, lesson_id, conversation_id, in_assessment
+    )
 
     def events() -> Iterator[str | ConversationView]:
-        for event in tutor.stream_reply(gateway_for(ctx), index, situation, org_id=user.org_id, user_id=user.id):
+        for event in tutor.stream_reply(
+            gateway_for(ctx), index, situation, org_id=user.org_id, user_id=user.id
+        ):
             if isinstance(event, tutor.TutorReply):
                 yield _save(ctx, user, situation, event, conversation_id, item_id, lesson_id)
             else:
@@ -209,18 +316,33 @@ def ask_stream(ctx: AppContext, user: CurrentUser, question: str, *, item_id: st
 
 def conversations(ctx: AppContext, user: CurrentUser) -> list[ConversationSummary]:
     with ctx.session() as session:
-        convs = session.execute(select(TutorConversation).where(TutorConversation.user_id == user.id)
-                                .order_by(TutorConversation.updated_at.desc(), TutorConversation.id.desc())
-                                ).scalars().all()
+        convs = (
+            session.execute(
+                select(TutorConversation)
+                .where(TutorConversation.user_id == user.id)
+                .order_by(TutorConversation.updated_at.desc(), TutorConversation.id.desc())
+            )
+            .scalars()
+            .all()
+        )
         out = []
         for conv in convs:
-            messages = session.execute(select(TutorMessage.role, TutorMessage.content)
-                                       .where(TutorMessage.conversation_id == conv.id).order_by(TutorMessage.id)
-                                       ).all()
+            messages = session.execute(
+                select(TutorMessage.role, TutorMessage.content)
+                .where(TutorMessage.conversation_id == conv.id)
+                .order_by(TutorMessage.id)
+            ).all()
             first = next((content for role, content in messages if role == "learner"), "")
-            out.append(ConversationSummary(id=conv.id, item_id=conv.item_id, lesson_id=conv.lesson_id,
-                                           first_question=first[:200], messages=len(messages),
-                                           updated_at=conv.updated_at))
+            out.append(
+                ConversationSummary(
+                    id=conv.id,
+                    item_id=conv.item_id,
+                    lesson_id=conv.lesson_id,
+                    first_question=first[:200],
+                    messages=len(messages),
+                    updated_at=conv.updated_at,
+                )
+            )
         return out
 
 
@@ -229,16 +351,26 @@ def conversation(ctx: AppContext, user: CurrentUser, conversation_id: int) -> Co
         return _conversation_view(session, _own_conversation(session, user, conversation_id))
 
 
-def latest_conversation(ctx: AppContext, user: CurrentUser, *, item_id: str | None = None,
-                        lesson_id: str | None = None) -> ConversationView | None:
+def latest_conversation(
+    ctx: AppContext, user: CurrentUser, *, item_id: str | None = None, lesson_id: str | None = None
+) -> ConversationView | None:
     """The learner's newest conversation about this item or lesson (for the chat panel)."""
     with ctx.session() as session:
-        conv = session.execute(
-            select(TutorConversation).where(TutorConversation.user_id == user.id,
-                                            TutorConversation.item_id == item_id,
-                                            TutorConversation.lesson_id == lesson_id)
-            .order_by(TutorConversation.id.desc())
-        ).scalars().first() if (item_id or lesson_id) else None
+        conv = (
+            session.execute(
+                select(TutorConversation)
+                .where(
+                    TutorConversation.user_id == user.id,
+                    TutorConversation.item_id == item_id,
+                    TutorConversation.lesson_id == lesson_id,
+                )
+                .order_by(TutorConversation.id.desc())
+            )
+            .scalars()
+            .first()
+            if (item_id or lesson_id)
+            else None
+        )
         return _conversation_view(session, conv) if conv is not None else None
 
 
@@ -251,8 +383,11 @@ def delete_conversation(ctx: AppContext, user: CurrentUser, conversation_id: int
 
 def delete_all_conversations(ctx: AppContext, user: CurrentUser) -> int:
     with ctx.session() as session:
-        ids = list(session.execute(select(TutorConversation.id).where(TutorConversation.user_id == user.id))
-                   .scalars())
+        ids = list(
+            session.execute(
+                select(TutorConversation.id).where(TutorConversation.user_id == user.id)
+            ).scalars()
+        )
         if ids:
             session.execute(delete(TutorMessage).where(TutorMessage.conversation_id.in_(ids)))
             session.execute(delete(TutorConversation).where(TutorConversation.id.in_(ids)))

@@ -13,7 +13,10 @@ def instructor_decisions(session: Session, user_id: int | None = None) -> dict[i
 
     The response log stays append-only; every reader of grades applies these decisions."""
     query = select(GradeReview.response_id, GradeReview.decided_correct).where(
-        GradeReview.status == "decided", GradeReview.response_id.is_not(None))
+        GradeReview.status == "decided", GradeReview.response_id.is_not(None)
+    )
     if user_id is not None:
         query = query.where(GradeReview.user_id == user_id)
-    return {int(rid): bool(ok) for rid, ok in session.execute(query).all() if rid is not None and ok is not None}
+    return {
+        int(rid): bool(ok) for rid, ok in session.execute(query).all() if rid is not None and ok is not None
+    }

@@ -181,7 +181,6 @@ class ModelParams(Base):
     n_responses: Mapped[int] = mapped_column(Integer, default=0)
 
 
-
 class Assessment(Base):
     """A skill check: an adaptive test for one role; its answers are also in the response log."""
 
@@ -253,8 +252,13 @@ class RoleReadinessWeekly(Base):
 # history of one skill up to a moment; team dashboards read every member's mastery from the
 # index alone (covering), without visiting the table rows.
 Index("ix_responses_org_id_id", Response.org_id, Response.id)
-Index("ix_mastery_history_user_skill_time", MasteryHistory.user_id, MasteryHistory.skill_id,
-      MasteryHistory.created_at, MasteryHistory.id)
+Index(
+    "ix_mastery_history_user_skill_time",
+    MasteryHistory.user_id,
+    MasteryHistory.skill_id,
+    MasteryHistory.created_at,
+    MasteryHistory.id,
+)
 Index("ix_mastery_user_skill_p_known", Mastery.user_id, Mastery.skill_id, Mastery.p_known)
 
 
@@ -358,8 +362,9 @@ class TutorConversation(Base):
 class TutorMessage(Base):
     __tablename__ = "tutor_messages"
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("tutor_conversations.id", ondelete="CASCADE"),
-                                                 index=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("tutor_conversations.id", ondelete="CASCADE"), index=True
+    )
     #: learner | tutor
     role: Mapped[str] = mapped_column(String(10))
     content: Mapped[str] = mapped_column(Text)

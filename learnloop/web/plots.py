@@ -80,7 +80,7 @@ def share_colour(value: float) -> str:
     value = min(max(value, 0.0), 1.0) * (len(SHARE_STOPS) - 1)
     low = min(int(value), len(SHARE_STOPS) - 2)
     t = value - low
-    a, b = (tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in SHARE_STOPS[low:low + 2])
+    a, b = (tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in SHARE_STOPS[low : low + 2])
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b, strict=True))
 
 
@@ -92,17 +92,29 @@ def share_ink(value: float) -> str:
 def needs_cjk(locale: str, text: str) -> bool:
     """Whether a plot needs the CJK font: a Chinese page, or Chinese in its labels."""
     return locale.startswith("zh") or any(
-        "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text)
+        "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text
+    )
 
 
-def _figure(width: float, height: float, *, left: float = 0.6, right: float = 0.3, top: float = 0.45,
-            bottom: float = 0.5) -> Figure:
+def _figure(
+    width: float,
+    height: float,
+    *,
+    left: float = 0.6,
+    right: float = 0.3,
+    top: float = 0.45,
+    bottom: float = 0.5,
+) -> Figure:
     """A figure with margins in inches (constrained layout would measure every label twice)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=min(left / width, 0.6), right=1 - min(right / width, 0.35),
-                        top=1 - min(top / height, 0.4), bottom=min(bottom / height, 0.6))
+    fig.subplots_adjust(
+        left=min(left / width, 0.6),
+        right=1 - min(right / width, 0.35),
+        top=1 - min(top / height, 0.4),
+        bottom=min(bottom / height, 0.6),
+    )
     return fig
 
 
@@ -157,7 +169,8 @@ def img(chart: Chart, alt: str, locale: str = "en", css_class: str = "plot") -> 
         else:
             _svgs.move_to_end(key)
     return Markup('<img class="{}" alt="{}" src="data:image/svg+xml;base64,{}">').format(
-        css_class, escape(alt), Markup(drawn))  # noqa: S704 - base64 text, nothing to escape
+        css_class, escape(alt), Markup(drawn)
+    )  # noqa: S704 - base64 text, nothing to escape
 
 
 def pdf(figures: Sequence[Figure], title: str) -> bytes:
@@ -180,8 +193,16 @@ def _short(label: str, limit: int = 28) -> str:
 MAX_ANNOTATED_CELLS = 130
 
 
-def heatmap(rows: list[str], columns: list[str], values: list[list[float | None]], hidden: list[list[bool]],
-            *, colour_label: str, hidden_label: str, empty_label: str) -> Figure:
+def heatmap(
+    rows: list[str],
+    columns: list[str],
+    values: list[list[float | None]],
+    hidden: list[list[bool]],
+    *,
+    colour_label: str,
+    hidden_label: str,
+    empty_label: str,
+) -> Figure:
     """Rows x columns of shares in [0, 1]; hidden cells hatched, cells without a value blank."""
     import numpy as np
     from matplotlib.collections import PatchCollection
@@ -202,8 +223,9 @@ def heatmap(rows: list[str], columns: list[str], values: list[list[float | None]
     cmap = LinearSegmentedColormap.from_list("gap", list(SHARE_STOPS)).with_extremes(bad="#f3f4f8")
     # interpolation "none": the SVG carries the cells as a tiny picture the browser scales up
     # crisply, instead of a resampled full-size one.
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
-                      interpolation="none")
+    image = ax.imshow(
+        np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto", interpolation="none"
+    )
     annotate = len(rows) * len(columns) <= MAX_ANNOTATED_CELLS
     hatched = []
     for i, row in enumerate(hidden):
@@ -211,26 +233,48 @@ def heatmap(rows: list[str], columns: list[str], values: list[list[float | None]
             if is_hidden:
                 hatched.append(Rectangle((j - 0.5, i - 0.5), 1, 1))
             elif annotate and not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{round(100 * grid[i, j])}", ha="center", va="center", fontsize=7,
-                        color=share_ink(grid[i, j]))
+                ax.text(
+                    j,
+                    i,
+                    f"{round(100 * grid[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=share_ink(grid[i, j]),
+                )
     if hatched:
-        ax.add_collection(PatchCollection(hatched, facecolor="#e8ebf2", hatch="///", edgecolor=MUTED,
-                                          linewidth=0), autolim=False)
+        ax.add_collection(
+            PatchCollection(hatched, facecolor="#e8ebf2", hatch="///", edgecolor=MUTED, linewidth=0),
+            autolim=False,
+        )
     _column_labels(ax, [_short(c) for c in columns])
     _row_labels(ax, list(range(len(rows))), [_short(r, 24) for r in rows])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    bar = fig.colorbar(image, ax=ax, fraction=0.3 / width, pad=0.015, ticks=[0, 0.5, 1],
-                       format=lambda x, _: f"{round(100 * x)}%")
+    bar = fig.colorbar(
+        image,
+        ax=ax,
+        fraction=0.3 / width,
+        pad=0.015,
+        ticks=[0, 0.5, 1],
+        format=lambda x, _: f"{round(100 * x)}%",
+    )
     bar.set_label(colour_label)
     if any(any(r) for r in hidden):
-        fig.legend(handles=[Patch(facecolor="#e8ebf2", hatch="///", edgecolor=MUTED, label=hidden_label)],
-                   loc="lower left", bbox_to_anchor=(0.005, 0.005), frameon=False, fontsize=8, handlelength=1.5)
+        fig.legend(
+            handles=[Patch(facecolor="#e8ebf2", hatch="///", edgecolor=MUTED, label=hidden_label)],
+            loc="lower left",
+            bbox_to_anchor=(0.005, 0.005),
+            frameon=False,
+            fontsize=8,
+            handlelength=1.5,
+        )
     return fig
 
 
-def gap_bars(labels: list[str], blocked: list[int], hours: list[float | None], *, blocked_label: str,
-             hours_label: str) -> Figure:
+def gap_bars(
+    labels: list[str], blocked: list[int], hours: list[float | None], *, blocked_label: str, hours_label: str
+) -> Figure:
     """Horizontal bars: people blocked per (role, skill), with the estimated hours to close."""
     n = max(len(labels), 1)
     left = _width(labels, 56)
@@ -248,20 +292,38 @@ def gap_bars(labels: list[str], blocked: list[int], hours: list[float | None], *
     return fig
 
 
-def readiness_bars(roles: list[str], ready: list[int], close: list[int], far: list[int], *,
-                   labels: tuple[str, str, str], people_label: str) -> Figure:
+def readiness_bars(
+    roles: list[str],
+    ready: list[int],
+    close: list[int],
+    far: list[int],
+    *,
+    labels: tuple[str, str, str],
+    people_label: str,
+) -> Figure:
     """Stacked horizontal bars per role: ready, close, further away."""
     n = max(len(roles), 1)
     fig = _figure(9.0, 1.05 + 0.36 * n, left=_width(roles, 40), top=0.4, bottom=0.5)
     ax = fig.add_subplot()
     y = list(range(len(roles)))[::-1]
     left = [0] * len(roles)
-    for values, colour, label in ((ready, OK, labels[0]), (close, WARN, labels[1]), (far, "#c9cfdb", labels[2])):
+    for values, colour, label in (
+        (ready, OK, labels[0]),
+        (close, WARN, labels[1]),
+        (far, "#c9cfdb", labels[2]),
+    ):
         ax.barh(y, values, left=left, color=colour, height=0.6, label=label)
         for yi, lo, v in zip(y, left, values, strict=True):
             if v:
-                ax.text(lo + v / 2, yi, str(v), ha="center", va="center", fontsize=8,
-                        color="white" if colour != "#c9cfdb" else INK)
+                ax.text(
+                    lo + v / 2,
+                    yi,
+                    str(v),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if colour != "#c9cfdb" else INK,
+                )
         left = [a + b for a, b in zip(left, values, strict=True)]
     _row_labels(ax, y, [_short(r, 40) for r in roles])
     ax.set_xlabel(people_label)
@@ -269,7 +331,9 @@ def readiness_bars(roles: list[str], ready: list[int], close: list[int], far: li
     return fig
 
 
-def trend(weeks: list[date], series: list[tuple[str, list[float | None], str]], *, empty_label: str) -> Figure:
+def trend(
+    weeks: list[date], series: list[tuple[str, list[float | None], str]], *, empty_label: str
+) -> Figure:
     """Small multiples, one per series (label, values, colour), over the same weeks."""
     fig = _figure(9.0, 2.4, left=0.5, right=0.15, top=0.35, bottom=0.55)
     fig.subplots_adjust(wspace=0.3)
@@ -313,8 +377,17 @@ def _column_labels(ax: Any, labels: list[str]) -> None:
     ax.set_xticks([])
     at = blended_transform_factory(ax.transData, ax.transAxes)
     for x, label in enumerate(labels):
-        ax.text(x + 0.25, -0.02, label, transform=at, ha="right", va="top", rotation=50,
-                rotation_mode="anchor", color=MUTED)
+        ax.text(
+            x + 0.25,
+            -0.02,
+            label,
+            transform=at,
+            ha="right",
+            va="top",
+            rotation=50,
+            rotation_mode="anchor",
+            color=MUTED,
+        )
 
 
 def _few_ticks() -> Any:
@@ -338,8 +411,16 @@ def timeline(series: list[tuple[str, list[date], list[float]]], *, mastery_label
     fig = _figure(7.0, 3.0, left=0.6, right=_width(names, 24) + 0.3, top=0.15, bottom=0.45)
     ax = fig.add_subplot()
     for k, (name, days, values) in enumerate(series):
-        ax.step(days, values, where="post", marker="o", markersize=2.5, linewidth=1.6,
-                color=DOMAIN_COLOURS[k % len(DOMAIN_COLOURS)], label=_short(name, 24))
+        ax.step(
+            days,
+            values,
+            where="post",
+            marker="o",
+            markersize=2.5,
+            linewidth=1.6,
+            color=DOMAIN_COLOURS[k % len(DOMAIN_COLOURS)],
+            label=_short(name, 24),
+        )
     ax.set_ylim(0, 1.02)
     ax.set_ylabel(mastery_label)
     ax.yaxis.set_major_formatter(lambda x, _: f"{round(100 * x)}%")
@@ -350,8 +431,14 @@ def timeline(series: list[tuple[str, list[date], list[float]]], *, mastery_label
     return fig
 
 
-def radar(labels: list[str], mastery: list[float], target: list[float] | None, *, mastery_label: str,
-          target_label: str) -> Figure:
+def radar(
+    labels: list[str],
+    mastery: list[float],
+    target: list[float] | None,
+    *,
+    mastery_label: str,
+    target_label: str,
+) -> Figure:
     """Mastery per domain against the role's target; a bar chart when there are under three domains."""
     import numpy as np
 
@@ -385,8 +472,16 @@ def radar(labels: list[str], mastery: list[float], target: list[float] | None, *
 # --------------------------------------------------------------------------- item views
 
 
-def item_map(p_values: list[float], discrimination: list[float], flagged: list[bool], *, p_label: str,
-             r_label: str, flagged_label: str, fine_label: str) -> Figure:
+def item_map(
+    p_values: list[float],
+    discrimination: list[float],
+    flagged: list[bool],
+    *,
+    p_label: str,
+    r_label: str,
+    flagged_label: str,
+    fine_label: str,
+) -> Figure:
     """Each item by p-value and point-biserial; flagged items in red, the zero line marked."""
     fig = _figure(9.0, 3.4, left=0.7, top=0.15, bottom=0.55)
     ax = fig.add_subplot()
@@ -415,13 +510,19 @@ def titled(fig: Figure, title: str, room: float = 0.45) -> Figure:
     top_in, bottom_in = (1 - params.top) * height + room, params.bottom * height
     fig.set_size_inches(width, height + room)
     fig.subplots_adjust(top=1 - top_in / (height + room), bottom=bottom_in / (height + room))
-    fig.suptitle(title, x=0.01, y=1 - 0.12 / (height + room), ha="left", va="top", fontsize=11,
-                 fontweight="bold")
+    fig.suptitle(
+        title, x=0.01, y=1 - 0.12 / (height + room), ha="left", va="top", fontsize=11, fontweight="bold"
+    )
     return fig
 
 
-def text_page(title: str, lines: list[str], table: list[list[str]] | None = None,
-              header: list[str] | None = None, widths: list[float] | None = None) -> Figure:
+def text_page(
+    title: str,
+    lines: list[str],
+    table: list[list[str]] | None = None,
+    header: list[str] | None = None,
+    widths: list[float] | None = None,
+) -> Figure:
     """A PDF page of text: a title, lines of figures, and an optional table (its first 40 rows)."""
     from matplotlib.figure import Figure
 
@@ -434,8 +535,14 @@ def text_page(title: str, lines: list[str], table: list[list[str]] | None = None
     if table:
         ax = fig.add_axes((0.06, 0.05, 0.88, max(y - 0.07, 0.1)))
         ax.set_axis_off()
-        cells = ax.table(cellText=table[:40], colLabels=header, colWidths=widths, loc="upper left",
-                         cellLoc="left", colLoc="left")
+        cells = ax.table(
+            cellText=table[:40],
+            colLabels=header,
+            colWidths=widths,
+            loc="upper left",
+            cellLoc="left",
+            colLoc="left",
+        )
         cells.auto_set_font_size(False)
         cells.set_fontsize(7.5)
         cells.scale(1, 1.25)

@@ -58,8 +58,14 @@ def _anonymous_form(request: Request, template: str, status_code: int = 200, **c
 
 def _login_response(ctx: AppContext, result: auth.LoginResult, target: str) -> Response:
     response = _redirect(target)
-    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax",
-                        secure=ctx.settings.cookie_secure, max_age=ctx.settings.session_days * 86400)
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
+        max_age=ctx.settings.session_days * 86400,
+    )
     response.set_cookie(LOCALE_COOKIE, result.user.locale, samesite="lax")
     return response
 
@@ -78,16 +84,28 @@ def signup_form(request: Request) -> Response:
 
 
 @router.post("/signup")
-def signup(request: Request, email: str = Form(""), name: str = Form(""), password: str = Form(""),
-           join_code: str = Form(""), csrf_token: str = Form(""),
-           ctx: AppContext = Depends(get_ctx)) -> Response:
+def signup(
+    request: Request,
+    email: str = Form(""),
+    name: str = Form(""),
+    password: str = Form(""),
+    join_code: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     _check_form_csrf(request, None, csrf_token)
     try:
-        result = auth.signup(ctx, email=email, name=name, password=password, join_code=join_code,
-                             locale=i18n.get_locale())
+        result = auth.signup(
+            ctx, email=email, name=name, password=password, join_code=join_code, locale=i18n.get_locale()
+        )
     except LearnloopError as exc:
-        return _anonymous_form(request, "signup.html", status_code=exc.status, error=exc.message,
-                               form={"email": email, "name": name, "join_code": join_code})
+        return _anonymous_form(
+            request,
+            "signup.html",
+            status_code=exc.status,
+            error=exc.message,
+            form={"email": email, "name": name, "join_code": join_code},
+        )
     return _login_response(ctx, result, "/roles")
 
 
@@ -97,14 +115,20 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
-def login(request: Request, email: str = Form(""), password: str = Form(""), csrf_token: str = Form(""),
-          ctx: AppContext = Depends(get_ctx)) -> Response:
+def login(
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     _check_form_csrf(request, None, csrf_token)
     try:
         result = auth.login(ctx, email=email, password=password)
     except LearnloopError as exc:
-        return _anonymous_form(request, "login.html", status_code=exc.status, error=exc.message,
-                               form={"email": email})
+        return _anonymous_form(
+            request, "login.html", status_code=exc.status, error=exc.message, form={"email": email}
+        )
     return _login_response(ctx, result, "/practice")
 
 
@@ -142,8 +166,9 @@ def roles_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
 
 
 @router.post("/roles")
-def choose_role(request: Request, role_id: str = Form(""), csrf_token: str = Form(""),
-                ctx: AppContext = Depends(get_ctx)) -> Response:
+def choose_role(
+    request: Request, role_id: str = Form(""), csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     practice.enrol(ctx, user, role_id)
@@ -161,8 +186,9 @@ def practice_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respo
 
 
 @router.post("/practice/hint")
-def practice_hint(request: Request, item_id: str = Form(""), csrf_token: str = Form(""),
-                  ctx: AppContext = Depends(get_ctx)) -> Response:
+def practice_hint(
+    request: Request, item_id: str = Form(""), csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     practice.hint(ctx, user, item_id)
@@ -170,22 +196,38 @@ def practice_hint(request: Request, item_id: str = Form(""), csrf_token: str = F
 
 
 @router.post("/practice/answer")
-def practice_answer(request: Request, item_id: str = Form(""), choice: str | None = Form(None),
-                    value: str | None = Form(None), text: str | None = Form(None),
-                    code: str | None = Form(None), csrf_token: str = Form(""),
-                    ctx: AppContext = Depends(get_ctx)) -> Response:
+def practice_answer(
+    request: Request,
+    item_id: str = Form(""),
+    choice: str | None = Form(None),
+    value: str | None = Form(None),
+    text: str | None = Form(None),
+    code: str | None = Form(None),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
-    payload = {k: v for k, v in {"choice": choice, "value": value, "text": text, "code": code}.items()
-               if v is not None}
+    payload = {
+        k: v
+        for k, v in {"choice": choice, "value": value, "text": text, "code": code}.items()
+        if v is not None
+    }
     try:
         feedback = practice.answer(ctx, user, item_id, payload)
     except LearnloopError as exc:
         if exc.status in (409,):
             return _redirect("/practice")
         presented = practice.next_item(ctx, user)
-        return render(request, "practice.html", status_code=exc.status, p=presented, item=presented.item,
-                      error=exc.message, previous=payload)
+        return render(
+            request,
+            "practice.html",
+            status_code=exc.status,
+            p=presented,
+            item=presented.item,
+            error=exc.message,
+            previous=payload,
+        )
     return render(request, "feedback.html", fb=feedback)
 
 
@@ -215,8 +257,14 @@ def admin_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
 
 
 @router.post("/admin/members/{user_id}")
-def admin_update_member(user_id: int, request: Request, role: str = Form(""), team: str = Form(""),
-                        csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+def admin_update_member(
+    user_id: int,
+    request: Request,
+    role: str = Form(""),
+    team: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     organisation.set_role(ctx, user, user_id, role)
@@ -234,5 +282,9 @@ def items_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
 def item_page(item_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
     detail = item_bank.item_detail(ctx, user, item_id)
-    return render(request, "item_detail.html", item=detail,
-                  item_yaml=yaml.safe_dump(detail, sort_keys=False, allow_unicode=True, width=100))
+    return render(
+        request,
+        "item_detail.html",
+        item=detail,
+        item_yaml=yaml.safe_dump(detail, sort_keys=False, allow_unicode=True, width=100),
+    )

@@ -20,13 +20,19 @@ def check_home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
     user = page_user(request)
     with ctx.session() as session:
         current = practice.current_role(session, user.id)
-    return render(request, "check_start.html", roles=practice.list_roles(ctx), current=current,
-                  history=assessment.history(ctx, user))
+    return render(
+        request,
+        "check_start.html",
+        roles=practice.list_roles(ctx),
+        current=current,
+        history=assessment.history(ctx, user),
+    )
 
 
 @router.post("/check")
-def check_start(request: Request, role_id: str = Form(""), csrf_token: str = Form(""),
-                ctx: AppContext = Depends(get_ctx)) -> Response:
+def check_start(
+    request: Request, role_id: str = Form(""), csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     state = assessment.start(ctx, user, role_id)
@@ -42,9 +48,15 @@ def check_page(assessment_id: int, request: Request, ctx: AppContext = Depends(g
 
 
 @router.post("/check/{assessment_id}/answer")
-def check_answer(assessment_id: int, request: Request, item_id: str = Form(""), choice: str | None = Form(None),
-                 value: str | None = Form(None), csrf_token: str = Form(""),
-                 ctx: AppContext = Depends(get_ctx)) -> Response:
+def check_answer(
+    assessment_id: int,
+    request: Request,
+    item_id: str = Form(""),
+    choice: str | None = Form(None),
+    value: str | None = Form(None),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     payload = {k: v for k, v in {"choice": choice, "value": value}.items() if v is not None}

@@ -27,8 +27,12 @@ def _panel_url(item_id: str, lesson_id: str) -> str:
 
 
 @router.get("/tutor/panel")
-def tutor_panel(request: Request, item_id: str = Query("", max_length=80), lesson_id: str = Query("", max_length=80),
-                ctx: AppContext = Depends(get_ctx)) -> Response:
+def tutor_panel(
+    request: Request,
+    item_id: str = Query("", max_length=80),
+    lesson_id: str = Query("", max_length=80),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     """The chat beside an item or lesson (shown in a frame, so it works without JavaScript)."""
     user = page_user(request)
     conv = tutoring.latest_conversation(ctx, user, item_id=item_id or None, lesson_id=lesson_id or None)
@@ -36,25 +40,45 @@ def tutor_panel(request: Request, item_id: str = Query("", max_length=80), lesso
 
 
 @router.post("/tutor/ask")
-def tutor_ask(request: Request, question: str = Form(""), item_id: str = Form(""), lesson_id: str = Form(""),
-              conversation_id: str = Form(""), csrf_token: str = Form(""),
-              ctx: AppContext = Depends(get_ctx)) -> Response:
+def tutor_ask(
+    request: Request,
+    question: str = Form(""),
+    item_id: str = Form(""),
+    lesson_id: str = Form(""),
+    conversation_id: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     conv_id = int(conversation_id) if conversation_id.isdigit() else None
     try:
-        tutoring.ask(ctx, user, question, item_id=item_id or None, lesson_id=lesson_id or None,
-                     conversation_id=conv_id)
+        tutoring.ask(
+            ctx, user, question, item_id=item_id or None, lesson_id=lesson_id or None, conversation_id=conv_id
+        )
     except InvalidInput as exc:
         conv = tutoring.latest_conversation(ctx, user, item_id=item_id or None, lesson_id=lesson_id or None)
-        return render(request, "llm_tutor_panel.html", status_code=exc.status, conv=conv, item_id=item_id,
-                      lesson_id=lesson_id, error=exc.message, question=question)
+        return render(
+            request,
+            "llm_tutor_panel.html",
+            status_code=exc.status,
+            conv=conv,
+            item_id=item_id,
+            lesson_id=lesson_id,
+            error=exc.message,
+            question=question,
+        )
     return _redirect(_panel_url(item_id, lesson_id) + "#latest")
 
 
 @router.post("/tutor/new")
-def tutor_new(request: Request, item_id: str = Form(""), lesson_id: str = Form(""), csrf_token: str = Form(""),
-              ctx: AppContext = Depends(get_ctx)) -> Response:
+def tutor_new(
+    request: Request,
+    item_id: str = Form(""),
+    lesson_id: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     """Start over: the panel shows an empty chat (the old conversation stays in the history)."""
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
@@ -68,14 +92,19 @@ def tutor_history(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respo
 
 
 @router.get("/tutor/{conversation_id}")
-def tutor_conversation(conversation_id: int, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+def tutor_conversation(
+    conversation_id: int, request: Request, ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
-    return render(request, "llm_tutor_conversation.html", conv=tutoring.conversation(ctx, user, conversation_id))
+    return render(
+        request, "llm_tutor_conversation.html", conv=tutoring.conversation(ctx, user, conversation_id)
+    )
 
 
 @router.post("/tutor/{conversation_id}/delete")
-def tutor_delete(conversation_id: int, request: Request, csrf_token: str = Form(""),
-                 ctx: AppContext = Depends(get_ctx)) -> Response:
+def tutor_delete(
+    conversation_id: int, request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     tutoring.delete_conversation(ctx, user, conversation_id)
@@ -83,7 +112,9 @@ def tutor_delete(conversation_id: int, request: Request, csrf_token: str = Form(
 
 
 @router.post("/tutor-delete-all")
-def tutor_delete_all(request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+def tutor_delete_all(
+    request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     tutoring.delete_all_conversations(ctx, user)
@@ -91,15 +122,22 @@ def tutor_delete_all(request: Request, csrf_token: str = Form(""), ctx: AppConte
 
 
 @router.get("/reviews")
-def reviews_page(request: Request, status: str = Query("pending", max_length=20),
-                 ctx: AppContext = Depends(get_ctx)) -> Response:
+def reviews_page(
+    request: Request, status: str = Query("pending", max_length=20), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     return render(request, "llm_reviews.html", reviews=grading.review_queue(ctx, user, status), status=status)
 
 
 @router.post("/reviews/{review_id}")
-def reviews_decide(review_id: int, request: Request, verdict: str = Form(""), score: str = Form(""),
-                   csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+def reviews_decide(
+    review_id: int,
+    request: Request,
+    verdict: str = Form(""),
+    score: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     if verdict not in ("correct", "incorrect"):
@@ -115,18 +153,29 @@ def reviews_decide(review_id: int, request: Request, verdict: str = Form(""), sc
 
 
 @router.get("/authoring")
-def authoring_page(request: Request, status: str = Query("pending", max_length=20),
-                   ctx: AppContext = Depends(get_ctx)) -> Response:
+def authoring_page(
+    request: Request, status: str = Query("pending", max_length=20), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     with ctx.session() as session:
         skills = [(s.id, s.name) for s in ctx.active_pack(session).pack.skills]
-    return render(request, "llm_authoring.html", drafts=authoring.drafts(ctx, user, status), status=status,
-                  skills=skills)
+    return render(
+        request,
+        "llm_authoring.html",
+        drafts=authoring.drafts(ctx, user, status),
+        status=status,
+        skills=skills,
+    )
 
 
 @router.post("/authoring/generate")
-def authoring_generate(request: Request, skill_id: str = Form(""), count: str = Form("3"),
-                       csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+def authoring_generate(
+    request: Request,
+    skill_id: str = Form(""),
+    count: str = Form("3"),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     if not count.isdigit():
@@ -136,8 +185,14 @@ def authoring_generate(request: Request, skill_id: str = Form(""), count: str = 
 
 
 @router.post("/authoring/drafts/{draft_id}")
-def authoring_review(draft_id: int, request: Request, action: str = Form(""), item_yaml: str = Form(""),
-                     csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+def authoring_review(
+    draft_id: int,
+    request: Request,
+    action: str = Form(""),
+    item_yaml: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     if action == "approve":
@@ -146,9 +201,16 @@ def authoring_review(draft_id: int, request: Request, action: str = Form(""), it
         except LearnloopError as exc:
             with ctx.session() as session:
                 skills = [(s.id, s.name) for s in ctx.active_pack(session).pack.skills]
-            return render(request, "llm_authoring.html", status_code=exc.status, error=exc.message,
-                          details=exc.details, drafts=authoring.drafts(ctx, user, "pending"), status="pending",
-                          skills=skills)
+            return render(
+                request,
+                "llm_authoring.html",
+                status_code=exc.status,
+                error=exc.message,
+                details=exc.details,
+                drafts=authoring.drafts(ctx, user, "pending"),
+                status="pending",
+                skills=skills,
+            )
     elif action == "reject":
         authoring.reject(ctx, user, draft_id)
     else:
@@ -163,8 +225,12 @@ def usage_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
 
 
 @router.post("/admin/llm/budget")
-def usage_budget(request: Request, monthly_usd: str = Form(""), csrf_token: str = Form(""),
-                 ctx: AppContext = Depends(get_ctx)) -> Response:
+def usage_budget(
+    request: Request,
+    monthly_usd: str = Form(""),
+    csrf_token: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     _check_form_csrf(request, user, csrf_token)
     try:

@@ -67,17 +67,26 @@ def _learner_figures(r: LearnerReport) -> dict[str, Markup]:
     figures: dict[str, Markup] = {}
     locale = i18n.get_locale()
     if r.timeline:
-        series = [(d.name, [date.fromisoformat(p.day) for p in d.points], [p.mastery for p in d.points])
-                  for d in r.timeline]
+        series = [
+            (d.name, [date.fromisoformat(p.day) for p in d.points], [p.mastery for p in d.points])
+            for d in r.timeline
+        ]
         figures["timeline"] = plots.img(
             plots.Chart(plots.timeline, (series,), {"mastery_label": _("Mastery")}),
-            _("Line chart of mastery over time per domain, from the first answer to the last."), locale)
+            _("Line chart of mastery over time per domain, from the first answer to the last."),
+            locale,
+        )
     if r.domains:
         targets = [d.target or 0.0 for d in r.domains] if r.role_id else None
         figures["radar"] = plots.img(
-            plots.Chart(plots.radar, ([d.name for d in r.domains], [d.mastery for d in r.domains], targets),
-                        {"mastery_label": _("Mastery"), "target_label": _("Target role")}),
-            _("Mastery per domain against the target role; the same figures are in the table below."), locale)
+            plots.Chart(
+                plots.radar,
+                ([d.name for d in r.domains], [d.mastery for d in r.domains], targets),
+                {"mastery_label": _("Mastery"), "target_label": _("Target role")},
+            ),
+            _("Mastery per domain against the target role; the same figures are in the table below."),
+            locale,
+        )
     return figures
 
 
@@ -85,18 +94,28 @@ def _learner_figures(r: LearnerReport) -> dict[str, Markup]:
 
 
 @router.get("/reports/team")
-def team_page(request: Request, team: str = "", role: str = "", ctx: AppContext = Depends(get_ctx)) -> Response:
+def team_page(
+    request: Request, team: str = "", role: str = "", ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     team_id, role_id = _team_filter(team, role)
     report = team_report(ctx, user, team_id, role_id)
-    return render(request, "reports_team.html", r=report, figures=_team_figures(report),
-                  query=_query(team_id, role_id), tables=CSV_TABLES, share_colour=plots.share_colour,
-                  share_ink=plots.share_ink)
+    return render(
+        request,
+        "reports_team.html",
+        r=report,
+        figures=_team_figures(report),
+        query=_query(team_id, role_id),
+        tables=CSV_TABLES,
+        share_colour=plots.share_colour,
+        share_ink=plots.share_ink,
+    )
 
 
 @router.get("/reports/team.csv")
-def team_csv(request: Request, table: str = "gaps", team: str = "", role: str = "",
-             ctx: AppContext = Depends(get_ctx)) -> Response:
+def team_csv(
+    request: Request, table: str = "gaps", team: str = "", role: str = "", ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     if table not in CSV_TABLES:
         raise InvalidInput(_("Unknown table: choose gaps, heatmap, readiness or trend."))
@@ -107,17 +126,25 @@ def team_csv(request: Request, table: str = "gaps", team: str = "", role: str = 
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="team-{table}.csv"'})
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="team-{table}.csv"'},
+    )
 
 
 @router.get("/reports/team.pdf")
-def team_pdf(request: Request, team: str = "", role: str = "", ctx: AppContext = Depends(get_ctx)) -> Response:
+def team_pdf(
+    request: Request, team: str = "", role: str = "", ctx: AppContext = Depends(get_ctx)
+) -> Response:
     user = page_user(request)
     team_id, role_id = _team_filter(team, role)
     report = team_report(ctx, user, team_id, role_id)
-    return Response(_team_pdf(report), media_type="application/pdf",
-                    headers={"Content-Disposition": 'attachment; filename="team-report.pdf"'})
+    return Response(
+        _team_pdf(report),
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="team-report.pdf"'},
+    )
 
 
 def _query(team_id: int | None, role_id: str | None) -> str:
@@ -136,30 +163,61 @@ def _team_charts(r: TeamReport) -> dict[str, plots.Chart]:
     skill_names = [s.name for s in r.skills]
     rows = [row.team_name or _("No team") for row in r.heatmap]
     charts = {
-        "heatmap": plots.Chart(plots.heatmap, (
-            rows, skill_names, [[c.share_met for c in row.cells] for row in r.heatmap],
-            [[c.suppressed for c in row.cells] for row in r.heatmap]), {
-            "colour_label": _("Meeting the target"),
-            "hidden_label": _("Fewer than %(n)d people: hidden") % {"n": r.min_group},
-            "empty_label": _("No data")}),
+        "heatmap": plots.Chart(
+            plots.heatmap,
+            (
+                rows,
+                skill_names,
+                [[c.share_met for c in row.cells] for row in r.heatmap],
+                [[c.suppressed for c in row.cells] for row in r.heatmap],
+            ),
+            {
+                "colour_label": _("Meeting the target"),
+                "hidden_label": _("Fewer than %(n)d people: hidden") % {"n": r.min_group},
+                "empty_label": _("No data"),
+            },
+        ),
     }
     top = r.gaps[:15]
     if top:
-        charts["gaps"] = plots.Chart(plots.gap_bars, (
-            [f"{g.role_name}: {g.skill_name}" for g in top], [g.blocked for g in top], [g.hours for g in top]),
-            {"blocked_label": _("People below target"), "hours_label": _("estimated hours to close")})
+        charts["gaps"] = plots.Chart(
+            plots.gap_bars,
+            (
+                [f"{g.role_name}: {g.skill_name}" for g in top],
+                [g.blocked for g in top],
+                [g.hours for g in top],
+            ),
+            {"blocked_label": _("People below target"), "hours_label": _("estimated hours to close")},
+        )
     shown = [x for x in r.readiness if not x.suppressed]
     if shown:
-        charts["readiness"] = plots.Chart(plots.readiness_bars, (
-            [x.role_name for x in shown], [x.ready or 0 for x in shown], [x.close or 0 for x in shown],
-            [x.far or 0 for x in shown]),
-            {"labels": (_("Ready"), _("Close"), _("Further away")), "people_label": _("People")})
+        charts["readiness"] = plots.Chart(
+            plots.readiness_bars,
+            (
+                [x.role_name for x in shown],
+                [x.ready or 0 for x in shown],
+                [x.close or 0 for x in shown],
+                [x.far or 0 for x in shown],
+            ),
+            {"labels": (_("Ready"), _("Close"), _("Further away")), "people_label": _("People")},
+        )
     weeks = [p.week_start.date() for p in r.trend]
-    charts["trend"] = plots.Chart(plots.trend, (weeks, [
-        (_("Targets not met"), [None if p.blocked is None else float(p.blocked) for p in r.trend], plots.BAD),
-        (_("Estimated hours to close"), [p.hours for p in r.trend], plots.WARN),
-        (_("People ready"), [None if p.ready is None else float(p.ready) for p in r.trend], plots.OK),
-    ]), {"empty_label": _("Hidden or no data")})
+    charts["trend"] = plots.Chart(
+        plots.trend,
+        (
+            weeks,
+            [
+                (
+                    _("Targets not met"),
+                    [None if p.blocked is None else float(p.blocked) for p in r.trend],
+                    plots.BAD,
+                ),
+                (_("Estimated hours to close"), [p.hours for p in r.trend], plots.WARN),
+                (_("People ready"), [None if p.ready is None else float(p.ready) for p in r.trend], plots.OK),
+            ],
+        ),
+        {"empty_label": _("Hidden or no data")},
+    )
     return charts
 
 
@@ -172,23 +230,43 @@ def _team_figures(r: TeamReport) -> dict[str, Markup]:
 
 
 def _team_pdf(r: TeamReport) -> bytes:
-    lines = [_selection(r), _("Generated %(when)s") % {"when": r.generated_at.strftime("%Y-%m-%d %H:%M UTC")},
-             _("People: %(n)d, without a target role: %(m)d") % {"n": r.people, "m": r.without_role},
-             _("Groups under %(n)d people are hidden.") % {"n": r.min_group}]
+    lines = [
+        _selection(r),
+        _("Generated %(when)s") % {"when": r.generated_at.strftime("%Y-%m-%d %H:%M UTC")},
+        _("People: %(n)d, without a target role: %(m)d") % {"n": r.people, "m": r.without_role},
+        _("Groups under %(n)d people are hidden.") % {"n": r.min_group},
+    ]
     lines += [_note_text(code, r.min_group) for code in r.notes]
     for x in r.readiness:
-        lines.append(_("%(role)s: %(holders)d holders, %(ready)s ready, %(close)s close")
-                     % {"role": x.role_name, "holders": x.holders, "ready": _num(x.ready), "close": _num(x.close)})
+        lines.append(
+            _("%(role)s: %(holders)d holders, %(ready)s ready, %(close)s close")
+            % {"role": x.role_name, "holders": x.holders, "ready": _num(x.ready), "close": _num(x.close)}
+        )
     header = [_("Role"), _("Skill"), _("People below target"), _("Mean gap"), _("Estimated hours to close")]
-    table = [[_clip(g.role_name, 30), _clip(g.skill_name, 40), f"{g.blocked} / {g.holders}", percent(g.mean_gap),
-              _num(g.hours)] for g in r.gaps]
-    titles = {"heatmap": _("Share of people meeting their role's target, per team and skill"),
-              "gaps": _("Skills that block roles"), "readiness": _("Readiness per role"),
-              "trend": _("Trend over weeks")}
+    table = [
+        [
+            _clip(g.role_name, 30),
+            _clip(g.skill_name, 40),
+            f"{g.blocked} / {g.holders}",
+            percent(g.mean_gap),
+            _num(g.hours),
+        ]
+        for g in r.gaps
+    ]
+    titles = {
+        "heatmap": _("Share of people meeting their role's target, per team and skill"),
+        "gaps": _("Skills that block roles"),
+        "readiness": _("Readiness per role"),
+        "trend": _("Trend over weeks"),
+    }
     with plots.plotting(plots.needs_cjk(i18n.get_locale(), r.model_dump_json())):
         charts = _team_charts(r)
-        pages = [plots.text_page(_("Team skills report"), lines, table, header, [0.24, 0.32, 0.18, 0.1, 0.16])]
-        pages += [plots.titled(charts[name].figure(), title) for name, title in titles.items() if name in charts]
+        pages = [
+            plots.text_page(_("Team skills report"), lines, table, header, [0.24, 0.32, 0.18, 0.1, 0.16])
+        ]
+        pages += [
+            plots.titled(charts[name].figure(), title) for name, title in titles.items() if name in charts
+        ]
         return plots.pdf(pages, _("Team skills report"))
 
 
@@ -206,8 +284,11 @@ def _note_text(code: str, min_group: int) -> str:
         "empty_team": _("This team has no members yet."),
         "nobody": _("No one is in this selection."),
         "no_roles": _("No one in this selection has chosen a target role yet."),
-        "small_group": _("Fewer than %(n)d people are in this selection, so its figures are hidden to protect "
-                         "their privacy.") % {"n": min_group},
+        "small_group": _(
+            "Fewer than %(n)d people are in this selection, so its figures are hidden to protect "
+            "their privacy."
+        )
+        % {"n": min_group},
         "no_answers": _("No answers yet: everyone is at the starting mastery."),
     }
     return texts.get(code, code)
@@ -215,26 +296,101 @@ def _note_text(code: str, min_group: int) -> str:
 
 def team_tables(r: TeamReport) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """The report's tables for CSV export: the same figures as the page and the PDF."""
-    gaps = (["role_id", "role", "skill_id", "skill", "target", "holders", "blocked", "share_blocked", "mean_gap",
-             "hours", "hours_per_person", f"blocked_{TREND_COMPARE_WEEKS}_weeks_ago"],
-            [[g.role_id, g.role_name, g.skill_id, g.skill_name, g.target, g.holders, g.blocked, g.share_blocked,
-              g.mean_gap, g.hours, g.hours_per_person, g.blocked_weeks_ago] for g in r.gaps])
+    gaps = (
+        [
+            "role_id",
+            "role",
+            "skill_id",
+            "skill",
+            "target",
+            "holders",
+            "blocked",
+            "share_blocked",
+            "mean_gap",
+            "hours",
+            "hours_per_person",
+            f"blocked_{TREND_COMPARE_WEEKS}_weeks_ago",
+        ],
+        [
+            [
+                g.role_id,
+                g.role_name,
+                g.skill_id,
+                g.skill_name,
+                g.target,
+                g.holders,
+                g.blocked,
+                g.share_blocked,
+                g.mean_gap,
+                g.hours,
+                g.hours_per_person,
+                g.blocked_weeks_ago,
+            ]
+            for g in r.gaps
+        ],
+    )
     heat_rows = []
     for row in r.heatmap:
         for skill, cell in zip(r.skills, row.cells, strict=True):
             if cell.measured:
-                heat_rows.append([row.team_id, row.team_name or "", skill.id, skill.name, cell.measured,
-                                  "" if cell.suppressed else cell.share_met,
-                                  "" if cell.suppressed else cell.mean_mastery,
-                                  "" if cell.suppressed else cell.mean_target, int(cell.suppressed)])
-    heatmap = (["team_id", "team", "skill_id", "skill", "people", "share_met", "mean_mastery", "mean_target",
-                "hidden"], heat_rows)
-    readiness = (["role_id", "role", "holders", "ready", "close", "far", "mean_hours_to_ready", "hidden"],
-                 [[x.role_id, x.role_name, x.holders, x.ready, x.close, x.far, x.mean_hours_to_ready,
-                   int(x.suppressed)] for x in r.readiness])
-    trend = (["week_start", "people", "blocked", "hours", "ready", "hidden", "current_week"],
-             [[p.week_start.date().isoformat(), p.people, p.blocked, p.hours, p.ready, int(p.suppressed),
-               int(p.current)] for p in r.trend])
+                heat_rows.append(
+                    [
+                        row.team_id,
+                        row.team_name or "",
+                        skill.id,
+                        skill.name,
+                        cell.measured,
+                        "" if cell.suppressed else cell.share_met,
+                        "" if cell.suppressed else cell.mean_mastery,
+                        "" if cell.suppressed else cell.mean_target,
+                        int(cell.suppressed),
+                    ]
+                )
+    heatmap = (
+        [
+            "team_id",
+            "team",
+            "skill_id",
+            "skill",
+            "people",
+            "share_met",
+            "mean_mastery",
+            "mean_target",
+            "hidden",
+        ],
+        heat_rows,
+    )
+    readiness = (
+        ["role_id", "role", "holders", "ready", "close", "far", "mean_hours_to_ready", "hidden"],
+        [
+            [
+                x.role_id,
+                x.role_name,
+                x.holders,
+                x.ready,
+                x.close,
+                x.far,
+                x.mean_hours_to_ready,
+                int(x.suppressed),
+            ]
+            for x in r.readiness
+        ],
+    )
+    trend = (
+        ["week_start", "people", "blocked", "hours", "ready", "hidden", "current_week"],
+        [
+            [
+                p.week_start.date().isoformat(),
+                p.people,
+                p.blocked,
+                p.hours,
+                p.ready,
+                int(p.suppressed),
+                int(p.current),
+            ]
+            for p in r.trend
+        ],
+    )
     return {"gaps": gaps, "heatmap": heatmap, "readiness": readiness, "trend": trend}
 
 
@@ -254,23 +410,75 @@ def items_csv(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     r = item_report(ctx, user)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["item_id", "kind", "skill_id", "attempts", "respondents", "p_value", "point_biserial",
-                     "exposure", "median_seconds", "irt_a", "irt_b", "irt_c", "irt_source", "flags"])
+    writer.writerow(
+        [
+            "item_id",
+            "kind",
+            "skill_id",
+            "attempts",
+            "respondents",
+            "p_value",
+            "point_biserial",
+            "exposure",
+            "median_seconds",
+            "irt_a",
+            "irt_b",
+            "irt_c",
+            "irt_source",
+            "flags",
+        ]
+    )
     for x in r.items:
-        writer.writerow([x.item_id, x.kind, x.skill_id, x.attempts, x.respondents, x.p_value, x.point_biserial,
-                         x.exposure, x.median_seconds, x.irt_a, x.irt_b, x.irt_c, x.irt_source or "",
-                         " ".join(x.flags)])
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="item-statistics.csv"'})
+        writer.writerow(
+            [
+                x.item_id,
+                x.kind,
+                x.skill_id,
+                x.attempts,
+                x.respondents,
+                x.p_value,
+                x.point_biserial,
+                x.exposure,
+                x.median_seconds,
+                x.irt_a,
+                x.irt_b,
+                x.irt_c,
+                x.irt_source or "",
+                " ".join(x.flags),
+            ]
+        )
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="item-statistics.csv"'},
+    )
 
 
 def _item_figures(r: ItemReport) -> dict[str, Markup]:
     judged = [x for x in r.items if x.p_value is not None and x.point_biserial is not None]
     if not judged:
         return {}
-    chart = plots.Chart(plots.item_map, (
-        [x.p_value or 0.0 for x in judged], [x.point_biserial or 0.0 for x in judged], [bool(x.flags) for x in judged]),
-        {"p_label": _("p-value (share correct on first attempt)"), "r_label": _("Point-biserial"),
-         "flagged_label": _("Flagged"), "fine_label": _("No flag")})
-    return {"map": plots.img(chart, _("Scatter plot of items by p-value and point-biserial; the same "
-                                      "figures are in the table below."), i18n.get_locale())}
+    chart = plots.Chart(
+        plots.item_map,
+        (
+            [x.p_value or 0.0 for x in judged],
+            [x.point_biserial or 0.0 for x in judged],
+            [bool(x.flags) for x in judged],
+        ),
+        {
+            "p_label": _("p-value (share correct on first attempt)"),
+            "r_label": _("Point-biserial"),
+            "flagged_label": _("Flagged"),
+            "fine_label": _("No flag"),
+        },
+    )
+    return {
+        "map": plots.img(
+            chart,
+            _(
+                "Scatter plot of items by p-value and point-biserial; the same "
+                "figures are in the table below."
+            ),
+            i18n.get_locale(),
+        )
+    }

@@ -22,8 +22,14 @@ def _two_orgs(ctx: AppContext) -> dict[str, int]:
             org = create_organisation(session, org_name)
             tag = org_name[-1].lower()
             for role in ("admin", "instructor", "learner"):
-                user = create_user(session, org_id=org.id, email=f"{role}@{tag}.example", name=f"{role} {tag}",
-                                   password="password-123", role=role)
+                user = create_user(
+                    session,
+                    org_id=org.id,
+                    email=f"{role}@{tag}.example",
+                    name=f"{role} {tag}",
+                    password="password-123",
+                    role=role,
+                )
                 ids[f"{role}_{tag}"] = user.id
     return ids
 
@@ -34,12 +40,17 @@ def test_admin_sees_and_edits_only_own_org(client: TestClient, ctx: AppContext) 
     org = client.get("/api/v1/org", headers=admin_a).json()
     emails = {m["email"] for m in org["members"]}
     assert emails == {"admin@a.example", "instructor@a.example", "learner@a.example"}
-    ok = client.patch(f"/api/v1/org/members/{ids['learner_a']}", json={"role": "instructor", "team": "Blue"},
-                      headers=admin_a)
+    ok = client.patch(
+        f"/api/v1/org/members/{ids['learner_a']}",
+        json={"role": "instructor", "team": "Blue"},
+        headers=admin_a,
+    )
     assert ok.status_code == 200 and ok.json()["role"] == "instructor" and ok.json()["team"] == "Blue"
     other = client.patch(f"/api/v1/org/members/{ids['learner_b']}", json={"role": "admin"}, headers=admin_a)
     assert other.status_code == 404
-    bad_role = client.patch(f"/api/v1/org/members/{ids['learner_a']}", json={"role": "emperor"}, headers=admin_a)
+    bad_role = client.patch(
+        f"/api/v1/org/members/{ids['learner_a']}", json={"role": "emperor"}, headers=admin_a
+    )
     assert bad_role.status_code == 422
 
 

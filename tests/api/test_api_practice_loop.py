@@ -35,8 +35,11 @@ def test_full_loop_moves_mastery(client: TestClient) -> None:
     # The first skill must be the root of the graph: prerequisites come first.
     assert nxt["skill_id"] == "basics.tokens"
     assert "key" not in nxt["item"] and "solution" not in nxt["item"] and "tests" not in nxt["item"]
-    fb = client.post("/api/v1/practice/answer", headers=h,
-                     json={"item_id": nxt["item"]["id"], "answer": _right_answer(client, nxt["item"])}).json()
+    fb = client.post(
+        "/api/v1/practice/answer",
+        headers=h,
+        json={"item_id": nxt["item"]["id"], "answer": _right_answer(client, nxt["item"])},
+    ).json()
     assert fb["correct"] is True
     change = fb["mastery"][0]
     assert change["after"] > change["before"]
@@ -79,9 +82,15 @@ def test_bad_answers_get_clear_errors_and_store_nothing(client: TestClient, ctx)
         r = client.post("/api/v1/practice/answer", json=body, headers=h)
         assert r.status_code == status, (body, r.text)
         assert r.json()["error"]["message"]
-    r = client.post("/api/v1/practice/answer", content=b"\x00\xff\xfe binary", headers={**h, "content-type": "application/json"})
+    r = client.post(
+        "/api/v1/practice/answer",
+        content=b"\x00\xff\xfe binary",
+        headers={**h, "content-type": "application/json"},
+    )
     assert r.status_code == 422
-    r = client.post("/api/v1/practice/answer", content=b"x" * 300_000, headers={**h, "content-type": "application/json"})
+    r = client.post(
+        "/api/v1/practice/answer", content=b"x" * 300_000, headers={**h, "content-type": "application/json"}
+    )
     assert r.status_code == 413
     with ctx.session() as session:
         assert session.scalar(select(func.count()).select_from(Response)) == 0
@@ -94,14 +103,18 @@ def test_unknown_role_and_auth_errors(client: TestClient) -> None:
     h = _signup(client)
     r = client.post("/api/v1/enrolment", json={"role_id": "astronaut"}, headers=h)
     assert r.status_code == 404 and "astronaut" in r.json()["error"]["message"]
-    dup = client.post("/api/v1/auth/signup", json={"email": "ada@example.org", "name": "A", "password": "12345678"})
+    dup = client.post(
+        "/api/v1/auth/signup", json={"email": "ada@example.org", "name": "A", "password": "12345678"}
+    )
     assert dup.status_code == 409
     bad = client.post("/api/v1/auth/login", json={"email": "ada@example.org", "password": "wrong-password"})
     assert bad.status_code == 401
 
 
 def test_cookie_auth_needs_csrf_for_writes(client: TestClient) -> None:
-    r = client.post("/api/v1/auth/signup", json={"email": "c@example.org", "name": "C", "password": "12345678"})
+    r = client.post(
+        "/api/v1/auth/signup", json={"email": "c@example.org", "name": "C", "password": "12345678"}
+    )
     token, csrf = r.json()["token"], r.json()["csrf_token"]
     client.cookies.set("learnloop_session", token)
     assert client.get("/api/v1/me").status_code == 200

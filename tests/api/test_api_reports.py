@@ -35,10 +35,15 @@ def test_manager_of_org_a_cannot_see_org_b(client: TestClient, ctx: AppContext) 
     org_a, org_b = _org(ctx, "Org A", 6), _org(ctx, "Org B", 8)
     boss_a = _login(client, org_a, "boss")
     report = client.get("/api/v1/reports/team", headers=boss_a).json()
-    assert report["org_name"] == "Org A" and report["people"] == 8  # six learners, the manager, the instructor
+    assert (
+        report["org_name"] == "Org A" and report["people"] == 8
+    )  # six learners, the manager, the instructor
     assert {p["id"] for row in report["readiness"] for p in row["people"]} == {
-        org_a.users[f"l{i}"] for i in range(6)}
-    assert client.get(f"/api/v1/reports/team?team_id={org_b.teams['Core']}", headers=boss_a).status_code == 404
+        org_a.users[f"l{i}"] for i in range(6)
+    }
+    assert (
+        client.get(f"/api/v1/reports/team?team_id={org_b.teams['Core']}", headers=boss_a).status_code == 404
+    )
     assert client.get(f"/api/v1/reports/learners/{org_b.users['l0']}", headers=boss_a).status_code == 404
     assert client.get(f"/api/v1/reports/learners/{org_a.users['l0']}", headers=boss_a).status_code == 200
     teacher_a = _login(client, org_a, "teacher")

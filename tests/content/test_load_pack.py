@@ -25,7 +25,9 @@ def test_mini_pack_loads() -> None:
 def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     skills = root / "skills.yaml"
-    skills.write_text(skills.read_text() + """- id: basics.tokens
+    skills.write_text(
+        skills.read_text()
+        + """- id: basics.tokens
   name: Duplicate of tokens
   domain: basics
 - id: apps.loop-a
@@ -36,7 +38,8 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
   name: B
   domain: apps
   prerequisites: [apps.loop-a, basics.nowhere]
-""")
+"""
+    )
     items = root / "items" / "broken.yaml"
     items.write_text("""- id: broken.nokey
   skills: [basics.tokens]
@@ -104,4 +107,6 @@ def test_write_then_load_round_trips_meaning(tmp_path: Path, source: Path) -> No
     write_pack(again, tmp_path / "out2")
     for first in sorted((tmp_path / "out").rglob("*")):
         if first.is_file():
-            assert first.read_bytes() == (tmp_path / "out2" / first.relative_to(tmp_path / "out")).read_bytes()
+            assert (
+                first.read_bytes() == (tmp_path / "out2" / first.relative_to(tmp_path / "out")).read_bytes()
+            )

@@ -19,8 +19,9 @@ def test_choice() -> None:
         score_answer(item, {"choice": "z"})
 
 
-@pytest.mark.parametrize("raw, ok", [("1", True), ("1.0005", True), (" 1,000 ", False), ("100%", True),
-                                     (1, True), ("1.01", False)])
+@pytest.mark.parametrize(
+    "raw, ok", [("1", True), ("1.0005", True), (" 1,000 ", False), ("100%", True), (1, True), ("1.01", False)]
+)
 def test_numeric(raw: object, ok: bool) -> None:
     assert score_answer(PACK.item("basics.tokens.cost"), {"value": raw}).correct is ok
 

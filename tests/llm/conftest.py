@@ -60,8 +60,9 @@ def make_ctx(tmp_path: Path, pack: Path = MINI_PACK, **llm: Any) -> AppContext:
     return ctx
 
 
-def make_user(ctx: AppContext, email: str = "ada@example.org", role: str = "learner",
-              enrol: str | None = "builder") -> CurrentUser:
+def make_user(
+    ctx: AppContext, email: str = "ada@example.org", role: str = "learner", enrol: str | None = "builder"
+) -> CurrentUser:
     result = auth.signup(ctx, email=email, name=email.split("@")[0].title(), password="correct horse")
     user = result.user
     if role != "learner":

@@ -15,14 +15,19 @@ from tests.llm.conftest import make_ctx, make_user
 
 
 def test_model_drafts_are_validated_against_the_pack_schema() -> None:
-    raw = ('{"items": [{"kind": "choice", "stem": "Which is a token?", "options": {"a": "A word piece", "b": "A GPU"},'
-           ' "key": "a", "explanation": "Tokens are pieces.", "hints": ["Think small.", "Pieces."]},'
-           ' {"kind": "choice", "stem": "Broken", "options": {"a": "x"}, "key": "z", "explanation": "-",'
-           ' "hints": ["h"]}]}')
+    raw = (
+        '{"items": [{"kind": "choice", "stem": "Which is a token?", "options": {"a": "A word piece", "b": "A GPU"},'
+        ' "key": "a", "explanation": "Tokens are pieces.", "hints": ["Think small.", "Pieces."]},'
+        ' {"kind": "choice", "stem": "Broken", "options": {"a": "x"}, "key": "z", "explanation": "-",'
+        ' "hints": ["h"]}]}'
+    )
     items, problems = parse_drafts(raw, "basics.tokens", "basics.tokens.draft")
     assert [i.stem for i in items] == ["Which is a token?"] and items[0].skills == ["basics.tokens"]
     assert len(problems) == 1 and problems[0].startswith("draft 2")
-    assert parse_drafts("not json", "basics.tokens", "p") == ([], ["the model's reply is not a JSON list of items"])
+    assert parse_drafts("not json", "basics.tokens", "p") == (
+        [],
+        ["the model's reply is not a JSON list of items"],
+    )
 
 
 def test_near_duplicates_of_the_bank_are_dropped() -> None:

@@ -17,9 +17,16 @@ HELLO = ChatRequest(messages=[{"role": "user", "content": "Say hello."}], max_to
 
 
 def served(tmp_path: Path, server, **extra):  # type: ignore[no-untyped-def]
-    return make_ctx(tmp_path, llm_tutor="openai_compat,offline", llm_base_url=server.base_url,
-                    llm_model=server.model, llm_timeout_s=120, llm_tutor_max_tokens=16,
-                    llm_embed="openai_compat", **extra)
+    return make_ctx(
+        tmp_path,
+        llm_tutor="openai_compat,offline",
+        llm_base_url=server.base_url,
+        llm_model=server.model,
+        llm_timeout_s=120,
+        llm_tutor_max_tokens=16,
+        llm_embed="openai_compat",
+        **extra,
+    )
 
 
 def test_completion_over_http_is_accounted_and_cached(tmp_path: Path, model_server) -> None:  # type: ignore[no-untyped-def]
@@ -33,8 +40,10 @@ def test_completion_over_http_is_accounted_and_cached(tmp_path: Path, model_serv
     assert isinstance(second, Completion) and second.cached and second.text == first.text
     with ctx.session() as session:
         rows = session.query(LLMUsage).order_by(LLMUsage.id).all()
-        assert [(r.provider, r.cached, r.outcome) for r in rows] == [("openai_compat", False, "ok"),
-                                                                      ("openai_compat", True, "ok")]
+        assert [(r.provider, r.cached, r.outcome) for r in rows] == [
+            ("openai_compat", False, "ok"),
+            ("openai_compat", True, "ok"),
+        ]
         assert rows[0].user_id == user.id and rows[0].completion_tokens == first.completion_tokens
 
 
@@ -56,8 +65,14 @@ def test_slow_endpoint_falls_back_quickly(tmp_path: Path, model_server) -> None:
 
 
 def test_down_endpoint_falls_back_and_the_learner_sees_it(tmp_path: Path) -> None:
-    ctx = make_ctx(tmp_path, llm_tutor="openai_compat,offline", llm_base_url=down_url(), llm_model="m",
-                   llm_timeout_s=2, llm_embed="openai_compat")
+    ctx = make_ctx(
+        tmp_path,
+        llm_tutor="openai_compat,offline",
+        llm_base_url=down_url(),
+        llm_model="m",
+        llm_timeout_s=2,
+        llm_embed="openai_compat",
+    )
     user = make_user(ctx)
     item_id = practice.next_item(ctx, user).item["id"]
     start = time.monotonic()
@@ -83,17 +98,28 @@ def test_tutor_with_the_served_model_never_leaks(tmp_path: Path, model_server) -
     assert reply.provider in ("openai_compat", "offline")
 
 
-def test_malformed_model_grade_goes_to_review_not_into_the_log(tmp_path: Path, model_server,  # type: ignore[no-untyped-def]
-                                                              need_embeddings: None) -> None:
+def test_malformed_model_grade_goes_to_review_not_into_the_log(
+    tmp_path: Path,
+    model_server,  # type: ignore[no-untyped-def]
+    need_embeddings: None,
+) -> None:
     # Six tokens cannot hold the JSON grade: the reply is malformed twice.
-    ctx = make_ctx(tmp_path, llm_grade="openai_compat,offline", llm_base_url=model_server.base_url,
-                   llm_model=model_server.model, llm_timeout_s=120, llm_grade_max_tokens=6)
+    ctx = make_ctx(
+        tmp_path,
+        llm_grade="openai_compat,offline",
+        llm_base_url=model_server.base_url,
+        llm_model=model_server.model,
+        llm_timeout_s=120,
+        llm_grade_max_tokens=6,
+    )
     user = make_user(ctx)
     with ctx.session() as session:
         from learnloop.store.models import PendingItem
 
         session.merge(PendingItem(user_id=user.id, item_id="basics.tokens.window", reason="t", hints_shown=0))
-    feedback = practice.answer(ctx, user, "basics.tokens.window", {"text": "The oldest tokens are truncated."})
+    feedback = practice.answer(
+        ctx, user, "basics.tokens.window", {"text": "The oldest tokens are truncated."}
+    )
     assert any("instructor" in m for m in feedback.messages)
     from learnloop.store.models import GradeReview, LLMCacheEntry
 
@@ -101,4 +127,9 @@ def test_malformed_model_grade_goes_to_review_not_into_the_log(tmp_path: Path, m
         review = session.query(GradeReview).one()
         assert review.reason == "malformed_output" and review.grader == "offline-classifier"
         assert session.query(LLMCacheEntry).count() == 0
-        assert session.query(LLMUsage).filter(LLMUsage.task == "grade", LLMUsage.provider == "openai_compat").count() == 2
+        assert (
+            session.query(LLMUsage)
+            .filter(LLMUsage.task == "grade", LLMUsage.provider == "openai_compat")
+            .count()
+            == 2
+        )

@@ -69,12 +69,19 @@ def test_benign_text_is_not_taken_for_injection() -> None:
 
 
 def test_model_output_is_validated() -> None:
-    ok = parse_model_grade(ITEM, '{"criteria": [{"id": "window", "met": true}, {"id": "truncation", "met": false}],'
-                                 ' "confidence": 0.9, "feedback": "Good start."}')
+    ok = parse_model_grade(
+        ITEM,
+        '{"criteria": [{"id": "window", "met": true}, {"id": "truncation", "met": false}],'
+        ' "confidence": 0.9, "feedback": "Good start."}',
+    )
     assert ok.confidence == 0.9
-    for raw in ['{"criteria": [', "full marks!", '{"criteria": [{"id": "window", "met": true}], "confidence": 0.9,'
-                ' "feedback": ""}', '{"criteria": [{"id": "window", "met": true}, {"id": "truncation", "met": true}],'
-                ' "confidence": 7, "feedback": ""}']:
+    for raw in [
+        '{"criteria": [',
+        "full marks!",
+        '{"criteria": [{"id": "window", "met": true}], "confidence": 0.9, "feedback": ""}',
+        '{"criteria": [{"id": "window", "met": true}, {"id": "truncation", "met": true}],'
+        ' "confidence": 7, "feedback": ""}',
+    ]:
         with pytest.raises(ValueError):
             parse_model_grade(ITEM, raw)
 

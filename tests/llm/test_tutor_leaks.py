@@ -30,13 +30,17 @@ def test_numeric_answer_is_a_leak_unless_it_is_in_the_question() -> None:
 
 def test_reference_answer_paraphrase_is_a_leak() -> None:
     item = ITEMS["basics.tokens.window"]
-    assert leaks("Once the conversation exceeds the context window, the earliest tokens are truncated.", [item])
+    assert leaks(
+        "Once the conversation exceeds the context window, the earliest tokens are truncated.", [item]
+    )
     assert not leaks("What is the most text a model can read in one request?", [item])
 
 
 def test_code_solution_is_a_leak() -> None:
     item = ITEMS["basics.prompts.code"]
-    assert leaks("Try this:\n```python\ndef fill(template, values):\n    return template.format(**values)\n```", [item])
+    assert leaks(
+        "Try this:\n```python\ndef fill(template, values):\n    return template.format(**values)\n```", [item]
+    )
     assert not leaks("Python strings have a method that substitutes named placeholders. Which one?", [item])
 
 

@@ -79,20 +79,33 @@ def test_tutor_api_and_panel(ctx) -> None:  # type: ignore[no-untyped-def]
 
     make_user(ctx)
     with TestClient(create_app(ctx)) as client:
-        token = client.post("/api/v1/auth/login", json={"email": "ada@example.org",
-                                                        "password": "correct horse"}).json()["token"]
+        token = client.post(
+            "/api/v1/auth/login", json={"email": "ada@example.org", "password": "correct horse"}
+        ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
-        r = client.post("/api/v1/tutor/ask", json={"question": "What is a token?", "lesson_id": "lesson.tokens"},
-                        headers=headers)
+        r = client.post(
+            "/api/v1/tutor/ask",
+            json={"question": "What is a token?", "lesson_id": "lesson.tokens"},
+            headers=headers,
+        )
         assert r.status_code == 200, r.text
         conv_id = r.json()["id"]
         assert client.post("/api/v1/tutor/ask", json={"question": ""}, headers=headers).status_code == 422
-        assert client.post("/api/v1/tutor/ask", json={"question": "hi", "in_assessment": True},
-                           headers=headers).status_code == 403
-        stream = client.post("/api/v1/tutor/ask/stream", json={"question": "More?", "conversation_id": conv_id},
-                             headers=headers)
+        assert (
+            client.post(
+                "/api/v1/tutor/ask", json={"question": "hi", "in_assessment": True}, headers=headers
+            ).status_code
+            == 403
+        )
+        stream = client.post(
+            "/api/v1/tutor/ask/stream",
+            json={"question": "More?", "conversation_id": conv_id},
+            headers=headers,
+        )
         assert stream.status_code == 200 and "event: done" in stream.text
-        assert len(client.get(f"/api/v1/tutor/conversations/{conv_id}", headers=headers).json()["messages"]) == 4
+        assert (
+            len(client.get(f"/api/v1/tutor/conversations/{conv_id}", headers=headers).json()["messages"]) == 4
+        )
         panel = client.get("/tutor/panel?lesson_id=lesson.tokens", headers=headers)
         assert panel.status_code == 200 and "What is a token?" in panel.text
         assert client.delete(f"/api/v1/tutor/conversations/{conv_id}", headers=headers).status_code == 204

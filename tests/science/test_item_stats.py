@@ -71,7 +71,7 @@ def test_flags_negative_discrimination_extremes_and_a_wrong_key() -> None:
     items = np.concatenate([items, np.full(300, 4), np.full(300, 5), np.full(300, 6)])
     correct = np.concatenate([correct, extra_correct, np.ones(300), np.zeros(300)])
     choice = np.full(users.size, -1)
-    choice[n:n + 300] = np.where(strong, 2, 0)
+    choice[n : n + 300] = np.where(strong, 2, 0)
     key = np.array([-1, -1, -1, -1, 0, -1, -1])
     result = analyse_items(items, users, correct, 7, choice=choice, key=key, n_choices=3)
     flags = flag_items(result, min_respondents=30)

@@ -34,7 +34,9 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         (True, None, 0, Rating.Good),  # no duration: neither slow nor fast
     ],
 )
-def test_answers_map_to_ratings(correct: bool, duration_s: float | None, hints: int, expected: Rating) -> None:
+def test_answers_map_to_ratings(
+    correct: bool, duration_s: float | None, hints: int, expected: Rating
+) -> None:
     assert rating_for_answer(correct, minutes=2.0, duration_s=duration_s, hints_used=hints) == expected
 
 
@@ -51,13 +53,20 @@ def test_cards_go_to_day_intervals_and_fade() -> None:
 
 def test_better_answers_give_longer_intervals() -> None:
     model = MemoryModel()
-    dues = [model.review(model.new_card(), r, T0).due for r in (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)]
+    dues = [
+        model.review(model.new_card(), r, T0).due
+        for r in (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
+    ]
     assert dues == sorted(dues) and dues[0] < dues[-1]
 
 
 def test_replay_is_deterministic_and_equals_live_reviews() -> None:
     model = MemoryModel()
-    reviews = [(Rating.Good, T0), (Rating.Again, T0 + timedelta(days=3)), (Rating.Good, T0 + timedelta(days=4))]
+    reviews = [
+        (Rating.Good, T0),
+        (Rating.Again, T0 + timedelta(days=3)),
+        (Rating.Good, T0 + timedelta(days=4)),
+    ]
     live = model.new_card()
     for rating, at in reviews:
         live = model.review(live, rating, at)

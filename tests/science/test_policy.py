@@ -38,7 +38,9 @@ def items(**difficulties: list[float]) -> dict[str, list[ItemOption]]:
 
 
 BANK = items(a=[-0.8, 0.0, 2.5], b=[0.0, 0.5], c=[0.0, 0.3], d=[0.0, 0.2], z=[0.0])
-CUR = build_curriculum(GRAPH, {"c": 0.8, "d": 0.6}, items=BANK, lessons={"a": [LessonOption("lesson.a", 5.0)]})
+CUR = build_curriculum(
+    GRAPH, {"c": 0.8, "d": 0.6}, items=BANK, lessons={"a": [LessonOption("lesson.a", 5.0)]}
+)
 
 
 def test_cycle_and_unknown_prerequisite_are_refused_cleanly() -> None:
@@ -154,9 +156,12 @@ def test_every_role_of_the_default_pack_gets_a_valid_choice() -> None:
     bank = {i.id for i in pack.items}
     for role in pack.roles:
         cur = curriculum_for_role(pack, role.id)
-        state = LearnerState(mastery={s: 0.5 for s in cur.skills}, attempts={s: 3 for s in cur.skills},
-                             retrievability={s: 0.85 for s in cur.skills},
-                             history={s: [True, False, False] for s in cur.skills})
+        state = LearnerState(
+            mastery={s: 0.5 for s in cur.skills},
+            attempts={s: 3 for s in cur.skills},
+            retrievability={s: 0.85 for s in cur.skills},
+            history={s: [True, False, False] for s in cur.skills},
+        )
         choice = choose_activity(cur, state)
         assert choice is not None and choice.item_id in bank and choice.skill_id in cur.skills
 
@@ -167,8 +172,9 @@ def test_simulation_is_reproducible_and_reaches_targets() -> None:
     one = simulate_learner(cur, "ai-literate-professional", "ours", 3, seed=11)
     two = simulate_learner(cur, "ai-literate-professional", "ours", 3, seed=11)
     assert one == two and one.reached and one.items > 0 and 0 <= one.retention <= one.true_recall_at_stop <= 1
-    outcomes = simulate(pack, policies=("ours", "lowest_mastery"), learners=4, seed=1,
-                        roles=["ai-literate-professional"])
+    outcomes = simulate(
+        pack, policies=("ours", "lowest_mastery"), learners=4, seed=1, roles=["ai-literate-professional"]
+    )
     rows = {s.policy: s for s in summarise(outcomes)}
     assert set(rows) == {"ours", "lowest_mastery"} and all(r.learners == 4 for r in rows.values())
     assert rows["lowest_mastery"].mean_lessons == 0 and rows["lowest_mastery"].mean_reviews == 0

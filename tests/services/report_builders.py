@@ -44,16 +44,32 @@ def make_org(ctx: AppContext, name: str) -> Org:
         return Org(org.id, org.name)
 
 
-def add_user(ctx: AppContext, org: Org, key: str, *, role: str = "learner", team: str | None = None,
-             manager: str | None = None, consent: bool = False, target_role: str | None = "builder") -> int:
+def add_user(
+    ctx: AppContext,
+    org: Org,
+    key: str,
+    *,
+    role: str = "learner",
+    team: str | None = None,
+    manager: str | None = None,
+    consent: bool = False,
+    target_role: str | None = "builder",
+) -> int:
     with ctx.session() as session:
         team_id = None
         if team is not None:
             team_id = get_or_create_team(session, org.id, team).id
             org.teams[team] = team_id
-        user = create_user(session, org_id=org.id, email=f"{key}@{org.name.lower().replace(' ', '')}.example",
-                           name=key.title(), password=PASSWORD, role=role, team_id=team_id,
-                           password_hash=_password_hash())
+        user = create_user(
+            session,
+            org_id=org.id,
+            email=f"{key}@{org.name.lower().replace(' ', '')}.example",
+            name=key.title(),
+            password=PASSWORD,
+            role=role,
+            team_id=team_id,
+            password_hash=_password_hash(),
+        )
         user.manager_id = org.users[manager] if manager else None
         user.consent_share = consent
         if target_role:
@@ -62,29 +78,48 @@ def add_user(ctx: AppContext, org: Org, key: str, *, role: str = "learner", team
         return user.id
 
 
-def set_history(ctx: AppContext, org: Org, key: str, skill_id: str, steps: list[tuple[datetime, float]]) -> None:
+def set_history(
+    ctx: AppContext, org: Org, key: str, skill_id: str, steps: list[tuple[datetime, float]]
+) -> None:
     """Append mastery steps (moment, p_known) for one learner and skill; the last is current."""
     user_id = org.users[key]
     with ctx.session() as session:
         row = session.get(Mastery, (user_id, skill_id))
         for at, p in steps:
-            response = Response(org_id=org.id, user_id=user_id, item_id="basics.tokens.count", skills=[skill_id],
-                                kind="choice", context="practice", answer={"choice": "b"}, correct=True,
-                                score=1.0, hints_used=0, duration_ms=20_000, created_at=at)
+            response = Response(
+                org_id=org.id,
+                user_id=user_id,
+                item_id="basics.tokens.count",
+                skills=[skill_id],
+                kind="choice",
+                context="practice",
+                answer={"choice": "b"},
+                correct=True,
+                score=1.0,
+                hints_used=0,
+                duration_ms=20_000,
+                created_at=at,
+            )
             session.add(response)
             session.flush()
-            session.add(MasteryHistory(user_id=user_id, skill_id=skill_id, response_id=response.id, p_known=p,
-                                       created_at=at))
+            session.add(
+                MasteryHistory(
+                    user_id=user_id, skill_id=skill_id, response_id=response.id, p_known=p, created_at=at
+                )
+            )
             if row is None:
-                row = Mastery(user_id=user_id, skill_id=skill_id, p_known=p, attempts=0, correct=0,
-                              last_response_id=0)
+                row = Mastery(
+                    user_id=user_id, skill_id=skill_id, p_known=p, attempts=0, correct=0, last_response_id=0
+                )
                 session.add(row)
             row.p_known, row.updated_at, row.last_response_id = p, at, response.id
             row.attempts += 1
             row.correct += 1
 
 
-def set_mastery(ctx: AppContext, org: Org, key: str, values: dict[str, float], at: datetime | None = None) -> None:
+def set_mastery(
+    ctx: AppContext, org: Org, key: str, values: dict[str, float], at: datetime | None = None
+) -> None:
     for skill_id, p in values.items():
         set_history(ctx, org, key, skill_id, [(at or utcnow() - timedelta(hours=1), p)])
 
@@ -99,5 +134,13 @@ def viewer(ctx: AppContext, org: Org, key: str) -> CurrentUser:
 def current_user(session: Session, user: User) -> CurrentUser:
     org = session.get(Organisation, user.org_id)
     assert org is not None
-    return CurrentUser(id=user.id, org_id=user.org_id, org_name=org.name, team_id=user.team_id, email=user.email,
-                       name=user.name, role=user.role, locale="en")
+    return CurrentUser(
+        id=user.id,
+        org_id=user.org_id,
+        org_name=org.name,
+        team_id=user.team_id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        locale="en",
+    )

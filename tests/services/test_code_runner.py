@@ -24,9 +24,11 @@ def test_memory_bomb_fails_cleanly() -> None:
 
 
 def test_no_network_no_subprocess_no_writes() -> None:
-    for source in ("import socket\nsocket.create_connection(('127.0.0.1', 9))\n",
-                   "import subprocess\nsubprocess.run(['ls'])\n",
-                   "open('/tmp/learnloop-escape.txt', 'w').write('x')\n"):
+    for source in (
+        "import socket\nsocket.create_connection(('127.0.0.1', 9))\n",
+        "import subprocess\nsubprocess.run(['ls'])\n",
+        "open('/tmp/learnloop-escape.txt', 'w').write('x')\n",
+    ):
         result = run_code(source, TESTS)
         assert not result.correct and "not allowed" in (result.error or ""), source
 

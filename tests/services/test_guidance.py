@@ -47,7 +47,9 @@ def _answer(ctx: AppContext, user: CurrentUser, n: int, right: bool = True) -> l
         shown = practice.next_item(ctx, user)
         item_id = shown.item["id"]
         payload = _right(item_id) if right else {"choice": "zz", "value": -1, "text": "no", "code": "pass"}
-        field = {"choice": "choice", "numeric": "value", "text": "text", "code": "code"}[PACK.item(item_id).kind]
+        field = {"choice": "choice", "numeric": "value", "text": "text", "code": "code"}[
+            PACK.item(item_id).kind
+        ]
         practice.answer(ctx, user, item_id, {field: payload[field]})
         seen.append(item_id)
     return seen
@@ -143,7 +145,9 @@ def test_fitting_memory_on_a_short_log_keeps_defaults(ctx: AppContext) -> None:
 
 
 def test_path_api_and_page(client: TestClient) -> None:
-    r = client.post("/api/v1/auth/signup", json={"email": "p@example.org", "name": "P", "password": "12345678"})
+    r = client.post(
+        "/api/v1/auth/signup", json={"email": "p@example.org", "name": "P", "password": "12345678"}
+    )
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     client.cookies.clear()
     client.post("/api/v1/enrolment", json={"role_id": "builder"}, headers=headers)
@@ -160,7 +164,10 @@ def test_path_api_and_page(client: TestClient) -> None:
     assert page.status_code == 200 and "My path" in page.text
     assert re.search(r'data-skill="basics.tokens" data-status="learn"', page.text)
     practice_page = client.get("/practice")
-    assert 'data-lesson-id="lesson.tokens"' in practice_page.text and 'href="/lessons/lesson.tokens"' in practice_page.text
+    assert (
+        'data-lesson-id="lesson.tokens"' in practice_page.text
+        and 'href="/lessons/lesson.tokens"' in practice_page.text
+    )
 
 
 def test_simulate_service_and_cli(tmp_path: Path) -> None:
@@ -172,9 +179,13 @@ def test_simulate_service_and_cli(tmp_path: Path) -> None:
     assert {r["policy"] for r in rows} == {"ours", "lowest_mastery"}
     with pytest.raises(Exception, match="unknown policies: nope"):
         guidance.simulate(MINI_PACK, learners=1, seed=0, policies=["nope"])
-    done = CliRunner().invoke(app, ["simulate", "--learners", "2", "--pack", str(MINI_PACK), "--policy", "ours"])
+    done = CliRunner().invoke(
+        app, ["simulate", "--learners", "2", "--pack", str(MINI_PACK), "--policy", "ours"]
+    )
     assert done.exit_code == 0 and "ours" in done.output and "retention" in done.output
-    bad = CliRunner().invoke(app, ["simulate", "--learners", "1", "--pack", str(MINI_PACK), "--role", "astronaut"])
+    bad = CliRunner().invoke(
+        app, ["simulate", "--learners", "1", "--pack", str(MINI_PACK), "--role", "astronaut"]
+    )
     assert bad.exit_code == 2 and "unknown roles: astronaut" in bad.output
 
 

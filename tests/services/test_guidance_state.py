@@ -45,21 +45,40 @@ def _log_answers(ctx: AppContext, user: CurrentUser, n: int, start: datetime, se
             correct = rng.random() < 0.7
             rid = session.execute(
                 insert(Response).values(
-                    org_id=user.org_id, user_id=user.id, item_id=item_id, skills=skills, kind="choice",
-                    context="practice", answer={"choice": "a"}, correct=correct, score=float(correct),
+                    org_id=user.org_id,
+                    user_id=user.id,
+                    item_id=item_id,
+                    skills=skills,
+                    kind="choice",
+                    context="practice",
+                    answer={"choice": "a"},
+                    correct=correct,
+                    score=float(correct),
                     hints_used=int(rng.random() < 0.2),
                     duration_ms=None if rng.random() < 0.1 else int(60_000 * rng.uniform(0.2, 2.5)),
                     created_at=at,
                 )
             ).inserted_primary_key[0]
-            apply_answer(session, model, rows, user_id=user.id, skills=skills, correct=correct,
-                         response_id=rid, at=at)
+            apply_answer(
+                session, model, rows, user_id=user.id, skills=skills, correct=correct, response_id=rid, at=at
+            )
             if rng.random() < 0.05:  # an instructor overturned the grade: the cards must follow
-                session.add(GradeReview(
-                    org_id=user.org_id, user_id=user.id, response_id=rid, item_id=item_id, answer_text="",
-                    provisional_correct=correct, provisional_score=float(correct), confidence=0.2,
-                    grader="test", reason="low_confidence", status="decided", decided_correct=not correct,
-                ))
+                session.add(
+                    GradeReview(
+                        org_id=user.org_id,
+                        user_id=user.id,
+                        response_id=rid,
+                        item_id=item_id,
+                        answer_text="",
+                        provisional_correct=correct,
+                        provisional_score=float(correct),
+                        confidence=0.2,
+                        grader="test",
+                        reason="low_confidence",
+                        status="decided",
+                        decided_correct=not correct,
+                    )
+                )
 
 
 def _replayed_state(ctx: AppContext, user: CurrentUser, now: datetime) -> LearnerState:
@@ -68,18 +87,27 @@ def _replayed_state(ctx: AppContext, user: CurrentUser, now: datetime) -> Learne
     with ctx.session() as session:
         active = ctx.active_pack(session)
         decided = {
-            rid: ok for rid, ok in session.execute(
-                select(GradeReview.response_id, GradeReview.decided_correct).where(GradeReview.status == "decided")
+            rid: ok
+            for rid, ok in session.execute(
+                select(GradeReview.response_id, GradeReview.decided_correct).where(
+                    GradeReview.status == "decided"
+                )
             )
         }
-        log = session.execute(select(Response).where(Response.user_id == user.id).order_by(Response.id)).scalars().all()
+        log = (
+            session.execute(select(Response).where(Response.user_id == user.id).order_by(Response.id))
+            .scalars()
+            .all()
+        )
         mastery = session.execute(select(Mastery).where(Mastery.user_id == user.id)).scalars().all()
         cards = {}
         for r in log:
             minutes = active.items[r.item_id].minutes if r.item_id in active.items else 1.0
             rating = rating_for_answer(
-                decided.get(r.id, r.correct), minutes=minutes,
-                duration_s=None if r.duration_ms is None else r.duration_ms / 1000, hints_used=r.hints_used,
+                decided.get(r.id, r.correct),
+                minutes=minutes,
+                duration_s=None if r.duration_ms is None else r.duration_ms / 1000,
+                hints_used=r.hints_used,
             )
             card = cards.get(r.item_id) or memory.new_card()
             cards[r.item_id] = memory.review(card, rating, r.created_at)
@@ -90,14 +118,14 @@ def _replayed_state(ctx: AppContext, user: CurrentUser, now: datetime) -> Learne
                     best[skill] = max(best.get(skill, 0.0), memory.retrievability(card, now))
         recent = [r.item_id for r in reversed(log)][:16]
         history: dict[str, list[bool]] = {}
-        for r in log[-guidance.HISTORY_WINDOW:]:
+        for r in log[-guidance.HISTORY_WINDOW :]:
             for skill in r.skills:
                 history.setdefault(skill, []).append(bool(r.correct))
         return LearnerState(
             mastery={m.skill_id: m.p_known for m in mastery},
             retrievability=best,
             attempts={m.skill_id: m.attempts for m in mastery},
-            answered=Counter(r.item_id for r in log[-guidance.HISTORY_WINDOW:]),
+            answered=Counter(r.item_id for r in log[-guidance.HISTORY_WINDOW :]),
             recent_items=tuple(recent),
             recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
             history=history,
@@ -115,9 +143,14 @@ def _assert_same(fast: LearnerState, replayed: LearnerState) -> None:
     assert fast.retrievability == pytest.approx(replayed.retrievability, abs=1e-12)
     assert fast.retrievability.keys() == replayed.retrievability.keys()
     assert (fast.mastery, fast.attempts, dict(fast.answered)) == (
-        replayed.mastery, replayed.attempts, dict(replayed.answered))
+        replayed.mastery,
+        replayed.attempts,
+        dict(replayed.answered),
+    )
     assert (tuple(fast.recent_items), tuple(fast.recent_skills)) == (
-        tuple(replayed.recent_items), tuple(replayed.recent_skills))
+        tuple(replayed.recent_items),
+        tuple(replayed.recent_skills),
+    )
     assert {k: list(v) for k, v in fast.history.items()} == {k: list(v) for k, v in replayed.history.items()}
 
 
@@ -137,10 +170,16 @@ def test_next_item_sees_what_a_full_replay_of_the_log_sees(any_ctx: AppContext) 
         session.execute(PendingItem.__table__.delete())
         active = ctx.active_pack(session)
         cur = guidance.curriculum(active, "builder", ctx.settings.unlock_mastery, load_model(session))
-    expected = choose_activity(cur, _replayed_state(ctx, user, guidance.utcnow()), guidance.policy_config(MemoryModel()))
+    expected = choose_activity(
+        cur, _replayed_state(ctx, user, guidance.utcnow()), guidance.policy_config(MemoryModel())
+    )
     assert expected is not None
     shown = practice.next_item(ctx, user)
-    assert (shown.item["id"], shown.skill_id, shown.reason) == (expected.item_id, expected.skill_id, expected.reason)
+    assert (shown.item["id"], shown.skill_id, shown.reason) == (
+        expected.item_id,
+        expected.skill_id,
+        expected.reason,
+    )
 
 
 def test_cards_folded_in_pieces_equal_a_rebuild(ctx: AppContext) -> None:
@@ -201,17 +240,29 @@ def test_a_new_decision_rebuilds_one_learners_cards_only(ctx: AppContext) -> Non
         answer = session.execute(
             select(Response).where(Response.user_id == first.id, Response.id.not_in(reviewed)).limit(1)
         ).scalar_one()
-        session.add(GradeReview(
-            org_id=first.org_id, user_id=first.id, response_id=answer.id, item_id=answer.item_id, answer_text="",
-            provisional_correct=answer.correct, provisional_score=answer.score, confidence=0.2, grader="test",
-            reason="low_confidence", status="decided", decided_correct=not answer.correct,
-        ))
+        session.add(
+            GradeReview(
+                org_id=first.org_id,
+                user_id=first.id,
+                response_id=answer.id,
+                item_id=answer.item_id,
+                answer_text="",
+                provisional_correct=answer.correct,
+                provisional_score=answer.score,
+                confidence=0.2,
+                grader="test",
+                reason="low_confidence",
+                status="decided",
+                decided_correct=not answer.correct,
+            )
+        )
     with ctx.session() as session:
         before = card_snapshot(session)
         assert rebuild_cards(session, first.id) == 50
         after = card_snapshot(session)
         assert after[(first.id, answer.item_id)] != before[(first.id, answer.item_id)]
         assert {k: v for k, v in after.items() if k[0] == other.id} == {
-            k: v for k, v in before.items() if k[0] == other.id}
+            k: v for k, v in before.items() if k[0] == other.id
+        }
         rebuild_cards(session)
         assert card_snapshot(session) == after

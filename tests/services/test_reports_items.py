@@ -16,12 +16,25 @@ from tests.services.report_builders import Org, add_user, make_org, viewer
 MISKEYED = "apps.rag.why"
 
 
-def _answer(ctx: AppContext, org: Org, key: str, item_id: str, correct: bool, choice: str | None = None) -> None:
+def _answer(
+    ctx: AppContext, org: Org, key: str, item_id: str, correct: bool, choice: str | None = None
+) -> None:
     with ctx.session() as session:
-        session.add(Response(org_id=org.id, user_id=org.users[key], item_id=item_id, skills=["basics.tokens"],
-                             kind="choice" if choice else "numeric",
-                             answer={"choice": choice} if choice else {"value": 1}, correct=correct,
-                             score=float(correct), hints_used=0, duration_ms=40_000, created_at=utcnow()))
+        session.add(
+            Response(
+                org_id=org.id,
+                user_id=org.users[key],
+                item_id=item_id,
+                skills=["basics.tokens"],
+                kind="choice" if choice else "numeric",
+                answer={"choice": choice} if choice else {"value": 1},
+                correct=correct,
+                score=float(correct),
+                hints_used=0,
+                duration_ms=40_000,
+                created_at=utcnow(),
+            )
+        )
 
 
 def _cohort(ctx: AppContext, name: str, n: int = 40, seed: int = 5) -> Org:
@@ -33,10 +46,17 @@ def _cohort(ctx: AppContext, name: str, n: int = 40, seed: int = 5) -> Org:
         key = f"l{i}"
         add_user(ctx, org, key)
         strength = i / n
-        items = ("basics.tokens.cost", "basics.tokens.window", "basics.prompts.code", "basics.tokens.count",
-                 "basics.prompts.role")
+        items = (
+            "basics.tokens.cost",
+            "basics.tokens.window",
+            "basics.prompts.code",
+            "basics.tokens.count",
+            "basics.prompts.role",
+        )
         for k, item in enumerate(items):
-            for _ in range(2):  # the item is harder the later it comes; one answer in ten is a slip or a guess
+            for _ in range(
+                2
+            ):  # the item is harder the later it comes; one answer in ten is a slip or a guess
                 _answer(ctx, org, key, item, (strength > 0.15 * (k + 1)) != (rng.random() < 0.1))
         strong = strength >= 0.5
         _answer(ctx, org, key, MISKEYED, not strong, "c" if strong else "b")
@@ -79,18 +99,31 @@ def test_calibrated_irt_parameters_are_shown(ctx: AppContext) -> None:
     org = _cohort(ctx, "Org A", n=5)
     teacher = viewer(ctx, org, "teacher")
     with ctx.session() as session:  # the layout of services.calibration
-        session.add(ModelParams(kind="irt", params={"model": "2pl", "items": {
-            MISKEYED: {"a": 1.4, "b": -0.3, "c": 0.0, "n": 5}}}, n_responses=5))
+        session.add(
+            ModelParams(
+                kind="irt",
+                params={"model": "2pl", "items": {MISKEYED: {"a": 1.4, "b": -0.3, "c": 0.0, "n": 5}}},
+                n_responses=5,
+            )
+        )
     report = item_report(ctx, teacher)
     row = next(r for r in report.items if r.item_id == MISKEYED)
     assert (row.irt_a, row.irt_b, row.irt_source) == (1.4, -0.3, "calibrated")
     assert report.calibrated_at is not None
     assert next(r for r in report.items if r.item_id == "basics.tokens.cost").irt_source is None
     with ctx.session() as session:  # IRTModel.to_dict with the item ids beside it
-        session.add(ModelParams(kind="irt", params={"model": "2pl", "item_ids": [MISKEYED], "a": [0.9],
-                                                    "b": [0.2], "c": [0.0]}, n_responses=5))
+        session.add(
+            ModelParams(
+                kind="irt",
+                params={"model": "2pl", "item_ids": [MISKEYED], "a": [0.9], "b": [0.2], "c": [0.0]},
+                n_responses=5,
+            )
+        )
     recalibrated = next(r for r in item_report(ctx, teacher).items if r.item_id == MISKEYED)
-    assert (recalibrated.irt_a, recalibrated.irt_b) == (0.9, 0.2)  # a new calibration makes the analysis stale
+    assert (recalibrated.irt_a, recalibrated.irt_b) == (
+        0.9,
+        0.2,
+    )  # a new calibration makes the analysis stale
 
 
 def test_coverage_names_thin_skills(ctx: AppContext) -> None:

@@ -18,7 +18,12 @@ def test_no_answers_and_no_role_is_a_plain_empty_report(ctx: AppContext) -> None
     add_user(ctx, org, "new", target_role=None)
     report = learner_report(ctx, viewer(ctx, org, "new"))
     assert (report.answers, report.role_id, report.timeline, report.domains, report.credentials) == (
-        0, None, [], [], [])
+        0,
+        None,
+        [],
+        [],
+        [],
+    )
     assert report.is_self and not report.role_ready
 
 
@@ -27,8 +32,13 @@ def test_credentials_are_the_targets_met_with_when(ctx: AppContext) -> None:
     add_user(ctx, org, "ada")
     start = utcnow() - timedelta(days=3)
     # basics.prompts needs 0.8: crossed on day 2, so earned then; apps.rag (0.6) never reached.
-    set_history(ctx, org, "ada", "basics.prompts", [(start, 0.5), (start + timedelta(days=1), 0.85),
-                                                    (start + timedelta(days=2), 0.9)])
+    set_history(
+        ctx,
+        org,
+        "ada",
+        "basics.prompts",
+        [(start, 0.5), (start + timedelta(days=1), 0.85), (start + timedelta(days=2), 0.9)],
+    )
     set_history(ctx, org, "ada", "apps.rag", [(start + timedelta(days=2), 0.4)])
     report = learner_report(ctx, viewer(ctx, org, "ada"))
     assert (report.targets_met, report.targets_total, report.answers) == (1, 2, 4)
@@ -43,8 +53,9 @@ def test_credentials_are_the_targets_met_with_when(ctx: AppContext) -> None:
     assert [p.mastery for p in basics.points] == pytest.approx([0.35, 0.525, 0.55])
 
 
-def test_due_reviews_come_from_the_scheduler_when_it_has_them(ctx: AppContext,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_due_reviews_come_from_the_scheduler_when_it_has_them(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     org = make_org(ctx, "Org A")
     add_user(ctx, org, "ada")
     me = viewer(ctx, org, "ada")
@@ -57,7 +68,8 @@ def test_due_reviews_come_from_the_scheduler_when_it_has_them(ctx: AppContext,
     report = learner_report(ctx, me)
     assert report.reviews_available
     assert [(r.skill_id, r.skill_name, r.retrievability) for r in report.reviews] == [
-        ("basics.tokens", "Tokens", 0.61)]
+        ("basics.tokens", "Tokens", 0.61)
+    ]
 
     def broken(ctx: AppContext, user: object) -> list[object]:
         raise RuntimeError("scheduler down")

@@ -101,8 +101,9 @@ def test_manager_of_one_organisation_cannot_see_another(ctx: AppContext) -> None
     boss_a = viewer(ctx, org_a, "boss")
     report = team_report(ctx, boss_a)
     assert report.org_name == "Org A" and report.people == 10
-    assert {t.name for t in report.teams} == {"Big", "Small"} and all(t.id in org_a.teams.values()
-                                                                       for t in report.teams)
+    assert {t.name for t in report.teams} == {"Big", "Small"} and all(
+        t.id in org_a.teams.values() for t in report.teams
+    )
     with pytest.raises(NotFound):
         team_report(ctx, boss_a, team_id=org_b.teams["Big"])
     with pytest.raises(NotFound):
@@ -161,16 +162,22 @@ def test_trend_is_stored_once_per_week_from_history(ctx: AppContext) -> None:
     for i in range(5):
         add_user(ctx, org, f"l{i}", team="T")
         # Week -3: everyone far behind; week -2: two catch up; week -1: all five ready.
-        steps = [(this_week - timedelta(weeks=3, hours=-i - 1), 0.3),
-                 (this_week - timedelta(weeks=2, hours=-i - 1), 0.9 if i < 2 else 0.4),
-                 (this_week - timedelta(weeks=1, hours=-i - 1), 0.95)]
+        steps = [
+            (this_week - timedelta(weeks=3, hours=-i - 1), 0.3),
+            (this_week - timedelta(weeks=2, hours=-i - 1), 0.9 if i < 2 else 0.4),
+            (this_week - timedelta(weeks=1, hours=-i - 1), 0.95),
+        ]
         set_history(ctx, org, f"l{i}", "basics.prompts", steps)
         set_mastery(ctx, org, f"l{i}", {"apps.rag": 0.7}, at=this_week - timedelta(weeks=3, hours=-i - 1))
     boss = viewer(ctx, org, "boss")
     report = team_report(ctx, boss)
     weeks = [(p.week_start, p.blocked, p.ready) for p in report.trend]
-    assert weeks == [(this_week - timedelta(weeks=3), 5, 0), (this_week - timedelta(weeks=2), 3, 2),
-                     (this_week - timedelta(weeks=1), 0, 5), (this_week, 0, 5)]
+    assert weeks == [
+        (this_week - timedelta(weeks=3), 5, 0),
+        (this_week - timedelta(weeks=2), 3, 2),
+        (this_week - timedelta(weeks=1), 0, 5),
+        (this_week, 0, 5),
+    ]
     assert report.trend[-1].current and not report.trend[0].current
     assert ensure_weekly_snapshots(ctx, org.id) == 0  # stored weeks are not computed again
 
@@ -197,8 +204,13 @@ def test_reports_agree_on_sqlite_and_postgresql(any_ctx: AppContext) -> None:
     this_week = week_start(utcnow())
     for i in range(5):
         add_user(any_ctx, org, f"l{i}", team="T", consent=True)
-        set_history(any_ctx, org, f"l{i}", "basics.prompts",
-                    [(this_week - timedelta(weeks=2), 0.3), (this_week - timedelta(days=3), 0.9 if i else 0.5)])
+        set_history(
+            any_ctx,
+            org,
+            f"l{i}",
+            "basics.prompts",
+            [(this_week - timedelta(weeks=2), 0.3), (this_week - timedelta(days=3), 0.9 if i else 0.5)],
+        )
     boss = viewer(any_ctx, org, "boss")
     report = team_report(any_ctx, boss)
     assert [(p.blocked, p.ready) for p in report.trend] == [(10, 0), (6, 0), (6, 0)]

@@ -24,7 +24,9 @@ def test_broken_import_leaves_database_unchanged(any_ctx: AppContext, tmp_path: 
     before = _state(any_ctx)
     broken = tmp_path / "broken"
     shutil.copytree(MINI_PACK, broken)
-    (broken / "skills.yaml").write_text("- id: basics.tokens\n  name: T\n  domain: nowhere\n  prerequisites: [x.y]\n")
+    (broken / "skills.yaml").write_text(
+        "- id: basics.tokens\n  name: T\n  domain: nowhere\n  prerequisites: [x.y]\n"
+    )
     with pytest.raises(PackError) as info:
         import_pack(any_ctx, broken)
     assert len(info.value.problems) >= 3

@@ -16,8 +16,16 @@ from tests.conftest import MINI_PACK, answer_payload
 
 def test_migrations_create_every_table(any_ctx: AppContext) -> None:
     tables = set(inspect(get_engine(any_ctx.settings.database_url)).get_table_names())
-    assert {"organisations", "teams", "users", "enrolments", "responses", "mastery", "content_packs",
-            "alembic_version"} <= tables
+    assert {
+        "organisations",
+        "teams",
+        "users",
+        "enrolments",
+        "responses",
+        "mastery",
+        "content_packs",
+        "alembic_version",
+    } <= tables
 
 
 def test_failed_write_rolls_back_everything(any_ctx: AppContext) -> None:

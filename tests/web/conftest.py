@@ -40,7 +40,9 @@ def live_server(ctx: AppContext) -> Iterator[str]:
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("LEARNLOOP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return (
+        os.environ.get("LEARNLOOP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
 
 
 @pytest.fixture
@@ -56,8 +58,15 @@ def page(tmp_path):  # type: ignore[no-untyped-def]
         browser = pw.chromium.launch(
             executable_path=path,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         context = browser.new_context(locale="en-US")
         pg = context.new_page()

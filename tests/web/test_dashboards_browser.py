@@ -47,10 +47,22 @@ def _plant_a_miskeyed_item(ctx: AppContext) -> str:
             rows = session.query(Response.correct).filter(Response.user_id == user.id).all()
             strong = sum(r[0] for r in rows) / max(len(rows), 1) > 0.5
             choice = wrong if strong or rng.random() < 0.3 else item.key
-            session.add(Response(org_id=user.org_id, user_id=user.id, item_id=item.id, skills=list(item.skills),
-                                 kind="choice", context="practice", answer={"choice": choice},
-                                 correct=choice == item.key, score=float(choice == item.key), hints_used=0,
-                                 duration_ms=30_000, created_at=at))
+            session.add(
+                Response(
+                    org_id=user.org_id,
+                    user_id=user.id,
+                    item_id=item.id,
+                    skills=list(item.skills),
+                    kind="choice",
+                    context="practice",
+                    answer={"choice": choice},
+                    correct=choice == item.key,
+                    score=float(choice == item.key),
+                    hints_used=0,
+                    duration_ms=30_000,
+                    created_at=at,
+                )
+            )
     return item.id
 
 
@@ -91,7 +103,9 @@ def test_manager_dashboard_filters_and_exports(live_server: str, page) -> None: 
     assert page.locator("#roles tbody tr").count() == 5
     assert page.locator("#trend tbody tr").count() >= 2
     # Names only for the manager's consenting direct reports, all in the manager's team.
-    assert {t.strip() for t in page.locator("#people tbody tr td:nth-child(2)").all_inner_texts()} == {"Platform"}
+    assert {t.strip() for t in page.locator("#people tbody tr td:nth-child(2)").all_inner_texts()} == {
+        "Platform"
+    }
     _shot(page, "reports_team.png")
 
     page.select_option("select[name=team]", label="Platform (13)")

@@ -15,8 +15,16 @@ def _csrf(html: str) -> str:
 
 def _signup(client: TestClient) -> str:
     page = client.get("/signup")
-    r = client.post("/signup", data={"name": "Lin", "email": "lin@example.org", "password": "long-enough",
-                                     "csrf_token": _csrf(page.text)}, follow_redirects=False)
+    r = client.post(
+        "/signup",
+        data={
+            "name": "Lin",
+            "email": "lin@example.org",
+            "password": "long-enough",
+            "csrf_token": _csrf(page.text),
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/roles"
     return _csrf(client.get("/roles").text)
 
@@ -29,8 +37,10 @@ def test_signup_without_csrf_is_refused(client: TestClient) -> None:
 
 def test_signup_errors_keep_the_form(client: TestClient) -> None:
     page = client.get("/signup")
-    r = client.post("/signup", data={"name": "X", "email": "not-an-email", "password": "short",
-                                     "csrf_token": _csrf(page.text)})
+    r = client.post(
+        "/signup",
+        data={"name": "X", "email": "not-an-email", "password": "short", "csrf_token": _csrf(page.text)},
+    )
     assert r.status_code == 422 and "valid email" in r.text and 'value="X"' in r.text
 
 

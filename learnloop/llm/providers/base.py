@@ -38,12 +38,24 @@ class ChatRequest:
     schema_name: str = "answer"
 
     def parameters(self) -> dict[str, Any]:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "json_schema": self.json_schema}
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "json_schema": self.json_schema,
+        }
 
     def cache_key(self, endpoint: Endpoint) -> str:
         """Hash of (endpoint, model, prompt, parameters): equal requests share a cached answer."""
-        blob = json.dumps({"url": endpoint.base_url, "model": endpoint.model, "messages": self.messages,
-                           "parameters": self.parameters()}, sort_keys=True, ensure_ascii=False)
+        blob = json.dumps(
+            {
+                "url": endpoint.base_url,
+                "model": endpoint.model,
+                "messages": self.messages,
+                "parameters": self.parameters(),
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -59,8 +71,11 @@ class Completion:
     notices: list[str] = field(default_factory=list)
 
     def to_cache(self) -> dict[str, Any]:
-        return {"text": self.text, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens}
+        return {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
 
 
 class ProviderError(Exception):

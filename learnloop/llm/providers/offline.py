@@ -56,12 +56,16 @@ def chunk_lesson(lesson: Lesson, max_words: int = 120) -> list[Passage]:
         for para in paragraphs:
             n = len(para.split())
             if group and words + n > max_words:
-                passages.append(Passage(lesson.id, lesson.title, heading, "\n\n".join(group), tuple(lesson.skills)))
+                passages.append(
+                    Passage(lesson.id, lesson.title, heading, "\n\n".join(group), tuple(lesson.skills))
+                )
                 group, words = [], 0
             group.append(para)
             words += n
         if group:
-            passages.append(Passage(lesson.id, lesson.title, heading, "\n\n".join(group), tuple(lesson.skills)))
+            passages.append(
+                Passage(lesson.id, lesson.title, heading, "\n\n".join(group), tuple(lesson.skills))
+            )
         paragraphs.clear()
 
     for block in re.split(r"\n\s*\n", lesson.body):

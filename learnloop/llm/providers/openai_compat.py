@@ -20,10 +20,15 @@ def _client(endpoint: Endpoint) -> Any:
     try:
         from openai import OpenAI
     except ImportError:
-        raise ProviderError("missing", "the openai package is not installed (pip install 'learnloop[llm]')",
-                            retryable=False) from None
-    return OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key.get_secret_value() or "none",
-                  timeout=endpoint.timeout_s, max_retries=0)
+        raise ProviderError(
+            "missing", "the openai package is not installed (pip install 'learnloop[llm]')", retryable=False
+        ) from None
+    return OpenAI(
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key.get_secret_value() or "none",
+        timeout=endpoint.timeout_s,
+        max_retries=0,
+    )
 
 
 def _translate(exc: Exception) -> ProviderError:
@@ -35,8 +40,9 @@ def _translate(exc: Exception) -> ProviderError:
         return ProviderError("connection", "the model service could not be reached")
     if isinstance(exc, openai.APIStatusError):
         code = exc.status_code
-        return ProviderError("status", f"the model service answered HTTP {code}",
-                             retryable=code == 429 or code >= 500)
+        return ProviderError(
+            "status", f"the model service answered HTTP {code}", retryable=code == 429 or code >= 500
+        )
     return ProviderError("error", f"the model call failed ({type(exc).__name__})")
 
 
@@ -49,11 +55,17 @@ class OpenAICompatProvider:
         self.endpoint = endpoint
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
-        args: dict[str, Any] = {"model": self.endpoint.model, "messages": request.messages,
-                                "max_tokens": request.max_tokens, "temperature": request.temperature}
+        args: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
         if request.json_schema is not None:
-            args["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": request.schema_name, "schema": request.json_schema, "strict": True}}
+            args["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": request.json_schema, "strict": True},
+            }
         return args
 
     def complete(self, request: ChatRequest) -> Completion:
@@ -68,10 +80,14 @@ class OpenAICompatProvider:
             raise ProviderError("empty", "the model service returned no choices")
         text = reply.choices[0].message.content or ""
         usage = reply.usage
-        return Completion(text=text, provider=self.name, model=self.endpoint.model,
-                          prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                          completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                          latency_ms=int((time.monotonic() - start) * 1000))
+        return Completion(
+            text=text,
+            provider=self.name,
+            model=self.endpoint.model,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency_ms=int((time.monotonic() - start) * 1000),
+        )
 
     def stream(self, request: ChatRequest) -> Iterator[str | Completion]:
         """Yield text pieces as they arrive, then the whole :class:`Completion`."""
@@ -81,7 +97,8 @@ class OpenAICompatProvider:
         prompt_tokens = completion_tokens = 0
         try:
             stream = _client(self.endpoint).chat.completions.create(
-                **self._arguments(request), stream=True, stream_options={"include_usage": True})
+                **self._arguments(request), stream=True, stream_options={"include_usage": True}
+            )
             for chunk in stream:
                 if time.monotonic() > deadline:
                     stream.close()
@@ -99,9 +116,14 @@ class OpenAICompatProvider:
             raise
         except Exception as exc:
             raise _translate(exc) from None
-        yield Completion(text="".join(pieces), provider=self.name, model=self.endpoint.model,
-                         prompt_tokens=prompt_tokens, completion_tokens=completion_tokens or len(pieces),
-                         latency_ms=int((time.monotonic() - start) * 1000))
+        yield Completion(
+            text="".join(pieces),
+            provider=self.name,
+            model=self.endpoint.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens or len(pieces),
+            latency_ms=int((time.monotonic() - start) * 1000),
+        )
 
     def embed(self, texts: list[str]) -> np.ndarray:
         try:
