@@ -72,21 +72,69 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def score_text_keywords(item: Item, text: object) -> Score:
-    """Offline rubric grading: a criterion is met when one of its keyword phrases appears.
+#: words that negate what follows them in the same clause ("does not truncate", "isn't cached")
+_NEGATIONS = frozenset({"not", "no", "never", "without", "cannot", "neither", "nor", "none", "nothing"})
+_CJK_NEGATIONS = ("不", "没", "沒", "无", "無", "非", "未", "别")
+_CLAUSE_END = re.compile(r"[.;:!?,()\[\]\n。；：！？，、（）]")
+_NEGATION_WINDOW = 3  # words before a keyword that can negate it
 
-    This is the embedded default; the model-based graders of ``llm.grading`` replace it
-    when a grading model is configured.
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def _mentions(text: str, phrase: str) -> list[int]:
+    """Where ``phrase`` starts a word of ``text`` (both normalised). A keyword may be a stem
+    ("truncat" meets "truncated") but not the inside of another word ("rag" is not in
+    "storage"); Chinese has no spaces, so there any occurrence counts."""
+    out = []
+    start = text.find(phrase)
+    while start != -1 and phrase:
+        before = text[start - 1] if start else " "
+        if not before.isalnum() or _is_cjk(before) or _is_cjk(phrase[0]):
+            out.append(start)
+        start = text.find(phrase, start + 1)
+    return out
+
+
+def _negated(text: str, start: int) -> bool:
+    """A negation word among the few words before ``start``, in the same clause."""
+    clause = _CLAUSE_END.split(text[:start])[-1]
+    if any(n in clause[-3:] for n in _CJK_NEGATIONS):
+        return True
+    words = re.findall(r"[\w']+", clause)[-_NEGATION_WINDOW:]
+    return any(w in _NEGATIONS or w.endswith("n't") for w in words)
+
+
+def _states(text: str, keywords: list[str], allow_negated: bool) -> bool:
+    for keyword in keywords:
+        for start in _mentions(text, _normalise(keyword)):
+            if allow_negated or not _negated(text, start):
+                return True
+    return False
+
+
+def score_text_keywords(item: Item, text: object) -> Score:
+    """Offline rubric grading: a criterion is met when the answer states one of its keyword
+    phrases: at the start of a word, and not negated ("the oldest tokens are not dropped"
+    does not meet "dropped") unless the item's own reference answers negate it too.
+
+    This is the embedded last resort; the graders of ``llm.grading`` (the trained offline
+    classifier, a configured model) come first.
     """
     if not isinstance(text, str) or not text.strip():
         raise AnswerError("a non-empty text answer is required")
     normalised = _normalise(text)
+    references = [_normalise(r) for r in item.reference_answers or []]
     total = sum(c.points for c in item.rubric or [])
     got = 0.0
     met: list[str] = []
     missing: list[str] = []
     for criterion in item.rubric or []:
-        if any(_normalise(k) in normalised for k in criterion.keywords):
+        keywords = list(criterion.keywords)
+        # a criterion the reference answers can only state negated ("does not remember")
+        negative = bool(references) and not any(_states(r, keywords, False) for r in references)
+        if _states(normalised, keywords, negative):
             got += criterion.points
             met.append(criterion.id)
         else:

@@ -45,3 +45,36 @@ def test_text_rubric() -> None:
     assert not half.correct and half.score == 0.5 and half.feedback
     with pytest.raises(AnswerError):
         score_answer(item, {"text": "   "})
+
+
+@pytest.mark.parametrize(
+    "text, met",
+    [
+        # a stem meets its inflections, at the start of a word only
+        ("Past the context window, old turns get truncated.", {"window", "truncation"}),
+        ("Past the context window, the untruncated log is kept in storage.", {"window"}),
+        # a negated mention in the same clause does not state the criterion
+        ("Past the context window, the oldest tokens are not truncated.", {"window"}),
+        ("Past the context window nothing is ever dropped.", {"window"}),
+        ("It isn't cut off: the context window grows.", {"window"}),
+        # a negation in an earlier clause does not reach the keyword
+        ("It is not magic: past the context window old turns are removed.", {"window", "truncation"}),
+        # Chinese has no spaces: any occurrence counts, negation right before it does not
+        ("超出 context window 后，最早的消息被 cut off。", {"window", "truncation"}),
+        ("超出 context window 后，最早的消息不会 removed", {"window"}),
+    ],
+)
+def test_text_rubric_reads_what_the_answer_states(text: str, met: set[str]) -> None:
+    assert set(score_answer(PACK.item("basics.tokens.window"), {"text": text}).criteria_met) == met
+
+
+def test_a_criterion_the_reference_states_negated_accepts_negation() -> None:
+    item = PACK.item("basics.tokens.window").model_copy(
+        update={"reference_answers": ["The model does not remember early turns beyond the context window."]}
+    )
+    rubric = [
+        c.model_copy(update={"keywords": ["remember"]}) if c.id == "truncation" else c for c in item.rubric
+    ]
+    item = item.model_copy(update={"rubric": rubric})
+    answer = {"text": "Past its context window the model doesn't remember them."}
+    assert set(score_answer(item, answer).criteria_met) == {"window", "truncation"}
