@@ -77,8 +77,20 @@ def test_demo_creates_learners_with_histories(tmp_path: Path, pack: str) -> None
     con = sqlite3.connect(db)
     n_learners = con.execute("select count(distinct user_id) from responses").fetchone()[0]
     n_teams = con.execute("select count(*) from teams").fetchone()[0]
+    stored = con.execute("select item_id, kind, answer, correct from responses").fetchall()
     con.close()
     assert n_learners == 50 and n_teams >= 3
+    # a stored choice or number agrees with the stored grade, so item analysis reads real options
+    import json
+
+    from learnloop.content.loader import load_pack
+    from learnloop.content.scoring import score_answer
+
+    bank = {i.id: i for i in load_pack(env["LEARNLOOP_DEFAULT_PACK"]).items}
+    scored = [(bank[i], json.loads(a), bool(c)) for i, k, a, c in stored if k in ("choice", "numeric")]
+    assert scored and all(score_answer(item, answer).correct is c for item, answer, c in scored)
+    wrong_choices = {a["choice"] for item, a, c in scored if item.kind == "choice" and not c}
+    assert len(wrong_choices) >= 3
     assert run(["rebuild", "--check"], db, **env).returncode == 0
 
 

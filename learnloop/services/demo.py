@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from learnloop.content.graph import topological_order
+from learnloop.content.models import Item
 from learnloop.science.policy import ItemOption, choose_item, choose_skill
 from learnloop.services.auth import create_organisation, create_user, get_or_create_team, hash_password
 from learnloop.services.context import AppContext
@@ -72,6 +73,8 @@ def create_demo(
 ) -> DemoSummary:
     """Create the demo organisation once (idempotent: returns the existing one)."""
     rng = np.random.default_rng(seed)
+    # what the learners wrote draws from its own stream, so the histories do not depend on it
+    answer_rng = np.random.default_rng(seed + 1)
     with ctx.session() as session:
         existing = (
             session.execute(select(Organisation).where(Organisation.name == DEMO_ORG)).scalars().first()
@@ -169,7 +172,7 @@ def create_demo(
                 if rng.random() < 0.08:
                     moment += timedelta(days=float(rng.uniform(1, 4)))
                 hints = int(rng.random() < 0.25) + int(rng.random() < 0.1)
-                answer = {"simulated": True}
+                answer = _simulated_answer(item, correct, answer_rng)
                 response = Response(
                     org_id=org.id,
                     user_id=user.id,
@@ -201,6 +204,29 @@ def create_demo(
                 history.append(item.id)
                 total += 1
         return DemoSummary(org.id, org.name, org.join_code, learners, total, _logins(), created=True)
+
+
+def _simulated_answer(item: Item, correct: bool, rng: np.random.Generator) -> dict[str, object]:
+    """A stored answer that agrees with ``correct``: the key or a distractor for a choice item
+    (distractors unequally attractive, as real ones are), the answer or a typical slip (a
+    wrong power of ten, a doubled or halved value) for a numeric one. Other kinds are marked
+    simulated: their text or code is not made up."""
+    if item.kind == "choice" and item.options and item.key:
+        wrong = sorted(k for k in item.options if k != item.key)
+        if correct or not wrong:
+            return {"choice": item.key, "simulated": True}
+        weights = np.array([2.0**-k for k in range(len(wrong))])
+        return {"choice": wrong[int(rng.choice(len(wrong), p=weights / weights.sum()))], "simulated": True}
+    if item.kind == "numeric" and item.answer is not None:
+        if correct:
+            return {"value": item.answer, "simulated": True}
+        tolerance = item.tolerance if item.tolerance is not None else 1e-6 * max(1.0, abs(item.answer))
+        for factor in rng.permutation([10.0, 0.1, 2.0, 0.5]):
+            value = item.answer * float(factor)
+            if abs(value - item.answer) > tolerance:
+                return {"value": value, "simulated": True}
+        return {"value": item.answer + 1.0 + 2 * tolerance, "simulated": True}
+    return {"simulated": True}
 
 
 def _logins() -> dict[str, str]:
