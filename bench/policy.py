@@ -208,8 +208,9 @@ def tradeoff_records(
                 "reduction_at_baseline_retention_ci_low": c.ci_at_baseline_retention[0],
                 "reduction_at_baseline_retention_ci_high": c.ci_at_baseline_retention[1],
             }
-            method = f"ours vs {baseline}"
-            out += [record(matched, matched_protocol, method, f"{measure}_{k}", v) for k, v in values.items()]
+            label = "answers" if measure == "items" else measure
+            method = f"ours vs {baseline}, {label}"
+            out += [record(matched, matched_protocol, method, k, v) for k, v in values.items()]
     return out
 
 
