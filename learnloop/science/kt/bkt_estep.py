@@ -10,9 +10,23 @@ predict or update online) does not load Numba.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
+
+
+def _compiled(fn: Callable[..., Any]) -> Any:
+    """Compiled once and cached on disk, or per process where no cache folder is writable
+    (a read-only install without a home folder or ``NUMBA_CACHE_DIR``: Numba refuses to
+    cache there rather than compile)."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
 
 # Rows of the per-skill count table ``skill_counts[restart, row, skill]``.
 INIT_KNOWN = 0  # gamma_0(known) on each sequence's first answer
@@ -30,7 +44,7 @@ EMIT_UNKNOWN_RIGHT = 1
 N_EMIT_COUNTS = 2
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def expected_counts(
     starts: NDArray[np.int64],
     seq_skill: NDArray[np.int64],

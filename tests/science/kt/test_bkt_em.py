@@ -235,3 +235,18 @@ def test_each_skill_converges_as_if_fitted_alone(bkt_log: ResponseLog) -> None:
     want = BKT(restarts=1).fit(alone).skill_params(0)
     for name, value in want.to_dict().items():
         assert getattr(got, name) == pytest.approx(value, abs=1e-9), name
+
+
+def test_the_e_step_compiles_where_no_cache_folder_is_writable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import learnloop.science.kt.bkt_estep as estep
+
+    real = estep.njit
+
+    def no_cache_location(*args: object, **kwargs: object) -> object:
+        if kwargs.get("cache"):  # what Numba raises on a read-only install without a home folder
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estep, "njit", no_cache_location)
+    compiled = estep._compiled(lambda x: x + 1)
+    assert compiled(1) == 2 and hasattr(compiled, "py_func")
