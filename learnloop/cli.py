@@ -219,6 +219,13 @@ def simulate(
         + " (oracle is a bound: it reads the true state)",
     ),
     pack: Path = typer.Option(None, help="pack folder (default: the default pack)"),
+    target_shift: float = typer.Option(
+        0.0,
+        min=-5.0,
+        max=5.0,
+        help="move every role target by this many logits (stricter when positive): "
+        "answers traded for retention, as in bench/policy.py",
+    ),
 ) -> None:
     """Compare practice policies on simulated learners with a known true skill model."""
     from learnloop.i18n import _
@@ -231,6 +238,7 @@ def simulate(
         seed=seed,
         roles=role or None,
         policies=policy or None,
+        target_shift=target_shift,
     )
     width = max([len(r["policy"]) for r in rows] + [16]) + 1
     typer.echo(

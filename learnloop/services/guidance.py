@@ -457,8 +457,10 @@ def simulate(
     seed: int,
     roles: list[str] | None = None,
     policies: list[str] | None = None,
+    target_shift: float = 0.0,
 ) -> list[dict[str, object]]:
-    """Run the simulated-learner comparison of policies (``science/simulation.py``) on a pack."""
+    """Run the simulated-learner comparison of policies (``science/simulation.py``) on a pack,
+    with every role target moved by ``target_shift`` logits."""
     from dataclasses import asdict
 
     from learnloop.content.loader import load_pack
@@ -477,7 +479,9 @@ def simulate(
             f"unknown roles: {', '.join(missing)} (the pack has {', '.join(sorted(known_roles))})"
         )
     try:
-        outcomes = run(pack, policies=chosen, learners=learners, seed=seed, roles=roles)
+        outcomes = run(
+            pack, policies=chosen, learners=learners, seed=seed, roles=roles, target_shift=target_shift
+        )
     except (GraphError, UnreachableTarget) as exc:
         raise LearnloopError(str(exc)) from None
     return [asdict(s) for s in summarise(outcomes)]

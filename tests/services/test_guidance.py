@@ -187,6 +187,16 @@ def test_simulate_service_and_cli(tmp_path: Path) -> None:
         app, ["simulate", "--learners", "1", "--pack", str(MINI_PACK), "--role", "astronaut"]
     )
     assert bad.exit_code == 2 and "unknown roles: astronaut" in bad.output
+    stricter = CliRunner().invoke(
+        app, ["simulate", "--learners", "1", "--pack", str(MINI_PACK), "--target-shift", "9"]
+    )
+    assert stricter.exit_code == 2 and "target-shift" in stricter.output
+    # a stricter role target costs answers for the same learners
+    lax, strict = (
+        guidance.simulate(MINI_PACK, learners=6, seed=2, policies=["oatutor"], target_shift=shift)[0]
+        for shift in (0.0, 2.0)
+    )
+    assert strict["median_items"] > lax["median_items"]
 
 
 def test_failing_a_skill_brings_its_prerequisite_back_with_a_reason(ctx: AppContext) -> None:
