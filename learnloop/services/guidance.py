@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from learnloop.content.models import Lesson
@@ -47,7 +47,16 @@ from learnloop.services.review_cards import (
     skill_retrievability,
     sync_cards,
 )
-from learnloop.store.models import Mastery, ModelParams, Response, ReviewCard, User, as_utc, utcnow
+from learnloop.store.models import (
+    GradeReview,
+    Mastery,
+    ModelParams,
+    Response,
+    ReviewCard,
+    User,
+    as_utc,
+    utcnow,
+)
 
 HISTORY_WINDOW = 500
 
@@ -90,10 +99,19 @@ def learner_state(
     of the log through its (user, id) index, the cards (answers newer than them folded in
     first), and mastery and attempts from the derived rows."""
     session.flush()  # the log and the cards are read as plain rows from the connection
+    # grades as they count: an instructor's decision overrides the provisional grade (one
+    # outer join on the reviews' unique response id, no query of its own)
+    decided = and_(GradeReview.response_id == Response.id, GradeReview.status == "decided")
     history = (
         session.connection()
         .execute(
-            select(Response.id, Response.item_id, Response.skills, Response.correct)
+            select(
+                Response.id,
+                Response.item_id,
+                Response.skills,
+                func.coalesce(GradeReview.decided_correct, Response.correct),
+            )
+            .outerjoin(GradeReview, decided)
             .where(Response.user_id == user.id)
             .order_by(Response.id.desc())
             .limit(HISTORY_WINDOW)
@@ -108,8 +126,8 @@ def learner_state(
     ).all()
     items = [item_id for _id, item_id, _skills, _correct in history]
     recent = items[:16]
-    # answers per skill, oldest first, for the policy's prerequisite diagnosis (as logged: a
-    # text answer awaiting an instructor's decision counts with its provisional grade)
+    # answers per skill, oldest first, for the policy's prerequisite diagnosis (a text answer
+    # still awaiting an instructor counts with its provisional grade)
     per_skill: dict[str, list[bool]] = {}
     for _id, _item, skills, correct in reversed(history):
         for skill in skills or ():
