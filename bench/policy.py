@@ -249,12 +249,14 @@ def time_pure_choice(n_answers: int = 5000, repeat: int = 200) -> float:
     return statistics.median(times)
 
 
-def time_service_choice(n_answers: int = 5000, repeat: int = 200) -> dict[str, float]:
+def time_service_choice(n_answers: int = 5000, repeat: int = 200, kt_model: str = "bkt") -> dict[str, float]:
     """Seconds of ``practice.next_item`` for one learner on SQLite, wall clock and this process's
     CPU time: ``first``, the first call after ``n_answers`` answers were stored in bulk (it folds
     them all into the review cards); ``warm``, the median of later calls (the pending item is
     dropped before each, so every call chooses anew); ``answered``, the median of calls each
-    after one new answer, as in the practice loop (the call folds it into its card)."""
+    after one new answer, as in the practice loop (the call folds it into its card).
+    ``kt_model="logistic"``: the log is fitted with ``learnloop fit kt --model logistic`` first,
+    so mastery and the success zone come from the logistic model's per-learner state."""
     import random
 
     from sqlalchemy import delete, insert
@@ -322,6 +324,12 @@ def time_service_choice(n_answers: int = 5000, repeat: int = 200) -> dict[str, f
 
         with ctx.session() as session:
             store(session, n_answers, 0)
+        if kt_model != "bkt":
+            from learnloop.services.calibration import fit_kt
+
+            fit_kt(ctx, model=kt_model)
+            with ctx.session() as session:
+                assert load_model(session).kind == kt_model
         out = dict(zip(("first", "first_cpu"), timed_choice(), strict=True))
         for label, new_answers in (("warm", 0), ("answered", 1)):
             walls, cpus = [], []
@@ -348,6 +356,7 @@ def timing_records() -> tuple[list[Record], dict[str, float]]:
     load_before = os.getloadavg()[0]
     pure = time_pure_choice()
     service = time_service_choice()
+    logistic = time_service_choice(kt_model="logistic")
     load = {"load_average_1m_at_timing": round(max(load_before, os.getloadavg()[0]), 2)}
     first = "practice.next_item on SQLite, first call (folds 5,000 answers into review cards)"
     values = [
@@ -358,6 +367,18 @@ def timing_records() -> tuple[list[Record], dict[str, float]]:
         ("practice.next_item on SQLite, after one new answer", "choice_cpu_ms", service["answered_cpu"]),
         (first, "choice_ms", service["first"]),
         (first, "choice_cpu_ms", service["first_cpu"]),
+        ("practice.next_item on SQLite, logistic KT", "choice_ms", logistic["warm"]),
+        ("practice.next_item on SQLite, logistic KT", "choice_cpu_ms", logistic["warm_cpu"]),
+        (
+            "practice.next_item on SQLite, logistic KT, after one new answer",
+            "choice_ms",
+            logistic["answered"],
+        ),
+        (
+            "practice.next_item on SQLite, logistic KT, after one new answer",
+            "choice_cpu_ms",
+            logistic["answered_cpu"],
+        ),
     ]
     return [record(TIMING_DATASET, protocol, m, metric, v * 1000) for m, metric, v in values], load
 

@@ -299,13 +299,17 @@ def predicted_success(
             state = stored.state
         elif not known:
             state = model.tracer.initial_state()  # no answers yet: the population's first attempt
+    # every traced skill in one vectorised pass (the policy scores them all on each choice)
+    traced = model.tracer.predict_all(state) if state is not None and model.tracer is not None else None
     out: dict[str, float] = {}
     for skill_id in skill_ids:
         params = model.params(skill_id)
         p_known = known.get(skill_id, params.p_init)
         fallback = bkt_predict(p_known, params)
-        if state is not None and model.tracer is not None and model.traces(skill_id):
-            out[skill_id] = _finite(model.tracer.predict_next(state, model.skill_codes[skill_id]), fallback)
+        if traced is not None and state is not None and model.tracer is not None and model.traces(skill_id):
+            code = model.skill_codes[skill_id]
+            p = traced[code] if code < len(traced) else model.tracer.predict_next(state, code)
+            out[skill_id] = _finite(float(p), fallback)
         else:
             out[skill_id] = fallback
     return out

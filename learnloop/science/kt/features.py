@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union
 
 import numpy as np
@@ -111,6 +111,27 @@ class HistoryCounts:
     skill_decayed: Sequence[tuple[Num, Num]] = field(default_factory=list)  # (wins, attempts)
     user_decayed: Sequence[tuple[Num, Num]] = field(default_factory=list)
     window: Sequence[tuple[Num, Num]] = field(default_factory=list)  # (attempts, wins)
+
+
+def stack_counts(rows: Sequence[HistoryCounts]) -> HistoryCounts:
+    """One learner's counters for several skills (plain floats each) as one set of arrays."""
+
+    def col(values: Sequence[Num]) -> FloatArray:
+        return np.asarray(values, dtype=np.float64)
+
+    def pairs(get: Callable[[HistoryCounts], Sequence[tuple[Num, Num]]]) -> list[tuple[Num, Num]]:
+        width = len(get(rows[0])) if rows else 0
+        return [(col([get(r)[j][0] for r in rows]), col([get(r)[j][1] for r in rows])) for j in range(width)]
+
+    scalar = [
+        f.name for f in fields(HistoryCounts) if f.name not in ("skill_decayed", "user_decayed", "window")
+    ]
+    return HistoryCounts(
+        **{name: col([getattr(r, name) for r in rows]) for name in scalar},
+        skill_decayed=pairs(lambda r: r.skill_decayed),
+        user_decayed=pairs(lambda r: r.user_decayed),
+        window=pairs(lambda r: r.window),
+    )
 
 
 def dense_columns(

@@ -29,6 +29,7 @@ from learnloop.science.kt.features import (
     dense_features,
     dense_row,
     history_counts,
+    stack_counts,
     transfer_entries,
 )
 
@@ -284,6 +285,30 @@ class LogisticKT:
                 z += float(self.item_win_rate_[item]) * math.log1p(i_wins)
                 z += float(self.item_fail_rate_[item]) * math.log1p(float(h.item_attempts) - i_wins)
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def predict_all(self, state: dict[str, Any], timestamp: float | None = None) -> FloatArray:
+        """``predict_next(state, s)`` for every skill code ``s`` (an average item), in one pass:
+        the learner's counters are read per skill, then every term is a vector over skills (the
+        K x K transfer block a matrix-vector product). What a policy scoring every skill needs."""
+        k = self.n_skills_
+        counters = self._counters()
+        h = stack_counts([counters.counts(state, s, None, timestamp) for s in range(k)])
+        z = self.intercept_ + dense_features(self.features, h, self.with_windows_) @ self.dense_coef_
+        z = z + self.skill_difficulty_
+        wins = np.asarray(h.skill_wins, dtype=np.float64)
+        attempts = np.asarray(h.skill_attempts, dtype=np.float64)
+        if self.skill_learning_rates:
+            z += self.skill_win_rate_ * np.log1p(wins) + self.skill_fail_rate_ * np.log1p(attempts - wins)
+        if self.transfer_:
+            # other skills' counts; a skill never answered has log(1 + 0) = 0, as in _transfer_term
+            log_wins, log_fails = np.log1p(wins), np.log1p(attempts - wins)
+            z += self.transfer_wins_ @ log_wins + self.transfer_fails_ @ log_fails
+            z -= np.diag(self.transfer_wins_) * log_wins + np.diag(self.transfer_fails_) * log_fails
+        if self.pair_:
+            for lag, past in enumerate(state.get("recent", [])[: self.pair_lags]):
+                if 0 <= int(past[0]) < k:
+                    z += self.pair_weights_[lag, 0 if past[1] >= 0.5 else 1, :, int(past[0])]
+        return _sigmoid(z)
 
     def _transfer_term(self, state: dict[str, Any], skill: int) -> float:
         z = 0.0

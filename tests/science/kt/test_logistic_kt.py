@@ -143,3 +143,34 @@ def test_last_answer_pairs_learn_duplicated_rows() -> None:
     np.testing.assert_allclose(replay(with_pairs, test), with_pairs.predict_proba(test), atol=1e-10)
     again = LogisticKT.from_dict(json.loads(json.dumps(with_pairs.to_dict())))
     np.testing.assert_array_equal(again.predict_proba(test), with_pairs.predict_proba(test))
+
+
+def test_predicting_every_skill_at_once_equals_one_at_a_time(item_log: ResponseLog) -> None:
+    first = item_log.user < 200
+    train = ResponseLog(
+        user=item_log.user[first],
+        skill=item_log.skill[first],
+        correct=item_log.correct[first],
+        item=None if item_log.item is None else item_log.item[first],
+        timestamp=np.arange(int(first.sum()), dtype=np.float64) * 600.0,
+    )
+    models = [
+        LogisticKT(l2=1.0, skill_transfer=True, pair_last=True),
+        LogisticKT(l2=1.0, skill_transfer=False, pair_last=False, skill_learning_rates=False),
+        LogisticKT(l2=1.0, features=FeatureSpec(windows=(3600.0, 86400.0))),
+    ]
+    rng = np.random.default_rng(4)
+    for model in models:
+        model.fit(train)
+        state, now = model.initial_state(), 0.0
+        # a fresh learner, then one with answers on some skills (others never seen)
+        for n_answers in (0, 25):
+            for _ in range(n_answers):
+                now += float(rng.uniform(60, 7200))
+                skill = int(rng.integers(0, max(1, model.n_skills_ // 2)))
+                model.update(state, skill, int(rng.random() < 0.6), timestamp=now)
+            one_by_one = [model.predict_next(state, s, timestamp=now) for s in range(model.n_skills_)]
+            np.testing.assert_allclose(
+                model.predict_all(state, timestamp=now), one_by_one, rtol=0, atol=1e-12
+            )
+    assert models[0].transfer_ and models[0].pair_ and models[2].with_windows_
