@@ -450,3 +450,52 @@ def test_the_practice_loop_reads_the_logistic_models_predictions(ctx: AppContext
         assert bool(state.p_correct) is expect
         if expect:  # the policy sees exactly the model's predictions
             assert state.p_correct == pytest.approx(expected)
+
+
+def test_the_policy_reads_stored_predictions_without_decoding_the_state(any_ctx: AppContext) -> None:
+    from sqlalchemy import event
+
+    from learnloop.store.db import get_engine
+
+    ctx = any_ctx
+    _simulate_log(ctx, learners=12, answers=20)
+    fit_kt(ctx, model="logistic")
+    learner = _learner(ctx, "stored@example.org")
+    _answer_live(ctx, learner, 6, 2)
+    skills = [s.id for s in PACK.skills]
+
+    def from_state() -> tuple[dict | None, dict[str, float]]:
+        with ctx.session() as session:
+            row, model = session.get(KTState, learner.id), load_model(session)
+            assert row is not None and model.tracer is not None
+            last = session.scalar(select(func.max(Response.id)).where(Response.user_id == learner.id))
+            assert row.predictions is not None and row.predictions["for"] == row.last_response_id == last
+            expected = {
+                s: model.tracer.predict_next(row.state, model.skill_codes[s])
+                for s in skills
+                if model.traces(s)
+            }
+            return row.predictions, expected
+
+    stored, expected = from_state()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = get_engine(ctx.settings.database_url)
+    with ctx.session() as session:
+        model = load_model(session)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            got = predicted_success(session, model, learner.id, skills)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert expected and {s: got[s] for s in expected} == pytest.approx(expected, abs=1e-12)
+    assert any("kt_states.predictions" in s for s in statements)
+    assert not any("kt_states.state" in s for s in statements)
+    # a replay of the log stores the same predictions, once per learner
+    with ctx.session() as session:
+        rebuild_all(session)
+    again, _ = from_state()
+    assert again is not None and again["p"] == pytest.approx(stored["p"] if stored else [], abs=1e-12)

@@ -190,6 +190,40 @@ def _state_row(session: Session, model: MasteryModel, user_id: int, response_id:
     return row
 
 
+def _store_predictions(model: MasteryModel, row: KTState) -> list[float]:
+    """Every traced skill's P(correct) from ``row.state`` (as of its last answer), kept on the row."""
+    assert model.tracer is not None
+    p = [float(x) for x in model.tracer.predict_all(row.state)]
+    row.predictions = {"for": row.last_response_id, "p": p}
+    return p
+
+
+def _stored_predictions(session: Session, model: MasteryModel, user_id: int) -> list[float] | None:
+    """The learner's predictions under ``model``: this transaction's state, else the stored
+    predictions (a small column; the state is decoded only when they are missing or stale)."""
+    assert model.tracer is not None and model.params_id is not None
+    cache: dict[tuple[int, int], KTState] = session.info.get(_STATE_CACHE, {})
+    row = cache.get((model.params_id, user_id))
+    if row is None:
+        found = session.execute(
+            select(KTState.model_params_id, KTState.last_response_id, KTState.predictions).where(
+                KTState.user_id == user_id
+            )
+        ).first()
+        if found is None or found[0] != model.params_id:
+            return None
+        stored = found[2]
+        if stored and stored.get("for") == found[1]:
+            return [float(x) for x in stored["p"]]
+        row = session.get(KTState, user_id)
+        if row is None:
+            return None
+    fresh = row.predictions
+    if fresh and fresh.get("for") == row.last_response_id:
+        return [float(x) for x in fresh["p"]]
+    return _store_predictions(model, row)
+
+
 def apply_answer(
     session: Session,
     model: MasteryModel,
@@ -201,6 +235,7 @@ def apply_answer(
     response_id: int,
     at: datetime,
     item_id: str | None = None,
+    store_predictions: bool = True,
 ) -> dict[str, tuple[float, float]]:
     """Update mastery rows (in ``rows`` and the session) for one answer.
 
@@ -229,6 +264,8 @@ def apply_answer(
         flag_modified(state_row, "state")
         state_row.last_response_id = response_id
         state_row.updated_at = at
+        if store_predictions:  # a replay of the whole log stores them once per learner, at the end
+            _store_predictions(model, state_row)
     changes: dict[str, tuple[float, float]] = {}
     for skill_id in skills:
         params = model.params(skill_id)
@@ -282,34 +319,30 @@ def predicted_success(
 ) -> dict[str, float]:
     """P(correct) on each skill's next (average) item, now.
 
-    Under the logistic model this reads the learner's stored state, so it follows every
-    answer on any skill (cross-skill transfer, recency), where ``Mastery.p_correct`` changes
-    only when its skill is answered; reading it costs one row and no writes. Skills the model
+    Under the logistic model this reads the predictions stored with the learner's state when
+    their last answer was folded in, so it follows every answer on any skill (cross-skill
+    transfer, recency), where ``Mastery.p_correct`` changes only when its skill is answered;
+    reading them costs one small column (the state is decoded, and the predictions stored,
+    only when they are missing or older than the state). Skills the model
     did not see in training, learners without a state under this model, and BKT use the BKT
     prediction from the stored P(known) or the prior. ``known``: the learner's stored P(known)
     per skill, when the caller has read it already.
     """
     if known is None:
         known = {m.skill_id: m.p_known for m in mastery_of(session, user_id).values()}
-    state: dict[str, Any] | None = None
+    traced: list[float] | None = None
     if model.tracer is not None and model.params_id is not None:
-        cache: dict[tuple[int, int], KTState] = session.info.get(_STATE_CACHE, {})
-        stored = cache.get((model.params_id, user_id)) or session.get(KTState, user_id)
-        if stored is not None and stored.model_params_id == model.params_id:
-            state = stored.state
-        elif not known:
-            state = model.tracer.initial_state()  # no answers yet: the population's first attempt
-    # every traced skill in one vectorised pass (the policy scores them all on each choice)
-    traced = model.tracer.predict_all(state) if state is not None and model.tracer is not None else None
+        traced = _stored_predictions(session, model, user_id)
+        if traced is None and not known:  # no answers yet: the population's first attempt
+            traced = [float(x) for x in model.tracer.predict_all(model.tracer.initial_state())]
     out: dict[str, float] = {}
     for skill_id in skill_ids:
         params = model.params(skill_id)
         p_known = known.get(skill_id, params.p_init)
         fallback = bkt_predict(p_known, params)
-        if traced is not None and state is not None and model.tracer is not None and model.traces(skill_id):
-            code = model.skill_codes[skill_id]
-            p = traced[code] if code < len(traced) else model.tracer.predict_next(state, code)
-            out[skill_id] = _finite(float(p), fallback)
+        code = model.skill_codes.get(skill_id, -1)
+        if traced is not None and model.traces(skill_id) and 0 <= code < len(traced):
+            out[skill_id] = _finite(traced[code], fallback)
         else:
             out[skill_id] = fallback
     return out
@@ -369,10 +402,14 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
             response_id=rid,
             at=created_at,
             item_id=item_id,
+            store_predictions=False,
         )
         count += 1
         if count % 5000 == 0:
             session.flush()
+    if model.tracer is not None:
+        for row in cache.values():
+            _store_predictions(model, row)
     session.flush()
     rebuild_cards(session, user_id)  # review cards are derived from the same log
     return count

@@ -145,6 +145,9 @@ class KTState(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     last_response_id: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: every traced skill's P(correct) from ``state``, ``{"for": last_response_id, "p": [...]}``
+    #: by skill code: what the policy reads on each next item, without decoding the state
+    predictions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class MasteryHistory(Base):
