@@ -35,6 +35,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from datetime import timedelta
@@ -181,17 +182,18 @@ def tradeoff_records(
         "(stricter when positive), the same learners at every shift; answers: mean over all "
         f"learners (stopped at the target or {world.max_minutes:.0f} study minutes)"
     )
+    reached = Counter((o.policy, o.target_shift) for o in outcomes if o.reached)
     out: list[Record] = []
     curve_dataset = f"{dataset}, answers against retention"
     for policy, by_shift in runs.items():
         for point in curve(runs, policy):
             method = f"{policy}, targets {point.shift:+.2f}"
             rows = by_shift[point.shift]
-            reached = sum(o.reached for o in outcomes if o.policy == policy and o.target_shift == point.shift)
             out.append(record(curve_dataset, protocol, method, "items_mean", point.items))
             out.append(record(curve_dataset, protocol, method, "minutes_mean", point.minutes))
             out.append(record(curve_dataset, protocol, method, "retention_30d", point.retention))
-            out.append(record(curve_dataset, protocol, method, "reached_share", reached / len(rows)))
+            share = reached[(policy, point.shift)] / len(rows)
+            out.append(record(curve_dataset, protocol, method, "reached_share", share))
     matched_protocol = (
         protocol + "; answers (minutes) read off each curve by linear interpolation at the other's "
         "default retention; 95% CI: paired percentile bootstrap over learners, 1000 resamples"

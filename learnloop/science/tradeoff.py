@@ -20,6 +20,8 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from learnloop.science.curriculum import Curriculum
 from learnloop.science.policy import logit, sigmoid
 
@@ -113,12 +115,12 @@ def _reductions(ours: Sequence[CurvePoint], base: Sequence[CurvePoint], measure:
     return 1 - own.cost(measure) / at_ours, 1 - at_theirs / theirs.cost(measure)
 
 
-def _percentiles(values: Sequence[float], low: float = 0.025, high: float = 0.975) -> tuple[float, float]:
-    finite = sorted(v for v in values if not math.isnan(v))
+def _percentiles(values: Sequence[float], low: float = 2.5, high: float = 97.5) -> tuple[float, float]:
+    finite = [v for v in values if not math.isnan(v)]
     if len(finite) < len(values) * 0.95:  # too many resamples fell off the curve to say
         return math.nan, math.nan
-    pick = lambda q: finite[min(len(finite) - 1, max(0, round(q * (len(finite) - 1))))]  # noqa: E731
-    return pick(low), pick(high)
+    lo, hi = np.percentile(finite, [low, high], method="nearest")
+    return float(lo), float(hi)
 
 
 def matched_comparison(

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from learnloop.content.graph import topological_order
 from learnloop.content.models import Item
+from learnloop.content.scoring import score_numeric
 from learnloop.science.policy import ItemOption, choose_item, choose_skill
 from learnloop.services.auth import create_organisation, create_user, get_or_create_team, hash_password
 from learnloop.services.context import AppContext
@@ -220,12 +221,12 @@ def _simulated_answer(item: Item, correct: bool, rng: np.random.Generator) -> di
     if item.kind == "numeric" and item.answer is not None:
         if correct:
             return {"value": item.answer, "simulated": True}
-        tolerance = item.tolerance if item.tolerance is not None else 1e-6 * max(1.0, abs(item.answer))
-        for factor in rng.permutation([10.0, 0.1, 2.0, 0.5]):
-            value = item.answer * float(factor)
-            if abs(value - item.answer) > tolerance:
+        for value in [item.answer * float(f) for f in rng.permutation([10.0, 0.1, 2.0, 0.5])] + [
+            item.answer + 1.0,
+            item.answer - 1.0,
+        ]:
+            if not score_numeric(item, value).correct:  # wrong by the item's own tolerance
                 return {"value": value, "simulated": True}
-        return {"value": item.answer + 1.0 + 2 * tolerance, "simulated": True}
     return {"simulated": True}
 
 
