@@ -14,7 +14,7 @@ from learnloop.errors import InvalidInput, LearnloopError
 from learnloop.i18n import _
 from learnloop.science.irt import IRTModel
 from learnloop.services.context import AppContext
-from learnloop.store.grades import instructor_decisions
+from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import ModelParams, Response, as_utc
 
 #: An item keeps its authored difficulty until this many learners have answered it.
@@ -177,15 +177,16 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
     if not (0.0 < max_guess < 1.0 and 0.0 < max_slip < 1.0 and max_guess + max_slip <= 1.0):
         raise InvalidInput(_("Guess and slip bounds must lie between 0 and 1 and add up to at most 1."))
     with ctx.session() as session:
-        decisions = instructor_decisions(session)
         answers = session.execute(
-            select(
-                Response.id,
-                Response.user_id,
-                Response.item_id,
-                Response.skills,
-                Response.correct,
-                Response.created_at,
+            with_decisions(
+                select(
+                    Response.id,
+                    Response.user_id,
+                    Response.item_id,
+                    Response.skills,
+                    counted_correct(),
+                    Response.created_at,
+                )
             ).order_by(Response.id)
         ).all()
         skill_ids = sorted({s for row in answers for s in row.skills})
@@ -194,8 +195,8 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
         item_code = {i: k for k, i in enumerate(item_ids)}
         users: dict[int, int] = {}
         rows_u, rows_s, rows_i, rows_c, rows_t = [], [], [], [], []
-        for rid, user_id, item_id, skill_list, correct, created_at in answers:
-            label = decisions.get(rid, bool(correct))
+        for _rid, user_id, item_id, skill_list, correct, created_at in answers:
+            label = bool(correct)
             moment = as_utc(created_at).timestamp()
             for skill_id in skill_list:
                 rows_u.append(users.setdefault(user_id, len(users)))

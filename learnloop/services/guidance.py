@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from learnloop.content.models import Lesson
@@ -47,8 +47,8 @@ from learnloop.services.review_cards import (
     skill_retrievability,
     sync_cards,
 )
+from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import (
-    GradeReview,
     Mastery,
     ModelParams,
     Response,
@@ -99,19 +99,11 @@ def learner_state(
     of the log through its (user, id) index, the cards (answers newer than them folded in
     first), and mastery and attempts from the derived rows."""
     session.flush()  # the log and the cards are read as plain rows from the connection
-    # grades as they count: an instructor's decision overrides the provisional grade (one
-    # outer join on the reviews' unique response id, no query of its own)
-    decided = and_(GradeReview.response_id == Response.id, GradeReview.status == "decided")
+    # grades as they count: an instructor's decision overrides the provisional grade
     history = (
         session.connection()
         .execute(
-            select(
-                Response.id,
-                Response.item_id,
-                Response.skills,
-                func.coalesce(GradeReview.decided_correct, Response.correct),
-            )
-            .outerjoin(GradeReview, decided)
+            with_decisions(select(Response.id, Response.item_id, Response.skills, counted_correct()))
             .where(Response.user_id == user.id)
             .order_by(Response.id.desc())
             .limit(HISTORY_WINDOW)

@@ -29,7 +29,7 @@ from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict, bkt_update
 from learnloop.services.review_cards import rebuild_cards
-from learnloop.store.grades import instructor_decisions
+from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import KTState, Mastery, MasteryHistory, ModelParams, Response, as_utc
 from learnloop.store.params_cache import ParamsCache
 
@@ -170,14 +170,17 @@ def _state_row(session: Session, model: MasteryModel, user_id: int, response_id:
         row = session.get(KTState, user_id)
         if row is None or row.model_params_id != model.params_id or row.last_response_id >= response_id:
             state = model.tracer.initial_state()
-            decisions = instructor_decisions(session, user_id)
             last = 0
             for rid, item_id, skills, correct, created_at in session.execute(
-                select(Response.id, Response.item_id, Response.skills, Response.correct, Response.created_at)
+                with_decisions(
+                    select(
+                        Response.id, Response.item_id, Response.skills, counted_correct(), Response.created_at
+                    )
+                )
                 .where(Response.user_id == user_id, Response.id < response_id)
                 .order_by(Response.id)
             ):
-                _fold(model, state, list(skills), item_id, decisions.get(rid, bool(correct)), created_at)
+                _fold(model, state, list(skills), item_id, bool(correct), created_at)
                 last = rid
             if row is None:
                 row = KTState(
@@ -352,7 +355,6 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     """Drop derived mastery and replay the response log (one learner's, or everyone's) with the
     instructors' decisions applied; returns answers replayed."""
     model = load_model(session)
-    decisions = instructor_decisions(session, user_id)
     if user_id is None:
         session.execute(delete(MasteryHistory))
         session.execute(delete(Mastery))
@@ -366,13 +368,15 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     per_user: dict[int, dict[str, Mastery]] = {}
     cache: dict[tuple[int, int], KTState] = session.info.setdefault(_STATE_CACHE, {})
     count = 0
-    query = select(
-        Response.id,
-        Response.user_id,
-        Response.item_id,
-        Response.skills,
-        Response.correct,
-        Response.created_at,
+    query = with_decisions(
+        select(
+            Response.id,
+            Response.user_id,
+            Response.item_id,
+            Response.skills,
+            counted_correct(),
+            Response.created_at,
+        )
     )
     if user_id is not None:
         query = query.where(Response.user_id == user_id)
@@ -398,7 +402,7 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
             rows,
             user_id=uid,
             skills=list(skills),
-            correct=decisions.get(rid, bool(correct)),
+            correct=bool(correct),
             response_id=rid,
             at=created_at,
             item_id=item_id,

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from learnloop.store.models import GradeReview
+from learnloop.store.models import GradeReview, Response
+
+
+def counted_correct() -> ColumnElement[Any]:
+    """An answer's grade as it counts, for a query made with :func:`with_decisions`."""
+    return func.coalesce(GradeReview.decided_correct, Response.correct)
+
+
+def with_decisions(query: Select[Any]) -> Select[Any]:
+    """``query`` over the response log, joined to the instructors' decisions (an outer join on
+    the reviews' unique response id) so that :func:`counted_correct` can be selected."""
+    decided = and_(GradeReview.response_id == Response.id, GradeReview.status == "decided")
+    return query.outerjoin(GradeReview, decided)
 
 
 def instructor_decisions(session: Session, user_id: int | None = None) -> dict[int, bool]:
