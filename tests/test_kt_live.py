@@ -5,9 +5,7 @@ gets a clear message or the prior, never a crash or NaN."""
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -324,21 +322,12 @@ def test_rebuild_equals_live_under_the_logistic_model(any_ctx: AppContext) -> No
 
 
 def test_fit_kt_command_line(tmp_path: Path) -> None:
+    from tests.test_cli import run as run_cli
+
     db = tmp_path / "cli.db"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "LEARNLOOP_DATABASE_URL": f"sqlite:///{db}",
-            "LEARNLOOP_DEFAULT_PACK": str(MINI_PACK),
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "learnloop.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=240,
-        )
+        return run_cli(list(args), db)
 
     assert run("init").returncode == 0
     done = run("fit", "kt")
