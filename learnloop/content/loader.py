@@ -7,6 +7,7 @@ Layout of a pack folder::
     roles.yaml           list of roles
     items/*.yaml         lists of items (any number of files)
     lessons/*.md         one lesson per file: YAML front matter between '---' lines, then Markdown
+    locales/<lang>/      translation overlays mirroring the above (see ``overlays.py``)
 
 ``load_pack`` validates everything and raises one :class:`PackError` that lists every
 problem with its file and line, so an author fixes a pack in one pass.
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from learnloop.content.graph import find_cycle
 from learnloop.content.models import Domain, Item, Lesson, Pack, PackMeta, Role, Skill
+from learnloop.content.overlays import Sources, missing_problems, overlay_documents, read_overlays
 
 MAX_FILE_BYTES = 5_000_000
 LINE_KEY = "__line__"
@@ -182,19 +184,28 @@ def _split_front_matter(text: str) -> tuple[str, str] | None:
 
 def load_pack(path: str | Path) -> Pack:
     """Load and fully validate the pack in folder ``path``; raise :class:`PackError`."""
-    root = Path(path)
+    return _load(Path(path))[0]
+
+
+def _load(root: Path) -> tuple[Pack, Sources]:
     reader = _Reader(root)
     if not root.is_dir():
         raise PackError([Problem(str(root), None, "pack folder does not exist")])
 
     meta: PackMeta | None = None
     meta_path = root / "pack.yaml"
+    sources = Sources()
     if not meta_path.exists():
         reader.add(meta_path, None, "missing pack.yaml")
     else:
         raw = reader.read_yaml(meta_path)
         if raw is not None:
             meta = reader.validate(PackMeta, raw, meta_path, 1)
+        if meta is not None:
+            sources.where[("pack", meta.id)] = (meta_path, 1)
+            for domain in raw.get("domains") or []:
+                if isinstance(domain, dict) and isinstance(domain.get("id"), str):
+                    sources.where[("domain", domain["id"])] = (meta_path, domain.get(LINE_KEY))
 
     skills = reader.list_file(root / "skills.yaml", Skill) if (root / "skills.yaml").exists() else []
     if not (root / "skills.yaml").exists():
@@ -227,16 +238,31 @@ def load_pack(path: str | Path) -> Pack:
             lessons.append((lesson, lesson_file, 1))
 
     _check_references(reader, meta, skills, roles, items, lessons)
+    for kind, entries in (("skill", skills), ("role", roles), ("item", items), ("lesson", lessons)):
+        for obj, where, line in entries:
+            sources.where.setdefault((kind, obj.id), (where, line))
+            sources.file_of.setdefault((kind, obj.id), where.name)
+    parts: dict[str, Any] = {
+        "skills": [s for s, _, _ in skills],
+        "roles": [r for r, _, _ in roles],
+        "items": [i for i, _, _ in items],
+        "lessons": [x for x, _, _ in lessons],
+    }
+    # Overlays are read even when the base has problems; checked against it only when it has none.
+    base = Pack.model_construct(meta=meta, **parts) if meta is not None and not reader.problems else None
+    translations = read_overlays(reader, root, base, sources)
     if reader.problems:
         raise PackError(reader.problems)
     assert meta is not None
-    return Pack(
-        meta=meta,
-        skills=[s for s, _, _ in skills],
-        roles=[r for r, _, _ in roles],
-        items=[i for i, _, _ in items],
-        lessons=[x for x, _, _ in lessons],
-    )
+    return Pack(meta=meta, translations=translations, **parts), sources
+
+
+def translation_gaps(path: str | Path, language: str) -> list[Problem]:
+    """Every text of the pack at ``path`` with no ``language`` translation, at the file and line
+    of its source text: the check ``load_pack`` makes for the languages a pack declares."""
+    root = Path(path)
+    pack, sources = _load(root)
+    return missing_problems(_Reader(root), pack, language, pack.translations.get(language), sources)
 
 
 def _check_references(
@@ -328,15 +354,21 @@ def write_pack(pack: Pack, path: str | Path) -> Path:
     (root / "roles.yaml").write_text(_dump([r.model_dump(mode="json") for r in pack.roles]), encoding="utf-8")
     domain_of = {s.id: s.domain for s in pack.skills}
     by_domain: dict[str, list[dict[str, Any]]] = {}
+    item_file: dict[str, str] = {}
     for item in pack.items:
         domain = domain_of.get(item.skills[0], "misc")
         by_domain.setdefault(domain, []).append(item.model_dump(mode="json", exclude_none=True))
+        item_file[item.id] = f"{domain}.yaml"
     for domain, entries in by_domain.items():
         (root / "items" / f"{domain}.yaml").write_text(_dump(entries), encoding="utf-8")
     for lesson in pack.lessons:
         front = lesson.model_dump(mode="json", exclude={"body"})
         text = "---\n" + _dump(front) + "---\n\n" + lesson.body
         (root / "lessons" / f"{lesson.id}.md").write_text(text, encoding="utf-8")
+    for rel, document in overlay_documents(pack, item_file).items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(document if isinstance(document, str) else _dump(document), encoding="utf-8")
     return root
 
 
@@ -347,5 +379,6 @@ __all__ = [
     "load_pack",
     "pack_fingerprint",
     "pack_from_json",
+    "translation_gaps",
     "write_pack",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=2, max_length=80)]
@@ -18,6 +18,11 @@ Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=2, max_length=8
 LEVEL_MASTERY: dict[int, float] = {1: 0.6, 2: 0.8, 3: 0.95}
 
 ItemKind = Literal["choice", "numeric", "text", "code"]
+
+#: A content language tag (BCP 47 style, as in ``locales/zh-CN/``).
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+LanguageTag = Annotated[str, Field(pattern=LANGUAGE_PATTERN)]
+OptionalText = Annotated[str | None, Field(default=None, min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -178,9 +183,73 @@ class PackMeta(_Strict):
     name: str
     version: str = "1.0.0"
     description: str = ""
-    language: str = "en"
+    #: the language of the base files (the source of truth)
+    language: LanguageTag = "en"
+    #: languages the pack promises complete: loading it fails on any missing translation
+    languages: list[LanguageTag] = Field(default_factory=list)
     license: str = "CC-BY-4.0"
     domains: list[Domain] = Field(min_length=1)
+
+
+# --- Translations: one overlay per language, keyed by the ids of the base pack ----------------
+
+
+class NameText(_Strict):
+    """The translated name and description of a domain, skill or role."""
+
+    name: OptionalText = None
+    description: OptionalText = None
+
+
+class PackText(NameText):
+    domains: dict[Identifier, NameText] = Field(default_factory=dict)
+
+
+class CriterionText(_Strict):
+    description: OptionalText = None
+    #: written natively in the overlay's language, not translated word by word
+    keywords: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+
+
+class ItemText(_Strict):
+    """The translated texts of one item; only the fields its kind has (see ``TEXT_FIELDS``)."""
+
+    stem: OptionalText = None
+    explanation: OptionalText = None
+    hints: list[Annotated[str, Field(min_length=1)]] | None = None
+    options: dict[str, Annotated[str, Field(min_length=1)]] | None = None
+    unit: OptionalText = None
+    reference_answers: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    rubric: dict[Identifier, CriterionText] | None = None
+
+
+#: The translatable fields of each item kind (code stays as written).
+TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "choice": ("stem", "explanation", "hints", "options"),
+    "numeric": ("stem", "explanation", "hints", "unit"),
+    "text": ("stem", "explanation", "hints", "reference_answers", "rubric"),
+    "code": ("stem", "explanation", "hints"),
+}
+
+
+class LessonText(_Strict):
+    title: str = Field(min_length=1)
+    body: str = Field(min_length=1)
+
+    @field_validator("body")
+    @classmethod
+    def _normalise_body(cls, v: str) -> str:
+        return v.strip("\n") + "\n"
+
+
+class Translation(_Strict):
+    """Everything of a pack in one other language; any text left out falls back to the base."""
+
+    pack: PackText = Field(default_factory=PackText)
+    skills: dict[Identifier, NameText] = Field(default_factory=dict)
+    roles: dict[Identifier, NameText] = Field(default_factory=dict)
+    items: dict[Identifier, ItemText] = Field(default_factory=dict)
+    lessons: dict[Identifier, LessonText] = Field(default_factory=dict)
 
 
 class Pack(BaseModel):
@@ -193,13 +262,69 @@ class Pack(BaseModel):
     roles: list[Role]
     items: list[Item]
     lessons: list[Lesson]
+    #: language tag -> overlay (``locales/<lang>/`` on disk)
+    translations: dict[LanguageTag, Translation] = Field(default_factory=dict)
+
+    # Localised copies, built once per language (see ``localized``); a localised copy records the
+    # texts that fell back to the base language.
+    _localized: dict[str, Pack] = PrivateAttr(default_factory=dict)
+    _fallbacks: dict[tuple[str, str], tuple[str, ...]] = PrivateAttr(default_factory=dict)
+    _language: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _translations_match(self) -> Pack:
+        from learnloop.content.translations import overlay_mismatches
+
+        problems = [
+            f"{lang}: {m.kind} {m.id!r}: {m.message}"
+            for lang, overlay in self.translations.items()
+            for m in overlay_mismatches(self, overlay)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def localized(self, language: str | None) -> Pack:
+        """This pack with every text in ``language`` (a content tag ``zh-CN`` or a UI locale
+        ``zh_CN``), falling back to the base text only where a translation is missing; each
+        fallback is counted (``learnloop.content.translations.fallback_stats``). Built once per
+        language and pack; the copy has no overlays of its own."""
+        from learnloop.content.translations import localize
+
+        return localize(self, language)
+
+    @property
+    def language(self) -> str:
+        """The language this pack's texts are in."""
+        return self._language or self.meta.language
+
+    def fallback_fields(self, kind: str, entity_id: str) -> tuple[str, ...]:
+        """In a localised copy: the fields of one entity served in the base language."""
+        return self._fallbacks.get((kind, entity_id), ())
 
     # Lookups are rebuilt on demand; packs are immutable once loaded.
     def skill(self, skill_id: str) -> Skill:
         return self.skill_index()[skill_id]
 
     def item(self, item_id: str) -> Item:
-        return self.item_index()[item_id]
+        """The item (counted as served with a fallback when its translation is incomplete)."""
+        item = self.item_index()[item_id]
+        self._note_served("item", item_id)
+        return item
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        """The lesson (counted as served with a fallback when its translation is missing)."""
+        for lesson in self.lessons:
+            if lesson.id == lesson_id:
+                self._note_served("lesson", lesson_id)
+                return lesson
+        raise KeyError(lesson_id)
+
+    def _note_served(self, kind: str, entity_id: str) -> None:
+        if (kind, entity_id) in self._fallbacks:
+            from learnloop.content.translations import count_served
+
+            count_served(self, kind, entity_id)
 
     def role(self, role_id: str) -> Role:
         return self.role_index()[role_id]
