@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import SESSION_COOKIE, api_user, get_ctx, session_token
-from learnloop.errors import InvalidInput, NotFound
-from learnloop.services import auth, item_bank, organisation, practice
+from learnloop.errors import InvalidInput
+from learnloop.services import auth, item_bank, organisation, packs, practice
 from learnloop.services.auth import CurrentUser, LoginResult
 from learnloop.services.context import AppContext
 
@@ -38,6 +38,11 @@ class AnswerIn(BaseModel):
     answer: dict[str, Any] = Field(
         description='{"choice": "b"} | {"value": 0.5} | {"text": "..."} | {"code": "..."}'
     )
+    presentation_id: str | None = Field(
+        default=None,
+        max_length=36,
+        description="the presentation_id of practice/next: a repeated answer is then not counted twice",
+    )
 
 
 class HintIn(BaseModel):
@@ -54,6 +59,9 @@ class LessonOut(BaseModel):
     skills: list[str]
     minutes: float
     body_markdown: str
+    #: the language of title and body: the caller's UI language, or the pack's base language
+    #: where the lesson has no translation
+    language: str
 
 
 @router.post("/auth/signup", response_model=LoginResult, status_code=201, tags=["auth"])
@@ -126,7 +134,7 @@ def answer(
     body: AnswerIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
 ) -> practice.Feedback:
     """Score the answer to the current item; returns feedback and the mastery change."""
-    return practice.answer(ctx, user, body.item_id, body.answer)
+    return practice.answer(ctx, user, body.item_id, body.answer, presentation_id=body.presentation_id)
 
 
 @router.get("/mastery", response_model=practice.SkillMap, tags=["practice"])
@@ -138,18 +146,8 @@ def mastery(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_
 def lesson(
     lesson_id: str, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
 ) -> LessonOut:
-    with ctx.session() as session:
-        pack = ctx.active_pack(session).pack
-    for found in pack.lessons:
-        if found.id == lesson_id:
-            return LessonOut(
-                id=found.id,
-                title=found.title,
-                skills=found.skills,
-                minutes=found.minutes,
-                body_markdown=found.body,
-            )
-    raise NotFound(f"no lesson with id {lesson_id!r}")
+    found = packs.lesson(ctx, lesson_id)
+    return LessonOut(**found.model_dump(exclude={"skill_names"}))
 
 
 @router.get("/health", tags=["operations"])
@@ -193,6 +191,16 @@ def items(
 ) -> list[item_bank.ItemRow]:
     """Every item of the active pack with attempts and share correct in your organisation."""
     return item_bank.item_rows(ctx, user)
+
+
+@router.get("/packs/active/translations", response_model=packs.TranslationStatus, tags=["content"])
+def translations(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> packs.TranslationStatus:
+    """How complete each language of the active pack is, and how many items and lessons were
+    served in the base language for want of a translation since the server started (admins)."""
+    user.require("admin")
+    return packs.translation_status(ctx)
 
 
 @router.get("/items/{item_id}", tags=["content"])

@@ -309,18 +309,19 @@ class Pack(BaseModel):
     def item(self, item_id: str) -> Item:
         """The item (counted as served with a fallback when its translation is incomplete)."""
         item = self.item_index()[item_id]
-        self._note_served("item", item_id)
+        self.note_served("item", item_id)
         return item
 
     def lesson(self, lesson_id: str) -> Lesson:
         """The lesson (counted as served with a fallback when its translation is missing)."""
         for lesson in self.lessons:
             if lesson.id == lesson_id:
-                self._note_served("lesson", lesson_id)
+                self.note_served("lesson", lesson_id)
                 return lesson
         raise KeyError(lesson_id)
 
-    def _note_served(self, kind: str, entity_id: str) -> None:
+    def note_served(self, kind: str, entity_id: str) -> None:
+        """Count an item or lesson of a localised copy served with a base-language text."""
         if (kind, entity_id) in self._fallbacks:
             from learnloop.content.translations import count_served
 

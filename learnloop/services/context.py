@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 
 from learnloop.config import Settings, get_settings
 from learnloop.content.graph import prerequisite_closure
-from learnloop.content.models import Item, Pack, Role
+from learnloop.content.models import Item, Lesson, Pack, Role
 from learnloop.errors import LearnloopError, NotFound
-from learnloop.i18n import _
+from learnloop.i18n import _, get_locale
 from learnloop.store.db import session_scope
 from learnloop.store.models import ContentPack
+
+_localized_lock = threading.Lock()
 
 
 @dataclass
@@ -26,6 +28,7 @@ class ActivePack:
 
     row_id: int
     pack: Pack
+    _localized: dict[str, ActivePack] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def items(self) -> dict[str, Item]:
@@ -53,9 +56,17 @@ class ActivePack:
 
     def item(self, item_id: str) -> Item:
         try:
-            return self.items[item_id]
+            item = self.items[item_id]
         except KeyError:
             raise NotFound(_("No item with id %(id)s.") % {"id": item_id}) from None
+        self.pack.note_served("item", item_id)
+        return item
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        try:
+            return self.pack.lesson(lesson_id)
+        except KeyError:
+            raise NotFound(_("No such lesson.")) from None
 
     def role(self, role_id: str) -> Role:
         try:
@@ -66,6 +77,24 @@ class ActivePack:
     def role_skills(self, role: Role) -> set[str]:
         """The role's target skills and every prerequisite they need."""
         return prerequisite_closure(self.prerequisites, role.targets)
+
+    def localized(self, language: str | None = None) -> ActivePack:
+        """This pack with its texts in ``language`` (default: the UI language of the request),
+        falling back to the pack's base language only where a translation is missing, and
+        counting each fallback (``Pack.localized``). Use it wherever content text reaches a user;
+        ids, keys and structure are the same as in the base pack. Built once per language."""
+        pack = self.pack.localized(language or get_locale())
+        if pack is self.pack:
+            return self
+        with _localized_lock:
+            found = self._localized.get(pack.language)
+            if found is None:
+                found = self._localized[pack.language] = ActivePack(row_id=self.row_id, pack=pack)
+        return found
+
+    @property
+    def language(self) -> str:
+        return self.pack.language
 
 
 @dataclass

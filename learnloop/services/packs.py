@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from learnloop.content.loader import load_pack, pack_fingerprint, write_pack
 from learnloop.content.models import Pack
+from learnloop.content.translations import fallback_stats, missing_texts
 from learnloop.services.context import AppContext
 from learnloop.store.models import ContentPack
 
@@ -23,6 +25,8 @@ class PackSummary:
     items: int
     lessons: int
     changed: bool
+    #: language -> number of base texts without a translation (the base language is complete)
+    untranslated: dict[str, int] = field(default_factory=dict)
 
 
 def _summary(pack: Pack, fingerprint: str, changed: bool) -> PackSummary:
@@ -35,6 +39,10 @@ def _summary(pack: Pack, fingerprint: str, changed: bool) -> PackSummary:
         len(pack.items),
         len(pack.lessons),
         changed,
+        {
+            lang: sum(len(m.fields) for m in missing_texts(pack, overlay))
+            for lang, overlay in pack.translations.items()
+        },
     )
 
 
@@ -84,3 +92,66 @@ def active_pack_summary(ctx: AppContext) -> PackSummary:
     with ctx.session() as session:
         pack = ctx.active_pack(session).pack
     return _summary(pack, pack_fingerprint(pack), changed=False)
+
+
+class LessonView(BaseModel):
+    id: str
+    title: str
+    skills: list[str]
+    skill_names: list[str]
+    minutes: float
+    body_markdown: str
+    #: the language the title and body are in (the pack's base language where untranslated)
+    language: str
+
+
+def lesson(ctx: AppContext, lesson_id: str, language: str | None = None) -> LessonView:
+    """A lesson in ``language`` (default: the request's UI language), for pages and the API."""
+    with ctx.session() as session:
+        active = ctx.active_pack(session).localized(language)
+    found = active.lesson(lesson_id)
+    untranslated = bool(active.pack.fallback_fields("lesson", found.id))
+    return LessonView(
+        id=found.id,
+        title=found.title,
+        skills=list(found.skills),
+        skill_names=[active.pack.skill(s).name for s in found.skills],
+        minutes=found.minutes,
+        body_markdown=found.body,
+        language=active.pack.meta.language if untranslated else active.language,
+    )
+
+
+class FallbackCount(BaseModel):
+    pack_id: str
+    version: str
+    language: str
+    missing_texts: int
+    served_with_fallback: int
+    examples: list[str]
+
+
+class TranslationStatus(BaseModel):
+    """For admins and operators: how complete each language of the active pack is, and how often
+    learners were served base-language text because a translation was missing (this process)."""
+
+    pack_id: str
+    version: str
+    base_language: str
+    declared_languages: list[str]
+    untranslated: dict[str, int]
+    fallbacks: list[FallbackCount]
+
+
+def translation_status(ctx: AppContext) -> TranslationStatus:
+    with ctx.session() as session:
+        pack = ctx.active_pack(session).pack
+    summary = _summary(pack, "", changed=False)
+    return TranslationStatus(
+        pack_id=pack.meta.id,
+        version=pack.meta.version,
+        base_language=pack.meta.language,
+        declared_languages=list(pack.meta.languages),
+        untranslated=summary.untranslated,
+        fallbacks=[FallbackCount(**vars(s)) for s in fallback_stats() if s.pack_id == pack.meta.id],
+    )

@@ -15,7 +15,7 @@ from learnloop import i18n
 from learnloop.api.deps import SESSION_COOKIE, get_ctx, optional_user
 from learnloop.errors import Conflict, Forbidden, LearnloopError, NotFound
 from learnloop.i18n import _
-from learnloop.services import auth, item_bank, organisation, practice
+from learnloop.services import auth, item_bank, organisation, packs, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.web.render import render
@@ -241,13 +241,8 @@ def skills_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
 @router.get("/lessons/{lesson_id}")
 def lesson_page(lesson_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     page_user(request)
-    with ctx.session() as session:
-        pack = ctx.active_pack(session).pack
-    for lesson in pack.lessons:
-        if lesson.id == lesson_id:
-            skills = [pack.skill(s).name for s in lesson.skills]
-            return render(request, "lesson.html", lesson=lesson, skill_names=skills)
-    raise NotFound(_("No such lesson."))
+    found = packs.lesson(ctx, lesson_id)
+    return render(request, "lesson.html", lesson=found, skill_names=found.skill_names)
 
 
 @router.get("/admin")
