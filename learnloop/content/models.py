@@ -270,6 +270,7 @@ class Pack(BaseModel):
     _localized: dict[str, Pack] = PrivateAttr(default_factory=dict)
     _fallbacks: dict[tuple[str, str], tuple[str, ...]] = PrivateAttr(default_factory=dict)
     _language: str | None = PrivateAttr(default=None)
+    _base: Pack | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _translations_match(self) -> Pack:

@@ -272,8 +272,8 @@ def localize(pack: Pack, language: str | None) -> Pack:
     lang = content_language(language, pack.meta.language)
     if lang == pack.language:
         return pack
-    if pack._language is not None:
-        raise ValueError(f"a pack localised to {pack.language} cannot be localised again; use the base")
+    if pack._base is not None:
+        return localize(pack._base, lang)
     with _lock:
         cached = pack._localized.get(lang)
     if cached is not None:
@@ -306,6 +306,7 @@ def localize(pack: Pack, language: str | None) -> Pack:
         translations={},
     )
     out._language = lang
+    out._base = pack
     out._fallbacks = fb
     _register(pack, lang, fb)
     with _lock:

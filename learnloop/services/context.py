@@ -28,6 +28,8 @@ class ActivePack:
 
     row_id: int
     pack: Pack
+    #: the pack in its base language, for a localised copy
+    base: ActivePack | None = field(default=None, repr=False, compare=False)
     _localized: dict[str, ActivePack] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
@@ -83,13 +85,15 @@ class ActivePack:
         falling back to the pack's base language only where a translation is missing, and
         counting each fallback (``Pack.localized``). Use it wherever content text reaches a user;
         ids, keys and structure are the same as in the base pack. Built once per language."""
-        pack = self.pack.localized(language or get_locale())
-        if pack is self.pack:
-            return self
+        root = self.base or self
+        pack = root.pack.localized(language or get_locale())
+        if pack is root.pack:
+            return root
         with _localized_lock:
-            found = self._localized.get(pack.language)
+            found = root._localized.get(pack.language)
             if found is None:
-                found = self._localized[pack.language] = ActivePack(row_id=self.row_id, pack=pack)
+                found = ActivePack(row_id=root.row_id, pack=pack, base=root)
+                root._localized[pack.language] = found
         return found
 
     @property
