@@ -18,7 +18,7 @@ written back by :func:`learnloop.content.loader.write_pack`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +153,14 @@ def _entries(
                 f"duplicate translation of {kind} {eid!r} (first at {reader.rel(first)}:{first_line})",
             )
             continue
+        before = len(reader.problems)
         obj = reader.validate(model, entry, path, line)
+        label = f"{model.__name__.lower()}: "
+        for i in range(before, len(reader.problems)):  # name the entry, not the model
+            problem = reader.problems[i]
+            reader.problems[i] = replace(
+                problem, message=problem.message.replace(label, f"{kind} {eid!r}: ", 1)
+            )
         if obj is not None:
             target[eid] = obj
             located.where[(kind, eid)] = (path, line, entry)
