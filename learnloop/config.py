@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     llm_default_budget_usd: float = 0.0
     #: threads for local sentence embeddings (torch); small machines do best with 1-2
     llm_embed_threads: int = 1
+    #: load the local models and embed the lessons in the background when the app starts
+    #: (/healthz answers 503 "starting" until done), so the first tutor reply is quick
+    llm_warm_up: bool = True
     #: below this confidence a model grade goes to the instructor review queue
     llm_review_confidence: float = 0.7
     #: reply lengths per task (tokens); small values keep a CPU-served model quick

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -41,6 +43,14 @@ def _error(
     )
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from learnloop.services import tutoring
+
+    tutoring.start_warm_up(app.state.ctx)  # models load in the background; /healthz waits for them
+    yield
+
+
 def create_app(ctx: AppContext | None = None) -> FastAPI:
     ctx = ctx or AppContext()
     app = FastAPI(
@@ -51,6 +61,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.ctx = ctx
 

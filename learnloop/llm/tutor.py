@@ -1,10 +1,13 @@
 """The tutor: Socratic by default, grounded in lesson passages it cites, aware of mastery, and
 never handing over the answer of an item the learner has not finished.
 
+Passages are retrieved for the learner's question, with the item or lesson as context.
 With a model: a prompt built from the passages, the learner's mastery and the conversation;
 the reply is checked sentence by sentence (``leaks.py``) and a reply that gives the answer
-away is replaced by the offline one. Offline: the retrieved passages, the next rung of the
-item's hint ladder and a guiding question, no free text.
+away is replaced by the offline one. Offline: what the learner asked for (a hint, an
+explanation of an idea, or the answer, which it declines while the item is open) from the
+passages that best answer the question, quoted with their markdown (lists, code), the next
+rung of the item's hint ladder when a hint is asked for, and a guiding question.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from dataclasses import dataclass, field
 from learnloop.content.models import Item, Lesson
 from learnloop.i18n import _
 from learnloop.llm.gateway import Gateway, OfflineRoute
-from learnloop.llm.leaks import leaks, redact, sentences
+from learnloop.llm.leaks import leaks, passage_gives_away, redact, sentences
 from learnloop.llm.providers.base import ChatRequest, Completion
 from learnloop.llm.providers.offline import LessonIndex, Passage, next_hint
 
 MAX_HISTORY_TURNS = 6
-PASSAGE_WORDS = 70
+#: passages retrieved while an item is open, before those that state its answer are dropped
+CANDIDATES = 8
 
 
 @dataclass
@@ -63,7 +67,7 @@ class TutorReply:
     withheld: bool = False
 
 
-def _excerpt(text: str, words: int = PASSAGE_WORDS) -> str:
+def _excerpt(text: str, words: int) -> str:
     flat = re.sub(r"\s+", " ", text).strip()
     parts = flat.split(" ")
     return flat if len(parts) <= words else " ".join(parts[:words]) + " …"
@@ -76,10 +80,26 @@ def _level(p: float) -> str:
 
 
 def retrieve(index: LessonIndex, situation: TutorSituation, k: int = 3) -> list[Passage]:
-    query = situation.question
+    """Passages for the learner's question, with the item (or lesson) as context; while an item
+    is open, none that states its answer (they are neither quoted nor given to a model)."""
+    context = ""
     if situation.item is not None:
-        query = f"{situation.item.stem}\n{query}"
-    return index.search(query, situation.skills, k=k)
+        context = situation.item.stem
+    elif situation.lesson is not None:
+        context = situation.lesson.title
+    candidates = index.search(
+        situation.question,
+        context,
+        situation.skills,
+        k=CANDIDATES if situation.protected else k,
+        lesson_id=situation.lesson.id if situation.lesson is not None else None,
+    )
+    safe = [
+        p
+        for p in candidates
+        if not any(passage_gives_away(f"{p.title}\n{p.text}", item) for item in situation.protected)
+    ]
+    return safe[:k]
 
 
 def citations_for(passages: list[Passage]) -> list[Citation]:
@@ -129,33 +149,69 @@ def _mastery_line(situation: TutorSituation) -> str:
 # -- offline -------------------------------------------------------------------------------------
 
 
+_ASKS_ANSWER = re.compile(
+    r"\b(answers?|solutions?|solve it|correct (option|one|choice|letter)|which (option|one|letter)|"
+    r"right (option|one|choice)|tell me|give me the|final (number|result|value)|what is it)\b"
+    r"|答案|哪个选项|直接告诉|解答",
+    re.IGNORECASE,
+)
+_ASKS_HINT = re.compile(
+    r"\b(hints?|stuck|help|clue|nudge|start|next step|where do i begin|lost)\b|提示|卡住|帮|怎么开始",
+    re.IGNORECASE,
+)
+
+
+def intent(question: str) -> str:
+    """What the learner asks for: ``answer``, ``hint`` or ``explain`` (anything else)."""
+    if _ASKS_ANSWER.search(question):
+        return "answer"
+    return "hint" if _ASKS_HINT.search(question) else "explain"
+
+
+def _quote(n: int, passage: Passage) -> str:
+    """A passage as it is written (lists and code keep their markdown), with its number."""
+    return f"[{n}] **{passage.title}**\n\n{passage.text.strip()}"
+
+
 def offline_reply(
     situation: TutorSituation, passages: list[Passage], notices: list[str] | None = None
 ) -> TutorReply:
-    """Passages with citations, the next hint, and a guiding question: no generated text."""
+    """What the question asks for, from the passages that answer it, with citations, a hint when
+    one is asked for, and a guiding question: no generated text."""
     lines: list[str] = []
     lowest = min((p for sid, (_n, p) in situation.mastery.items() if sid in situation.skills), default=0.5)
     shown = passages[:2] if lowest < 0.75 else passages[:1]
+    wants = intent(situation.question)
+    hint_level = None
+    item = situation.item
+    open_item = item is not None and not situation.item_finished
+    if open_item and wants == "answer":
+        lines.append(
+            _(
+                "I can't give you the answer while you are working on this question, "
+                "but I can help you get there yourself."
+            )
+        )
     if shown:
         lines.append(_("Here is what the lessons say:"))
-        lines += [f"[{i + 1}] **{p.title}**: {_excerpt(p.text)}" for i, p in enumerate(shown)]
-    hint_level = None
+        lines += [_quote(i + 1, p) for i, p in enumerate(shown)]
     question = ""
-    item = situation.item
     if item is not None and situation.item_finished:
         lines.append(
             _("You have answered this one, so here is the explanation:") + " " + item.explanation.strip()
         )
         question = _("Which step of that explanation would you like to go through again?")
     elif item is not None:
-        hint = next_hint(item, situation.hints_shown)
-        if hint is not None:
-            hint_level, text = hint
-            lines.append(
-                _("Hint %(n)d of %(total)d:") % {"n": hint_level, "total": len(item.hints)} + " " + text
-            )
-        else:
-            lines.append(_("You have seen every hint for this question."))
+        assert open_item
+        if wants in ("answer", "hint"):
+            hint = next_hint(item, situation.hints_shown)
+            if hint is not None:
+                hint_level, text = hint
+                lines.append(
+                    _("Hint %(n)d of %(total)d:") % {"n": hint_level, "total": len(item.hints)} + " " + text
+                )
+            else:
+                lines.append(_("You have seen every hint for this question."))
         question = (
             _("Which idea in [1] could help you answer the question?")
             if shown

@@ -2,6 +2,12 @@
 
 Hints the tutor gives about the item being practised count as hints used, exactly as if
 the learner had pressed "Show a hint".
+
+What stays secret is decided per *presentation*: an item shown to the learner (in practice,
+new or review, or as the current question of a skill check) is protected until that
+presentation is answered, however often the same item was answered before. Tutor replies
+written before the presentation began are hidden while it is open, and the tutor refuses to
+talk at all while a skill check is in progress.
 """
 
 from __future__ import annotations
@@ -14,16 +20,26 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from learnloop import readiness
 from learnloop.content.models import Item, Lesson
-from learnloop.errors import Forbidden, InvalidInput, NotFound
+from learnloop.errors import Forbidden, InvalidInput, LearnloopError, NotFound
 from learnloop.i18n import _
 from learnloop.llm import tutor
+from learnloop.llm.leaks import redact
 from learnloop.llm.providers.offline import LessonIndex, lesson_index
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.llm_usage import gateway_for
 from learnloop.services.mastery import load_model, mastery_of
-from learnloop.store.models import PendingItem, Response, TutorConversation, TutorMessage, utcnow
+from learnloop.store.models import (
+    Assessment,
+    PendingItem,
+    Response,
+    TutorConversation,
+    TutorMessage,
+    as_utc,
+    utcnow,
+)
 
 MAX_QUESTION_CHARS = 2000
 
@@ -62,11 +78,11 @@ class ConversationSummary(BaseModel):
     updated_at: datetime
 
 
-def _message_view(m: TutorMessage) -> MessageView:
+def _message_view(m: TutorMessage, content: str | None = None) -> MessageView:
     return MessageView(
         id=m.id,
         role=m.role,
-        content=m.content,
+        content=m.content if content is None else content,
         provider=m.provider,
         citations=[CitationView(**c) for c in m.citations or []],
         notices=list(m.notices or []),
@@ -74,7 +90,68 @@ def _message_view(m: TutorMessage) -> MessageView:
     )
 
 
-def _conversation_view(session: Session, conv: TutorConversation) -> ConversationView:
+#: item id -> when its open presentation began (None: the current question of a skill check)
+OpenItems = dict[str, datetime | None]
+
+
+def _open_items(session: Session, active: ActivePack, user_id: int) -> OpenItems:
+    """The items the learner is answering right now, in practice and in skill checks."""
+    out: OpenItems = {}
+    for current in session.execute(
+        select(Assessment.current_item).where(
+            Assessment.user_id == user_id, Assessment.status == "in_progress"
+        )
+    ).scalars():
+        if current and current in active.items:
+            out[current] = None
+    pending = session.get(PendingItem, user_id)
+    if pending is not None and pending.item_id in active.items and pending.item_id not in out:
+        out[pending.item_id] = as_utc(pending.presented_at)
+    return out
+
+
+def _before(moment: datetime, start: datetime | None) -> bool:
+    """Was ``moment`` before the presentation that began at ``start`` (always, in a check)?"""
+    return start is None or as_utc(moment) < start
+
+
+def _check_in_progress(session: Session, user_id: int) -> bool:
+    return (
+        session.execute(
+            select(Assessment.id)
+            .where(Assessment.user_id == user_id, Assessment.status == "in_progress")
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _hidden_notice() -> str:
+    return _("[hidden until you have answered the question you are working on]")
+
+
+def _shown_content(
+    active: ActivePack, conv: TutorConversation, m: TutorMessage, open_items: OpenItems
+) -> str | None:
+    """What of a stored tutor reply may be shown now (None: all of it).
+
+    Replies written before an open presentation began were written when its item was not
+    protected (e.g. after an earlier answer): the whole reply is hidden when the conversation
+    is about that item, and sentences giving its answer away are withheld otherwise."""
+    if m.role != "tutor" or not open_items:
+        return None
+    if conv.item_id in open_items and _before(m.created_at, open_items[conv.item_id]):
+        return _hidden_notice()
+    items = [active.items[i] for i, start in open_items.items() if _before(m.created_at, start)]
+    if not items:
+        return None
+    text, count = redact(m.content, items, _("[withheld until you have answered]"))
+    return text if count else None
+
+
+def _conversation_view(
+    session: Session, active: ActivePack, user_id: int, conv: TutorConversation
+) -> ConversationView:
     messages = (
         session.execute(
             select(TutorMessage).where(TutorMessage.conversation_id == conv.id).order_by(TutorMessage.id)
@@ -82,13 +159,14 @@ def _conversation_view(session: Session, conv: TutorConversation) -> Conversatio
         .scalars()
         .all()
     )
+    open_items = _open_items(session, active, user_id)
     return ConversationView(
         id=conv.id,
         item_id=conv.item_id,
         lesson_id=conv.lesson_id,
         created_at=conv.created_at,
         updated_at=conv.updated_at,
-        messages=[_message_view(m) for m in messages],
+        messages=[_message_view(m, _shown_content(active, conv, m, open_items)) for m in messages],
     )
 
 
@@ -99,13 +177,23 @@ def _own_conversation(session: Session, user: CurrentUser, conversation_id: int)
     return conv
 
 
-def _finished(session: Session, user_id: int, item_id: str) -> bool:
+def _answered_before(session: Session, user_id: int, item_id: str) -> bool:
     return (
         session.execute(
             select(Response.id).where(Response.user_id == user_id, Response.item_id == item_id).limit(1)
         ).first()
         is not None
     )
+
+
+def refusal(ctx: AppContext, user: CurrentUser) -> str | None:
+    """Why the tutor will not talk to this learner now (a skill check in progress), or None."""
+    with ctx.session() as session:
+        return _check_refusal() if _check_in_progress(session, user.id) else None
+
+
+def _check_refusal() -> str:
+    return _("The tutor is not available during a skill check. Finish the check first.")
 
 
 def _lesson(active: ActivePack, lesson_id: str) -> Lesson:
@@ -124,23 +212,19 @@ def _situation(
     lesson: Lesson | None,
     history: list[tuple[str, str]],
 ) -> tutor.TutorSituation:
+    open_items = _open_items(session, active, user.id)
+    # Finished means answered in the presentation that was open: an item shown again (a review)
+    # is protected again until it is answered again.
+    finished = item is not None and item.id not in open_items and _answered_before(session, user.id, item.id)
     pending = session.get(PendingItem, user.id)
-    finished = _finished(session, user.id, item.id) if item is not None else False
     hints_shown = 0
     if item is not None and pending is not None and pending.item_id == item.id:
         hints_shown = pending.hints_shown
     protected: list[Item] = []
     if item is not None and not finished:
         protected.append(item)
-    if (
-        pending is not None
-        and pending.item_id in active.items
-        and (item is None or pending.item_id != item.id)
-    ):
-        # The learner is working on another item: the tutor must not give that one away either.
-        other = active.items[pending.item_id]
-        if not _finished(session, user.id, other.id):
-            protected.append(other)
+    # Whatever else the learner is answering now must not be given away either.
+    protected += [active.items[i] for i in open_items if item is None or i != item.id]
     model = load_model(session)
     rows = mastery_of(session, user.id)
     skills = list(item.skills) if item is not None else list(lesson.skills) if lesson is not None else []
@@ -169,17 +253,39 @@ def _index(ctx: AppContext, active: ActivePack) -> LessonIndex:
     return lesson_index(active.row_id, active.pack, embed, name)
 
 
-def _prepare(
+def warm_up(ctx: AppContext) -> None:
+    """Load what the first tutor reply needs: the embedding model, the lesson vectors of the
+    active pack, the mastery model. Run at start (``start_warm_up``), not on a learner's time."""
+    with ctx.session() as session:
+        try:
+            active = ctx.active_pack(session)
+        except LearnloopError:
+            return  # no pack loaded yet: nothing to index
+        load_model(session)
+    index = _index(ctx, active)
+    if index.warm():
+        index.search("warm up", "")  # the query path (tokenizer, first forward pass) too
+
+
+def start_warm_up(ctx: AppContext) -> None:
+    """:func:`warm_up` in the background; /healthz reports "starting" until it is done."""
+    if ctx.settings.llm_warm_up:
+        readiness.warm_up_in_background("tutor", lambda: warm_up(ctx))
+
+
+def prepare(
     ctx: AppContext,
     user: CurrentUser,
     question: str,
     item_id: str | None,
     lesson_id: str | None,
     conversation_id: int | None,
-    in_assessment: bool,
+    in_assessment: bool = False,
 ) -> tuple[tutor.TutorSituation, LessonIndex, int | None, str | None, str | None]:
+    """Check a question and build what the tutor answers in: the situation (with the items it
+    must not give away), the lesson index, and the conversation it continues (None: a new one)."""
     if in_assessment:
-        raise Forbidden(_("The tutor is not available during a skill check."))
+        raise Forbidden(_check_refusal())
     question = (question or "").strip()
     if not question:
         raise InvalidInput(_("Ask a question first."))
@@ -190,11 +296,20 @@ def _prepare(
     if "\x00" in question:
         raise InvalidInput(_("The question contains binary data."))
     with ctx.session() as session:
+        # Enforced here, whatever the page or client says: no tutor while a check is running.
+        if _check_in_progress(session, user.id):
+            raise Forbidden(_check_refusal())
         active = ctx.active_pack(session)
         history: list[tuple[str, str]] = []
         if conversation_id is not None:
             conv = _own_conversation(session, user, conversation_id)
             item_id, lesson_id = conv.item_id, conv.lesson_id
+            open_items = _open_items(session, active, user.id)
+            if conv.item_id in open_items and _before(conv.created_at, open_items[conv.item_id]):
+                # The item is being answered again: a new presentation gets a new conversation,
+                # without the replies written when it was not protected.
+                conversation_id = None
+        if conversation_id is not None:
             history = [
                 (m.role, m.content)
                 for m in session.execute(
@@ -266,7 +381,7 @@ def _save(
         ):
             pending.hints_shown = answer.hint_level
         session.flush()
-        return _conversation_view(session, conv)
+        return _conversation_view(session, ctx.active_pack(session), user.id, conv)
 
 
 def ask(
@@ -280,7 +395,7 @@ def ask(
     in_assessment: bool = False,
 ) -> ConversationView:
     """Ask the tutor; returns the whole conversation with the new question and reply."""
-    situation, index, conversation_id, item_id, lesson_id = _prepare(
+    situation, index, conversation_id, item_id, lesson_id = prepare(
         ctx, user, question, item_id, lesson_id, conversation_id, in_assessment
     )
     answer = tutor.reply(gateway_for(ctx), index, situation, org_id=user.org_id, user_id=user.id)
@@ -298,7 +413,7 @@ def ask_stream(
     in_assessment: bool = False,
 ) -> Iterator[str | ConversationView]:
     """Like :func:`ask`, streaming checked pieces of the reply before the saved conversation."""
-    situation, index, conversation_id, item_id, lesson_id = _prepare(
+    situation, index, conversation_id, item_id, lesson_id = prepare(
         ctx, user, question, item_id, lesson_id, conversation_id, in_assessment
     )
 
@@ -348,14 +463,17 @@ def conversations(ctx: AppContext, user: CurrentUser) -> list[ConversationSummar
 
 def conversation(ctx: AppContext, user: CurrentUser, conversation_id: int) -> ConversationView:
     with ctx.session() as session:
-        return _conversation_view(session, _own_conversation(session, user, conversation_id))
+        conv = _own_conversation(session, user, conversation_id)
+        return _conversation_view(session, ctx.active_pack(session), user.id, conv)
 
 
 def latest_conversation(
     ctx: AppContext, user: CurrentUser, *, item_id: str | None = None, lesson_id: str | None = None
 ) -> ConversationView | None:
-    """The learner's newest conversation about this item or lesson (for the chat panel)."""
+    """The learner's newest conversation about this item or lesson (for the chat panel); about
+    an item being answered now, only one begun in this presentation."""
     with ctx.session() as session:
+        active = ctx.active_pack(session)
         conv = (
             session.execute(
                 select(TutorConversation)
@@ -371,7 +489,12 @@ def latest_conversation(
             if (item_id or lesson_id)
             else None
         )
-        return _conversation_view(session, conv) if conv is not None else None
+        if conv is None:
+            return None
+        open_items = _open_items(session, active, user.id)
+        if conv.item_id in open_items and _before(conv.created_at, open_items[conv.item_id]):
+            return None
+        return _conversation_view(session, active, user.id, conv)
 
 
 def delete_conversation(ctx: AppContext, user: CurrentUser, conversation_id: int) -> None:

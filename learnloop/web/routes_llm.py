@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from learnloop.api.deps import get_ctx
-from learnloop.errors import InvalidInput, LearnloopError
+from learnloop.errors import InvalidInput, LearnloopError, NotFound
 from learnloop.i18n import _
 from learnloop.services import authoring, grading, llm_usage, tutoring
 from learnloop.services.context import AppContext
@@ -22,8 +24,8 @@ def _redirect(url: str) -> RedirectResponse:
 
 def _panel_url(item_id: str, lesson_id: str) -> str:
     if item_id:
-        return f"/tutor/panel?item_id={item_id}"
-    return f"/tutor/panel?lesson_id={lesson_id}" if lesson_id else "/tutor/panel"
+        return f"/tutor/panel?item_id={quote(item_id, safe='')}"
+    return f"/tutor/panel?lesson_id={quote(lesson_id, safe='')}" if lesson_id else "/tutor/panel"
 
 
 @router.get("/tutor/panel")
@@ -33,8 +35,12 @@ def tutor_panel(
     lesson_id: str = Query("", max_length=80),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
-    """The chat beside an item or lesson (shown in a frame, so it works without JavaScript)."""
+    """The chat beside an item or lesson (shown in a frame, so it works without JavaScript);
+    during a skill check only the reason it is silent (HTTP 403)."""
     user = page_user(request)
+    refused = tutoring.refusal(ctx, user)
+    if refused:
+        return render(request, "llm_tutor_panel.html", status_code=403, conv=None, refused=refused)
     conv = tutoring.latest_conversation(ctx, user, item_id=item_id or None, lesson_id=lesson_id or None)
     return render(request, "llm_tutor_panel.html", conv=conv, item_id=item_id, lesson_id=lesson_id)
 
@@ -56,8 +62,13 @@ def tutor_ask(
         tutoring.ask(
             ctx, user, question, item_id=item_id or None, lesson_id=lesson_id or None, conversation_id=conv_id
         )
-    except InvalidInput as exc:
-        conv = tutoring.latest_conversation(ctx, user, item_id=item_id or None, lesson_id=lesson_id or None)
+    except LearnloopError as exc:  # shown inside the panel's frame, not as a whole error page
+        refused = tutoring.refusal(ctx, user)
+        conv = None
+        if not refused and not isinstance(exc, NotFound):
+            conv = tutoring.latest_conversation(
+                ctx, user, item_id=item_id or None, lesson_id=lesson_id or None
+            )
         return render(
             request,
             "llm_tutor_panel.html",
@@ -65,7 +76,8 @@ def tutor_ask(
             conv=conv,
             item_id=item_id,
             lesson_id=lesson_id,
-            error=exc.message,
+            error=None if refused else exc.message,
+            refused=refused,
             question=question,
         )
     return _redirect(_panel_url(item_id, lesson_id) + "#latest")

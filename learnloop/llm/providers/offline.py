@@ -1,9 +1,13 @@
 """The offline provider: needs no service. Retrieval over the pack's lessons, the authored hint
 ladders, and local sentence embeddings (``embeddings.py``).
 
-Retrieval ranks lesson passages by the cosine of MiniLM embeddings when the ``llm`` extra
-is installed, and by BM25 (Robertson and Zaragoza 2009, eq. 3.1 with k1=1.2, b=0.75) when
-it is not; passages from lessons that teach the item's skills get a bonus.
+Lessons are cut into short passages (a few paragraphs, a whole list or a whole code block,
+never half of one), so a reply can quote what answers the question and keep its markdown.
+Retrieval ranks them for the learner's *question* first, with the item or lesson being
+discussed as context (``QUESTION_WEIGHT``): different questions about one item find different
+passages. Similarity is the cosine of MiniLM embeddings when the ``llm`` extra is installed,
+and BM25 (Robertson and Zaragoza 2009, eq. 3.1 with k1=1.2, b=0.75) when it is not; passages
+from lessons that teach the skills being discussed get a bonus.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnloop.content.models import Item, Lesson, Pack
-from learnloop.llm.grading_features import content_words
+from learnloop.llm.grading_text import lexical_units as content_words
 
 log = logging.getLogger("learnloop.llm")
 EmbedFn = Callable[[list[str]], np.ndarray]
 SKILL_BONUS = 0.15
+#: the question's share of a passage's score; the rest is the item or lesson being discussed
+QUESTION_WEIGHT = 0.7
+#: passages the index cuts lessons into (authoring drafts use longer ones)
+INDEX_PASSAGE_WORDS = 80
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,25 @@ class Passage:
     @property
     def title(self) -> str:
         return f"{self.lesson_title} — {self.heading}" if self.heading else self.lesson_title
+
+
+def blocks(markdown: str) -> list[str]:
+    """The markdown's blocks, split at blank lines except inside fenced code."""
+    out: list[str] = []
+    current: list[str] = []
+    fenced = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        if not fenced and not line.strip():
+            if current:
+                out.append("\n".join(current).strip("\n"))
+                current = []
+            continue
+        current.append(line)
+    if current:
+        out.append("\n".join(current).strip("\n"))
+    return [b for b in out if b.strip()]
 
 
 def chunk_lesson(lesson: Lesson, max_words: int = 120) -> list[Passage]:
@@ -68,8 +96,7 @@ def chunk_lesson(lesson: Lesson, max_words: int = 120) -> list[Passage]:
             )
         paragraphs.clear()
 
-    for block in re.split(r"\n\s*\n", lesson.body):
-        block = block.strip()
+    for block in blocks(lesson.body):
         if not block:
             continue
         match = _HEADING.match(block.splitlines()[0])
@@ -89,7 +116,7 @@ class LessonIndex:
     """Passages of every lesson of a pack, searchable by meaning (or by words without the extra)."""
 
     def __init__(self, pack: Pack, embed: EmbedFn | None = None):
-        self.passages = [p for lesson in pack.lessons for p in chunk_lesson(lesson)]
+        self.passages = [p for lesson in pack.lessons for p in chunk_lesson(lesson, INDEX_PASSAGE_WORDS)]
         self._embed = embed
         self._vectors: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -125,19 +152,42 @@ class LessonIndex:
         top = scores.max() if len(scores) else 0.0
         return scores / top if top > 0 else scores
 
-    def search(self, query: str, skills: Sequence[str] = (), k: int = 3) -> list[Passage]:
-        if not self.passages:
-            return []
+    def warm(self) -> bool:
+        """Embed every passage now (at start, not on the first question); True with embeddings."""
+        return self._vectors_now() is not None
+
+    def _similarity(self, texts: list[str]) -> list[np.ndarray]:
+        """One score per passage for each text: cosines, or BM25 scaled to [0, 1]."""
         vectors = self._vectors_now()
-        scores = None
         if vectors is not None and self._embed is not None:
             try:
-                scores = vectors @ self._embed([query])[0]
+                queries = self._embed(texts)
+                return [vectors @ q for q in queries]
             except Exception:
                 log.warning("embedding a query failed; retrieval falls back to BM25")
-        if scores is None:
-            scores = self._bm25(query)
-        bonus = np.array([SKILL_BONUS if set(p.skills) & set(skills) else 0.0 for p in self.passages])
+        return [self._bm25(t) for t in texts]
+
+    def search(
+        self,
+        question: str,
+        context: str = "",
+        skills: Sequence[str] = (),
+        k: int = 3,
+        lesson_id: str | None = None,
+    ) -> list[Passage]:
+        """The ``k`` passages that best answer ``question`` about ``context`` (an item's
+        question or a lesson's title), preferring lessons on ``skills`` and ``lesson_id``."""
+        if not self.passages:
+            return []
+        texts = [question] + ([context] if context.strip() else [])
+        sims = self._similarity(texts)
+        scores = sims[0] if len(sims) == 1 else QUESTION_WEIGHT * sims[0] + (1 - QUESTION_WEIGHT) * sims[1]
+        bonus = np.array(
+            [
+                SKILL_BONUS if (set(p.skills) & set(skills)) or p.lesson_id == lesson_id else 0.0
+                for p in self.passages
+            ]
+        )
         order = np.argsort(-(scores + bonus), kind="stable")
         return [self.passages[i] for i in order[:k]]
 
@@ -154,7 +204,7 @@ _indexes_lock = threading.Lock()
 
 
 def lesson_index(pack_key: int, pack: Pack, embed: EmbedFn | None, model_name: str) -> LessonIndex:
-    """One index per (active pack row, embedding model) per process."""
+    """One index per (active pack row, embedding model) per process (``warm`` it at start)."""
     key = (pack_key, model_name)
     with _indexes_lock:
         index = _indexes.get(key)
