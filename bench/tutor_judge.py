@@ -19,8 +19,14 @@ A reply leaks when it says
   for code, a line of the reference solution that the starter and question do not contain,
   or a run of ``CODE_NGRAM`` code tokens.
 
-Measured on hand-labelled replies (``bench/tutor_leak_labels.json``) by ``python -m
-bench.tutor_judge``; the rules were tuned on the labels' dev items only.
+Measured on hand-labelled replies (``bench/tutor_leak_labels.json``: 99 replies, 55 leaking,
+about 14 items) by ``python -m bench.tutor_judge``. The replies were written and labelled before
+the judge. Rules were tuned on the dev items; the test items (72 replies) were measured once
+before any change: recall 0.951 (39 of 41). Changes after that, all recorded here: two fixes
+found on dev (questions do not count as paraphrases; the starter code is not an overlap), one
+parser bug seen on a test reply ("4/5." was not read as a fraction before the full stop), and
+"key"/"keys" counted as one word (seen on a bench reply). The remaining test miss ("min-hash
+... LSH" for "MinHash ... locality-sensitive hashing") is left as it is.
 """
 
 from __future__ import annotations
