@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from learnloop.content.models import Item, Lesson, Skill
-from learnloop.llm.grading_features import content_words
+from learnloop.llm.grading_text import lexical_units as content_words
 from learnloop.llm.leaks import sentences
 from learnloop.llm.providers.offline import chunk_lesson
 
