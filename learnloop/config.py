@@ -26,6 +26,17 @@ class Settings(BaseSettings):
     unlock_mastery: float = 0.6
     #: Predicted success the practice policy aims for when choosing an item.
     target_success: float = 0.7
+    #: A role target counts as met only with right answers on this many distinct items of the
+    #: skill (a family of generated variants counts once) ...
+    target_min_items: int = 4
+    #: ... a right answer to a text or code item where the skill has enabled ones ...
+    target_needs_open_kind: bool = True
+    #: ... a right answer on the skill within this many days (0: no limit) ...
+    target_max_age_days: float = 180.0
+    #: ... and this much evidence against guessing (nats of the CUSUM, science/evidence.py).
+    target_evidence_nats: float = 10.0
+    #: Practice: an item whose key was shown does not return for this many answers.
+    practice_repeat_gap: int = 20
     code_timeout_s: float = 5.0
     code_memory_mb: int = 256
     max_answer_bytes: int = 64_000

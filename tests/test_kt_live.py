@@ -16,14 +16,14 @@ from sqlalchemy import func, select
 from learnloop.config import Settings
 from learnloop.content.loader import load_pack
 from learnloop.errors import InvalidInput
-from learnloop.science.kt import BKTParams, LogisticKT, ResponseLog, bkt_update
+from learnloop.science.evidence import item_guess, mastery_step
+from learnloop.science.kt import BKTParams, LogisticKT, ResponseLog
 from learnloop.services import auth, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.calibration import fit_kt
 from learnloop.services.context import AppContext
 from learnloop.services.mastery import (
     apply_answer,
-    known_from_correct,
     load_model,
     mastery_of,
     predicted_success,
@@ -198,17 +198,19 @@ def test_a_skill_never_seen_in_training_starts_from_the_prior(ctx: AppContext) -
         assert model.traces("basics.tokens") and not model.traces("basics.prompts")
         rows = mastery_of(session, user_id)
         history = session.execute(
-            select(MasteryHistory.skill_id, MasteryHistory.p_known, Response.correct)
+            select(MasteryHistory.skill_id, MasteryHistory.p_known, Response.correct, Response.item_id)
             .join(Response, Response.id == MasteryHistory.response_id)
             .where(MasteryHistory.user_id == user_id)
             .order_by(MasteryHistory.id)
         ).all()
-    unseen = [(p, ok) for skill, p, ok in history if skill == "basics.prompts"]
+    unseen = [(p, ok, item) for skill, p, ok, item in history if skill == "basics.prompts"]
     assert unseen, "the learner practised an unseen skill"
-    # documented fallback: BKT with the population's default parameters, from its prior
+    # documented: BKT with the population's default parameters and the item's guess rate, from
+    # its prior, each step bounded
     expected = model.default.p_init
-    for p, ok in unseen:
-        expected = bkt_update(expected, ok, model.default)
+    for p, ok, item_id in unseen:
+        guess = item_guess(PACK.item(item_id).kind, len(PACK.item(item_id).options or {}) or None)
+        expected = mastery_step(expected, ok, model.default, guess)
         assert p == pytest.approx(expected, abs=1e-12)
     assert all(math.isfinite(r.p_known) for r in rows.values())
 
@@ -251,10 +253,6 @@ def test_no_nan_reaches_the_store_even_from_broken_weights(ctx: AppContext) -> N
         assert rebuild_all(session) == 12 * 20
     _answer_live(ctx, "nan@example.org", 4, 2)
     _all_finite(ctx)
-    assert known_from_correct(float("nan"), BKTParams()) == BKTParams().p_init
-    assert known_from_correct(0.99, BKTParams(p_guess=0.2, p_slip=0.1)) == 1.0
-    assert known_from_correct(0.1, BKTParams(p_guess=0.2, p_slip=0.1)) == 0.0
-    assert known_from_correct(0.55, BKTParams(p_guess=0.2, p_slip=0.1)) == pytest.approx(0.5)
 
 
 def test_logistic_state_online_equals_batch_prediction(ctx: AppContext) -> None:

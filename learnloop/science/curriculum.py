@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from learnloop.content.graph import find_cycle, prerequisite_closure, topological_order
-from learnloop.content.models import Pack
+from learnloop.content.models import Item, Pack
+from learnloop.science.evidence import item_guess, with_guess
 from learnloop.science.kt.bkt import BKTParams
 
 
@@ -21,6 +23,15 @@ class ItemOption:
     item_id: str
     difficulty: float
     minutes: float = 1.0
+    kind: str = "choice"
+    #: chance of a right answer without the skill (None: the skill's guess rate)
+    guess: float | None = None
+    #: variants generated from one item share a family and count as one distinct item
+    family: str = ""
+
+    @property
+    def family_id(self) -> str:
+        return self.family or self.item_id
 
 
 class GraphError(ValueError):
@@ -108,6 +119,18 @@ class Curriculum:
     def params(self, skill: str) -> BKTParams:
         return self.skill_params.get(skill, self.default_params)
 
+    def item_params(self, skill: str, option: ItemOption) -> BKTParams:
+        """The skill's parameters with the item's guess rate."""
+        return with_guess(self.params(skill), option.guess)
+
+    def estimate_params(self, skill: str) -> BKTParams:
+        """The skill's parameters with the mean guess rate of its items: what estimates of the
+        answers still needed assume of the next answers."""
+        return _estimate_params(self.params(skill), tuple(o.guess for o in self.items.get(skill, ())))
+
+    def kinds(self, skill: str) -> frozenset[str]:
+        return _kinds(tuple(o.kind for o in self.items.get(skill, ())))
+
     def missing_items(self) -> dict[str, list[str]]:
         """Skills without practice items -> the role targets that need them."""
         return {
@@ -119,6 +142,19 @@ class Curriculum:
     def mean_minutes(self, skill: str) -> float:
         options = self.items.get(skill, ())
         return sum(o.minutes for o in options) / len(options) if options else 1.0
+
+
+@lru_cache(maxsize=4096)
+def _estimate_params(params: BKTParams, guesses: tuple[float | None, ...]) -> BKTParams:
+    if not guesses:
+        return params
+    values = [params.p_guess if g is None else g for g in guesses]
+    return with_guess(params, sum(values) / len(values))
+
+
+@lru_cache(maxsize=4096)
+def _kinds(kinds: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(kinds)
 
 
 def build_curriculum(
@@ -155,6 +191,19 @@ def build_curriculum(
     )
 
 
+def item_option(item: Item) -> ItemOption:
+    """What the policy reads of one item: difficulty, minutes, kind, guess rate and family."""
+    options = len(item.options) if item.options else None
+    return ItemOption(
+        item.id,
+        item.item_params.b,
+        item.minutes,
+        kind=item.kind,
+        guess=item_guess(item.kind, options),
+        family=str(getattr(item, "family", None) or ""),
+    )
+
+
 def curriculum_for_role(
     pack: Pack,
     role_id: str,
@@ -167,7 +216,7 @@ def curriculum_for_role(
     role = pack.role(role_id)
     items: dict[str, list[ItemOption]] = {}
     for item in pack.items:
-        items.setdefault(item.skills[0], []).append(ItemOption(item.id, item.item_params.b, item.minutes))
+        items.setdefault(item.skills[0], []).append(item_option(item))
     lessons: dict[str, list[LessonOption]] = {}
     for lesson in pack.lessons:
         for skill in lesson.skills:

@@ -1,7 +1,9 @@
 """The path to a role: the remaining skills in order, with the answers and minutes each needs.
 
 Re-planned from the current state after every answer; it reads the same beliefs as the
-next-activity policy (``policy.py``), prerequisite diagnosis included.
+next-activity policy (``policy.py``), prerequisite diagnosis included, and counts a role
+target as met by the same rule that decides "met" everywhere (P(known) with enough evidence,
+``science/evidence.py``), so its answers are the answers that rule still asks for.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from learnloop.science.policy import (
     PolicyConfig,
     UnreachableTarget,
     effective_mastery,
+    evidence_answers,
     expected_items_to_target,
     is_open,
     mastery_or_prior,
+    skill_met,
     toward_target,
     working_targets,
 )
@@ -69,12 +73,18 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
     for skill in cur.skills:
         m = mastery_or_prior(cur, state, skill)
         r = state.retrievability.get(skill)
-        params = cur.params(skill)
+        params = cur.estimate_params(skill)
         minutes_each = cur.mean_minutes(skill)
-        if m < targets[skill]:
+        if not skill_met(cur, state, cfg, skill, targets[skill]):
             # met on its own answers, but the skills needing it cast doubt on it
-            status = "revisit" if own[skill] >= own_targets[skill] else "learn"
-            items = expected_items_to_target(m, targets[skill], params)
+            status = "revisit" if own[skill] >= own_targets[skill] and m < targets[skill] else "learn"
+            items = expected_items_to_target(
+                m,
+                targets[skill],
+                params,
+                evidence=evidence_answers(cur, state, cfg, skill),
+                max_step=cfg.max_step,
+            )
             lesson = (
                 min(x.minutes for x in cur.lessons[skill])
                 if cfg.lessons

@@ -13,8 +13,11 @@ estimate, speeds up every unfinished skill waiting for it as a prerequisite, and
 fading skill (FSRS retrievability under the desired retention) retrievable again, which
 is how due reviews compete with new learning. Skills open only on the frontier of the
 graph (every prerequisite mastered), items are preferred in the zone of predicted success
-0.6-0.85, a new skill starts with its lesson, and recent items and long runs on one skill
-are discounted for variety. ``path.plan_path`` orders the remaining skills to the role target
+0.6-0.85, a new skill starts with its lesson, and long runs on one skill are discounted for
+variety. Items are valued by what their answer tells per minute (``science/evidence.py``: a
+role target is met only with enough evidence, and a code item's right answer is far stronger
+evidence than a choice item's), every kind a skill has comes early, and an item whose key
+was shown waits ``repeat_gap`` answers before it returns. ``path.plan_path`` orders the remaining skills to the role target
 with an estimate of the answers and minutes each needs; callers re-plan from the current
 state after every answer.
 
@@ -25,7 +28,7 @@ Pure numerics: no database, no clock; the caller supplies mastery (BKT) and retr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -39,7 +42,15 @@ from learnloop.science.curriculum import (
     build_curriculum,
     curriculum_for_role,
 )
-from learnloop.science.kt.bkt import BKTParams, bkt_predict, bkt_update
+from learnloop.science.evidence import (
+    MAX_STEP,
+    EvidenceRule,
+    SkillEvidence,
+    log_likelihood_ratio,
+    mastery_step,
+    target_gaps,
+)
+from learnloop.science.kt.bkt import BKTParams, bkt_predict
 
 __all__ = [
     "Activity",
@@ -58,6 +69,7 @@ __all__ = [
     "curriculum_for_role",
     "expected_items_to_target",
     "predicted_success",
+    "skill_met",
 ]
 
 
@@ -167,6 +179,11 @@ class LearnerState:
     #: answers (right or wrong) per skill, oldest first; the policy reads the newest
     #: ``PolicyConfig.history_window`` of a skill to suspect its prerequisites
     history: Mapping[str, Sequence[bool]] = field(default_factory=dict)
+    #: what backs each practised skill (``science/evidence.py``): the role targets are met
+    #: only with enough of it
+    evidence: Mapping[str, SkillEvidence] = field(default_factory=dict)
+    #: seconds since the epoch now (None: recency is not checked)
+    now: float | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +192,9 @@ class PolicyConfig:
     zone: tuple[float, float] = (0.6, 0.85)
     #: how fast an item's fit falls off outside the zone (Gaussian width in probability)
     zone_width: float = 0.15
+    #: the least fit an item outside the zone keeps: a new skill's first items (predicted
+    #: success near its guess rate) still compete with polishing a finished one
+    zone_floor: float = 0.3
     #: mastery every prerequisite needs before a skill opens (the frontier of the graph)
     prerequisite_mastery: float = 0.8
     #: assumed learning rate, relative to normal, on a skill while a prerequisite is missing
@@ -190,6 +210,14 @@ class PolicyConfig:
     #: :func:`prerequisite_posterior`)
     diagnose_prerequisites: bool = True
     history_window: int = 40
+    #: what a role target needs besides P(known) (distinct items, a text or code item, ...)
+    evidence: EvidenceRule = field(default_factory=EvidenceRule)
+    #: an item whose key was shown (every answered item) does not return for this many answers
+    repeat_gap: int = 20
+    #: from this many answers on a skill, items of a kind the learner has not met there come first
+    kinds_after: int = 2
+    #: the largest change of P(known) one answer may cause
+    max_step: float = MAX_STEP
 
 
 @dataclass(frozen=True)
@@ -212,6 +240,47 @@ def mastery_or_prior(cur: Curriculum, state: LearnerState, skill: str) -> float:
     return cur.params(skill).p_init if m is None else m
 
 
+def skill_met(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str, target: float) -> bool:
+    """At or above ``target``, and for a role target also backed by enough evidence."""
+    m = mastery_or_prior(cur, state, skill)
+    if m < target:
+        return False
+    if skill not in cur.role_targets:
+        return True
+    return not target_gaps(m, target, state.evidence.get(skill), cfg.evidence, cur.kinds(skill), state.now)
+
+
+def evidence_answers(
+    cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str, evidence: SkillEvidence | None = None
+) -> float:
+    """Answers a role target still needs for its evidence, whatever its P(known): right answers
+    on new items, a text or code item, and enough evidence against guessing, at the right
+    rate of someone who knows the skill (1 - slip)."""
+    if skill not in cur.role_targets:
+        return 0.0
+    rule, options = cfg.evidence, cur.items.get(skill, ())
+    if not options:
+        return 0.0
+    ev = evidence if evidence is not None else state.evidence.get(skill) or SkillEvidence()
+    params = cur.params(skill)
+    n_families, per_right = _bank_evidence(params, tuple((o.family_id, o.guess) for o in options))
+    items = max(0, min(rule.min_items, n_families) - len(ev.families))
+    cusum = max(0.0, rule.threshold - ev.cusum) / max(per_right, 0.1)
+    kinds = cur.kinds(skill)
+    open_needed = float(
+        rule.need_open_kind and bool({"text", "code"} & kinds) and not {"text", "code"} & ev.kinds
+    )
+    rights = max(float(items), math.ceil(cusum - 1e-9), open_needed)
+    return rights / max(1.0 - params.p_slip, 0.05)
+
+
+@lru_cache(maxsize=4096)
+def _bank_evidence(params: BKTParams, bank: tuple[tuple[str, float | None], ...]) -> tuple[int, float]:
+    """(distinct families, mean evidence of a right answer in nats) of a skill's items."""
+    per_right = sum(log_likelihood_ratio(True, params, g) for _f, g in bank) / len(bank)
+    return len({f for f, _g in bank}), per_right
+
+
 def _retrievability(state: LearnerState, cfg: PolicyConfig, skill: str) -> float:
     return state.retrievability.get(skill, 1.0) if cfg.reviews else 1.0
 
@@ -222,7 +291,7 @@ def working_targets(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> 
     targets = dict(cur.targets)
     for skill in cur.skills:
         dependants = [d for d in cur.graph.dependants[skill] if d in cur.targets]
-        if any(mastery_or_prior(cur, state, d) < cur.targets[d] for d in dependants):
+        if any(not skill_met(cur, state, cfg, d, cur.targets[d]) for d in dependants):
             targets[skill] = max(targets[skill], cfg.prerequisite_mastery)
     return targets
 
@@ -239,30 +308,63 @@ def is_open(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str)
 def _zone_fit(p: float, cfg: PolicyConfig) -> float:
     low, high = cfg.zone
     gap = max(low - p, p - high, 0.0)
-    return math.exp(-((gap / cfg.zone_width) ** 2))
+    return max(math.exp(-((gap / cfg.zone_width) ** 2)), cfg.zone_floor)
+
+
+def _candidates(
+    options: Sequence[ItemOption], state: LearnerState, cfg: PolicyConfig, skill: str, review: bool
+) -> list[ItemOption]:
+    """The skill's items that may be shown now.
+
+    An item answered in the last ``repeat_gap`` answers (its key was shown in the feedback)
+    waits, unless every item of the skill has been answered that recently; then the one
+    answered longest ago comes back. From ``kinds_after`` answers on a skill, items of a kind
+    the learner has not met there come first, so every kind a skill has is met early."""
+    recent = list(state.recent_items[: cfg.repeat_gap])
+    fresh = [o for o in options if o.item_id not in recent]
+    if not fresh:
+        last_seen = {item: i for i, item in reversed(list(enumerate(recent)))}
+        oldest = max(last_seen.get(o.item_id, len(recent)) for o in options)
+        fresh = [o for o in options if last_seen.get(o.item_id, len(recent)) == oldest]
+    if not review and state.attempts.get(skill, 0) >= cfg.kinds_after:
+        ev = state.evidence.get(skill)
+        seen = ev.seen_kinds if ev is not None else frozenset()
+        unmet = [o for o in fresh if o.kind not in seen]
+        if unmet:
+            return unmet
+    return fresh
 
 
 def _pick_item(
-    options: Sequence[ItemOption], p_skill: float, state: LearnerState, cfg: PolicyConfig, review: bool
+    options: Sequence[ItemOption],
+    p_skill: float,
+    state: LearnerState,
+    cfg: PolicyConfig,
+    review: bool,
+    skill: str = "",
+    gain: Callable[[ItemOption], float] | None = None,
 ) -> tuple[ItemOption, float, float]:
-    """The skill's best item: (option, predicted success, quality in (0, 1])."""
-    recent = set(state.recent_items[: cfg.recent_window])
-    all_recent = all(o.item_id in recent for o in options)
+    """The skill's best item: (option, predicted success, value per minute).
+
+    The value of an item is what its answer is expected to save (``gain``: evidence and
+    learning, so a slow item that tells much can beat quick ones that tell little) times its
+    fit to the success zone, per minute; without ``gain`` every item is worth the same."""
     best: tuple[float, ItemOption, float, float] | None = None
     skill_logit = logit(p_skill)
-    for option in options:
+    for option in _candidates(options, state, cfg, skill, review):
         p = sigmoid(skill_logit - option.difficulty)
         quality = _zone_fit(p, cfg)
-        if option.item_id in recent and not all_recent:
-            quality *= 0.05
-        elif not review:
+        if not review:
             quality /= 1.0 + 0.5 * state.answered.get(option.item_id, 0)
-        score = quality / option.minutes
+        worth = gain(option) if gain is not None else 1.0
+        score = max(worth, 0.0) * quality / option.minutes
+        if gain is not None and worth <= 1e-9:
+            score = -1e-9 / option.minutes  # never better than an item that helps
         # ties go to the smaller id, so the choice does not depend on the order of the bank
         if best is None or score > best[0] or (score == best[0] and option.item_id < best[1].item_id):
             best = (score, option, p, quality)
     assert best is not None
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[0]
 
 
 def toward_target(cur: Curriculum, state: LearnerState, skill: str) -> str | None:
@@ -290,40 +392,75 @@ def _prerequisites_known(
 
 
 def expected_gain(
-    cur: Curriculum, state: LearnerState, cfg: PolicyConfig, targets: Mapping[str, float], skill: str
+    cur: Curriculum,
+    state: LearnerState,
+    cfg: PolicyConfig,
+    targets: Mapping[str, float],
+    skill: str,
+    option: ItemOption | None = None,
 ) -> tuple[float, float]:
-    """(expected answers saved toward the role by one answer on ``skill``, skill-level P(correct)).
+    """(expected answers saved toward the role by one answer on ``skill``, P(correct)).
 
     Answers still needed are :func:`expected_items_to_target`, learning only as fast as the
     prerequisites are believed known (mastery learning: a skill is learnt on top of its
-    prerequisites). One answer moves the skill's BKT estimate (Corbett & Anderson 1995,
-    eqs. 1-3; right or wrong with the predicted chance of each), so it saves answers on the
-    skill itself and on every unfinished skill waiting for it; it also makes a fading skill
-    retrievable again, saving the expected cost of relearning it ((1 - R / desired retention)
-    times the answers a new start needs). On a finished skill the first term is a cost: a
-    wrong answer, likelier as the skill fades, drops the estimate below target again, so a
-    review is worth its answer only once forgetting costs more than that risk.
+    prerequisites), and never fewer than a role target's evidence still asks for
+    (:func:`evidence_answers`). One answer moves the skill's estimate (BKT, Corbett &
+    Anderson 1995, with the item's guess rate and the bounded step of
+    ``science/evidence.py``; right or wrong with the predicted chance of each) and, on
+    ``option``, adds to the evidence (a new item, its kind, evidence against guessing), so it
+    saves answers on the skill itself and on every unfinished skill waiting for it; it also
+    makes a fading skill retrievable again, saving the expected cost of relearning it ((1 - R
+    / desired retention) times the answers a new start needs). On a finished skill the first
+    term is a cost: a wrong answer, likelier as the skill fades, drops the estimate below
+    target again, so a review is worth its answer only once forgetting costs more than that
+    risk. Without ``option`` the answer is on an average item and adds no evidence.
     """
     params = cur.params(skill)
+    est = cur.estimate_params(skill)
+    guess = option.guess if option is not None and option.guess is not None else est.p_guess
     m = mastery_or_prior(cur, state, skill)
     r = _retrievability(state, cfg, skill)
-    p_correct = bkt_predict(m * r, params)
-    right, wrong = bkt_update(m, True, params), bkt_update(m, False, params)
+    p_correct = bkt_predict(m * r, replace(params, p_guess=guess))
+    right = mastery_step(m, True, params, guess, cfg.max_step)
+    wrong = mastery_step(m, False, params, guess, cfg.max_step)
     target = targets[skill]
     q = _prerequisites_known(cur, state, skill)
+    ev = state.evidence.get(skill) or SkillEvidence()
+    ev_right = ev_wrong = ev
+    if option is not None and skill in cur.role_targets:
+        ev_right = ev.fold(
+            family=option.family_id, kind=option.kind, correct=True, params=params, guess=guess
+        )
+        ev_wrong = ev.fold(
+            family=option.family_id, kind=option.kind, correct=False, params=params, guess=guess
+        )
 
-    def remaining(x: float) -> float:
-        return expected_items_to_target(x, target, params, prerequisites_known=q, gate=cfg.prerequisite_gate)
+    def remaining(x: float, e: SkillEvidence) -> float:
+        return expected_items_to_target(
+            x,
+            target,
+            est,
+            prerequisites_known=q,
+            gate=cfg.prerequisite_gate,
+            evidence=evidence_answers(cur, state, cfg, skill, e),
+            max_step=cfg.max_step,
+        )
 
-    saved = remaining(m) - p_correct * remaining(right) - (1 - p_correct) * remaining(wrong)
+    saved = (
+        remaining(m, ev)
+        - p_correct * remaining(right, ev_right)
+        - (1 - p_correct) * remaining(wrong, ev_wrong)
+    )
     saved += max(0.0, 1.0 - r / cfg.desired_retention) * expected_items_to_target(
-        params.p_init, target, params
+        params.p_init, target, est, max_step=cfg.max_step
     )
     for dependant in cur.graph.dependants[skill]:
-        if dependant not in targets or mastery_or_prior(cur, state, dependant) >= targets[dependant]:
+        if dependant not in targets or skill_met(cur, state, cfg, dependant, targets[dependant]):
             continue
+        need = evidence_answers(cur, state, cfg, dependant)
         waiting = [
-            _waiting(cur, state, cfg, targets[dependant], dependant, skill, x) for x in (m, right, wrong)
+            _waiting(cur, state, cfg, targets[dependant], dependant, skill, x, need)
+            for x in (m, right, wrong)
         ]
         saved += waiting[0] - p_correct * waiting[1] - (1 - p_correct) * waiting[2]
     return saved, p_correct
@@ -337,15 +474,18 @@ def _waiting(
     dependant: str,
     prerequisite: str,
     prerequisite_mastery: float,
+    evidence: float = 0.0,
 ) -> float:
     """Answers ``dependant`` still needs if ``prerequisite`` had the given mastery."""
     q = _prerequisites_known(cur, state, dependant, prerequisite, prerequisite_mastery)
     return expected_items_to_target(
         mastery_or_prior(cur, state, dependant),
         target,
-        cur.params(dependant),
+        cur.estimate_params(dependant),
         prerequisites_known=q,
         gate=cfg.prerequisite_gate,
+        evidence=evidence,
+        max_step=cfg.max_step,
     )
 
 
@@ -435,17 +575,22 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         options = cur.items.get(skill)
         if not options:
             continue
-        finished = mastery_or_prior(cur, state, skill) >= targets[skill]
+        finished = skill_met(cur, state, cfg, skill, targets[skill])
         if not finished and not is_open(cur, state, cfg, skill):
             continue
-        gain, p_skill = expected_gain(cur, state, cfg, targets, skill)
-        if gain <= 1e-9 or (best is not None and gain / cur.min_minutes[skill] < best[0]):
-            continue  # no item of this skill could beat the best so far
+        _gain, p_skill = expected_gain(cur, state, cfg, targets, skill)
         fading = finished and _retrievability(state, cfg, skill) < cfg.desired_retention
         if skill in state.p_correct and skill not in doubted:
             p_skill = state.p_correct[skill]
-        option, p_item, quality = _pick_item(options, p_skill, state, cfg, review=fading)
-        value = gain * quality / option.minutes
+
+        def gain(option: ItemOption, skill: str = skill) -> float:
+            return expected_gain(cur, state, cfg, targets, skill, option)[0]
+
+        option, p_item, value = _pick_item(
+            options, p_skill, state, cfg, review=fading, skill=skill, gain=gain
+        )
+        if value <= 1e-12:
+            continue
         if skill == streak:
             value *= cfg.streak_discount
         if best is None or (value, -order[skill]) > (best[0], best[1]):
@@ -509,7 +654,7 @@ def _maintain(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> Activi
     p_skill = bkt_predict(
         mastery_or_prior(cur, state, skill) * _retrievability(state, cfg, skill), cur.params(skill)
     )
-    option, p_item, _ = _pick_item(cur.items[skill], p_skill, state, cfg, review=True)
+    option, p_item, _ = _pick_item(cur.items[skill], p_skill, state, cfg, review=True, skill=skill)
     return Activity(
         kind="review",
         skill_id=skill,
@@ -523,26 +668,29 @@ def _maintain(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -> Activi
 # -- answers still needed (the policy's and the path planner's unit of progress) ----------
 
 
-def _correct_run(m: float, target: float, params: BKTParams, cap: int) -> int:
+def _correct_run(m: float, target: float, params: BKTParams, cap: int, max_step: float) -> int:
     n = 0
     while m < target and n < cap:
-        m = bkt_update(m, True, params)
+        m = mastery_step(m, True, params, max_step=max_step)
         n += 1
     return n
 
 
 @lru_cache(maxsize=512)
-def _wrong_floor(params: BKTParams) -> float:
+def _wrong_floor(params: BKTParams, max_step: float) -> float:
     """The estimate a long run of wrong answers settles at."""
     floor = params.p_init
     for _ in range(30):
-        floor = bkt_update(floor, False, params)
+        floor = mastery_step(floor, False, params, max_step=max_step)
     return floor
 
 
 @lru_cache(maxsize=4096)
-def _runs(m: float, target: float, params: BKTParams, cap: int) -> tuple[int, int]:
-    return _correct_run(m, target, params, cap), _correct_run(_wrong_floor(params), target, params, cap)
+def _runs(m: float, target: float, params: BKTParams, cap: int, max_step: float) -> tuple[int, int]:
+    return (
+        _correct_run(m, target, params, cap, max_step),
+        _correct_run(_wrong_floor(params, max_step), target, params, cap, max_step),
+    )
 
 
 def expected_items_to_target(
@@ -553,18 +701,25 @@ def expected_items_to_target(
     prerequisites_known: float = 1.0,
     gate: float = 0.25,
     cap: int = 100,
+    evidence: float = 0.0,
+    max_step: float = MAX_STEP,
 ) -> float:
-    """Answers until BKT mastery reaches ``target``.
+    """Answers until mastery reaches ``target`` with the evidence a target needs.
 
     A learner who knows the skill (probability ``m``) needs the run of right answers that
-    lifts the estimate there. One who does not first needs about 1 / P(T) attempts to learn
-    it, or 1 / (``gate`` P(T)) while a prerequisite is missing (probability
-    ``1 - prerequisites_known``), with the estimate near its floor meanwhile. Linear in both
-    probabilities, so learning more about a learner never looks like lost progress.
+    lifts the estimate there (bounded steps, :func:`~learnloop.science.evidence.mastery_step`),
+    and at least the ``evidence`` answers the target still asks for. One who does not first
+    needs about 1 / P(T) attempts to learn it, or 1 / (``gate`` P(T)) while a prerequisite is
+    missing (probability ``1 - prerequisites_known``), with the estimate near its floor
+    meanwhile. Linear in both probabilities, so learning more about a learner never looks like
+    lost progress.
     """
-    if m >= target:
+    if m >= target and evidence <= 0.0:
         return 0.0
-    known_run, fresh_run = _runs(round(m, 6), target, params, cap)
+    known_run, fresh_run = _runs(round(m, 6), target, params, cap, max_step)
+    known, fresh = max(float(known_run), evidence), max(float(fresh_run), evidence)
+    if m >= target:
+        return float(min(known, cap))
     rate = max(params.p_learn, 1.0 / cap)
     learn = prerequisites_known / rate + (1 - prerequisites_known) / (rate * gate)
-    return float(min(m * known_run + (1 - m) * (learn + fresh_run), cap))
+    return float(min(m * known + (1 - m) * (learn + fresh), cap))

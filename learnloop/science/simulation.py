@@ -12,14 +12,18 @@ The true learner (``World`` holds every parameter):
   retrieves it with the card's retrievability R, and is then a Good (retrieved) or Again
   (lapsed) review of that card;
 - answers: right with 1 - slip when known and retrieved, else with the guess rate; guess and
-  slip move with the item's authored difficulty;
+  slip move with the item's authored difficulty, and the guess rate with the item's kind
+  (``KIND_GUESS_SHARE``: a number, a free text or a program is much harder to guess than a
+  choice);
 - time: an item takes its authored minutes times the learner's speed and noise, a lesson
   its minutes; one session a day on most days.
 
-The policies see only what the product sees: BKT mastery estimated from the answers with
-the product's default parameters, and FSRS cards of the items answered (rated from
-correctness and time). A learner reaches the role target when the product would say so:
-estimated mastery at or above every target of the role. Retention is the true probability
+The policies see only what the product sees: mastery estimated from the answers as the
+product does (``science/evidence.py``: BKT with the item's guess rate, bounded steps) with
+the product's default parameters, the evidence behind it, and FSRS cards of the items
+answered (rated from correctness and time). A learner reaches the role target when the
+product would say so: every target of the role met with enough evidence
+(:func:`~learnloop.science.policy.skill_met`). Retention is the true probability
 of recalling each target skill 30 days after the learner stops.
 """
 
@@ -35,7 +39,8 @@ from datetime import UTC, datetime, timedelta
 from fsrs import Card, Rating
 
 from learnloop.content.models import Pack
-from learnloop.science.kt.bkt import BKTParams, bkt_predict, bkt_update
+from learnloop.science.evidence import SkillEvidence, mastery_step
+from learnloop.science.kt.bkt import BKTParams, bkt_predict
 from learnloop.science.memory import MemoryModel, rating_for_answer
 from learnloop.science.policy import (
     Activity,
@@ -49,6 +54,7 @@ from learnloop.science.policy import (
     curriculum_for_role,
     logit,
     sigmoid,
+    skill_met,
     unlocked,
 )
 from learnloop.science.tradeoff import shift_role_targets
@@ -65,6 +71,8 @@ POLICIES = (
     "random",
     "oracle",
 )
+#: the true guess rate of an item, as a share of the world's (choice) guess rate, by kind
+KIND_GUESS_SHARE = {"choice": 1.0, "numeric": 0.25, "text": 0.5, "code": 0.1}
 
 
 @dataclass(frozen=True)
@@ -129,12 +137,13 @@ class _Trace:
     mastery: dict[str, float] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     answered: dict[str, int] = field(default_factory=dict)
-    recent_items: deque[str] = field(default_factory=lambda: deque(maxlen=16))
-    recent_skills: deque[str] = field(default_factory=lambda: deque(maxlen=16))
+    recent_items: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+    recent_skills: deque[str] = field(default_factory=lambda: deque(maxlen=64))
     lessons_seen: set[str] = field(default_factory=set)
     cards: dict[str, Card] = field(default_factory=dict)
     cards_by_skill: dict[str, list[str]] = field(default_factory=dict)
     history: dict[str, list[bool]] = field(default_factory=dict)
+    evidence: dict[str, SkillEvidence] = field(default_factory=dict)
 
 
 _WORLD_MEMORY = MemoryModel()
@@ -207,7 +216,8 @@ def _answer(
 ) -> bool:
     """The learner answers an item: true correctness, then the memory and learning updates."""
     b = option.difficulty * world.difficulty_effect
-    guess = sigmoid(logit(world.guess) - b)
+    share = KIND_GUESS_SHARE.get(option.kind, 1.0)
+    guess = sigmoid(logit(min(max(world.guess * share, 1e-4), 0.99)) - b)
     slip = sigmoid(logit(world.slip) + b)
     if learner.known.get(skill):
         clock_now = _subjective(moment, learner.clock)
@@ -236,6 +246,8 @@ def _state(trace: _Trace, cur: Curriculum, moment: datetime, with_memory: bool) 
         recent_skills=tuple(trace.recent_skills),
         lessons_seen=frozenset(trace.lessons_seen),
         history=trace.history,
+        evidence=trace.evidence,
+        now=moment.timestamp(),
     )
 
 
@@ -253,6 +265,20 @@ def _ours(config: PolicyConfig) -> Chooser:
     return choose
 
 
+def _as_met(cur: Curriculum, trace: _Trace, moment: datetime) -> dict[str, float]:
+    """Mastery as the baselines read it: a role target with too little evidence counts as just
+    below its target, so they keep practising it as the product's rule asks."""
+    state = _state(trace, cur, moment, False)
+    cfg = PolicyConfig()
+    out = {}
+    for s in cur.skills:
+        m = trace.mastery.get(s, cur.params(s).p_init)
+        if m >= cur.targets[s] and not skill_met(cur, state, cfg, s, cur.targets[s]):
+            m = cur.targets[s] - 1e-6
+        out[s] = m
+    return out
+
+
 def _practice(skill: str, item_id: str) -> Activity:
     return Activity(kind="practice", skill_id=skill, reason="next_step", toward=None, item_id=item_id)
 
@@ -267,7 +293,7 @@ def _lowest_mastery(unlock: float, target_success: float) -> Chooser:
     def choose(
         cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
     ) -> Activity:
-        mastery = {s: trace.mastery.get(s, cur.params(s).p_init) for s in cur.skills}
+        mastery = _as_met(cur, trace, moment)
         practicable = {s for s in cur.skills if cur.items.get(s)}
         picked = choose_skill(
             list(cur.skills), cur.graph.prerequisites, mastery, cur.targets, unlock, practicable
@@ -293,10 +319,8 @@ def _curriculum_order(target_success: float) -> Chooser:
         cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
     ) -> Activity:
         practicable = [s for s in cur.skills if cur.items.get(s)]
-        skill = next(
-            (s for s in practicable if trace.mastery.get(s, cur.params(s).p_init) < cur.targets[s]),
-            practicable[-1],
-        )
+        mastery = _as_met(cur, trace, moment)
+        skill = next((s for s in practicable if mastery[s] < cur.targets[s]), practicable[-1])
         m = trace.mastery.get(skill, cur.params(skill).p_init)
         option, _ = choose_item(
             cur.items[skill],
@@ -316,7 +340,7 @@ def _random_unlocked(unlock: float) -> Chooser:
     def choose(
         cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
     ) -> Activity:
-        mastery = {s: trace.mastery.get(s, cur.params(s).p_init) for s in cur.skills}
+        mastery = _as_met(cur, trace, moment)
         open_skills = [
             s
             for s in cur.skills
@@ -389,17 +413,24 @@ def _oracle(
                     lesson_id=lesson.lesson_id,
                 )
         return _practice(skill, hardest.item_id)
+    mastery = _as_met(cur, trace, moment)
     for skill in cur.skills:
-        below = trace.mastery.get(skill, cur.params(skill).p_init) < cur.targets[skill]
+        below = mastery[skill] < cur.targets[skill]
         if skill in cur.role_targets and cur.items.get(skill) and below:
-            easiest = min(cur.items[skill], key=lambda o: (o.difficulty, o.item_id))
+            seen = {i for i in trace.recent_items}
+            easiest = min(
+                cur.items[skill],
+                key=lambda o: (o.item_id in seen, o.kind not in ("text", "code"), o.difficulty),
+            )
             return _practice(skill, easiest.item_id)
     skill = next(s for s in cur.skills if cur.items.get(s))
     return _practice(skill, cur.items[skill][0].item_id)
 
 
-def _reached(cur: Curriculum, trace: _Trace) -> bool:
-    return all(trace.mastery.get(s, cur.params(s).p_init) >= cur.targets[s] for s in cur.role_targets)
+def _reached(cur: Curriculum, trace: _Trace, moment: datetime = START) -> bool:
+    state = _state(trace, cur, moment, False)
+    cfg = PolicyConfig()
+    return all(skill_met(cur, state, cfg, s, cur.targets[s]) for s in cur.role_targets)
 
 
 def _true_recall(learner: _Learner, cur: Curriculum, moment: datetime) -> float:
@@ -455,7 +486,15 @@ def simulate_learner(
             spent = option.minutes * learner.speed * math.exp(rng.gauss(0.0, world.item_time_sd))
             correct = _answer(learner, cur, world, skill, option, moment, rng)
             prior = trace.mastery.get(skill, system.p_init)
-            trace.mastery[skill] = bkt_update(prior, correct, system)
+            trace.mastery[skill] = mastery_step(prior, correct, system, option.guess)
+            trace.evidence[skill] = (trace.evidence.get(skill) or SkillEvidence()).fold(
+                family=option.family_id,
+                kind=option.kind,
+                correct=correct,
+                params=system,
+                guess=option.guess,
+                at=moment.timestamp(),
+            )
             trace.attempts[skill] = trace.attempts.get(skill, 0) + 1
             trace.history.setdefault(skill, []).append(correct)
             trace.answered[option.item_id] = trace.answered.get(option.item_id, 0) + 1
@@ -468,7 +507,7 @@ def simulate_learner(
                 trace.cards_by_skill[skill].append(option.item_id)
             items += 1
             reviews += int(activity.kind == "review")
-            reached = _reached(cur, trace)
+            reached = _reached(cur, trace, moment)
         moment += timedelta(minutes=spent)
         used_today += spent
         studied += spent

@@ -4,12 +4,17 @@ Both paths call :func:`apply_answer`, so a rebuild replays exactly what the live
 
 The live model is the newest ``model_params`` row of kind ``kt`` (written by ``learnloop fit
 kt``; rows of the older kind ``bkt`` are still read). It is either per-skill BKT or the
-logistic model (``LogisticKT``). ``Mastery.p_known`` always means P(skill known), the scale of
-the role targets; ``Mastery.p_correct`` is the live model's P(correct) on the skill's next
-(average) item. Under the logistic model P(known) comes from that prediction by inverting the
-skill's BKT emission model, P(correct) = g + P(known) (1 - s - g) (Corbett & Anderson 1995),
-with the skill's fitted guess g and slip s, clipped to [0, 1]. Skills the logistic model never
-saw in training keep BKT with the population's default parameters, starting from its prior.
+logistic model (``LogisticKT``).
+
+One meaning per field. ``Mastery.p_known`` is P(skill known), the scale of the role targets,
+under every model: per-skill BKT (Corbett & Anderson 1995) with the answered item's guess rate
+(1/options for a choice item, small for numbers, free text and code) and the skill's fitted
+slip and learning rate, each answer moving it by at most 0.25 (``science/evidence.py``), so a
+wrong answer of any kind lowers it. ``Mastery.p_correct`` is the live model's P(correct) on
+the skill's next (average) item: the logistic model's prediction where it traces the skill,
+else BKT's; it chooses items, never decides "met". Skills without fitted parameters use the
+population's defaults. Whether a role target is met also needs evidence
+(:func:`skill_evidence`, :func:`target_gaps`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,19 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
-from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict, bkt_update
+from learnloop.science.evidence import EvidenceRule, SkillEvidence, item_guess, mastery_step
+from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict
 from learnloop.services.review_cards import rebuild_cards
 from learnloop.store.grades import counted_correct, with_decisions
-from learnloop.store.models import KTState, Mastery, MasteryHistory, ModelParams, Response, as_utc
+from learnloop.store.models import (
+    ContentPack,
+    KTState,
+    Mastery,
+    MasteryHistory,
+    ModelParams,
+    Response,
+    as_utc,
+)
 from learnloop.store.params_cache import ParamsCache
 
 #: model_params kinds holding the live mastery model, newest row wins (``bkt``: before 0006).
@@ -85,13 +99,34 @@ class MasteryModel:
         return len(self.item_codes) + zlib.crc32(item_id.encode()) % 1_000_000_007
 
 
-def known_from_correct(p_correct: float, params: BKTParams) -> float:
-    """P(known) whose BKT prediction is ``p_correct``: (p - g) / (1 - s - g), clipped to [0, 1]
-    (inverting Corbett & Anderson 1995's P(correct) = P(L) (1 - s) + (1 - P(L)) g)."""
-    spread = 1.0 - params.p_slip - params.p_guess
-    if not math.isfinite(p_correct) or spread <= 1e-9:
-        return params.p_init
-    return min(1.0, max(0.0, (p_correct - params.p_guess) / spread))
+_GUESSES: dict[int, dict[str, tuple[str, float | None, str]]] = {}
+
+
+def item_emissions(session: Session) -> dict[str, tuple[str, float | None, str]]:
+    """item id -> (kind, guess rate, variant family) for the active pack's items (cached per
+    pack row). Items that left the pack are absent: their answers use the skill's guess rate."""
+    row = session.execute(
+        select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
+    ).first()
+    if row is None:
+        return {}
+    cached = _GUESSES.get(row[0])
+    if cached is None:
+        document = session.get(ContentPack, row[0])
+        items = (document.document or {}).get("items", []) if document is not None else []
+        cached = {}
+        for raw in items:
+            options = raw.get("options")
+            kind = str(raw.get("kind", ""))
+            cached[str(raw.get("id"))] = (
+                kind,
+                item_guess(kind, len(options) if isinstance(options, dict) else None),
+                str(raw.get("family") or raw.get("id")),
+            )
+        if len(_GUESSES) > 8:
+            _GUESSES.clear()
+        _GUESSES[row[0]] = cached
+    return cached
 
 
 def _bkt_from_dict(params: dict[str, Any]) -> tuple[BKTParams, dict[str, BKTParams]]:
@@ -243,12 +278,12 @@ def apply_answer(
     """Update mastery rows (in ``rows`` and the session) for one answer.
 
     ``correct`` must be right or wrong (1/0, True/False): anything else is ``InvalidInput``
-    and nothing is written. ``item_id`` defaults to the logged response's item. Under the
+    and nothing is written. ``item_id`` defaults to the logged response's item. P(known) takes
+    the bounded BKT step with the item's guess rate (the module docstring). Under the
     logistic model the learner's state is loaded (or replayed from their earlier answers),
     advanced by this answer and written back, and the answered skills get the model's
-    P(correct) and the P(known) inverted from it; every other case (BKT, a skill unseen in
-    training, a non-finite prediction) takes the BKT update from the stored P(known) or the
-    prior. Only the answered skills' rows change (``predicted_success`` gives every skill's
+    P(correct); every other case (BKT, a skill unseen in
+    training, a non-finite prediction) takes the BKT prediction. Only the answered skills' rows change (``predicted_success`` gives every skill's
     current prediction without writing). Returns skill -> (before, after).
     """
     if correct not in (0, 1):
@@ -256,11 +291,12 @@ def apply_answer(
             _("An answer is right (1) or wrong (0); got %(value)s.") % {"value": repr(correct)}
         )
     correct = bool(correct)
+    if item_id is None:
+        response = session.get(Response, response_id)
+        item_id = response.item_id if response is not None else None
+    guess = item_emissions(session).get(item_id or "", ("", None, ""))[1]
     state: dict[str, Any] | None = None
     if model.tracer is not None:
-        if item_id is None:
-            response = session.get(Response, response_id)
-            item_id = response.item_id if response is not None else None
         state_row = _state_row(session, model, user_id, response_id)
         state = state_row.state
         _fold(model, state, skills, item_id, correct, at)
@@ -285,15 +321,10 @@ def apply_answer(
             session.add(row)
             rows[skill_id] = row
         before = row.p_known
+        p_known = _finite(mastery_step(before, correct, params, guess), params.p_init)
+        p_correct = bkt_predict(p_known, params)
         if state is not None and model.tracer is not None and model.traces(skill_id):
-            p_correct = _finite(
-                model.tracer.predict_next(state, model.skill_codes[skill_id]),
-                bkt_predict(params.p_init, params),
-            )
-            p_known = known_from_correct(p_correct, params)
-        else:
-            p_known = _finite(bkt_update(before, correct, params), params.p_init)
-            p_correct = bkt_predict(p_known, params)
+            p_correct = _finite(model.tracer.predict_next(state, model.skill_codes[skill_id]), p_correct)
         row.p_known = p_known
         row.p_correct = p_correct
         row.attempts += 1
@@ -432,3 +463,45 @@ def snapshot(session: Session) -> dict[tuple[int, str], tuple[float, int, int, i
         )
         for m in rows
     }
+
+
+def skill_evidence(
+    session: Session, user_id: int, skills: Iterable[str] | None = None
+) -> dict[str, SkillEvidence]:
+    """What backs the learner's mastery of each skill, folded from their whole log with the
+    instructors' decisions applied (``science/evidence.py``): distinct items (variant families
+    once) and kinds answered right, evidence against guessing, the newest right answer."""
+    wanted = set(skills) if skills is not None else None
+    model = load_model(session)
+    emissions = item_emissions(session)
+    out: dict[str, SkillEvidence] = {}
+    for item_id, skill_list, kind, correct, created_at in session.execute(
+        with_decisions(
+            select(Response.item_id, Response.skills, Response.kind, counted_correct(), Response.created_at)
+        )
+        .where(Response.user_id == user_id)
+        .order_by(Response.id)
+    ):
+        _kind, guess, family = emissions.get(item_id, (kind, item_guess(str(kind)), item_id))
+        for skill_id in skill_list or ():
+            if wanted is not None and skill_id not in wanted:
+                continue
+            out[skill_id] = (out.get(skill_id) or SkillEvidence()).fold(
+                family=family,
+                kind=str(kind),
+                correct=bool(correct),
+                params=model.params(skill_id),
+                guess=guess,
+                at=as_utc(created_at).timestamp(),
+            )
+    return out
+
+
+def evidence_rule(settings: Any) -> EvidenceRule:
+    """The evidence a role target needs, from the settings."""
+    return EvidenceRule(
+        min_items=settings.target_min_items,
+        need_open_kind=settings.target_needs_open_kind,
+        max_age_days=settings.target_max_age_days,
+        threshold=settings.target_evidence_nats,
+    )

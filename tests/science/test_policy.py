@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from learnloop.content.loader import load_pack
+from learnloop.science.evidence import SkillEvidence
 from learnloop.science.path import plan_path
 from learnloop.science.policy import (
     GraphError,
@@ -40,6 +41,13 @@ def items(**difficulties: list[float]) -> dict[str, list[ItemOption]]:
 BANK = items(a=[-0.8, 0.0, 2.5], b=[0.0, 0.5], c=[0.0, 0.3], d=[0.0, 0.2], z=[0.0])
 CUR = build_curriculum(
     GRAPH, {"c": 0.8, "d": 0.6}, items=BANK, lessons={"a": [LessonOption("lesson.a", 5.0)]}
+)
+#: evidence enough for any target: right answers on every item, strong evidence against guessing
+PROVEN = SkillEvidence(
+    families=frozenset(o.item_id for options in BANK.values() for o in options),
+    kinds=frozenset({"choice"}),
+    seen_kinds=frozenset({"choice"}),
+    cusum=20.0,
 )
 
 
@@ -90,8 +98,13 @@ def test_items_in_the_success_zone_are_preferred_and_recent_ones_avoided() -> No
 def test_a_fading_finished_skill_gets_a_due_review() -> None:
     base = {"a": 0.99, "b": 0.99, "c": 0.99, "d": 0.99}
     attempts = dict.fromkeys(base, 6)
-    fresh = LearnerState(mastery=base, attempts=attempts, retrievability=dict.fromkeys(base, 0.97))
-    faded = LearnerState(mastery=base, attempts=attempts, retrievability={**fresh.retrievability, "d": 0.6})
+    fresh = LearnerState(
+        mastery=base,
+        attempts=attempts,
+        retrievability=dict.fromkeys(base, 0.97),
+        evidence=dict.fromkeys(base, PROVEN),
+    )
+    faded = replace(fresh, retrievability={**fresh.retrievability, "d": 0.6})
     review = choose_activity(CUR, faded)
     assert review is not None and (review.kind, review.reason, review.skill_id) == ("review", "review", "d")
     maintain = choose_activity(CUR, fresh)
@@ -102,7 +115,7 @@ def test_a_fading_finished_skill_gets_a_due_review() -> None:
 
 
 def test_reason_names_the_target_a_prerequisite_leads_to() -> None:
-    state = LearnerState(mastery={"a": 0.97, "d": 0.9}, attempts={"a": 4, "d": 3})
+    state = LearnerState(mastery={"a": 0.97, "d": 0.9}, attempts={"a": 4, "d": 3}, evidence={"d": PROVEN})
     choice = choose_activity(CUR, state)
     assert choice is not None and choice.skill_id == "b" and choice.toward == "c"
 
@@ -126,7 +139,9 @@ def test_plan_orders_prerequisites_first_and_replans_after_progress() -> None:
     assert order.index("a") < order.index("b") < order.index("c") and order.index("a") < order.index("d")
     assert plan.items > 0 and plan.minutes > plan.items  # lesson minutes included
     assert plan.steps[0].open and not next(s for s in plan.steps if s.skill_id == "c").open
-    later = plan_path(CUR, LearnerState(mastery={"a": 0.99, "d": 0.9}, attempts={"a": 5, "d": 4}))
+    later = plan_path(
+        CUR, LearnerState(mastery={"a": 0.99, "d": 0.9}, attempts={"a": 5, "d": 4}, evidence={"d": PROVEN})
+    )
     assert [s.skill_id for s in later.steps] == ["b", "c"] and {s.skill_id for s in later.met} == {"a", "d"}
     assert later.items < plan.items
 

@@ -91,6 +91,13 @@ class KnowledgeTracer(Protocol):
         timestamp: float | None = None,
     ) -> dict[str, Any]: ...
 
-    def mastery(self, state: dict[str, Any], skill: int) -> float: ...
-
     def to_dict(self) -> dict[str, Any]: ...
+
+
+class LatentMastery(Protocol):
+    """A tracer with a hidden known/unknown state per skill (BKT): ``mastery`` is P(skill
+    known), the scale of the role targets, and nothing else. Models without such a state (the
+    logistic and recurrent ones) have only ``predict_next``, P(correct); the product never
+    turns one into the other (``services/mastery.py``)."""
+
+    def mastery(self, state: dict[str, Any], skill: int) -> float: ...

@@ -257,9 +257,6 @@ class DeepKT:
         z = float(np.dot(self._out_w[s], np.asarray(state["h"])) + self._out_b[s])
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
-    def mastery(self, state: dict[str, Any], skill: int) -> float:
-        return self.predict_next(state, skill)
-
     def update(
         self,
         state: dict[str, Any],

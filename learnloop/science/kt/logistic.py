@@ -321,10 +321,6 @@ class LogisticKT:
                 )
         return z
 
-    def mastery(self, state: dict[str, Any], skill: int) -> float:
-        """P(correct) on an average item of ``skill`` given the learner's history now."""
-        return self.predict_next(state, skill)
-
     def update(
         self,
         state: dict[str, Any],

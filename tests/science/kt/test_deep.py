@@ -39,4 +39,5 @@ def test_deep_online_equals_batch_and_round_trips(fitted: tuple[DeepKT, Response
     np.testing.assert_allclose(again.predict_proba(head), batch, atol=1e-6)
     state = model.initial_state()
     model.update(state, 0, 1)
-    assert 0.0 < model.mastery(json.loads(json.dumps(state)), 0) < 1.0
+    assert 0.0 < model.predict_next(json.loads(json.dumps(state)), 0) < 1.0
+    assert not hasattr(model, "mastery")  # P(correct) only: no P(known) under another name

@@ -55,7 +55,7 @@ def test_learner_with_one_answer_and_unseen_skills(kind: str, item_log: Response
     p = model.predict_proba(new)
     assert np.all(np.isfinite(p)) and np.all((p > 0) & (p < 1))
     state = model.initial_state()
-    assert np.isfinite(model.mastery(state, 50))
+    assert np.isfinite(model.predict_next(state, 50))
 
 
 def test_unseen_skill_falls_back_to_prior_mastery(item_log: ResponseLog) -> None:
