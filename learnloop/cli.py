@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 fit_app = typer.Typer(help="Fit models from the response log.", no_args_is_help=True)
 app.add_typer(fit_app, name="fit")
+sandbox_app = typer.Typer(help="The code sandbox that runs learners' code.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -287,6 +289,63 @@ def fit_kt(
         )
     for note in s.notes:
         typer.echo(_("  note: %(note)s") % {"note": note})
+
+
+@sandbox_app.command("setup")
+@clean_errors
+def sandbox_setup() -> None:
+    """Create the unprivileged user submissions run as (as root), then check the sandbox."""
+    import os
+    import pwd
+    import shutil
+    import subprocess
+
+    from learnloop.i18n import _
+
+    user = get_settings().code_user
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+            subprocess.run(  # noqa: S603 - fixed arguments
+                [
+                    useradd,
+                    "--system",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ],
+                check=True,
+            )
+            typer.echo(_("created the user %(user)s") % {"user": user})
+    else:
+        typer.echo(_("not root: submissions will run as this user, mapped to nobody in a user namespace"))
+    sandbox_check()
+
+
+@sandbox_app.command("check")
+@clean_errors
+def sandbox_check() -> None:
+    """Say whether learners' code can be isolated here (exit 2 when code items are off)."""
+    from learnloop.i18n import _
+    from learnloop.sandbox.judge import get_sandbox
+
+    state = get_sandbox(get_settings()).availability(refresh=True)
+    if not state.ok:
+        _fail(_("code items are off: %(reason)s") % {"reason": state.reason})
+    typer.echo(_("sandbox ready: %(detail)s") % {"detail": state.detail})
+    missing = [name for name, ok in (("NumPy", state.numpy), ("pandas", state.pandas)) if not ok]
+    if missing:
+        typer.echo(
+            _(
+                "warning: %(names)s not importable in the sandbox (Debian: apt-get install python3-numpy python3-pandas)"
+            )
+            % {"names": ", ".join(missing)}
+        )
 
 
 def main() -> None:

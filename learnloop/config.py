@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -37,10 +37,40 @@ class Settings(BaseSettings):
     target_evidence_nats: float = 10.0
     #: Practice: an item whose key was shown does not return for this many answers.
     practice_repeat_gap: int = 20
+    #: Code items (learnloop.sandbox): wall-clock limit of one submission, all its cases together
     code_timeout_s: float = 5.0
-    code_memory_mb: int = 256
+    #: address-space limit of the sandboxed interpreter (NumPy and pandas need about 300 MB)
+    code_memory_mb: int = 512
+    #: the interpreter inside the sandbox: the operating system's, with its NumPy and pandas
+    code_python: str = "/usr/bin/python3"
+    #: the unprivileged account submissions run as when the server runs as root
+    code_user: str = "learnloop-sandbox"
+    #: submissions running at once across all server processes; the rest wait in line
+    code_max_concurrent: int = Field(default=2, ge=1, le=64)
+    #: how long a submission waits for a free slot before the learner is asked to retry
+    code_queue_wait_s: float = 20.0
+    #: attempts at a code item within one presentation before the reference solution is shown
+    #: (only the first counts for mastery, knowledge tracing and item statistics)
+    code_attempts: int = Field(default=3, ge=1, le=10)
     max_answer_bytes: int = 64_000
+    #: the site is reached over HTTPS (directly or behind a TLS proxy): every cookie gets the
+    #: Secure flag and responses carry Strict-Transport-Security
     cookie_secure: bool = False
+    #: Strict-Transport-Security max-age when cookie_secure is on (0: no header)
+    hsts_seconds: int = 31_536_000
+    #: a login ends after this many minutes without a request (0: only session_days applies)
+    session_idle_minutes: int = 480
+    #: the largest request body, counted as it streams in (chunked bodies included)
+    max_body_bytes: int = 256_000
+    #: login throttling: failed attempts allowed per e-mail address and per client address
+    #: within one window of login_window_s seconds; then HTTP 429 until the window ends
+    login_window_s: int = 900
+    login_account_failures: int = 10
+    login_address_failures: int = 100
+    #: the least zxcvbn score (0-4) a new password needs; common and leaked passwords always fail
+    password_min_score: int = 2
+    #: when set, /metrics needs `Authorization: Bearer <token>`
+    metrics_token: SecretStr = SecretStr("")
     #: Reports: the smallest group whose aggregate figures a manager may see (privacy).
     report_min_group: int = 5
     #: Reports: share of a role's targets met for a learner to count as close to ready.

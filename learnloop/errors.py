@@ -43,3 +43,14 @@ class Conflict(LearnloopError):
 class TooLarge(LearnloopError):
     status = 413
     code = "too_large"
+
+
+class RateLimited(LearnloopError):
+    """Too many attempts; ``retry_after`` seconds until the next one is accepted."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: list[str] | None = None):
+        super().__init__(message, details=details)
+        self.retry_after = max(1, retry_after)

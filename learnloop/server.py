@@ -1,4 +1,9 @@
-"""The ASGI application: JSON API and web pages over the same services."""
+"""The ASGI application: JSON API and web pages over the same services.
+
+Cross-cutting concerns are wired here once: the body cap, security headers and request metrics
+(ASGI middleware), the CSRF check (a dependency of every route), the error envelope of the API
+and the error page of the web, and the error answers declared in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+import swagger_ui_bundle
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnloop import i18n
-from learnloop.api.deps import optional_user
-from learnloop.api.routes import router as api_router
-from learnloop.api.routes_reports import router as api_reports_router
-from learnloop.errors import LearnloopError
+from learnloop.api.deps import csrf_protect, optional_user
+from learnloop.api.envelope import API_ERRORS
+from learnloop.errors import LearnloopError, RateLimited
+from learnloop.metrics import RequestMetrics
 from learnloop.services.context import AppContext
 from learnloop.web import routes as web_routes
-from learnloop.web import routes_reports as web_reports
 from learnloop.web.render import render
+from learnloop.web.security import BodyLimit, SecurityHeaders
 
 log = logging.getLogger("learnloop")
-MAX_BODY_BYTES = 256_000
 
 
 def _is_api(request: Request) -> bool:
@@ -32,15 +37,60 @@ def _is_api(request: Request) -> bool:
 
 
 def _error(
-    request: Request, status: int, code: str, message: str, details: list[str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     if _is_api(request):
         return JSONResponse(
-            {"error": {"code": code, "message": message, "details": details or []}}, status_code=status
+            {"error": {"code": code, "message": message, "details": details or []}},
+            status_code=status,
+            headers=headers,
         )
-    return render(
+    response = render(
         request, "error.html", status_code=status, status=status, message=message, details=details or []
     )
+    response.headers.update(headers or {})
+    return response
+
+
+def _too_large(scope: dict, limit: int) -> Response:  # type: ignore[type-arg]
+    return _error(Request(scope), 413, "too_large", f"request body over {limit} bytes")
+
+
+def _api_routers() -> list[APIRouter]:
+    from learnloop.api import (
+        routes,
+        routes_assessment,
+        routes_guidance,
+        routes_llm,
+        routes_ops,
+        routes_reports,
+    )
+
+    return [
+        routes.router,
+        routes_reports.router,
+        routes_assessment.router,
+        routes_guidance.router,
+        routes_llm.router,
+        routes_ops.router,
+    ]
+
+
+def _web_routers() -> list[APIRouter]:
+    from learnloop.web import routes_assessment, routes_guidance, routes_llm, routes_reports
+
+    return [
+        web_routes.router,
+        routes_reports.router,
+        routes_assessment.router,
+        routes_guidance.router,
+        routes_llm.router,
+    ]
 
 
 @asynccontextmanager
@@ -57,19 +107,19 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         title="Learnloop API",
         version="0.1.0",
         description="Adaptive, measured learning toward AI-era roles. Authenticate with the token "
-        "from /api/v1/auth/login as `Authorization: Bearer <token>`.",
-        docs_url="/api/docs",
+        "from /api/v1/auth/login as `Authorization: Bearer <token>`. Cookie-authenticated writes "
+        "(the web pages) carry their login's CSRF token as `X-CSRF-Token`.",
+        docs_url=None,
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
+        # one CSRF check for every route, including those added later (tests/security)
+        dependencies=[Depends(csrf_protect)],
         lifespan=_lifespan,
     )
     app.state.ctx = ctx
 
     @app.middleware("http")
     async def request_setup(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(request, 413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
         content_type = request.headers.get("content-type", "")
         if request.method == "POST" and content_type.startswith("multipart/"):
             return _error(request, 415, "unsupported_media_type", "file uploads are not accepted here")
@@ -79,14 +129,26 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         i18n.set_locale(locale)
         return await call_next(request)
 
+    # outermost last: headers on every answer, then timing, then the body cap
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes, too_large=_too_large)
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(SecurityHeaders, settings=ctx.settings)
+
     @app.exception_handler(LearnloopError)
     async def learnloop_error(request: Request, exc: LearnloopError) -> Response:
         optional_user(request)
-        return _error(request, exc.status, exc.code, exc.message, exc.details)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return _error(request, exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(web_routes._LoginRequired)
     async def login_required(request: Request, exc: Exception) -> Response:
-        return RedirectResponse("/login", status_code=303)
+        target = "/login"
+        if request.method == "GET" and request.url.path != "/login":
+            from urllib.parse import quote
+
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            target += "?next=" + quote(here, safe="/")
+        return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -95,6 +157,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 413:
+            return _error(request, 413, "too_large", str(exc.detail))
         messages = {404: "not found", 405: "method not allowed"}
         return _error(request, exc.status_code, "http_error", messages.get(exc.status_code, str(exc.detail)))
 
@@ -103,24 +167,12 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         log.exception("unexpected error on %s", request.url.path)
         return _error(request, 500, "internal_error", "something went wrong on our side; nothing was saved")
 
-    app.include_router(api_router)
-    app.include_router(web_routes.router)
-    app.include_router(api_reports_router)
-    app.include_router(web_reports.router)
-    from learnloop.api import routes_assessment as api_assessment
-    from learnloop.web import routes_assessment as web_assessment
-
-    app.include_router(api_assessment.router)
-    app.include_router(web_assessment.router)
-    from learnloop.api import routes_guidance as api_guidance
-    from learnloop.web import routes_guidance as web_guidance
-
-    app.include_router(api_guidance.router)
-    app.include_router(web_guidance.router)
-    from learnloop.api import routes_llm as api_llm
-    from learnloop.web import routes_llm as web_llm
-
-    app.include_router(api_llm.router)
-    app.include_router(web_llm.router)
+    for router in _api_routers():
+        app.include_router(router, responses=API_ERRORS)
+    for router in _web_routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    app.mount(
+        "/api/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
+    )
     return app

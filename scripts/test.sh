@@ -18,6 +18,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+source "$(dirname "$0")/_sandbox.sh"
+
 # A throw-away PostgreSQL cluster on a free loopback port, stopped when the tests end.
 PG_BIN="$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)")"
 PG_DIR="$(mktemp -d /tmp/learnloop-pg.XXXXXX)"

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from learnloop.config import Settings
 from learnloop.content.models import Item
+from learnloop.sandbox.judge import Sandbox
 from learnloop.services.context import AppContext
 from learnloop.services.packs import import_pack
 from learnloop.store.db import migrate
@@ -58,7 +59,9 @@ def _postgres_database() -> Iterator[str]:
 
 
 def _make_ctx(url: str, pack: Path) -> AppContext:
-    settings = Settings(database_url=url, default_pack=pack, code_timeout_s=3.0)
+    # one attempt per code item, as before retries existed; tests/services/test_code_attempts.py
+    # covers retries
+    settings = Settings(database_url=url, default_pack=pack, code_timeout_s=3.0, code_attempts=1)
     migrate(url)
     ctx = AppContext(settings=settings)
     import_pack(ctx, pack)
@@ -104,3 +107,16 @@ def client(ctx: AppContext):  # type: ignore[no-untyped-def]
 def ai_ctx(tmp_path: Path) -> AppContext:
     """A SQLite database with the default ai_era pack loaded."""
     return _make_ctx(f"sqlite:///{tmp_path / 'ai.db'}", DEFAULT_PACK)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    """The code sandbox (bubblewrap); in CI (CI=true) its absence fails the tests that need it."""
+    box = Sandbox(max_concurrent=2, queue_wait_s=60)
+    state = box.availability(refresh=True)
+    if not state.ok:
+        message = f"the code sandbox is not available: {state.reason} (run scripts/test.sh as root once)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return box

@@ -71,7 +71,7 @@ def _simulate_log(
                 org_id=org.id,
                 email=f"sim{u}@example.org",
                 name=f"Sim {u}",
-                password="12345678",
+                password="tidal-ferry-quartz-81",
                 password_hash="x",
                 is_simulated=True,
             )
@@ -103,7 +103,7 @@ def _simulate_log(
 
 
 def _learner(ctx: AppContext, email: str) -> CurrentUser:
-    login = auth.signup(ctx, email=email, name="L", password="12345678")
+    login = auth.signup(ctx, email=email, name="L", password="tidal-ferry-quartz-81")
     practice.enrol(ctx, login.user, "builder")
     return login.user
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
-from learnloop.errors import Unauthorized
+from learnloop.errors import Forbidden, Unauthorized
 from learnloop.i18n import _
 from learnloop.services import auth
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 
 SESSION_COOKIE = "learnloop_session"
+#: the CSRF token of forms shown before login (double-submit: cookie and form field must agree)
+PRE_CSRF_COOKIE = "learnloop_pre_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -42,9 +46,46 @@ def require_user(request: Request) -> CurrentUser:
 
 
 def api_user(request: Request) -> CurrentUser:
-    """The caller of an API route; cookie-authenticated writes must carry X-CSRF-Token."""
-    user = require_user(request)
-    _, bearer = session_token(request)
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not bearer:
-        auth.check_csrf(user, request.headers.get("x-csrf-token"))
-    return user
+    """The caller of an API route (CSRF is checked for every route by :func:`csrf_protect`)."""
+    return require_user(request)
+
+
+def client_address(request: Request) -> str | None:
+    """The client's network address (the proxy's unless the server trusts its forwarded headers)."""
+    return request.client.host if request.client else None
+
+
+async def _supplied_csrf(request: Request) -> str | None:
+    supplied = request.headers.get("x-csrf-token")
+    if supplied:
+        return supplied
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        value = (await request.form()).get("csrf_token")
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def csrf_protect(request: Request) -> None:
+    """The app-wide CSRF check, a dependency of every route (see ``create_app``).
+
+    A state-changing request (any method but GET, HEAD, OPTIONS) passes when it carries a bearer
+    token (no ambient authority), or the CSRF token of the login its cookie belongs to (header
+    ``X-CSRF-Token`` or form field ``csrf_token``). Without a login, a web form must echo the
+    pre-login cookie's token; an API call without a login has no authority to abuse (API logins
+    return their token in the body, never as a cookie) and passes.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    _token, bearer = session_token(request)
+    if bearer:
+        return
+    user = await run_in_threadpool(optional_user, request)
+    if user is None and request.url.path.startswith("/api/"):
+        return
+    supplied = await _supplied_csrf(request)
+    if user is not None:
+        auth.check_csrf(user, supplied)
+        return
+    cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
+    if not auth.same_secret(cookie, supplied):
+        raise Forbidden(_("The form has expired. Please reload the page and try again."))

@@ -137,6 +137,18 @@ def answer(
     return practice.answer(ctx, user, body.item_id, body.answer, presentation_id=body.presentation_id)
 
 
+class RevealIn(BaseModel):
+    presentation_id: str = Field(min_length=1, max_length=36)
+
+
+@router.post("/practice/reveal", response_model=practice.Feedback, tags=["practice"])
+def reveal(
+    body: RevealIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> practice.Feedback:
+    """Give up the attempts left at a code item: its presentation ends and the solution is shown."""
+    return practice.reveal(ctx, user, body.presentation_id)
+
+
 @router.get("/mastery", response_model=practice.SkillMap, tags=["practice"])
 def mastery(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> practice.SkillMap:
     return practice.skill_map(ctx, user.id)

@@ -30,6 +30,11 @@ from learnloop.content.overlays import Sources, missing_problems, overlay_docume
 
 MAX_FILE_BYTES = 5_000_000
 LINE_KEY = "__line__"
+#: YAML a pack never needs, refused before it is built: more aliases (``*name``) than this in
+#: one file, more nodes than this once aliases are expanded (an "alias bomb"), deeper nesting
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,79 @@ class PackError(Exception):
 
 
 class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader that records the line of every mapping under ``__line__``."""
+    """A safe YAML loader that records the line of every mapping under ``__line__``, and refuses
+    documents beyond the alias, expansion and depth bounds while composing them (before any
+    object is built, so a hostile file fails in milliseconds with its line)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"more than {MAX_ALIASES} aliases in one file",
+                    event.start_mark,  # type: ignore[arg-type]
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    event.start_mark,  # type: ignore[arg-type]
+                )
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document that its aliases expand beyond ``MAX_EXPANDED_NODES`` nodes or
+    ``MAX_DEPTH`` levels: each shared node counted as often as it is used, computed once per
+    node (without recursion, so no document can exhaust the stack here)."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if not finished:
+            if key in sizes or key in visiting:
+                continue
+            visiting.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+            continue
+        children = _children(node)
+        # a node inside itself (a recursive alias) counts once
+        sizes[key] = 1 + sum(sizes.get(id(child), 1) for child in children)
+        depths[key] = 1 + max((depths.get(id(child), 1) for child in children), default=0)
+        if sizes[key] > MAX_EXPANDED_NODES or depths[key] > MAX_DEPTH:
+            what = f"{MAX_EXPANDED_NODES} nodes" if sizes[key] > MAX_EXPANDED_NODES else f"{MAX_DEPTH} levels"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"aliases expand this document beyond {what}", node.start_mark
+            )
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -88,7 +165,22 @@ class _Reader:
         name = self.rel(path) if isinstance(path, Path) else path
         self.problems.append(Problem(name, line, message))
 
+    def inside(self, path: Path) -> bool:
+        """Whether ``path`` (followed through symbolic links) stays in the pack folder; a path
+        leaving it is a problem (a pack never reads ``/etc`` through a link)."""
+        try:
+            path.resolve().relative_to(self.root.resolve())
+            return True
+        except ValueError:
+            self.add(path, None, "a symbolic link out of the pack folder; packs read only their own files")
+            return False
+        except OSError as exc:  # a link loop
+            self.add(path, None, f"cannot resolve path: {exc.strerror or exc}")
+            return False
+
     def read_text(self, path: Path) -> str | None:
+        if not self.inside(path):
+            return None
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -214,6 +306,9 @@ def _load(root: Path) -> tuple[Pack, Sources]:
     if not (root / "roles.yaml").exists():
         reader.add(root / "roles.yaml", None, "missing roles.yaml")
 
+    for folder in ("items", "lessons", "locales"):
+        if (root / folder).exists() and not reader.inside(root / folder):
+            raise PackError(reader.problems)
     items: list[tuple[Item, Path, int | None]] = []
     for item_file in sorted((root / "items").glob("*.yaml")):
         items.extend(reader.list_file(item_file, Item))

@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=2, max_length=80)]
@@ -62,6 +70,78 @@ class RubricCriterion(_Strict):
     keywords: list[str] = Field(default_factory=list)
 
 
+class CodeCase(_Strict):
+    """One check of a code item: run ``setup``, evaluate ``call``, compare with ``expect``.
+
+    The case's code runs in the sandbox, in a fresh copy of the submission's namespace; the
+    expected value never leaves the judge (``learnloop.sandbox``). Public cases show the learner
+    the call, the expected and the returned value; hidden ones count only."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$", min_length=1, max_length=80)]
+    #: statements run before ``call`` (e.g. building an object, keeping the input to re-check it)
+    setup: str | None = None
+    #: a Python expression whose value is compared with ``expect``
+    call: str = Field(min_length=1, max_length=20_000)
+    #: the expected value (see docs/authoring.md for how values compare); without ``raises``
+    #: and without ``expect`` the call must return None
+    expect: object = None
+    #: instead of a value, the name of the exception the call must raise (e.g. ``ValueError``)
+    raises: Annotated[str | None, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] = None
+    #: relative and absolute tolerance for numbers
+    tol: float = Field(default=1e-9, ge=0, le=1)
+    public: bool = False
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _from_stored(cls, v: object) -> object:
+        return _expect_from_json(v)
+
+    @field_serializer("expect", when_used="json")
+    def _to_stored(self, v: object) -> object:
+        return _expect_to_json(v)
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> CodeCase:
+        if self.raises is not None and self.expect is not None:
+            raise ValueError(f"case {self.name!r}: give either expect or raises, not both")
+        try:
+            compile(self.call, f"<case {self.name}>", "eval")
+            if self.setup:
+                compile(self.setup, f"<case {self.name} setup>", "exec")
+        except SyntaxError as exc:
+            raise ValueError(f"case {self.name!r}: {exc.msg} in its Python") from None
+        return self
+
+
+def _expect_to_json(v: object) -> object:
+    """An expected value in JSON (a stored pack): sets, tuples and non-finite floats tagged."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"$float": repr(v)}
+    if isinstance(v, (set, frozenset)):
+        return {"$set": [_expect_to_json(x) for x in sorted(v, key=repr)]}
+    if isinstance(v, (list, tuple)):
+        return [_expect_to_json(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _expect_to_json(x) for k, x in v.items()}
+    return v
+
+
+def _expect_from_json(v: object) -> object:
+    if isinstance(v, list):
+        return [_expect_from_json(x) for x in v]
+    if isinstance(v, dict):
+        if set(v) == {"$float"} and v["$float"] in ("nan", "inf", "-inf"):
+            return float(v["$float"])
+        if set(v) == {"$set"} and isinstance(v["$set"], list):
+            return {_hashable(_expect_from_json(x)) for x in v["$set"]}
+        return {k: _expect_from_json(x) for k, x in v.items()}
+    return v
+
+
+def _hashable(v: object) -> object:
+    return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
+
+
 class IRTParams(_Strict):
     a: float = Field(default=1.0, gt=0)
     b: float = 0.0
@@ -94,7 +174,7 @@ class Item(_Strict):
     language: Literal["python"] | None = None
     starter: str | None = None
     solution: str | None = None
-    tests: str | None = None
+    cases: list[CodeCase] | None = None
 
     @field_validator("answer")
     @classmethod
@@ -131,8 +211,13 @@ class Item(_Strict):
             elif not all(c.keywords for c in self.rubric):
                 p.append("every rubric criterion of a text item needs keywords for offline grading")
         elif self.kind == "code":
-            if not self.tests:
-                p.append("code item has no tests")
+            names = [c.name for c in self.cases or []]
+            if not names:
+                p.append("code item has no cases")
+            elif len(set(names)) != len(names):
+                p.append("code item has two cases with the same name")
+            elif not any(c.public for c in self.cases or []):
+                p.append("code item needs at least one public case, to explain a failure")
             if not self.solution:
                 p.append("code item has no reference solution")
             if self.language is None:
@@ -145,7 +230,7 @@ class Item(_Strict):
         return self.irt or IRTParams(a=1.0, b=self.difficulty, c=0.0)
 
     def public_view(self) -> dict[str, object]:
-        """What a learner may see before answering: never the key, solution or tests."""
+        """What a learner may see before answering: never the key, the solution or the cases."""
         view: dict[str, object] = {
             "id": self.id,
             "kind": self.kind,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from learnloop import metrics
 from learnloop.config import Settings
 from learnloop.errors import LearnloopError
 from learnloop.i18n import _
@@ -187,6 +188,7 @@ class Gateway:
                 if completion.cached
                 else self.cost(completion.prompt_tokens, completion.completion_tokens)
             )
+        metrics.observe_model_call(event)
         try:
             self.ledger.record(event)
         except Exception:  # accounting must never break the learner's request

@@ -1,5 +1,8 @@
 """The offline grader's classifier: logistic regression on all features averaged with gradient-
-boosted trees on the hand-made ones, trained on SemEval-2013 (``bench/grading.py``).
+boosted trees on the named (hand-made) ones, trained on SemEval-2013 (``bench/grading.py``),
+and a calibration map from its confidence in a verdict to the probability that the verdict is
+right, fitted on answers to questions the classifier was not trained on
+(:meth:`OfflineGrader.calibrate`; isotonic regression, stored as breakpoints).
 
 Hyper-parameters: trees of depth 5 beat depth 3 in 3-fold cross-validation on the joint
 train split (macro-F1 0.781 vs 0.777); C=0.01 likewise (0.777, next to 0.779 at 0.003).
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.llm.grading_features import SCALAR_FEATURES
+from learnloop.llm.grading_features import CROSS_LINGUAL_FEATURES, SCALAR_FEATURES
 
 ARTEFACT_DIR = Path(__file__).resolve().parent / "artefacts"
 
@@ -45,20 +48,25 @@ class OfflineGrader:
         max_depth: int = 5,
         learning_rate: float = 0.05,
         random_state: int = 0,
+        features: tuple[str, ...] = SCALAR_FEATURES,
     ):
+        self.features = tuple(features)
         self.C = C
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.random_state = random_state
         self.metadata_: dict[str, Any] = {}
+        #: isotonic calibration breakpoints (raw confidence -> P(verdict right)); empty: identity
+        self.calib_x_ = np.zeros(0)
+        self.calib_y_ = np.zeros(0)
 
     # -- training (scikit-learn) ----------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray) -> OfflineGrader:
         from sklearn.ensemble import GradientBoostingClassifier
         from sklearn.linear_model import LogisticRegression
 
-        n_scalar = len(SCALAR_FEATURES)
+        n_scalar = len(self.features)
         self.classes_ = np.array(sorted(set(y.tolist())))
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)
@@ -134,7 +142,28 @@ class OfflineGrader:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        return (self._linear_proba(X) + self._trees_proba(X[:, : len(SCALAR_FEATURES)])) / 2
+        return (self._linear_proba(X) + self._trees_proba(X[:, : len(self.features)])) / 2
+
+    # -- calibration -------------------------------------------------------------------------
+    def calibrate(self, X: np.ndarray, y: np.ndarray) -> OfflineGrader:
+        """Fit the confidence map on answers to questions this model was NOT trained on."""
+        from sklearn.isotonic import IsotonicRegression
+
+        proba = self.predict_proba(X)
+        raw = proba.max(axis=1)
+        right = (self.classes_[proba.argmax(axis=1)] == y).astype(float)
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+        iso.fit(raw, right)
+        self.calib_x_ = np.asarray(iso.X_thresholds_, dtype=np.float64)
+        self.calib_y_ = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        return self
+
+    def confidence(self, proba: np.ndarray) -> np.ndarray:
+        """Calibrated probability that the arg-max verdict of each row of ``proba`` is right."""
+        raw = np.atleast_2d(proba).max(axis=1)
+        if not len(self.calib_x_):
+            return raw
+        return np.interp(raw, self.calib_x_, self.calib_y_)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -152,13 +181,15 @@ class OfflineGrader:
         "tree_right_",
         "tree_value_",
         "tree_offsets_",
+        "calib_x_",
+        "calib_y_",
     )
 
     def save(self, path: Path, metadata: dict[str, Any] | None = None) -> None:
         meta = {
             "classes": self.classes_.tolist(),
             "tree_rate": self.tree_rate_,
-            "features": list(SCALAR_FEATURES),
+            "features": list(self.features),
             "params": {
                 "C": self.C,
                 "n_estimators": self.n_estimators,
@@ -185,11 +216,11 @@ class OfflineGrader:
     def load(cls, path: Path) -> OfflineGrader:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            grader = cls(**meta["params"])
+            grader = cls(**meta["params"], features=tuple(meta["features"]))
             for name in cls._ARRAYS:
-                array = data[name]
+                array = data[name] if name in data else np.zeros(0)
                 setattr(grader, name, array.astype(np.float64) if array.dtype == np.float32 else array)
-        if list(meta["features"]) != list(SCALAR_FEATURES):
+        if tuple(meta["features"]) not in (SCALAR_FEATURES, CROSS_LINGUAL_FEATURES):
             raise ValueError(
                 "the grader artefact was trained on other features; retrain it with bench/grading.py"
             )
@@ -199,6 +230,10 @@ class OfflineGrader:
         return grader
 
 
-def shipped_grader() -> OfflineGrader | None:
-    path = ARTEFACT_DIR / "grader_2way.npz"
+ARTEFACTS = {"same-language": "grader_2way.npz", "cross-lingual": "grader_xling_2way.npz"}
+
+
+def shipped_grader(kind: str = "same-language") -> OfflineGrader | None:
+    """The trained 2-way grader for answers in the references' language, or across languages."""
+    path = ARTEFACT_DIR / ARTEFACTS[kind]
     return OfflineGrader.load(path) if path.exists() else None

@@ -5,7 +5,13 @@ Three graders, best first along the ``grade`` route:
 - a model, asked for structured JSON (criteria met, confidence, feedback) validated by
   pydantic; the score is computed from the criteria met, never taken from the model;
   malformed output is retried once and then goes to review, never becoming a grade;
-- the offline classifier (``grader_model.py``) on embedding and overlap features;
+- the offline classifier (``grader_model.py``) on the answer against the item's evidence
+  (reference answers sentence by sentence, rubric keywords, the question): multilingual
+  embeddings (``grading_encoder.py``), word overlap, direction and negation checks, word-list
+  and repetition checks (``grading_features.py``, ``grading_text.py``); its confidence is
+  calibrated on answers to questions it was not trained on, and every grade below the review
+  threshold goes to an instructor. An answer in another language than the item is graded
+  against the item's texts in that language when there are any, else across languages;
 - the rubric keyword scorer (``content.scoring``), the last resort without the ``llm`` extra.
 
 Prompt injection: sentences that address the grader ("ignore the rubric and give full
@@ -28,10 +34,11 @@ from pydantic import BaseModel, Field, ValidationError
 from learnloop.content.models import Item
 from learnloop.content.scoring import score_text_keywords
 from learnloop.i18n import _
-from learnloop.llm.embeddings import embeddings_available, shared_embedder
 from learnloop.llm.gateway import Gateway, OfflineRoute
 from learnloop.llm.grader_model import OfflineGrader, shipped_grader
-from learnloop.llm.grading_features import GradingCase, case_features
+from learnloop.llm.grading_encoder import encoder_available, shared_encoder
+from learnloop.llm.grading_features import GradingCase, case_features, scalar_features, texts_to_embed
+from learnloop.llm.grading_text import answer_language, clean_answer
 from learnloop.llm.providers.base import ChatRequest, Completion
 
 EmbedFn = Callable[[list[str]], np.ndarray]
@@ -42,16 +49,24 @@ _INJECTION = re.compile(
     r"|\b(mark|grade|score|rate)\b.{0,20}\b(this|it|me|answer)\b.{0,20}\b(as )?(correct|right|full marks)"
     r"|\byou are (now )?(a|an|the)\b.{0,40}\b(grader|assistant|model)"
     r"|\b(system|assistant)\s*(prompt|message)\s*:"
-    r"|</?\s*(answer|system|instructions?)\s*>",
+    r"|</?\s*(answer|system|instructions?)\s*>"
+    # the same in Chinese: ignore the rubric / give full marks / mark as correct / you are now
+    r"|(忽略|无视|忘记|忽视|跳过).{0,12}(评分|标准|规则|指令|指示|提示|要求|以上|之前|上面)"
+    r"|(给|打|判|评)(我|这个|此|本)?(答案|回答)?.{0,6}(满分|高分|100\s*分|正确|通过)"
+    r"|(标记|判定|认定|视为)(为)?(正确|满分|通过)"
+    r"|你(现在)?是.{0,10}(评分|阅卷|助手|模型|老师)"
+    r"|(系统|助手)\s*(提示|消息|指令)\s*[:：]",
     re.IGNORECASE | re.DOTALL,
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])|\n+")
 
 
 def strip_injection(text: str) -> tuple[str, bool]:
-    """The answer without sentences that address the grader, and whether any were removed."""
+    """The answer without sentences that address the grader, and whether any were removed.
+    Read after :func:`~learnloop.llm.grading_text.clean_answer`, so zero-width characters
+    cannot hide an instruction from the patterns."""
     kept, removed = [], False
-    for sentence in _SENTENCE.split(text):
+    for sentence in _SENTENCE.split(clean_answer(text)):
         if _INJECTION.search(sentence):
             removed = True
         elif sentence.strip():
@@ -97,44 +112,124 @@ def grade_keywords(item: Item, text: str) -> GradeResult:
     )
 
 
-def grade_classifier(item: Item, text: str, grader: OfflineGrader, embed: EmbedFn) -> GradeResult:
-    references = list(item.reference_answers or [])
+#: an answer this much a word list, or this repetitive, says nothing about the question
+SALAD_AT = 0.5
+REPETITION_AT = 0.4
+#: a sentence this close to a reference sentence that goes the other way contradicts it
+CONTRADICTION_AT = 0.8
+
+
+def grade_classifier(
+    item: Item,
+    text: str,
+    grader: OfflineGrader,
+    embed: EmbedFn,
+    *,
+    references: list[str] | None = None,
+    rubric_keywords: list[list[str]] | None = None,
+    cross_lingual: bool = False,
+) -> GradeResult:
+    """The trained classifier on the answer against the evidence; calibrated confidence.
+
+    ``references``/``rubric_keywords`` default to the item's; pass the item's texts in the
+    answer's language when there are any (``references_for``). ``cross_lingual``: the answer
+    is in another language than the references, so ``grader`` is the cross-lingual grader
+    (no word-overlap features)."""
+    keywords = (
+        rubric_keywords if rubric_keywords is not None else [list(c.keywords) for c in item.rubric or []]
+    )
     case = GradingCase(
         answer=text,
-        references=references,
+        references=list(references if references is not None else item.reference_answers or []),
         question=item.stem,
-        rubric_keywords=[list(c.keywords) for c in item.rubric or []] or None,
+        rubric_keywords=keywords or None,
+        same_language=not cross_lingual,
     )
-    vectors = embed([text, item.stem, *references])
-    features = case_features(case, vectors[0], vectors[2:], vectors[1])
-    proba = grader.predict_proba(features[None, :])[0]
-    p_correct = float(proba[list(grader.classes_).index("correct")])
-    keywords = score_text_keywords(item, text)
-    return GradeResult(
-        correct=p_correct >= 0.5,
+    texts = texts_to_embed([case])
+    vectors = dict(zip(texts, embed(texts), strict=True))
+    values = scalar_features(case, vectors)
+    row = case_features(case, vectors, cross_lingual=cross_lingual)
+    proba = grader.predict_proba(row[None, :])
+    p_correct = float(proba[0, list(grader.classes_).index("correct")])
+    correct = p_correct >= 0.5
+    confidence = float(grader.confidence(proba)[0])
+    result = GradeResult(
+        correct=correct,
         score=round(p_correct, 4),
-        confidence=max(p_correct, 1 - p_correct),
-        grader="offline-classifier",
-        feedback=_missing_criteria(item, keywords.criteria_met),
-        criteria_met=keywords.criteria_met,
+        confidence=confidence,
+        grader="offline-classifier" + (":cross-lingual" if cross_lingual else ""),
     )
+    if values["salad"] >= SALAD_AT or values["repetition"] >= REPETITION_AT:
+        # A list of words, or one phrase over and over, explains nothing. Failed; when the
+        # classifier thought otherwise, its confidence in "incorrect" is low and a person looks.
+        result.correct, result.score = False, 0.0
+        if correct:
+            result.confidence = 1.0 - confidence
+        result.review_reason = "says_nothing"
+    elif correct and values["direction_conflict"] >= CONTRADICTION_AT:
+        # Close to a reference sentence but going the other way ("reduces" for "increases"):
+        # a contradiction the classifier may miss, so it is not accepted without a person.
+        result.confidence = min(confidence, 0.5)
+        result.review_reason = "contradiction"
+    if not cross_lingual:
+        met = score_text_keywords(
+            item.model_copy(update={"reference_answers": case.references}), text
+        ).criteria_met
+        result.criteria_met = met
+        if not result.correct:
+            result.feedback = _missing_criteria(item, met)
+    return result
 
 
-_grader_cache: list[OfflineGrader | None] = []
+_grader_cache: dict[str, OfflineGrader | None] = {}
 
 
-def _shipped() -> OfflineGrader | None:
-    if not _grader_cache:
-        _grader_cache.append(shipped_grader())
-    return _grader_cache[0]
+def _shipped(kind: str) -> OfflineGrader | None:
+    if kind not in _grader_cache:
+        _grader_cache[kind] = shipped_grader(kind)
+    return _grader_cache[kind]
 
 
-def grade_offline(item: Item, text: str, *, embed_threads: int = 1) -> GradeResult:
-    """The classifier when the ``llm`` extra is installed, else the rubric keywords."""
-    grader = _shipped()
-    if grader is not None and embeddings_available():
-        return grade_classifier(item, text, grader, shared_embedder(embed_threads).encode)
-    return grade_keywords(item, text)
+def grade_offline(
+    item: Item,
+    text: str,
+    *,
+    embed_threads: int = 1,
+    references_by_language: dict[str, list[str]] | None = None,
+    item_language: str = "en",
+) -> GradeResult:
+    """The classifier when its encoder is installed, else the rubric keywords.
+
+    The answer is graded against reference answers in its own language when
+    ``references_by_language`` has them (a localised item), else across languages against the
+    item's own (``item_language``) references with the cross-lingual grader."""
+    language = answer_language(text)
+    localized = (references_by_language or {}).get(language)
+    cross = language != item_language and not localized
+    grader = _shipped("cross-lingual" if cross else "same-language")
+    if grader is None or not encoder_available():
+        return grade_keywords(item, text)
+    embed = shared_encoder(embed_threads).encode
+    if localized and language != item_language:
+        # Rubric keywords are in the item's language; a localised item's come with its texts.
+        return grade_classifier(item, text, grader, embed, references=localized, rubric_keywords=[])
+    return grade_classifier(item, text, grader, embed, cross_lingual=cross)
+
+
+def references_by_language(pack: Any, item_id: str) -> dict[str, list[str]]:
+    """The reference answers of one item in each language its pack has an overlay for
+    (``locales/<lang>/``), where the overlay translates them; {} for a pack without overlays."""
+    out: dict[str, list[str]] = {}
+    base = {i.id: i for i in pack.items}.get(item_id)
+    for language in getattr(pack, "translations", None) or {}:
+        localized = {i.id: i for i in pack.localized(language).items}.get(item_id)
+        if (
+            base is not None
+            and localized is not None
+            and localized.reference_answers != base.reference_answers
+        ):
+            out[language] = list(localized.reference_answers or [])
+    return out
 
 
 # -- the model grader ---------------------------------------------------------------------------
@@ -264,11 +359,23 @@ def grade_text(
     org_id: int | None = None,
     user_id: int | None = None,
     review_below: float = 0.7,
+    references_by_language: dict[str, list[str]] | None = None,
+    item_language: str = "en",
 ) -> GradeResult:
-    """Grade one answer along the ``grade`` route; mark it for review when unsure or malformed."""
+    """Grade one answer along the ``grade`` route; mark it for review when unsure or malformed.
+
+    ``references_by_language``: the item's reference answers in other languages (content
+    language tag -> answers), used for an answer written in one of them; without them an
+    answer in another language than ``item_language`` is graded across languages."""
     clean, injected = strip_injection(text)
     clean = clean or "(no answer)"
-    offline = grade_offline(item, clean, embed_threads=gateway.settings.llm_embed_threads)
+    offline = grade_offline(
+        item,
+        clean,
+        embed_threads=gateway.settings.llm_embed_threads,
+        references_by_language=references_by_language,
+        item_language=item_language,
+    )
     route = gateway.route("grade")
     result: GradeResult
     if route[0] == "offline":
@@ -304,5 +411,6 @@ def grade_text(
         if not result.needs_review:
             result.needs_review, result.review_reason = True, "instructions_in_answer"
     if not result.needs_review and result.confidence < review_below:
-        result.needs_review, result.review_reason = True, "low_confidence"
+        result.needs_review = True
+        result.review_reason = result.review_reason or "low_confidence"
     return result

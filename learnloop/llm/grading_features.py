@@ -1,187 +1,235 @@
-"""Features of a free-text answer against its reference answers, for the offline grader.
+"""Features of a free-text answer against its item's evidence, for the offline grader.
 
-Pure numpy: the caller supplies the sentence embeddings (``embeddings.py``), so the same
-function serves training (``bench/grading.py``) and grading in the product.
+Evidence: the reference answers (sentence by sentence), the question, and the rubric's keyword
+phrases per criterion. Pure numpy: the caller supplies the sentence vectors (``grading_encoder``)
+for every text :func:`texts_to_embed` lists, so one function serves training
+(``bench/grading.py``) and grading in the product.
+
+Two feature sets:
+
+- :data:`SCALAR_FEATURES` (with the answer-reference interaction vectors) when the answer is in
+  the language of the references: embedding similarity, word overlap, rubric keyword coverage;
+- :data:`CROSS_LINGUAL_FEATURES` when it is not (a Chinese answer to English references):
+  only measures that compare similarities within the answer's own language pair, so the
+  cross-lingual offset of the cosines cancels out (the answer's similarity to the references
+  minus its similarity to the question or to generic non-answers), plus direction, negation,
+  word-list and repetition checks that read both languages.
 
 Rubric keyword coverage: a pack item's rubric lists keyword phrases per criterion; the
-SemEval-2013 training data has no rubric, so there each content word of the reference that
-the question does not already contain stands for one criterion. Both measure "how much of
-the new content of the reference did the learner say".
+SemEval-2013 training data has no rubric, so there each content word of the reference that the
+question does not already contain stands for one criterion.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-_STOPWORD_TEXT = """
-a an the and or but if then so of to in on at by for with from as into onto about over under
-is are was were be been being am do does did have has had having it its this that these those
-there here what which who whom whose when where why how i you he she we they me him her us them
-my your his our their can could would should will shall may might must also just very more most
-than too such some any each other both all because while than up down out off again further once
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-NEGATIONS = frozenset({"not", "no", "never", "none", "nothing", "neither", "nor", "cannot", "without"})
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+from learnloop.llm import grading_text as gt
 
 SCALAR_FEATURES = (
     "max_cos_ref",
     "mean_cos_ref",
+    "max_sent_cos",
+    "ref_sent_coverage",
+    "answer_sent_support",
     "cos_question",
     "ref_minus_question",
+    "ref_minus_background",
+    "sent_minus_background",
+    "direction_conflict",
+    "negation_mismatch",
+    "salad",
+    "repetition",
+    "log_length",
+    "length_ratio",
     "recall",
     "precision",
     "f1",
     "bigram_recall",
     "keyword_coverage",
-    "log_length",
-    "length_ratio",
-    "negation_mismatch",
     "novel_answer_words",
 )
+CROSS_LINGUAL_FEATURES = (
+    "ref_minus_question",
+    "ref_minus_background",
+    "sent_minus_background",
+    "direction_conflict",
+    "negation_mismatch",
+    "salad",
+    "repetition",
+    "log_length",
+    "length_ratio",
+)
 
-
-def tokens(text: str) -> list[str]:
-    words = _TOKEN.findall(text.lower().replace("n't", " not"))
-    return [w.split("'")[0] for w in words]
-
-
-def stem(word: str) -> str:
-    # A crude suffix stripper is enough to match "evaporated" with "evaporates".
-    for suffix in ("ing", "ed", "es", "s", "ly"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> list[str]:
-    return [stem(w) for w in tokens(text) if w not in STOPWORDS]
-
-
-def _bigrams(words: list[str]) -> set[tuple[str, str]]:
-    return set(zip(words, words[1:], strict=False))
+#: Answers that say nothing about any question; an answer is compared with these and with the
+#: references, in whatever language it is written.
+BACKGROUND = (
+    "I don't know.",
+    "I am not sure, it depends on the situation.",
+    "It is important and useful because it helps a lot.",
+    "Because that is how it works.",
+    "It makes the system better and more efficient.",
+    "The model does what it is told to do.",
+    "You should test it and see what happens.",
+    "It is a good practice that experts recommend.",
+    "This is a very interesting question about technology.",
+    "The answer is in the textbook.",
+)
 
 
 @dataclass
 class GradingCase:
-    """One answer to grade: the learner's text, the references and (optionally) a rubric."""
+    """One answer to grade: the learner's text, the evidence, and whether they share a language."""
 
     answer: str
     references: list[str]
     question: str = ""
     #: one list of keyword phrases per rubric criterion; None derives them from the references
     rubric_keywords: list[list[str]] | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+    same_language: bool = True
+
+
+def _sentences(text: str) -> list[str]:
+    return gt.sentences(text) or [text]
+
+
+def texts_to_embed(cases: Sequence[GradingCase]) -> list[str]:
+    """Every distinct text the features need, for one batched encoder call."""
+    seen: dict[str, None] = dict.fromkeys(BACKGROUND)
+    for case in cases:
+        for text in (case.answer, case.question, *_sentences(case.answer)):
+            seen.setdefault(text, None)
+        for ref in case.references:
+            seen.setdefault(ref, None)
+            for s in _sentences(ref):
+                seen.setdefault(s, None)
+    return list(seen)
 
 
 def keyword_coverage(case: GradingCase) -> float:
     if case.rubric_keywords:
-        text = " ".join(tokens(case.answer))
-        stems = set(content_words(case.answer))
+        text = " ".join(gt.words(case.answer))
+        stems = set(gt.lexical_units(case.answer))
         met = 0
         for phrases in case.rubric_keywords:
             for phrase in phrases:
-                words = content_words(phrase)
-                if (" ".join(tokens(phrase)) in text) or (words and all(w in stems for w in words)):
+                units = gt.lexical_units(phrase)
+                if (" ".join(gt.words(phrase)) and " ".join(gt.words(phrase)) in text) or (
+                    units and all(u in stems for u in units)
+                ):
                     met += 1
                     break
         return met / len(case.rubric_keywords)
-    question = set(content_words(case.question))
+    question = set(gt.lexical_units(case.question))
+    answer = set(gt.lexical_units(case.answer))
     best = 0.0
-    answer = set(content_words(case.answer))
     for ref in case.references:
-        novel = set(content_words(ref)) - question
+        novel = set(gt.lexical_units(ref)) - question
         if novel:
             best = max(best, len(novel & answer) / len(novel))
     return best
 
 
-def scalar_features(
-    case: GradingCase, answer_vec: np.ndarray, ref_vecs: np.ndarray, question_vec: np.ndarray | None
-) -> np.ndarray:
-    """The hand-made features named in :data:`SCALAR_FEATURES`."""
-    cos_refs = ref_vecs @ answer_vec if len(ref_vecs) else np.zeros(1)
-    cos_q = float(question_vec @ answer_vec) if question_vec is not None else 0.0
-    best = int(np.argmax(cos_refs)) if len(case.references) else 0
-    answer_words = content_words(case.answer)
-    answer_set = set(answer_words)
-    question_set = set(content_words(case.question))
+def _bigrams(units: list[str]) -> set[tuple[str, str]]:
+    return set(zip(units, units[1:], strict=False))
+
+
+def _lexical(case: GradingCase) -> list[float]:
+    answer_units = gt.lexical_units(case.answer)
+    answer_set = set(answer_units)
     recall = precision = f1 = bigram = 0.0
     for ref in case.references:
-        ref_words = content_words(ref)
-        ref_set = set(ref_words)
+        ref_units = gt.lexical_units(ref)
+        ref_set = set(ref_units)
         if not ref_set or not answer_set:
             continue
         overlap = len(ref_set & answer_set)
         r, p = overlap / len(ref_set), overlap / len(answer_set)
         recall, precision = max(recall, r), max(precision, p)
         f1 = max(f1, 2 * r * p / (r + p) if r + p else 0.0)
-        ref_bigrams = _bigrams(ref_words)
+        ref_bigrams = _bigrams(ref_units)
         if ref_bigrams:
-            bigram = max(bigram, len(ref_bigrams & _bigrams(answer_words)) / len(ref_bigrams))
-    ref_text = case.references[best] if case.references else ""
-    ref_len = max(len(tokens(ref_text)), 1)
-    answer_tokens = tokens(case.answer)
-    neg_answer = bool(NEGATIONS & set(answer_tokens))
-    neg_ref = bool(NEGATIONS & set(tokens(ref_text)))
-    vocabulary = (
-        question_set.union(*(set(content_words(r)) for r in case.references))
-        if case.references
-        else question_set
+            bigram = max(bigram, len(ref_bigrams & _bigrams(answer_units)) / len(ref_bigrams))
+    vocabulary = set(gt.lexical_units(case.question)).union(
+        *(set(gt.lexical_units(r)) for r in case.references)
     )
     novel = len(answer_set - vocabulary) / len(answer_set) if answer_set else 0.0
-    return np.array(
-        [
-            float(cos_refs.max()),
-            float(cos_refs.mean()),
-            cos_q,
-            float(cos_refs.max()) - cos_q,
-            recall,
-            precision,
-            f1,
-            bigram,
-            keyword_coverage(case),
-            float(np.log1p(len(answer_tokens))),
-            min(len(answer_tokens) / ref_len, 4.0),
-            float(neg_answer != neg_ref),
-            novel,
-        ],
-        dtype=np.float64,
+    return [recall, precision, f1, bigram, keyword_coverage(case), novel]
+
+
+def scalar_features(case: GradingCase, vectors: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Every named feature of one case (both sets are subsets of these)."""
+    answer = vectors[case.answer]
+    refs = (
+        np.array([vectors[r] for r in case.references]) if case.references else np.zeros((1, answer.shape[0]))
     )
+    background = np.array([vectors[b] for b in BACKGROUND])
+    cos_refs = refs @ answer
+    cos_q = float(vectors[case.question] @ answer) if case.question else 0.0
+    answer_sents = _sentences(case.answer)
+    ref_sents = [s for r in case.references for s in _sentences(r)] or [""]
+    a_mat = np.array([vectors[s] for s in answer_sents])
+    r_mat = np.array([vectors[s] for s in ref_sents]) if case.references else np.zeros((1, answer.shape[0]))
+    sims = a_mat @ r_mat.T  # answer sentences x reference sentences
+    best_ref_for_sent = sims.argmax(axis=1)
+    conflict = negation = 0.0
+    for i, j in enumerate(best_ref_for_sent):
+        weight = float(sims[i, j])
+        if gt.direction_conflict(answer_sents[i], ref_sents[j]):
+            conflict = max(conflict, weight)
+        if gt.has_negation(answer_sents[i]) != gt.has_negation(ref_sents[j]):
+            negation = max(negation, weight)
+    best = int(np.argmax(cos_refs))
+    ref_len = max(gt.length_units(case.references[best]) if case.references else 1, 1)
+    answer_len = gt.length_units(case.answer)
+    bg = float((background @ answer).max())
+    bg_sent = float((a_mat @ background.T).max(axis=1).mean())
+    values = {
+        "max_cos_ref": float(cos_refs.max()),
+        "mean_cos_ref": float(cos_refs.mean()),
+        "max_sent_cos": float(sims.max()),
+        "ref_sent_coverage": float(sims.max(axis=0).mean()),
+        "answer_sent_support": float(sims.max(axis=1).mean()),
+        "cos_question": cos_q,
+        "ref_minus_question": float(cos_refs.max()) - cos_q,
+        "ref_minus_background": float(cos_refs.max()) - bg,
+        "sent_minus_background": float(sims.max(axis=1).mean()) - bg_sent,
+        "direction_conflict": conflict,
+        "negation_mismatch": negation,
+        "salad": gt.salad_score(case.answer),
+        "repetition": gt.repetition_score(case.answer),
+        "log_length": float(np.log1p(answer_len)),
+        "length_ratio": min(answer_len / ref_len, 4.0),
+    }
+    lexical = _lexical(case) if case.same_language else [0.0] * 6
+    values.update(zip(SCALAR_FEATURES[-6:], lexical, strict=True))
+    return values
 
 
-def interaction_features(answer_vec: np.ndarray, ref_vecs: np.ndarray) -> np.ndarray:
+def interaction_features(case: GradingCase, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
     """Element-wise product and absolute difference with the closest reference (Conneau et al. 2017)."""
-    if not len(ref_vecs):
-        return np.zeros(2 * answer_vec.shape[0])
-    best = ref_vecs[int(np.argmax(ref_vecs @ answer_vec))]
-    return np.concatenate([answer_vec * best, np.abs(answer_vec - best)]).astype(np.float64)
+    answer = vectors[case.answer]
+    if not case.references:
+        return np.zeros(2 * answer.shape[0])
+    refs = np.array([vectors[r] for r in case.references])
+    best = refs[int(np.argmax(refs @ answer))]
+    return np.concatenate([answer * best, np.abs(answer - best)]).astype(np.float64)
 
 
 def case_features(
-    case: GradingCase,
-    answer_vec: np.ndarray,
-    ref_vecs: np.ndarray,
-    question_vec: np.ndarray | None,
-    *,
-    interactions: bool = True,
+    case: GradingCase, vectors: Mapping[str, np.ndarray], *, cross_lingual: bool = False
 ) -> np.ndarray:
-    parts = [scalar_features(case, answer_vec, ref_vecs, question_vec)]
-    if interactions:
-        parts.append(interaction_features(answer_vec, ref_vecs))
-    return np.concatenate(parts)
-
-
-def texts_to_embed(cases: Sequence[GradingCase]) -> list[str]:
-    """Every distinct text the features need, for one batched embedding call."""
-    seen: dict[str, None] = {}
-    for case in cases:
-        seen.setdefault(case.answer, None)
-        seen.setdefault(case.question, None)
-        for ref in case.references:
-            seen.setdefault(ref, None)
-    return list(seen)
+    """The feature row of one case: :data:`SCALAR_FEATURES` and the interactions, or
+    :data:`CROSS_LINGUAL_FEATURES` alone."""
+    values = scalar_features(case, vectors)
+    if cross_lingual:
+        return np.array([values[n] for n in CROSS_LINGUAL_FEATURES], dtype=np.float64)
+    return np.concatenate(
+        [
+            np.array([values[n] for n in SCALAR_FEATURES], dtype=np.float64),
+            interaction_features(case, vectors),
+        ]
+    )

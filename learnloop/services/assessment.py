@@ -25,9 +25,11 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.science.cat import CATEngine, CATSession
 from learnloop.science.irt import eap
+from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
+from learnloop.store.guard import lock_learner
 from learnloop.store.models import Assessment, ModelParams, Response, utcnow
 
 SCALE_CENTRE, SCALE_UNIT = 150.0, 50.0  # score = 150 + 50 * theta, clipped to 0..300
@@ -188,6 +190,7 @@ def start(ctx: AppContext, user: CurrentUser, role_id: str) -> CheckState:
     with ctx.session() as session:
         active = ctx.active_pack(session)
         role = active.role(role_id)
+        lock_learner(session, user.id)  # two starts at once resume one check
         row = (
             session.execute(
                 select(Assessment).where(
@@ -246,16 +249,20 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
     """Record one answer; returns the next item or the result. Never says whether it was right."""
     with ctx.session() as session:
         active = ctx.active_pack(session)
+        # One answer per question, whichever process serves it: read the check under the lock.
+        lock_learner(session, user.id)
         row = _load(session, user, assessment_id)
+        if row.current_item != item_id and row.administered and row.administered[-1] == item_id:
+            # the answer just recorded, sent again (a double click, a retry): nothing to add
+            return _state(session, active, row)
         if row.status != "in_progress":
             raise Conflict(_("This skill check is already finished."))
         if row.current_item != item_id:
             raise Conflict(_("This is not the current question of your skill check."))
         item = active.item(item_id)
-        if not isinstance(payload, dict):
-            raise InvalidInput(_("The answer must be a JSON object."))
+        clean = clean_answer(item, payload, ctx.settings.max_answer_bytes, kinds=CHECK_KINDS)
         try:
-            scored = score_answer(item, payload)
+            scored = score_answer(item, clean)
         except AnswerError as exc:
             raise InvalidInput(str(exc)) from None
         now = utcnow()
@@ -266,7 +273,7 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
             skills=list(item.skills),
             kind=item.kind,
             context="check",
-            answer=payload,
+            answer=clean,
             correct=scored.correct,
             score=scored.score,
             hints_used=0,
@@ -376,13 +383,19 @@ def _starting_point(active: ActivePack, role: Role, domains: list[DomainScore]) 
     return None
 
 
+def _state(session: Session, active: ActivePack, row: Assessment) -> CheckState:
+    if row.status == "done" and row.result is not None:
+        return CheckState(status="done", result=CheckResult.model_validate(row.result))
+    return _advance(session, active, active.role(row.role_id), row)
+
+
 def result(ctx: AppContext, user: CurrentUser, assessment_id: int) -> CheckState:
     with ctx.session() as session:
         row = _load(session, user, assessment_id)
         if row.status != "done" or row.result is None:
-            active = ctx.active_pack(session)
-            return _advance(session, active, active.role(row.role_id), row)
-        return CheckState(status="done", result=CheckResult.model_validate(row.result))
+            lock_learner(session, user.id)  # choosing the next question writes it
+            session.refresh(row)
+        return _state(session, ctx.active_pack(session), row)
 
 
 def history(ctx: AppContext, user: CurrentUser) -> list[CheckResult]:

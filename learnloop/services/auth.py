@@ -2,31 +2,45 @@
 
 Passwords are hashed with Argon2id. A login is a random token: the browser holds it in an
 HttpOnly cookie, an API client sends it as a bearer token; the database keeps only its
-SHA-256. Each login has its own CSRF token for forms and cookie-authenticated API writes.
+SHA-256. Each login has its own CSRF token for forms and cookie-authenticated API writes. A login
+ends ``session_days`` after it started, or ``session_idle_minutes`` after its last request.
+
+Neither login nor sign-up tells whether an account exists: a login for an unknown address runs
+the same Argon2 verification against a stand-in hash and gets the same message; a sign-up hashes
+the password before it looks the address up, and a taken address gets a message that does not say
+so and counts as a failed login attempt (see :mod:`learnloop.services.throttle`). Full secrecy at
+sign-up needs e-mail verification, which this installation does not send (docs/operations.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from learnloop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from learnloop.i18n import _
+from learnloop.services import passwords, throttle
 from learnloop.services.context import AppContext
 from learnloop.store.models import AuthSession, Organisation, Team, User, as_utc, utcnow
 
 ROLES = ("learner", "instructor", "manager", "admin")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
+#: Argon2 takes 64 MiB a hash: at most this many run at once, however many requests arrive
+_hash_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 class CurrentUser(BaseModel):
@@ -52,7 +66,19 @@ class LoginResult(BaseModel):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hash_slots:
+        return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> None:
+    with _hash_slots:
+        _hasher.verify(password_hash, password)
+
+
+@cache
+def _stand_in_hash() -> str:
+    """A hash no password matches: unknown accounts are verified against it, taking the same time."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def _token_hash(token: str) -> str:
@@ -158,26 +184,79 @@ def _current(session: Session, user: User, csrf: str = "") -> CurrentUser:
     )
 
 
+def _deadline(ctx: AppContext, started: datetime, now: datetime) -> datetime:
+    """When a login started at ``started`` ends if no request comes after ``now``."""
+    end = started + timedelta(days=ctx.settings.session_days)
+    idle = ctx.settings.session_idle_minutes
+    return min(end, now + timedelta(minutes=idle)) if idle > 0 else end
+
+
 def _new_session(ctx: AppContext, session: Session, user: User) -> LoginResult:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
+    now = utcnow()
     session.add(
         AuthSession(
             token_hash=_token_hash(token),
             user_id=user.id,
             csrf_token=csrf,
-            expires_at=utcnow() + timedelta(days=ctx.settings.session_days),
+            created_at=now,
+            expires_at=_deadline(ctx, now, now),
         )
     )
     session.flush()
     return LoginResult(token=token, csrf_token=csrf, user=_current(session, user, csrf))
 
 
+def check_new_password(ctx: AppContext, password: str, *, email: str, name: str) -> None:
+    """Refuse a password a person chose if it is short, common, leaked or their own details."""
+    found = passwords.problems(password, email=email, name=name, min_score=ctx.settings.password_min_score)
+    if found:
+        raise InvalidInput("; ".join(found), details=found)
+
+
+def _signup_refused() -> Conflict:
+    return Conflict(
+        _(
+            "We could not create an account with these details. If you already have an account, "
+            "log in instead."
+        )
+    )
+
+
 def signup(
-    ctx: AppContext, *, email: str, name: str, password: str, join_code: str = "", locale: str = "en"
+    ctx: AppContext,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    join_code: str = "",
+    locale: str = "en",
+    address: str | None = None,
 ) -> LoginResult:
-    """Create a learner account (in the organisation of ``join_code``, else the default one)."""
+    """Create a learner account (in the organisation of ``join_code``, else the default one).
+
+    ``address`` is the client's network address, for the throttle."""
+    email, name = _validate_signup(email, name, password)
+    check_new_password(ctx, password, email=email, name=name)
+    budgets = throttle.login_budgets(ctx, email, address)
+    throttle.spend(ctx, budgets)
+    # hashed before the address is looked up: a taken address takes as long as a free one
+    password_hash = hash_password(password)
+    try:
+        result = _create_learner(ctx, email, name, password, password_hash, join_code, locale)
+    except IntegrityError:  # the same address signed up at the same moment
+        raise _signup_refused() from None
+    throttle.refund(ctx, budgets)
+    return result
+
+
+def _create_learner(
+    ctx: AppContext, email: str, name: str, password: str, password_hash: str, join_code: str, locale: str
+) -> LoginResult:
     with ctx.session() as session:
+        if session.execute(select(User.id).where(func.lower(User.email) == email)).first():
+            raise _signup_refused()
         if join_code.strip():
             org = (
                 session.execute(select(Organisation).where(Organisation.join_code == join_code.strip()))
@@ -194,12 +273,19 @@ def signup(
             email=email,
             name=name,
             password=password,
+            password_hash=password_hash,
             locale=locale if locale in ("en", "zh_CN") else "en",
         )
         return _new_session(ctx, session, user)
 
 
-def login(ctx: AppContext, *, email: str, password: str) -> LoginResult:
+def login(ctx: AppContext, *, email: str, password: str, address: str | None = None) -> LoginResult:
+    """Log in; unknown address or wrong password get the same message after the same work.
+
+    Throttled per e-mail address and per client ``address``: past the limit, HTTP 429."""
+    stand_in = _stand_in_hash()
+    budgets = throttle.login_budgets(ctx, email, address)
+    throttle.spend(ctx, budgets)
     with ctx.session() as session:
         user = (
             session.execute(
@@ -209,14 +295,16 @@ def login(ctx: AppContext, *, email: str, password: str) -> LoginResult:
             .first()
         )
         try:
+            _verify(user.password_hash if user is not None else stand_in, password)
             if user is None:
                 raise VerificationError()
-            _hasher.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
             raise Unauthorized(_("Wrong email or password.")) from None
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        return _new_session(ctx, session, user)
+        result = _new_session(ctx, session, user)
+    throttle.refund(ctx, budgets)
+    return result
 
 
 def logout(ctx: AppContext, token: str) -> None:
@@ -228,18 +316,36 @@ def resolve(ctx: AppContext, token: str | None) -> CurrentUser | None:
     """The user a session token belongs to, or None when it is missing, unknown or expired."""
     if not token:
         return None
+    now = utcnow()
     with ctx.session() as session:
         auth = session.get(AuthSession, _token_hash(token))
-        if auth is None or as_utc(auth.expires_at) < utcnow():
+        if auth is None:
+            return None
+        if as_utc(auth.expires_at) <= now:
+            session.delete(auth)
             return None
         user = session.get(User, auth.user_id)
         if user is None or user.deleted_at is not None:
             return None
+        # slide the idle deadline, writing at most about once a minute per login
+        deadline = _deadline(ctx, as_utc(auth.created_at), now)
+        step = timedelta(minutes=min(1.0, ctx.settings.session_idle_minutes / 10))
+        if deadline - as_utc(auth.expires_at) > step:
+            auth.expires_at = deadline
         return _current(session, user, auth.csrf_token)
 
 
+def same_secret(expected: str, supplied: str | None) -> bool:
+    """Constant-time comparison that also takes any text an attacker sends (non-ASCII included)."""
+    if not expected or not supplied:
+        return False
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), supplied.encode("utf-8", "surrogatepass")
+    )
+
+
 def check_csrf(user: CurrentUser, supplied: str | None) -> None:
-    if not supplied or not hmac.compare_digest(user.csrf_token, supplied):
+    if not same_secret(user.csrf_token, supplied):
         raise Forbidden(
             _(
                 "The form has expired or did not come from this site (CSRF check failed); reload and try again."

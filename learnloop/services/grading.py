@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from learnloop.content.models import Item
 from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
-from learnloop.llm.grading import GradeResult, grade_keywords, grade_text
+from learnloop.llm.grading import GradeResult, grade_keywords, grade_text, references_by_language
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.llm_usage import gateway_for
@@ -44,6 +44,8 @@ def grade_answer(ctx: AppContext, user: CurrentUser, item: Item, answer: dict[st
     text = answer.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(_("a non-empty text answer is required"))
+    with ctx.session() as session:
+        pack = ctx.active_pack(session).pack
     try:
         result = grade_text(
             gateway_for(ctx),
@@ -52,11 +54,17 @@ def grade_answer(ctx: AppContext, user: CurrentUser, item: Item, answer: dict[st
             org_id=user.org_id,
             user_id=user.id,
             review_below=ctx.settings.llm_review_confidence,
+            # An answer in another language is graded against the item's texts in it when the
+            # pack translates them, else across languages.
+            references_by_language=references_by_language(pack, item.id),
+            item_language=pack.meta.language,
         )
     except Exception:
-        # The graders failed in an unexpected way: the rubric keywords still give a grade.
+        # The graders failed in an unexpected way: the rubric keywords give a provisional
+        # grade, and an instructor decides.
         log.exception("grading failed; falling back to rubric keywords")
         result = grade_keywords(item, text)
+        result.needs_review, result.review_reason = True, "grader_error"
     review_id = _queue(ctx, user, item, text, result) if result.needs_review else None
     messages = [*result.notices, *result.feedback]
     if review_id is not None:

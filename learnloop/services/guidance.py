@@ -15,9 +15,11 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from learnloop.config import Settings, get_settings
 from learnloop.content.models import Lesson
 from learnloop.errors import Conflict, LearnloopError
 from learnloop.i18n import _
+from learnloop.sandbox.judge import get_sandbox
 from learnloop.science.memory import (
     MemoryModel,
     MemoryOptimizer,
@@ -34,10 +36,18 @@ from learnloop.science.policy import (
     UnreachableTarget,
     choose_activity,
     curriculum_for_role,
+    skill_met,
 )
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
-from learnloop.services.mastery import MasteryModel, load_model, predicted_success
+from learnloop.services.enrolment import current_role
+from learnloop.services.mastery import (
+    MasteryModel,
+    evidence_rule,
+    load_model,
+    predicted_success,
+    skill_evidence,
+)
 from learnloop.services.review_cards import (
     current_cards,
     item_minutes,
@@ -66,16 +76,22 @@ HISTORY_WINDOW = 500
 _CURRICULA: dict[tuple[object, ...], tuple[ActivePack, Curriculum]] = {}
 
 
-def curriculum(active: ActivePack, role_id: str, unlock: float, model: MasteryModel) -> Curriculum:
+def curriculum(
+    active: ActivePack, role_id: str, unlock: float, model: MasteryModel, *, code_items: bool = True
+) -> Curriculum:
     """The policy's view of a role, cached per loaded pack (the entry keeps the pack alive, so
-    its id is not reused), role and mastery parameters."""
-    key = (id(active), role_id, unlock, model.default, tuple(sorted(model.per_skill.items())))
+    its id is not reused), role and mastery parameters. ``code_items=False`` leaves code items
+    out (a server that cannot isolate code, see ``learnloop.sandbox``)."""
+    key = (id(active), role_id, unlock, model.default, tuple(sorted(model.per_skill.items())), code_items)
     cached = _CURRICULA.get(key)
     if cached is not None and cached[0] is active:
         return cached[1]
     try:
+        pack = active.pack
+        if not code_items:
+            pack = pack.model_copy(update={"items": [i for i in pack.items if i.kind != "code"]})
         built = curriculum_for_role(
-            active.pack,
+            pack,
             role_id,
             unlock_level=unlock,
             skill_params=model.per_skill,
@@ -117,7 +133,7 @@ def learner_state(
         select(Mastery.skill_id, Mastery.p_known, Mastery.attempts).where(Mastery.user_id == user.id)
     ).all()
     items = [item_id for _id, item_id, _skills, _correct in history]
-    recent = items[:16]
+    recent = items[: max(16, get_settings().practice_repeat_gap)]
     # answers per skill, oldest first, for the policy's prerequisite diagnosis (a text answer
     # still awaiting an instructor counts with its provisional grade)
     per_skill: dict[str, list[bool]] = {}
@@ -132,6 +148,8 @@ def learner_state(
         recent_items=tuple(recent),
         recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
         history=per_skill,
+        evidence=skill_evidence(session, user.id),
+        now=now.timestamp(),
         p_correct=(
             predicted_success(
                 session,
@@ -147,8 +165,15 @@ def learner_state(
     return state, memory
 
 
-def policy_config(memory: MemoryModel) -> PolicyConfig:
-    return PolicyConfig(desired_retention=memory.desired_retention)
+def policy_config(memory: MemoryModel, settings: Settings | None = None) -> PolicyConfig:
+    """The policy's settings: the organisation's desired retention, and the evidence a role
+    target needs and the repeat gap from the settings."""
+    settings = settings or get_settings()
+    return PolicyConfig(
+        desired_retention=memory.desired_retention,
+        evidence=evidence_rule(settings),
+        repeat_gap=settings.practice_repeat_gap,
+    )
 
 
 def choose_next(
@@ -157,9 +182,10 @@ def choose_next(
     """The activity the policy picks now (always with an item to present), and the state it
     was picked from."""
     model = load_model(session)
-    cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model)
+    code_on = get_sandbox(ctx.settings).availability().ok
+    cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model, code_items=code_on)
     state, memory = learner_state(session, active, user, model, utcnow())
-    activity = choose_activity(cur, state, policy_config(memory))
+    activity = choose_activity(cur, state, policy_config(memory, ctx.settings))
     if activity is None or activity.item_id is None:
         raise LearnloopError(_("This role has no practice items in the current pack."))
     return activity, state
@@ -205,12 +231,17 @@ def reason_text(reason: str, skill_name: str, toward_name: str | None) -> str:
             "skill": skill_name,
             "target": toward_name or skill_name,
         }
+    itself = toward_name is None or toward_name == skill_name
     if reason == "lesson":
+        if itself:
+            return _("New skill: %(skill)s, itself a target of your role") % {"skill": skill_name}
         return _("New skill: %(skill)s, a step toward %(target)s") % {
             "skill": skill_name,
-            "target": toward_name or skill_name,
+            "target": toward_name,
         }
-    return _("Next step toward %(target)s") % {"target": toward_name or skill_name}
+    if itself:
+        return _("Practising %(skill)s, itself a target of your role") % {"skill": skill_name}
+    return _("Next step toward %(target)s") % {"target": toward_name}
 
 
 def presentation(
@@ -310,8 +341,6 @@ def _step_view(step: PlanStep, names: dict[str, str]) -> PathStepView:
 def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
     """The ordered skills to the learner's role with estimated answers and minutes, due reviews
     and the next activity. Computed from the current state, so it re-plans after every answer."""
-    from learnloop.services.practice import current_role
-
     with ctx.session() as session:
         active = ctx.active_pack(session)
         role_id = current_role(session, user.id)
@@ -333,7 +362,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
         model = load_model(session)
         cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model)
         state, memory = learner_state(session, active, user, model, utcnow())
-        cfg = policy_config(memory)
+        cfg = policy_config(memory, ctx.settings)
         try:
             plan: PathPlan = plan_path(cur, state, cfg)
         except UnreachableTarget as exc:
@@ -368,7 +397,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
             ),
             key=lambda d: (d.retrievability, d.skill_id),
         )
-        met = sum(1 for s in cur.role_targets if state.mastery.get(s, cur.params(s).p_init) >= cur.targets[s])
+        met = sum(1 for s in cur.role_targets if skill_met(cur, state, cfg, s, cur.targets[s]))
         answers = (
             session.scalar(select(func.count()).select_from(Response).where(Response.user_id == user.id)) or 0
         )

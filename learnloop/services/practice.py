@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import uuid
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,14 +11,26 @@ from sqlalchemy.orm import Session
 
 from learnloop.content.models import LEVEL_MASTERY, Item
 from learnloop.content.scoring import AnswerError, score_answer
-from learnloop.errors import Conflict, InvalidInput, TooLarge
+from learnloop.content.translations import detect_language
+from learnloop.errors import Conflict, InvalidInput
 from learnloop.i18n import _
+from learnloop.sandbox.judge import get_sandbox, limits_from
 from learnloop.services import grading, guidance
+from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
-from learnloop.services.code_runner import run_code
 from learnloop.services.context import ActivePack, AppContext
+from learnloop.services.enrolment import current_role
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
-from learnloop.store.models import Enrolment, PendingItem, Response, as_utc, utcnow
+from learnloop.store.guard import lock_learner
+from learnloop.store.models import (
+    Enrolment,
+    MasteryHistory,
+    PendingItem,
+    Response,
+    RetryAttempt,
+    as_utc,
+    utcnow,
+)
 
 
 class RoleView(BaseModel):
@@ -45,6 +57,8 @@ class PresentedItem(BaseModel):
     toward_skill_name: str | None = None
     #: read this lesson before the first answer on a new skill
     lesson: guidance.LessonSuggestion | None = None
+    #: this showing of the item: send it with the answer, and a repeated answer is not counted twice
+    presentation_id: str = ""
 
 
 class HintView(BaseModel):
@@ -70,6 +84,10 @@ class Feedback(BaseModel):
     messages: list[str]
     mastery: list[MasteryChange]
     response_id: int
+    #: which attempt of this presentation this was (a wrong code answer may be tried again)
+    attempt: int = 1
+    #: attempts left in this presentation; while any are left the solution stays hidden
+    attempts_left: int = 0
 
 
 class SkillStatus(BaseModel):
@@ -99,25 +117,23 @@ class SkillMap(BaseModel):
 
 def list_roles(ctx: AppContext) -> list[RoleView]:
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session).localized()
         return [
             RoleView(id=r.id, name=r.name, description=r.description, skills=len(r.targets))
             for r in active.pack.roles
         ]
 
 
-def current_role(session: Session, user_id: int) -> str | None:
-    row = session.execute(
-        select(Enrolment.role_id)
-        .where(Enrolment.user_id == user_id, Enrolment.is_active.is_(True))
-        .order_by(Enrolment.id.desc())
-    ).first()
-    return row[0] if row else None
+def list_skills(ctx: AppContext) -> list[tuple[str, str]]:
+    """(id, name) of every skill of the active pack, in pack order."""
+    with ctx.session() as session:
+        return [(s.id, s.name) for s in ctx.active_pack(session).pack.skills]
 
 
 def enrol(ctx: AppContext, user: CurrentUser, role_id: str) -> RoleView:
     with ctx.session() as session:
-        role = ctx.active_pack(session).role(role_id)
+        role = ctx.active_pack(session).localized().role(role_id)
+        lock_learner(session, user.id)
         session.execute(update(Enrolment).where(Enrolment.user_id == user.id).values(is_active=False))
         session.add(Enrolment(user_id=user.id, role_id=role.id, is_active=True))
         session.execute(delete(PendingItem).where(PendingItem.user_id == user.id))
@@ -132,14 +148,15 @@ def _targets(active: ActivePack, role_id: str, unlock_level: float) -> dict[str,
 
 
 def _present(
-    session: Session,
     active: ActivePack,
     item: Item,
     skill_id: str,
     reason: str,
     predicted: float,
     hints_shown: int,
+    presentation_id: str,
 ) -> PresentedItem:
+    active.pack.note_served("item", item.id)
     return PresentedItem(
         item=item.public_view(),
         skill_id=skill_id,
@@ -148,31 +165,53 @@ def _present(
         predicted_success=round(predicted, 3),
         hints_shown=item.hints[:hints_shown],
         lesson_ids=[lesson.id for lesson in active.pack.lessons_for_skill(skill_id)],
+        presentation_id=presentation_id,
     )
+
+
+def _shown_again(session: Session, active: ActivePack, user_id: int, pending: PendingItem) -> PresentedItem:
+    item = active.items[pending.item_id]
+    skill = item.skills[0]
+    model, rows = load_model(session), mastery_of(session, user_id)
+    p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
+    shown = _present(active, item, skill, pending.reason, p, pending.hints_shown, pending.presentation_id)
+    return shown.model_copy(update=guidance.presentation(session, active, user_id, skill, pending.reason))
+
+
+def _pending_row(session: Session, user_id: int) -> PendingItem | None:
+    """The learner's pending item as stored now (not as this session first read it)."""
+    return session.execute(
+        select(PendingItem).where(PendingItem.user_id == user_id).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
     """The item to practise now (the same one until it is answered), chosen by expected progress
     per minute (``guidance.choose_next``): due reviews, the frontier of the skill graph, items in
-    the success zone, and the lesson to read before the first answer on a new skill."""
+    the success zone, and the lesson to read before the first answer on a new skill.
+
+    Concurrent calls (two tabs, a reload, several worker processes) show the same item: the
+    choice is made under the learner's lock, and whoever waited for it shows what was chosen."""
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session).localized()
+        pending = session.get(PendingItem, user.id)
+        still_shown = pending is not None and pending.item_id in active.items
+        if still_shown and current_role(session, user.id) in active.roles:
+            assert pending is not None
+            return _shown_again(session, active, user.id, pending)
+        if pending is not None:
+            session.expunge(pending)
+        lock_learner(session, user.id)
         role_id = current_role(session, user.id)
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
-        pending = session.get(PendingItem, user.id)
+        pending = _pending_row(session, user.id)
         if pending is not None and pending.item_id in active.items:
-            item = active.items[pending.item_id]
-            skill = item.skills[0]
-            model, rows = load_model(session), mastery_of(session, user.id)
-            p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
-            shown = _present(session, active, item, skill, pending.reason, p, pending.hints_shown)
-            return shown.model_copy(
-                update=guidance.presentation(session, active, user.id, skill, pending.reason)
-            )
+            return _shown_again(session, active, user.id, pending)
         activity, state = guidance.choose_next(session, ctx, active, user, role_id)
         assert activity.item_id is not None
         reason = guidance.encode_reason(activity)
+        presentation_id = uuid.uuid4().hex
         if pending is None:
             session.add(
                 PendingItem(
@@ -181,23 +220,20 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
                     reason=reason,
                     presented_at=utcnow(),
                     hints_shown=0,
+                    presentation_id=presentation_id,
                 )
             )
         else:  # its item left the pack
-            pending.item_id, pending.reason, pending.presented_at, pending.hints_shown = (
-                activity.item_id,
-                reason,
-                utcnow(),
-                0,
-            )
+            pending.item_id, pending.reason, pending.presented_at = activity.item_id, reason, utcnow()
+            pending.hints_shown, pending.presentation_id = 0, presentation_id
         shown = _present(
-            session,
             active,
             active.items[activity.item_id],
             activity.skill_id,
             reason,
             activity.predicted_success or 0.0,
             0,
+            presentation_id,
         )
         return shown.model_copy(
             update=guidance.presentation(
@@ -206,19 +242,23 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
         )
 
 
+def _not_current(item_id: str) -> Conflict:
+    return Conflict(
+        _("Item %(id)s is not the item you are working on; ask for the next item first.") % {"id": item_id}
+    )
+
+
 def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
     pending = session.get(PendingItem, user_id)
     if pending is None or pending.item_id != item_id:
-        raise Conflict(
-            _("Item %(id)s is not the item you are working on; ask for the next item first.")
-            % {"id": item_id}
-        )
+        raise _not_current(item_id)
     return pending
 
 
 def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
     with ctx.session() as session:
-        item = ctx.active_pack(session).item(item_id)
+        item = ctx.active_pack(session).localized().item(item_id)
+        lock_learner(session, user.id)  # two clicks at once show two hints, not one hint twice
         pending = _pending_for(session, user.id, item_id)
         if pending.hints_shown >= len(item.hints):
             level = len(item.hints)
@@ -228,26 +268,6 @@ def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
         return HintView(
             item_id=item_id, level=level, hint=item.hints[level - 1], remaining=len(item.hints) - level
         )
-
-
-def _validate_payload(ctx: AppContext, item: Item, answer: Any) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise InvalidInput(_("The answer must be a JSON object."))
-    size = len(json.dumps(answer, ensure_ascii=False).encode())
-    if size > ctx.settings.max_answer_bytes:
-        raise TooLarge(
-            _("The answer is %(size)d bytes; the limit is %(limit)d.")
-            % {"size": size, "limit": ctx.settings.max_answer_bytes}
-        )
-    field = {"choice": "choice", "numeric": "value", "text": "text", "code": "code"}[item.kind]
-    if field not in answer:
-        raise InvalidInput(
-            _("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field}
-        )
-    for value in answer.values():
-        if isinstance(value, str) and "\x00" in value:
-            raise InvalidInput(_("The answer contains binary data."))
-    return {field: answer[field]}
 
 
 def _correct_answer(item: Item) -> str | None:
@@ -262,30 +282,121 @@ def _correct_answer(item: Item) -> str | None:
     return None
 
 
-def answer(
-    ctx: AppContext, user: CurrentUser, item_id: str, payload: Any, *, context: str = "practice"
+def _feedback(
+    active: ActivePack,
+    item: Item,
+    response: Response,
+    messages: list[str],
+    changes: dict[str, tuple[float, float]],
+    *,
+    attempts_left: int = 0,
 ) -> Feedback:
-    """Score an answer, append it to the log and update mastery, in one transaction."""
+    """What the learner sees after an answer; the explanation and the solution wait until no
+    attempt is left."""
+    return Feedback(
+        item_id=item.id,
+        correct=response.correct,
+        score=round(response.score, 4),
+        explanation=item.explanation if attempts_left == 0 else "",
+        correct_answer=_correct_answer(item) if attempts_left == 0 else None,
+        messages=messages,
+        response_id=response.id,
+        attempts_left=attempts_left,
+        mastery=[
+            MasteryChange(
+                skill_id=s, skill_name=active.pack.skill(s).name, before=round(b, 4), after=round(a, 4)
+            )
+            for s, (b, a) in changes.items()
+        ],
+    )
+
+
+def _replay(
+    session: Session,
+    active: ActivePack,
+    user_id: int,
+    item: Item,
+    presentation_id: str,
+    clean: dict[str, Any],
+    messages: list[str] | None,
+) -> Feedback:
+    """The feedback of the answer already stored for this presentation, when ``clean`` is that
+    answer again (a retry, a double click); a different answer, or none stored, is a conflict."""
+    response = session.execute(
+        select(Response).where(Response.user_id == user_id, Response.presentation_id == presentation_id)
+    ).scalar_one_or_none()
+    if response is None or response.item_id != item.id:
+        raise _not_current(item.id)
+    if response.answer != clean:
+        raise Conflict(_("You have already answered this item; ask for the next item."))
+    if messages is None:  # a late retry: choice and numeric feedback is cheap to state again
+        try:
+            messages = score_answer(item, clean).feedback if item.kind in ("choice", "numeric") else []
+        except AnswerError:
+            messages = []
+    model = load_model(session)
+    changes: dict[str, tuple[float, float]] = {}
+    for skill_id, after in session.execute(
+        select(MasteryHistory.skill_id, MasteryHistory.p_known).where(
+            MasteryHistory.user_id == user_id, MasteryHistory.response_id == response.id
+        )
+    ).all():
+        before = session.scalar(
+            select(MasteryHistory.p_known)
+            .where(
+                MasteryHistory.user_id == user_id,
+                MasteryHistory.skill_id == skill_id,
+                MasteryHistory.response_id < response.id,
+            )
+            .order_by(MasteryHistory.response_id.desc())
+            .limit(1)
+        )
+        changes[skill_id] = (model.prior(skill_id) if before is None else before, after)
+    return _feedback(active, item, response, messages, changes)
+
+
+def answer(
+    ctx: AppContext,
+    user: CurrentUser,
+    item_id: str,
+    payload: Any,
+    *,
+    context: str = "practice",
+    presentation_id: str | None = None,
+) -> Feedback:
+    """Score an answer, append it to the log and update mastery, in one transaction.
+
+    Each presentation of an item is answered once, whichever process serves the answer:
+    the pending item is claimed under the learner's lock, the response carries the
+    presentation's id (unique per learner), and a copy of the stored answer (a retry, a double
+    click, the same answer posted ten times at once) gets the stored answer's feedback without
+    being counted again. ``presentation_id`` is the one ``next_item`` showed; without it, the
+    presentation pending when the answer arrives."""
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session).localized()
         item = active.item(item_id)
-        _pending_for(session, user.id, item_id)
-    clean = _validate_payload(ctx, item, payload)
+        clean = clean_answer(item, payload, ctx.settings.max_answer_bytes)
+        pending = session.get(PendingItem, user.id)
+        if presentation_id is None:
+            if pending is None or pending.item_id != item_id:
+                raise _not_current(item_id)
+            presentation_id = pending.presentation_id
+        elif pending is None or pending.presentation_id != presentation_id:
+            return _replay(session, active, user.id, item, presentation_id, clean, None)
+        elif pending.item_id != item_id:
+            raise _not_current(item_id)
     # Scoring (which may run code for seconds) happens outside any transaction.
     if item.kind == "code":
         code = clean["code"]
-        if not isinstance(code, str) or not code.strip():
+        if not code.strip():
             raise InvalidInput(_("The code must be a non-empty string."))
-        run = run_code(
-            code,
-            item.tests or "",
-            timeout_s=ctx.settings.code_timeout_s,
-            memory_mb=ctx.settings.code_memory_mb,
-        )
-        correct, score, messages = run.correct, run.score, run.messages()
+        verdict = get_sandbox(ctx.settings).run(code, item.cases or [], limits_from(ctx.settings))
+        correct, score, messages = verdict.correct, verdict.score, verdict.messages()
     elif item.kind == "text":
         # Model or offline grader along the `grade` route; keywords as the last resort.
-        graded = grading.grade_answer(ctx, user, item, clean)
+        # Reference answers and rubric keywords in the language the answer is written in.
+        in_language = active.localized(detect_language(str(clean.get("text", "")))).items[item.id]
+        graded = grading.grade_answer(ctx, user, in_language, clean)
         correct, score, messages = graded.correct, graded.score, graded.messages
     else:
         try:
@@ -295,7 +406,17 @@ def answer(
         correct, score, messages = result.correct, result.score, result.feedback
 
     with ctx.session() as session:
-        pending = _pending_for(session, user.id, item_id)
+        lock_learner(session, user.id)
+        pending = session.execute(
+            select(PendingItem).where(
+                PendingItem.user_id == user.id, PendingItem.presentation_id == presentation_id
+            )
+        ).scalar_one_or_none()
+        if pending is None or pending.item_id != item.id:  # answered meanwhile, or replaced
+            return _replay(session, active, user.id, item, presentation_id, clean, messages)
+        allowed = ctx.settings.code_attempts if item.kind == "code" else 1
+        if pending.attempts >= 1:
+            return _retry(session, active, user, item, pending, clean, (correct, score, messages), allowed)
         now = utcnow()
         duration = int((now - as_utc(pending.presented_at)).total_seconds() * 1000)
         response = Response(
@@ -311,8 +432,14 @@ def answer(
             hints_used=pending.hints_shown,
             duration_ms=max(duration, 0),
             created_at=now,
+            presentation_id=presentation_id,
         )
         session.add(response)
+        retry_left = allowed - 1 if not correct else 0
+        if retry_left > 0:
+            pending.attempts = 1  # the item stays on screen (and protected) for another try
+        else:
+            session.delete(pending)
         session.flush()
         model = load_model(session)
         rows = mastery_of(session, user.id)
@@ -327,27 +454,94 @@ def answer(
             at=now,
             item_id=item.id,
         )
-        session.delete(pending)
-        return Feedback(
-            item_id=item.id,
-            correct=correct,
-            score=round(score, 4),
-            explanation=item.explanation,
-            correct_answer=_correct_answer(item),
-            messages=messages,
-            response_id=response.id,
-            mastery=[
-                MasteryChange(
-                    skill_id=s, skill_name=active.pack.skill(s).name, before=round(b, 4), after=round(a, 4)
-                )
-                for s, (b, a) in changes.items()
-            ],
+        return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
+
+
+def _retry(
+    session: Session,
+    active: ActivePack,
+    user: CurrentUser,
+    item: Item,
+    pending: PendingItem,
+    clean: dict[str, Any],
+    scored: tuple[bool, float, list[str]],
+    allowed: int,
+) -> Feedback:
+    """Store a second or later attempt of this presentation; it changes no mastery.
+
+    The same answer posted again (a double click) is not another attempt: it gets this
+    attempt's feedback again. The last attempt, or a correct one, ends the presentation."""
+    correct, score, messages = scored
+    first = session.execute(
+        select(Response).where(
+            Response.user_id == user.id, Response.presentation_id == pending.presentation_id
         )
+    ).scalar_one()
+    last = session.execute(
+        select(RetryAttempt)
+        .where(RetryAttempt.user_id == user.id, RetryAttempt.presentation_id == pending.presentation_id)
+        .order_by(RetryAttempt.attempt.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if (last.answer if last is not None else first.answer) == clean:
+        attempt = last.attempt if last is not None else 1
+        return _attempt_feedback(active, item, first, correct, score, messages, attempt, allowed - attempt)
+    attempt = pending.attempts + 1
+    session.add(
+        RetryAttempt(
+            org_id=user.org_id,
+            user_id=user.id,
+            item_id=item.id,
+            presentation_id=pending.presentation_id,
+            attempt=attempt,
+            answer=clean,
+            correct=correct,
+            score=score,
+            created_at=utcnow(),
+        )
+    )
+    left = 0 if correct else max(0, allowed - attempt)
+    if left > 0:
+        pending.attempts = attempt
+    else:
+        session.delete(pending)
+    session.flush()
+    return _attempt_feedback(active, item, first, correct, score, messages, attempt, left)
+
+
+def _attempt_feedback(
+    active: ActivePack,
+    item: Item,
+    first: Response,
+    correct: bool,
+    score: float,
+    messages: list[str],
+    attempt: int,
+    left: int,
+) -> Feedback:
+    feedback = _feedback(active, item, first, messages, {}, attempts_left=max(0, left))
+    return feedback.model_copy(update={"correct": correct, "score": round(score, 4), "attempt": attempt})
+
+
+def reveal(ctx: AppContext, user: CurrentUser, presentation_id: str) -> Feedback:
+    """Give up the remaining attempts of a code item: end its presentation, show the solution."""
+    with ctx.session() as session:
+        lock_learner(session, user.id)
+        active = ctx.active_pack(session).localized()
+        pending = session.get(PendingItem, user.id)
+        if pending is None or pending.presentation_id != presentation_id or pending.attempts < 1:
+            raise Conflict(_("There is no attempt to end here; ask for the next item."))
+        item = active.item(pending.item_id)
+        first = session.execute(
+            select(Response).where(Response.user_id == user.id, Response.presentation_id == presentation_id)
+        ).scalar_one()
+        session.delete(pending)
+        return _feedback(active, item, first, [], {}).model_copy(update={"correct": False, "score": 0.0})
 
 
 def skill_map(ctx: AppContext, user_id: int) -> SkillMap:
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session).localized()
         role_id = current_role(session, user_id)
         role = active.roles.get(role_id) if role_id else None
         model = load_model(session)

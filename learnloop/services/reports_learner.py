@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from learnloop.errors import NotFound
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
+from learnloop.services.enrolment import current_role
 from learnloop.services.mastery import load_model, mastery_of
-from learnloop.services.practice import current_role
 from learnloop.services.reports import Person, may_see_person, people_of_org
 from learnloop.store.models import MasteryHistory, Response, User, as_utc
 

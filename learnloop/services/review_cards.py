@@ -22,6 +22,7 @@ from learnloop.content.models import Pack
 from learnloop.science.memory import MemoryModel, MemoryParams, card_lapses, rating_for_answer
 from learnloop.services.context import ActivePack
 from learnloop.store.grades import instructor_decisions
+from learnloop.store.guard import lock_learner
 from learnloop.store.models import ContentPack, ModelParams, Response, ReviewCard, User, as_utc
 from learnloop.store.params_cache import ParamsCache
 
@@ -151,6 +152,17 @@ def _fold_new(
     new = logged_answers(session, Response.user_id == user_id, Response.id > after_id, user_id=user_id)
     if not new:
         return 0, []
+    # Cards are written: one writer per learner (two requests folding the same answers would
+    # insert the same card twice); under the lock, fold what is still unfolded.
+    lock_learner(session, user_id)
+    done = (
+        session.scalar(select(func.max(ReviewCard.last_response_id)).where(ReviewCard.user_id == user_id))
+        or 0
+    )
+    if done > after_id:
+        new = [answer for answer in new if answer.id > done]
+        if not new:
+            return 0, []
     touched = {answer.item_id for answer in new}
     replays = {
         row.item_id: _Replay.of(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +79,18 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LoginThrottle(Base):
+    """Failed-login counters per account and per client address, one fixed window each.
+
+    Shared by every worker process through the database; the key is a hash, never the address
+    or e-mail itself."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ContentPack(Base):
     """A validated pack as a JSON document; exactly one is active."""
 
@@ -104,7 +117,11 @@ class Response(Base):
     """One answer. Append-only: never updated or deleted; the source of truth."""
 
     __tablename__ = "responses"
-    __table_args__ = (Index("ix_responses_user_time", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_responses_user_time", "user_id", "id"),
+        # one response per presentation of an item (NULL for skill checks and older rows)
+        Index("ux_responses_user_presentation", "user_id", "presentation_id", unique=True),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -118,6 +135,8 @@ class Response(Base):
     hints_used: Mapped[int] = mapped_column(Integer, default=0)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the presentation (``PendingItem.presentation_id``) this answers; None outside practice
+    presentation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class Mastery(Base):
@@ -171,6 +190,34 @@ class PendingItem(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     presented_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     hints_shown: Mapped[int] = mapped_column(Integer, default=0)
+    #: new for every item shown; an answer carries it, and each presentation is answered once
+    presentation_id: Mapped[str] = mapped_column(String(36), default=lambda: uuid.uuid4().hex)
+    #: answers given in this presentation so far (a wrong code answer may be tried again)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RetryAttempt(Base):
+    """A second or later attempt at a code item within one presentation. Append-only.
+
+    The first attempt is the presentation's ``Response`` and the only one that counts for
+    mastery, knowledge tracing and item statistics; retries are kept for the learner's and the
+    instructor's record."""
+
+    __tablename__ = "retry_attempts"
+    __table_args__ = (
+        Index("ux_retry_attempts_presentation", "user_id", "presentation_id", "attempt", unique=True),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    item_id: Mapped[str] = mapped_column(String(80))
+    presentation_id: Mapped[str] = mapped_column(String(36))
+    #: 2 for the first retry, 3 for the next...
+    attempt: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ModelParams(Base):

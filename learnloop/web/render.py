@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -20,6 +21,22 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("
 def markdown(text: str) -> Markup:
     # Raw HTML is disabled, so author and learner text cannot inject markup.
     return Markup(_markdown.render(text or ""))  # noqa: S704
+
+
+def local_path(url: str | None, default: str = "/", host: str | None = None) -> str:
+    """``url`` as a path on this site, else ``default``: every redirect stays on the site.
+
+    A path must start with one slash (``//host`` and backslashes are other sites to a
+    browser); a full URL counts only when its host is ``host``, the request's own."""
+    if not url or any(ord(c) < 32 or c == "\\" for c in url):
+        return default
+    parts = urlsplit(url)
+    foreign = host is None or parts.scheme not in ("http", "https") or parts.netloc != host
+    if (parts.scheme or parts.netloc) and foreign:
+        return default
+    if not parts.path.startswith("/") or parts.path.startswith("//"):
+        return default
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def percent(value: float | None) -> str:

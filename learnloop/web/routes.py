@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from learnloop import i18n
-from learnloop.api.deps import SESSION_COOKIE, get_ctx, optional_user
-from learnloop.errors import Conflict, Forbidden, LearnloopError, NotFound
+from learnloop.api.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, client_address, get_ctx, optional_user
+from learnloop.errors import Conflict, LearnloopError, NotFound, RateLimited
 from learnloop.i18n import _
-from learnloop.services import auth, item_bank, organisation, packs, practice
+from learnloop.services import auth, enrolment, item_bank, organisation, packs, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.web.render import render
+from learnloop.web.render import local_path, render
 
 router = APIRouter(include_in_schema=False)
-PRE_CSRF_COOKIE = "learnloop_pre_csrf"
 LOCALE_COOKIE = "learnloop_locale"
 
 
@@ -40,19 +38,25 @@ class _LoginRequired(Exception):
     """Raised by pages that need a login; answered with a redirect to /login."""
 
 
-def _check_form_csrf(request: Request, user: CurrentUser | None, token: str) -> None:
-    if user is not None:
-        auth.check_csrf(user, token)
-        return
-    cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
-    if not cookie or not token or not hmac.compare_digest(cookie, token):
-        raise Forbidden(_("The form has expired. Please reload the page and try again."))
-
-
-def _anonymous_form(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, template, status_code=status_code, csrf_token=token, **context)
-    response.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="lax")
+def _anonymous_form(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    error: LearnloopError | None = None,
+    **context: Any,
+) -> Response:
+    """A form shown before login (sign-up, login); it carries the pre-login CSRF token, or the
+    login's own when someone already logged in opens it (the CSRF check reads that one then)."""
+    user = optional_user(request)
+    token = user.csrf_token if user else request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    if error is not None:
+        context.update(error=error.message, status_code=error.status)
+    response = render(request, template, csrf_token=token, **{"status_code": status_code, **context})
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    if user is None:
+        secure = request.app.state.ctx.settings.cookie_secure
+        response.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure)
     return response
 
 
@@ -66,7 +70,7 @@ def _login_response(ctx: AppContext, result: auth.LoginResult, target: str) -> R
         secure=ctx.settings.cookie_secure,
         max_age=ctx.settings.session_days * 86400,
     )
-    response.set_cookie(LOCALE_COOKIE, result.user.locale, samesite="lax")
+    response.set_cookie(LOCALE_COOKIE, result.user.locale, samesite="lax", secure=ctx.settings.cookie_secure)
     return response
 
 
@@ -90,28 +94,28 @@ def signup(
     name: str = Form(""),
     password: str = Form(""),
     join_code: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
-    _check_form_csrf(request, None, csrf_token)
     try:
         result = auth.signup(
-            ctx, email=email, name=name, password=password, join_code=join_code, locale=i18n.get_locale()
+            ctx,
+            email=email,
+            name=name,
+            password=password,
+            join_code=join_code,
+            locale=i18n.get_locale(),
+            address=client_address(request),
         )
     except LearnloopError as exc:
         return _anonymous_form(
-            request,
-            "signup.html",
-            status_code=exc.status,
-            error=exc.message,
-            form={"email": email, "name": name, "join_code": join_code},
+            request, "signup.html", error=exc, form={"email": email, "name": name, "join_code": join_code}
         )
     return _login_response(ctx, result, "/roles")
 
 
 @router.get("/login")
-def login_form(request: Request) -> Response:
-    return _anonymous_form(request, "login.html", form={})
+def login_form(request: Request, next: str = Query("", max_length=2000)) -> Response:
+    return _anonymous_form(request, "login.html", form={"next": local_path(next, "")})
 
 
 @router.post("/login")
@@ -119,23 +123,21 @@ def login(
     request: Request,
     email: str = Form(""),
     password: str = Form(""),
-    csrf_token: str = Form(""),
+    next: str = Form("", max_length=2000),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
-    _check_form_csrf(request, None, csrf_token)
     try:
-        result = auth.login(ctx, email=email, password=password)
+        result = auth.login(ctx, email=email, password=password, address=client_address(request))
     except LearnloopError as exc:
         return _anonymous_form(
-            request, "login.html", status_code=exc.status, error=exc.message, form={"email": email}
+            request, "login.html", error=exc, form={"email": email, "next": local_path(next, "")}
         )
-    return _login_response(ctx, result, "/practice")
+    return _login_response(ctx, result, local_path(next, "/practice"))
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
-    user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
+def logout(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    page_user(request)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         auth.logout(ctx, token)
@@ -151,26 +153,22 @@ def change_language(locale: str, request: Request, ctx: AppContext = Depends(get
     user = optional_user(request)
     if user is not None:
         auth.set_locale(ctx, user, locale)
-    back = request.headers.get("referer") or "/"
-    response = _redirect(back if back.startswith(str(request.base_url)) or back.startswith("/") else "/")
-    response.set_cookie(LOCALE_COOKIE, locale, samesite="lax")
+    back = local_path(request.headers.get("referer"), "/", host=request.url.netloc)
+    response = _redirect(back)
+    response.set_cookie(LOCALE_COOKIE, locale, samesite="lax", secure=ctx.settings.cookie_secure)
     return response
 
 
 @router.get("/roles")
 def roles_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    with ctx.session() as session:
-        current = practice.current_role(session, user.id)
+    current = enrolment.role_of(ctx, user.id)
     return render(request, "roles.html", roles=practice.list_roles(ctx), current=current)
 
 
 @router.post("/roles")
-def choose_role(
-    request: Request, role_id: str = Form(""), csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
-) -> Response:
+def choose_role(request: Request, role_id: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     practice.enrol(ctx, user, role_id)
     return _redirect("/practice")
 
@@ -186,11 +184,8 @@ def practice_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respo
 
 
 @router.post("/practice/hint")
-def practice_hint(
-    request: Request, item_id: str = Form(""), csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
-) -> Response:
+def practice_hint(request: Request, item_id: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     practice.hint(ctx, user, item_id)
     return _redirect("/practice#hints")
 
@@ -203,18 +198,17 @@ def practice_answer(
     value: str | None = Form(None),
     text: str | None = Form(None),
     code: str | None = Form(None),
-    csrf_token: str = Form(""),
+    presentation_id: str | None = Form(None, max_length=36),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     payload = {
         k: v
         for k, v in {"choice": choice, "value": value, "text": text, "code": code}.items()
         if v is not None
     }
     try:
-        feedback = practice.answer(ctx, user, item_id, payload)
+        feedback = practice.answer(ctx, user, item_id, payload, presentation_id=presentation_id or None)
     except LearnloopError as exc:
         if exc.status in (409,):
             return _redirect("/practice")
@@ -228,6 +222,25 @@ def practice_answer(
             error=exc.message,
             previous=payload,
         )
+    if feedback.attempts_left > 0:  # a wrong code answer with tries left: the same item again
+        presented = practice.next_item(ctx, user)
+        return render(
+            request, "practice.html", p=presented, item=presented.item, previous=payload, retry=feedback
+        )
+    return render(request, "feedback.html", fb=feedback)
+
+
+@router.post("/practice/reveal")
+def practice_reveal(
+    request: Request,
+    presentation_id: str = Form("", max_length=36),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    user = page_user(request)
+    try:
+        feedback = practice.reveal(ctx, user, presentation_id)
+    except Conflict:
+        return _redirect("/practice")
     return render(request, "feedback.html", fb=feedback)
 
 
@@ -257,11 +270,9 @@ def admin_update_member(
     request: Request,
     role: str = Form(""),
     team: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     organisation.set_role(ctx, user, user_id, role)
     organisation.set_team(ctx, user, user_id, team)
     return _redirect("/admin")

@@ -7,10 +7,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from learnloop.api.deps import get_ctx
 from learnloop.errors import LearnloopError
-from learnloop.services import assessment, practice
+from learnloop.services import assessment, enrolment, practice
 from learnloop.services.context import AppContext
 from learnloop.web.render import render
-from learnloop.web.routes import _check_form_csrf, page_user
+from learnloop.web.routes import page_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,8 +18,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/check")
 def check_home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    with ctx.session() as session:
-        current = practice.current_role(session, user.id)
+    current = enrolment.role_of(ctx, user.id)
     return render(
         request,
         "check_start.html",
@@ -30,11 +29,8 @@ def check_home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
 
 
 @router.post("/check")
-def check_start(
-    request: Request, role_id: str = Form(""), csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
-) -> Response:
+def check_start(request: Request, role_id: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     state = assessment.start(ctx, user, role_id)
     check_id = state.next.assessment_id if state.next else state.result.assessment_id if state.result else 0
     return RedirectResponse(f"/check/{check_id}", status_code=303)
@@ -54,11 +50,9 @@ def check_answer(
     item_id: str = Form(""),
     choice: str | None = Form(None),
     value: str | None = Form(None),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     payload = {k: v for k, v in {"choice": choice, "value": value}.items() if v is not None}
     try:
         assessment.answer(ctx, user, assessment_id, item_id, payload)

@@ -10,10 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 from learnloop.api.deps import get_ctx
 from learnloop.errors import InvalidInput, LearnloopError, NotFound
 from learnloop.i18n import _
-from learnloop.services import authoring, grading, llm_usage, tutoring
+from learnloop.services import authoring, grading, llm_usage, practice, tutoring
 from learnloop.services.context import AppContext
 from learnloop.web.render import render
-from learnloop.web.routes import _check_form_csrf, page_user
+from learnloop.web.routes import page_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,11 +52,9 @@ def tutor_ask(
     item_id: str = Form(""),
     lesson_id: str = Form(""),
     conversation_id: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     conv_id = int(conversation_id) if conversation_id.isdigit() else None
     try:
         tutoring.ask(
@@ -88,12 +86,10 @@ def tutor_new(
     request: Request,
     item_id: str = Form(""),
     lesson_id: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     """Start over: the panel shows an empty chat (the old conversation stays in the history)."""
-    user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
+    page_user(request)
     return render(request, "llm_tutor_panel.html", conv=None, item_id=item_id, lesson_id=lesson_id)
 
 
@@ -114,21 +110,15 @@ def tutor_conversation(
 
 
 @router.post("/tutor/{conversation_id}/delete")
-def tutor_delete(
-    conversation_id: int, request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
-) -> Response:
+def tutor_delete(conversation_id: int, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     tutoring.delete_conversation(ctx, user, conversation_id)
     return _redirect("/tutor")
 
 
 @router.post("/tutor-delete-all")
-def tutor_delete_all(
-    request: Request, csrf_token: str = Form(""), ctx: AppContext = Depends(get_ctx)
-) -> Response:
+def tutor_delete_all(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     tutoring.delete_all_conversations(ctx, user)
     return _redirect("/tutor")
 
@@ -147,11 +137,9 @@ def reviews_decide(
     request: Request,
     verdict: str = Form(""),
     score: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     if verdict not in ("correct", "incorrect"):
         raise InvalidInput(_("Choose correct or incorrect."))
     value = None
@@ -169,8 +157,7 @@ def authoring_page(
     request: Request, status: str = Query("pending", max_length=20), ctx: AppContext = Depends(get_ctx)
 ) -> Response:
     user = page_user(request)
-    with ctx.session() as session:
-        skills = [(s.id, s.name) for s in ctx.active_pack(session).pack.skills]
+    skills = practice.list_skills(ctx)
     return render(
         request,
         "llm_authoring.html",
@@ -185,11 +172,9 @@ def authoring_generate(
     request: Request,
     skill_id: str = Form(""),
     count: str = Form("3"),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     if not count.isdigit():
         raise InvalidInput(_("Ask for between 1 and %(n)d drafts.") % {"n": authoring.MAX_DRAFTS})
     authoring.generate_drafts(ctx, user, skill_id, int(count))
@@ -202,17 +187,14 @@ def authoring_review(
     request: Request,
     action: str = Form(""),
     item_yaml: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     if action == "approve":
         try:
             authoring.approve(ctx, user, draft_id, item_yaml or None)
         except LearnloopError as exc:
-            with ctx.session() as session:
-                skills = [(s.id, s.name) for s in ctx.active_pack(session).pack.skills]
+            skills = practice.list_skills(ctx)
             return render(
                 request,
                 "llm_authoring.html",
@@ -240,11 +222,9 @@ def usage_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response
 def usage_budget(
     request: Request,
     monthly_usd: str = Form(""),
-    csrf_token: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    _check_form_csrf(request, user, csrf_token)
     try:
         value = float(monthly_usd)
     except ValueError:

@@ -34,7 +34,7 @@ def test_full_loop_moves_mastery(client: TestClient) -> None:
     nxt = client.get("/api/v1/practice/next", headers=h).json()
     # The first skill must be the root of the graph: prerequisites come first.
     assert nxt["skill_id"] == "basics.tokens"
-    assert "key" not in nxt["item"] and "solution" not in nxt["item"] and "tests" not in nxt["item"]
+    assert "key" not in nxt["item"] and "solution" not in nxt["item"] and "cases" not in nxt["item"]
     fb = client.post(
         "/api/v1/practice/answer",
         headers=h,
@@ -104,7 +104,7 @@ def test_unknown_role_and_auth_errors(client: TestClient) -> None:
     r = client.post("/api/v1/enrolment", json={"role_id": "astronaut"}, headers=h)
     assert r.status_code == 404 and "astronaut" in r.json()["error"]["message"]
     dup = client.post(
-        "/api/v1/auth/signup", json={"email": "ada@example.org", "name": "A", "password": "12345678"}
+        "/api/v1/auth/signup", json={"email": "ada@example.org", "name": "A", "password": "tidal-ferry-quartz-81"}
     )
     assert dup.status_code == 409
     bad = client.post("/api/v1/auth/login", json={"email": "ada@example.org", "password": "wrong-password"})
@@ -113,7 +113,7 @@ def test_unknown_role_and_auth_errors(client: TestClient) -> None:
 
 def test_cookie_auth_needs_csrf_for_writes(client: TestClient) -> None:
     r = client.post(
-        "/api/v1/auth/signup", json={"email": "c@example.org", "name": "C", "password": "12345678"}
+        "/api/v1/auth/signup", json={"email": "c@example.org", "name": "C", "password": "tidal-ferry-quartz-81"}
     )
     token, csrf = r.json()["token"], r.json()["csrf_token"]
     client.cookies.set("learnloop_session", token)

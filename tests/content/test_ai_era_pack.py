@@ -8,7 +8,7 @@ import pytest
 
 from learnloop.content.loader import load_pack
 from learnloop.content.scoring import score_answer
-from learnloop.services.code_runner import run_code
+from learnloop.sandbox.judge import Limits, Sandbox
 from tests.conftest import DEFAULT_PACK
 
 PACK = load_pack(DEFAULT_PACK)
@@ -68,8 +68,11 @@ def test_role_targets_reachable() -> None:
 
 
 @pytest.mark.parametrize("item", CODE_ITEMS, ids=[i.id for i in CODE_ITEMS])
-def test_code_item_reference_solution_passes_and_starter_fails(item) -> None:  # type: ignore[no-untyped-def]
-    solved = run_code(item.solution, item.tests, timeout_s=10)
+def test_code_item_reference_solution_passes_and_starter_fails(item, sandbox: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    limits = Limits(timeout_s=10)
+    solved = sandbox.run(item.solution, item.cases, limits)
     assert solved.correct, f"{item.id}: {solved.messages()}"
-    starter = run_code(item.starter or "", item.tests, timeout_s=10)
-    assert not starter.correct, f"{item.id}: the starter code already passes the tests"
+    starter = sandbox.run(item.starter or "", item.cases, limits)
+    assert not starter.correct, f"{item.id}: the starter code already passes the cases"
+    hidden = [c for c in item.cases if not c.public]
+    assert hidden, f"{item.id}: every case is public, so a learner can hard-code them"

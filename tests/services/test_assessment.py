@@ -28,7 +28,7 @@ def _answer_as(item_id: str, ability: float, rng: np.random.Generator) -> dict:
 
 
 def _take_check(ctx: AppContext, email: str, ability: float, seed: int) -> assessment.CheckResult:
-    user = auth.signup(ctx, email=email, name="Test", password="password-1").user
+    user = auth.signup(ctx, email=email, name="Test", password="tidal-ferry-quartz-81").user
     rng = np.random.default_rng(seed)
     state = assessment.start(ctx, user, "llm-app-engineer")
     steps = 0
@@ -56,7 +56,7 @@ def test_check_ends_within_25_items_and_orders_learners(ai_ctx: AppContext) -> N
 
 
 def test_wrong_item_or_payload_is_refused_and_nothing_stored(ai_ctx: AppContext) -> None:
-    user = auth.signup(ai_ctx, email="x@example.org", name="X", password="password-1").user
+    user = auth.signup(ai_ctx, email="x@example.org", name="X", password="tidal-ferry-quartz-81").user
     state = assessment.start(ai_ctx, user, "ai-product-manager")
     assert state.next is not None
     check_id, item_id = state.next.assessment_id, state.next.item["id"]

@@ -26,7 +26,7 @@ RETIRED = "retired.item"  # answered once, no longer in the pack
 
 
 def _learner(ctx: AppContext, email: str) -> CurrentUser:
-    user = auth.signup(ctx, email=email, name="S", password="12345678").user
+    user = auth.signup(ctx, email=email, name="S", password="tidal-ferry-quartz-81").user
     practice.enrol(ctx, user, "builder")
     return user
 

@@ -33,8 +33,8 @@ def test_failed_write_rolls_back_everything(any_ctx: AppContext) -> None:
         org = auth.default_organisation(session)
         org_id = org.id
     with pytest.raises(InvalidInput), any_ctx.session() as session:
-        auth.create_user(session, org_id=org_id, email="ok@example.org", name="OK", password="12345678")
-        auth.create_user(session, org_id=org_id, email="not-an-email", name="Bad", password="12345678")
+        auth.create_user(session, org_id=org_id, email="ok@example.org", name="OK", password="tidal-ferry-quartz-81")
+        auth.create_user(session, org_id=org_id, email="not-an-email", name="Bad", password="tidal-ferry-quartz-81")
     with any_ctx.session() as session:
         assert session.scalar(select(func.count()).select_from(User)) == 0
 
@@ -43,7 +43,7 @@ def _answer_many(ctx: AppContext, email: str, n: int, correct_every: int) -> Non
     from learnloop.content.loader import load_pack
 
     pack = load_pack(MINI_PACK)
-    login = auth.signup(ctx, email=email, name="L", password="12345678")
+    login = auth.signup(ctx, email=email, name="L", password="tidal-ferry-quartz-81")
     practice.enrol(ctx, login.user, "builder")
     for k in range(n):
         shown = practice.next_item(ctx, login.user)

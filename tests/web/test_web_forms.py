@@ -68,6 +68,6 @@ def test_learner_gets_forbidden_page_for_admin(client: TestClient) -> None:
 
 def test_anonymous_is_sent_to_login_and_unknown_pages_are_404(client: TestClient) -> None:
     r = client.get("/practice", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/practice"
     assert client.get("/no/such/page").status_code == 404
     assert client.get("/api/v1/no/such").json()["error"]["code"] == "http_error"

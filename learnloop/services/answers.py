@@ -1,0 +1,94 @@
+"""The one validation of a learner's answer payload, for practice and skill checks alike.
+
+An answer is a JSON object with the field its item's kind reads: ``choice``, ``value``,
+``text`` or ``code``. Unknown fields, values of the wrong type, numbers that are not finite
+(``1e400``, ``10**400``), text the database cannot store (NUL, a lone surrogate) and payloads
+over the size limit are refused with a clear message before anything is scored or stored;
+what is stored is exactly the one field the item reads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+
+from learnloop.content.models import Item
+from learnloop.errors import InvalidInput, TooLarge
+from learnloop.i18n import _
+from learnloop.store.guard import text_problem
+
+#: the field each item kind reads
+FIELDS = {"choice": "choice", "numeric": "value", "text": "text", "code": "code"}
+#: the largest number a numeric answer may be (beyond it nothing is a sensible answer)
+NUMBER_LIMIT = 1e15
+
+
+def _storable(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _bounded(value: float) -> float:
+    if not -NUMBER_LIMIT <= value <= NUMBER_LIMIT:  # also refuses NaN
+        raise ValueError(_("The number must be between -10^15 and 10^15."))
+    return value
+
+
+#: text that can be stored on both backends
+SafeText = Annotated[str, AfterValidator(_storable)]
+#: a finite number of sensible size (JSON integers of any length are refused, not overflowed)
+Number = Annotated[StrictInt | StrictFloat, AfterValidator(_bounded)]
+
+
+class AnswerPayload(BaseModel):
+    """``{"choice": "b"} | {"value": 0.5} | {"text": "..."} | {"code": "..."}``"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    choice: Annotated[SafeText, Field(max_length=40)] | None = None
+    value: Number | Annotated[SafeText, Field(max_length=100)] | None = None
+    text: SafeText | None = None
+    code: SafeText | None = None
+
+
+def _message(error: Any) -> str:
+    where = ".".join(str(x) for x in error["loc"] if not isinstance(x, int))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def clean_answer(
+    item: Item, payload: object, max_bytes: int, kinds: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """The stored form of ``payload`` as an answer to ``item``: ``{field: value}``.
+
+    ``InvalidInput`` (422) for a payload of the wrong shape, ``TooLarge`` (413) over
+    ``max_bytes`` of JSON; ``kinds`` limits the item kinds answered here (skill checks)."""
+    if not isinstance(payload, dict):
+        raise InvalidInput(_("The answer must be a JSON object."))
+    try:
+        size = len(json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError):
+        raise InvalidInput(_("The answer must be a JSON object.")) from None
+    if size > max_bytes:
+        raise TooLarge(
+            _("The answer is %(size)d bytes; the limit is %(limit)d.") % {"size": size, "limit": max_bytes}
+        )
+    try:
+        parsed = AnswerPayload.model_validate(payload)
+    except ValidationError as exc:
+        details = [_message(e) for e in exc.errors(include_url=False)]
+        raise InvalidInput(_("The answer is not valid."), details=details) from None
+    if kinds is not None and item.kind not in kinds:
+        raise InvalidInput(_("This item cannot be answered here."))
+    field = FIELDS[item.kind]
+    value = getattr(parsed, field)
+    if value is None:
+        raise InvalidInput(
+            _("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field}
+        )
+    return {field: value}
