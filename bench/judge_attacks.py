@@ -57,7 +57,7 @@ ATTACKS: list[Attack] = [
         "    except OSError:\n"
         "        pass\n"
         "for arg in sys.argv:\n"
-        "    print(arg + '{{\"passed\": [\"test_small\", \"test_zero\", \"test_primes\"], \"failed\": [], \"error\": null}}')\n"
+        '    print(arg + \'{{"passed": ["test_small", "test_zero", "test_primes"], "failed": [], "error": null}}\')\n'
         "sys.stdout.flush()\n"
         "os._exit(0)\n",
         "print a passing result after the argv marker and exit with status 0",

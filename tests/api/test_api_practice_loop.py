@@ -104,7 +104,8 @@ def test_unknown_role_and_auth_errors(client: TestClient) -> None:
     r = client.post("/api/v1/enrolment", json={"role_id": "astronaut"}, headers=h)
     assert r.status_code == 404 and "astronaut" in r.json()["error"]["message"]
     dup = client.post(
-        "/api/v1/auth/signup", json={"email": "ada@example.org", "name": "A", "password": "tidal-ferry-quartz-81"}
+        "/api/v1/auth/signup",
+        json={"email": "ada@example.org", "name": "A", "password": "tidal-ferry-quartz-81"},
     )
     assert dup.status_code == 409
     bad = client.post("/api/v1/auth/login", json={"email": "ada@example.org", "password": "wrong-password"})
@@ -113,7 +114,8 @@ def test_unknown_role_and_auth_errors(client: TestClient) -> None:
 
 def test_cookie_auth_needs_csrf_for_writes(client: TestClient) -> None:
     r = client.post(
-        "/api/v1/auth/signup", json={"email": "c@example.org", "name": "C", "password": "tidal-ferry-quartz-81"}
+        "/api/v1/auth/signup",
+        json={"email": "c@example.org", "name": "C", "password": "tidal-ferry-quartz-81"},
     )
     token, csrf = r.json()["token"], r.json()["csrf_token"]
     client.cookies.set("learnloop_session", token)

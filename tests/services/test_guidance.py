@@ -152,7 +152,8 @@ def test_fitting_memory_on_a_short_log_keeps_defaults(ctx: AppContext) -> None:
 
 def test_path_api_and_page(client: TestClient) -> None:
     r = client.post(
-        "/api/v1/auth/signup", json={"email": "p@example.org", "name": "P", "password": "tidal-ferry-quartz-81"}
+        "/api/v1/auth/signup",
+        json={"email": "p@example.org", "name": "P", "password": "tidal-ferry-quartz-81"},
     )
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     client.cookies.clear()

@@ -33,8 +33,12 @@ def test_failed_write_rolls_back_everything(any_ctx: AppContext) -> None:
         org = auth.default_organisation(session)
         org_id = org.id
     with pytest.raises(InvalidInput), any_ctx.session() as session:
-        auth.create_user(session, org_id=org_id, email="ok@example.org", name="OK", password="tidal-ferry-quartz-81")
-        auth.create_user(session, org_id=org_id, email="not-an-email", name="Bad", password="tidal-ferry-quartz-81")
+        auth.create_user(
+            session, org_id=org_id, email="ok@example.org", name="OK", password="tidal-ferry-quartz-81"
+        )
+        auth.create_user(
+            session, org_id=org_id, email="not-an-email", name="Bad", password="tidal-ferry-quartz-81"
+        )
     with any_ctx.session() as session:
         assert session.scalar(select(func.count()).select_from(User)) == 0
 
