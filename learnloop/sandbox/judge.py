@@ -115,7 +115,7 @@ class Verdict:
         out += [c.detail for c in self.cases if not c.passed and c.public]
         if hidden_failed:
             out.append(
-                _("{count} hidden checks failed: test edge cases the stem describes.").format(
+                _("Hidden checks failed: {count}. Test the edge cases the stem describes.").format(
                     count=hidden_failed
                 )
             )

@@ -23,7 +23,7 @@ def test_correct_partial_and_public_details(sandbox: Sandbox) -> None:
     assert not wrong.correct and wrong.passed == 1 and wrong.score == pytest.approx(1 / 3)
     shown = "\n".join(wrong.messages())
     assert "add('a', 1) should raise TypeError, got 5" in shown and "adding a 1" in shown
-    assert "1 hidden checks failed" in shown and "add(-1, 1)" not in shown
+    assert "Hidden checks failed: 1." in shown and "add(-1, 1)" not in shown
 
 
 def test_exact_types_and_tolerance(sandbox: Sandbox) -> None:
