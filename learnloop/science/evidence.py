@@ -138,13 +138,15 @@ def target_gaps(
     rule: EvidenceRule,
     skill_kinds: Collection[str],
     now: float | None = None,
+    available: int | None = None,
 ) -> list[str]:
-    """Why a target is not met (empty: met). Codes from :data:`GAPS`."""
+    """Why a target is not met (empty: met). Codes from :data:`GAPS`. ``available``: the
+    distinct items (families) the skill has, when it has fewer than ``min_items``."""
     ev = evidence or SkillEvidence()
     gaps = []
     if p_known < target:
         gaps.append("mastery")
-    if len(ev.families) < rule.min_items:
+    if len(ev.families) < min(rule.min_items, available if available is not None else rule.min_items):
         gaps.append("items")
     if rule.need_open_kind and OPEN_KINDS & set(skill_kinds) and not OPEN_KINDS & ev.kinds:
         gaps.append("open_kind")
@@ -167,8 +169,9 @@ def target_met(
     rule: EvidenceRule,
     skill_kinds: Collection[str],
     now: float | None = None,
+    available: int | None = None,
 ) -> bool:
-    return not target_gaps(p_known, target, evidence, rule, skill_kinds, now)
+    return not target_gaps(p_known, target, evidence, rule, skill_kinds, now, available)
 
 
 def next_answer_range(

@@ -247,7 +247,10 @@ def skill_met(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: st
         return False
     if skill not in cur.role_targets:
         return True
-    return not target_gaps(m, target, state.evidence.get(skill), cfg.evidence, cur.kinds(skill), state.now)
+    available = len({o.family_id for o in cur.items.get(skill, ())})
+    return not target_gaps(
+        m, target, state.evidence.get(skill), cfg.evidence, cur.kinds(skill), state.now, available
+    )
 
 
 def evidence_answers(

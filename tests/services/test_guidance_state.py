@@ -16,7 +16,7 @@ from learnloop.science.policy import LearnerState, choose_activity
 from learnloop.services import auth, guidance, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.services.mastery import apply_answer, load_model, mastery_of
+from learnloop.services.mastery import apply_answer, load_model, mastery_of, skill_evidence
 from learnloop.services.review_cards import card_snapshot, rebuild_cards
 from learnloop.store.db import get_engine
 from learnloop.store.models import GradeReview, Mastery, PendingItem, Response
@@ -116,7 +116,7 @@ def _replayed_state(ctx: AppContext, user: CurrentUser, now: datetime) -> Learne
             if item_id in active.items:
                 for skill in active.items[item_id].skills:
                     best[skill] = max(best.get(skill, 0.0), memory.retrievability(card, now))
-        recent = [r.item_id for r in reversed(log)][:16]
+        recent = [r.item_id for r in reversed(log)][: max(16, ctx.settings.practice_repeat_gap)]
         history: dict[str, list[bool]] = {}
         for r in log[-guidance.HISTORY_WINDOW :]:
             for skill in r.skills:
@@ -129,6 +129,8 @@ def _replayed_state(ctx: AppContext, user: CurrentUser, now: datetime) -> Learne
             recent_items=tuple(recent),
             recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
             history=history,
+            evidence=skill_evidence(session, user.id),
+            now=now.timestamp(),
         )
 
 
@@ -216,7 +218,9 @@ def test_reading_the_state_takes_the_same_few_queries_for_any_log(ctx: AppContex
         # nothing new to fold, so no decisions read for the cards (the history joins them)
         assert not any("FROM grade_reviews" in s for s in statements)
         statements.clear()
-    assert counts[0] == counts[1] == 4  # the log's newest answers, memory model, cards, mastery
+    # the log's newest answers, memory model, cards, mastery; the evidence: the active pack,
+    # the mastery model, the learner's answers
+    assert counts[0] == counts[1] == 7
 
 
 def test_a_pending_item_that_left_the_pack_is_replaced(ctx: AppContext) -> None:
