@@ -9,7 +9,8 @@ and the simulated learners, so that what decides "met" is also what estimates th
   organisation's log when it is large enough, else the defaults).
 - **Bounded steps.** One answer moves P(known) by at most :data:`MAX_STEP` (0.25) either way
   (:func:`mastery_step`), so two lucky clicks cannot carry a new skill past a target and one
-  slip cannot wipe out a skill.
+  slip cannot wipe out a skill; and it stays within [0.01, 0.99], so a wrong answer of any
+  kind lowers it.
 - **Evidence for a target** (:class:`EvidenceRule`, :func:`target_gaps`). P(known) at or above
   the target is necessary, not sufficient: the learner also needs right answers on at least
   ``min_items`` distinct items (a family of generated variants counts once), a right answer
@@ -32,6 +33,9 @@ from learnloop.science.kt.bkt import BKTParams, bkt_update
 
 #: the largest change of P(known) one answer may cause, either way
 MAX_STEP = 0.25
+#: P(known) stays within these bounds: never certain either way, so a wrong answer always
+#: lowers it visibly (BKT alone sticks at 1: a wrong answer from 0.9999 leaves 0.999)
+FLOOR, CEILING = 0.01, 0.99
 #: chance of a right answer without the skill, by item kind (choice items: 1 / options)
 KIND_GUESS: dict[str, float] = {"numeric": 0.05, "text": 0.1, "code": 0.02}
 #: item kinds whose right answer a learner produces rather than recognises
@@ -60,7 +64,8 @@ def mastery_step(
     after = bkt_update(p_known, correct, with_guess(params, guess))
     if not math.isfinite(after):
         return p_known
-    return min(max(after, p_known - max_step), p_known + max_step)
+    after = min(max(after, p_known - max_step), p_known + max_step)
+    return min(max(after, FLOOR), CEILING)
 
 
 def log_likelihood_ratio(correct: bool, params: BKTParams, guess: float | None = None) -> float:

@@ -32,7 +32,13 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
-from learnloop.science.evidence import EvidenceRule, SkillEvidence, item_guess, mastery_step
+from learnloop.science.evidence import (
+    EvidenceRule,
+    SkillEvidence,
+    item_guess,
+    mastery_step,
+    target_gaps,
+)
 from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict
 from learnloop.services.review_cards import rebuild_cards
 from learnloop.store.grades import counted_correct, with_decisions
@@ -505,3 +511,86 @@ def evidence_rule(settings: Any) -> EvidenceRule:
         max_age_days=settings.target_max_age_days,
         threshold=settings.target_evidence_nats,
     )
+
+
+def target_gaps_for(
+    items: Iterable[Any],
+    p_known: float,
+    target: float,
+    evidence: SkillEvidence | None,
+    rule: EvidenceRule,
+    now: float | None,
+) -> list[str]:
+    """Why a role target is not met (empty: met), against the skill's enabled items (the
+    kinds it has; its distinct items, variant families once)."""
+    bank = list(items)
+    kinds = {str(i.kind) for i in bank}
+    families = {str(getattr(i, "family", None) or i.id) for i in bank}
+    return target_gaps(p_known, target, evidence, rule, kinds, now, len(families))
+
+
+def evidence_matrix(
+    session: Session,
+    user_ids: list[int],
+    skill_ids: list[str],
+    items_by_skill: Mapping[str, Iterable[Any]],
+    rule: EvidenceRule,
+    matrix: Any,
+    targets: Any,
+    now: float,
+) -> Any:
+    """people x skills: whether each targeted skill's mastery (``matrix``) meets its target
+    (``targets``, NaN where none) with enough evidence (:func:`target_gaps_for`); one read of
+    those people's answers. Cells without a target are True."""
+    import numpy as np
+
+    ok = np.ones((len(user_ids), len(skill_ids)), dtype=bool)
+    if not user_ids or not skill_ids:
+        return ok
+    row = {u: i for i, u in enumerate(user_ids)}
+    col = {s: j for j, s in enumerate(skill_ids)}
+    model = load_model(session)
+    emissions = item_emissions(session)
+    folded: dict[tuple[int, int], SkillEvidence] = {}
+    for uid, item_id, skill_list, kind, correct, created_at in session.execute(
+        with_decisions(
+            select(
+                Response.user_id,
+                Response.item_id,
+                Response.skills,
+                Response.kind,
+                counted_correct(),
+                Response.created_at,
+            )
+        )
+        .where(Response.user_id.in_(user_ids))
+        .order_by(Response.id)
+    ):
+        _kind, guess, family = emissions.get(item_id, (kind, item_guess(str(kind)), item_id))
+        for skill_id in skill_list or ():
+            j = col.get(skill_id)
+            if j is None or np.isnan(targets[row[uid], j]):
+                continue
+            key = (row[uid], j)
+            folded[key] = (folded.get(key) or SkillEvidence()).fold(
+                family=family,
+                kind=str(kind),
+                correct=bool(correct),
+                params=model.params(skill_id),
+                guess=guess,
+                at=as_utc(created_at).timestamp(),
+            )
+    for i in range(len(user_ids)):
+        for j, skill_id in enumerate(skill_ids):
+            if np.isnan(targets[i, j]):
+                continue
+            gaps = target_gaps_for(
+                items_by_skill.get(skill_id, ()),
+                float(matrix[i, j]),
+                float(targets[i, j]),
+                folded.get((i, j)),
+                rule,
+                now,
+            )
+            ok[i, j] = not gaps
+    return ok

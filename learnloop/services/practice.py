@@ -15,12 +15,20 @@ from learnloop.content.translations import detect_language
 from learnloop.errors import Conflict, InvalidInput
 from learnloop.i18n import _
 from learnloop.sandbox.judge import get_sandbox, limits_from
+from learnloop.science.evidence import item_guess, next_answer_range
 from learnloop.services import grading, guidance
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
-from learnloop.services.mastery import apply_answer, load_model, mastery_of
+from learnloop.services.mastery import (
+    apply_answer,
+    evidence_rule,
+    load_model,
+    mastery_of,
+    skill_evidence,
+    target_gaps_for,
+)
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import (
     Enrolment,
@@ -99,6 +107,16 @@ class SkillStatus(BaseModel):
     level: int | None
     attempts: int
     status: str  # met | in_progress | not_started | locked
+    #: how far one more answer could move the estimate: its uncertainty (lowest, highest)
+    mastery_low: float = 0.0
+    mastery_high: float = 1.0
+    #: distinct items answered right (variant families once)
+    distinct_items: int = 0
+    #: evidence against guessing (nats) and what a target needs
+    evidence: float = 0.0
+    evidence_needed: float = 0.0
+    #: why a target with its mastery is not yet met: items | open_kind | evidence | stale
+    missing: list[str] = []
 
 
 class DomainStatus(BaseModel):
@@ -546,6 +564,8 @@ def skill_map(ctx: AppContext, user_id: int) -> SkillMap:
         role = active.roles.get(role_id) if role_id else None
         model = load_model(session)
         rows = mastery_of(session, user_id)
+        evidence = skill_evidence(session, user_id)
+        rule, now = evidence_rule(ctx.settings), utcnow().timestamp()
         unlock = ctx.settings.unlock_mastery
         relevant = active.role_skills(role) if role else {s.id for s in active.pack.skills}
         mastery = {s: (rows[s].p_known if s in rows else model.prior(s)) for s in relevant}
@@ -560,10 +580,18 @@ def skill_map(ctx: AppContext, user_id: int) -> SkillMap:
                 target = LEVEL_MASTERY[level] if level else None
                 m = mastery[skill.id]
                 locked = any(mastery.get(p, 0.0) < unlock for p in skill.prerequisites)
+                bank = active.items_by_skill.get(skill.id, [])
+                ev = evidence.get(skill.id)
+                gaps = target_gaps_for(bank, m, target, ev, rule, now) if target is not None else ["mastery"]
+                low, high = next_answer_range(
+                    m,
+                    model.params(skill.id),
+                    [item_guess(i.kind, len(i.options) if i.options else None) for i in bank],
+                )
                 if target is not None:
                     total += 1
-                    met += int(m >= target)
-                if target is not None and m >= target:
+                    met += int(not gaps)
+                if target is not None and not gaps:
                     status = "met"
                 elif skill.id in rows:
                     status = "in_progress"
@@ -581,6 +609,14 @@ def skill_map(ctx: AppContext, user_id: int) -> SkillMap:
                         level=level,
                         attempts=rows[skill.id].attempts if skill.id in rows else 0,
                         status=status,
+                        mastery_low=round(low, 4),
+                        mastery_high=round(high, 4),
+                        distinct_items=len(ev.families) if ev else 0,
+                        evidence=round(ev.cusum, 2) if ev else 0.0,
+                        evidence_needed=rule.threshold if target is not None else 0.0,
+                        missing=[g for g in gaps if g != "mastery"]
+                        if target is not None and m >= target
+                        else [],
                     )
                 )
             if statuses:
