@@ -179,3 +179,36 @@ def week_start(moment: datetime) -> datetime:
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return day - timedelta(days=day.weekday())
+
+
+def backing(
+    session: Session, user_ids: list[int]
+) -> dict[int, tuple[int, int, datetime | None, float | None]]:
+    """What backs each person's standing: (answers in practice, distinct items answered right,
+    when their newest finished skill check ended, its score) per person."""
+    from sqlalchemy import func
+
+    from learnloop.store.models import Assessment, Response
+
+    out: dict[int, tuple[int, int, datetime | None, float | None]] = {u: (0, 0, None, None) for u in user_ids}
+    if not user_ids:
+        return out
+    for uid, answers in session.execute(
+        select(Response.user_id, func.count())
+        .where(Response.user_id.in_(user_ids), Response.context == "practice")
+        .group_by(Response.user_id)
+    ):
+        out[uid] = (int(answers), *out[uid][1:])
+    for uid, distinct in session.execute(
+        select(Response.user_id, func.count(func.distinct(Response.item_id)))
+        .where(Response.user_id.in_(user_ids), Response.correct.is_(True))
+        .group_by(Response.user_id)
+    ):
+        out[uid] = (out[uid][0], int(distinct), *out[uid][2:])
+    for uid, finished, score in session.execute(
+        select(Assessment.user_id, Assessment.finished_at, Assessment.score)
+        .where(Assessment.user_id.in_(user_ids), Assessment.status == "done")
+        .order_by(Assessment.finished_at)
+    ):
+        out[uid] = (*out[uid][:2], finished, None if score is None else float(score))
+    return out

@@ -79,10 +79,21 @@ class Standing:
     hours_to_ready: Array
 
 
-def standing(grid: TargetGrid, roles: NDArray[np.int64], matrix: Array, close_share: float) -> Standing:
+def standing(
+    grid: TargetGrid,
+    roles: NDArray[np.int64],
+    matrix: Array,
+    close_share: float,
+    evidenced: NDArray[np.bool_] | None = None,
+) -> Standing:
+    """Each person against their role's targets. ``evidenced`` (people x skills): whether each
+    target is met with enough evidence (``mastery.evidence_matrix``); a target is met only when
+    its mastery reaches it and, where given, the evidence backs it."""
     target = grid.targets[roles]
     targeted = ~np.isnan(target)
     below = targeted & (matrix < np.where(targeted, target, -1.0))
+    if evidenced is not None:
+        below |= targeted & ~evidenced
     gap = np.where(below, target - matrix, 0.0)
     opportunities = practice_to_target(matrix, np.where(targeted, target, 0.0), grid.p_learn, grid.p_forget)
     hours = np.where(below, opportunities * grid.minutes / 60.0, 0.0)

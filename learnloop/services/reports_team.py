@@ -10,6 +10,7 @@ suppressed; names appear only for people the viewer may see (``reports.may_see_p
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
@@ -21,9 +22,10 @@ from learnloop.errors import NotFound
 from learnloop.services import reports_snapshots
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
-from learnloop.services.mastery import load_model
+from learnloop.services.mastery import evidence_matrix, evidence_rule, load_model
 from learnloop.services.reports import (
     Person,
+    backing,
     mastery_matrix,
     may_see_person,
     people_of_org,
@@ -98,6 +100,12 @@ class PersonReadiness(BaseModel):
     total: int
     hours_to_ready: float
     status: str  # ready | close | far
+    #: what backs it: answers in practice, distinct items answered right, and the newest
+    #: finished skill check (its date, ISO, and score) if there is one
+    practice_answers: int = 0
+    distinct_items: int = 0
+    last_check_on: str | None = None
+    last_check_score: float | None = None
 
 
 class ReadinessRow(BaseModel):
@@ -172,6 +180,18 @@ def team_report(
         everyone = people_of_org(session, active, viewer.org_id)
         people = [p for p in everyone if team_id is None or p.team_id == team_id]
         matrix = mastery_matrix(session, viewer.org_id, people, grid.skill_ids, grid.priors, team_id)
+        # a target counts as met only with the evidence the learner's own map asks for
+        evidenced = evidence_matrix(
+            session,
+            [p.id for p in people],
+            grid.skill_ids,
+            active.items_by_skill,
+            evidence_rule(ctx.settings),
+            matrix,
+            grid.targets[grid.role_index(people)],
+            utcnow().timestamp(),
+        )
+        backed = backing(session, [p.id for p in people])
         trend = _trend(session, viewer.org_id, team_id, role_id, ctx.settings.report_trend_weeks, min_group)
         previous = reports_snapshots.blocked_at(
             session,
@@ -185,9 +205,10 @@ def team_report(
         people_kept = [i for i, p in enumerate(people) if p.role_id == role_id]
         people = [people[i] for i in people_kept]
         matrix = matrix[people_kept] if people_kept else matrix[:0]
+        evidenced = evidenced[people_kept] if people_kept else evidenced[:0]
     team_ids: list[int | None] = [team_id] if team_id is not None else [*team_names, None]
     role_index = grid.role_index(people)
-    st = standing(grid, role_index, matrix, ctx.settings.report_close_share)
+    st = standing(grid, role_index, matrix, ctx.settings.report_close_share, evidenced)
     cells = group_cells(grid, people, team_ids, matrix, st)
     role_slots = [grid.role_ids.index(role_id)] if role_id is not None else list(range(len(grid.role_ids)))
 
@@ -224,7 +245,7 @@ def team_report(
         heatmap=_heatmap(grid, cells, team_names, role_slots, skills_shown, people, min_group),
         gaps=_gaps(active, grid, cells, role_slots, min_group, previous),
         readiness=_readiness(
-            viewer, active, people, role_index, st, cells, role_slots, team_names, min_group
+            viewer, active, people, role_index, st, cells, role_slots, team_names, min_group, backed
         ),
         trend=[*trend, now_point],
         notes=[],
@@ -337,6 +358,7 @@ def _readiness(
     role_slots: list[int],
     team_names: dict[int, str],
     min_group: int,
+    backed: Mapping[int, tuple[int, int, object, float | None]] | None = None,
 ) -> list[ReadinessRow]:
     rows = []
     for r in role_slots:
@@ -351,6 +373,7 @@ def _readiness(
             if person.id == viewer.id or not may_see_person(viewer, person):
                 continue
             status = "ready" if st.ready[i] else "close" if st.close[i] else "far"
+            answers, distinct, check_at, check_score = (backed or {}).get(person.id, (0, 0, None, None))
             visible.append(
                 PersonReadiness(
                     id=person.id,
@@ -360,6 +383,10 @@ def _readiness(
                     total=int(st.total[i]),
                     hours_to_ready=round(float(st.hours_to_ready[i]), 1),
                     status=status,
+                    practice_answers=answers,
+                    distinct_items=distinct,
+                    last_check_on=check_at.date().isoformat() if hasattr(check_at, "date") else None,
+                    last_check_score=None if check_score is None else round(check_score),
                 )
             )
         visible.sort(key=lambda p: ({"ready": 0, "close": 1, "far": 2}[p.status], p.hours_to_ready, p.name))

@@ -5,12 +5,25 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from fastapi.testclient import TestClient
 
 from learnloop.services.context import AppContext
-from tests.services.report_builders import PASSWORD, Org, add_user, make_org, set_mastery
+from tests.services.report_builders import (
+    PASSWORD,
+    Org,
+    add_user,
+    make_org,
+    set_mastery,
+    targets_on_mastery_alone,
+)
 
 BEHIND = {"basics.prompts": 0.5, "apps.rag": 0.9}
+
+
+@pytest.fixture(autouse=True)
+def _targets_on_mastery_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    targets_on_mastery_alone(monkeypatch)  # mastery is written directly: the arithmetic only
 
 
 def _org(ctx: AppContext, name: str, people: int) -> Org:

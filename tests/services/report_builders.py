@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
+import pytest
 from sqlalchemy.orm import Session
 
 from learnloop.services.auth import (
@@ -143,4 +144,18 @@ def current_user(session: Session, user: User) -> CurrentUser:
         name=user.name,
         role=user.role,
         locale="en",
+    )
+
+
+def targets_on_mastery_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports meet a target on mastery alone: for tests that write mastery directly (derived
+    state, one log row per step) and check the gap arithmetic. The evidence a target needs in
+    the product has its own tests (tests/services/test_reports_team.py)."""
+    from learnloop.science.evidence import EvidenceRule
+    from learnloop.services import reports_team
+
+    monkeypatch.setattr(
+        reports_team,
+        "evidence_rule",
+        lambda settings: EvidenceRule(min_items=0, need_open_kind=False, max_age_days=0, threshold=0.0),
     )

@@ -9,17 +9,31 @@ import numpy as np
 import pytest
 
 from learnloop.errors import Forbidden, NotFound
+from learnloop.services import mastery, reports_team
 from learnloop.services.context import AppContext
 from learnloop.services.reports import practice_to_target, week_start
 from learnloop.services.reports_learner import learner_report
 from learnloop.services.reports_snapshots import ensure_weekly_snapshots
 from learnloop.services.reports_team import team_report
 from learnloop.store.models import User, utcnow
-from tests.services.report_builders import Org, add_user, make_org, set_history, set_mastery, viewer
+from tests.services.report_builders import (
+    Org,
+    add_user,
+    make_org,
+    set_history,
+    set_mastery,
+    targets_on_mastery_alone,
+    viewer,
+)
 
 # Mini pack, role "builder": basics.prompts at level 2 (0.8) and apps.rag at level 1 (0.6).
 BEHIND = {"basics.prompts": 0.5, "apps.rag": 0.9}
 READY = {"basics.prompts": 0.9, "apps.rag": 0.7}
+
+
+@pytest.fixture(autouse=True)
+def _targets_on_mastery_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    targets_on_mastery_alone(monkeypatch)  # the product's rule is tested on its own below
 
 
 def _org_with_teams(ctx: AppContext, name: str = "Org A", big: int = 6, small: int = 3) -> Org:
@@ -219,3 +233,18 @@ def test_reports_agree_on_sqlite_and_postgresql(any_ctx: AppContext) -> None:
     assert learner_report(any_ctx, boss, org.users["l1"]).targets_met == 1
     items = item_report(any_ctx, boss)
     assert next(r for r in items.items if r.item_id == "basics.tokens.count").attempts == 10
+
+
+def test_ready_needs_evidence_and_the_manager_sees_what_backs_it(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reports_team, "evidence_rule", mastery.evidence_rule)  # the product's rule
+    org = _org_with_teams(ctx)
+    report = team_report(ctx, viewer(ctx, org, "boss"))
+    readiness = report.readiness[0]
+    # big0's mastery reaches every target, but one answer on one item is no evidence
+    assert readiness.ready == 0
+    shown = {p.name: p for p in readiness.people}
+    assert shown["Big0"].status != "ready" and shown["Big0"].met < shown["Big0"].total
+    assert shown["Big0"].practice_answers == 2 and shown["Big0"].distinct_items == 1
+    assert shown["Big0"].last_check_on is None
