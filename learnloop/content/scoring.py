@@ -75,6 +75,11 @@ def _normalise(text: str) -> str:
 #: words that negate what follows them in the same clause ("does not truncate", "isn't cached")
 _NEGATIONS = frozenset({"not", "no", "never", "without", "cannot", "neither", "nor", "none", "nothing"})
 _CJK_NEGATIONS = ("不", "没", "沒", "无", "無", "非", "未", "别")
+#: words that contain a negation character but negate nothing ("someone else", "very", "future")
+_CJK_NOT_NEGATING = (
+    "别人", "分别", "区别", "特别", "识别", "类别", "级别", "个别", "差别", "告别", "鉴别", "辨别",
+    "无论", "非常", "未来", "不仅", "不但", "不断", "不少", "不久", "无数", "没错", "不错",
+)  # fmt: skip
 _CLAUSE_END = re.compile(r"[.;:!?,()\[\]\n。；：！？，、（）]")
 _NEGATION_WINDOW = 3  # words before a keyword that can negate it
 
@@ -100,7 +105,10 @@ def _mentions(text: str, phrase: str) -> list[int]:
 def _negated(text: str, start: int) -> bool:
     """A negation word among the few words before ``start``, in the same clause."""
     clause = _CLAUSE_END.split(text[:start])[-1]
-    if any(n in clause[-3:] for n in _CJK_NEGATIONS):
+    tail = clause[-5:]
+    for compound in _CJK_NOT_NEGATING:
+        tail = tail.replace(compound, " " * len(compound))
+    if any(n in tail[-3:] for n in _CJK_NEGATIONS):
         return True
     words = re.findall(r"[\w']+", clause)[-_NEGATION_WINDOW:]
     return any(w in _NEGATIONS or w.endswith("n't") for w in words)

@@ -41,7 +41,6 @@ def test_default_pack_names_and_lessons_translated() -> None:
     assert not gaps, "\n".join(gaps)
 
 
-@pytest.mark.skip(reason="enabled when the zh-CN item overlays of issue 14 are complete")
 def test_default_pack_items_translated() -> None:
     gaps = [str(p) for p in translation_gaps(DEFAULT_PACK, "zh-CN")]
     assert not gaps, f"{len(gaps)} untranslated:\n" + "\n".join(gaps[:50])

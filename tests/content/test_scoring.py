@@ -78,3 +78,12 @@ def test_a_criterion_the_reference_states_negated_accepts_negation() -> None:
     item = item.model_copy(update={"rubric": rubric})
     answer = {"text": "Past its context window the model doesn't remember them."}
     assert set(score_answer(item, answer).criteria_met) == {"window", "truncation"}
+
+
+def test_chinese_compounds_with_a_negation_character_negate_nothing() -> None:
+    from learnloop.content.scoring import _negated
+
+    for text, keyword in [("别人反编译", "反编译"), ("非常快", "快"), ("特别慢", "慢"), ("不仅便宜", "便宜")]:
+        assert not _negated(text, text.index(keyword)), text
+    for text, keyword in [("不会反编译", "反编译"), ("没有缓存", "缓存"), ("别人不会反编译", "反编译")]:
+        assert _negated(text, text.index(keyword)), text
