@@ -92,6 +92,11 @@ def fit_irt(
 #: few learners is too noisy to choose by.
 MIN_SELECTION_ANSWERS = 200
 MIN_SELECTION_LEARNERS = 10
+#: a skill keeps its own fitted BKT parameters (learning rate, slip, prior) only with this many
+#: answers from this many learners; below it the skill uses the population's (fitted when the
+#: whole log is this large, else the defaults that ``bench/validity.py`` checks)
+MIN_SKILL_ANSWERS = 100
+MIN_SKILL_LEARNERS = 10
 #: share of learners held out to choose the model
 HELD_OUT_SHARE = 0.2
 SELECTION_PROTOCOL = (
@@ -155,9 +160,12 @@ def _finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
 def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model: str = "auto") -> KTSummary:
     """Fit knowledge tracing on the whole response log, store it, and rebuild mastery with it.
 
-    Per-skill BKT is always fitted: it is the live model when chosen, and otherwise gives each
-    skill the guess and slip that turn the logistic model's P(correct) into P(known) (see
-    ``services/mastery.py``). ``model="auto"`` fits BKT and the logistic model on 80% of the
+    Per-skill BKT is always fitted: P(known) is BKT's under every model (``services/mastery.py``:
+    the logistic model, when chosen, gives P(correct) for choosing items, never P(known)). A
+    skill keeps its own fitted learning rate, slip and prior only with ``MIN_SKILL_ANSWERS``
+    answers from ``MIN_SKILL_LEARNERS`` learners; the others use the population's, which are
+    fitted only when the whole log has that much, else the defaults. Guessing comes from each
+    item's kind (``science/evidence.py``), not the fit. ``model="auto"`` fits BKT and the logistic model on 80% of the
     learners, keeps the one with the higher AUC on the other 20% (``SELECTION_PROTOCOL``) and
     refits it on everyone; a log under ``MIN_SELECTION_ANSWERS`` answers or
     ``MIN_SELECTION_LEARNERS`` learners keeps BKT. Guess and slip are bounded (0.3 by
@@ -166,7 +174,7 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
     under the stored parameters.
     """
     from learnloop.science.kt.base import ResponseLog
-    from learnloop.science.kt.bkt import BKT
+    from learnloop.science.kt.bkt import BKT, BKTParams
     from learnloop.science.kt.logistic import LogisticKT
     from learnloop.services.mastery import rebuild_all
 
@@ -260,10 +268,38 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
 
         bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log)
         fitted = bkt.to_dict()
-        bkt_params = {
-            "default": fitted["default"],
-            "skills": {skill_ids[int(code)]: p for code, p in fitted["skills"].items()},
+        learners_per_skill = {
+            code: len(np.unique(log.user[log.skill == code])) for code in np.unique(log.skill).tolist()
         }
+        answers_per_skill = np.bincount(log.skill, minlength=len(skill_ids))
+        enough = {
+            skill_ids[code]
+            for code in range(len(skill_ids))
+            if answers_per_skill[code] >= MIN_SKILL_ANSWERS
+            and learners_per_skill.get(code, 0) >= MIN_SKILL_LEARNERS
+        }
+        whole = len(log) >= MIN_SKILL_ANSWERS and len(users) >= MIN_SKILL_LEARNERS
+        bkt_params = {
+            "default": fitted["default"] if whole else BKTParams().to_dict(),
+            "skills": {
+                skill_ids[int(code)]: p
+                for code, p in fitted["skills"].items()
+                if skill_ids[int(code)] in enough
+            },
+        }
+        if len(enough) < len(skill_ids):
+            notes.append(
+                _(
+                    "%(fitted)d of %(skills)d skills have their own parameters; the others have fewer "
+                    "than %(answers)d answers from %(learners)d learners and use the population's."
+                )
+                % {
+                    "fitted": len(enough),
+                    "skills": len(skill_ids),
+                    "answers": MIN_SKILL_ANSWERS,
+                    "learners": MIN_SKILL_LEARNERS,
+                }
+            )
         live: BKT | LogisticKT = bkt
         if chosen == "logistic":
             logistic = LogisticKT().fit(log)
