@@ -187,6 +187,34 @@ def rebuild(
         raise typer.Exit(code=1)
 
 
+@app.command()
+@clean_errors
+def backup(file: Path = typer.Argument(..., help="the dump to write (gzip-compressed JSON Lines)")) -> None:
+    """Write a consistent, portable dump of every table (SQLite or PostgreSQL) to FILE."""
+    from learnloop.i18n import _
+    from learnloop.services.backup import backup as run_backup
+
+    s = run_backup(_ctx().settings.database_url, file)
+    typer.echo(
+        _("wrote %(rows)d rows of %(tables)d tables (schema %(revision)s) to %(file)s")
+        % {"rows": s.total, "tables": len(s.rows), "revision": ", ".join(s.schema_revisions), "file": file}
+    )
+
+
+@app.command()
+@clean_errors
+def restore(file: Path = typer.Argument(..., help="a dump written by `learnloop backup`")) -> None:
+    """Load FILE into an empty database (either backend), then upgrade its schema to this version."""
+    from learnloop.i18n import _
+    from learnloop.services.backup import restore as run_restore
+
+    s = run_restore(_ctx().settings.database_url, file)
+    typer.echo(
+        _("restored %(rows)d rows of %(tables)d tables (schema %(revision)s) from %(file)s")
+        % {"rows": s.total, "tables": len(s.rows), "revision": ", ".join(s.schema_revisions), "file": file}
+    )
+
+
 @fit_app.command("irt")
 @clean_errors
 def fit_irt(

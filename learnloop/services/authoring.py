@@ -8,7 +8,6 @@ the item added (``packs.activate_pack``), so the practice loop sees it from then
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 import yaml
@@ -25,7 +24,7 @@ from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.llm_usage import gateway_for
 from learnloop.services.packs import activate_pack
-from learnloop.store.models import ItemDraft, utcnow
+from learnloop.store.models import ItemDraft, UtcDateTime, utcnow
 
 MAX_DRAFTS = 10
 
@@ -40,7 +39,7 @@ class DraftView(BaseModel):
     nearest_item_id: str | None
     similarity: float
     status: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class GenerationResult(BaseModel):

@@ -9,7 +9,7 @@ mastery is replayed from the log with the decision in place of the provisional g
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.llm_usage import gateway_for
 from learnloop.services.mastery import rebuild_all
-from learnloop.store.models import GradeReview, Response, User, as_utc, utcnow
+from learnloop.store.models import GradeReview, Response, User, UtcDateTime, as_utc, utcnow
 
 log = logging.getLogger("learnloop.grading")
 ORPHAN_AFTER = timedelta(minutes=10)
@@ -117,7 +117,7 @@ class ReviewView(BaseModel):
     decided_correct: bool | None
     decided_score: float | None
     response_id: int | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 def _link_responses(session: Session, org_id: int) -> None:

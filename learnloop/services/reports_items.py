@@ -26,7 +26,7 @@ from learnloop.content.models import Item
 from learnloop.science.item_stats import KEY_SUSPECT, ItemAnalysis, analyse_items, flag_items
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
-from learnloop.store.models import ItemAnalysisRun, ModelParams, Response, User, as_utc, utcnow
+from learnloop.store.models import ItemAnalysisRun, ModelParams, Response, User, UtcDateTime, as_utc, utcnow
 
 #: Items answered by fewer learners are not judged by the flags.
 MIN_RESPONDENTS = 30
@@ -86,12 +86,12 @@ class ItemReport(BaseModel):
     learners: int
     window_limit: int
     window_full: bool
-    first_answer_at: datetime | None
-    last_answer_at: datetime | None
-    computed_at: datetime
+    first_answer_at: UtcDateTime | None
+    last_answer_at: UtcDateTime | None
+    computed_at: UtcDateTime
     #: answers given since the statistics were computed (not in these figures yet)
     newer_answers: int
-    calibrated_at: datetime | None
+    calibrated_at: UtcDateTime | None
     min_respondents: int
     items: list[ItemStatRow]
     flagged: list[ItemStatRow]

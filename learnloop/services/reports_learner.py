@@ -24,7 +24,7 @@ from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
 from learnloop.services.mastery import load_model, mastery_of
 from learnloop.services.reports import Person, may_see_person, people_of_org
-from learnloop.store.models import MasteryHistory, Response, User, as_utc
+from learnloop.store.models import MasteryHistory, Response, User, UtcDateTime, as_utc
 
 log = logging.getLogger("learnloop.reports")
 
@@ -54,14 +54,14 @@ class Credential(BaseModel):
     level: int
     target: float
     mastery: float
-    earned_at: datetime | None
+    earned_at: UtcDateTime | None
 
 
 class DueReview(BaseModel):
     item_id: str | None
     skill_id: str | None
     skill_name: str | None
-    due_at: datetime | None
+    due_at: UtcDateTime | None
     #: predicted chance of recalling the skill now, when the scheduler says
     retrievability: float | None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,7 +32,7 @@ from learnloop.services.reports import (
     week_start,
 )
 from learnloop.services.reports_gaps import Cells, Standing, TargetGrid, group_cells, standing, target_grid
-from learnloop.store.models import Organisation, utcnow
+from learnloop.store.models import Organisation, UtcDateTime, utcnow
 
 #: Weeks back the gap report compares each blocked count with.
 TREND_COMPARE_WEEKS = 4
@@ -121,7 +120,7 @@ class ReadinessRow(BaseModel):
 
 
 class TrendPoint(BaseModel):
-    week_start: datetime
+    week_start: UtcDateTime
     people: int
     suppressed: bool
     blocked: int | None
@@ -132,7 +131,7 @@ class TrendPoint(BaseModel):
 
 class TeamReport(BaseModel):
     org_name: str
-    generated_at: datetime
+    generated_at: UtcDateTime
     min_group: int
     close_share: float
     team: TeamRef | None

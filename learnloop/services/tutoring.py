@@ -37,6 +37,7 @@ from learnloop.store.models import (
     Response,
     TutorConversation,
     TutorMessage,
+    UtcDateTime,
     as_utc,
     utcnow,
 )
@@ -57,15 +58,15 @@ class MessageView(BaseModel):
     citations: list[CitationView]
     provider: str
     notices: list[str]
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ConversationView(BaseModel):
     id: int
     item_id: str | None
     lesson_id: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     messages: list[MessageView]
 
 
@@ -75,7 +76,7 @@ class ConversationSummary(BaseModel):
     lesson_id: str | None
     first_question: str
     messages: int
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 def _message_view(m: TutorMessage, content: str | None = None) -> MessageView:

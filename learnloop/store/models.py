@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -26,8 +27,14 @@ def utcnow() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """SQLite hands back naive datetimes, PostgreSQL ones in the session's time zone; every time
+    we store is UTC, and is handed on in UTC (py-fsrs, for one, accepts nothing else)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+#: A date-time as served by the API: always with its offset (naive values, from SQLite, are UTC),
+#: as the OpenAPI ``date-time`` format requires.
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Base(DeclarativeBase):
