@@ -204,3 +204,30 @@ def test_refuses_what_is_not_a_dump(tmp_path: Path) -> None:
     assert code == 2 and "no such file" in out
     code, out = cli(url, "backup", str(tmp_path / "empty.gz"))
     assert code == 2 and "no Learnloop schema" in out
+
+
+def test_the_dump_is_one_snapshot(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write committed while the dump is being read (here: after its first table) is not in it."""
+    from learnloop.services import backup as service
+    from learnloop.services.auth import default_organisation
+    from learnloop.store.models import Team
+
+    ctx = _make_ctx(db_url, MINI_PACK)
+    with ctx.session() as session:
+        org_id = default_organisation(session).id
+    read_tables = service._data_tables
+
+    def tables_with_a_write_between(conn):  # type: ignore[no-untyped-def]
+        tables = read_tables(conn)
+        assert [t.name for t in tables].index("teams") > 0
+        for index, table in enumerate(tables):
+            yield table
+            if index == 0:
+                with ctx.session() as session:
+                    session.add(Team(org_id=org_id, name="written meanwhile"))
+
+    monkeypatch.setattr(service, "_data_tables", tables_with_a_write_between)
+    summary = service.backup(db_url, tmp_path / "d.gz")
+    assert summary.rows["teams"] == 0
+    with ctx.session() as session:
+        assert session.execute(select(Team.name)).scalars().all() == ["written meanwhile"]
