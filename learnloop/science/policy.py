@@ -527,7 +527,10 @@ def effective_mastery(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -
     prerequisites are known, q = prod m_p, is updated to q' by :func:`prerequisite_posterior`;
     each prerequisite then becomes P(known | q') = q' + (1 - q') (m_p - q) / (1 - q), the
     exact marginal under independent priors. A prerequisite keeps the lowest value any of
-    its dependants gives it. Skills not revised keep their own estimate."""
+    its dependants gives it. Skills not revised keep their own estimate, and so does a
+    prerequisite whose own answers are strong evidence that it is known (a CUSUM at the
+    evidence threshold): its bounded mastery could never rise past the doubt, and practising
+    it again would repeat forever."""
     mastery = {s: mastery_or_prior(cur, state, s) for s in cur.skills}
     if not cfg.diagnose_prerequisites:
         return mastery
@@ -536,7 +539,13 @@ def effective_mastery(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -
         history = state.history.get(skill)
         if not history or mastery[skill] >= cur.targets[skill]:
             continue
-        pres = [p for p in cur.graph.prerequisites[skill] if cur.items.get(p)]
+        # a prerequisite proven by its own answers (evidence against guessing at the target's
+        # bar) is taken as known: the doubt falls on the others
+        pres = [
+            p
+            for p in cur.graph.prerequisites[skill]
+            if cur.items.get(p) and _own_evidence(state, p) < cfg.evidence.threshold
+        ]
         if not pres:
             continue
         q = math.prod(mastery[p] for p in pres)
@@ -550,6 +559,11 @@ def effective_mastery(cur: Curriculum, state: LearnerState, cfg: PolicyConfig) -
             m = q_post + (1 - q_post) * (mastery[p] - q) / (1 - q)
             revised[p] = min(revised[p], m)
     return revised
+
+
+def _own_evidence(state: LearnerState, skill: str) -> float:
+    ev = state.evidence.get(skill)
+    return ev.cusum if ev is not None else 0.0
 
 
 def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> Activity | None:
@@ -586,8 +600,19 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         if skill in state.p_correct and skill not in doubted:
             p_skill = state.p_correct[skill]
 
-        def gain(option: ItemOption, skill: str = skill) -> float:
-            return expected_gain(cur, state, cfg, targets, skill, option)[0]
+        ev = state.evidence.get(skill)
+
+        def gain(
+            option: ItemOption,
+            skill: str = skill,
+            known: frozenset[str] = ev.families if ev is not None else frozenset(),
+            cache: dict[tuple[float | None, bool, str], float] = {},  # noqa: B006 (one per skill)
+        ) -> float:
+            # items alike in guess rate, novelty and kind are worth the same answer
+            key = (option.guess, option.family_id in known, option.kind)
+            if key not in cache:
+                cache[key] = expected_gain(cur, state, cfg, targets, skill, option)[0]
+            return cache[key]
 
         option, p_item, value = _pick_item(
             options, p_skill, state, cfg, review=fading, skill=skill, gain=gain

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from fsrs import Card, Rating
 
 from learnloop.content.models import Pack
-from learnloop.science.evidence import SkillEvidence, mastery_step
+from learnloop.science.evidence import EvidenceRule, SkillEvidence, mastery_step
 from learnloop.science.kt.bkt import BKTParams, bkt_predict
 from learnloop.science.memory import MemoryModel, rating_for_answer
 from learnloop.science.policy import (
@@ -116,6 +116,8 @@ class Outcome:
     retention: float
     #: the role targets' shift in logits (see :mod:`learnloop.science.tradeoff`)
     target_shift: float = 0.0
+    #: the most role targets met (with evidence) at any moment of the run
+    targets_met_max: int = 0
 
 
 @dataclass
@@ -144,6 +146,8 @@ class _Trace:
     cards_by_skill: dict[str, list[str]] = field(default_factory=dict)
     history: dict[str, list[bool]] = field(default_factory=dict)
     evidence: dict[str, SkillEvidence] = field(default_factory=dict)
+    #: what a role target needs besides mastery (the product's rule unless a run says otherwise)
+    rule: EvidenceRule = field(default_factory=EvidenceRule)
 
 
 _WORLD_MEMORY = MemoryModel()
@@ -258,7 +262,8 @@ def _ours(config: PolicyConfig) -> Chooser:
     def choose(
         cur: Curriculum, trace: _Trace, moment: datetime, rng: random.Random, learner: _Learner
     ) -> Activity:
-        activity = choose_activity(cur, _state(trace, cur, moment, config.reviews), config)
+        cfg = config if config.evidence == trace.rule else replace(config, evidence=trace.rule)
+        activity = choose_activity(cur, _state(trace, cur, moment, config.reviews), cfg)
         assert activity is not None
         return activity
 
@@ -269,7 +274,7 @@ def _as_met(cur: Curriculum, trace: _Trace, moment: datetime) -> dict[str, float
     """Mastery as the baselines read it: a role target with too little evidence counts as just
     below its target, so they keep practising it as the product's rule asks."""
     state = _state(trace, cur, moment, False)
-    cfg = PolicyConfig()
+    cfg = PolicyConfig(evidence=trace.rule)
     out = {}
     for s in cur.skills:
         m = trace.mastery.get(s, cur.params(s).p_init)
@@ -427,10 +432,14 @@ def _oracle(
     return _practice(skill, cur.items[skill][0].item_id)
 
 
-def _reached(cur: Curriculum, trace: _Trace, moment: datetime = START) -> bool:
+def _targets_met(cur: Curriculum, trace: _Trace, moment: datetime = START) -> int:
     state = _state(trace, cur, moment, False)
-    cfg = PolicyConfig()
-    return all(skill_met(cur, state, cfg, s, cur.targets[s]) for s in cur.role_targets)
+    cfg = PolicyConfig(evidence=trace.rule)
+    return sum(skill_met(cur, state, cfg, s, cur.targets[s]) for s in cur.role_targets)
+
+
+def _reached(cur: Curriculum, trace: _Trace, moment: datetime = START) -> bool:
+    return _targets_met(cur, trace, moment) == len(cur.role_targets)
 
 
 def _true_recall(learner: _Learner, cur: Curriculum, moment: datetime) -> float:
@@ -446,15 +455,18 @@ def simulate_learner(
     seed: int = 0,
     world: World | None = None,
     system: BKTParams | None = None,
+    rule: EvidenceRule | None = None,
 ) -> Outcome:
-    """One learner (the same person for every policy, given ``seed`` and ``learner_index``)."""
+    """One learner (the same person for every policy, given ``seed`` and ``learner_index``);
+    ``rule``: the evidence a role target needs (the product's by default)."""
     world = world or World()
     system = system or BKTParams()
     person_rng = random.Random(f"learner-{seed}-{learner_index}")
     learner = _new_learner(cur, world, person_rng)
     rng = random.Random(f"answers-{seed}-{learner_index}")
     chooser = make_chooser(policy)
-    trace = _Trace()
+    trace = _Trace(rule=rule or EvidenceRule())
+    met_max = 0
     day, used_today, studied = 0, 0.0, 0.0
     moment = START
     items = lessons = reviews = 0
@@ -507,7 +519,9 @@ def simulate_learner(
                 trace.cards_by_skill[skill].append(option.item_id)
             items += 1
             reviews += int(activity.kind == "review")
-            reached = _reached(cur, trace, moment)
+            met_now = _targets_met(cur, trace, moment)
+            met_max = max(met_max, met_now)
+            reached = met_now == len(cur.role_targets)
         moment += timedelta(minutes=spent)
         used_today += spent
         studied += spent
@@ -523,6 +537,7 @@ def simulate_learner(
         reviews=reviews,
         true_recall_at_stop=_true_recall(learner, cur, moment),
         retention=_true_recall(learner, cur, moment + timedelta(days=world.retention_days)),
+        targets_met_max=met_max,
     )
 
 
@@ -536,6 +551,7 @@ def simulate(
     world: World | None = None,
     learner_offset: int = 0,
     target_shift: float = 0.0,
+    rule: EvidenceRule | None = None,
 ) -> list[Outcome]:
     """Learners ``learner_offset ..`` (role by turns over ``roles``), each under every policy;
     ``target_shift`` moves every role target on the logit scale (stricter when positive)."""
@@ -545,7 +561,9 @@ def simulate(
     for index in range(learner_offset, learner_offset + learners):
         role_id = role_ids[index % len(role_ids)]
         for policy in policies:
-            outcome = simulate_learner(curricula[role_id], role_id, policy, index, seed=seed, world=world)
+            outcome = simulate_learner(
+                curricula[role_id], role_id, policy, index, seed=seed, world=world, rule=rule
+            )
             outcomes.append(replace(outcome, target_shift=target_shift))
     return outcomes
 
