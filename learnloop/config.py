@@ -121,8 +121,11 @@ class Settings(BaseSettings):
     #: load the local models and embed the lessons in the background when the app starts
     #: (/healthz answers 503 "starting" until done), so the first tutor reply is quick
     llm_warm_up: bool = True
-    #: below this confidence a model grade goes to the instructor review queue
-    llm_review_confidence: float = 0.7
+    #: below this confidence a model grade goes to the instructor review queue. 0.85 is the
+    #: lowest value at which no wrong verdict of the adversarial answers of four domains (data,
+    #: eval, llm, ml) skips review; the other four domains are the held-out check
+    #: (tests/llm/adversarial/README.md)
+    llm_review_confidence: float = 0.85
     #: reply lengths per task (tokens); small values keep a CPU-served model quick
     llm_tutor_max_tokens: int = 300
     llm_grade_max_tokens: int = 300

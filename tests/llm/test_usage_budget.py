@@ -67,9 +67,11 @@ def test_keys_never_reach_logs_or_pages(tmp_path: Path, caplog: pytest.LogCaptur
     gateway_for(ctx).complete("tutor", REQUEST, org_id=admin.org_id, user_id=admin.id)
     assert SECRET not in repr(ctx.settings) and SECRET not in str(gateway_for(ctx).endpoint("tutor"))
     with TestClient(create_app(ctx)) as client:
-        token = client.post(
+        login = client.post(
             "/api/v1/auth/login", json={"email": "root@example.org", "password": "correct horse"}
-        ).json()["token"]
+        )
+        assert login.status_code == 200, login.text
+        token = login.json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         page = client.get("/admin/llm", headers=headers)
         api = client.get("/api/v1/llm/usage", headers=headers)
@@ -81,7 +83,8 @@ def test_keys_never_reach_logs_or_pages(tmp_path: Path, caplog: pytest.LogCaptur
 
 def test_usage_page_and_budget_are_for_admins(client) -> None:  # type: ignore[no-untyped-def]
     token = client.post(
-        "/api/v1/auth/signup", json={"email": "l@example.org", "name": "L", "password": "password1"}
+        "/api/v1/auth/signup",
+        json={"email": "l@example.org", "name": "L", "password": "tidal-ferry-quartz-81"},
     ).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/llm/usage", headers=headers).status_code == 403
