@@ -1,4 +1,7 @@
-"""Running a learner's code against an item's hidden tests, in a sandboxed subprocess.
+"""The code runner Learnloop used before its sandbox (kept only as the baseline of bench/judge.py).
+
+It ran learner code in a child interpreter guarded by an audit hook, in the same process as the
+tests; issue 12 showed it escapable and forgeable. Do not use it to grade anything.
 
 The child is a fresh interpreter in isolated mode (``-I``) in an empty temporary folder,
 with CPU, memory, file-size and process limits (``resource.setrlimit``), a wall-clock

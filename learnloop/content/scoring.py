@@ -1,4 +1,4 @@
-"""Scoring answers to choice, numeric and text items (code items run in ``services.code_runner``).
+"""Scoring answers to choice, numeric and text items (code items are judged in ``learnloop.sandbox``).
 
 Pure functions: an item and the learner's answer in, a :class:`Score` out.
 """

@@ -1,7 +1,7 @@
 """The program that runs inside the sandbox: it loads a submission and evaluates one case at a time.
 
 This file is never imported by the server. Its source is handed to the sandbox's own Python
-(``python3 -I -S -c <this file>``), which has only the standard library and NumPy/pandas from
+(``python3 -I -c <this file>``), which has only the standard library and NumPy/pandas from
 the operating system. It speaks JSON lines with the judge (``learnloop.sandbox.judge``):
 
 - judge → runner, first line: ``{"source": "<the submission>", "limits": {...}}``
