@@ -1,7 +1,9 @@
 """Bounded API fuzzing: schemathesis against the app's own OpenAPI document, with a real login.
 
-Every operation of ``/api/v1/openapi.json`` is called with generated inputs (valid and invalid)
-as an enrolled learner (bearer token), so the practice routes are live. A response passes when it
+Every operation of ``/api/v1/openapi.json`` (but logout, which would end the login) is called with
+generated inputs as an enrolled learner who has answered an item and holds the next (bearer
+token), so the practice routes are live, valid and invalid inputs, and with valid inputs as an
+admin of the same organisation, so the admin routes get past their role check. A response passes when it
 is not a server error (>= 500), its status code is one the document declares, its body matches the
 declared schema, and every 4xx carries the JSON error envelope of ``learnloop/api/envelope.py``.
 
@@ -208,6 +210,24 @@ def test_api_fuzz(label: str, identity: str, mode: GenerationMode, api_schema: A
         case.call_and_validate(headers=dict(identities[identity]), checks=CHECKS)
 
     run()
+
+
+def test_the_envelope_check_catches_a_bare_error() -> None:
+    """The custom check fails a 4xx without the envelope (FastAPI's default ``{"detail": ...}``)."""
+    import httpx
+
+    class Case:
+        class operation:  # noqa: N801 - the attribute schemathesis reads
+            label = "GET /api/v1/x"
+
+    bare = httpx.Response(404, json={"detail": "Not Found"})
+    with pytest.raises(NotAnErrorEnvelope):
+        error_envelope(None, bare, Case())  # type: ignore[arg-type]
+    wrapped = httpx.Response(
+        404, json={"error": {"code": "not_found", "message": "not found", "details": []}}
+    )
+    assert error_envelope(None, wrapped, Case()) is True  # type: ignore[arg-type]
+    assert error_envelope(None, httpx.Response(200, json={}), Case()) is None  # type: ignore[arg-type]
 
 
 # -- regressions the fuzzer found, pinned -------------------------------------------------------
