@@ -36,6 +36,11 @@ SCALE_CENTRE, SCALE_UNIT = 150.0, 50.0  # score = 150 + 50 * theta, clipped to 0
 MAX_ITEMS, MIN_ITEMS, SE_TARGET = 25, 8, 0.3
 CHECK_KINDS = ("choice", "numeric")
 MIN_POPULATION = 5
+#: a domain's ability is the overall's plus a deviation of this SD (logits): one model for the
+#: overall and the domain scores, so a domain with few answers leans on the rest of the test
+DOMAIN_SD = 0.5
+#: a domain needs this many questions before it can decide where to start
+MIN_DOMAIN_ITEMS = 3
 
 
 class CheckItem(BaseModel):
@@ -52,6 +57,12 @@ class DomainScore(BaseModel):
     low: float
     high: float
     items: int
+    #: standard error in score points
+    se: float = 0.0
+    #: measured to the test's stopping precision (SE_TARGET); else the page says it is not
+    precise: bool = False
+    #: enough questions for a starting recommendation (MIN_DOMAIN_ITEMS)
+    well_measured: bool = False
 
 
 class CheckResult(BaseModel):
@@ -68,6 +79,8 @@ class CheckResult(BaseModel):
     domains: list[DomainScore]
     start_skill_id: str | None
     start_skill_name: str | None
+    #: why the overall lies outside the domains' range, when it does
+    overall_note: str | None = None
 
 
 class CheckState(BaseModel):
@@ -311,8 +324,23 @@ def _finish(
         mine = bank.domain_of_item[administered] == k if administered.size else np.zeros(0, dtype=bool)
         if not mine.any():
             continue
-        items = administered[mine]
-        theta, se = eap(answers[mine][None, :], bank.a[items], bank.b[items], bank.c[items])
+        items, rest = administered[mine], administered[~mine]
+        # one model: the domain's ability is the rest of the test's plus a deviation (DOMAIN_SD),
+        # so the domain's prior is the rest's posterior widened by it (N(0, 1) when nothing else)
+        if rest.size:
+            r_theta, r_se = eap(answers[~mine][None, :], bank.a[rest], bank.b[rest], bank.c[rest])
+            prior_mean = float(np.ravel(r_theta)[0])
+            prior_sd = float(np.hypot(np.ravel(r_se)[0], DOMAIN_SD))
+        else:
+            prior_mean, prior_sd = 0.0, 1.0
+        theta, se = eap(
+            answers[mine][None, :],
+            bank.a[items],
+            bank.b[items],
+            bank.c[items],
+            prior_mean=prior_mean,
+            prior_sd=prior_sd,
+        )
         t, s = float(np.ravel(theta)[0]), float(np.ravel(se)[0])
         domains.append(
             DomainScore(
@@ -322,6 +350,9 @@ def _finish(
                 low=round(to_scale(t - z * s), 1),
                 high=round(to_scale(t + z * s), 1),
                 items=int(mine.sum()),
+                se=round(SCALE_UNIT * s, 1),
+                precise=s <= SE_TARGET,
+                well_measured=int(mine.sum()) >= MIN_DOMAIN_ITEMS,
             )
         )
     score = to_scale(cat.theta)
@@ -349,6 +380,13 @@ def _finish(
         percentile = 100.0 * float(norm.cdf(cat.theta))
         basis = "calibration"
     start_skill = _starting_point(active, role, domains)
+    overall_note = None
+    if domains and not (min(d.score for d in domains) <= round(score, 1) <= max(d.score for d in domains)):
+        overall_note = _(
+            "The overall score reads every answer at once and is measured more precisely than any "
+            "domain; each domain's score leans on the rest of the test in proportion to how few "
+            "questions it had, so the overall can lie outside the domains' range."
+        )
     result = CheckResult(
         assessment_id=row.id,
         role_id=role.id,
@@ -363,6 +401,7 @@ def _finish(
         domains=domains,
         start_skill_id=start_skill,
         start_skill_name=active.pack.skill(start_skill).name if start_skill else None,
+        overall_note=overall_note,
     )
     row.status = "done"
     row.score = result.score
@@ -372,10 +411,12 @@ def _finish(
 
 
 def _starting_point(active: ActivePack, role: Role, domains: list[DomainScore]) -> str | None:
-    """The first skill, in prerequisite order, of the weakest measured domain of the role."""
+    """The first skill, in prerequisite order, of the weakest well-measured domain of the role
+    (``MIN_DOMAIN_ITEMS`` questions or more; the weakest measured one when none is)."""
     if not domains:
         return None
-    weakest = min(domains, key=lambda d: d.score).domain_id
+    candidates = [d for d in domains if d.well_measured] or domains
+    weakest = min(candidates, key=lambda d: (d.score, -d.items)).domain_id
     needed = active.role_skills(role)
     for skill_id in topological_order(active.prerequisites):
         if skill_id in needed and active.pack.skill(skill_id).domain == weakest:
