@@ -51,8 +51,6 @@ def test_wrong_code_can_be_retried_then_revealed(
     assert "Not yet: try again." in first.text and "1 attempt left" in first.text
     assert "expected" in first.text and "return &#39;&#39;" in first.text  # their code is kept
     assert "Show the solution" in first.text
-    with ctx.session() as session:
-        solution = ctx.active_pack(session).items[ITEM].solution or ""
     assert "template.format(**values)" not in first.text, "the solution is not shown while attempts are left"
     revealed = client.post(
         "/practice/reveal", data={"csrf_token": form["csrf_token"], "presentation_id": "p-web"}
