@@ -14,6 +14,7 @@ The run is bounded and reproducible (derandomised, no example database, no shrin
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -295,3 +296,81 @@ def test_memory_fit_on_both_backends(any_ctx: AppContext) -> None:
         fit = client.post("/api/v1/org/memory-parameters", headers=admin)
         assert fit.status_code == 200, fit.text
         assert fit.json()["reviews"] == 3
+
+
+def test_the_issues_bad_inputs_get_a_4xx_on_both_backends(any_ctx: AppContext) -> None:
+    """The server errors of issue 18's fuzzing, each now a 4xx with the envelope and nothing stored:
+    ids of 2^31 and more (PostgreSQL's integer is 32-bit), NUL characters in text (the
+    unauthenticated login included), a lone surrogate in a text answer, a numeric answer of 10^400."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import func, select
+
+    from learnloop.server import create_app
+    from learnloop.services.auth import create_user, default_organisation
+    from learnloop.store.models import Response
+
+    with any_ctx.session() as session:
+        org = default_organisation(session)
+        create_user(
+            session, org_id=org.id, email="admin@example.org", name="Admin", password=PASSWORD, role="admin"
+        )
+    with TestClient(create_app(any_ctx), raise_server_exceptions=False) as client:
+
+        def login(email: str) -> dict[str, str]:
+            r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            client.cookies.clear()
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        r = client.post(
+            "/api/v1/auth/signup", json={"email": "l@example.org", "name": "L", "password": PASSWORD}
+        )
+        assert r.status_code == 201
+        learner, admin = login("l@example.org"), login("admin@example.org")
+        client.post("/api/v1/enrolment", json={"role_id": "builder"}, headers=learner)
+        shown = client.get("/api/v1/practice/next", headers=learner).json()
+        item, presentation = shown["item"]["id"], shown["presentation_id"]
+
+        def raw(method: str, path: str, body: str | None, headers: dict[str, str]) -> Any:
+            extra = {"content-type": "application/json"} if body is not None else {}
+            return client.request(
+                method, path, content=body.encode() if body else None, headers={**headers, **extra}
+            )
+
+        def answer(value: str) -> str:  # raw JSON: 1e400 and 10^400 are not Python floats
+            return f'{{"item_id": {json.dumps(item)}, "presentation_id": {json.dumps(presentation)}, "answer": {value}}}'
+
+        calls: list[tuple[str, str, str | None, dict[str, str]]] = []
+        for big in (2**31, 2**63, 10**30):
+            calls += [
+                ("GET", f"/api/v1/reports/learners/{big}", None, admin),
+                ("GET", f"/api/v1/checks/{big}", None, learner),
+                ("GET", f"/api/v1/tutor/conversations/{big}", None, learner),
+                ("DELETE", f"/api/v1/tutor/conversations/{big}", None, learner),
+                ("PATCH", f"/api/v1/org/members/{big}", '{"role": "learner"}', admin),
+                ("POST", f"/api/v1/grading/reviews/{big}/decision", '{"correct": true}', admin),
+            ]
+        calls += [
+            (
+                "POST",
+                "/api/v1/auth/login",
+                json.dumps({"email": "l\x00@example.org", "password": "x\x00"}),
+                {},
+            ),
+            (
+                "POST",
+                "/api/v1/auth/signup",
+                json.dumps({"email": "n@example.org", "name": "N\x00", "password": PASSWORD}),
+                {},
+            ),
+            ("POST", "/api/v1/practice/answer", answer(json.dumps({"text": "a\x00b"})), learner),
+            ("POST", "/api/v1/practice/answer", answer(json.dumps({"text": "lone \ud800"})), learner),
+            ("POST", "/api/v1/practice/answer", answer('{"value": 1e400}'), learner),
+            ("POST", "/api/v1/practice/answer", answer('{"value": 1' + "0" * 400 + "}"), learner),
+            ("POST", "/api/v1/tutor/ask", json.dumps({"question": "why\x00"}), learner),
+        ]
+        for method, path, body, headers in calls:
+            r = raw(method, path, body, headers)
+            assert 400 <= r.status_code < 500, (method, path, body, r.status_code, r.text)
+            assert set(r.json()["error"]) == {"code", "message", "details"}, r.text
+    with any_ctx.session() as session:
+        assert session.execute(select(func.count()).select_from(Response)).scalar_one() == 0
