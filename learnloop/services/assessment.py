@@ -273,11 +273,17 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         if row.current_item != item_id:
             raise Conflict(_("This is not the current question of your skill check."))
         item = active.item(item_id)
-        clean = clean_answer(item, payload, ctx.settings.max_answer_bytes, kinds=CHECK_KINDS)
-        try:
-            scored = score_answer(item, clean)
-        except AnswerError as exc:
-            raise InvalidInput(str(exc)) from None
+        if isinstance(payload, dict) and payload.get("dont_know") is True and len(payload) == 1:
+            # "I don't know": a wrong answer, honestly given (no guess to add noise)
+            clean: dict[str, Any] = {"dont_know": True}
+            correct, score = False, 0.0
+        else:
+            clean = clean_answer(item, payload, ctx.settings.max_answer_bytes, kinds=CHECK_KINDS)
+            try:
+                scored = score_answer(item, clean)
+            except AnswerError as exc:
+                raise InvalidInput(str(exc)) from None
+            correct, score = scored.correct, scored.score
         now = utcnow()
         response = Response(
             org_id=user.org_id,
@@ -287,8 +293,8 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
             kind=item.kind,
             context="check",
             answer=clean,
-            correct=scored.correct,
-            score=scored.score,
+            correct=correct,
+            score=score,
             hints_used=0,
             duration_ms=None,
             created_at=now,
@@ -302,12 +308,12 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
             mastery_of(session, user.id),
             user_id=user.id,
             skills=list(item.skills),
-            correct=scored.correct,
+            correct=correct,
             response_id=response.id,
             at=now,
         )
         row.administered = [*row.administered, item.id]
-        row.responses = [*row.responses, int(scored.correct)]
+        row.responses = [*row.responses, int(correct)]
         row.current_item = None
         return _advance(session, active, active.role(row.role_id), row)
 

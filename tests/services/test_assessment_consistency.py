@@ -26,3 +26,23 @@ def test_overall_within_the_domains_or_explained(ai_ctx: AppContext, ability: fl
     # the starting point lies in the weakest of the well-measured domains
     chosen = PACK.skill(result.start_skill_id).domain
     assert min(well, key=lambda d: (d.score, -d.items)).domain_id == chosen
+
+
+def test_i_dont_know_counts_as_wrong_and_is_stored_as_such(ai_ctx: AppContext) -> None:
+    from sqlalchemy import select
+
+    from learnloop.errors import InvalidInput
+    from learnloop.services import auth
+    from learnloop.store.models import Response
+
+    user = auth.signup(ai_ctx, email="idk@example.org", name="I", password="tidal-ferry-quartz-81").user
+    state = assessment.start(ai_ctx, user, "ai-product-manager")
+    assert state.next is not None
+    first = state.next.item["id"]
+    with pytest.raises(InvalidInput):  # not a way to smuggle other fields past the checks
+        assessment.answer(ai_ctx, user, state.next.assessment_id, first, {"dont_know": True, "value": "x"})
+    after = assessment.answer(ai_ctx, user, state.next.assessment_id, first, {"dont_know": True})
+    assert after.next is not None and after.next.number == 2
+    with ai_ctx.session() as session:
+        row = session.execute(select(Response).where(Response.user_id == user.id)).scalar_one()
+        assert row.item_id == first and row.correct is False and row.answer == {"dont_know": True}
