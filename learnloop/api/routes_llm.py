@@ -10,11 +10,18 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import api_user, get_ctx
+from learnloop.api.envelope import ErrorEnvelope
 from learnloop.services import authoring, grading, llm_usage, tutoring
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 
 router = APIRouter(prefix="/api/v1")
+
+#: routes that wait for a model: with no offline fallback in the task's route
+#: (``LEARNLOOP_LLM_<TASK>``) and every provider failing, they answer 503
+MODEL_ERRORS: dict[int | str, dict[str, object]] = {
+    503: {"model": ErrorEnvelope, "description": "the model service is unavailable (no offline fallback)"}
+}
 
 
 class AskIn(BaseModel):
@@ -44,7 +51,7 @@ class BudgetIn(BaseModel):
     monthly_usd: float = Field(ge=0, lt=1e7)
 
 
-@router.post("/tutor/ask", response_model=tutoring.ConversationView, tags=["tutor"])
+@router.post("/tutor/ask", response_model=tutoring.ConversationView, tags=["tutor"], responses=MODEL_ERRORS)
 def ask(
     body: AskIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
 ) -> tutoring.ConversationView:
@@ -146,7 +153,11 @@ def decide(
 
 
 @router.post(
-    "/authoring/drafts", response_model=authoring.GenerationResult, status_code=201, tags=["authoring"]
+    "/authoring/drafts",
+    response_model=authoring.GenerationResult,
+    status_code=201,
+    tags=["authoring"],
+    responses=MODEL_ERRORS,
 )
 def generate(
     body: GenerateIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)

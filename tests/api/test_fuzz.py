@@ -39,7 +39,7 @@ from learnloop.services.context import AppContext
 from learnloop.services.packs import import_pack
 from learnloop.store.db import migrate
 from learnloop.store.models import as_utc
-from tests.conftest import MINI_PACK, POSTGRES_URL, _postgres_database
+from tests.conftest import MINI_PACK, POSTGRES_URL, _postgres_database, need, need_module
 
 EXAMPLES = int(os.environ.get("LEARNLOOP_FUZZ_EXAMPLES", "12"))
 #: sqlite (CI) or postgres (LEARNLOOP_TEST_POSTGRES_URL's server), for a hunt on the other backend
@@ -100,7 +100,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, di
 
     if BACKEND == "postgres":
         if not POSTGRES_URL:
-            pytest.skip("no PostgreSQL server (set LEARNLOOP_TEST_POSTGRES_URL)")
+            need("no PostgreSQL server (set LEARNLOOP_TEST_POSTGRES_URL)")
         databases = _postgres_database()
         url = next(databases)
     else:
@@ -261,7 +261,7 @@ def test_as_utc_hands_on_utc() -> None:
 
 def test_memory_fit_on_both_backends(any_ctx: AppContext) -> None:
     """POST /org/memory-parameters gave HTTP 500 on PostgreSQL (a non-UTC zone reached py-fsrs)."""
-    pytest.importorskip("fsrs.optimizer")
+    need_module("fsrs.optimizer")
     from fastapi.testclient import TestClient
 
     from learnloop.server import create_app
@@ -374,3 +374,56 @@ def test_the_issues_bad_inputs_get_a_4xx_on_both_backends(any_ctx: AppContext) -
             assert set(r.json()["error"]) == {"code", "message", "details"}, r.text
     with any_ctx.session() as session:
         assert session.execute(select(func.count()).select_from(Response)).scalar_one() == 0
+
+
+def test_model_routes_declare_their_503(tmp_path: Path) -> None:
+    """With no offline fallback and the model server down, the tutor and item drafting answer 503
+    with the envelope, and the document declares it (it did not)."""
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from learnloop.server import create_app
+    from learnloop.services.auth import create_user, default_organisation
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate(url)
+    ctx = AppContext(
+        settings=Settings(
+            database_url=url,
+            default_pack=MINI_PACK,
+            llm_warm_up=False,
+            llm_tutor="openai_compat",
+            llm_author="openai_compat",
+            llm_base_url=f"http://127.0.0.1:{port}/v1",
+            llm_model="any",
+            llm_retries=0,
+            llm_timeout_s=5,
+        )
+    )
+    import_pack(ctx, MINI_PACK)
+    with ctx.session() as session:
+        org = default_organisation(session)
+        create_user(
+            session, org_id=org.id, email="admin@example.org", name="Admin", password=PASSWORD, role="admin"
+        )
+    app = create_app(ctx)
+    document = app.openapi()
+    with TestClient(app) as client:
+        r = client.post("/api/v1/auth/login", json={"email": "admin@example.org", "password": PASSWORD})
+        client.cookies.clear()
+        h = {"Authorization": f"Bearer {r.json()['token']}"}
+        with ctx.session() as session:
+            skill = next(iter(ctx.active_pack(session).skills))
+        calls = [
+            ("/api/v1/tutor/ask", {"question": "What is a token?"}),
+            ("/api/v1/authoring/drafts", {"skill_id": skill, "count": 1}),
+        ]
+        for path, body in calls:
+            r = client.post(path, json=body, headers=h)
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "model_unavailable"
+            assert "503" in document["paths"][path]["post"]["responses"]
