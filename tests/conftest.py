@@ -120,3 +120,20 @@ def sandbox() -> Sandbox:
             pytest.fail(message)
         pytest.skip(message)
     return box
+
+
+def need(reason: str) -> None:
+    """Skip a test whose component or data is missing; in CI (CI=true) fail it instead."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required in CI: bash scripts/test.sh installs it)")
+    pytest.skip(reason)
+
+
+def need_module(name: str) -> None:
+    """``need`` for a Python module (an optional extra)."""
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        need(f"{name} is not installed")

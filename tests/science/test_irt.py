@@ -17,6 +17,7 @@ from learnloop.science.irt import (
     person_fit_lz,
     prob,
 )
+from tests.conftest import need
 
 DATA = Path(os.environ.get("LEARNLOOP_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 LSAT7 = DATA / "irt" / "r-mirt-data" / "LSAT7.csv"
@@ -70,9 +71,10 @@ def test_3pl_keeps_guessing_near_truth_with_beta_prior() -> None:
     assert np.corrcoef(model.b_, b)[0, 1] > 0.97
 
 
-@pytest.mark.skipif(not LSAT7.exists(), reason="LSAT7 data not found (set LEARNLOOP_DATA)")
 @pytest.mark.parametrize("priors", [{}, {"a_prior_sd": None, "d_prior_sd": None}], ids=["default", "ml"])
 def test_lsat7_2pl_matches_r_mirt_within_001(priors) -> None:
+    if not LSAT7.exists():
+        need("LSAT7 data not found (set LEARNLOOP_DATA)")
     table = np.loadtxt(LSAT7, delimiter=",", skiprows=1)
     model = IRTModel("2pl", n_quadrature=41, **priors).fit(table[:, :5], sample_weight=table[:, 5])
     np.testing.assert_allclose(model.a_, R_A, atol=0.01)

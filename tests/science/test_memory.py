@@ -18,6 +18,7 @@ from learnloop.science.memory import (
     card_lapses,
     rating_for_answer,
 )
+from tests.conftest import need_module
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -109,8 +110,8 @@ def test_optimizer_missing_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
 
 
 def test_optimizer_keeps_defaults_on_a_short_log() -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("pandas")
+    need_module("torch")
+    need_module("pandas")
     logs = [
         ReviewLog(card_id=c, rating=Rating.Good, review_datetime=T0 + timedelta(days=d), review_duration=None)
         for c in range(1, 6)

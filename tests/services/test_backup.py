@@ -20,7 +20,7 @@ from learnloop.services.context import AppContext
 from learnloop.services.demo import create_demo
 from learnloop.store.db import get_engine
 from learnloop.store.models import User
-from tests.conftest import MINI_PACK, POSTGRES_URL, _make_ctx, _postgres_database, answer_payload
+from tests.conftest import MINI_PACK, POSTGRES_URL, _make_ctx, _postgres_database, answer_payload, need
 
 PASSWORD = "correct horse battery"
 
@@ -90,7 +90,7 @@ def fresh_urls(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
         databases.append(_postgres_database())
         urls.append(next(databases[-1]))
     elif db_url.startswith("sqlite"):
-        pytest.skip("no PostgreSQL server to restore into (set LEARNLOOP_TEST_POSTGRES_URL)")
+        need("no PostgreSQL server to restore into (set LEARNLOOP_TEST_POSTGRES_URL)")
     yield urls
     for database in databases:
         for _ in database:

@@ -19,7 +19,7 @@ from learnloop.services.context import AppContext
 from learnloop.services.mastery import rebuild_all
 from learnloop.services.review_cards import card_snapshot
 from learnloop.store.models import Response, ReviewCard
-from tests.conftest import MINI_PACK, _make_ctx, answer_payload
+from tests.conftest import MINI_PACK, _make_ctx, answer_payload, need_module
 
 PACK = load_pack(MINI_PACK)
 
@@ -138,8 +138,8 @@ def test_fitting_memory_is_for_staff(ctx: AppContext) -> None:
 
 
 def test_fitting_memory_on_a_short_log_keeps_defaults(ctx: AppContext) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("pandas")
+    need_module("torch")
+    need_module("pandas")
     user = _learner(ctx)
     _answer(ctx, user, 3)
     with ctx.session() as session:

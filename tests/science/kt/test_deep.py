@@ -10,9 +10,10 @@ import pytest
 
 from learnloop.science.kt import ResponseLog
 from learnloop.science.kt.metrics import auc
+from tests.conftest import need_module
 from tests.science.kt.conftest import TRUE_PARAMS, replay, simulate_bkt
 
-pytest.importorskip("torch")
+need_module("torch")
 
 from learnloop.science.kt.deep import DeepKT  # noqa: E402
 
