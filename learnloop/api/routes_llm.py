@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from learnloop.api.deps import api_user, get_ctx
 from learnloop.api.envelope import ErrorEnvelope
+from learnloop.errors import LearnloopError
 from learnloop.services import authoring, grading, llm_usage, tutoring
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
@@ -74,8 +76,10 @@ def ask(
         200: {
             "content": {"text/event-stream": {}},
             "description": "`delta` events with checked text, then one `done` event "
-            "with the saved conversation",
-        }
+            "with the saved conversation (or, should the model fail after the first event, one "
+            "`error` event with the error envelope)",
+        },
+        **MODEL_ERRORS,
     },
 )
 def ask_stream(
@@ -92,12 +96,20 @@ def ask_stream(
         in_assessment=body.in_assessment,
     )
 
+    # the first event is awaited here, so that a model that cannot answer at all (503) or a spent
+    # budget (429) is an error answer with its status, not a 200 whose stream breaks off
+    first = next(events, None)
+
     def sse() -> Iterator[str]:
-        for event in events:
-            if isinstance(event, str):
-                yield f"event: delta\ndata: {json.dumps({'text': event}, ensure_ascii=False)}\n\n"
-            else:
-                yield f"event: done\ndata: {json.dumps(tutoring.as_dict(event), ensure_ascii=False)}\n\n"
+        try:
+            for event in itertools.chain([] if first is None else [first], events):
+                if isinstance(event, str):
+                    yield f"event: delta\ndata: {json.dumps({'text': event}, ensure_ascii=False)}\n\n"
+                else:
+                    yield f"event: done\ndata: {json.dumps(tutoring.as_dict(event), ensure_ascii=False)}\n\n"
+        except LearnloopError as exc:  # the headers are sent: the error goes into the stream
+            envelope = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+            yield f"event: error\ndata: {json.dumps(envelope, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

@@ -377,8 +377,8 @@ def test_the_issues_bad_inputs_get_a_4xx_on_both_backends(any_ctx: AppContext) -
 
 
 def test_model_routes_declare_their_503(tmp_path: Path) -> None:
-    """With no offline fallback and the model server down, the tutor and item drafting answer 503
-    with the envelope, and the document declares it (it did not)."""
+    """With no offline fallback and the model server down, the tutor (plain and streamed) and item
+    drafting answer 503 with the envelope, and the document declares it (it did not)."""
     import socket
 
     from fastapi.testclient import TestClient
@@ -420,6 +420,8 @@ def test_model_routes_declare_their_503(tmp_path: Path) -> None:
             skill = next(iter(ctx.active_pack(session).skills))
         calls = [
             ("/api/v1/tutor/ask", {"question": "What is a token?"}),
+            # was a 200 whose event stream broke off (a server error after the headers)
+            ("/api/v1/tutor/ask/stream", {"question": "What is a token?"}),
             ("/api/v1/authoring/drafts", {"skill_id": skill, "count": 1}),
         ]
         for path, body in calls:
