@@ -160,6 +160,10 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         if exc.status_code == 413:
             return _error(request, 413, "too_large", str(exc.detail))
         messages = {404: "not found", 405: "method not allowed"}
+        if not _is_api(request):
+            optional_user(request)  # an error page keeps the signed-in header
+            if exc.status_code == 404:
+                return _error(request, 404, "http_error", i18n.gettext_("There is no page at this address."))
         return _error(request, exc.status_code, "http_error", messages.get(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, 
 from learnloop.content.models import Item
 from learnloop.errors import InvalidInput, TooLarge
 from learnloop.i18n import _
+from learnloop.services.context import AppContext
 from learnloop.store.guard import text_problem
 
 #: the field each item kind reads
@@ -92,3 +93,25 @@ def clean_answer(
             _("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field}
         )
     return {field: value}
+
+
+def shown_answer(item: Item, answer: dict[str, Any]) -> str | None:
+    """The learner's answer to ``item`` as they would read it on the feedback page: the chosen
+    option with its text, the number with the item's unit, the text or code as written."""
+    field = FIELDS[item.kind]
+    value = answer.get(field)
+    if value is None:
+        return None
+    if item.kind == "choice":
+        options = item.options or {}
+        return f"{value}) {options[value]}" if value in options else str(value)
+    if item.kind == "numeric":
+        return f"{value} {item.unit}" if item.unit else str(value)
+    return str(value)
+
+
+def shown_answer_to(ctx: AppContext, item_id: str, answer: dict[str, Any]) -> str | None:
+    """:func:`shown_answer` for the item ``item_id`` of the active pack, in the UI language."""
+    with ctx.session() as session:
+        item = ctx.active_pack(session).localized().items.get(item_id)
+    return None if item is None else shown_answer(item, answer)

@@ -529,3 +529,78 @@ def simulate(
 def due_reviews(ctx: AppContext, user: CurrentUser) -> list[DueReview]:
     """The learner's skills whose review is due, most forgotten first (empty without a role)."""
     return my_path(ctx, user).due_reviews
+
+
+# -- the learner's home page ------------------------------------------------------------------
+
+
+class RecentAnswer(BaseModel):
+    item_id: str
+    skill_id: str | None
+    skill_name: str | None
+    kind: str
+    #: practice | check
+    context: str
+    correct: bool
+    at: datetime
+
+
+class LearnerHome(BaseModel):
+    """What a learner sees first: the role and progress toward it, the reviews due, the next
+    activity, and the latest answers (instructors' decisions applied to the grades)."""
+
+    path: PathView
+    recent: list[RecentAnswer]
+    answers_today: int
+
+
+def learner_home(ctx: AppContext, user: CurrentUser, recent: int = 5) -> LearnerHome:
+    path = my_path(ctx, user)
+    with ctx.session() as session:
+        active = ctx.active_pack(session).localized()
+        names = {s.id: s.name for s in active.pack.skills}
+        if path.role_name is not None and path.role_id in active.roles:
+            # my_path works on the base pack; the home page shows names in the UI language
+            path.role_name = active.roles[path.role_id].name
+            for review in path.due_reviews:
+                review.name = names.get(review.skill_id, review.name)
+            if path.next is not None:
+                path.next.skill_name = names.get(path.next.skill_id, path.next.skill_name)
+        rows = session.execute(
+            with_decisions(
+                select(
+                    Response.item_id,
+                    Response.skills,
+                    Response.kind,
+                    Response.context,
+                    counted_correct(),
+                    Response.created_at,
+                ).where(Response.user_id == user.id)
+            )
+            .order_by(Response.id.desc())
+            .limit(recent)
+        ).all()
+        start_of_day = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        today = (
+            session.scalar(
+                select(func.count())
+                .select_from(Response)
+                .where(Response.user_id == user.id, Response.created_at >= start_of_day)
+            )
+            or 0
+        )
+    answers = []
+    for item_id, skills, kind, context, correct, at in rows:
+        skill_id = str(skills[0]) if skills else None
+        answers.append(
+            RecentAnswer(
+                item_id=item_id,
+                skill_id=skill_id,
+                skill_name=names.get(skill_id) if skill_id else None,
+                kind=kind,
+                context=context,
+                correct=bool(correct),
+                at=as_utc(at),
+            )
+        )
+    return LearnerHome(path=path, recent=answers, answers_today=today)

@@ -122,6 +122,44 @@ def lesson(ctx: AppContext, lesson_id: str, language: str | None = None) -> Less
     )
 
 
+class LessonEntry(BaseModel):
+    id: str
+    title: str
+    minutes: float
+    skill_names: list[str]
+
+
+class LessonDomain(BaseModel):
+    domain_id: str
+    name: str
+    lessons: list[LessonEntry]
+
+
+def lesson_index(ctx: AppContext, language: str | None = None) -> list[LessonDomain]:
+    """Every lesson of the active pack in ``language`` (default: the UI language), grouped by
+    the domain of its first skill, domains and lessons in the pack's order."""
+    with ctx.session() as session:
+        active = ctx.active_pack(session).localized(language)
+    pack = active.pack
+    skills = pack.skill_index()
+    groups: dict[str, list[LessonEntry]] = {d.id: [] for d in pack.meta.domains}
+    for found in pack.lessons:
+        entry = LessonEntry(
+            id=found.id,
+            title=found.title,
+            minutes=found.minutes,
+            skill_names=[skills[s].name for s in found.skills if s in skills],
+        )
+        domain = skills[found.skills[0]].domain if found.skills[0] in skills else ""
+        groups.setdefault(domain, []).append(entry)
+    names = {d.id: d.name for d in pack.meta.domains}
+    return [
+        LessonDomain(domain_id=d, name=names.get(d, d), lessons=entries)
+        for d, entries in groups.items()
+        if entries
+    ]
+
+
 class FallbackCount(BaseModel):
     pack_id: str
     version: str

@@ -14,7 +14,7 @@ from learnloop import i18n
 from learnloop.api.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, client_address, get_ctx, optional_user
 from learnloop.errors import Conflict, LearnloopError, NotFound, RateLimited
 from learnloop.i18n import _
-from learnloop.services import auth, enrolment, item_bank, organisation, packs, practice
+from learnloop.services import answers, auth, enrolment, guidance, item_bank, organisation, packs, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.web.render import local_path, render
@@ -74,12 +74,18 @@ def _login_response(ctx: AppContext, result: auth.LoginResult, target: str) -> R
     return response
 
 
+#: where each role lands at ``/``: its own work, not the learner's home
+ROLE_HOMES = {"manager": "/reports/team", "admin": "/admin", "instructor": "/items"}
+
+
 @router.get("/")
 def home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = optional_user(request)
     if user is None:
         return render(request, "home.html")
-    return _redirect("/practice")
+    if user.role in ROLE_HOMES:
+        return _redirect(ROLE_HOMES[user.role])
+    return render(request, "learner_home.html", home=guidance.learner_home(ctx, user))
 
 
 @router.get("/signup")
@@ -132,7 +138,7 @@ def login(
         return _anonymous_form(
             request, "login.html", error=exc, form={"email": email, "next": local_path(next, "")}
         )
-    return _login_response(ctx, result, local_path(next, "/practice"))
+    return _login_response(ctx, result, local_path(next, "/"))
 
 
 @router.post("/logout")
@@ -227,7 +233,7 @@ def practice_answer(
         return render(
             request, "practice.html", p=presented, item=presented.item, previous=payload, retry=feedback
         )
-    return render(request, "feedback.html", fb=feedback)
+    return render(request, "feedback.html", fb=feedback, given=answers.shown_answer_to(ctx, item_id, payload))
 
 
 @router.post("/practice/reveal")
@@ -249,6 +255,12 @@ def skills_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
     user = page_user(request)
     skill_map = practice.skill_map(ctx, user.id)
     return render(request, "skills.html", sm=skill_map, sm_json=json.dumps(skill_map.model_dump()))
+
+
+@router.get("/lessons")
+def lessons_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    page_user(request)
+    return render(request, "lessons.html", domains=packs.lesson_index(ctx))
 
 
 @router.get("/lessons/{lesson_id}")

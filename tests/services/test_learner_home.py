@@ -1,0 +1,69 @@
+"""The learner's home (progress, due reviews, next step, recent answers), the lesson index and the
+answer shown back on the feedback page."""
+
+from __future__ import annotations
+
+from learnloop import i18n
+from learnloop.content.loader import load_pack
+from learnloop.services import answers, auth, guidance, packs, practice
+from learnloop.services.auth import CurrentUser
+from learnloop.services.context import AppContext
+from tests.conftest import MINI_PACK, answer_payload
+
+PACK = load_pack(MINI_PACK)
+
+
+def _learner(ctx: AppContext, email: str = "h@example.org", role: str | None = "builder") -> CurrentUser:
+    user = auth.signup(ctx, email=email, name="H", password="tidal-ferry-quartz-81").user
+    if role:
+        practice.enrol(ctx, user, role)
+    return user
+
+
+def test_home_without_a_role_has_no_path_and_no_answers(ctx: AppContext) -> None:
+    home = guidance.learner_home(ctx, _learner(ctx, role=None))
+    assert home.path.role_name is None and home.recent == [] and home.answers_today == 0
+
+
+def test_home_shows_progress_next_step_and_the_latest_answers_newest_first(ctx: AppContext) -> None:
+    user = _learner(ctx)
+    given = []
+    for right in (True, False, True):
+        item_id = practice.next_item(ctx, user).item["id"]
+        item = PACK.item(item_id)
+        if item.kind in ("text", "code"):  # keep to the graders that need no model or sandbox
+            right = True
+        practice.answer(ctx, user, item_id, answer_payload(item, right))
+        given.append((item_id, right))
+    home = guidance.learner_home(ctx, user, recent=2)
+    assert home.path.role_name and home.path.targets_total >= 1
+    assert 0 <= home.path.targets_met <= home.path.targets_total
+    assert home.path.next is not None
+    assert home.answers_today == 3
+    assert [(a.item_id, a.correct) for a in home.recent] == given[::-1][:2]
+    assert all(a.skill_name for a in home.recent)
+
+
+def test_lesson_index_lists_every_lesson_once_by_domain(ctx: AppContext) -> None:
+    domains = packs.lesson_index(ctx)
+    listed = [lesson.id for d in domains for lesson in d.lessons]
+    assert sorted(listed) == sorted(lesson.id for lesson in PACK.lessons)
+    assert all(d.name and d.lessons for d in domains)
+    assert all(lesson.title and lesson.minutes > 0 for d in domains for lesson in d.lessons)
+
+
+def test_shown_answer_reads_like_the_correct_one() -> None:
+    choice = next(i for i in PACK.items if i.kind == "choice")
+    numeric = next(i for i in PACK.items if i.kind == "numeric")
+    assert choice.options and choice.key
+    assert (
+        answers.shown_answer(choice, {"choice": choice.key}) == f"{choice.key}) {choice.options[choice.key]}"
+    )
+    unit = f" {numeric.unit}" if numeric.unit else ""
+    assert answers.shown_answer(numeric, {"value": "1,5"}) == "1,5" + unit
+    assert answers.shown_answer(numeric, {"choice": "a"}) is None
+
+
+def test_shown_answer_to_an_unknown_item_is_none(ctx: AppContext) -> None:
+    i18n.set_locale("en")
+    assert answers.shown_answer_to(ctx, "no.such.item", {"choice": "a"}) is None

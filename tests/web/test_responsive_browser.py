@@ -1,0 +1,222 @@
+"""Every main page at a phone (390x844) and a desktop (1280x900) size in headless Chromium, per role.
+
+Each page must fit its viewport (no horizontal page scroll: wide tables scroll inside their
+card), its header must show the brand, the menu and "Log out" whole and without overlap, and
+the practice loop must work from the keyboard: Enter submits, and "Next item" is at most two
+Tabs from where the feedback page puts the focus. Screenshots go to a temporary folder only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from learnloop.content.loader import load_pack
+from learnloop.services.context import AppContext
+from learnloop.services.demo import DEMO_PASSWORD, create_demo
+from learnloop.store.db import get_engine
+from tests.conftest import DEFAULT_PACK, _make_ctx
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
+PAGES = {
+    None: ["/", "/login", "/signup", "/no-such-page"],
+    "learner001@acme.example": [
+        "/",
+        "/practice",
+        "/skills",
+        "/path",
+        "/lessons",
+        "/roles",
+        "/reports/me",
+        "/check",
+        "/tutor",
+        "/no-such-page",
+    ],
+    "manager@acme.example": ["/reports/team", "/reports/me"],
+    "instructor@acme.example": ["/items", "/reports/items", "/reviews", "/authoring"],
+    "admin@acme.example": ["/admin", "/admin/llm", "/items"],
+}
+
+#: the page's width against its viewport's, and every header box that is cut off or overlaps
+_LAYOUT = """() => {
+  const out = {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, problems: []};
+  const visible = el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' ? r : null; };
+  const boxes = [];
+  for (const sel of ['header.top .brand', 'header.top .nav-wide', 'header.top .nav-menu > summary',
+                     'header.top .account .lang', 'header.top .account .who', 'header.top .account .logout',
+                     'header.top .account a[href="/login"]', 'header.top .account a[href="/signup"]']) {
+    const el = document.querySelector(sel); if (!el) continue;
+    const r = visible(el); if (!r) continue;
+    if (r.left < 0 || r.right > window.innerWidth + 0.5) out.problems.push(sel + ' is cut off');
+    boxes.push([sel, r]);
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    const overlap = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left) > 1 &&
+                    Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top) > 1;
+    if (overlap) out.problems.push(a + ' overlaps ' + b);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppContext]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('responsive') / 'demo.db'}"
+    ctx = _make_ctx(url, DEFAULT_PACK)
+    create_demo(ctx, learners=12, answers=(5, 20))
+    yield ctx
+    get_engine(url).dispose()
+
+
+@pytest.fixture
+def ctx(demo_ctx: AppContext) -> AppContext:
+    return demo_ctx
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def _login(page, base: str, email: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_every_page_fits_the_viewport(live_server: str, page, shots: Path, size: str) -> None:  # type: ignore[no-untyped-def]
+    width, height = SIZES[size]
+    page.set_viewport_size({"width": width, "height": height})
+    problems: list[str] = []
+    checked = 0
+    for email, paths in PAGES.items():
+        page.context.clear_cookies()
+        if email:
+            _login(page, live_server, email)
+        for path in paths:
+            response = page.goto(live_server + path)
+            assert response is not None
+            expected = 404 if path == "/no-such-page" else 200
+            assert response.status == expected, f"{email} {path}: {response.status}"
+            layout = page.evaluate(_LAYOUT)
+            if layout["scroll"] > layout["inner"]:
+                problems.append(f"{email} {path}: page is {layout['scroll']} px wide in {layout['inner']}")
+            problems += [f"{email} {path}: {p}" for p in layout["problems"]]
+            name = (
+                f"{size}-{(email or 'anonymous').split('@')[0]}-{path.strip('/').replace('/', '_') or 'home'}"
+            )
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+            checked += 1
+            if email and size == "phone":
+                # the links are behind the menu at phone width, in a row on a desktop
+                assert page.locator("header .nav-menu > summary").is_visible()
+                assert not page.locator("header .nav-wide").is_visible()
+            elif email:
+                assert page.locator("header .nav-wide").is_visible()
+    assert checked == sum(len(p) for p in PAGES.values())
+    assert not problems, "\n".join(problems)
+
+
+def test_phone_menu_opens_and_logs_out(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 360, "height": 740})
+    _login(page, live_server, "admin@acme.example")
+    menu = page.locator("header .nav-menu")
+    assert not menu.get_by_role("link", name="Skill map").is_visible()
+    menu.locator("summary").click()
+    link = menu.get_by_role("link", name="Skill map")
+    assert link.is_visible()
+    box = menu.locator("nav").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+    link.click()
+    page.wait_for_url("**/skills")
+    logout = page.get_by_role("button", name="Log out")
+    box = logout.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 360
+    logout.click()
+    page.wait_for_url(live_server + "/")
+    assert page.get_by_role("link", name="Sign up").is_visible()
+
+
+def _answer_with_the_mouse(page, item) -> None:  # type: ignore[no-untyped-def]
+    if item.kind == "text":
+        page.fill("textarea[name=text]", item.reference_answers[0])
+    else:
+        page.fill("textarea[name=code]", item.solution)
+    page.click("#answer-form button[type=submit]")
+    page.wait_for_selector("article.feedback")
+
+
+def test_practice_loop_from_the_keyboard(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
+    pack = load_pack(DEFAULT_PACK)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, live_server, "learner002@acme.example")
+    done: set[str] = set()
+    for _ in range(30):
+        page.goto(live_server + "/practice")
+        item = pack.item(page.locator("article.item").get_attribute("data-item-id"))
+        if item.kind == "choice":
+            wrong = next(o for o in item.options or {} if o != item.key)
+            radio = page.locator(f"input[name=choice][value='{wrong}']")
+            radio.focus()
+            page.keyboard.press("Space")
+            assert radio.is_checked()
+            page.keyboard.press("Enter")  # Enter on a radio button submits the form
+        elif item.kind == "numeric":
+            box = page.get_by_label("Your answer")  # the field is named by its label
+            box.focus()
+            page.keyboard.type(f"{item.answer:g}")
+            page.keyboard.press("Enter")
+        else:
+            _answer_with_the_mouse(page, item)
+            continue
+        page.wait_for_selector("article.feedback")
+        # the verdict has the focus and sits in a live region; "Next item" is at most 2 Tabs on
+        assert page.evaluate("document.activeElement.id") == "verdict"
+        assert page.locator("#verdict").evaluate("h => h.closest('[role=status]') !== null")
+        given = page.locator("[data-given]").inner_text()
+        if item.kind == "choice":
+            assert given.startswith(f"{wrong})")
+            assert page.locator(".correct-answer").inner_text().startswith(f"{item.key})")
+        else:
+            assert given.startswith(f"{item.answer:g}")
+        tabs = 0
+        while page.evaluate("document.activeElement.id") != "next" and tabs < 2:
+            page.keyboard.press("Tab")
+            tabs += 1
+        assert page.evaluate("document.activeElement.id") == "next", f"not reached in {tabs} Tabs"
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/practice")
+        done.add(item.kind)
+        if done == {"choice", "numeric"}:
+            break
+    assert done == {"choice", "numeric"}, f"only {done} came up"
+
+
+def test_every_control_has_an_accessible_name(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, live_server, "learner003@acme.example")
+    unnamed: list[str] = []
+    for path in ["/", "/practice", "/skills", "/path", "/lessons", "/roles", "/check"]:
+        page.goto(live_server + path)
+        controls = page.locator(
+            "a:visible, button:visible, input:not([type=hidden]):visible, select:visible, textarea:visible"
+        )
+        for i in range(controls.count()):
+            control = controls.nth(i)
+            name = control.evaluate(
+                """el => (el.getAttribute('aria-label') || (el.labels && el.labels.length ? el.labels[0].innerText : '')
+                         || (el.getAttribute('aria-labelledby') ? document.getElementById(el.getAttribute('aria-labelledby')).innerText : '')
+                         || el.innerText || el.getAttribute('title') || (['submit', 'button'].includes(el.type) ? el.value : '')
+                         || '').trim()"""
+            )
+            if not name:
+                unnamed.append(f"{path}: {control.evaluate('el => el.outerHTML.slice(0, 120)')}")
+    assert not unnamed, "\n".join(unnamed)

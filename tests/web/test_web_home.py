@@ -1,0 +1,126 @@
+"""The signed-in start page per role, the lesson index, error pages with the signed-in header,
+and the learner's own answer on the feedback page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from learnloop.content.loader import load_pack
+from learnloop.services.context import AppContext
+from learnloop.store.models import User
+from tests.conftest import MINI_PACK
+
+PACK = load_pack(MINI_PACK)
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def _signup(client: TestClient, email: str = "mei@example.org") -> str:
+    page = client.get("/signup")
+    data = {"name": "Mei", "email": email, "password": "long-enough", "csrf_token": _csrf(page.text)}
+    assert client.post("/signup", data=data, follow_redirects=False).status_code == 303
+    return _csrf(client.get("/roles").text)
+
+
+def test_learner_home_before_and_after_choosing_a_role(client: TestClient) -> None:
+    token = _signup(client)
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="no-role"' in page.text and 'href="/roles"' in page.text
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="progress"' in page.text
+    met = re.search(r'data-met="(\d+)" data-total="(\d+)"', page.text)
+    assert met and int(met.group(1)) <= int(met.group(2)) and int(met.group(2)) >= 1
+    assert 'id="recent"' in page.text and "No answers yet" in page.text
+    assert 'aria-current="page"' in page.text.split('href="/"', 2)[2][:40]  # "Home" is the current page
+
+
+@pytest.mark.parametrize(
+    ("role", "home"), [("manager", "/reports/team"), ("admin", "/admin"), ("instructor", "/items")]
+)
+def test_each_staff_role_lands_on_its_own_home(
+    client: TestClient, ctx: AppContext, role: str, home: str
+) -> None:
+    _signup(client)
+    with ctx.session() as session:
+        session.execute(update(User).where(User.email == "mei@example.org").values(role=role))
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == home
+    assert client.get(home).status_code == 200
+
+
+def test_login_goes_home_or_to_the_deep_link(client: TestClient) -> None:
+    _signup(client)
+    client.cookies.clear()
+    form = client.get("/login?next=/skills")
+    assert 'value="/skills"' in form.text
+    data = {"email": "mei@example.org", "password": "long-enough", "csrf_token": _csrf(form.text)}
+    r = client.post("/login", data={**data, "next": "/skills"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/skills"
+    client.cookies.clear()
+    form = client.get("/login")
+    r = client.post("/login", data={**data, "csrf_token": _csrf(form.text)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_lesson_index_links_every_lesson(client: TestClient) -> None:
+    assert client.get("/lessons", follow_redirects=False).headers["location"] == "/login?next=/lessons"
+    _signup(client)
+    page = client.get("/lessons")
+    assert page.status_code == 200
+    for lesson in PACK.lessons:
+        assert f'href="/lessons/{lesson.id}"' in page.text
+        assert client.get(f"/lessons/{lesson.id}").status_code == 200
+
+
+def test_not_found_keeps_the_signed_in_header_and_speaks_chinese(client: TestClient) -> None:
+    anonymous = client.get("/no/such/page")
+    assert anonymous.status_code == 404 and 'href="/signup"' in anonymous.text
+    _signup(client)
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and "Log out" in page.text and "Mei" in page.text
+    assert "There is no page at this address." in page.text
+    client.get("/lang/zh_CN")
+    assert "此地址没有页面。" in client.get("/no/such/page").text
+    assert client.get("/api/v1/no/such").json()["error"]["message"] == "not found"
+
+
+def test_feedback_shows_the_learners_answer_and_focuses_the_verdict(client: TestClient) -> None:
+    token = _signup(client)
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    for _ in range(8):
+        page = client.get("/practice")
+        found = re.search(r'data-item-id="([^"]+)"', page.text)
+        presentation = re.search(r'name="presentation_id" value="([^"]+)"', page.text)
+        assert found and presentation
+        item = PACK.item(found.group(1))
+        form = {"item_id": item.id, "presentation_id": presentation.group(1), "csrf_token": token}
+        if item.kind == "choice":
+            assert item.options and item.key
+            wrong = next(o for o in item.options if o != item.key)
+            fb = client.post("/practice/answer", data={**form, "choice": wrong})
+            assert fb.status_code == 200
+            assert re.search(r'<h1 class="verdict" id="verdict" tabindex="-1" autofocus>', fb.text)
+            assert 'role="status"' in fb.text
+            shown = re.search(r"data-given>([^<]+)<", fb.text)
+            assert shown and shown.group(1).startswith(f"{wrong}) ")
+            assert f"{item.key}) " in fb.text  # beside the correct one
+            # "Next item" is the first link after the verdict and the answers
+            after = fb.text.split('id="verdict"', 1)[1]
+            first_link = re.search(r"<a [^>]*>", after)
+            assert first_link and 'href="/practice" id="next"' in first_link.group(0)
+            return
+        right = {
+            "numeric": {"value": str(item.answer)},
+            "text": {"text": (item.reference_answers or [""])[0]},
+        }
+        client.post("/practice/answer", data={**form, **right.get(item.kind, {"code": item.solution or ""})})
+    pytest.fail("no choice item came up")
