@@ -10,11 +10,13 @@ what is stored is exactly the one field the item reads.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
 from learnloop.content.models import Item
+from learnloop.content.scoring import AnswerError, parse_number
 from learnloop.errors import InvalidInput, TooLarge
 from learnloop.i18n import _
 from learnloop.services.context import AppContext
@@ -56,6 +58,50 @@ class AnswerPayload(BaseModel):
     code: SafeText | None = None
 
 
+#: 1,234 and 1,234,567.5: commas that group thousands (the first group never starts with 0)
+_THOUSANDS = re.compile(r"[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
+#: 1.234,5: points that group thousands and a decimal comma
+_GROUPED_DECIMAL_COMMA = re.compile(r"[1-9]\d{0,2}(\.\d{3})+,\d+")
+#: 1,5 and ,5 and 0,500: a decimal comma
+_DECIMAL_COMMA = re.compile(r"\d*,\d+")
+_NUMBER_PARTS = re.compile(r"\s*([+\-\u2212]?)\s*(.*?)\s*(%?)\s*")
+
+
+def numeric_text(value: str) -> str:
+    """A typed number with its commas read the one way they can be: ``1,5`` is 1.5 (a decimal
+    comma), ``1,234,567`` and ``1,234.5`` group thousands, ``1.234,5`` is 1234.5. ``1,500``
+    could be 1.5 or 1500 and is refused, as is anything that is not a number, with a message
+    that says what to write; the answer is never silently read as another number."""
+    text = value.strip()
+    if not text:
+        raise InvalidInput(_("The answer is empty: type a number."))
+    parts = _NUMBER_PARTS.fullmatch(text)
+    if "," in text and parts:
+        sign, body, percent = parts.groups()
+        if _GROUPED_DECIMAL_COMMA.fullmatch(body):
+            body = body.replace(".", "").replace(",", ".")
+        elif _THOUSANDS.fullmatch(body):
+            if body.count(",") == 1 and "." not in body:
+                raise InvalidInput(
+                    _(
+                        "'%(value)s' could be %(decimal)s or %(whole)s. Write decimals with a point "
+                        "(%(decimal)s) and whole numbers without a comma (%(whole)s)."
+                    )
+                    % {"value": text, "decimal": body.replace(",", "."), "whole": body.replace(",", "")}
+                )
+            body = body.replace(",", "")
+        elif _DECIMAL_COMMA.fullmatch(body):
+            body = body.replace(",", ".")
+        else:
+            raise InvalidInput(_("'%(value)s' is not a number.") % {"value": text})
+        text = sign + body + percent
+    try:
+        parse_number(text)
+    except AnswerError:
+        raise InvalidInput(_("'%(value)s' is not a number.") % {"value": value.strip()}) from None
+    return text
+
+
 def _message(error: Any) -> str:
     where = ".".join(str(x) for x in error["loc"] if not isinstance(x, int))
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -92,6 +138,8 @@ def clean_answer(
         raise InvalidInput(
             _("A %(kind)s answer needs the field '%(field)s'.") % {"kind": item.kind, "field": field}
         )
+    if item.kind == "numeric" and isinstance(value, str):
+        value = numeric_text(value)
     return {field: value}
 
 

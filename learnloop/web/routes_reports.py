@@ -112,6 +112,11 @@ def team_page(
     )
 
 
+#: first in every CSV export: without it Excel reads UTF-8 as the local code page and garbles
+#: Chinese team and skill names; csv readers take it off with the encoding "utf-8-sig"
+CSV_BOM = "\ufeff"
+
+
 @router.get("/reports/team.csv")
 def team_csv(
     request: Request, table: str = "gaps", team: str = "", role: str = "", ctx: AppContext = Depends(get_ctx)
@@ -127,7 +132,7 @@ def team_csv(
     writer.writerow(header)
     writer.writerows(rows)
     return Response(
-        buffer.getvalue(),
+        CSV_BOM + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="team-{table}.csv"'},
     )
@@ -448,7 +453,7 @@ def items_csv(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
             ]
         )
     return Response(
-        buffer.getvalue(),
+        CSV_BOM + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="item-statistics.csv"'},
     )

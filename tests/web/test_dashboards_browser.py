@@ -119,7 +119,9 @@ def test_manager_dashboard_filters_and_exports(live_server: str, page) -> None: 
     assert Path(pdf.value.path()).read_bytes()[:5] == b"%PDF-"
     with page.expect_download() as csv_file:
         page.click("text=CSV (gaps)")
-    assert Path(csv_file.value.path()).read_text().startswith("role_id,role,skill_id")
+    saved = Path(csv_file.value.path()).read_bytes()
+    assert saved.startswith(b"\xef\xbb\xbf")  # a BOM, so Excel reads UTF-8
+    assert saved.decode("utf-8-sig").startswith("role_id,role,skill_id")
 
     page.click("#people tbody tr a >> nth=0")
     page.wait_for_url("**/reports/learners/*")

@@ -124,3 +124,21 @@ def test_feedback_shows_the_learners_answer_and_focuses_the_verdict(client: Test
         }
         client.post("/practice/answer", data={**form, **right.get(item.kind, {"code": item.solution or ""})})
     pytest.fail("no choice item came up")
+
+
+def test_csv_exports_start_with_a_bom_so_excel_reads_chinese_names(
+    client: TestClient, ctx: AppContext
+) -> None:
+    token = _signup(client)
+    with ctx.session() as session:
+        session.execute(update(User).where(User.email == "mei@example.org").values(role="admin"))
+        user_id = session.query(User.id).filter(User.email == "mei@example.org").scalar()
+    client.post(f"/admin/members/{user_id}", data={"role": "admin", "team": "平台组", "csrf_token": token})
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    for url in ["/reports/team.csv?table=heatmap", "/reports/team.csv?table=readiness", "/reports/items.csv"]:
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert r.content.startswith(b"\xef\xbb\xbf"), url
+        assert not r.content[3:].startswith(b"\xef\xbb\xbf")  # one BOM, then the header row
+        assert r.content.decode("utf-8-sig").split(",", 1)[0].isidentifier()
+    assert "平台组" in client.get("/reports/team.csv?table=heatmap").content.decode("utf-8-sig")
