@@ -21,7 +21,14 @@ from tests.conftest import DEFAULT_PACK, _make_ctx
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
+#: name -> (width, height, language)
+SIZES = {
+    "phone": (390, 844, "en"),
+    "desktop": (1280, 900, "en"),
+    "phone-zh": (390, 844, "zh_CN"),
+    "narrow-phone": (360, 740, "en"),
+    "wide-desktop": (1440, 900, "zh_CN"),
+}
 PAGES = {
     None: ["/", "/login", "/signup", "/no-such-page"],
     "learner001@acme.example": [
@@ -94,7 +101,7 @@ def _login(page, base: str, email: str) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("size", sorted(SIZES))
 def test_every_page_fits_the_viewport(live_server: str, page, shots: Path, size: str) -> None:  # type: ignore[no-untyped-def]
-    width, height = SIZES[size]
+    width, height, language = SIZES[size]
     page.set_viewport_size({"width": width, "height": height})
     problems: list[str] = []
     checked = 0
@@ -102,6 +109,8 @@ def test_every_page_fits_the_viewport(live_server: str, page, shots: Path, size:
         page.context.clear_cookies()
         if email:
             _login(page, live_server, email)
+        page.goto(live_server + f"/lang/{language}")
+        assert page.locator("html").get_attribute("lang") == ("zh-CN" if language == "zh_CN" else "en")
         for path in paths:
             response = page.goto(live_server + path)
             assert response is not None
@@ -116,7 +125,7 @@ def test_every_page_fits_the_viewport(live_server: str, page, shots: Path, size:
             )
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
             checked += 1
-            if email and size == "phone":
+            if email and width < 600:
                 # the links are behind the menu at phone width, in a row on a desktop
                 assert page.locator("header .nav-menu > summary").is_visible()
                 assert not page.locator("header .nav-wide").is_visible()
@@ -129,6 +138,7 @@ def test_every_page_fits_the_viewport(live_server: str, page, shots: Path, size:
 def test_phone_menu_opens_and_logs_out(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 360, "height": 740})
     _login(page, live_server, "admin@acme.example")
+    page.goto(live_server + "/lang/en")  # the page-size test may have left the admin in Chinese
     menu = page.locator("header .nav-menu")
     assert not menu.get_by_role("link", name="Skill map").is_visible()
     menu.locator("summary").click()
@@ -173,7 +183,10 @@ def test_practice_loop_from_the_keyboard(live_server: str, page) -> None:  # typ
         elif item.kind == "numeric":
             box = page.get_by_label("Your answer")  # the field is named by its label
             box.focus()
-            page.keyboard.type(f"{item.answer:g}")
+            typed = f"{item.answer:g}"
+            if "." in typed and len(typed.split(".")[1]) != 3:  # 0,25 is a decimal; 1,500 is refused
+                typed = typed.replace(".", ",")
+            page.keyboard.type(typed)
             page.keyboard.press("Enter")
         else:
             _answer_with_the_mouse(page, item)
@@ -187,7 +200,8 @@ def test_practice_loop_from_the_keyboard(live_server: str, page) -> None:  # typ
             assert given.startswith(f"{wrong})")
             assert page.locator(".correct-answer").inner_text().startswith(f"{item.key})")
         else:
-            assert given.startswith(f"{item.answer:g}")
+            assert given.startswith(typed)  # the answer as typed, decimal comma and all
+            assert page.locator("article.feedback").get_attribute("data-correct") == "true"
         tabs = 0
         while page.evaluate("document.activeElement.id") != "next" and tabs < 2:
             page.keyboard.press("Tab")
@@ -220,3 +234,23 @@ def test_every_control_has_an_accessible_name(live_server: str, page) -> None:  
             if not name:
                 unnamed.append(f"{path}: {control.evaluate('el => el.outerHTML.slice(0, 120)')}")
     assert not unnamed, "\n".join(unnamed)
+
+
+def test_hint_text_stays_inside_its_box_at_phone_width(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 360, "height": 740})
+    _login(page, live_server, "learner004@acme.example")
+    page.goto(live_server + "/lang/en")
+    page.goto(live_server + "/practice")
+    page.get_by_role("button", name="Show a hint").click()
+    page.wait_for_url("**/practice#hints")
+    hint = page.locator("#hints .hint").first
+    box = hint.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+    inside = hint.evaluate(
+        """h => { const r = h.getBoundingClientRect();
+                  const texts = [...h.querySelectorAll('p, li, code, pre')];
+                  return texts.length > 0 && texts.every(t => { const q = t.getBoundingClientRect();
+                    return q.left >= r.left - 0.5 && q.right <= r.right + 0.5 && q.top >= r.top - 0.5
+                           && q.bottom <= r.bottom + 0.5; }); }"""
+    )
+    assert inside, hint.evaluate("h => h.outerHTML")
