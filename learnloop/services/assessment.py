@@ -155,12 +155,24 @@ def _engine(bank: Bank, role: Role, active: ActivePack) -> CATEngine:
         [sum(1 for s in role.targets if domain_of_skill[s] == d) for d in bank.domains], dtype=float
     )
     weights = np.where(weights > 0, weights, 0.5)  # prerequisite-only domains still get a little
+    # ... and within a domain, its share is split evenly over the item kinds it has, so a check
+    # is not mostly numeric calculations (categories: domain x kind)
+    kinds = sorted({item.kind for item in bank.items})
+    kind_of_item = np.array([kinds.index(item.kind) for item in bank.items], dtype=np.int64)
+    category = bank.domain_of_item * len(kinds) + kind_of_item
+    present = np.bincount(category, minlength=len(bank.domains) * len(kinds)) > 0
+    per_domain = present.reshape(len(bank.domains), len(kinds)).sum(axis=1)
+    shares = np.where(
+        present.reshape(len(bank.domains), len(kinds)),
+        (weights / np.maximum(per_domain, 1))[:, None],
+        0.0,
+    ).ravel()
     return CATEngine(
         bank.a,
         bank.b,
         bank.c,
-        skills=bank.domain_of_item,
-        skill_targets=weights,
+        skills=category,
+        skill_targets=shares,
         selection="fisher",
         exposure="randomesque",
         randomesque_size=3,

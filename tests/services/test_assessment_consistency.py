@@ -46,3 +46,19 @@ def test_i_dont_know_counts_as_wrong_and_is_stored_as_such(ai_ctx: AppContext) -
     with ai_ctx.session() as session:
         row = session.execute(select(Response).where(Response.user_id == user.id)).scalar_one()
         assert row.item_id == first and row.correct is False and row.answer == {"dont_know": True}
+
+
+def test_content_is_balanced_over_item_kinds(ai_ctx: AppContext) -> None:
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from learnloop.store.models import Response
+
+    _take_check(ai_ctx, "kinds@example.org", 0.5, seed=7)
+    with ai_ctx.session() as session:
+        kinds = Counter(session.execute(select(Response.kind).where(Response.context == "check")).scalars())
+    total = sum(kinds.values())
+    # within each domain the share is split evenly over its kinds: neither kind dominates
+    assert set(kinds) == {"choice", "numeric"}
+    assert kinds["numeric"] <= 0.6 * total and kinds["choice"] >= 0.4 * total
