@@ -81,6 +81,10 @@ class CheckResult(BaseModel):
     start_skill_name: str | None
     #: why the overall lies outside the domains' range, when it does
     overall_note: str | None = None
+    #: the check reached its stopping precision (SE_TARGET) before its length limit
+    precise: bool = True
+    #: that precision in score points
+    se_target_points: float = 0.0
 
 
 class CheckState(BaseModel):
@@ -420,6 +424,8 @@ def _finish(
         start_skill_id=start_skill,
         start_skill_name=active.pack.skill(start_skill).name if start_skill else None,
         overall_note=overall_note,
+        precise=cat.se <= SE_TARGET,
+        se_target_points=SCALE_UNIT * SE_TARGET,
     )
     row.status = "done"
     row.score = result.score

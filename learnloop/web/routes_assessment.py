@@ -50,10 +50,15 @@ def check_answer(
     item_id: str = Form(""),
     choice: str | None = Form(None),
     value: str | None = Form(None),
+    dont_know: str | None = Form(None),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    payload = {k: v for k, v in {"choice": choice, "value": value}.items() if v is not None}
+    payload: dict[str, object] = {
+        k: v for k, v in {"choice": choice, "value": value}.items() if v is not None
+    }
+    if dont_know:  # the "I don't know" button: counted as a wrong answer
+        payload = {"dont_know": True}
     try:
         assessment.answer(ctx, user, assessment_id, item_id, payload)
     except LearnloopError as exc:
