@@ -323,12 +323,14 @@ def _candidates(
     waits, unless every item of the skill has been answered that recently; then the one
     answered longest ago comes back. From ``kinds_after`` answers on a skill, items of a kind
     the learner has not met there come first, so every kind a skill has is met early."""
-    recent = list(state.recent_items[: cfg.repeat_gap])
-    fresh = [o for o in options if o.item_id not in recent]
+    family = {o.item_id: o.family_id for o in options}
+    # a family of generated variants shares the rule: a variant's key shows its siblings' too
+    recent = [family.get(item, item) for item in state.recent_items[: cfg.repeat_gap]]
+    fresh = [o for o in options if o.family_id not in recent]
     if not fresh:
-        last_seen = {item: i for i, item in reversed(list(enumerate(recent)))}
-        oldest = max(last_seen.get(o.item_id, len(recent)) for o in options)
-        fresh = [o for o in options if last_seen.get(o.item_id, len(recent)) == oldest]
+        last_seen = {fam: i for i, fam in reversed(list(enumerate(recent)))}
+        oldest = max(last_seen.get(o.family_id, len(recent)) for o in options)
+        fresh = [o for o in options if last_seen.get(o.family_id, len(recent)) == oldest]
     if not review and state.attempts.get(skill, 0) >= cfg.kinds_after:
         ev = state.evidence.get(skill)
         seen = ev.seen_kinds if ev is not None else frozenset()

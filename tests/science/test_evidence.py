@@ -130,3 +130,19 @@ def test_a_code_item_is_met_early_and_keys_shown_do_not_return_soon() -> None:
         if skill_met(cur, state, cfg, "a", 0.8):
             break
     assert "a.code" in shown  # the code item came within the first 30 items of the skill
+
+
+def test_variants_of_one_family_share_the_repeat_gap_and_count_once() -> None:
+    bank = {
+        "a": [
+            ItemOption("a.v1", 0.0, kind="choice", guess=0.25, family="fam"),
+            ItemOption("a.v2", 0.0, kind="choice", guess=0.25, family="fam"),
+            ItemOption("a.other", 0.0, kind="choice", guess=0.25),
+        ]
+    }
+    cur = build_curriculum({"a": []}, {"a": 0.8}, items=bank)
+    cfg = PolicyConfig(repeat_gap=3)
+    state = LearnerState(mastery={"a": 0.4}, attempts={"a": 1}, recent_items=("a.v1",))
+    choice = choose_activity(cur, state, cfg)
+    assert choice is not None and choice.item_id == "a.other"  # not a.v2: its sibling's key was shown
+    assert len({o.family_id for o in bank["a"]}) == 2
