@@ -143,6 +143,7 @@ def serve(
     host: str = typer.Option(None),
     port: int = typer.Option(None),
     demo: bool = typer.Option(False, "--demo", help="create the demo organisation first"),
+    workers: int = typer.Option(1, min=1, max=64, help="worker processes (use PostgreSQL beyond 1)"),
 ) -> None:
     """Serve the web app and the API."""
     import uvicorn
@@ -159,7 +160,18 @@ def serve(
     port = port or ctx.settings.port
     typer.echo(f"Learnloop is running at http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
     sys.stdout.flush()
-    uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+    if workers > 1:
+        # each worker process builds its own app from the same settings (environment)
+        uvicorn.run(
+            "learnloop.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    else:
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
 
 
 @app.command()
