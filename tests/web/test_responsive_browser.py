@@ -68,6 +68,13 @@ _LAYOUT = """() => {
                     Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top) > 1;
     if (overlap) out.problems.push(a + ' overlaps ' + b);
   }
+  // no cell's content spills over its neighbours (a fixed-width bar in a narrow column did)
+  for (const cell of document.querySelectorAll('main td, main th')) {
+    if (!visible(cell) || getComputedStyle(cell).writingMode !== 'horizontal-tb') continue;
+    if (cell.scrollWidth > cell.clientWidth + 1) {
+      out.problems.push('table cell overflows: ' + cell.innerText.trim().slice(0, 40));
+    }
+  }
   return out;
 }"""
 
