@@ -254,11 +254,17 @@ def skill_met(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: st
 
 
 def evidence_answers(
-    cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str, evidence: SkillEvidence | None = None
+    cur: Curriculum,
+    state: LearnerState,
+    cfg: PolicyConfig,
+    skill: str,
+    evidence: SkillEvidence | None = None,
+    fresh: bool = False,
 ) -> float:
     """Answers a role target still needs for its evidence, whatever its P(known): right answers
     on new items, a text or code item, and enough evidence against guessing, at the right
-    rate of someone who knows the skill (1 - slip)."""
+    rate of someone who knows the skill (1 - slip). ``fresh``: for a learner who has yet to
+    learn the skill, whose evidence against guessing starts again from zero once they do."""
     if skill not in cur.role_targets:
         return 0.0
     rule, options = cfg.evidence, cur.items.get(skill, ())
@@ -268,7 +274,7 @@ def evidence_answers(
     params = cur.params(skill)
     n_families, per_right = _bank_evidence(params, tuple((o.family_id, o.guess) for o in options))
     items = max(0, min(rule.min_items, n_families) - len(ev.families))
-    cusum = max(0.0, rule.threshold - ev.cusum) / max(per_right, 0.1)
+    cusum = max(0.0, rule.threshold - (0.0 if fresh else ev.cusum)) / max(per_right, 0.1)
     kinds = cur.kinds(skill)
     open_needed = float(
         rule.need_open_kind and bool({"text", "code"} & kinds) and not {"text", "code"} & ev.kinds
@@ -448,6 +454,7 @@ def expected_gain(
             prerequisites_known=q,
             gate=cfg.prerequisite_gate,
             evidence=evidence_answers(cur, state, cfg, skill, e),
+            fresh_evidence=evidence_answers(cur, state, cfg, skill, e, fresh=True),
             max_step=cfg.max_step,
         )
 
@@ -733,12 +740,14 @@ def expected_items_to_target(
     cap: int = 100,
     evidence: float = 0.0,
     max_step: float = MAX_STEP,
+    fresh_evidence: float | None = None,
 ) -> float:
     """Answers until mastery reaches ``target`` with the evidence a target needs.
 
     A learner who knows the skill (probability ``m``) needs the run of right answers that
     lifts the estimate there (bounded steps, :func:`~learnloop.science.evidence.mastery_step`),
-    and at least the ``evidence`` answers the target still asks for. One who does not first
+    and at least the ``evidence`` answers the target still asks for (``fresh_evidence`` for one
+    who has yet to learn it: their evidence against guessing starts again). One who does not first
     needs about 1 / P(T) attempts to learn it, or 1 / (``gate`` P(T)) while a prerequisite is
     missing (probability ``1 - prerequisites_known``), with the estimate near its floor
     meanwhile. Linear in both probabilities, so learning more about a learner never looks like
@@ -747,7 +756,8 @@ def expected_items_to_target(
     if m >= target and evidence <= 0.0:
         return 0.0
     known_run, fresh_run = _runs(round(m, 6), target, params, cap, max_step)
-    known, fresh = max(float(known_run), evidence), max(float(fresh_run), evidence)
+    later = evidence if fresh_evidence is None else fresh_evidence
+    known, fresh = max(float(known_run), evidence), max(float(fresh_run), later)
     if m >= target:
         return float(min(known, cap))
     rate = max(params.p_learn, 1.0 / cap)
