@@ -370,7 +370,8 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
                 _("The role %(role)s cannot be reached with the current pack: %(why)s.")
                 % {"role": role.name, "why": str(exc)}
             ) from None
-        names = {s.id: s.name for s in active.pack.skills}
+        shown = active.localized()  # names in the UI language; ids and structure are the base's
+        names = {s.id: s.name for s in shown.pack.skills}
         activity = choose_activity(cur, state, cfg)
         nxt = None
         if activity is not None:
@@ -385,7 +386,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
                     names[activity.skill_id],
                     names.get(activity.toward) if activity.toward else None,
                 ),
-                lesson=lesson_first(active, activity.skill_id, attempts)
+                lesson=lesson_first(shown, activity.skill_id, attempts)
                 if activity.kind == "lesson"
                 else None,
             )
@@ -403,7 +404,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
         )
         return PathView(
             role_id=role.id,
-            role_name=role.name,
+            role_name=shown.roles[role.id].name,
             steps=[_step_view(s, names) for s in plan.steps],
             met=[_step_view(s, names) for s in plan.met],
             due_reviews=due,
@@ -557,15 +558,7 @@ class LearnerHome(BaseModel):
 def learner_home(ctx: AppContext, user: CurrentUser, recent: int = 5) -> LearnerHome:
     path = my_path(ctx, user)
     with ctx.session() as session:
-        active = ctx.active_pack(session).localized()
-        names = {s.id: s.name for s in active.pack.skills}
-        if path.role_name is not None and path.role_id in active.roles:
-            # my_path works on the base pack; the home page shows names in the UI language
-            path.role_name = active.roles[path.role_id].name
-            for review in path.due_reviews:
-                review.name = names.get(review.skill_id, review.name)
-            if path.next is not None:
-                path.next.skill_name = names.get(path.next.skill_id, path.next.skill_name)
+        names = {s.id: s.name for s in ctx.active_pack(session).localized().pack.skills}
         rows = session.execute(
             with_decisions(
                 select(

@@ -3,12 +3,14 @@ answer shown back on the feedback page."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from learnloop import i18n
 from learnloop.content.loader import load_pack
 from learnloop.services import answers, auth, guidance, packs, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from tests.conftest import MINI_PACK, answer_payload
+from tests.conftest import DEFAULT_PACK, MINI_PACK, _make_ctx, answer_payload
 
 PACK = load_pack(MINI_PACK)
 
@@ -67,3 +69,21 @@ def test_shown_answer_reads_like_the_correct_one() -> None:
 def test_shown_answer_to_an_unknown_item_is_none(ctx: AppContext) -> None:
     i18n.set_locale("en")
     assert answers.shown_answer_to(ctx, "no.such.item", {"choice": "a"}) is None
+
+
+def test_home_and_path_name_role_and_skills_in_the_ui_language(tmp_path: Path) -> None:
+    ctx = _make_ctx(f"sqlite:///{tmp_path / 'zh.db'}", DEFAULT_PACK)
+    pack = load_pack(DEFAULT_PACK)
+    chinese = pack.localized("zh_CN")
+    role = pack.roles[0]
+    user = _learner(ctx, role=role.id)
+    i18n.set_locale("zh_CN")
+    try:
+        home = guidance.learner_home(ctx, user)
+    finally:
+        i18n.set_locale("en")
+    zh_role = next(r for r in chinese.roles if r.id == role.id)
+    assert zh_role.name != role.name and home.path.role_name == zh_role.name
+    assert home.path.next is not None
+    assert home.path.next.skill_name == chinese.skill(home.path.next.skill_id).name
+    assert home.path.next.skill_name in home.path.next.reason_text

@@ -27,6 +27,7 @@ SIZES = {
     "desktop": (1280, 900, "en"),
     "phone-zh": (390, 844, "zh_CN"),
     "narrow-phone": (360, 740, "en"),
+    "smallest": (320, 640, "zh_CN"),
     "wide-desktop": (1440, 900, "zh_CN"),
 }
 PAGES = {
