@@ -11,6 +11,8 @@ from sqlalchemy import select, update
 from learnloop.content.loader import load_pack, pack_fingerprint, write_pack
 from learnloop.content.models import Pack
 from learnloop.content.translations import fallback_stats, missing_texts
+from learnloop.errors import NotFound
+from learnloop.i18n import _
 from learnloop.services.context import AppContext
 from learnloop.store.models import ContentPack
 
@@ -126,6 +128,7 @@ class LessonEntry(BaseModel):
     id: str
     title: str
     minutes: float
+    skill_ids: list[str]
     skill_names: list[str]
 
 
@@ -135,19 +138,27 @@ class LessonDomain(BaseModel):
     lessons: list[LessonEntry]
 
 
-def lesson_index(ctx: AppContext, language: str | None = None) -> list[LessonDomain]:
-    """Every lesson of the active pack in ``language`` (default: the UI language), grouped by
-    the domain of its first skill, domains and lessons in the pack's order."""
+def lesson_index(
+    ctx: AppContext, language: str | None = None, skill_id: str | None = None
+) -> list[LessonDomain]:
+    """Every lesson of the active pack in ``language`` (default: the UI language), or only those
+    teaching ``skill_id``, grouped by the domain of its first skill, in the pack's order.
+    ``NotFound`` for a skill the pack does not have."""
     with ctx.session() as session:
         active = ctx.active_pack(session).localized(language)
     pack = active.pack
     skills = pack.skill_index()
+    if skill_id is not None and skill_id not in skills:
+        raise NotFound(_("No skill with id %(id)s.") % {"id": skill_id})
     groups: dict[str, list[LessonEntry]] = {d.id: [] for d in pack.meta.domains}
     for found in pack.lessons:
+        if skill_id is not None and skill_id not in found.skills:
+            continue
         entry = LessonEntry(
             id=found.id,
             title=found.title,
             minutes=found.minutes,
+            skill_ids=[s for s in found.skills if s in skills],
             skill_names=[skills[s].name for s in found.skills if s in skills],
         )
         domain = skills[found.skills[0]].domain if found.skills[0] in skills else ""

@@ -258,9 +258,12 @@ def skills_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
 
 
 @router.get("/lessons")
-def lessons_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+def lessons_page(
+    request: Request, skill: str = Query("", max_length=80), ctx: AppContext = Depends(get_ctx)
+) -> Response:
     page_user(request)
-    return render(request, "lessons.html", domains=packs.lesson_index(ctx))
+    domains = packs.lesson_index(ctx, skill_id=skill or None)
+    return render(request, "lessons.html", domains=domains, skill=skill)
 
 
 @router.get("/lessons/{lesson_id}")

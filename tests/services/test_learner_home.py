@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from learnloop import i18n
 from learnloop.content.loader import load_pack
+from learnloop.errors import NotFound
 from learnloop.services import answers, auth, guidance, packs, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
@@ -87,3 +90,11 @@ def test_home_and_path_name_role_and_skills_in_the_ui_language(tmp_path: Path) -
     assert home.path.next is not None
     assert home.path.next.skill_name == chinese.skill(home.path.next.skill_id).name
     assert home.path.next.skill_name in home.path.next.reason_text
+
+
+def test_lesson_index_for_one_skill(ctx: AppContext) -> None:
+    skill = PACK.lessons[0].skills[0]
+    listed = [lesson.id for d in packs.lesson_index(ctx, skill_id=skill) for lesson in d.lessons]
+    assert listed and sorted(listed) == sorted(x.id for x in PACK.lessons if skill in x.skills)
+    with pytest.raises(NotFound):
+        packs.lesson_index(ctx, skill_id="no.such.skill")

@@ -142,3 +142,17 @@ def test_csv_exports_start_with_a_bom_so_excel_reads_chinese_names(
         assert not r.content[3:].startswith(b"\xef\xbb\xbf")  # one BOM, then the header row
         assert r.content.decode("utf-8-sig").split(",", 1)[0].isidentifier()
     assert "平台组" in client.get("/reports/team.csv?table=heatmap").content.decode("utf-8-sig")
+
+
+def test_skill_map_links_each_skill_to_its_lessons(client: TestClient) -> None:
+    token = _signup(client)
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    skills = client.get("/skills").text
+    links = set(re.findall(r'href="/lessons\?skill=([^"]+)"', skills))
+    assert links and links <= {s.id for s in PACK.skills}
+    for skill in links:
+        page = client.get(f"/lessons?skill={skill}")
+        assert page.status_code == 200 and 'href="/lessons">All lessons' in page.text
+        shown = set(re.findall(r'data-lesson-id="([^"]+)"', page.text))
+        assert shown == {x.id for x in PACK.lessons if skill in x.skills}
+    assert client.get("/lessons?skill=no.such.skill").status_code == 404
