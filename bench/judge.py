@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import record, write_results
-from bench.judge_attacks import ATTACKS, CASES, Attack, Host, foreign_processes
+from bench.judge_attacks import ATTACKS, CASES, Attack, Host, foreign_processes, left_behind
 from bench.legacy_code_runner import run_code
 from learnloop.content.loader import load_pack
 from learnloop.content.models import CodeCase
@@ -102,7 +102,7 @@ def _contained(
     problems = host.problems(shown)
     if correct:
         problems.append("graded correct")
-    if foreign_processes() - before:
+    if left_behind(before):
         problems.append("left processes behind")
     return problems
 

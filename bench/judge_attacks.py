@@ -20,6 +20,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,6 +410,18 @@ def foreign_processes() -> set[tuple[int, str]]:
         except (FileNotFoundError, PermissionError, ProcessLookupError, IndexError):
             continue
     return found
+
+
+def left_behind(before: set[tuple[int, str]], wait_s: float = 2.0) -> set[tuple[int, str]]:
+    """Processes in foreign PID namespaces that were not there ``before`` and are still there
+    after ``wait_s`` (a sandbox of another program on the host comes and goes; a process that
+    outlived its sandbox stays)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        extra = foreign_processes() - before
+        if not extra or time.monotonic() >= deadline:
+            return extra
+        time.sleep(0.1)
 
 
 def rss_mb() -> float:

@@ -9,7 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.judge_attacks import ATTACKS, CASES, CORRECT, WRONG, Attack, Host, foreign_processes, rss_mb
+from bench.judge_attacks import (
+    ATTACKS,
+    CASES,
+    CORRECT,
+    WRONG,
+    Attack,
+    Host,
+    foreign_processes,
+    left_behind,
+    rss_mb,
+)
 from learnloop.sandbox.judge import Limits, Sandbox, SandboxBusy, Verdict
 
 LIMITS = Limits(timeout_s=3, memory_mb=512)
@@ -35,7 +45,7 @@ def test_attack_is_contained(attack: Attack, sandbox: Sandbox, host: Host) -> No
     time.sleep(attack.settle_s)
     assert not verdict.correct, f"{attack.name} was graded correct"
     assert host.problems(_shown(verdict)) == []
-    assert foreign_processes() - before == set(), f"{attack.name} left processes behind"
+    assert left_behind(before) == set(), f"{attack.name} left processes behind"
     assert rss_mb() - memory < 100, "the server's memory grew by more than 100 MB"
     # and the judge still works for the next learner
     assert sandbox.run(CORRECT, CASES, LIMITS).correct
@@ -64,7 +74,7 @@ def test_forty_submissions_at_once(sandbox: Sandbox, host: Host) -> None:
             continue
         assert isinstance(result, Verdict), result
         assert result.correct == (i % 2 == 0), (i, result.messages())
-    assert foreign_processes() - before == set()
+    assert left_behind(before) == set()
 
 
 def test_a_full_queue_refuses_with_a_message(sandbox: Sandbox) -> None:
