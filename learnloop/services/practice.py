@@ -203,6 +203,16 @@ def _pending_row(session: Session, user_id: int) -> PendingItem | None:
     ).scalar_one_or_none()
 
 
+def _still_answerable(ctx: AppContext, active: ActivePack, pending: PendingItem | None) -> bool:
+    """The pending item stays on screen while it is in the pack, unless it is an unanswered code
+    item on a server whose sandbox went away (then another item replaces it)."""
+    if pending is None or pending.item_id not in active.items:
+        return False
+    if active.items[pending.item_id].kind == "code" and pending.attempts == 0:
+        return get_sandbox(ctx.settings).availability().ok
+    return True
+
+
 def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
     """The item to practise now (the same one until it is answered), chosen by expected progress
     per minute (``guidance.choose_next``): due reviews, the frontier of the skill graph, items in
@@ -213,7 +223,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
     with ctx.session() as session:
         active = ctx.active_pack(session).localized()
         pending = session.get(PendingItem, user.id)
-        still_shown = pending is not None and pending.item_id in active.items
+        still_shown = _still_answerable(ctx, active, pending)
         if still_shown and current_role(session, user.id) in active.roles:
             assert pending is not None
             return _shown_again(session, active, user.id, pending)
@@ -224,7 +234,8 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
         pending = _pending_row(session, user.id)
-        if pending is not None and pending.item_id in active.items:
+        if _still_answerable(ctx, active, pending):
+            assert pending is not None
             return _shown_again(session, active, user.id, pending)
         activity, state = guidance.choose_next(session, ctx, active, user, role_id)
         assert activity.item_id is not None
@@ -241,9 +252,9 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
                     presentation_id=presentation_id,
                 )
             )
-        else:  # its item left the pack
+        else:  # its item left the pack, or code items were turned off
             pending.item_id, pending.reason, pending.presented_at = activity.item_id, reason, utcnow()
-            pending.hints_shown, pending.presentation_id = 0, presentation_id
+            pending.hints_shown, pending.presentation_id, pending.attempts = 0, presentation_id, 0
         shown = _present(
             active,
             active.items[activity.item_id],
@@ -346,7 +357,18 @@ def _replay(
     if response is None or response.item_id != item.id:
         raise _not_current(item.id)
     if response.answer != clean:
-        raise Conflict(_("You have already answered this item; ask for the next item."))
+        # the last attempt of a code item that was tried again, posted twice
+        last = session.execute(
+            select(RetryAttempt)
+            .where(RetryAttempt.user_id == user_id, RetryAttempt.presentation_id == presentation_id)
+            .order_by(RetryAttempt.attempt.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if last is None or last.answer != clean:
+            raise Conflict(_("You have already answered this item; ask for the next item."))
+        return _attempt_feedback(
+            active, item, response, last.correct, last.score, messages or [], last.attempt, 0
+        )
     if messages is None:  # a late retry: choice and numeric feedback is cheap to state again
         try:
             messages = score_answer(item, clean).feedback if item.kind in ("choice", "numeric") else []

@@ -75,7 +75,7 @@ def _login_response(ctx: AppContext, result: auth.LoginResult, target: str) -> R
 
 
 #: where each role lands at ``/``: its own work, not the learner's home
-ROLE_HOMES = {"manager": "/reports/team", "admin": "/admin", "instructor": "/items"}
+ROLE_HOMES = {"manager": "/reports/team", "admin": "/admin", "instructor": "/reviews"}
 
 
 @router.get("/")

@@ -76,6 +76,10 @@ def test_retries_are_stored_but_only_the_first_counts(code_ctx: AppContext) -> N
     assert practice.next_item(ctx, user).presentation_id != pid
     with pytest.raises(Conflict):
         practice.answer(ctx, user, ITEM, {"code": "x = 1"}, presentation_id=pid)
+    # the last attempt posted again after the presentation ended gets its feedback back
+    late = practice.answer(ctx, user, ITEM, {"code": item.solution}, presentation_id=pid)
+    assert late.correct and late.attempt == 3 and late.attempts_left == 0
+    assert _counts(ctx, user.id) == (1, 2, after_first[2])
 
 
 def test_the_last_wrong_attempt_shows_the_solution(code_ctx: AppContext) -> None:
@@ -108,8 +112,8 @@ def test_without_a_sandbox_code_items_are_off(code_ctx: AppContext, monkeypatch:
     with pytest.raises(SandboxUnavailable, match="turned off") as raised:
         practice.answer(ctx, user, ITEM, {"code": "pass"}, presentation_id=pid)
     assert raised.value.status == 503 and _counts(ctx, user.id)[:2] == (0, 0)
-    with ctx.session() as session:
-        session.query(PendingItem).filter(PendingItem.user_id == user.id).delete()
+    # the code item already on screen is replaced, not left unanswerable
+    assert practice.next_item(ctx, user).item["kind"] != "code"
     for _ in range(15):
         shown = practice.next_item(ctx, user)
         assert shown.item["kind"] != "code"

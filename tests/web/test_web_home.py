@@ -44,7 +44,7 @@ def test_learner_home_before_and_after_choosing_a_role(client: TestClient) -> No
 
 
 @pytest.mark.parametrize(
-    ("role", "home"), [("manager", "/reports/team"), ("admin", "/admin"), ("instructor", "/items")]
+    ("role", "home"), [("manager", "/reports/team"), ("admin", "/admin"), ("instructor", "/reviews")]
 )
 def test_each_staff_role_lands_on_its_own_home(
     client: TestClient, ctx: AppContext, role: str, home: str
