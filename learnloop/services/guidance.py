@@ -19,7 +19,6 @@ from learnloop.config import Settings, get_settings
 from learnloop.content.models import Lesson
 from learnloop.errors import Conflict, LearnloopError
 from learnloop.i18n import _
-from learnloop.sandbox.judge import get_sandbox
 from learnloop.science.memory import (
     MemoryModel,
     MemoryOptimizer,
@@ -177,13 +176,18 @@ def policy_config(memory: MemoryModel, settings: Settings | None = None) -> Poli
 
 
 def choose_next(
-    session: Session, ctx: AppContext, active: ActivePack, user: CurrentUser, role_id: str
+    session: Session,
+    ctx: AppContext,
+    active: ActivePack,
+    user: CurrentUser,
+    role_id: str,
+    *,
+    code_items: bool = True,
 ) -> tuple[Activity, LearnerState]:
     """The activity the policy picks now (always with an item to present), and the state it
     was picked from."""
     model = load_model(session)
-    code_on = get_sandbox(ctx.settings).availability().ok
-    cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model, code_items=code_on)
+    cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model, code_items=code_items)
     state, memory = learner_state(session, active, user, model, utcnow())
     activity = choose_activity(cur, state, policy_config(memory, ctx.settings))
     if activity is None or activity.item_id is None:

@@ -105,7 +105,9 @@ class MasteryModel:
         return len(self.item_codes) + zlib.crc32(item_id.encode()) % 1_000_000_007
 
 
-_GUESSES: dict[int, dict[str, tuple[str, float | None, str]]] = {}
+#: (database, pack row) -> the table below; the database is part of the key because row ids
+#: repeat across databases (a process may serve several, e.g. tests or a migration tool)
+_GUESSES: dict[tuple[str, int], dict[str, tuple[str, float | None, str]]] = {}
 
 
 def item_emissions(session: Session) -> dict[str, tuple[str, float | None, str]]:
@@ -116,7 +118,8 @@ def item_emissions(session: Session) -> dict[str, tuple[str, float | None, str]]
     ).first()
     if row is None:
         return {}
-    cached = _GUESSES.get(row[0])
+    key = (str(session.get_bind().engine.url), row[0])
+    cached = _GUESSES.get(key)
     if cached is None:
         document = session.get(ContentPack, row[0])
         items = (document.document or {}).get("items", []) if document is not None else []
@@ -131,7 +134,7 @@ def item_emissions(session: Session) -> dict[str, tuple[str, float | None, str]]
             )
         if len(_GUESSES) > 8:
             _GUESSES.clear()
-        _GUESSES[row[0]] = cached
+        _GUESSES[key] = cached
     return cached
 
 

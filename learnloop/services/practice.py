@@ -203,14 +203,12 @@ def _pending_row(session: Session, user_id: int) -> PendingItem | None:
     ).scalar_one_or_none()
 
 
-def _still_answerable(ctx: AppContext, active: ActivePack, pending: PendingItem | None) -> bool:
+def _still_answerable(active: ActivePack, pending: PendingItem | None, code_on: bool) -> bool:
     """The pending item stays on screen while it is in the pack, unless it is an unanswered code
     item on a server whose sandbox went away (then another item replaces it)."""
     if pending is None or pending.item_id not in active.items:
         return False
-    if active.items[pending.item_id].kind == "code" and pending.attempts == 0:
-        return get_sandbox(ctx.settings).availability().ok
-    return True
+    return code_on or active.items[pending.item_id].kind != "code" or pending.attempts > 0
 
 
 def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
@@ -220,10 +218,12 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
 
     Concurrent calls (two tabs, a reload, several worker processes) show the same item: the
     choice is made under the learner's lock, and whoever waited for it shows what was chosen."""
+    # probed before any transaction (the first probe starts a sandbox), then cached
+    code_on = get_sandbox(ctx.settings).availability().ok
     with ctx.session() as session:
         active = ctx.active_pack(session).localized()
         pending = session.get(PendingItem, user.id)
-        still_shown = _still_answerable(ctx, active, pending)
+        still_shown = _still_answerable(active, pending, code_on)
         if still_shown and current_role(session, user.id) in active.roles:
             assert pending is not None
             return _shown_again(session, active, user.id, pending)
@@ -234,10 +234,10 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
         pending = _pending_row(session, user.id)
-        if _still_answerable(ctx, active, pending):
+        if _still_answerable(active, pending, code_on):
             assert pending is not None
             return _shown_again(session, active, user.id, pending)
-        activity, state = guidance.choose_next(session, ctx, active, user, role_id)
+        activity, state = guidance.choose_next(session, ctx, active, user, role_id, code_items=code_on)
         assert activity.item_id is not None
         reason = guidance.encode_reason(activity)
         presentation_id = uuid.uuid4().hex
