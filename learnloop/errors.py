@@ -40,6 +40,13 @@ class Conflict(LearnloopError):
     code = "conflict"
 
 
+class Unavailable(LearnloopError):
+    """A part the request needs is off or busy (a model server, the code sandbox): try later."""
+
+    status = 503
+    code = "unavailable"
+
+
 class TooLarge(LearnloopError):
     status = 413
     code = "too_large"

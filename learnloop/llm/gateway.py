@@ -23,7 +23,7 @@ import numpy as np
 
 from learnloop import metrics
 from learnloop.config import Settings
-from learnloop.errors import LearnloopError
+from learnloop.errors import LearnloopError, Unavailable
 from learnloop.i18n import _
 from learnloop.llm.embeddings import embeddings_available, shared_embedder
 from learnloop.llm.providers.base import (
@@ -45,8 +45,7 @@ class BudgetSpent(LearnloopError):
     code = "budget_spent"
 
 
-class ModelUnavailable(LearnloopError):
-    status = 503
+class ModelUnavailable(Unavailable):
     code = "model_unavailable"
 
 

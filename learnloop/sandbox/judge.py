@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from learnloop.content.models import CodeCase
-from learnloop.errors import LearnloopError
+from learnloop.errors import Unavailable
 from learnloop.i18n import _
 from learnloop.sandbox import values
 
@@ -53,17 +53,15 @@ MAX_LINE = 1_000_000
 MAX_STDOUT_SHOWN = 2_000
 
 
-class SandboxBusy(LearnloopError):
+class SandboxBusy(Unavailable):
     """Every sandbox slot stayed taken for the whole queue wait."""
 
-    status = 503
     code = "sandbox_busy"
 
 
-class SandboxUnavailable(LearnloopError):
+class SandboxUnavailable(Unavailable):
     """This server cannot isolate code, so code items are off."""
 
-    status = 503
     code = "sandbox_unavailable"
 
 
