@@ -137,3 +137,18 @@ def need_module(name: str) -> None:
         importlib.import_module(name)
     except ImportError:
         need(f"{name} is not installed")
+
+
+def http_learner(base: str, email: str, password: str = "violet-harbour-57-lantern") -> dict[str, str]:
+    """Sign up a learner on a running server at ``base``, enrol them as "builder" and return the
+    bearer headers."""
+    import httpx
+
+    r = httpx.post(
+        f"{base}/api/v1/auth/signup", json={"email": email, "name": "Ada", "password": password}, timeout=60
+    )
+    assert r.status_code == 201, r.text
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = httpx.post(f"{base}/api/v1/enrolment", json={"role_id": "builder"}, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    return headers

@@ -26,9 +26,8 @@ from sqlalchemy import select
 
 from learnloop.content.loader import load_pack
 from learnloop.store.models import Response, User
-from tests.conftest import MINI_PACK, _make_ctx, answer_payload
+from tests.conftest import MINI_PACK, _make_ctx, answer_payload, http_learner
 
-PASSWORD = "violet-harbour-57-lantern"
 PACK = load_pack(MINI_PACK)
 ROUNDS = 4
 LEARNERS = 4
@@ -72,17 +71,6 @@ def _start(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.2)
 
 
-def _learner(base: str, email: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{base}/api/v1/auth/signup", json={"email": email, "name": "Ada", "password": PASSWORD}, timeout=60
-    )
-    assert r.status_code == 201, r.text
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = httpx.post(f"{base}/api/v1/enrolment", json={"role_id": "builder"}, headers=headers, timeout=60)
-    assert r.status_code == 200, r.text
-    return headers
-
-
 def _stream(
     base: str, headers: dict[str, str], email: str, acked: list[tuple[str, int, str]], seed: int
 ) -> None:
@@ -121,7 +109,9 @@ def test_kill_9_loses_no_acknowledged_answer(db_url: str, tmp_path: Path) -> Non
         threads: list[threading.Thread] = []
         try:
             if not learners:
-                learners = {f"l{i}@example.org": _learner(base, f"l{i}@example.org") for i in range(LEARNERS)}
+                learners = {
+                    f"l{i}@example.org": http_learner(base, f"l{i}@example.org") for i in range(LEARNERS)
+                }
             before = len(acked)
             threads = [
                 threading.Thread(target=_stream, args=(base, h, email, acked, round_ * 100 + i))

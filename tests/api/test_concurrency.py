@@ -27,9 +27,8 @@ from learnloop.content.loader import load_pack
 from learnloop.server import create_app
 from learnloop.services.context import AppContext
 from learnloop.store.models import Assessment, PendingItem, Response
-from tests.conftest import MINI_PACK, answer_payload
+from tests.conftest import MINI_PACK, answer_payload, http_learner
 
-PASSWORD = "violet-harbour-57-lantern"
 PACK = load_pack(MINI_PACK)
 
 
@@ -55,17 +54,6 @@ def server(any_ctx: AppContext) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout=30)
-
-
-def _learner(base: str, email: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{base}/api/v1/auth/signup", json={"email": email, "name": "Ada", "password": PASSWORD}, timeout=60
-    )
-    assert r.status_code == 201, r.text
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = httpx.post(f"{base}/api/v1/enrolment", json={"role_id": "builder"}, headers=headers, timeout=60)
-    assert r.status_code == 200, r.text
-    return headers
 
 
 def _post(
@@ -110,7 +98,7 @@ def _rebuild_check(url: str) -> None:
 
 
 def test_concurrent_next_and_answers_count_once(server: str, any_ctx: AppContext) -> None:
-    h = _learner(server, "race@example.org")
+    h = http_learner(server, "race@example.org")
     for round_no in range(6):
         # Two tabs, a reload...: eight next requests at once show one presentation.
         shown = _at_once([_get(f"{server}/api/v1/practice/next", h)] * 8)
@@ -156,7 +144,7 @@ def test_concurrent_next_and_answers_count_once(server: str, any_ctx: AppContext
 
 
 def test_concurrent_hints_and_check_answers(server: str, any_ctx: AppContext) -> None:
-    h = _learner(server, "check@example.org")
+    h = http_learner(server, "check@example.org")
     shown = httpx.get(f"{server}/api/v1/practice/next", headers=h, timeout=60).json()
     item = PACK.item(shown["item"]["id"])
     hints = _at_once([_post(f"{server}/api/v1/practice/hint", {"item_id": item.id}, h)] * len(item.hints))
