@@ -486,3 +486,46 @@ def test_the_policy_reads_stored_predictions_without_decoding_the_state(any_ctx:
         rebuild_all(session)
     again, _ = from_state()
     assert again is not None and again["p"] == pytest.approx(stored["p"] if stored else [], abs=1e-12)
+
+
+def test_model_choice_scores_each_answer_once_so_copied_rows_cannot_win(ctx: AppContext) -> None:
+    """Every answer is a coin flip to a two-skill item, logged once per skill with the same label.
+    Read row by row, the second row of an answer is a copy of the first (the learner's "last
+    answer"), which the logistic model's features can read; scored once per answer, no model can
+    do better than chance."""
+    rng = np.random.default_rng(11)
+    start = utcnow() - timedelta(days=10)
+    with ctx.session() as session:
+        org = auth.default_organisation(session)
+        for u in range(40):
+            user = auth.create_user(
+                session,
+                org_id=org.id,
+                email=f"coin{u}@example.org",
+                name=f"Coin {u}",
+                password="tidal-ferry-quartz-81",
+                password_hash="x",
+                is_simulated=True,
+            )
+            for k in range(20):
+                correct = bool(rng.random() < 0.5)
+                session.add(
+                    Response(
+                        org_id=org.id,
+                        user_id=user.id,
+                        item_id="apps.rag.why",
+                        skills=["apps.rag", "basics.prompts"],
+                        kind="choice",
+                        context="practice",
+                        answer={"simulated": True},
+                        correct=correct,
+                        score=float(correct),
+                        hints_used=0,
+                        duration_ms=1000,
+                        created_at=start + timedelta(minutes=10 * k),
+                    )
+                )
+    summary = fit_kt(ctx)
+    assert summary.held_out_auc["logistic"] is not None and summary.held_out_auc["bkt"] is not None
+    assert summary.held_out_auc["logistic"] < 0.6
+    assert summary.held_out_auc["bkt"] < 0.6

@@ -101,7 +101,8 @@ MIN_SKILL_LEARNERS = 10
 HELD_OUT_SHARE = 0.2
 SELECTION_PROTOCOL = (
     "held-out learners (the last 20% by SHA-256 of their id); each of their answers "
-    "predicted from their earlier answers by models fitted on the other learners; AUC"
+    "scored once (a multi-skill answer by its first skill) and predicted from their earlier "
+    "answers by models fitted on the other learners; AUC"
 )
 KT_MODELS = ("auto", "bkt", "logistic")
 
@@ -110,7 +111,8 @@ def _selection_text() -> str:
     """``SELECTION_PROTOCOL`` (stored in English with the fit) in the reader's language."""
     return _(
         "held-out learners (the last 20% by SHA-256 of their id); each of their answers "
-        "predicted from their earlier answers by models fitted on the other learners; AUC"
+        "scored once (a multi-skill answer by its first skill) and predicted from their earlier "
+        "answers by models fitted on the other learners; AUC"
     )
 
 
@@ -203,10 +205,15 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
         item_code = {i: k for k, i in enumerate(item_ids)}
         users: dict[int, int] = {}
         rows_u, rows_s, rows_i, rows_c, rows_t = [], [], [], [], []
+        # One answer to a multi-skill item is one row per skill, with the same label: only its
+        # first row is scored when models are compared, since the later ones can read the
+        # earlier ones (the learner's "last answer") and would score a copy.
+        rows_first: list[bool] = []
         for _rid, user_id, item_id, skill_list, correct, created_at in answers:
             label = bool(correct)
             moment = as_utc(created_at).timestamp()
-            for skill_id in skill_list:
+            for position, skill_id in enumerate(skill_list):
+                rows_first.append(position == 0)
                 rows_u.append(users.setdefault(user_id, len(users)))
                 rows_s.append(skill_code[skill_id])
                 rows_i.append(item_code[item_id])
@@ -232,9 +239,10 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
             held = _held_out_users(list(users))
             test = np.isin(log.user, np.array([users[u] for u in held], dtype=np.int64))
             train_log, test_log = _subset(log, ~test), _subset(log, test)
+            scored = np.array(rows_first, dtype=bool)[test]
             for kind in ("bkt", "logistic"):
                 predictions = make(kind).fit(train_log).predict_proba(test_log)
-                held_out_auc[kind] = _finite_auc(test_log.correct, predictions)
+                held_out_auc[kind] = _finite_auc(test_log.correct[scored], predictions[scored])
         chosen = model
         if model == "auto":
             chosen = "bkt"
