@@ -333,6 +333,7 @@ def _load(root: Path) -> tuple[Pack, Sources]:
             lessons.append((lesson, lesson_file, 1))
 
     _check_references(reader, meta, skills, roles, items, lessons)
+    _check_provenance(reader, meta, items, lessons)
     for kind, entries in (("skill", skills), ("role", roles), ("item", items), ("lesson", lessons)):
         for obj, where, line in entries:
             sources.where.setdefault((kind, obj.id), (where, line))
@@ -409,6 +410,40 @@ def _check_references(
         for sid in lesson.skills:
             if sid not in skill_ids:
                 reader.add(path, line, f"lesson {lesson.id!r}: unknown skill {sid!r}")
+
+
+def _check_provenance(
+    reader: _Reader,
+    meta: PackMeta | None,
+    items: list[tuple[Item, Path, int | None]],
+    lessons: list[tuple[Lesson, Path, int | None]],
+) -> None:
+    """Provenance on every item and lesson (in a pack that requires it) and lesson sources that
+    name lessons of this pack."""
+    required = meta is not None and meta.require_provenance
+    lesson_ids = {lesson.id for lesson, _, _ in lessons}
+    entries: list[tuple[str, Item | Lesson, Path, int | None]] = [("item", i, p, ln) for i, p, ln in items]
+    entries += [("lesson", x, p, ln) for x, p, ln in lessons]
+    for kind, obj, path, line in entries:
+        prov = obj.provenance
+        if prov is None:
+            if required:
+                reader.add(
+                    path,
+                    line,
+                    f"{kind} {obj.id!r}: no provenance (author, reviewers, reviewed, sources, status)",
+                )
+            continue
+        refs = prov.lesson_refs() + [
+            s for s in getattr(obj, "further_reading", []) if s.startswith("lesson.")
+        ]
+        for ref in refs:
+            if ref not in lesson_ids:
+                reader.add(path, line, f"{kind} {obj.id!r}: source {ref!r} is not a lesson of this pack")
+    if required:
+        for lesson, path, line in lessons:
+            if not lesson.further_reading:
+                reader.add(path, line, f"lesson {lesson.id!r}: no further_reading")
 
 
 def pack_from_json(document: dict[str, Any]) -> Pack:

@@ -6,7 +6,9 @@ its validated, in-memory form. They are plain data: no database, no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -35,6 +37,75 @@ OptionalText = Annotated[str | None, Field(default=None, min_length=1)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+#: A source or a further-reading entry: a lesson id of the pack, a link, or a full reference.
+_LESSON_REF = re.compile(r"^lesson\.[a-z0-9][a-z0-9_.\-]*$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+_YEAR = re.compile(r"\b(19|20)\d\d\b")
+ProvenanceStatus = Literal["draft", "reviewed", "retired"]
+Agent = Annotated[str, Field(min_length=3, max_length=120)]
+
+
+def source_problem(source: str) -> str | None:
+    """Why ``source`` is not a lesson id, a link or a full reference (None when it is one)."""
+    text = source.strip()
+    if _LESSON_REF.match(text) or _URL.match(text):
+        return None
+    if text.startswith(("http:", "https:", "www.")):
+        return f"source {text!r} is not a whole http(s) link"
+    if len(text) < 20 or not _YEAR.search(text):
+        return (
+            f"source {text!r} is neither a lesson id, an http(s) link nor a full reference "
+            "(authors or publisher, year, title)"
+        )
+    return None
+
+
+def _sources_valid(sources: list[str]) -> list[str]:
+    problems = [p for p in map(source_problem, sources) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return sources
+
+
+class Provenance(_Strict):
+    """Who wrote an item or lesson, who reviewed it and when, from what, and whether it is used.
+
+    Authors and reviewers are roles or teams, never named people (see docs/authoring.md)."""
+
+    author: Agent
+    reviewers: list[Agent] = Field(default_factory=list)
+    reviewed: dt.date | None = None
+    sources: list[str] = Field(min_length=1)
+    status: ProvenanceStatus = "draft"
+    #: what the reviews covered (free text for authors; not shown to learners)
+    notes: str | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: list[str]) -> list[str]:
+        return _sources_valid(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Provenance:
+        if self.author.strip().casefold() in {r.strip().casefold() for r in self.reviewers}:
+            raise ValueError("a reviewer must be someone other than the author")
+        if len(set(self.reviewers)) != len(self.reviewers):
+            raise ValueError("a reviewer is listed twice")
+        if self.status == "reviewed" and (not self.reviewers or self.reviewed is None):
+            raise ValueError("status 'reviewed' needs at least one reviewer and a 'reviewed' date")
+        if self.reviewed is not None:
+            if self.reviewed > dt.date.today() + dt.timedelta(days=1):
+                raise ValueError(f"reviewed date {self.reviewed} is in the future")
+            if self.reviewed.year < 2020:
+                raise ValueError(f"reviewed date {self.reviewed} is before 2020")
+            if not self.reviewers:
+                raise ValueError("a 'reviewed' date needs the reviewers")
+        return self
+
+    def lesson_refs(self) -> list[str]:
+        return [s.strip() for s in self.sources if _LESSON_REF.match(s.strip())]
 
 
 class Domain(_Strict):
@@ -175,6 +246,9 @@ class Item(_Strict):
     starter: str | None = None
     solution: str | None = None
     cases: list[CodeCase] | None = None
+    #: who wrote and reviewed the item, from what (required in packs that set
+    #: ``require_provenance``; optional for drafts made in the app)
+    provenance: Provenance | None = None
 
     @field_validator("answer")
     @classmethod
@@ -225,6 +299,10 @@ class Item(_Strict):
         return p
 
     @property
+    def retired(self) -> bool:
+        return self.provenance is not None and self.provenance.status == "retired"
+
+    @property
     def item_params(self) -> IRTParams:
         """IRT parameters: calibrated if present, else from the authored difficulty."""
         return self.irt or IRTParams(a=1.0, b=self.difficulty, c=0.0)
@@ -254,7 +332,15 @@ class Lesson(_Strict):
     title: str = Field(min_length=1)
     skills: list[Identifier] = Field(min_length=1)
     minutes: float = Field(default=5.0, gt=0, le=240)
+    #: sources for the learner who wants more (lesson ids, links or full references)
+    further_reading: list[str] = Field(default_factory=list)
+    provenance: Provenance | None = None
     body: str = Field(min_length=1)
+
+    @field_validator("further_reading")
+    @classmethod
+    def _reading(cls, v: list[str]) -> list[str]:
+        return _sources_valid(v)
 
     @field_validator("body")
     @classmethod
@@ -273,6 +359,8 @@ class PackMeta(_Strict):
     #: languages the pack promises complete: loading it fails on any missing translation
     languages: list[LanguageTag] = Field(default_factory=list)
     license: str = "CC-BY-4.0"
+    #: every item and lesson must carry ``provenance`` (and every lesson ``further_reading``)
+    require_provenance: bool = False
     domains: list[Domain] = Field(min_length=1)
 
 
@@ -426,7 +514,8 @@ class Pack(BaseModel):
         return {r.id: r for r in self.roles}
 
     def items_for_skill(self, skill_id: str) -> list[Item]:
-        return [i for i in self.items if skill_id in i.skills]
+        """The items of a skill that are in use (a retired item is never presented)."""
+        return [i for i in self.items if skill_id in i.skills and not i.retired]
 
     def lessons_for_skill(self, skill_id: str) -> list[Lesson]:
         return [lesson for lesson in self.lessons if skill_id in lesson.skills]
