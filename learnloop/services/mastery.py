@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -545,16 +545,50 @@ def evidence_matrix(
     """people x skills: whether each targeted skill's mastery (``matrix``) meets its target
     (``targets``, NaN where none) with enough evidence (:func:`target_gaps_for`); one read of
     those people's answers. Cells without a target are True."""
+    return evidence_matrices(session, user_ids, skill_ids, items_by_skill, rule, [(now, matrix)], targets)[0]
+
+
+def evidence_matrices(
+    session: Session,
+    user_ids: list[int],
+    skill_ids: list[str],
+    items_by_skill: Mapping[str, Iterable[Any]],
+    rule: EvidenceRule,
+    moments: Sequence[tuple[float, Any]],
+    targets: Any,
+) -> list[Any]:
+    """:func:`evidence_matrix` at several moments (ascending POSIX seconds, each with the
+    mastery matrix of that moment), from the answers given before each: one read of the log,
+    folded in time order, as the weekly trend needs."""
     import numpy as np
 
-    ok = np.ones((len(user_ids), len(skill_ids)), dtype=bool)
+    out: list[Any] = []
     if not user_ids or not skill_ids:
-        return ok
+        return [np.ones((len(user_ids), len(skill_ids)), dtype=bool) for _ in moments]
     row = {u: i for i, u in enumerate(user_ids)}
     col = {s: j for j, s in enumerate(skill_ids)}
     model = load_model(session)
     emissions = item_emissions(session)
     folded: dict[tuple[int, int], SkillEvidence] = {}
+
+    def judge(now: float, matrix: Any) -> Any:
+        ok = np.ones((len(user_ids), len(skill_ids)), dtype=bool)
+        for i in range(len(user_ids)):
+            for j, skill_id in enumerate(skill_ids):
+                if np.isnan(targets[i, j]):
+                    continue
+                gaps = target_gaps_for(
+                    items_by_skill.get(skill_id, ()),
+                    float(matrix[i, j]),
+                    float(targets[i, j]),
+                    folded.get((i, j)),
+                    rule,
+                    now,
+                )
+                ok[i, j] = not gaps
+        return ok
+
+    pending = list(moments)
     for uid, item_id, skill_list, kind, correct, created_at in session.execute(
         with_decisions(
             select(
@@ -567,8 +601,11 @@ def evidence_matrix(
             )
         )
         .where(Response.user_id.in_(user_ids))
-        .order_by(Response.id)
+        .order_by(Response.created_at, Response.id)
     ):
+        at = as_utc(created_at).timestamp()
+        while pending and at >= pending[0][0]:
+            out.append(judge(*pending.pop(0)))
         _kind, guess, family = emissions.get(item_id, (kind, item_guess(str(kind)), item_id))
         for skill_id in skill_list or ():
             j = col.get(skill_id)
@@ -581,19 +618,7 @@ def evidence_matrix(
                 correct=bool(correct),
                 params=model.params(skill_id),
                 guess=guess,
-                at=as_utc(created_at).timestamp(),
+                at=at,
             )
-    for i in range(len(user_ids)):
-        for j, skill_id in enumerate(skill_ids):
-            if np.isnan(targets[i, j]):
-                continue
-            gaps = target_gaps_for(
-                items_by_skill.get(skill_id, ()),
-                float(matrix[i, j]),
-                float(targets[i, j]),
-                folded.get((i, j)),
-                rule,
-                now,
-            )
-            ok[i, j] = not gaps
-    return ok
+    out.extend(judge(*moment) for moment in pending)
+    return out

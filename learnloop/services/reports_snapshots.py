@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from learnloop.services.context import AppContext
-from learnloop.services.mastery import load_model
+from learnloop.services.mastery import evidence_matrices, evidence_rule, load_model
 from learnloop.services.reports import (
     Array,
     Person,
@@ -97,14 +97,29 @@ def ensure_weekly_snapshots(ctx: AppContext, org_id: int, now: datetime | None =
                 )
                 or 0
             )
+            weeks = []
             for week in missing:
                 matrix, unanswered = mastery_as_of(
                     session, org_id, people, grid.skill_ids, grid.priors, current, week + WEEK
                 )
+                weeks.append((week, matrix, unanswered))
+            # "ready" as the live dashboard counts it: mastery at the target *and* the evidence
+            # the learner had by the week's end
+            role_index = grid.role_index(people)
+            evidenced = evidence_matrices(
+                session,
+                [p.id for p in people],
+                grid.skill_ids,
+                active.items_by_skill,
+                evidence_rule(ctx.settings),
+                [((week + WEEK).timestamp(), matrix) for week, matrix, _ in weeks],
+                grid.targets[role_index],
+            )
+            for (week, matrix, unanswered), backed in zip(weeks, evidenced, strict=True):
                 session.add(ReportWeek(org_id=org_id, week_start=week, computed_at=utcnow()))
                 if unanswered == pairs:
                     continue  # no one had answered yet: the week is stored empty, the trend skips it
-                st = standing(grid, grid.role_index(people), matrix, ctx.settings.report_close_share)
+                st = standing(grid, role_index, matrix, ctx.settings.report_close_share, backed)
                 _store(
                     session,
                     org_id,

@@ -152,10 +152,11 @@ def targets_on_mastery_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     state, one log row per step) and check the gap arithmetic. The evidence a target needs in
     the product has its own tests (tests/services/test_reports_team.py)."""
     from learnloop.science.evidence import EvidenceRule
-    from learnloop.services import reports_team
+    from learnloop.services import reports_snapshots, reports_team
 
-    monkeypatch.setattr(
-        reports_team,
-        "evidence_rule",
-        lambda settings: EvidenceRule(min_items=0, need_open_kind=False, max_age_days=0, threshold=0.0),
-    )
+    for module in (reports_team, reports_snapshots):
+        monkeypatch.setattr(
+            module,
+            "evidence_rule",
+            lambda settings: EvidenceRule(min_items=0, need_open_kind=False, max_age_days=0, threshold=0.0),
+        )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from learnloop.errors import Forbidden, NotFound
-from learnloop.services import mastery, reports_team
+from learnloop.services import mastery, reports_snapshots, reports_team
 from learnloop.services.context import AppContext
 from learnloop.services.reports import practice_to_target, week_start
 from learnloop.services.reports_learner import learner_report
@@ -248,3 +248,31 @@ def test_ready_needs_evidence_and_the_manager_sees_what_backs_it(
     assert shown["Big0"].status != "ready" and shown["Big0"].met < shown["Big0"].total
     assert shown["Big0"].practice_answers == 2 and shown["Big0"].distinct_items == 1
     assert shown["Big0"].last_check_on is None
+
+
+def test_weekly_trend_counts_ready_with_the_evidence_rule_as_the_dashboard_does(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored weeks and the live week agree: mastery at the target on one item's answers is not
+    "ready" in any week, under the product's rule."""
+    for module in (reports_team, reports_snapshots):
+        monkeypatch.setattr(module, "evidence_rule", mastery.evidence_rule)
+    org = make_org(ctx, "Evidence")
+    add_user(ctx, org, "boss", role="manager", target_role=None)
+    this_week = week_start(utcnow())
+    for i in range(5):
+        add_user(ctx, org, f"l{i}", team="T")
+        set_history(
+            ctx,
+            org,
+            f"l{i}",
+            "basics.prompts",
+            [
+                (this_week - timedelta(weeks=2, hours=-i - 1), 0.95),
+                (this_week - timedelta(weeks=1, hours=-i - 1), 0.97),
+            ],
+        )
+        set_mastery(ctx, org, f"l{i}", {"apps.rag": 0.9}, at=this_week - timedelta(weeks=2, hours=-i - 1))
+    report = team_report(ctx, viewer(ctx, org, "boss"))
+    assert [p.ready for p in report.trend] == [0, 0, 0]
+    assert [p.blocked for p in report.trend] == [10, 10, 10]
