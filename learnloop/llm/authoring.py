@@ -2,15 +2,18 @@
 
 With a model: a prompt with the lesson and the stems already in the bank, structured JSON
 output, each draft validated against the pack schema (:class:`learnloop.content.models.Item`).
-Offline: one "explain in your own words" text item per lesson section, its rubric keywords
-taken from the section's bold terms. Either way drafts are de-duplicated against the bank by
+Offline: template drafts an author completes (``offline_drafts``): the terms the lessons set in
+bold, asked as "which term fits" choice items (the other terms as distractors) and "explain in
+your own words" text items, every text only an author can write marked ‹like this›. Either way drafts are de-duplicated against the bank by
 embedding similarity and only ever become pack content after an instructor approves them.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +23,6 @@ from pydantic import ValidationError
 
 from learnloop.content.models import Item, Lesson, Skill
 from learnloop.llm.grading_text import lexical_units as content_words
-from learnloop.llm.leaks import sentences
 from learnloop.llm.providers.offline import chunk_lesson
 
 EmbedFn = Callable[[list[str]], np.ndarray]
@@ -113,50 +115,180 @@ def parse_drafts(raw: str, skill_id: str, id_prefix: str) -> tuple[list[Item], l
     return items, problems
 
 
-def offline_drafts(skill: Skill, lessons: Sequence[Lesson], count: int, id_prefix: str) -> list[Item]:
-    """Explain-in-your-own-words items, one per lesson section with enough to say."""
-    out: list[Item] = []
+#: marks what an author still has to write in a template draft; approval refuses a draft with one
+PLACEHOLDER = re.compile(r"‹[^‹›]*›")
+#: how each language asks for a translation in a draft's skeleton
+_TRANSLATE = {"zh-CN": "译成中文", "en": "translate into English"}
+#: a bold span of at most this many words, without sentence punctuation, is a term
+_TERM_WORDS = 5
+
+
+def _terms(text: str) -> list[str]:
+    """The bold terms of a lesson passage ("**context window**"), not bold sentences."""
+    out = []
+    for span in _BOLD.findall(text):
+        term = span.strip()
+        if (
+            len(term.split()) <= _TERM_WORDS
+            and not re.search(r"[.!?:;,]$", term)
+            and not re.match(r"^[\d$€£¥]", term)
+            and term.lower() not in ("and", "or", "not")
+        ):
+            out.append(term)
+    return out
+
+
+@dataclass(frozen=True)
+class _Term:
+    term: str
+    heading: str
+    lesson_title: str
+
+
+def _lesson_terms(lessons: Sequence[Lesson]) -> list[_Term]:
+    seen: set[str] = set()
+    out = []
     for lesson in lessons:
         for passage in chunk_lesson(lesson):
-            if len(out) >= count:
-                return out
-            said = [s.strip() for s in sentences(re.sub(r"\s+", " ", passage.text)) if len(s.split()) >= 5]
-            heading = passage.heading or lesson.title
-            if not said:
-                continue
-            terms = list(dict.fromkeys(t.strip() for t in _BOLD.findall(passage.text)))[:3]
-            if not terms:
-                words = [w for w in content_words(" ".join(said[:2])) if len(w) > 4]
-                terms = list(dict.fromkeys(words))[:2]
-            if not terms:
-                continue
-            reference = " ".join(said[:2]).replace("**", "")
-            item = Item.model_validate(
-                {
-                    "id": f"{id_prefix}-{len(out) + 1}",
-                    "skills": [skill.id],
-                    "kind": "text",
-                    "stem": f"In two or three sentences, explain *{heading}* as the lesson "
-                    f"“{lesson.title}” does.",
-                    "reference_answers": [reference],
-                    "rubric": [
-                        {
-                            "id": f"c{i + 1}",
-                            "description": f"Uses the idea of “{term}” correctly",
-                            "keywords": [term.lower()],
-                        }
-                        for i, term in enumerate(terms)
-                    ],
-                    "pass_fraction": 0.5,
-                    "explanation": " ".join(said[:3]).replace("**", ""),
-                    "hints": [
-                        f"Reread the section “{heading}” of “{lesson.title}”.",
-                        f"Start from what “{terms[0]}” means.",
-                    ],
-                    "minutes": 3,
-                }
-            )
-            out.append(item)
+            for term in _terms(passage.text):
+                if term.lower() not in seen:
+                    seen.add(term.lower())
+                    out.append(_Term(term, passage.heading or lesson.title, lesson.title))
+    return out
+
+
+def offline_drafts(
+    skill: Skill,
+    lessons: Sequence[Lesson],
+    count: int,
+    id_prefix: str,
+    related: Sequence[Lesson] = (),
+) -> list[Item]:
+    """Template drafts an author completes, built from the terms the lessons set in bold.
+
+    Without a model nothing can write a good question, so these are skeletons with every
+    structural part real (the term asked about, distractors that are the other terms of the
+    skill's lessons or of ``related`` lessons of the same domain, the key, the hint pointing
+    at the lesson section) and every text only an author can write marked ‹like this›.
+    Approval refuses a draft while a marker is left (``placeholders``). Alternates
+    "which term fits this description" choice items and "explain in your own words" text
+    items with a rubric of phrases."""
+    terms = _lesson_terms(lessons)
+    pool = [t.term for t in terms]
+    pool += [t.term for t in _lesson_terms(related) if t.term.lower() not in {p.lower() for p in pool}]
+    out: list[Item] = []
+    for n, t in enumerate(terms[:count]):
+        others = [p for p in pool if p.lower() != t.term.lower()]
+        item_id = f"{id_prefix}-{n + 1}"
+        reread = f"Reread the section “{t.heading}” of “{t.lesson_title}”."
+        if n % 2 == 0 and len(others) >= 2:
+            rng = random.Random(zlib.crc32(t.term.encode()))
+            options = [t.term, *rng.sample(others, min(3, len(others)))]
+            rng.shuffle(options)
+            letters = "abcd"[: len(options)]
+            document: dict[str, Any] = {
+                "kind": "choice",
+                "stem": f"Which term from “{t.lesson_title}” fits this description?\n\n"
+                f"‹Describe {t.term} in one sentence of your own, without naming it.›",
+                "options": dict(zip(letters, options, strict=True)),
+                "key": letters[options.index(t.term)],
+                "explanation": f"‹Why “{t.term}” fits the description, and what each other option "
+                "names instead.›",
+                "hints": [reread, f"‹A second hint that narrows the choice without naming “{t.term}”.›"],
+                "minutes": 1,
+            }
+        else:
+            document = {
+                "kind": "text",
+                "stem": f"In two or three sentences of your own, explain what “{t.term}” is and why it "
+                "matters.",
+                "reference_answers": [f"‹A model answer about {t.term}, in your own words.›"],
+                "rubric": [
+                    {
+                        "id": "c1",
+                        "description": f"Says what {t.term} is",
+                        "keywords": [t.term.lower(), f"‹another phrase that shows what {t.term} is›"],
+                    },
+                    {
+                        "id": "c2",
+                        "description": f"‹Why {t.term} matters: the second idea a good answer has›",
+                        "keywords": ["‹a phrase of two to four words›", "‹another way to say it›"],
+                    },
+                ],
+                "pass_fraction": 0.5,
+                "explanation": f"‹What a complete answer says about {t.term}, in two or three sentences.›",
+                "hints": [reread, f"‹A second hint: a question that leads to why {t.term} matters.›"],
+                "minutes": 3,
+            }
+        out.append(Item.model_validate({"id": item_id, "skills": [skill.id], **document}))
+    return out
+
+
+def translation_skeleton(item: Item, language: str) -> dict[str, Any]:
+    """The texts of ``item`` for ``language``, each a marker asking the author to translate it
+    (the overlay fields of its kind, ``content.models.TEXT_FIELDS``)."""
+    ask = _TRANSLATE.get(language, f"translate into {language}")
+
+    def mark(text: str) -> str:
+        return f"‹{ask}: {PLACEHOLDER.sub(lambda m: m.group(0)[1:-1], text).strip()}›"
+
+    out: dict[str, Any] = {"stem": mark(item.stem), "explanation": mark(item.explanation)}
+    out["hints"] = [mark(h) for h in item.hints]
+    if item.kind == "choice":
+        out["options"] = {k: mark(v) for k, v in (item.options or {}).items()}
+    if item.kind == "numeric" and item.unit:
+        out["unit"] = mark(item.unit)
+    if item.kind == "text":
+        out["reference_answers"] = [mark(a) for a in item.reference_answers or []]
+        out["rubric"] = {
+            c.id: {"description": mark(c.description), "keywords": [mark(", ".join(c.keywords))]}
+            for c in item.rubric or []
+        }
+    return out
+
+
+def placeholders(document: Any, path: str = "") -> list[str]:
+    """Where ``document`` (an item, with its translations) still has a ‹marker›: field paths."""
+    if isinstance(document, str):
+        return [path] if PLACEHOLDER.search(document) else []
+    if isinstance(document, dict):
+        return [p for k, v in document.items() for p in placeholders(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(document, list):
+        return [p for n, v in enumerate(document) for p in placeholders(v, f"{path}[{n}]")]
+    return []
+
+
+#: a run of this many words (or CJK characters) shared with the lesson counts as copied
+COPIED_RUN = 10
+_UNITS = re.compile(r"[\u3400-\u9fff]|[^\W_\u3400-\u9fff]+")
+
+
+def _runs(text: str, n: int) -> set[tuple[str, ...]]:
+    units = _UNITS.findall(text.lower())
+    return {tuple(units[i : i + n]) for i in range(len(units) - n + 1)}
+
+
+def copied_from(document: Any, sources: Sequence[str], n: int = COPIED_RUN) -> list[tuple[str, str]]:
+    """(field path, the copied words) for each text of ``document`` that repeats a run of ``n``
+    words of ``sources`` (the lessons) word for word."""
+    source_runs: set[tuple[str, ...]] = set()
+    for text in sources:
+        source_runs |= _runs(re.sub(r"[*_`#>|]", " ", text), n)
+    out = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str):
+            shared = _runs(value, n) & source_runs
+            if shared:
+                out.append((path, " ".join(min(shared))))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+
+    walk(document, "")
     return out
 
 

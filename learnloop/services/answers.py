@@ -158,8 +158,11 @@ def shown_answer(item: Item, answer: dict[str, Any]) -> str | None:
     return str(value)
 
 
-def shown_answer_to(ctx: AppContext, item_id: str, answer: dict[str, Any]) -> str | None:
-    """:func:`shown_answer` for the item ``item_id`` of the active pack, in the UI language."""
+def shown_answer_to(
+    ctx: AppContext, item_id: str, answer: dict[str, Any], org_id: int | None = None
+) -> str | None:
+    """:func:`shown_answer` for the item ``item_id`` of the active pack (as organisation
+    ``org_id`` sees it), in the UI language."""
     with ctx.session() as session:
-        item = ctx.active_pack(session).localized().items.get(item_id)
+        item = ctx.active_pack(session, org_id).localized().items.get(item_id)
     return None if item is None else shown_answer(item, answer)

@@ -1,30 +1,43 @@
 """Generated items as a use case: draft for a skill, review, and publish approved drafts.
 
 Nothing reaches learners unreviewed: drafts live in ``item_drafts``; approving one validates
-it again (the instructor may have edited it) and activates a new version of the pack with
-the item added (``packs.activate_pack``), so the practice loop sees it from then on.
+it again (the instructor may have edited it) as the pack loader would: the item schema, a
+complete translation into every language the pack promises, no ‹marker› left of a template,
+nothing copied word for word from the lessons. An approved item belongs to the approving
+instructor's organisation only: it is an overlay on the shared pack
+(``AppContext.active_pack(session, org_id)``), served to that organisation's learners and
+listed in its item bank and reports, never another's. Drafts are de-duplicated against that
+organisation's view of the bank and its own pending drafts.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from learnloop.content.models import Item, Pack
+from learnloop.content.models import Item, ItemText, Lesson, Pack, Translation
+from learnloop.content.translations import missing_texts, overlay_mismatches
 from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
-from learnloop.llm.authoring import DRAFT_SCHEMA, author_messages, deduplicate, offline_drafts, parse_drafts
+from learnloop.llm.authoring import (
+    DRAFT_SCHEMA,
+    author_messages,
+    copied_from,
+    deduplicate,
+    offline_drafts,
+    parse_drafts,
+    placeholders,
+    translation_skeleton,
+)
 from learnloop.llm.gateway import OfflineRoute
 from learnloop.llm.providers.base import ChatRequest, Completion
 from learnloop.services.auth import CurrentUser
-from learnloop.services.context import AppContext
+from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.llm_usage import gateway_for
-from learnloop.services.packs import activate_pack
-from learnloop.store.models import ItemDraft, UtcDateTime, utcnow
+from learnloop.store.models import ItemAnalysisRun, ItemDraft, UtcDateTime, utcnow
 
 MAX_DRAFTS = 10
 
@@ -40,6 +53,8 @@ class DraftView(BaseModel):
     similarity: float
     status: str
     created_at: UtcDateTime
+    #: a template draft (no model): the fields where an author still has to write (‹markers›)
+    to_complete: list[str] = []
 
 
 class GenerationResult(BaseModel):
@@ -61,7 +76,38 @@ def _view(row: ItemDraft) -> DraftView:
         similarity=row.similarity,
         status=row.status,
         created_at=row.created_at,
+        to_complete=placeholders(row.item) if row.status == "pending" else [],
     )
+
+
+def _languages(pack: Pack) -> list[str]:
+    """The languages other than the base one that the pack promises complete."""
+    return [
+        lang
+        for lang in dict.fromkeys([*pack.meta.languages, *pack.translations])
+        if lang != pack.meta.language
+    ]
+
+
+def _with_translations(pack: Pack, item: Item) -> dict[str, Any]:
+    """A new draft's document: the item, and a translation skeleton for each other language."""
+    document = item.model_dump(mode="json", exclude_none=True)
+    languages = _languages(pack)
+    if languages:
+        document["translations"] = {lang: translation_skeleton(item, lang) for lang in languages}
+    return document
+
+
+def _related_lessons(active: ActivePack, skill_id: str) -> list[Lesson]:
+    """Lessons of the other skills of the skill's domain (distractors for template drafts)."""
+    skills = active.pack.skill_index()
+    domain = skills[skill_id].domain
+    return [
+        lesson
+        for lesson in active.pack.lessons
+        if skill_id not in lesson.skills
+        and any(skills[s].domain == domain for s in lesson.skills if s in skills)
+    ]
 
 
 def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: int = 3) -> GenerationResult:
@@ -70,19 +116,25 @@ def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: in
     if not 1 <= count <= MAX_DRAFTS:
         raise InvalidInput(_("Ask for between 1 and %(n)d drafts.") % {"n": MAX_DRAFTS})
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         skill = active.pack.skill_index().get(skill_id)
         if skill is None:
             raise NotFound(_("No such skill."))
         lessons = active.pack.lessons_for_skill(skill_id)
         if not lessons:
             raise Conflict(_("This skill has no lesson to write items from."))
+        related = _related_lessons(active, skill_id)
         pending = [
-            Item.model_validate(r.item)
+            Item.model_validate({k: v for k, v in r.item.items() if k != "translations"})
             for r in session.execute(
-                select(ItemDraft).where(ItemDraft.status == "pending", ItemDraft.skill_id == skill_id)
+                select(ItemDraft).where(
+                    ItemDraft.org_id == user.org_id,
+                    ItemDraft.status == "pending",
+                    ItemDraft.skill_id == skill_id,
+                )
             ).scalars()
         ]
+        # this organisation's bank: the shared items and its own approved ones, never another's
         bank = [*active.items_by_skill.get(skill_id, []), *pending]
     prefix = f"{skill_id}.draft-{utcnow().strftime('%Y%m%d%H%M%S')}"[:70]
     gateway = gateway_for(ctx)
@@ -97,7 +149,16 @@ def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: in
     problems: list[str] = []
     notices: list[str] = []
     if isinstance(reply, OfflineRoute):
-        items, provider, notices = offline_drafts(skill, lessons, count, prefix), "offline", reply.notices
+        items, provider = offline_drafts(skill, lessons, count, prefix, related), "offline-template"
+        notices = [
+            *reply.notices,
+            _(
+                "No language model is configured: the drafts are templates built from the terms of the "
+                "lessons. Write every part marked ‹…› before approving."
+            ),
+        ]
+        if not items:
+            problems.append(_("The lessons of this skill set no terms in bold to build templates from."))
     else:
         assert isinstance(reply, Completion)
         items, problems = parse_drafts(reply.text, skill_id, prefix)
@@ -112,7 +173,7 @@ def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: in
                 org_id=user.org_id,
                 skill_id=skill_id,
                 lesson_id=lessons[0].id,
-                item=draft.item.model_dump(mode="json", exclude_none=True),
+                item=_with_translations(active.pack, draft.item),
                 provider=provider,
                 nearest_item_id=draft.nearest_item_id,
                 similarity=draft.similarity,
@@ -157,14 +218,67 @@ def _own_draft(session: Any, user: CurrentUser, draft_id: int) -> ItemDraft:
     return row
 
 
-def _next_version(version: str) -> str:
-    match = re.match(r"^(.*)-a(\d+)$", version)
-    base, n = (match.group(1), int(match.group(2))) if match else (version, 0)
-    return f"{base[:30]}-a{n + 1}"
+def _check_draft(active: ActivePack, document: dict[str, Any], lesson_texts: list[str]) -> Item:
+    """The item of an approved draft, checked as the pack loader checks the default pack."""
+    document = dict(document)
+    translations = document.pop("translations", None) or {}
+    try:
+        item = Item.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(
+            _("The item does not fit the pack schema."),
+            details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+        ) from None
+    unknown = [s for s in item.skills if s not in active.pack.skill_index()]
+    if unknown:
+        raise InvalidInput(_("The item names unknown skills."), details=unknown)
+    if not isinstance(translations, dict):
+        raise InvalidInput(_("translations must map a language to the item's texts in it."))
+    texts: dict[str, ItemText] = {}
+    problems: list[str] = []
+    for lang, text in translations.items():
+        try:
+            texts[str(lang)] = ItemText.model_validate(text)
+        except ValidationError as exc:
+            problems += [
+                f"translations.{lang}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            ]
+    if problems:
+        raise InvalidInput(_("A translation of the item does not fit the pack schema."), details=problems)
+    alone = Pack.model_construct(
+        meta=active.pack.meta, skills=active.pack.skills, roles=[], items=[item], lessons=[], translations={}
+    )
+    for lang in _languages(active.pack):
+        overlay = Translation(items={item.id: texts[lang]} if lang in texts else {})
+        problems += [f"translations.{lang}: {m.message}" for m in overlay_mismatches(alone, overlay)]
+        problems += [
+            f"translations.{lang}.{field}: " + _("missing")
+            for m in missing_texts(alone, overlay)
+            if m.kind == "item"
+            for field in m.fields
+        ]
+    if problems:
+        raise InvalidInput(
+            _("Every language the pack promises needs the item's texts: complete the translations."),
+            details=problems,
+        )
+    marked = placeholders({**document, "translations": translations})
+    if marked:
+        raise InvalidInput(
+            _("Write every part marked ‹…› before approving: the draft is a template."), details=marked
+        )
+    copied = copied_from({**document, "translations": translations}, lesson_texts)
+    if copied:
+        raise InvalidInput(
+            _("Parts of the item copy the lesson word for word; write them in your own words."),
+            details=[f"{path}: “{words}”" for path, words in copied],
+        )
+    return item
 
 
 def approve(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str | None = None) -> DraftView:
-    """Publish a draft (as edited by the instructor) in a new version of the active pack."""
+    """Publish a draft (as edited by the instructor) to the instructor's organisation: its
+    learners are served it from now on, no other organisation's are."""
     user.require("instructor")
     with ctx.session() as session:
         row = _own_draft(session, user, draft_id)
@@ -172,37 +286,35 @@ def approve(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str 
         if edited_yaml is not None and edited_yaml.strip():
             try:
                 edited = yaml.safe_load(edited_yaml)
-            except yaml.YAMLError:
-                raise InvalidInput(_("The edited item is not valid YAML.")) from None
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = _(" (line %(line)d)") % {"line": mark.line + 1} if mark is not None else ""
+                raise InvalidInput(_("The edited item is not valid YAML.") + where) from None
             if not isinstance(edited, dict):
                 raise InvalidInput(_("The edited item must be a YAML mapping."))
             document = edited
         document["id"] = f"{row.skill_id}.authored-{row.id}"
-        try:
-            item = Item.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidInput(
-                _("The item does not fit the pack schema."),
-                details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
-            ) from None
-        active = ctx.active_pack(session)
-        unknown = [s for s in item.skills if s not in active.pack.skill_index()]
-        if unknown:
-            raise InvalidInput(_("The item names unknown skills."), details=unknown)
-        if item.id in active.items:
+        active = ctx.active_pack(session, user.org_id)
+        if document["id"] in active.items:
             raise Conflict(_("An item with this id is already in the pack."))
-        pack_document = active.pack.model_dump(mode="json")
-    pack_document["items"].append(item.model_dump(mode="json", exclude_none=True))
-    pack_document["meta"]["version"] = _next_version(pack_document["meta"]["version"])
-    pack = Pack.model_validate(pack_document)
-    activate_pack(ctx, pack)
-    with ctx.session() as session:
-        row = _own_draft(session, user, draft_id)
-        row.item = item.model_dump(mode="json", exclude_none=True)
+        lesson_texts = [
+            text
+            for lesson in active.pack.lessons_for_skill(row.skill_id)
+            for language in (None, *_languages(active.pack))
+            for localized in [active.localized(language).pack.lesson(lesson.id) if language else lesson]
+            for text in (localized.title, localized.body)
+        ]
+        item = _check_draft(active, document, lesson_texts)
+        stored = item.model_dump(mode="json", exclude_none=True)
+        if document.get("translations"):
+            stored["translations"] = document["translations"]
+        row.item = stored
         row.status = "approved"
         row.reviewed_by = user.id
         row.reviewed_at = utcnow()
-        row.pack_row_id = ctx.active_pack(session).row_id
+        row.pack_row_id = active.row_id
+        # the organisation's item analysis lists the new item from now on
+        session.execute(delete(ItemAnalysisRun).where(ItemAnalysisRun.org_id == user.org_id))
         session.flush()
         return _view(row)
 

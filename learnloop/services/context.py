@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from learnloop.config import Settings, get_settings
 from learnloop.content.graph import prerequisite_closure
-from learnloop.content.models import Item, Lesson, Pack, Role
+from learnloop.content.models import Item, ItemText, Lesson, Pack, Role
 from learnloop.errors import LearnloopError, NotFound
 from learnloop.i18n import _, get_locale
 from learnloop.store.db import session_scope
-from learnloop.store.models import ContentPack
+from learnloop.store.models import ContentPack, ItemDraft
+
+log = logging.getLogger(__name__)
 
 _localized_lock = threading.Lock()
 
@@ -30,7 +33,16 @@ class ActivePack:
     pack: Pack
     #: the pack in its base language, for a localised copy
     base: ActivePack | None = field(default=None, repr=False, compare=False)
+    #: the organisation whose view this is (``AppContext.active_pack(session, org_id)``): the
+    #: shared pack plus the items its instructors approved; None for the shared pack itself
+    org_id: int | None = None
+    #: ids of the items only this organisation has (its approved drafts)
+    authored: frozenset[str] = frozenset()
     _localized: dict[str, ActivePack] = field(default_factory=dict, repr=False, compare=False)
+    #: (shared pack only) organisation id -> (its approved drafts' count and newest id, its view)
+    _orgs: dict[int, tuple[tuple[int, int], ActivePack]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @cached_property
     def items(self) -> dict[str, Item]:
@@ -92,7 +104,9 @@ class ActivePack:
         with _localized_lock:
             found = root._localized.get(pack.language)
             if found is None:
-                found = ActivePack(row_id=root.row_id, pack=pack, base=root)
+                found = ActivePack(
+                    row_id=root.row_id, pack=pack, base=root, org_id=root.org_id, authored=root.authored
+                )
                 root._localized[pack.language] = found
         return found
 
@@ -112,7 +126,15 @@ class AppContext:
         with session_scope(self.settings.database_url) as session:
             yield session
 
-    def active_pack(self, session: Session) -> ActivePack:
+    def active_pack(self, session: Session, org_id: int | None = None) -> ActivePack:
+        """The active pack; with ``org_id``, that organisation's view of it: the shared pack plus
+        the items its instructors approved (``services/authoring.py``), which no other
+        organisation sees. Pass the caller's organisation wherever items reach a learner or an
+        instructor (practice, grading, the item bank, reports)."""
+        shared = self._shared_pack(session)
+        return shared if org_id is None else _org_view(session, shared, org_id)
+
+    def _shared_pack(self, session: Session) -> ActivePack:
         row = session.execute(
             select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
         ).first()
@@ -130,3 +152,63 @@ class AppContext:
             with self._lock:
                 self._packs = {row_id: cached}
         return cached
+
+
+def _org_view(session: Session, shared: ActivePack, org_id: int) -> ActivePack:
+    """``shared`` with the organisation's approved items added (built once per change: approved
+    drafts never leave that state, so their count and newest id say when to rebuild)."""
+    approved = (ItemDraft.org_id == org_id, ItemDraft.status == "approved")
+    count, newest = session.execute(select(func.count(), func.max(ItemDraft.id)).where(*approved)).one()
+    if not count:
+        return shared
+    key = (int(count), int(newest))
+    with _localized_lock:
+        hit = shared._orgs.get(org_id)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    documents = session.execute(select(ItemDraft.item).where(*approved).order_by(ItemDraft.id)).scalars()
+    pack, authored = authored_overlay(shared.pack, documents, f"org{org_id}")
+    view = ActivePack(row_id=shared.row_id, pack=pack, org_id=org_id, authored=frozenset(authored))
+    with _localized_lock:
+        shared._orgs[org_id] = (key, view)
+    return view
+
+
+def authored_overlay(pack: Pack, documents: Iterable[dict[str, object]], tag: str) -> tuple[Pack, list[str]]:
+    """``pack`` with the authored items of ``documents`` added (each an item, with its texts in
+    other languages under ``translations``), and the ids added. An item that no longer fits the
+    pack (a skill it names left, or its id is taken) is left out and logged."""
+    skills = pack.skill_index()
+    taken = set(pack.item_index())
+    items: list[Item] = []
+    texts: dict[str, dict[str, ItemText]] = {}
+    for raw in documents:
+        document = dict(raw)
+        translations = document.pop("translations", None) or {}
+        try:
+            item = Item.model_validate(document)
+            localized = {str(lang): ItemText.model_validate(t) for lang, t in dict(translations).items()}  # type: ignore[call-overload]
+        except ValueError as exc:
+            log.warning("authored item %s left out: %s", document.get("id"), exc)
+            continue
+        if item.id in taken or any(s not in skills for s in item.skills):
+            log.warning("authored item %s left out: its id is taken or it names an unknown skill", item.id)
+            continue
+        taken.add(item.id)
+        items.append(item)
+        for lang, text in localized.items():
+            texts.setdefault(lang, {})[item.id] = text
+    if not items:
+        return pack, []
+    out = Pack.model_construct(
+        meta=pack.meta.model_copy(update={"version": f"{pack.meta.version}+{tag}"}),
+        skills=pack.skills,
+        roles=pack.roles,
+        items=[*pack.items, *items],
+        lessons=pack.lessons,
+        translations={
+            lang: overlay.model_copy(update={"items": {**overlay.items, **texts.get(lang, {})}})
+            for lang, overlay in pack.translations.items()
+        },
+    )
+    return out, [i.id for i in items]

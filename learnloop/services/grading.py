@@ -45,7 +45,7 @@ def grade_answer(ctx: AppContext, user: CurrentUser, item: Item, answer: dict[st
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(_("a non-empty text answer is required"))
     with ctx.session() as session:
-        pack = ctx.active_pack(session).pack
+        pack = ctx.active_pack(session, user.org_id).pack
     try:
         result = grade_text(
             gateway_for(ctx),
@@ -191,7 +191,7 @@ def review_queue(ctx: AppContext, user: CurrentUser, status: str = "pending") ->
         raise InvalidInput(_("status must be pending or decided"))
     with ctx.session() as session:
         _link_responses(session, user.org_id)
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         rows = session.execute(
             select(GradeReview, User.name)
             .join(User, User.id == GradeReview.user_id)
@@ -224,7 +224,7 @@ def decide(
         session.flush()
         replay_mastery(session, review.user_id)
         learner = session.get(User, review.user_id)
-        item = ctx.active_pack(session).items.get(review.item_id)
+        item = ctx.active_pack(session, user.org_id).items.get(review.item_id)
         return _view(review, learner.name if learner else "", item)
 
 

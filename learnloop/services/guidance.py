@@ -346,7 +346,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
     """The ordered skills to the learner's role with estimated answers and minutes, due reviews
     and the next activity. Computed from the current state, so it re-plans after every answer."""
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         role_id = current_role(session, user.id)
         if role_id is None or role_id not in active.roles:
             return PathView(
@@ -442,7 +442,7 @@ def fit_memory(ctx: AppContext, user: CurrentUser) -> MemoryFit:
 
     user.require("manager", "instructor")
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         minutes = item_minutes(active.pack)
         answers = logged_answers(session, Response.org_id == user.org_id)
         card_ids: dict[tuple[int, str], int] = {}

@@ -24,7 +24,7 @@ class ItemRow(BaseModel):
 def item_rows(ctx: AppContext, user: CurrentUser) -> list[ItemRow]:
     user.require("instructor", "admin")
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         stats = {
             item_id: (n, right)
             for item_id, n, right in session.execute(
@@ -53,5 +53,5 @@ def item_detail(ctx: AppContext, user: CurrentUser, item_id: str) -> dict[str, A
     """The full item, key and tests included (instructors and admins only)."""
     user.require("instructor", "admin")
     with ctx.session() as session:
-        item = ctx.active_pack(session).item(item_id)
+        item = ctx.active_pack(session, user.org_id).item(item_id)
     return item.model_dump(mode="json", exclude_none=True)

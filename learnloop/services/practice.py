@@ -221,7 +221,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
     # probed before any transaction (the first probe starts a sandbox), then cached
     code_on = get_sandbox(ctx.settings).availability().ok
     with ctx.session() as session:
-        active = ctx.active_pack(session).localized()
+        active = ctx.active_pack(session, user.org_id).localized()
         pending = session.get(PendingItem, user.id)
         still_shown = _still_answerable(active, pending, code_on)
         if still_shown and current_role(session, user.id) in active.roles:
@@ -286,7 +286,7 @@ def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
 
 def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
     with ctx.session() as session:
-        item = ctx.active_pack(session).localized().item(item_id)
+        item = ctx.active_pack(session, user.org_id).localized().item(item_id)
         lock_learner(session, user.id)  # two clicks at once show two hints, not one hint twice
         pending = _pending_for(session, user.id, item_id)
         if pending.hints_shown >= len(item.hints):
@@ -413,7 +413,7 @@ def answer(
     being counted again. ``presentation_id`` is the one ``next_item`` showed; without it, the
     presentation pending when the answer arrives."""
     with ctx.session() as session:
-        active = ctx.active_pack(session).localized()
+        active = ctx.active_pack(session, user.org_id).localized()
         item = active.item(item_id)
         clean = clean_answer(item, payload, ctx.settings.max_answer_bytes)
         pending = session.get(PendingItem, user.id)
@@ -567,7 +567,7 @@ def reveal(ctx: AppContext, user: CurrentUser, presentation_id: str) -> Feedback
     """Give up the remaining attempts of a code item: end its presentation, show the solution."""
     with ctx.session() as session:
         lock_learner(session, user.id)
-        active = ctx.active_pack(session).localized()
+        active = ctx.active_pack(session, user.org_id).localized()
         pending = session.get(PendingItem, user.id)
         if pending is None or pending.presentation_id != presentation_id or pending.attempts < 1:
             raise Conflict(_("There is no attempt to end here; ask for the next item."))

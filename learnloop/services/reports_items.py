@@ -102,7 +102,7 @@ def item_report(ctx: AppContext, viewer: CurrentUser) -> ItemReport:
     """The organisation's item analysis: the stored one while fresh, else computed and stored."""
     viewer.require("instructor")
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, viewer.org_id)
         run = (
             session.execute(
                 select(ItemAnalysisRun)
@@ -155,7 +155,7 @@ def compute_item_report(ctx: AppContext, org_id: int) -> tuple[ItemReport, int]:
     """Compute the item analysis from the response log; returns it and the newest answer's id."""
     window = ctx.settings.report_item_window
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, org_id)
         items = active.pack.items
         index = {it.id: i for i, it in enumerate(items)}
         option_index = [{o: k for k, o in enumerate(sorted(it.options or {}))} for it in items]

@@ -88,7 +88,7 @@ def learner_report(ctx: AppContext, viewer: CurrentUser, user_id: int | None = N
     """The viewer's own report, or a member's whose figures the viewer may see."""
     target_id = viewer.id if user_id is None else user_id
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, viewer.org_id)
         person = _person(session, active, viewer, target_id)
         model = load_model(session)
         rows = mastery_of(session, person.id)

@@ -166,7 +166,7 @@ def team_report(
     min_group = ctx.settings.report_min_group
     reports_snapshots.ensure_weekly_snapshots(ctx, viewer.org_id)
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, viewer.org_id)
         if role_id is not None:
             active.role(role_id)
         org = session.get(Organisation, viewer.org_id)

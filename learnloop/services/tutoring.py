@@ -300,7 +300,7 @@ def prepare(
         # Enforced here, whatever the page or client says: no tutor while a check is running.
         if _check_in_progress(session, user.id):
             raise Forbidden(_check_refusal())
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         history: list[tuple[str, str]] = []
         if conversation_id is not None:
             conv = _own_conversation(session, user, conversation_id)
@@ -382,7 +382,7 @@ def _save(
         ):
             pending.hints_shown = answer.hint_level
         session.flush()
-        return _conversation_view(session, ctx.active_pack(session), user.id, conv)
+        return _conversation_view(session, ctx.active_pack(session, user.org_id), user.id, conv)
 
 
 def ask(
@@ -465,7 +465,7 @@ def conversations(ctx: AppContext, user: CurrentUser) -> list[ConversationSummar
 def conversation(ctx: AppContext, user: CurrentUser, conversation_id: int) -> ConversationView:
     with ctx.session() as session:
         conv = _own_conversation(session, user, conversation_id)
-        return _conversation_view(session, ctx.active_pack(session), user.id, conv)
+        return _conversation_view(session, ctx.active_pack(session, user.org_id), user.id, conv)
 
 
 def latest_conversation(
@@ -474,7 +474,7 @@ def latest_conversation(
     """The learner's newest conversation about this item or lesson (for the chat panel); about
     an item being answered now, only one begun in this presentation."""
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        active = ctx.active_pack(session, user.org_id)
         conv = (
             session.execute(
                 select(TutorConversation)

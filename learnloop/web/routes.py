@@ -233,7 +233,8 @@ def practice_answer(
         return render(
             request, "practice.html", p=presented, item=presented.item, previous=payload, retry=feedback
         )
-    return render(request, "feedback.html", fb=feedback, given=answers.shown_answer_to(ctx, item_id, payload))
+    given = answers.shown_answer_to(ctx, item_id, payload, user.org_id)
+    return render(request, "feedback.html", fb=feedback, given=given)
 
 
 @router.post("/practice/reveal")

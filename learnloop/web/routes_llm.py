@@ -204,6 +204,7 @@ def authoring_review(
                 drafts=authoring.drafts(ctx, user, "pending"),
                 status="pending",
                 skills=skills,
+                edited={draft_id: item_yaml},  # the instructor's edits stay in the form
             )
     elif action == "reject":
         authoring.reject(ctx, user, draft_id)
