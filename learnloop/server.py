@@ -68,11 +68,13 @@ def _api_routers() -> list[APIRouter]:
         routes_guidance,
         routes_llm,
         routes_ops,
+        routes_people,
         routes_reports,
     )
 
     return [
         routes.router,
+        routes_people.router,
         routes_reports.router,
         routes_assessment.router,
         routes_guidance.router,
@@ -82,10 +84,11 @@ def _api_routers() -> list[APIRouter]:
 
 
 def _web_routers() -> list[APIRouter]:
-    from learnloop.web import routes_assessment, routes_guidance, routes_llm, routes_reports
+    from learnloop.web import routes_assessment, routes_guidance, routes_llm, routes_people, routes_reports
 
     return [
         web_routes.router,
+        routes_people.router,
         routes_reports.router,
         routes_assessment.router,
         routes_guidance.router,

@@ -34,7 +34,16 @@ from learnloop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauth
 from learnloop.i18n import _
 from learnloop.services import passwords, throttle
 from learnloop.services.context import AppContext
-from learnloop.store.models import AuthSession, Organisation, Team, User, as_utc, utcnow
+from learnloop.store.models import (
+    AuthSession,
+    Organisation,
+    Team,
+    TeamAdmin,
+    User,
+    as_utc,
+    team_name_key,
+    utcnow,
+)
 
 ROLES = ("learner", "instructor", "manager", "admin")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -53,6 +62,8 @@ class CurrentUser(BaseModel):
     role: str
     locale: str
     csrf_token: str = ""
+    #: administers at least one team (delegated by an admin): sees the people pages of those teams
+    team_admin: bool = False
 
     def require(self, *roles: str) -> None:
         if self.role not in roles and self.role != "admin":
@@ -112,9 +123,14 @@ def default_organisation(session: Session) -> Organisation:
 
 
 def get_or_create_team(session: Session, org_id: int, name: str) -> Team:
-    team = session.execute(select(Team).where(Team.org_id == org_id, Team.name == name)).scalars().first()
+    """The organisation's team of this name (compared by :func:`team_name_key`), created if new;
+    for the demo and provisioning. People are put in teams chosen from a list
+    (:mod:`learnloop.services.people.teams`)."""
+    name = " ".join(name.split())
+    key = team_name_key(name)
+    team = session.execute(select(Team).where(Team.org_id == org_id, Team.name_key == key)).scalars().first()
     if team is None:
-        team = Team(org_id=org_id, name=name)
+        team = Team(org_id=org_id, name=name, name_key=key)
         session.add(team)
         session.flush()
     return team
@@ -181,6 +197,8 @@ def _current(session: Session, user: User, csrf: str = "") -> CurrentUser:
         role=user.role,
         locale=user.locale,
         csrf_token=csrf,
+        team_admin=session.execute(select(TeamAdmin.team_id).where(TeamAdmin.user_id == user.id)).first()
+        is not None,
     )
 
 
@@ -300,6 +318,8 @@ def login(ctx: AppContext, *, email: str, password: str, address: str | None = N
                 raise VerificationError()
         except (VerificationError, InvalidHashError):
             raise Unauthorized(_("Wrong email or password.")) from None
+        if user.deactivated_at is not None:
+            raise Unauthorized(_("This account is deactivated. Ask your organisation's admin."))
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         result = _new_session(ctx, session, user)
@@ -325,7 +345,7 @@ def resolve(ctx: AppContext, token: str | None) -> CurrentUser | None:
             session.delete(auth)
             return None
         user = session.get(User, auth.user_id)
-        if user is None or user.deleted_at is not None:
+        if user is None or user.deleted_at is not None or user.deactivated_at is not None:
             return None
         # slide the idle deadline, writing at most about once a minute per login
         deadline = _deadline(ctx, as_utc(auth.created_at), now)
@@ -333,6 +353,12 @@ def resolve(ctx: AppContext, token: str | None) -> CurrentUser | None:
         if deadline - as_utc(auth.expires_at) > step:
             auth.expires_at = deadline
         return _current(session, user, auth.csrf_token)
+
+
+def revoke_sessions(session: Session, user_id: int) -> int:
+    """End every login (web session and API token) of a person at once; how many ended."""
+    result = session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def same_secret(expected: str, supplied: str | None) -> bool:

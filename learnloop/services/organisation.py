@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.i18n import _
-from learnloop.services.auth import ROLES, CurrentUser, get_or_create_team
+from learnloop.services.auth import ROLES, CurrentUser
 from learnloop.services.context import AppContext
+from learnloop.services.people.teams import find_team
 from learnloop.store.models import Organisation, Response, Team, User
 
 
@@ -96,7 +97,10 @@ def set_team(ctx: AppContext, admin: CurrentUser, user_id: int, team_name: str) 
         raise InvalidInput(_("Team names have at most 200 characters."))
     with ctx.session() as session:
         user = _member(session, admin, user_id)
-        team = get_or_create_team(session, admin.org_id, team_name) if team_name else None
+        team = find_team(session, admin.org_id, team_name) if team_name else None
+        if team_name and team is None:
+            # teams are chosen from the list (services/people/teams.py): a typo is not a new team
+            raise InvalidInput(_("No team named %(team)s (create it first).") % {"team": team_name})
         user.team_id = team.id if team else None
         return Member(
             id=user.id,

@@ -50,12 +50,26 @@ class Organisation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+def team_name_key(name: str) -> str:
+    """A team name as compared: trimmed, inner spaces collapsed, case-folded."""
+    return " ".join(name.split()).casefold()
+
+
 class Team(Base):
+    """A team of an organisation, chosen from a list; ``name_key`` (the name trimmed, spaces
+    collapsed, case-folded) is unique, so "Data team" and "data  team" are one team."""
+
     __tablename__ = "teams"
-    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        Index("uq_teams_org_name_key", "org_id", "name_key", unique=True),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(
+        String(200), default=lambda context: team_name_key(context.get_current_parameters()["name"])
+    )
 
 
 class User(Base):
@@ -73,6 +87,14 @@ class User(Base):
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: set while the member is deactivated: no login, no session, no token works
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the identity provider's id for this person (SCIM ``externalId``)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    #: the OpenID Connect ``sub`` of the organisation's issuer this account logs in as
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
+    email_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuthSession(Base):
@@ -84,6 +106,86 @@ class AuthSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TeamAdmin(Base):
+    """A member delegated to administer one team (its members only)."""
+
+    __tablename__ = "team_admins"
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsentEvent(Base):
+    """A learner granted or withdrew sharing their individual figures with their manager."""
+
+    __tablename__ = "consent_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgIdentity(Base):
+    """An organisation's single sign-on (OpenID Connect) and SCIM provisioning settings."""
+
+    __tablename__ = "org_identity"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    oidc_issuer: Mapped[str] = mapped_column(String(500), default="")
+    oidc_client_id: Mapped[str] = mapped_column(String(300), default="")
+    #: never logged, never shown back (the admin page says only whether one is set)
+    oidc_client_secret: Mapped[str] = mapped_column(String(500), default="")
+    oidc_domains: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sso_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    scim_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OidcLogin(Base):
+    """A sign-in sent to the identity provider and not yet back: used once, then deleted."""
+
+    __tablename__ = "oidc_logins"
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(200))
+    next_path: Mapped[str] = mapped_column(String(2000), default="/")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Invitation(Base):
+    """An invitation to set a password; the e-mailed link holds the token, we keep its hash."""
+
+    __tablename__ = "invitations"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EmailOutbox(Base):
+    """An e-mail to send: written in the transaction that decides it, delivered (and retried)
+    by ``services.people.mail.deliver_pending``."""
+
+    __tablename__ = "email_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginThrottle(Base):
@@ -486,4 +588,31 @@ class ItemDraft(Base):
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pack_row_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A unit of background work (``learnloop/jobs``): the record of its state and attempts,
+    whichever runner (procrastinate on PostgreSQL, a thread on SQLite) runs it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_at", "state", "run_at"), Index("ix_jobs_org", "org_id", "id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the organisation the job works for; None for work across organisations (scheduled fits)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    task: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: at most one job per key, whatever its state (enqueueing the same key again returns it)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    #: queued | running | retry | done | dead
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    #: when the job (or its next retry) is due
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    #: what the task returned (small JSON), e.g. the response a grading job wrote
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -37,6 +37,7 @@ def _two_orgs(ctx: AppContext) -> dict[str, int]:
 def test_admin_sees_and_edits_only_own_org(client: TestClient, ctx: AppContext) -> None:
     ids = _two_orgs(ctx)
     admin_a = _login(client, "admin@a.example")
+    assert client.post("/api/v1/teams", json={"name": "Blue"}, headers=admin_a).status_code == 201
     org = client.get("/api/v1/org", headers=admin_a).json()
     emails = {m["email"] for m in org["members"]}
     assert emails == {"admin@a.example", "instructor@a.example", "learner@a.example"}

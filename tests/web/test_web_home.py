@@ -133,6 +133,7 @@ def test_csv_exports_start_with_a_bom_so_excel_reads_chinese_names(
     with ctx.session() as session:
         session.execute(update(User).where(User.email == "mei@example.org").values(role="admin"))
         user_id = session.query(User.id).filter(User.email == "mei@example.org").scalar()
+    client.post("/admin/teams", data={"name": "平台组", "csrf_token": token})  # teams come from a list
     client.post(f"/admin/members/{user_id}", data={"role": "admin", "team": "平台组", "csrf_token": token})
     client.post("/roles", data={"role_id": "builder", "csrf_token": token})
     for url in ["/reports/team.csv?table=heatmap", "/reports/team.csv?table=readiness", "/reports/items.csv"]:

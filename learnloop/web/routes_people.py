@@ -1,0 +1,204 @@
+"""Pages of people admin (``/admin/people``) and of a person's own settings (``/settings``)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from learnloop.api.deps import get_ctx
+from learnloop.errors import InvalidInput, LearnloopError
+from learnloop.i18n import _
+from learnloop.services.auth import ROLES
+from learnloop.services.context import AppContext
+from learnloop.services.people import consent, provisioning, teams
+from learnloop.web.render import local_path, render
+from learnloop.web.routes import page_user
+
+router = APIRouter(include_in_schema=False)
+STATUSES = ("active", "deactivated", "all")
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _back(request: Request) -> RedirectResponse:
+    """Back to the people page the form was on (its search kept)."""
+    return _redirect(local_path(request.headers.get("referer"), "/admin/people", host=request.url.netloc))
+
+
+def _optional_id(value: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise InvalidInput(_("Choose an entry from the list."))
+    return int(value)
+
+
+@router.get("/admin/people")
+def people_page(
+    request: Request,
+    q: str = Query("", max_length=200),
+    team_id: str = Query("", max_length=12),
+    role: str = Query("", max_length=20),
+    status: str = Query("active", max_length=20),
+    offset: int = Query(0, ge=0, le=10_000_000),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    return _people(request, ctx, q=q, team_id=team_id, role=role, status=status, offset=offset)
+
+
+def _people(
+    request: Request,
+    ctx: AppContext,
+    *,
+    q: str = "",
+    team_id: str = "",
+    role: str = "",
+    status: str = "active",
+    offset: int = 0,
+    status_code: int = 200,
+    **extra: object,
+) -> Response:
+    user = page_user(request)
+    if status not in STATUSES:
+        raise InvalidInput(_("The status must be active, deactivated or all."))
+    page = provisioning.search_members(
+        ctx,
+        user,
+        q=q,
+        team_id=_optional_id(team_id),
+        role=role or None,
+        status=status,  # type: ignore[arg-type]
+        offset=offset,
+    )
+    filters = {"q": q, "team_id": team_id, "role": role, "status": status}
+    more = urlencode({**filters, "offset": offset + page.limit}) if offset + page.limit < page.total else ""
+    return render(
+        request,
+        "people.html",
+        status_code=status_code,
+        page=page,
+        teams=teams.list_teams(ctx, user),
+        managers=provisioning.managers(ctx, user),
+        roles=ROLES,
+        statuses=STATUSES,
+        filters=filters,
+        more=more,
+        **extra,
+    )
+
+
+@router.post("/admin/people/{member_id}/team")
+def member_team(
+    member_id: int, request: Request, team_id: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    provisioning.set_team(ctx, page_user(request), member_id, _optional_id(team_id))
+    return _back(request)
+
+
+@router.post("/admin/people/{member_id}/manager")
+def member_manager(
+    member_id: int, request: Request, manager_id: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    provisioning.set_manager(ctx, page_user(request), member_id, _optional_id(manager_id))
+    return _back(request)
+
+
+@router.post("/admin/people/{member_id}/deactivate")
+def member_deactivate(member_id: int, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    provisioning.deactivate(ctx, page_user(request), member_id)
+    return _back(request)
+
+
+@router.post("/admin/people/{member_id}/reactivate")
+def member_reactivate(member_id: int, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    provisioning.reactivate(ctx, page_user(request), member_id)
+    return _back(request)
+
+
+@router.post("/admin/people/import")
+def people_import(
+    request: Request,
+    csv_text: str = Form("", max_length=250_000),
+    action: str = Form("check"),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    """Check (dry run) or import pasted CSV; any problem imports nothing and lists them all."""
+    user = page_user(request)
+    try:
+        report = provisioning.import_csv(ctx, user, csv_text, dry_run=action != "import")
+    except LearnloopError as exc:
+        return _people(
+            request,
+            ctx,
+            status_code=exc.status,
+            import_error=exc.message,
+            import_problems=exc.details,
+            csv_text=csv_text,
+        )
+    return _people(request, ctx, report=report, csv_text=csv_text if report.dry_run else "")
+
+
+@router.post("/admin/teams")
+def team_create(
+    request: Request, name: str = Form("", max_length=400), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    teams.create_team(ctx, page_user(request), name)
+    return _back(request)
+
+
+@router.post("/admin/teams/{team_id}/rename")
+def team_rename(
+    team_id: int, request: Request, name: str = Form("", max_length=400), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    teams.rename_team(ctx, page_user(request), team_id, name)
+    return _back(request)
+
+
+@router.post("/admin/teams/{team_id}/delete")
+def team_delete(team_id: int, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    teams.delete_team(ctx, page_user(request), team_id)
+    return _back(request)
+
+
+@router.post("/admin/teams/{team_id}/admins")
+def team_admin_grant(
+    team_id: int,
+    request: Request,
+    member_email: str = Form("", max_length=254),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    user = page_user(request)
+    found = provisioning.search_members(ctx, user, q=member_email.strip(), status="active", limit=2)
+    exact = [m for m in found.members if m.email == member_email.strip().lower()]
+    if not member_email.strip() or not exact:
+        raise InvalidInput(_("No active member with this e-mail address."))
+    teams.grant_team_admin(ctx, user, team_id, exact[0].id)
+    return _back(request)
+
+
+@router.post("/admin/teams/{team_id}/admins/{member_id}/remove")
+def team_admin_revoke(
+    team_id: int, member_id: int, request: Request, ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    teams.revoke_team_admin(ctx, page_user(request), team_id, member_id)
+    return _back(request)
+
+
+@router.get("/settings")
+def settings_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return render(request, "settings.html", consent=consent.get_consent(ctx, user))
+
+
+@router.post("/settings/consent")
+def settings_consent(request: Request, share: str = Form(""), ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    if share not in ("yes", "no"):
+        raise InvalidInput(_("Choose whether to share with your manager."))
+    consent.set_consent(ctx, user, share == "yes")
+    return _redirect("/settings")
