@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from learnloop.content.graph import find_cycle
 from learnloop.content.models import Domain, Item, Lesson, Pack, PackMeta, Role, Skill
 from learnloop.content.overlays import Sources, missing_problems, overlay_documents, read_overlays
+from learnloop.content.quality import cross_skill_duplicates, lesson_copies
 
 MAX_FILE_BYTES = 5_000_000
 LINE_KEY = "__line__"
@@ -334,6 +335,7 @@ def _load(root: Path) -> tuple[Pack, Sources]:
 
     _check_references(reader, meta, skills, roles, items, lessons)
     _check_provenance(reader, meta, items, lessons)
+    # QUALITY-CHECK-CALL
     for kind, entries in (("skill", skills), ("role", roles), ("item", items), ("lesson", lessons)):
         for obj, where, line in entries:
             sources.where.setdefault((kind, obj.id), (where, line))
@@ -444,6 +446,23 @@ def _check_provenance(
         for lesson, path, line in lessons:
             if not lesson.further_reading:
                 reader.add(path, line, f"lesson {lesson.id!r}: no further_reading")
+
+
+def _check_quality(
+    reader: _Reader,
+    meta: PackMeta,
+    items: list[tuple[Item, Path, int | None]],
+    lessons: list[tuple[Lesson, Path, int | None]],
+) -> None:
+    """No item answerable by copying its lesson; no item duplicating one of another skill
+    (``quality.py``)."""
+    where = {item.id: (path, line) for item, path, line in items}
+    draft = Pack.model_construct(
+        meta=meta, skills=[], roles=[], items=[i for i, _, _ in items], lessons=[x for x, _, _ in lessons]
+    )
+    for finding in [*lesson_copies(draft), *cross_skill_duplicates(draft.items)]:
+        path, line = where[finding.item_id]
+        reader.add(path, line, f"item {finding.item_id!r}: {finding.message}")
 
 
 def pack_from_json(document: dict[str, Any]) -> Pack:

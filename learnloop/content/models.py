@@ -9,17 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
+
+from learnloop.content import families as fam
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=2, max_length=80)]
@@ -213,6 +217,124 @@ def _hashable(v: object) -> object:
     return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
 
 
+_PARAM_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,30}$")
+#: the texts of a family item that are templates (``{name}`` placeholders)
+FAMILY_TEXTS = ("stem", "explanation", "hints", "unit")
+
+
+class Family(_Strict):
+    """How a family item draws its numbers and computes its key (see ``families.py``)."""
+
+    #: name -> one of {int: [lo, hi]}, {float: [lo, hi], step: s}, {choice: [...]}
+    params: dict[str, dict[str, Any]] = Field(min_length=1, max_length=20)
+    #: derived values, computed in order from the params and earlier lets
+    let: dict[str, str] = Field(default_factory=dict, max_length=20)
+    #: the key of an instance
+    answer: str
+    #: instances where this is false are drawn again
+    where: str | None = None
+    #: instances worked out by hand: the params and the answer; the generator must agree
+    examples: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Family:
+        known: set[str] = set()
+        for name, spec in self.params.items():
+            if not _PARAM_NAME.match(name) or name == "answer":
+                raise ValueError(
+                    f"parameter name {name!r}: use lowercase letters, digits and _ (not 'answer')"
+                )
+            _check_param(name, spec)
+            known.add(name)
+        for name, expr in self.let.items():
+            if not _PARAM_NAME.match(name) or name in known or name == "answer":
+                raise ValueError(f"let {name!r}: a new lowercase name (not a parameter, not 'answer')")
+            _uses_only(expr, known, f"let {name}")
+            known.add(name)
+        _uses_only(self.answer, known, "answer")
+        if self.where:
+            _uses_only(self.where, known, "where")
+        for n, example in enumerate(self.examples, 1):
+            missing = set(self.params) - set(example)
+            extra = set(example) - set(self.params) - {"answer"}
+            if missing or extra or "answer" not in example:
+                raise ValueError(
+                    f"example {n} needs exactly the params {sorted(self.params)} and its answer"
+                    + (f" (missing {sorted(missing)})" if missing else "")
+                    + (f" (unknown {sorted(extra)})" if extra else "")
+                )
+        return self
+
+    def values(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The params with every let and the answer computed (a FamilyError if one fails)."""
+        values = dict(params)
+        for name, expr in self.let.items():
+            values[name] = fam.evaluate(expr, values)
+        values["answer"] = fam.evaluate(self.answer, values)
+        return values
+
+    def draw(self, item_id: str, seed: int) -> dict[str, Any]:
+        """The values of instance ``seed`` (the same seed always gives the same instance)."""
+        rng = fam.rng_for(item_id, seed)
+        for _ in range(fam.MAX_REDRAWS):
+            params = {name: _draw(spec, rng) for name, spec in self.params.items()}
+            values = self.values(params)
+            if not self.where or fam.evaluate(self.where, values):
+                return values
+        raise fam.FamilyError(f"no instance satisfies where: {self.where!r} in {fam.MAX_REDRAWS} draws")
+
+
+def _check_param(name: str, spec: dict[str, Any]) -> None:
+    kinds = [k for k in ("int", "float", "choice") if k in spec]
+    extra = set(spec) - {"int", "float", "choice", "step"}
+    if len(kinds) != 1 or extra or ("step" in spec and kinds != ["float"]):
+        raise ValueError(
+            f"parameter {name!r}: give one of int: [lo, hi], float: [lo, hi] (with step), choice: [...]"
+        )
+    value = spec[kinds[0]]
+    if kinds[0] == "choice":
+        if not isinstance(value, list) or not 1 <= len(value) <= 200:
+            raise ValueError(f"parameter {name!r}: choice needs a list of 1-200 values")
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"parameter {name!r}: choices are numbers or strings")
+        return
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+        raise ValueError(f"parameter {name!r}: {kinds[0]} needs [lo, hi]")
+    lo, hi = value
+    if kinds[0] == "int" and not (isinstance(lo, int) and isinstance(hi, int)):
+        raise ValueError(f"parameter {name!r}: int bounds must be integers")
+    if not lo <= hi or abs(lo) > 1e12 or abs(hi) > 1e12:
+        raise ValueError(f"parameter {name!r}: needs lo <= hi (and within 10^12)")
+    if kinds[0] == "float":
+        step = spec.get("step")
+        if step is not None and (not isinstance(step, int | float) or step <= 0 or (hi - lo) / step > 1e6):
+            raise ValueError(f"parameter {name!r}: step must be positive and give at most 10^6 values")
+
+
+def _draw(spec: dict[str, Any], rng: Any) -> Any:
+    if "choice" in spec:
+        return rng.choice(spec["choice"])
+    if "int" in spec:
+        lo, hi = spec["int"]
+        return rng.randint(lo, hi)
+    lo, hi = spec["float"]
+    step = spec.get("step")
+    if step:
+        n = int(round((hi - lo) / step))
+        return round(lo + step * rng.randint(0, n), 10)
+    return round(rng.uniform(lo, hi), 6)
+
+
+def _uses_only(expr: str, known: set[str], what: str) -> None:
+    try:
+        names = fam.expression_names(expr)
+    except fam.FamilyError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    unknown = names - known
+    if unknown:
+        raise ValueError(f"{what}: unknown name(s) {sorted(unknown)} (defined: {sorted(known)})")
+
+
 class IRTParams(_Strict):
     a: float = Field(default=1.0, gt=0)
     b: float = 0.0
@@ -249,6 +371,14 @@ class Item(_Strict):
     #: who wrote and reviewed the item, from what (required in packs that set
     #: ``require_provenance``; optional for drafts made in the app)
     provenance: Provenance | None = None
+    #: a family item: its texts are templates and each presentation draws an instance
+    family: Family | None = None
+
+    # A family item's templates (its stem, explanation, hints and unit as written); the fields
+    # themselves hold the first example's instance, so any code that ignores families still
+    # shows a complete, correct item.
+    _templates: dict[str, Any] | None = PrivateAttr(default=None)
+    _seed: int | None = PrivateAttr(default=None)
 
     @field_validator("answer")
     @classmethod
@@ -259,10 +389,106 @@ class Item(_Strict):
 
     @model_validator(mode="after")
     def _key_matches_kind(self) -> Item:
+        if self.family is not None:
+            self._set_up_family()
         problems = self.key_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _set_up_family(self) -> None:
+        """Keep the templates, check the generator, and show the first example's instance."""
+        family = self.family
+        assert family is not None
+        if self.kind != "numeric":
+            raise ValueError("a family item is numeric (code families are not supported yet)")
+        if self._templates is None:
+            if self.answer is not None:
+                raise ValueError("a family item has no answer of its own: family.answer computes it")
+            self._templates = {k: getattr(self, k) for k in FAMILY_TEXTS if getattr(self, k) is not None}
+        tol = self.tolerance if self.tolerance is not None else 1e-6
+        try:
+            for n, example in enumerate(family.examples, 1):
+                params = {k: v for k, v in example.items() if k != "answer"}
+                got = family.values(params)["answer"]
+                written = example["answer"]
+                if not isinstance(got, int | float) or not math.isfinite(got):
+                    raise fam.FamilyError(f"example {n}: the answer is not a finite number ({got!r})")
+                if not isinstance(written, int | float) or abs(got - written) > tol:
+                    raise fam.FamilyError(
+                        f"example {n}: the generator's key {got:g} is out of tolerance of the worked "
+                        f"answer {written!r} (tolerance {tol:g})"
+                    )
+            for seed in range(fam.CHECKED_SEEDS):
+                values = family.draw(self.id, seed)
+                answer = values["answer"]
+                if (
+                    not isinstance(answer, int | float)
+                    or isinstance(answer, bool)
+                    or not math.isfinite(answer)
+                ):
+                    raise fam.FamilyError(f"instance {seed}: the answer is not a finite number ({answer!r})")
+                self._render(values)
+            first = family.values({k: v for k, v in family.examples[0].items() if k != "answer"})
+            for key, value in self._render(first).items():
+                setattr(self, key, value)
+        except fam.FamilyError as exc:
+            raise ValueError(f"family: {exc}") from None
+
+    def _render(self, values: dict[str, Any]) -> dict[str, Any]:
+        templates = self._templates or {}
+        out: dict[str, Any] = {"answer": float(values["answer"])}
+        for key, template in templates.items():
+            if isinstance(template, list):
+                out[key] = [fam.render(t, values) for t in template]
+            else:
+                out[key] = fam.render(template, values)
+        return out
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of this instance of a family item (None for the item as authored)."""
+        return self._seed
+
+    def instance(self, seed: int) -> Item:
+        """Instance ``seed`` of a family item (the item itself when it is not one)."""
+        if self.family is None:
+            return self
+        values = self.family.draw(self.id, seed)
+        copy = self.model_copy(update=self._render(values))
+        copy._seed = seed
+        return copy
+
+    def instance_for(self, presentation_id: str | None) -> Item:
+        """The instance a presentation shows (its seed comes from the presentation's id)."""
+        if self.family is None or not presentation_id:
+            return self
+        return self.instance(fam.seed_for(presentation_id))
+
+    def with_texts(self, texts: dict[str, Any]) -> Item:
+        """A copy with these texts (templates, for a family item) in place of its own."""
+        if self.family is None:
+            return self.model_copy(update=texts)
+        templates = {**(self._templates or {})}
+        templates.update({k: v for k, v in texts.items() if k in FAMILY_TEXTS})
+        copy = self.model_copy(update={k: v for k, v in texts.items() if k not in FAMILY_TEXTS})
+        copy._templates = templates
+        first = self.family.values({k: v for k, v in self.family.examples[0].items() if k != "answer"})
+        return copy.model_copy(update=copy._render(first))
+
+    def templates(self) -> dict[str, Any]:
+        """A family item's texts as written (with placeholders); empty for other items."""
+        return dict(self._templates or {})
+
+    @model_serializer(mode="wrap")
+    def _dump_templates(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.family is not None and self._templates and isinstance(data, dict):
+            for key, template in self._templates.items():
+                if key in data:
+                    data[key] = template
+            data.pop("answer", None)
+        return data
 
     def key_problems(self) -> list[str]:
         """Every reason this item could not be scored (empty when it can)."""

@@ -68,6 +68,31 @@ class Mismatch:
     message: str
 
 
+def _template_mismatches(item: Item, text: dict[str, Any]) -> list[Mismatch]:
+    """A family item's translated templates use exactly the placeholders of its English ones."""
+    from learnloop.content.families import placeholders
+
+    out: list[Mismatch] = []
+    base = item.templates()
+    for name in ("stem", "explanation", "hints", "unit"):
+        if name not in text or name not in base:
+            continue
+        theirs = text[name] if isinstance(text[name], list) else [text[name]]
+        ours = base[name] if isinstance(base[name], list) else [base[name]]
+        for n, (t, o) in enumerate(zip(theirs, ours, strict=False)):
+            if placeholders(t) != placeholders(o):
+                where = (name, str(n)) if isinstance(text[name], list) else (name,)
+                out.append(
+                    Mismatch(
+                        "item",
+                        item.id,
+                        where,
+                        f"placeholders {sorted(placeholders(t))} differ from the English {sorted(placeholders(o))}",
+                    )
+                )
+    return out
+
+
 def overlay_mismatches(pack: Pack, overlay: Translation) -> list[Mismatch]:
     """Every entry of ``overlay`` that does not fit ``pack``: unknown ids, fields an item's kind
     does not have, option keys or hint counts that differ, unknown rubric criteria."""
@@ -112,6 +137,8 @@ def _item_mismatches(item: Item, text: dict[str, Any]) -> list[Mismatch]:
             add(("options",), f"option keys {keys} differ from the item's {base}")
     if "unit" in text and item.kind == "numeric" and not item.unit:
         add(("unit",), "the item has no unit to translate")
+    if item.family is not None:
+        out.extend(_template_mismatches(item, text))
     if "rubric" in text and item.kind == "text":
         criteria = {c.id for c in item.rubric or []}
         for cid in text["rubric"]:
@@ -260,7 +287,7 @@ def _localize_item(item: Item, text: dict[str, Any] | None) -> Item:
     if "rubric" in text:
         crit = text["rubric"]
         update["rubric"] = [c.model_copy(update=crit.get(c.id, {})) for c in item.rubric or []]
-    return item.model_copy(update=update)
+    return item.with_texts(update)
 
 
 def _localize_lesson(lesson: Lesson, text: Any) -> Lesson:
