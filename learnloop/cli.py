@@ -388,6 +388,29 @@ def sandbox_check() -> None:
         )
 
 
+xapi_app = typer.Typer(help="xAPI statements to the organisations' learning record stores.", no_args_is_help=True)
+app.add_typer(xapi_app, name="xapi")
+
+
+@xapi_app.command("deliver")
+@clean_errors
+def xapi_deliver(
+    every: float = typer.Option(0.0, min=0.0, help="keep delivering, every this many seconds (0: once)"),
+) -> None:
+    """Send the statements that are due (a worker's loop with --every)."""
+    import time
+
+    from learnloop.services.xapi_outbox import deliver_pending
+
+    ctx = _ctx()
+    while True:
+        report = deliver_pending(ctx)
+        typer.echo(f"sent {report.sent}, failed {report.failed}")
+        if every <= 0:
+            return
+        time.sleep(every)
+
+
 def main() -> None:
     app()
 

@@ -66,6 +66,7 @@ def _api_routers() -> list[APIRouter]:
         routes,
         routes_assessment,
         routes_guidance,
+        routes_interop,
         routes_llm,
         routes_ops,
         routes_people,
@@ -79,12 +80,20 @@ def _api_routers() -> list[APIRouter]:
         routes_assessment.router,
         routes_guidance.router,
         routes_llm.router,
+        routes_interop.router,
         routes_ops.router,
     ]
 
 
 def _web_routers() -> list[APIRouter]:
-    from learnloop.web import routes_assessment, routes_guidance, routes_llm, routes_people, routes_reports
+    from learnloop.web import (
+        routes_assessment,
+        routes_guidance,
+        routes_interop,
+        routes_llm,
+        routes_people,
+        routes_reports,
+    )
 
     return [
         web_routes.router,
@@ -93,6 +102,7 @@ def _web_routers() -> list[APIRouter]:
         routes_assessment.router,
         routes_guidance.router,
         routes_llm.router,
+        routes_interop.router,
     ]
 
 

@@ -19,6 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 source "$(dirname "$0")/_sandbox.sh"
+source "$(dirname "$0")/_ralph.sh"
 
 # A throw-away PostgreSQL cluster on a free loopback port, stopped when the tests end.
 PG_BIN="$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)")"

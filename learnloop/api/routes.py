@@ -158,7 +158,7 @@ def mastery(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_
 def lesson(
     lesson_id: str, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
 ) -> LessonOut:
-    found = packs.lesson(ctx, lesson_id)
+    found = packs.lesson(ctx, lesson_id, reader=user)
     return LessonOut(**found.model_dump(exclude={"skill_names"}))
 
 

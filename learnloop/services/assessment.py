@@ -25,6 +25,7 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.science.cat import CATEngine, CATSession
 from learnloop.science.irt import eap
+from learnloop.services import xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -328,10 +329,15 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
             response_id=response.id,
             at=now,
         )
+        xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response, check_id=row.id)
+        xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
         row.administered = [*row.administered, item.id]
         row.responses = [*row.responses, int(correct)]
         row.current_item = None
-        return _advance(session, active, active.role(row.role_id), row)
+        state = _advance(session, active, active.role(row.role_id), row)
+        if row.status == "done":
+            xapi_outbox.record_check_completed(session, active, row)
+        return state
 
 
 def _finish(

@@ -13,6 +13,8 @@ from learnloop.content.models import Pack
 from learnloop.content.translations import fallback_stats, missing_texts
 from learnloop.errors import NotFound
 from learnloop.i18n import _
+from learnloop.services import xapi_outbox
+from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.store.models import ContentPack
 
@@ -107,11 +109,16 @@ class LessonView(BaseModel):
     language: str
 
 
-def lesson(ctx: AppContext, lesson_id: str, language: str | None = None) -> LessonView:
-    """A lesson in ``language`` (default: the request's UI language), for pages and the API."""
+def lesson(
+    ctx: AppContext, lesson_id: str, language: str | None = None, reader: CurrentUser | None = None
+) -> LessonView:
+    """A lesson in ``language`` (default: the request's UI language), for pages and the API.
+    With ``reader``, the reading is recorded (an xAPI statement where the organisation has an LRS)."""
     with ctx.session() as session:
         active = ctx.active_pack(session).localized(language)
     found = active.lesson(lesson_id)
+    if reader is not None:
+        xapi_outbox.lesson_read(ctx, reader, found.id)
     untranslated = bool(active.pack.fallback_fields("lesson", found.id))
     return LessonView(
         id=found.id,

@@ -16,7 +16,7 @@ from learnloop.errors import Conflict, InvalidInput
 from learnloop.i18n import _
 from learnloop.sandbox.judge import get_sandbox, limits_from
 from learnloop.science.evidence import item_guess, next_answer_range
-from learnloop.services import grading, guidance
+from learnloop.services import grading, guidance, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -286,7 +286,8 @@ def _pending_for(session: Session, user_id: int, item_id: str) -> PendingItem:
 
 def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
     with ctx.session() as session:
-        item = ctx.active_pack(session, user.org_id).localized().item(item_id)
+        active = ctx.active_pack(session, user.org_id).localized()
+        item = active.item(item_id)
         lock_learner(session, user.id)  # two clicks at once show two hints, not one hint twice
         pending = _pending_for(session, user.id, item_id)
         if pending.hints_shown >= len(item.hints):
@@ -294,6 +295,7 @@ def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
         else:
             pending.hints_shown += 1
             level = pending.hints_shown
+            xapi_outbox.record_hint(session, active, user.org_id, user.id, item, level, pending.presentation_id)
         return HintView(
             item_id=item_id, level=level, hint=item.hints[level - 1], remaining=len(item.hints) - level
         )
@@ -494,6 +496,8 @@ def answer(
             at=now,
             item_id=item.id,
         )
+        xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
+        xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
         return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
 
 

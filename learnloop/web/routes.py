@@ -269,8 +269,8 @@ def lessons_page(
 
 @router.get("/lessons/{lesson_id}")
 def lesson_page(lesson_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
-    page_user(request)
-    found = packs.lesson(ctx, lesson_id)
+    user = page_user(request)
+    found = packs.lesson(ctx, lesson_id, reader=user)
     return render(request, "lesson.html", lesson=found, skill_names=found.skill_names)
 
 

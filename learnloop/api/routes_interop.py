@@ -1,0 +1,48 @@
+"""Learning standards under ``/api/v1/interop``: the organisation's LRS (xAPI)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from learnloop.api.deps import api_user, get_ctx
+from learnloop.services import xapi_outbox
+from learnloop.services.auth import CurrentUser
+from learnloop.services.context import AppContext
+
+router = APIRouter(prefix="/api/v1/interop", tags=["standards"])
+
+
+class XapiSettingsIn(BaseModel):
+    enabled: bool = True
+    endpoint: str = Field(
+        max_length=500, description="the LRS's xAPI base, e.g. https://lrs.example.org/xAPI/"
+    )
+    username: str = Field("", max_length=200)
+    password: str | None = Field(None, max_length=500, description="omit (or empty) to keep the stored one")
+    actor_mode: str = Field("account", max_length=10, description="account (default) or mbox (e-mail)")
+    home_page: str = Field(max_length=500, description="accounts' homePage and base of activity ids")
+
+
+@router.get("/xapi", response_model=xapi_outbox.XapiSettingsView)
+def xapi_settings(
+    user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> xapi_outbox.XapiSettingsView:
+    """Admins: the organisation's LRS and its outbox (the password is never shown)."""
+    return xapi_outbox.settings_view(ctx, user)
+
+
+@router.put("/xapi", response_model=xapi_outbox.XapiSettingsView)
+def save_xapi_settings(
+    body: XapiSettingsIn, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> xapi_outbox.XapiSettingsView:
+    """Admins: set the organisation's LRS; statements are queued from then on."""
+    return xapi_outbox.save_settings(ctx, user, **body.model_dump())
+
+
+@router.post("/xapi/deliver", response_model=xapi_outbox.DeliveryReport)
+def deliver(
+    user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> xapi_outbox.DeliveryReport:
+    """Admins: send the organisation's due statements now (workers do this on their own)."""
+    return xapi_outbox.deliver_now(ctx, user)

@@ -1,0 +1,58 @@
+"""Tables of the standards integrations (``learnloop/interop/``, ``services/xapi_outbox.py``).
+
+Kept apart from ``models.py`` so each integration's tables read together; same ``Base``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from learnloop.store.models import Base, utcnow
+
+
+class XapiSettings(Base):
+    """An organisation's learning record store. ``password`` is a secret: never logged, never
+    shown back (pages and the API say only whether one is set)."""
+
+    __tablename__ = "xapi_settings"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the LRS's xAPI base, e.g. https://lrs.example.org/xAPI/ (statements go to <base>statements)
+    endpoint: Mapped[str] = mapped_column(String(500))
+    username: Mapped[str] = mapped_column(String(200), default="")
+    password: Mapped[str] = mapped_column(String(500), default="")
+    #: account (homePage + the learner's opaque id) | mbox (e-mail, only when the org opts in)
+    actor_mode: Mapped[str] = mapped_column(String(10), default="account")
+    #: the accounts' homePage and the base of activity ids
+    home_page: Mapped[str] = mapped_column(String(500))
+    #: a random UUID chosen once: the namespace of statement ids and actor keys (never changed,
+    #: or the same event would get a new id and learners new names)
+    id_namespace: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class XapiOutbox(Base):
+    """A statement to deliver, written in the same transaction as the event behind it.
+
+    One row per statement id (unique): delivery is a PUT with that id, so a row delivered twice
+    still gives the LRS one statement. Rows are kept after delivery (``status`` = sent)."""
+
+    __tablename__ = "xapi_outbox"
+    __table_args__ = (Index("ix_xapi_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    statement_id: Mapped[str] = mapped_column(String(36), unique=True)
+    #: answered | hint | lesson | target_met | check_completed
+    event: Mapped[str] = mapped_column(String(20))
+    statement: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: pending | sent
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the last failure, reduced to its kind and HTTP status (never a secret)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
