@@ -3,7 +3,9 @@ keeps the instructor's edits, an approved item is in the instructor's item bank 
 
 from __future__ import annotations
 
+import html
 import re
+from pathlib import Path
 
 import yaml
 from fastapi.testclient import TestClient
@@ -11,8 +13,9 @@ from sqlalchemy import update
 
 from learnloop.llm.authoring import PLACEHOLDER
 from learnloop.server import create_app
-from learnloop.services.context import AppContext
 from learnloop.store.models import User
+from tests.conftest import DEFAULT_PACK
+from tests.llm.conftest import make_ctx
 
 
 def _csrf(html: str) -> str:
@@ -21,7 +24,9 @@ def _csrf(html: str) -> str:
     return match.group(1)
 
 
-def test_drafts_page_from_template_to_published(ai_ctx: AppContext) -> None:
+def test_drafts_page_from_template_to_published(tmp_path: Path) -> None:
+    # no embedding model: drafts are de-duplicated by shared words (loading one takes a minute)
+    ai_ctx = make_ctx(tmp_path, DEFAULT_PACK, llm_embed="openai_compat")
     with TestClient(create_app(ai_ctx)) as client:
         page = client.get("/signup")
         data = {"name": "Ana", "email": "ana@example.org", "password": "long-enough"}
@@ -38,15 +43,9 @@ def test_drafts_page_from_template_to_published(ai_ctx: AppContext) -> None:
         assert 'id="todo-' in r.text and "‹" in r.text
         draft_id = drafts[-1]
         form = r.text.split(f'data-draft-id="{draft_id}"', 1)[1]
-        document = yaml.safe_load(
-            re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S)
-            .group(1)
-            .replace("&#39;", "'")
-            .replace("&quot;", '"')
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-        )
+        textarea = re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S)
+        assert textarea
+        document = yaml.safe_load(html.unescape(textarea.group(1)))
         half = dict(document, explanation="The author's own explanation of the term.")
         edited = yaml.safe_dump(half, allow_unicode=True, sort_keys=False)
         refused = client.post(
