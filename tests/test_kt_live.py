@@ -270,8 +270,8 @@ def test_logistic_state_online_equals_batch_prediction(ctx: AppContext) -> None:
             .order_by(Response.id)
         ).all()
     rows = [
-        (model.skill_codes[s], model.item_codes[i], int(c), at)
-        for i, skills, c, at in answers
+        (model.skill_codes[s], model.item_codes[i], int(c), at, a)
+        for a, (i, skills, c, at) in enumerate(answers)
         for s in skills
     ]
     probe = model.skill_codes["basics.tokens"]
@@ -281,6 +281,8 @@ def test_logistic_state_online_equals_batch_prediction(ctx: AppContext) -> None:
         correct=np.array([r[2] for r in rows] + [0], dtype=np.int8),
         item=np.array([r[1] for r in rows] + [model.item_codes["basics.tokens.count"]], dtype=np.int64),
         timestamp=np.array([as_utc(r[3]).timestamp() for r in rows] + [as_utc(rows[-1][3]).timestamp()]),
+        # the rows of one answer share its id: none of them reads another (as in the live state)
+        answer=np.array([r[4] for r in rows] + [len(answers)], dtype=np.int64),
     )
     batch = model.tracer.predict_proba(log)[-1]
     online = model.tracer.predict_next(

@@ -139,15 +139,7 @@ def _held_out_users(user_ids: list[int], share: float = HELD_OUT_SHARE) -> set[i
 
 
 def _subset(log: Any, mask: np.ndarray) -> Any:
-    from learnloop.science.kt.base import ResponseLog
-
-    return ResponseLog(
-        user=log.user[mask],
-        skill=log.skill[mask],
-        correct=log.correct[mask],
-        item=None if log.item is None else log.item[mask],
-        timestamp=None if log.timestamp is None else log.timestamp[mask],
-    )
+    return log.subset(mask)
 
 
 def _finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -209,11 +201,13 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
         # first row is scored when models are compared, since the later ones can read the
         # earlier ones (the learner's "last answer") and would score a copy.
         rows_first: list[bool] = []
-        for _rid, user_id, item_id, skill_list, correct, created_at in answers:
+        rows_a: list[int] = []
+        for rid, user_id, item_id, skill_list, correct, created_at in answers:
             label = bool(correct)
             moment = as_utc(created_at).timestamp()
             for position, skill_id in enumerate(skill_list):
                 rows_first.append(position == 0)
+                rows_a.append(rid)
                 rows_u.append(users.setdefault(user_id, len(users)))
                 rows_s.append(skill_code[skill_id])
                 rows_i.append(item_code[item_id])
@@ -227,6 +221,7 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
             correct=np.array(rows_c, dtype=np.int8),
             item=np.array(rows_i, dtype=np.int64),
             timestamp=np.array(rows_t, dtype=np.float64),
+            answer=np.array(rows_a, dtype=np.int64),
         )
 
         def make(kind: str) -> BKT | LogisticKT:

@@ -196,12 +196,14 @@ def _fold(
     correct: bool,
     at: datetime,
 ) -> None:
-    """One answer into the logistic state, one row per skill as in the fitted log."""
+    """One answer into the logistic state, all its skills at once (as the fitted log groups
+    an answer's rows: none of them reads another)."""
     assert model.tracer is not None
     timestamp = as_utc(at).timestamp() if model.tracer.with_windows_ else None
     item = model.item_code(item_id)
-    for skill_id in skills:
-        model.tracer.update(state, model.skill_code(skill_id), int(correct), item, timestamp)
+    codes = [model.skill_code(skill_id) for skill_id in skills]
+    if codes:
+        model.tracer.update_answer(state, codes, int(correct), item, timestamp)
 
 
 def _state_row(session: Session, model: MasteryModel, user_id: int, response_id: int) -> KTState:

@@ -15,6 +15,12 @@ class ResponseLog:
 
     ``user``, ``skill`` and ``item`` are integer codes (0..n-1); ``correct`` is 0/1;
     ``timestamp`` is seconds (float) or None when the data has no times.
+
+    ``answer`` (optional) names the answer each row belongs to: one answer to an item tagged
+    with several skills is several rows, one per skill, that share its id, learner, label
+    and item and are contiguous. A prediction never reads another row of its own answer:
+    every row of an answer is predicted from the learner's earlier answers only. Without
+    ``answer`` every row is its own answer.
     """
 
     user: NDArray[np.int64]
@@ -22,10 +28,11 @@ class ResponseLog:
     correct: NDArray[np.int8]
     item: NDArray[np.int64] | None = None
     timestamp: NDArray[np.float64] | None = None
+    answer: NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.user)
-        for name in ("skill", "correct", "item", "timestamp"):
+        for name in ("skill", "correct", "item", "timestamp", "answer"):
             arr = getattr(self, name)
             if arr is not None and len(arr) != n:
                 raise ValueError(f"ResponseLog.{name} has {len(arr)} rows, user has {n}")
@@ -35,6 +42,60 @@ class ResponseLog:
 
     def __len__(self) -> int:
         return len(self.user)
+
+    def subset(self, mask: NDArray[Any]) -> ResponseLog:
+        """The rows selected by a boolean mask or an index array, in their order."""
+
+        def take(arr: NDArray[Any] | None) -> NDArray[Any] | None:
+            return None if arr is None else arr[mask]
+
+        return ResponseLog(
+            user=self.user[mask],
+            skill=self.skill[mask],
+            correct=self.correct[mask],
+            item=take(self.item),
+            timestamp=take(self.timestamp),
+            answer=take(self.answer),
+        )
+
+
+@dataclass(frozen=True)
+class Answers:
+    """How the rows of a log group into answers (see ``ResponseLog.answer``).
+
+    ``index[r]`` is row r's answer (0..n_answers-1, in order of appearance); ``first[a]`` is
+    the first row of answer a and ``size[a]`` its number of rows, so answer a is rows
+    ``first[a]:first[a] + size[a]``; ``repeat[r]`` marks a row whose skill an earlier row of
+    the same answer already lists (a duplicated tag: it carries no new information, so
+    models fit without it and give it its twin's prediction)."""
+
+    index: NDArray[np.int64]
+    first: NDArray[np.int64]
+    size: NDArray[np.int64]
+    repeat: NDArray[np.bool_]
+
+    @property
+    def n_answers(self) -> int:
+        return len(self.first)
+
+
+def answers_of(log: ResponseLog) -> Answers:
+    """The answer grouping of ``log`` (each row alone when it has no ``answer`` column)."""
+    n = len(log)
+    if log.answer is None:
+        ids = np.arange(n, dtype=np.int64)
+        return Answers(index=ids, first=ids, size=np.ones(n, dtype=np.int64), repeat=np.zeros(n, dtype=bool))
+    a = np.asarray(log.answer)
+    new = np.r_[True, a[1:] != a[:-1]] if n else np.zeros(0, dtype=bool)
+    first = np.flatnonzero(new).astype(np.int64)
+    index = (np.cumsum(new) - 1).astype(np.int64)
+    size = np.diff(np.r_[first, n]).astype(np.int64)
+    key = index * (int(log.skill.max()) + 1 if n else 1) + log.skill.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    repeat = np.zeros(n, dtype=bool)
+    if n:
+        repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+    return Answers(index=index, first=first, size=size, repeat=repeat)
 
 
 def check_log(log: ResponseLog) -> None:
@@ -49,6 +110,28 @@ def check_log(log: ResponseLog) -> None:
             raise ValueError(f"ResponseLog.{name} must hold codes >= 0, found {int(arr.min())}")
     if log.timestamp is not None and len(log) and not np.isfinite(log.timestamp).all():
         raise ValueError("ResponseLog.timestamp must be finite (use None when there are no times)")
+    if log.answer is not None and len(log):
+        a = np.asarray(log.answer)
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"ResponseLog.answer must hold integer ids, got {a.dtype}")
+        groups = answers_of(log)
+        ids, counts = np.unique(a[groups.first], return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(
+                f"ResponseLog.answer: the rows of answer {int(ids[counts > 1][0])} are not contiguous"
+            )
+        lead = groups.first[groups.index]
+        for name in ("user", "correct", "item", "timestamp"):
+            arr = getattr(log, name)
+            if arr is None:
+                continue
+            differ = np.flatnonzero(np.asarray(arr) != np.asarray(arr)[lead])
+            if len(differ):
+                row = int(differ[0])
+                raise ValueError(
+                    f"ResponseLog.answer: row {row} shares answer {int(a[row])} with row "
+                    f"{int(lead[row])} but has another {name}"
+                )
 
 
 def check_label(correct: int | bool) -> None:

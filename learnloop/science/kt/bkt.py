@@ -276,6 +276,20 @@ class BKT:
         state["known"][str(skill)] = bkt_update(self.mastery(state, skill), bool(correct), params)
         return state
 
+    def update_answer(
+        self,
+        state: dict[str, Any],
+        skills: list[int],
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> dict[str, Any]:
+        """Fold one answer on several skills: each skill is its own chain, so this is
+        ``update`` per distinct skill (no skill's update reads another's)."""
+        for skill in dict.fromkeys(skills):
+            self.update(state, skill, correct, item, timestamp)
+        return state
+
     # -- persistence -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,12 +15,12 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Union
+from typing import Any, TypedDict, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
-from learnloop.science.kt.base import ResponseLog, sequence_key
+from learnloop.science.kt.base import ResponseLog, answers_of, sequence_key
 from learnloop.science.kt.packing import PackedSequences, pack_sequences
 
 FloatArray = NDArray[np.float64]
@@ -200,18 +200,31 @@ def _exclusive_counts(key: NDArray[np.int64], values: FloatArray) -> tuple[Float
 
 
 def _scan_sequences(
-    packed: PackedSequences, correct: FloatArray, decays: tuple[float, ...], streaks: bool
-) -> tuple[list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray, FloatArray]:
+    packed: PackedSequences,
+    correct: FloatArray,
+    decays: tuple[float, ...],
+    streaks: bool,
+    ordinal: FloatArray | None = None,
+) -> tuple[list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray, list[FloatArray]]:
     """One pass over packed sequences: decayed wins/attempts per decay, right and wrong
-    streaks and the last answer, each as seen before the row.
+    streaks, the last answer and the two before it, each as seen before the row.
 
-    Decayed counts follow R-PFA (Galyardt & Goldin 2015): x_t = lam * x_{t-1} + o_{t-1}."""
+    Decayed counts follow R-PFA (Galyardt & Goldin 2015): x_t = lam * x_{t-1} + o_{t-1}.
+    With ``ordinal`` (the row's answer number within its learner) the sequences are a
+    learner's rows on one skill, and the scan also returns whether the learner's previous
+    answer was on this skill and the attempts and wins of the run of consecutive answers on
+    it just before the row. Returns (decayed, right, wrong, [last, lag2, lag3, same, run
+    attempts, run wins])."""
     n = len(packed.order)
     o = correct[packed.order]
     dec = [(np.zeros(n), np.zeros(n)) for _ in decays]
     right = np.zeros(n)
     wrong = np.zeros(n)
-    last = np.full(n, -1.0)
+    lags = [np.full(n, -1.0) for _ in range(3)]
+    same = np.zeros(n)
+    run_a = np.zeros(n)
+    run_w = np.zeros(n)
+    ordp = ordinal[packed.order] if ordinal is not None else None
     offsets, sizes = packed.offsets, packed.sizes
     for t in range(1, packed.n_steps):
         a, b, pa = int(offsets[t]), int(offsets[t + 1]), int(offsets[t - 1])
@@ -223,47 +236,23 @@ def _scan_sequences(
         if streaks:
             right[a:b] = (right[pa:pb] + 1.0) * prev_o
             wrong[a:b] = (wrong[pa:pb] + 1.0) * (1.0 - prev_o)
-        last[a:b] = prev_o
-    out_dec = []
-    for dw, dn in dec:
-        w, d = np.empty(n), np.empty(n)
-        w[packed.order], d[packed.order] = dw, dn
-        out_dec.append((w, d))
-    r, wr, ls = np.empty(n), np.empty(n), np.empty(n)
-    r[packed.order], wr[packed.order], ls[packed.order] = right, wrong, last
-    return out_dec, r, wr, ls
-
-
-def _scan_learner(
-    packed: PackedSequences, skill: NDArray[np.int64], correct: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Over each learner's rows: same skill as the previous answer, the 2nd and 3rd most
-    recent answers (-1 when absent), and attempts and wins in the current same-skill run."""
-    n = len(packed.order)
+        lags[0][a:b] = prev_o
+        lags[1][a:b] = lags[0][pa:pb]
+        lags[2][a:b] = lags[1][pa:pb]
+        if ordp is not None:
+            eq = (ordp[a:b] == ordp[pa:pb] + 1.0).astype(np.float64)
+            same[a:b] = eq
+            run_a[a:b] = (run_a[pa:pb] + 1.0) * eq
+            run_w[a:b] = (run_w[pa:pb] + prev_o) * eq
     order = packed.order
-    o = correct[order]
-    sk = skill[order]
-    same = np.zeros(n)
-    lag1 = np.full(n, -1.0)
-    lag2 = np.full(n, -1.0)
-    lag3 = np.full(n, -1.0)
-    block_a = np.zeros(n)
-    block_w = np.zeros(n)
-    offsets, sizes = packed.offsets, packed.sizes
-    for t in range(1, packed.n_steps):
-        a, b, pa = int(offsets[t]), int(offsets[t + 1]), int(offsets[t - 1])
-        pb = pa + int(sizes[t])
-        eq = (sk[a:b] == sk[pa:pb]).astype(np.float64)
-        same[a:b] = eq
-        lag1[a:b] = o[pa:pb]
-        lag2[a:b] = lag1[pa:pb]
-        lag3[a:b] = lag2[pa:pb]
-        block_a[a:b] = (block_a[pa:pb] + 1.0) * eq
-        block_w[a:b] = (block_w[pa:pb] + o[pa:pb]) * eq
-    out = [np.empty(n) for _ in range(5)]
-    for dst, src in zip(out, (same, lag2, lag3, block_a, block_w), strict=True):
-        dst[order] = src
-    return out[0], out[1], out[2], out[3], out[4]
+
+    def unpack(x: FloatArray) -> FloatArray:
+        out = np.empty(n)
+        out[order] = x
+        return out
+
+    out_dec = [(unpack(dw), unpack(dn)) for dw, dn in dec]
+    return out_dec, unpack(right), unpack(wrong), [unpack(x) for x in (*lags, same, run_a, run_w)]
 
 
 def _window_counts(
@@ -295,22 +284,42 @@ def _window_counts(
 
 
 def history_counts(spec: FeatureSpec, log: ResponseLog, n_skills: int, with_windows: bool) -> HistoryCounts:
-    """Counters before every row of ``log``, per learner in row order."""
-    correct = log.correct.astype(np.float64)
-    user_skill = sequence_key(log.user, log.skill, n_skills)
-    skill_attempts, skill_wins = _exclusive_counts(user_skill, correct)
-    user_attempts, user_wins = _exclusive_counts(log.user.astype(np.int64), correct)
+    """Counters before every row of ``log``, from the learner's earlier answers only.
+
+    Counts on the learner, the item and the learner's previous answers are taken over
+    answers (``ResponseLog.answer``): the rows of one multi-skill answer all see the
+    history before that answer, and the answer counts once. Counts on one skill are taken
+    over that skill's rows, which belong to distinct answers (``log`` must hold no repeated
+    skill within an answer; ``LogisticKT`` drops such rows first)."""
+    groups = answers_of(log)
+    if groups.repeat.any():
+        row = int(np.flatnonzero(groups.repeat)[0])
+        raise ValueError(f"history_counts: row {row} repeats a skill of its answer; drop repeated rows first")
     n = len(log)
+    correct = log.correct.astype(np.float64)
+    first = groups.first
+    a_user = log.user[first].astype(np.int64)
+    a_correct = correct[first]
+    # answer level, then spread to the answer's rows
+    a_attempts, a_wins = _exclusive_counts(a_user, a_correct)
+    user_attempts, user_wins = a_attempts[groups.index], a_wins[groups.index]
     if log.item is not None and spec.item_counts:
-        n_items = int(log.item.max()) + 1 if n else 1
-        item_attempts, item_wins = _exclusive_counts(sequence_key(log.user, log.item, n_items), correct)
+        a_item = log.item[first].astype(np.int64)
+        n_items = int(a_item.max()) + 1 if n else 1
+        ia, iw = _exclusive_counts(sequence_key(a_user, a_item, n_items), a_correct)
+        item_attempts, item_wins = ia[groups.index], iw[groups.index]
     else:
         item_attempts, item_wins = np.zeros(n), np.zeros(n)
-    skill_packed = pack_sequences(user_skill)
-    s_dec, right, wrong, s_last = _scan_sequences(skill_packed, correct, spec.skill_decays, spec.streaks)
-    user_packed = pack_sequences(log.user.astype(np.int64))
-    u_dec, _, _, u_last = _scan_sequences(user_packed, correct, spec.user_decays, False)
-    same, lag2, lag3, block_a, block_w = _scan_learner(user_packed, log.skill.astype(np.int64), correct)
+    a_dec, _, _, a_lags = _scan_sequences(pack_sequences(a_user), a_correct, spec.user_decays, False)
+    u_dec = [(w[groups.index], d[groups.index]) for w, d in a_dec]
+    u_last, lag2, lag3 = (x[groups.index] for x in a_lags[:3])
+    # skill level: the learner's rows on one skill, each in its own answer
+    user_skill = sequence_key(log.user, log.skill, n_skills)
+    skill_attempts, skill_wins = _exclusive_counts(user_skill, correct)
+    s_dec, right, wrong, s_lags = _scan_sequences(
+        pack_sequences(user_skill), correct, spec.skill_decays, spec.streaks, ordinal=user_attempts
+    )
+    s_last, same, run_a, run_w = s_lags[0], s_lags[3], s_lags[4], s_lags[5]
     window = []
     if with_windows:
         # A log without times counts every earlier answer as inside every window, as the
@@ -331,8 +340,8 @@ def history_counts(spec: FeatureSpec, log: ResponseLog, n_skills: int, with_wind
         same_skill=same,
         user_lag2=lag2,
         user_lag3=lag3,
-        block_attempts=block_a,
-        block_wins=block_w,
+        block_attempts=run_a,
+        block_wins=run_w,
         skill_decayed=s_dec,
         user_decayed=u_dec,
         window=window,
@@ -341,51 +350,184 @@ def history_counts(spec: FeatureSpec, log: ResponseLog, n_skills: int, with_wind
 
 # -- online --------------------------------------------------------------------------------------
 
+#: The layout of ``LearnerState`` (and of the JSON dict it is kept as). Version 1 was the
+#: version-less dict of lists read by index (before answers of several skills were folded at
+#: once); ``LearnerState.from_dict`` still reads it.
+STATE_VERSION = 2
+
+
+class Tally(TypedDict):
+    attempts: float
+    wins: float
+
+
+class SkillRecord(TypedDict):
+    """One skill's counters, as of the learner's last answer on it."""
+
+    attempts: float
+    wins: float
+    right_streak: float
+    wrong_streak: float
+    last: float  # -1 none, 0 wrong, 1 right
+    decayed: list[list[float]]  # [wins, attempts] per FeatureSpec.skill_decays
+
+
+class WindowRecord(TypedDict):
+    """One skill's answer times (non-decreasing) and running wins, for the DAS3H windows;
+    answers older than the widest window are dropped (their wins folded into ``base``)."""
+
+    time: list[float]
+    cum: list[float]
+    base: float
+
+
+class RecentAnswer(TypedDict):
+    skills: list[int]
+    correct: float
+
+
+@dataclass
+class LearnerState:
+    """One learner's history, as the online path keeps it (JSON: ``to_dict``/``from_dict``).
+
+    ``from_dict`` shares the dict's lists and inner dicts instead of copying them, so reading
+    a stored state costs the same whatever its size; ``to_dict`` likewise. Its size is bounded
+    by the skills and items the learner answered (and, with time windows, by the answers
+    within the widest window)."""
+
+    answers: float = 0.0
+    wins: float = 0.0
+    user_decayed: list[list[float]] = field(default_factory=list)  # [wins, attempts] per user decay
+    lags: list[float] = field(default_factory=lambda: [-1.0, -1.0, -1.0])  # last 3 answers, newest first
+    run: dict[str, Tally] = field(default_factory=dict)  # the last answer's skills: run of answers on each
+    recent: list[RecentAnswer] = field(default_factory=list)  # newest first (LogisticKT's pairs)
+    skills: dict[str, SkillRecord] = field(default_factory=dict)
+    items: dict[str, Tally] = field(default_factory=dict)
+    times: dict[str, WindowRecord] = field(default_factory=dict)
+    version: int = STATE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "answers": self.answers,
+            "wins": self.wins,
+            "user_decayed": self.user_decayed,
+            "lags": self.lags,
+            "run": self.run,
+            "recent": self.recent,
+            "skills": self.skills,
+            "items": self.items,
+            "times": self.times,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LearnerState:
+        version = data.get("version", 1)
+        if version == 1:
+            return _migrate_v1(data)
+        if version != STATE_VERSION:
+            raise ValueError(
+                f"unknown learner-state version {version!r}: this learnloop reads versions 1 to "
+                f"{STATE_VERSION}; refit with `learnloop fit kt` or upgrade learnloop"
+            )
+        try:
+            return cls(
+                answers=float(data["answers"]),
+                wins=float(data["wins"]),
+                user_decayed=data["user_decayed"],
+                lags=data["lags"],
+                run=data["run"],
+                recent=data["recent"],
+                skills=data["skills"],
+                items=data["items"],
+                times=data["times"],
+            )
+        except KeyError as missing:
+            raise ValueError(f"learner state (version {version}) lacks {missing}") from None
+
+
+def _migrate_v1(data: dict[str, Any]) -> LearnerState:
+    """The version-less layout: ``n`` [attempts, wins], ``ud`` flat decayed pairs, ``last``
+    [skill, correct], ``lags``, ``block`` (the run before the last answer), ``s`` {skill:
+    [attempts, wins, right streak, wrong streak, last, decayed wins, attempts...]}, ``i``
+    {item: [attempts, wins]}, ``t`` {skill: {time, cum, base}}, ``recent`` [[skill, correct]]."""
+    try:
+        ud = [float(x) for x in data["ud"]]
+        lags = [float(x) for x in data["lags"]]
+        run: dict[str, Tally] = {}
+        last = data.get("last")
+        if last is not None:
+            block = data.get("block", [0.0, 0.0])
+            run[str(int(last[0]))] = Tally(attempts=float(block[0]) + 1.0, wins=float(block[1]) + lags[0])
+        skills: dict[str, SkillRecord] = {}
+        for key, s in data["s"].items():
+            skills[key] = SkillRecord(
+                attempts=float(s[0]),
+                wins=float(s[1]),
+                right_streak=float(s[2]),
+                wrong_streak=float(s[3]),
+                last=float(s[4]),
+                decayed=[[float(s[j]), float(s[j + 1])] for j in range(5, len(s) - 1, 2)],
+            )
+        return LearnerState(
+            answers=float(data["n"][0]),
+            wins=float(data["n"][1]),
+            user_decayed=[[ud[j], ud[j + 1]] for j in range(0, len(ud) - 1, 2)],
+            lags=lags,
+            run=run,
+            recent=[RecentAnswer(skills=[int(p[0])], correct=float(p[1])) for p in data.get("recent", [])],
+            skills=skills,
+            items={k: Tally(attempts=float(v[0]), wins=float(v[1])) for k, v in data["i"].items()},
+            times={
+                k: WindowRecord(time=list(v["time"]), cum=list(v["cum"]), base=float(v["base"]))
+                for k, v in data["t"].items()
+            },
+        )
+    except (KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"learner state without a version is not the version-1 layout: {err!r}") from None
+
+
+def as_state(state: LearnerState | dict[str, Any]) -> LearnerState:
+    return state if isinstance(state, LearnerState) else LearnerState.from_dict(state)
+
+
+def _new_skill(spec: FeatureSpec) -> SkillRecord:
+    return SkillRecord(
+        attempts=0.0,
+        wins=0.0,
+        right_streak=0.0,
+        wrong_streak=0.0,
+        last=-1.0,
+        decayed=[[0.0, 0.0] for _ in spec.skill_decays],
+    )
+
 
 class LearnerCounters:
-    """The same counters for one learner, kept in a JSON-serialisable dict.
-
-    Layout: ``{"n": [attempts, wins], "ud": [decayed wins, attempts per user decay...],
-    "last": [skill, correct] | None, "lags": [last three answers, -1 when absent],
-    "block": [attempts, wins] of the same-skill run up to the last answer, "s": {skill: [attempts, wins, right streak, wrong
-    streak, last, decayed wins, attempts per skill decay...]}, "i": {item: [attempts,
-    wins]}, "t": {skill: {"time": [...], "cum": [wins so far...], "base": wins before}}}`` (keys are strings, as JSON needs)."""
+    """The same counters for one learner, kept in a ``LearnerState`` and advanced one answer
+    at a time (all of the answer's skills at once, as the batch path counts them)."""
 
     def __init__(self, spec: FeatureSpec, with_windows: bool) -> None:
         self.spec = spec
         self.with_windows = with_windows
 
-    def initial(self) -> dict[str, Any]:
-        return {
-            "n": [0.0, 0.0],
-            "ud": [0.0] * (2 * len(self.spec.user_decays)),
-            "last": None,
-            "lags": [-1.0, -1.0, -1.0],
-            "block": [0.0, 0.0],
-            "s": {},
-            "i": {},
-            "t": {},
-        }
+    def initial(self) -> LearnerState:
+        return LearnerState(user_decayed=[[0.0, 0.0] for _ in self.spec.user_decays])
 
     def counts(
-        self, state: dict[str, Any], skill: int, item: int | None, timestamp: float | None
+        self, state: LearnerState, skill: int, item: int | None, timestamp: float | None
     ) -> HistoryCounts:
         spec = self.spec
-        s = state["s"].get(str(skill))
+        key = str(skill)
+        s = state.skills.get(key)
         if s is None:
-            s = [0.0, 0.0, 0.0, 0.0, -1.0] + [0.0] * (2 * len(spec.skill_decays))
-        it = state["i"].get(str(item), [0.0, 0.0]) if item is not None else [0.0, 0.0]
-        last = state["last"]
-
-        def a(x: float) -> float:
-            return float(x)
-
+            s = _new_skill(spec)
+        it = state.items.get(str(item)) if item is not None else None
         window = []
         if self.with_windows:
-            past = state["t"].get(str(skill))
+            past = state.times.get(key)
             now = float(timestamp) if timestamp is not None else 0.0
             if past is None:
-                window = [(a(0.0), a(0.0)) for _ in spec.windows]
+                window = [(0.0, 0.0) for _ in spec.windows]
             else:
                 times, cum = past["time"], past["cum"]
                 if times and now < times[-1]:
@@ -393,94 +535,113 @@ class LearnerCounters:
                 for w in spec.windows:
                     i = bisect_left(times, now - w)
                     before = cum[i - 1] if i > 0 else past["base"]
-                    window.append((a(len(times) - i), a(cum[-1] - before if times else 0.0)))
-        ud = state["ud"]
-        lags = state["lags"]
-        same = last is not None and int(last[0]) == skill
+                    window.append((float(len(times) - i), float(cum[-1] - before if times else 0.0)))
+        run = state.run.get(key)
+        lags = state.lags
         return HistoryCounts(
-            skill_attempts=a(s[0]),
-            skill_wins=a(s[1]),
-            user_attempts=a(state["n"][0]),
-            user_wins=a(state["n"][1]),
-            item_attempts=a(it[0]),
-            item_wins=a(it[1]),
-            skill_right_streak=a(s[2]),
-            skill_wrong_streak=a(s[3]),
-            skill_last=a(s[4]),
-            user_last=a(-1.0 if last is None else last[1]),
-            same_skill=a(1.0 if same else 0.0),
-            user_lag2=a(lags[1]),
-            user_lag3=a(lags[2]),
-            block_attempts=a(state["block"][0] + 1.0 if same else 0.0),
-            block_wins=a(state["block"][1] + lags[0] if same else 0.0),
-            skill_decayed=[(a(s[5 + 2 * j]), a(s[6 + 2 * j])) for j in range(len(spec.skill_decays))],
-            user_decayed=[(a(ud[2 * j]), a(ud[2 * j + 1])) for j in range(len(spec.user_decays))],
+            skill_attempts=float(s["attempts"]),
+            skill_wins=float(s["wins"]),
+            user_attempts=float(state.answers),
+            user_wins=float(state.wins),
+            item_attempts=float(it["attempts"]) if it is not None else 0.0,
+            item_wins=float(it["wins"]) if it is not None else 0.0,
+            skill_right_streak=float(s["right_streak"]),
+            skill_wrong_streak=float(s["wrong_streak"]),
+            skill_last=float(s["last"]),
+            user_last=float(lags[0]),
+            same_skill=1.0 if run is not None else 0.0,
+            user_lag2=float(lags[1]),
+            user_lag3=float(lags[2]),
+            block_attempts=float(run["attempts"]) if run is not None else 0.0,
+            block_wins=float(run["wins"]) if run is not None else 0.0,
+            skill_decayed=[(float(w), float(d)) for w, d in s["decayed"]],
+            user_decayed=[(float(w), float(d)) for w, d in state.user_decayed],
             window=window,
         )
 
     def update(
-        self, state: dict[str, Any], skill: int, correct: int, item: int | None, timestamp: float | None
+        self,
+        state: LearnerState,
+        skills: Sequence[int],
+        correct: int,
+        item: int | None,
+        timestamp: float | None,
     ) -> None:
+        """Fold one answer on ``skills`` (distinct; a repeated skill is counted once)."""
         spec = self.spec
         o = float(correct)
-        key = str(skill)
-        s = state["s"].get(key)
-        if s is None:
-            s = [0.0, 0.0, 0.0, 0.0, -1.0] + [0.0] * (2 * len(spec.skill_decays))
-            state["s"][key] = s
-        s[0] += 1.0
-        s[1] += o
-        s[2] = (s[2] + 1.0) * o
-        s[3] = (s[3] + 1.0) * (1.0 - o)
-        s[4] = o
-        for j, lam in enumerate(spec.skill_decays):
-            s[5 + 2 * j] = lam * s[5 + 2 * j] + o
-            s[6 + 2 * j] = lam * s[6 + 2 * j] + 1.0
-        ud = state["ud"]
-        for j, lam in enumerate(spec.user_decays):
-            ud[2 * j] = lam * ud[2 * j] + o
-            ud[2 * j + 1] = lam * ud[2 * j + 1] + 1.0
-        last = state["last"]
-        block = state["block"]
-        if last is not None and int(last[0]) == skill:
-            # the run before this answer, as the batch path sees it at this row
-            block[0], block[1] = block[0] + 1.0, block[1] + state["lags"][0]
-        else:
-            block[0], block[1] = 0.0, 0.0
-        lags = state["lags"]
+        run: dict[str, Tally] = {}
+        for skill in dict.fromkeys(int(x) for x in skills):
+            key = str(skill)
+            s = state.skills.get(key)
+            if s is None:
+                s = state.skills[key] = _new_skill(spec)
+            s["attempts"] += 1.0
+            s["wins"] += o
+            s["right_streak"] = (s["right_streak"] + 1.0) * o
+            s["wrong_streak"] = (s["wrong_streak"] + 1.0) * (1.0 - o)
+            s["last"] = o
+            for pair, lam in zip(s["decayed"], spec.skill_decays, strict=True):
+                pair[0] = lam * pair[0] + o
+                pair[1] = lam * pair[1] + 1.0
+            before = state.run.get(key)
+            run[key] = (
+                Tally(attempts=before["attempts"] + 1.0, wins=before["wins"] + o)
+                if before is not None
+                else Tally(attempts=1.0, wins=o)
+            )
+            if self.with_windows:
+                self._add_time(state, key, o, timestamp)
+        state.run = run
+        for pair, lam in zip(state.user_decayed, spec.user_decays, strict=True):
+            pair[0] = lam * pair[0] + o
+            pair[1] = lam * pair[1] + 1.0
+        lags = state.lags
         lags[0], lags[1], lags[2] = o, lags[0], lags[1]
-        state["n"][0] += 1.0
-        state["n"][1] += o
-        state["last"] = [skill, o]
+        state.answers += 1.0
+        state.wins += o
         if item is not None and spec.item_counts:
-            it = state["i"].setdefault(str(item), [0.0, 0.0])
-            it[0] += 1.0
-            it[1] += o
-        if self.with_windows:
-            now = float(timestamp) if timestamp is not None else 0.0
-            past = state["t"].setdefault(key, {"time": [], "cum": [], "base": 0.0})
-            times, cum = past["time"], past["cum"]
-            if times and now < times[-1]:
-                now = times[-1]  # times run forward within a skill, as in the batch path
-            times.append(now)
-            cum.append((cum[-1] if cum else past["base"]) + o)
-            # Forget answers older than the widest window, in one slice once they pile up.
-            drop = bisect_left(times, now - max(spec.windows))
-            if drop > 32 or drop * 2 > len(times):
-                past["base"] = cum[drop - 1]
-                del times[:drop]
-                del cum[:drop]
+            it = state.items.get(str(item))
+            if it is None:
+                state.items[str(item)] = Tally(attempts=1.0, wins=o)
+            else:
+                it["attempts"] += 1.0
+                it["wins"] += o
+
+    def _add_time(self, state: LearnerState, key: str, o: float, timestamp: float | None) -> None:
+        spec = self.spec
+        now = float(timestamp) if timestamp is not None else 0.0
+        past = state.times.get(key)
+        if past is None:
+            past = state.times[key] = WindowRecord(time=[], cum=[], base=0.0)
+        times, cum = past["time"], past["cum"]
+        if times and now < times[-1]:
+            now = times[-1]  # times run forward within a skill, as in the batch path
+        times.append(now)
+        cum.append((cum[-1] if cum else past["base"]) + o)
+        # Forget answers older than the widest window, in one slice once they pile up.
+        drop = bisect_left(times, now - max(spec.windows))
+        if drop > 32 or drop * 2 > len(times):
+            past["base"] = cum[drop - 1]
+            del times[:drop]
+            del cum[:drop]
 
 
 def transfer_entries(
-    user: NDArray[np.int64], skill: NDArray[np.int64], correct: FloatArray, n_skills: int
+    user: NDArray[np.int64],
+    skill: NDArray[np.int64],
+    correct: FloatArray,
+    n_skills: int,
+    answer: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray, FloatArray]:
     """Cross-skill history: for every row and every *other* skill the learner practised
-    before it, log(1 + wins) and log(1 + fails) on that skill so far.
+    in an earlier answer, log(1 + wins) and log(1 + fails) on that skill so far.
 
     Returns (row, other skill, log wins, log fails) entries. A count changes only when its
-    skill is practised, so each practice opens a segment of the learner's later rows that
-    carry the new value; the segments are emitted with ``np.repeat`` (no Python loop)."""
+    skill is practised, so each practice opens a segment of the learner's rows from the
+    next answer on, up to the answer that practises the skill again (whose other rows still
+    see the old count); the segments are emitted with ``np.repeat`` (no Python loop).
+    ``answer`` numbers the answers (contiguous rows of one learner); None: one per row."""
     n = len(user)
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
     if n == 0:
@@ -503,9 +664,16 @@ def transfer_entries(
     cw = np.cumsum(c[by_key])
     wins = cw - (cw[k_start] - c[by_key][k_start])[k_group]
     is_last = np.r_[new_k[1:], True]
-    seg_start = by_key + 1
+    # next_answer[p]: the first position (in learner order) of the answer after position p's
+    if answer is None:
+        next_answer = np.arange(1, n + 1)
+    else:
+        a = answer[by_user]
+        boundary = np.flatnonzero(np.r_[a[1:] != a[:-1], True]) + 1
+        next_answer = np.repeat(boundary, np.diff(np.r_[0, boundary]))
+    seg_start = next_answer[by_key]
     nxt = np.r_[by_key[1:], 0]
-    seg_end = np.where(is_last, u_end[u_group[by_key]], nxt - 1)
+    seg_end = np.where(is_last, u_end[u_group[by_key]], next_answer[nxt] - 1)
     length = np.maximum(seg_end - seg_start + 1, 0)
     rep = np.repeat(np.arange(n), length)
     offs = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)

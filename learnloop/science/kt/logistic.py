@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from learnloop.science.kt.base import ResponseLog, check_label, check_log
+from learnloop.science.kt.base import Answers, ResponseLog, answers_of, check_label, check_log
 from learnloop.science.kt.features import (
     FeatureSpec,
     LearnerCounters,
+    LearnerState,
+    RecentAnswer,
+    as_state,
     dense_features,
     dense_row,
     history_counts,
     stack_counts,
     transfer_entries,
 )
+
+State = LearnerState | dict[str, Any]
 
 FloatArray = NDArray[np.float64]
 
@@ -42,6 +47,12 @@ class LogisticKT:
     Skills and items never seen in training get zero difficulty offsets (the population
     average the intercept carries) and no skill-specific learning rates; a new learner
     starts from zero counts, so the prediction is the population's for a first attempt.
+
+    Every feature of a row reads the learner's earlier *answers* only
+    (``ResponseLog.answer``): the rows of one multi-skill answer never see each other, in
+    fitting, in ``predict_proba`` and online (``update_answer`` folds all of an answer's
+    skills at once). A row repeating a skill its answer already lists is left out of the
+    fit and gets its twin's prediction.
     """
 
     kind = "logistic"
@@ -138,10 +149,15 @@ class LogisticKT:
             parts_r += [rs, rs]
             parts_c += [o_wins + ks, o_fails + ks]
             parts_v += [wins, fails]
+        groups = answers_of(log)
         if self.transfer_:
             k = self.n_skills_
             t_rows, other, t_wins, t_fails = transfer_entries(
-                log.user, log.skill, log.correct.astype(np.float64), max(k, int(log.skill.max()) + 1)
+                log.user,
+                log.skill,
+                log.correct.astype(np.float64),
+                max(k, int(log.skill.max()) + 1),
+                groups.index,
             )
             ok = (log.skill[t_rows] < k) & (other < k)
             t_rows, other, t_wins, t_fails = t_rows[ok], other[ok], t_wins[ok], t_fails[ok]
@@ -152,18 +168,18 @@ class LogisticKT:
         if self.pair_:
             k = self.n_skills_
             for lag in range(1, self.pair_lags + 1):
-                prev_skill, prev_correct = _previous_answer(log.user, log.skill, log.correct, lag)
-                ok = (prev_skill >= 0) & (prev_skill < k) & (log.skill < k)
+                p_rows, prev_skill, prev_correct, weight = _previous_answer(log, groups, lag)
+                ok = (prev_skill < k) & (log.skill[p_rows] < k)
                 col = (
                     self._pair_offset()
                     + 2 * k * k * (lag - 1)
                     + (1 - prev_correct[ok]) * k * k
-                    + log.skill[ok] * k
+                    + log.skill[p_rows[ok]] * k
                     + prev_skill[ok]
                 )
-                parts_r.append(rows[ok])
+                parts_r.append(p_rows[ok])
                 parts_c.append(col)
-                parts_v.append(np.ones(int(ok.sum())))
+                parts_v.append(weight[ok])
         if self._item_rates() and log.item is not None:
             q = self.n_items_
             known_item = log.item < q
@@ -187,6 +203,9 @@ class LogisticKT:
 
     def fit(self, log: ResponseLog) -> LogisticKT:
         check_log(log)
+        repeat = answers_of(log).repeat
+        if repeat.any():
+            log = log.subset(~repeat)
         n = len(log)
         self.n_skills_ = int(log.skill.max()) + 1 if n else 0
         self.n_items_ = (
@@ -250,7 +269,16 @@ class LogisticKT:
         check_log(log)
         if len(log) == 0:
             return np.zeros(0)
-        return _sigmoid(self._design(log) @ self.coef_)
+        groups = answers_of(log)
+        if not groups.repeat.any():
+            return _sigmoid(self._design(log) @ self.coef_)
+        kept = np.flatnonzero(~groups.repeat)
+        out = np.empty(len(log))
+        out[kept] = _sigmoid(self._design(log.subset(kept)) @ self.coef_)
+        # a repeated row takes the prediction of its answer's row on the same skill
+        twin = _twin_rows(log, groups)
+        out[groups.repeat] = out[twin[groups.repeat]]
+        return out
 
     # -- online --------------------------------------------------------------------------------
 
@@ -258,12 +286,15 @@ class LogisticKT:
         return self._counter
 
     def initial_state(self) -> dict[str, Any]:
-        return self._counters().initial()
+        """A new learner's state as JSON (``LearnerState.to_dict``); every online method takes
+        that dict (any stored version, see ``LearnerState.from_dict``) or a ``LearnerState``."""
+        return self._counters().initial().to_dict()
 
     def predict_next(
-        self, state: dict[str, Any], skill: int, item: int | None = None, timestamp: float | None = None
+        self, state: State, skill: int, item: int | None = None, timestamp: float | None = None
     ) -> float:
-        h = self._counters().counts(state, skill, item, timestamp)
+        typed = as_state(state)
+        h = self._counters().counts(typed, skill, item, timestamp)
         x = dense_row(self.features, h, self.with_windows_)
         z = self.intercept_ + sum(c * v for c, v in zip(self._dense_coef_list, x, strict=True))
         if 0 <= skill < self.n_skills_:
@@ -273,11 +304,14 @@ class LogisticKT:
                 z += self._skill_win_rate_list[skill] * math.log1p(wins)
                 z += self._skill_fail_rate_list[skill] * math.log1p(float(h.skill_attempts) - wins)
             if self.transfer_:
-                z += self._transfer_term(state, skill)
+                z += self._transfer_term(typed, skill)
             if self.pair_:
-                for lag, past in enumerate(state.get("recent", [])[: self.pair_lags]):
-                    if 0 <= int(past[0]) < self.n_skills_:
-                        z += float(self.pair_weights_[lag, 0 if past[1] >= 0.5 else 1, skill, int(past[0])])
+                for lag, past in enumerate(typed.recent[: self.pair_lags]):
+                    weights = self.pair_weights_[lag, 0 if past["correct"] >= 0.5 else 1, skill]
+                    share = 1.0 / len(past["skills"])
+                    for then in past["skills"]:
+                        if 0 <= then < self.n_skills_:
+                            z += share * float(weights[then])
         if item is not None and self.item_difficulty and 0 <= item < self.n_items_:
             z += float(self.item_difficulty_[item])
             if self._item_rates():
@@ -286,13 +320,14 @@ class LogisticKT:
                 z += float(self.item_fail_rate_[item]) * math.log1p(float(h.item_attempts) - i_wins)
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
-    def predict_all(self, state: dict[str, Any], timestamp: float | None = None) -> FloatArray:
+    def predict_all(self, state: State, timestamp: float | None = None) -> FloatArray:
         """``predict_next(state, s)`` for every skill code ``s`` (an average item), in one pass:
         the learner's counters are read per skill, then every term is a vector over skills (the
         K x K transfer block a matrix-vector product). What a policy scoring every skill needs."""
         k = self.n_skills_
         counters = self._counters()
-        h = stack_counts([counters.counts(state, s, None, timestamp) for s in range(k)])
+        typed = as_state(state)
+        h = stack_counts([counters.counts(typed, s, None, timestamp) for s in range(k)])
         z = self.intercept_ + dense_features(self.features, h, self.with_windows_) @ self.dense_coef_
         z = z + self.skill_difficulty_
         wins = np.asarray(h.skill_wins, dtype=np.float64)
@@ -305,36 +340,102 @@ class LogisticKT:
             z += self.transfer_wins_ @ log_wins + self.transfer_fails_ @ log_fails
             z -= np.diag(self.transfer_wins_) * log_wins + np.diag(self.transfer_fails_) * log_fails
         if self.pair_:
-            for lag, past in enumerate(state.get("recent", [])[: self.pair_lags]):
-                if 0 <= int(past[0]) < k:
-                    z += self.pair_weights_[lag, 0 if past[1] >= 0.5 else 1, :, int(past[0])]
+            for lag, past in enumerate(typed.recent[: self.pair_lags]):
+                share = 1.0 / len(past["skills"])
+                for then in past["skills"]:
+                    if 0 <= then < k:
+                        z += share * self.pair_weights_[lag, 0 if past["correct"] >= 0.5 else 1, :, then]
         return _sigmoid(z)
 
-    def _transfer_term(self, state: dict[str, Any], skill: int) -> float:
+    def _transfer_term(self, state: LearnerState, skill: int) -> float:
         z = 0.0
         row_w, row_f = self.transfer_wins_[skill], self.transfer_fails_[skill]
-        for key, counts in state["s"].items():
+        for key, counts in state.skills.items():
             other = int(key)
             if other != skill and other < self.n_skills_:
-                z += float(row_w[other]) * math.log1p(counts[1]) + float(row_f[other]) * math.log1p(
-                    counts[0] - counts[1]
+                wins = counts["wins"]
+                z += float(row_w[other]) * math.log1p(wins) + float(row_f[other]) * math.log1p(
+                    counts["attempts"] - wins
                 )
         return z
 
+    @overload
     def update(
         self,
         state: dict[str, Any],
         skill: int,
         correct: int,
+        item: int | None = ...,
+        timestamp: float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def update(
+        self,
+        state: LearnerState,
+        skill: int,
+        correct: int,
+        item: int | None = ...,
+        timestamp: float | None = ...,
+    ) -> LearnerState: ...
+
+    def update(
+        self,
+        state: State,
+        skill: int,
+        correct: int,
         item: int | None = None,
         timestamp: float | None = None,
-    ) -> dict[str, Any]:
-        """Fold one answer into ``state`` (in place, also returned): O(number of features)."""
+    ) -> State:
+        """Fold an answer on one skill into ``state``: ``update_answer`` with ``[skill]``."""
+        return self.update_answer(state, [skill], correct, item, timestamp)
+
+    @overload
+    def update_answer(
+        self,
+        state: dict[str, Any],
+        skills: list[int],
+        correct: int,
+        item: int | None = ...,
+        timestamp: float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def update_answer(
+        self,
+        state: LearnerState,
+        skills: list[int],
+        correct: int,
+        item: int | None = ...,
+        timestamp: float | None = ...,
+    ) -> LearnerState: ...
+
+    def update_answer(
+        self,
+        state: State,
+        skills: list[int],
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> State:
+        """Fold one answer on ``skills`` (all the skills of its item, at once: none of them
+        sees the others, as in ``predict_proba``) into ``state``, in place, and return it.
+        A dict (a stored state of any version) is rewritten in the current layout.
+        O(number of features and skills of the answer)."""
         check_label(correct)
-        self._counters().update(state, skill, int(correct), item, timestamp)
+        if not skills:
+            raise ValueError("an answer needs at least one skill")
+        typed = as_state(state)
+        self._counters().update(typed, skills, int(correct), item, timestamp)
         if self.pair_:
-            # the last pair_lags answers as [skill, correct], most recent first
-            state["recent"] = [[skill, float(correct)], *state.get("recent", [])][: self.pair_lags]
+            # the last pair_lags answers, most recent first
+            now = RecentAnswer(skills=list(dict.fromkeys(int(s) for s in skills)), correct=float(correct))
+            typed.recent = [now, *typed.recent][: self.pair_lags]
+        if isinstance(state, dict):
+            fresh = typed.to_dict()
+            if state.get("version") != typed.version:
+                state.clear()
+            state.update(fresh)
         return state
 
     # -- persistence ---------------------------------------------------------------------------
@@ -384,25 +485,39 @@ class LogisticKT:
 
 
 def _previous_answer(
-    user: NDArray[np.int64], skill: NDArray[np.int64], correct: NDArray[Any], lag: int = 1
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Per row, the skill and correctness (0/1) of the same learner's answer ``lag`` rows
-    earlier; -1 when there is none."""
-    n = len(user)
-    order = np.argsort(user, kind="stable")
-    u = user[order]
-    s = skill[order].astype(np.int64)
-    c = correct[order].astype(np.int64)
-    ps = np.full(n, -1, dtype=np.int64)
-    pc = np.full(n, -1, dtype=np.int64)
-    if n > lag:
-        same = u[lag:] == u[:-lag]
-        ps[lag:] = np.where(same, s[:-lag], -1)
-        pc[lag:] = np.where(same, c[:-lag], -1)
-    prev_s = np.empty(n, dtype=np.int64)
-    prev_c = np.empty(n, dtype=np.int64)
-    prev_s[order], prev_c[order] = ps, pc
-    return prev_s, prev_c
+    log: ResponseLog, groups: Answers, lag: int = 1
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], FloatArray]:
+    """The skills of the same learner's answer ``lag`` answers earlier, per row: entries
+    (row, skill then, correct then 0/1, weight 1 / that answer's number of skills)."""
+    first = groups.first
+    a_user = log.user[first]
+    n_a = len(first)
+    order = np.argsort(a_user, kind="stable")
+    prev = np.full(n_a, -1, dtype=np.int64)
+    if n_a > lag:
+        same = a_user[order[lag:]] == a_user[order[:-lag]]
+        prev[order[lag:]] = np.where(same, order[:-lag], -1)
+    row_prev = prev[groups.index]
+    rows = np.flatnonzero(row_prev >= 0)
+    p = row_prev[rows]
+    size = groups.size[p]
+    rep_rows = np.repeat(rows, size)
+    offs = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+    then = np.repeat(first[p], size) + offs
+    weight = 1.0 / np.repeat(size, size).astype(np.float64)
+    return rep_rows, log.skill[then].astype(np.int64), log.correct[then].astype(np.int64), weight
+
+
+def _twin_rows(log: ResponseLog, groups: Answers) -> NDArray[np.int64]:
+    """For every row, the first row of its answer on the same skill (itself unless it repeats)."""
+    key = groups.index * (int(log.skill.max()) + 1) + log.skill.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    new = np.r_[True, k[1:] != k[:-1]]
+    starts = np.flatnonzero(new)
+    twin = np.empty(len(log), dtype=np.int64)
+    twin[order] = order[starts[np.cumsum(new) - 1]]
+    return twin
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:

@@ -72,14 +72,22 @@ def item_log() -> ResponseLog:
 
 
 def replay(model, log: ResponseLog) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Predictions from the online path: predict_next then update, learner by learner."""
+    """Predictions from the online path, learner by learner: every row of an answer from the
+    state before it (``predict_next``), then the whole answer folded in (``update_answer``)."""
     states: dict[int, dict] = {}
     out = np.empty(len(log))
-    for i in range(len(log)):
+    answer = log.answer if log.answer is not None else np.arange(len(log))
+    i = 0
+    while i < len(log):
+        j = i + 1
+        while j < len(log) and answer[j] == answer[i]:
+            j += 1
         u = int(log.user[i])
         state = states.setdefault(u, model.initial_state())
         item = None if log.item is None else int(log.item[i])
         ts = None if log.timestamp is None else float(log.timestamp[i])
-        out[i] = model.predict_next(state, int(log.skill[i]), item, ts)
-        model.update(state, int(log.skill[i]), int(log.correct[i]), item, ts)
+        for r in range(i, j):
+            out[r] = model.predict_next(state, int(log.skill[r]), item, ts)
+        model.update_answer(state, [int(s) for s in log.skill[i:j]], int(log.correct[i]), item, ts)
+        i = j
     return out

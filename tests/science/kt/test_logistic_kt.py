@@ -110,41 +110,6 @@ def test_transfer_entries_match_brute_force() -> None:
         np.testing.assert_allclose(got[key], value)
 
 
-def _duplicated_rows_log(n_users: int, seed: int) -> ResponseLog:
-    """Answers to multi-skill items logged once per skill, as in ASSISTments 2009: after an
-    answer on skill 0, a row on skill 1 repeats it; other rows are independent coin flips."""
-    rng = np.random.default_rng(seed)
-    user, skill, correct = [], [], []
-    for u in range(n_users):
-        for _ in range(30):
-            s = int(rng.integers(0, 4))
-            c = int(rng.random() < 0.6)
-            user.append(u)
-            skill.append(s)
-            correct.append(c)
-            if s == 0:
-                user.append(u)
-                skill.append(1)
-                correct.append(c)
-    return ResponseLog(
-        user=np.array(user, dtype=np.int64),
-        skill=np.array(skill, dtype=np.int64),
-        correct=np.array(correct, dtype=np.int8),
-    )
-
-
-def test_last_answer_pairs_learn_duplicated_rows() -> None:
-    train, test = _duplicated_rows_log(300, 0), _duplicated_rows_log(150, 1)
-    with_pairs = LogisticKT(pair_last=True).fit(train)
-    without = LogisticKT(pair_last=False, skill_transfer=False).fit(train)
-    y = test.correct
-    assert with_pairs.pair_
-    assert auc(y, with_pairs.predict_proba(test)) > auc(y, without.predict_proba(test)) + 0.05
-    np.testing.assert_allclose(replay(with_pairs, test), with_pairs.predict_proba(test), atol=1e-10)
-    again = LogisticKT.from_dict(json.loads(json.dumps(with_pairs.to_dict())))
-    np.testing.assert_array_equal(again.predict_proba(test), with_pairs.predict_proba(test))
-
-
 def test_predicting_every_skill_at_once_equals_one_at_a_time(item_log: ResponseLog) -> None:
     first = item_log.user < 200
     train = ResponseLog(
