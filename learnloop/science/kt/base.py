@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -96,6 +97,40 @@ def answers_of(log: ResponseLog) -> Answers:
     if n:
         repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
     return Answers(index=index, first=first, size=size, repeat=repeat)
+
+
+def twin_rows(log: ResponseLog, groups: Answers) -> NDArray[np.int64]:
+    """For every row, the first row of its answer on the same skill (itself unless it repeats)."""
+    key = groups.index * (int(log.skill.max()) + 1 if len(log) else 1) + log.skill.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    new = np.r_[True, k[1:] != k[:-1]] if len(log) else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(new)
+    twin = np.empty(len(log), dtype=np.int64)
+    twin[order] = order[starts[np.cumsum(new) - 1]]
+    return twin
+
+
+def predict_without_repeats(
+    log: ResponseLog, predict: Callable[[ResponseLog], NDArray[np.float64]]
+) -> NDArray[np.float64]:
+    """``predict`` on the rows that do not repeat a skill of their answer; a repeated row gets
+    its twin's prediction (it carries no information its twin does not)."""
+    groups = answers_of(log)
+    if not groups.repeat.any():
+        return predict(log)
+    kept = np.flatnonzero(~groups.repeat)
+    out = np.empty(len(log))
+    out[kept] = predict(log.subset(kept))
+    twin = twin_rows(log, groups)
+    out[groups.repeat] = out[twin[groups.repeat]]
+    return out
+
+
+def without_repeats(log: ResponseLog) -> ResponseLog:
+    """``log`` less the rows that repeat a skill of their answer (what models fit on)."""
+    repeat = answers_of(log).repeat
+    return log.subset(~repeat) if repeat.any() else log
 
 
 def check_log(log: ResponseLog) -> None:

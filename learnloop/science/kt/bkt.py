@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from learnloop.science.kt.base import ResponseLog, check_label, check_log, sequence_key
+from learnloop.science.kt.base import (
+    ResponseLog,
+    check_label,
+    check_log,
+    predict_without_repeats,
+    sequence_key,
+    without_repeats,
+)
 from learnloop.science.kt.bkt_em import (
     emission_likelihoods,
     forward,
@@ -104,6 +111,7 @@ class BKT:
 
     def fit(self, log: ResponseLog) -> BKT:
         check_log(log)
+        log = without_repeats(log)  # a skill listed twice in one answer is one observation
         n_skills = int(log.skill.max()) + 1 if len(log) else 0
         use_items = self.item_guess_slip and log.item is not None
         n_items = int(log.item.max()) + 1 if use_items and log.item is not None and len(log) else 0
@@ -201,10 +209,15 @@ class BKT:
         )
 
     def predict_proba(self, log: ResponseLog) -> NDArray[np.float64]:
-        """P(correct) per row from the rows before it of the same learner and skill."""
+        """P(correct) per row from the rows before it of the same learner and skill (an
+        answer's rows are on distinct skills, so none reads another; a row repeating a skill of
+        its answer gets its twin's prediction)."""
         check_log(log)
         if len(log) == 0:
             return np.zeros(0)
+        return predict_without_repeats(log, self._predict_rows)
+
+    def _predict_rows(self, log: ResponseLog) -> NDArray[np.float64]:
         key_base = max(int(log.skill.max()) + 1, len(self.init_))
         packed = pack_sequences(sequence_key(log.user, log.skill, key_base))
         o = packed.order

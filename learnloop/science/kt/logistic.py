@@ -22,7 +22,15 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from learnloop.science.kt.base import Answers, ResponseLog, answers_of, check_label, check_log
+from learnloop.science.kt.base import (
+    Answers,
+    ResponseLog,
+    answers_of,
+    check_label,
+    check_log,
+    predict_without_repeats,
+    without_repeats,
+)
 from learnloop.science.kt.features import (
     FeatureSpec,
     LearnerCounters,
@@ -203,9 +211,7 @@ class LogisticKT:
 
     def fit(self, log: ResponseLog) -> LogisticKT:
         check_log(log)
-        repeat = answers_of(log).repeat
-        if repeat.any():
-            log = log.subset(~repeat)
+        log = without_repeats(log)
         n = len(log)
         self.n_skills_ = int(log.skill.max()) + 1 if n else 0
         self.n_items_ = (
@@ -269,16 +275,7 @@ class LogisticKT:
         check_log(log)
         if len(log) == 0:
             return np.zeros(0)
-        groups = answers_of(log)
-        if not groups.repeat.any():
-            return _sigmoid(self._design(log) @ self.coef_)
-        kept = np.flatnonzero(~groups.repeat)
-        out = np.empty(len(log))
-        out[kept] = _sigmoid(self._design(log.subset(kept)) @ self.coef_)
-        # a repeated row takes the prediction of its answer's row on the same skill
-        twin = _twin_rows(log, groups)
-        out[groups.repeat] = out[twin[groups.repeat]]
-        return out
+        return predict_without_repeats(log, lambda kept: _sigmoid(self._design(kept) @ self.coef_))
 
     # -- online --------------------------------------------------------------------------------
 
@@ -506,18 +503,6 @@ def _previous_answer(
     then = np.repeat(first[p], size) + offs
     weight = 1.0 / np.repeat(size, size).astype(np.float64)
     return rep_rows, log.skill[then].astype(np.int64), log.correct[then].astype(np.int64), weight
-
-
-def _twin_rows(log: ResponseLog, groups: Answers) -> NDArray[np.int64]:
-    """For every row, the first row of its answer on the same skill (itself unless it repeats)."""
-    key = groups.index * (int(log.skill.max()) + 1) + log.skill.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    new = np.r_[True, k[1:] != k[:-1]]
-    starts = np.flatnonzero(new)
-    twin = np.empty(len(log), dtype=np.int64)
-    twin[order] = order[starts[np.cumsum(new) - 1]]
-    return twin
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:
