@@ -388,7 +388,9 @@ def sandbox_check() -> None:
         )
 
 
-xapi_app = typer.Typer(help="xAPI statements to the organisations' learning record stores.", no_args_is_help=True)
+xapi_app = typer.Typer(
+    help="xAPI statements to the organisations' learning record stores.", no_args_is_help=True
+)
 app.add_typer(xapi_app, name="xapi")
 
 

@@ -295,7 +295,9 @@ def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
         else:
             pending.hints_shown += 1
             level = pending.hints_shown
-            xapi_outbox.record_hint(session, active, user.org_id, user.id, item, level, pending.presentation_id)
+            xapi_outbox.record_hint(
+                session, active, user.org_id, user.id, item, level, pending.presentation_id
+            )
         return HintView(
             item_id=item_id, level=level, hint=item.hints[level - 1], remaining=len(item.hints) - level
         )
