@@ -2,13 +2,26 @@
 published figures, on one stated protocol per dataset.
 
     python -m bench.kt --data $LEARNLOOP_DATA/kt --datasets dkvmn_assist2009_updated dkvmn_STATICS
+    python -m bench.kt --datasets --protocols statics-view dkvmn akt pykt --folds 1 2 3 4 5 --merge
+    python -m bench.kt --datasets --train TRAIN --valid VALID --test TEST [--format auto] --name NAME
+
+One rule holds in every protocol: a prediction never reads another row of its own answer
+(``ResponseLog.answer``; the leak-free protocols are in ``bench/kt_answers.py``). Any dataset
+can be given as files, in the DKVMN 3-line (length / skills / answers; no problem ids, so
+every row is its own answer), AKT 4-line (index,user / problem ids / skills / answers;
+consecutive rows on one problem are one answer) or pyKT csv format (``fold,uid,questions,
+concepts,responses``; ``c1_c2`` concepts or ``is_repeat`` rows are one answer), or Gervet's
+tsv. Settings are chosen on validation files only (``--l2-grid``), never on a test file;
+``--merge`` replaces the measured records in the committed ``bench/results/kt.json`` and
+keeps the others.
 
 pyBKT runs in its own virtual environment (``bench/kt_peers.sh`` builds it), on the same
 split, and is scored by the same metric code.
 
 The DKT-style ``DeepKT`` (``deep`` extra) is not benched: on the ASSIST2009 train1/valid1 fold
 it reached AUC 0.806 after its first epoch, which alone took 204 s on the shared 2-core
-machine, against 0.825 for ``LogisticKT`` in ~70 s.
+machine, against 0.825 for ``LogisticKT`` in ~70 s (both reading rows as answers, before the
+answer rule).
 """
 
 from __future__ import annotations
@@ -26,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from bench._common import Record, data_dir, record, write_results
+from bench._common import Record, command_line, data_dir, record, write_results
 from learnloop.science.kt import BKT, KnowledgeTracer, LogisticKT, ResponseLog
-from learnloop.science.kt.metrics import scores
+from learnloop.science.kt.metrics import auc, scores
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = data_dir() / "kt"
@@ -40,11 +53,29 @@ PEERS = ROOT / "bench" / "kt_peers.sh"
 
 @dataclass
 class Sequences:
-    """Raw sequences as read: one per learner (skills and items 0-based)."""
+    """Raw sequences as read: one per learner (skills and items 0-based). ``answers`` numbers
+    each row's answer within its sequence (the rows of one multi-skill answer share it);
+    None when the format cannot tell (every row its own answer)."""
 
     skills: list[np.ndarray]
     correct: list[np.ndarray]
     items: list[np.ndarray] | None = None
+    answers: list[np.ndarray] | None = None
+
+
+def answers_from_problems(items: np.ndarray, skills: np.ndarray) -> np.ndarray:
+    """Answer numbers for one sequence of rows with problem ids: consecutive rows on the same
+    problem are one answer logged once per skill, until a skill repeats (a new attempt)."""
+    out = np.empty(len(items), dtype=np.int64)
+    current, seen = -1, set[int]()
+    for r in range(len(items)):
+        s = int(skills[r])
+        if r == 0 or items[r] != items[r - 1] or s in seen:
+            current += 1
+            seen = set()
+        seen.add(s)
+        out[r] = current
+    return out
 
 
 def _ints(line: str) -> np.ndarray:
@@ -67,23 +98,94 @@ def read_three_line(path: Path) -> Sequences:
 def read_four_line(path: Path) -> Sequences:
     """AKT format: index,user / problem ids (1-based) / skill ids (1-based) / answers."""
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    skills, correct, items = [], [], []
+    skills, correct, items, answers = [], [], [], []
     for i in range(0, len(lines) - 3, 4):
         q, s, c = _ints(lines[i + 1]), _ints(lines[i + 2]), _ints(lines[i + 3])
         n = min(len(q), len(s), len(c))
         items.append(q[:n] - 1)
         skills.append(s[:n] - 1)
         correct.append(c[:n])
-    return Sequences(skills=skills, correct=correct, items=items)
+        answers.append(answers_from_problems(q[:n], s[:n]))
+    return Sequences(skills=skills, correct=correct, items=items, answers=answers)
 
 
-def to_log(seqs: Sequences, user_offset: int = 0) -> ResponseLog:
+def read_pykt_csv(path: Path, folds: set[int] | None = None) -> Sequences:
+    """pyKT's sequence csv (``fold,uid,questions,concepts,responses,...``; ``questions``
+    optional), one row per (chunk of a) learner sequence, lists comma-separated, -1 padding.
+    A question of several concepts is either ``c1_c2`` in a question-level file (one answer,
+    one row per concept) or consecutive rows flagged by ``is_repeat`` in an expanded file.
+    ``folds`` keeps only rows whose fold is in it. Ids are kept as given (0-based)."""
+    import csv
+
+    skills, correct, items, answers = [], [], [], []
+    has_items = False
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"concepts", "responses"}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise SystemExit(
+                f"{path}:1: a pyKT csv needs the columns {sorted(need)}, got {reader.fieldnames}"
+            )
+        has_items = "questions" in reader.fieldnames
+        for line, row in enumerate(reader, start=2):
+            if folds is not None and "fold" in row and int(row["fold"]) not in folds:
+                continue
+            cs = row["concepts"].split(",")
+            rs = row["responses"].split(",")
+            qs = row["questions"].split(",") if has_items else ["-1"] * len(cs)
+            rep = row["is_repeat"].split(",") if row.get("is_repeat") else ["0"] * len(cs)
+            if not len(cs) == len(rs) == len(qs) == len(rep):
+                raise SystemExit(f"{path}:{line}: concepts, responses and questions differ in length")
+            sk, co, it, an = [], [], [], []
+            a = -1
+            for c, r, q, again in zip(cs, rs, qs, rep, strict=True):
+                if r.strip() in ("-1", ""):
+                    continue
+                if again.strip() != "1":
+                    a += 1
+                for concept in dict.fromkeys(c.split("_")):
+                    sk.append(int(concept))
+                    co.append(int(r))
+                    it.append(int(q))
+                    an.append(a)
+            if sk:
+                skills.append(np.array(sk, dtype=np.int64))
+                correct.append(np.array(co, dtype=np.int64))
+                items.append(np.array(it, dtype=np.int64))
+                answers.append(np.array(an, dtype=np.int64))
+    return Sequences(skills=skills, correct=correct, items=items if has_items else None, answers=answers)
+
+
+def read_sequences(path: Path, fmt: str = "auto") -> Sequences:
+    """Any of the sequence formats: "three" (DKVMN), "four" (AKT, problem ids), "pykt" (csv);
+    "auto" tells them apart by the csv header or the first line (a length, or index,user)."""
+    if not path.exists():
+        raise SystemExit(f"{path}: no such file")
+    if fmt == "auto":
+        first = path.open().readline().strip()
+        if first.startswith("fold,") or "concepts" in first.split(","):
+            fmt = "pykt"
+        else:
+            fmt = "four" if len([x for x in first.split(",") if x.strip()]) == 2 else "three"
+    if fmt == "pykt":
+        return read_pykt_csv(path)
+    return read_four_line(path) if fmt == "four" else read_three_line(path)
+
+
+def to_log(seqs: Sequences, user_offset: int = 0, answers: bool = True) -> ResponseLog:
+    """One log of all sequences (learner i is ``user_offset + i``); with ``answers`` and a
+    format that has them, the rows carry their answer ids (unique across the log)."""
     lengths = [len(s) for s in seqs.skills]
     user = np.repeat(np.arange(len(lengths), dtype=np.int64) + user_offset, lengths)
     skill = np.concatenate(seqs.skills) if lengths else np.zeros(0, dtype=np.int64)
     correct = (np.concatenate(seqs.correct) if lengths else np.zeros(0)).astype(np.int8)
     item = np.concatenate(seqs.items) if seqs.items is not None and lengths else None
-    return ResponseLog(user=user, skill=skill, correct=correct, item=item)
+    answer = None
+    if answers and seqs.answers is not None and lengths:
+        spans = [int(a.max()) + 1 if len(a) else 0 for a in seqs.answers]
+        offsets = np.r_[0, np.cumsum(spans)[:-1]]
+        answer = np.concatenate([a + o for a, o in zip(seqs.answers, offsets, strict=True)]).astype(np.int64)
+    return ResponseLog(user=user, skill=skill, correct=correct, item=item, answer=answer)
 
 
 def read_tsv(path: Path) -> ResponseLog:
@@ -317,16 +419,43 @@ PUBLISHED: dict[str, tuple[str, str, dict[str, float]]] = {
 
 # -- the run -----------------------------------------------------------------------------------------
 
-# Methods that see STATICS through its 98 skills (step ids as items); the others (BKT, pyBKT)
-# keep one BKT per step id, the view the earlier records used (BKT on the 98 skills with
-# per-step guess/slip scored AUC 0.689 against 0.795 per step).
+# The logistic model sees STATICS through its 98 skills with the step ids as items (it uses
+# both); BKT and pyBKT see one view only, step ids or the 98 skills, chosen by BKT's AUC on the
+# train1/valid1 fold (``statics_bkt_view``), never on the test file.
 SKILL_VIEW = {"learnloop.logistic"}
+PROTOCOL_STATICS_VIEW = (
+    "BKT's view of STATICS chosen on train1/valid1 (STATICS_train1.csv / STATICS_valid1.csv): "
+    "step ids as skills, or the 98 skills of STATICS_qid_sid_sname; every valid answer scored"
+)
 
 
-def method_split(split: Split, name: str) -> Split:
-    """The split as ``name`` sees it: for dkvmn_STATICS, step ids as skills unless ``name``
-    uses the dataset's skill map."""
-    if split.dataset != "dkvmn_STATICS" or name in SKILL_VIEW or split.train.item is None:
+def statics_bkt_view(data: Path) -> tuple[str, dict[str, float]]:
+    """BKT's STATICS view ("steps" or "skills") with the higher AUC on train1/valid1."""
+    split = load_split(data, "dkvmn_STATICS", part="valid1")
+    aucs = {}
+    for view in ("steps", "skills"):
+        seen = _step_view(split) if view == "steps" else split
+        aucs[view] = float(auc(seen.test.correct, BKT().fit(seen.train).predict_proba(seen.test)))
+    return max(aucs, key=lambda v: aucs[v]), aucs
+
+
+def _step_view(split: Split) -> Split:
+    def steps(log: ResponseLog) -> ResponseLog:
+        assert log.item is not None
+        return ResponseLog(user=log.user, skill=log.item, correct=log.correct)
+
+    return Split(split.dataset, split.protocol, steps(split.train), steps(split.test))
+
+
+def method_split(split: Split, name: str, bkt_view: str = "steps") -> Split:
+    """The split as ``name`` sees it: for dkvmn_STATICS, BKT and pyBKT get ``bkt_view``
+    (step ids as skills, or the skill map); the logistic model the skill map, steps as items."""
+    if (
+        split.dataset != "dkvmn_STATICS"
+        or name in SKILL_VIEW
+        or split.train.item is None
+        or bkt_view == "skills"
+    ):
         return split
 
     def steps(log: ResponseLog) -> ResponseLog:
@@ -351,6 +480,10 @@ def bench_dataset(
     per_fold: dict[tuple[str, str], list[float]] = {}
     protocol = ""
     protocol_of: dict[str, str] = {}
+    bkt_view = "steps"
+    if dataset == "dkvmn_STATICS":
+        records += statics_view_records(data)
+        bkt_view = str(records[-1]["value"])
     for fold in folds:
         split_all = load_split(data, dataset, fold)
         y = split_all.test.correct
@@ -359,7 +492,7 @@ def bench_dataset(
             flush=True,
         )
         for name in methods:
-            split = method_split(split_all, name)
+            split = method_split(split_all, name, bkt_view)
             protocol = protocol_of[name] = split.protocol.format(folds=",".join(map(str, folds)))
             if name == "pybkt":
                 res = run_pybkt(split, pybkt_fits)
@@ -424,6 +557,17 @@ def bench_dataset(
     return records
 
 
+def statics_view_records(data: Path) -> list[Record]:
+    """The STATICS view chosen for BKT on train1/valid1, as records (the last is the choice)."""
+    view, aucs = statics_bkt_view(data)
+    print(f"dkvmn_STATICS: BKT view on valid1 {aucs} -> {view}", flush=True)
+    out = [
+        record("dkvmn_STATICS", PROTOCOL_STATICS_VIEW, "learnloop.bkt", f"valid_auc[{v}]", a)
+        for v, a in aucs.items()
+    ]
+    return [*out, record("dkvmn_STATICS", PROTOCOL_STATICS_VIEW, "learnloop.bkt", "chosen_view", view)]
+
+
 def bench_chunked(data: Path, dataset: str) -> list[Record]:
     """The logistic model under the 200-step-chunk protocol of the published DKT figures."""
     split = load_split(data, dataset)
@@ -450,31 +594,160 @@ DATASETS = [
 ]
 
 
+def bench_files(args: argparse.Namespace) -> list[Record]:
+    """Any dataset given as files: fit on --train (settings chosen on --valid when given, among
+    --l2-grid), score --test leak-free, on every row, each answer's first row and once per answer."""
+    from bench import kt_answers
+
+    def load(path: Path, offset: int = 0) -> tuple[ResponseLog, int]:
+        if args.format == "tsv":
+            log = read_tsv(path)
+            return ResponseLog(
+                user=log.user + offset,
+                skill=log.skill,
+                correct=log.correct,
+                item=log.item,
+                timestamp=log.timestamp,
+            ), int(log.user.max()) + 1 + offset
+        seqs = read_sequences(path, args.format)
+        return to_log(seqs, user_offset=offset), offset + len(seqs.skills)
+
+    train, n = load(args.train)
+    valid = None
+    if args.valid is not None:
+        valid, n = load(args.valid, n)
+    test, _ = load(args.test, n)
+    name = args.name or args.train.stem
+    grid = [{"l2": v} for v in args.l2_grid]
+    best = grid[0]
+    if valid is not None and len(grid) > 1:
+        aucs = [auc(valid.correct, LogisticKT(**h).fit(train).predict_proba(valid)) for h in grid]
+        best = grid[int(np.argmax(aucs))]
+        print(f"{name}: valid AUC {dict(zip(args.l2_grid, aucs, strict=True))} -> {best}", flush=True)
+    protocol = (
+        f"train {args.train.name}, test {args.test.name}"
+        + (f", settings chosen on {args.valid.name} among l2 {args.l2_grid}" if valid is not None else "")
+        + "; every row predicted from the learner's earlier answers only; {scoring}"
+    )
+    records: list[Record] = []
+    for method, model in (("learnloop.logistic", LogisticKT(**best)), ("learnloop.bkt", BKT())):
+        start = time.perf_counter()
+        model.fit(train)
+        seconds = time.perf_counter() - start
+        s = kt_answers.scored(test, model.predict_proba(test))
+        for scoring, value in (
+            ("every row scored", s.auc_rows()),
+            ("each answer's first row scored", s.auc_first_rows()),
+            ("one prediction per answer (mean of its rows)", s.auc_answers()),
+        ):
+            records.append(record(name, protocol.format(scoring=scoring), method, "auc", value))
+        records.append(
+            record(name, protocol.format(scoring="every row scored"), method, "fit_seconds", seconds)
+        )
+        print(
+            f"  {method}: rows {s.auc_rows():.4f}, first rows {s.auc_first_rows():.4f}, answers {s.auc_answers():.4f}"
+        )
+    return records
+
+
+# Records superseded by the leak-free protocols: the logistic model on the DKVMN ASSIST2009
+# files read row by row (its later rows of a multi-skill answer read the first).
+SUPERSEDED = {("dkvmn_assist2009_updated", "learnloop.logistic")}
+
+
+def merge_results(records: list[Record], command: str) -> tuple[list[Record], str]:
+    """The committed kt.json's records, with those measured again replaced (same dataset,
+    protocol, method and metric) and the superseded ones dropped; its command plus ours."""
+    path = ROOT / "bench" / "results" / "kt.json"
+    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"records": [], "command": ""}
+    fresh = {(r["dataset"], r["protocol"], r["method"], r["metric"]) for r in records}
+    kept: list[Record] = [
+        r
+        for r in old["records"]
+        if (r["dataset"], r["protocol"], r["method"], r["metric"]) not in fresh
+        and not ((r["dataset"], r["method"]) in SUPERSEDED and "source" not in r)
+    ]
+    commands = [c for c in str(old.get("command", "")).split(" ; ") if c and c != command]
+    return kept + records, " ; ".join([*commands, command])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the kt datasets")
-    parser.add_argument("--datasets", nargs="+", default=DATASETS[:4], choices=DATASETS)
+    parser.add_argument("--datasets", nargs="*", default=DATASETS[:4], choices=DATASETS)
     parser.add_argument("--methods", nargs="+", default=[*MODELS, "pybkt"], choices=[*MODELS, "pybkt"])
     parser.add_argument("--pybkt-fits", type=int, default=5, help="pyBKT random restarts (its default, 5)")
     parser.add_argument("--folds", type=int, nargs="+", default=[1], help="AKT folds to run (1-5)")
+    parser.add_argument(
+        "--protocols",
+        nargs="*",
+        default=[],
+        choices=["akt", "pykt", "dkvmn", "statics-view"],
+        help="leak-free protocols (bench/kt_answers.py): akt (AKT's folds, with pykt also pyKT's "
+        "question-level evaluation), dkvmn (DKVMN ASSIST2009, answers recovered), statics-view "
+        "(BKT's STATICS representation chosen on valid1)",
+    )
+    parser.add_argument(
+        "--l2-grid", type=float, nargs="+", default=[1.0, 3.0], help="l2 values tried on valid"
+    )
+    parser.add_argument(
+        "--train", type=Path, help="a training file (DKVMN 3-line, AKT 4-line, pyKT csv, Gervet tsv)"
+    )
+    parser.add_argument("--valid", type=Path, help="a validation file, to choose l2 among --l2-grid")
+    parser.add_argument("--test", type=Path, help="the scored file")
+    parser.add_argument("--format", default="auto", choices=["auto", "three", "four", "pykt", "tsv"])
+    parser.add_argument("--name", help="dataset name for the records of --train/--test")
+    parser.add_argument("--merge", action="store_true", help="merge into the committed kt.json")
+    parser.add_argument("--jobs", type=int, default=1, help="AKT folds run at once (one process each)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results/kt.json")
     args = parser.parse_args(argv)
     records: list[Record] = []
+    if (args.train is None) != (args.test is None):
+        parser.error("--train and --test go together")
+    if args.train is not None:
+        records += bench_files(args)
     # Once per process, and reported with every dataset's BKT records.
     overhead = (
-        first_fit_overhead_seconds() if any(m.startswith("learnloop.bkt") for m in args.methods) else None
+        first_fit_overhead_seconds()
+        if args.datasets and any(m.startswith("learnloop.bkt") for m in args.methods)
+        else None
     )
     if overhead is not None:
         print(f"BKT first-fit overhead (Numba import and compiled E-step load): {overhead:.3f} s", flush=True)
     for dataset in args.datasets:
         folds = args.folds if dataset == "akt_assist2009_pid" else [1]
         records += bench_dataset(args.data, dataset, args.methods, args.pybkt_fits, folds, overhead)
+    if args.protocols:
+        from bench import kt_answers
+
+        if "statics-view" in args.protocols:
+            records += statics_view_records(args.data)
+        if "dkvmn" in args.protocols:
+            records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)
+        if "akt" in args.protocols:
+            grid = [{"l2": v} for v in args.l2_grid]
+            records += kt_answers.bench_akt(
+                args.data,
+                args.folds,
+                grid,
+                read_four_line,
+                to_log,
+                pykt="pykt" in args.protocols,
+                jobs=args.jobs,
+            )
     if not args.no_write:
         pybkt = subprocess.run(["bash", str(PEERS), "version"], capture_output=True, text=True).stdout.strip()
+        command = command_line()
+        if args.merge:
+            records, command = merge_results(records, command)
         path = write_results(
-            "kt", records, ["numpy", "scipy", "numba"], extra_environment={"pybkt": pybkt or None}
+            "kt",
+            records,
+            ["numpy", "scipy", "numba"],
+            command=command,
+            extra_environment={"pybkt": pybkt or None},
         )
         print(f"wrote {path}")
 
