@@ -17,7 +17,7 @@ from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, provisioning, teams
+from learnloop.services.people import consent, oidc, provisioning, teams
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
@@ -160,3 +160,37 @@ def set_consent(
 ) -> consent.ConsentState:
     """Grant or withdraw sharing with your manager; it holds from the next request and is logged."""
     return consent.set_consent(ctx, user, body.share_with_manager)
+
+
+class IdentityIn(BaseModel):
+    """Single sign-on settings. ``client_secret`` left out (or null) keeps the stored one; it is
+    never returned. An empty issuer turns single sign-on off."""
+
+    oidc_issuer: str = Field(default="", max_length=500)
+    oidc_client_id: str = Field(default="", max_length=300)
+    client_secret: str | None = Field(default=None, max_length=500)
+    oidc_domains: list[str] = Field(default_factory=list, max_length=50)
+    sso_only: bool = False
+
+
+@router.get("/org/identity", response_model=oidc.IdentitySettings)
+def get_identity(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> oidc.IdentitySettings:
+    """The organisation's single sign-on and SCIM settings (admins; the secret is never shown)."""
+    return oidc.get_settings(ctx, user)
+
+
+@router.put("/org/identity", response_model=oidc.IdentitySettings)
+def set_identity(
+    body: IdentityIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> oidc.IdentitySettings:
+    return oidc.configure(
+        ctx,
+        user,
+        issuer=body.oidc_issuer,
+        client_id=body.oidc_client_id,
+        client_secret=body.client_secret,
+        domains=body.oidc_domains,
+        sso_only=body.sso_only,
+    )

@@ -37,6 +37,7 @@ from learnloop.services.context import AppContext
 from learnloop.store.models import (
     AuthSession,
     Organisation,
+    OrgIdentity,
     Team,
     TeamAdmin,
     User,
@@ -285,6 +286,9 @@ def _create_learner(
                 raise NotFound(_("No organisation has this join code."))
         else:
             org = default_organisation(session)
+        identity = session.get(OrgIdentity, org.id)
+        if identity is not None and identity.sso_only:
+            raise Forbidden(_("Your organisation signs in with single sign-on; use it instead of a password."))
         user = create_user(
             session,
             org_id=org.id,
@@ -320,11 +324,21 @@ def login(ctx: AppContext, *, email: str, password: str, address: str | None = N
             raise Unauthorized(_("Wrong email or password.")) from None
         if user.deactivated_at is not None:
             raise Unauthorized(_("This account is deactivated. Ask your organisation's admin."))
+        identity = session.get(OrgIdentity, user.org_id)
+        if identity is not None and identity.sso_only:
+            raise Unauthorized(
+                _("Your organisation signs in with single sign-on; use it instead of a password.")
+            )
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         result = _new_session(ctx, session, user)
     throttle.refund(ctx, budgets)
     return result
+
+
+def login_as(ctx: AppContext, session: Session, user: User) -> LoginResult:
+    """A login for a person identified another way (single sign-on, an invitation link)."""
+    return _new_session(ctx, session, user)
 
 
 def logout(ctx: AppContext, token: str) -> None:

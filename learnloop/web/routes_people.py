@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from learnloop.api.deps import get_ctx
-from learnloop.errors import InvalidInput, LearnloopError
+from learnloop.errors import InvalidInput, LearnloopError, Unauthorized
 from learnloop.i18n import _
+from learnloop.services import auth
 from learnloop.services.auth import ROLES
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, provisioning, teams
+from learnloop.services.people import consent, oidc, provisioning, teams
 from learnloop.web.render import local_path, render
-from learnloop.web.routes import page_user
+from learnloop.web.routes import _login_response, page_user
 
 router = APIRouter(include_in_schema=False)
+#: binds a single sign-on to the browser that started it (no login CSRF)
+SSO_STATE_COOKIE = "learnloop_sso_state"
 STATUSES = ("active", "deactivated", "all")
 
 
@@ -202,3 +205,116 @@ def settings_consent(request: Request, share: str = Form(""), ctx: AppContext = 
         raise InvalidInput(_("Choose whether to share with your manager."))
     consent.set_consent(ctx, user, share == "yes")
     return _redirect("/settings")
+
+
+# --- single sign-on ----------------------------------------------------------------------
+
+
+def _sso_redirect(request: Request, ctx: AppContext, org_slug: str, next_path: str) -> Response:
+    url = oidc.start_login(
+        ctx,
+        org_slug=org_slug,
+        redirect_uri=str(request.url_for("sso_callback")),
+        next_path=local_path(next_path, "/"),
+    )
+    state = parse_qs(urlsplit(url).query).get("state", [""])[0]
+    response = _redirect(url)
+    response.set_cookie(
+        SSO_STATE_COOKIE,
+        state,
+        max_age=int(oidc.LOGIN_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
+    )
+    return response
+
+
+@router.post("/sso/start")
+def sso_start(
+    request: Request,
+    email: str = Form("", max_length=254),
+    next: str = Form("", max_length=2000),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    """Single sign-on for the organisation that takes this e-mail's domain."""
+    return _sso_redirect(request, ctx, oidc.org_for_email(ctx, email), next)
+
+
+@router.get("/sso/{org_slug}/login")
+def sso_login(
+    org_slug: str,
+    request: Request,
+    next: str = Query("", max_length=2000),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    return _sso_redirect(request, ctx, org_slug[:80], next)
+
+
+@router.get("/sso/callback", name="sso_callback")
+def sso_callback(
+    request: Request,
+    state: str = Query("", max_length=200),
+    code: str = Query("", max_length=2000),
+    error: str = Query("", max_length=200),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    if not auth.same_secret(request.cookies.get(SSO_STATE_COOKIE, ""), state):
+        raise Unauthorized(_("This sign-in did not start in this browser; start again."))
+    result, next_path = oidc.finish_login(
+        ctx, state=state, code=code, error=error, redirect_uri=str(request.url_for("sso_callback"))
+    )
+    response = _login_response(ctx, result, local_path(next_path, "/"))
+    response.delete_cookie(SSO_STATE_COOKIE)
+    return response
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/admin/identity")
+def identity_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return render(
+        request,
+        "identity.html",
+        settings=oidc.get_settings(ctx, user),
+        form=None,
+        request_base=_base(request),
+    )
+
+
+@router.post("/admin/identity")
+def identity_save(
+    request: Request,
+    issuer: str = Form("", max_length=600),
+    client_id: str = Form("", max_length=400),
+    client_secret: str = Form("", max_length=600),
+    domains: str = Form("", max_length=5000),
+    sso_only: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    user = page_user(request)
+    try:
+        oidc.configure(
+            ctx,
+            user,
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=client_secret or None,
+            domains=domains,
+            sso_only=sso_only == "on",
+        )
+    except LearnloopError as exc:
+        form = {"issuer": issuer, "client_id": client_id, "domains": domains, "sso_only": sso_only == "on"}
+        return render(
+            request,
+            "identity.html",
+            status_code=exc.status,
+            settings=oidc.get_settings(ctx, user),
+            form=form,
+            error=exc.message,
+            request_base=_base(request),
+        )
+    return _redirect("/admin/identity")
