@@ -176,6 +176,35 @@ def serve(
 
 @app.command()
 @clean_errors
+def worker(
+    once: bool = typer.Option(False, "--once", help="run the jobs due now, then exit"),
+    concurrency: int = typer.Option(1, min=1, max=32, help="jobs at once (PostgreSQL)"),
+) -> None:
+    """Run background jobs (grading, scheduled fits, snapshots) until stopped with Ctrl-C.
+
+    `learnloop serve` runs a worker in each server process already (LEARNLOOP_JOBS_WORKER=thread);
+    run this one beside servers started with LEARNLOOP_JOBS_WORKER=off."""
+    from learnloop.jobs import queue
+    from learnloop.jobs.runners import Worker, maintain
+
+    ctx = _ctx()
+    _ensure_ready(ctx)
+    if once:
+        maintain(ctx, started=float("-inf"))
+        typer.echo(f"ran {queue.run_due(ctx)} due jobs")
+        return
+    backend = "procrastinate (PostgreSQL)" if queue.is_postgres(ctx) else "polling (SQLite)"
+    typer.echo(f"job worker running: {backend}; Ctrl-C stops it")
+    sys.stdout.flush()
+    running = Worker(ctx, concurrency=concurrency).start()
+    try:
+        running.wait()
+    except KeyboardInterrupt:
+        running.stop()
+
+
+@app.command()
+@clean_errors
 def rebuild(
     check: bool = typer.Option(False, help="only report whether the rebuild equals the live state"),
 ) -> None:

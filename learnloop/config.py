@@ -130,6 +130,29 @@ class Settings(BaseSettings):
     llm_tutor_max_tokens: int = 300
     llm_grade_max_tokens: int = 300
 
+    # Background jobs (learnloop/jobs): a table of jobs on every backend; procrastinate runs
+    # them on PostgreSQL, an in-process thread on SQLite.
+    #: "thread": every server process runs a worker (`learnloop serve` needs nothing else);
+    #: "off": jobs wait for `learnloop worker`
+    jobs_worker: str = Field(default="thread", pattern="^(thread|off)$")
+    #: how often an idle SQLite worker looks for due jobs (seconds)
+    jobs_poll_s: float = Field(default=1.0, gt=0)
+    #: tries of a job before it is dead-lettered, and the first retry's delay (doubling after)
+    jobs_max_attempts: int = Field(default=5, ge=1, le=50)
+    jobs_backoff_s: float = Field(default=5.0, ge=0)
+    jobs_max_backoff_s: float = Field(default=900.0, ge=0)
+    #: a job still "running" this long after it started is taken as lost (its worker died)
+    jobs_stale_after_s: float = Field(default=1800.0, gt=0)
+    #: hours between scheduled runs of `fit kt`, `fit irt` and the weekly report snapshots (0: off);
+    #: the first scheduled check comes jobs_periodic_delay_s after a worker starts
+    jobs_fit_kt_every_h: float = Field(default=24.0, ge=0)
+    jobs_fit_irt_every_h: float = Field(default=24.0, ge=0)
+    jobs_snapshots_every_h: float = Field(default=6.0, ge=0)
+    jobs_periodic_delay_s: float = Field(default=600.0, ge=0)
+    #: a free-text answer whose grade route starts with a model is graded by a job: the learner
+    #: sees "being graded" and mastery moves when the grade lands (false: graded in the request)
+    grade_in_background: bool = True
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

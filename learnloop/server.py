@@ -19,13 +19,17 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from learnloop import i18n
+from learnloop import i18n, metrics
+from learnloop.api import routes_jobs as api_routes_jobs
 from learnloop.api.deps import csrf_protect, optional_user
 from learnloop.api.envelope import API_ERRORS
 from learnloop.errors import LearnloopError, RateLimited
+from learnloop.jobs import queue as jobs_queue
+from learnloop.jobs.runners import start_in_process
 from learnloop.metrics import RequestMetrics
 from learnloop.services.context import AppContext
 from learnloop.web import routes as web_routes
+from learnloop.web import routes_jobs as web_routes_jobs
 from learnloop.web.render import render
 from learnloop.web.security import BodyLimit, SecurityHeaders
 
@@ -75,6 +79,7 @@ def _api_routers() -> list[APIRouter]:
 
     return [
         routes.router,
+        api_routes_jobs.router,
         routes_people.router,
         routes_reports.router,
         routes_assessment.router,
@@ -97,6 +102,7 @@ def _web_routers() -> list[APIRouter]:
 
     return [
         web_routes.router,
+        web_routes_jobs.router,
         routes_people.router,
         routes_reports.router,
         routes_assessment.router,
@@ -111,7 +117,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from learnloop.services import tutoring
 
     tutoring.start_warm_up(app.state.ctx)  # models load in the background; /healthz waits for them
-    yield
+    # the job worker of this process (LEARNLOOP_JOBS_WORKER=thread; "off" leaves jobs to
+    # `learnloop worker`)
+    worker = start_in_process(app.state.ctx)
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 def create_app(ctx: AppContext | None = None) -> FastAPI:
@@ -130,6 +143,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.ctx = ctx
+    metrics.register_queue_depth("jobs", lambda: jobs_queue.depth(ctx))
 
     @app.middleware("http")
     async def request_setup(request: Request, call_next):  # type: ignore[no-untyped-def]

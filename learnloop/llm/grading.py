@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field, ValidationError
 from learnloop.content.models import Item
 from learnloop.content.scoring import score_text_keywords
 from learnloop.i18n import _
-from learnloop.llm.gateway import Gateway, OfflineRoute
+from learnloop.llm.gateway import Gateway, ModelUnavailable, OfflineRoute
 from learnloop.llm.grader_model import OfflineGrader, shipped_grader
 from learnloop.llm.grading_encoder import encoder_available, shared_encoder
 from learnloop.llm.grading_features import GradingCase, case_features, scalar_features, texts_to_embed
@@ -361,8 +361,13 @@ def grade_text(
     review_below: float = 0.7,
     references_by_language: dict[str, list[str]] | None = None,
     item_language: str = "en",
+    fallback: bool = True,
 ) -> GradeResult:
     """Grade one answer along the ``grade`` route; mark it for review when unsure or malformed.
+
+    ``fallback=False``: a model that cannot be reached raises (``ModelUnavailable``,
+    ``BudgetSpent``) instead of giving way to the offline grade, for a grading job that will
+    try again later.
 
     ``references_by_language``: the item's reference answers in other languages (content
     language tag -> answers), used for an answer written in one of them; without them an
@@ -384,8 +389,13 @@ def grade_text(
         try:
             model = grade_with_model(gateway, item, clean, org_id=org_id, user_id=user_id)
         except Exception as exc:  # ModelUnavailable / BudgetSpent: practice must go on
+            if not fallback:
+                raise
             offline.notices.append(getattr(exc, "message", _("The model grader is not available.")))
             model = OfflineRoute()
+        if not fallback and isinstance(model, OfflineRoute) and model.fell_back:
+            # the route went on to the offline grader because the model failed
+            raise ModelUnavailable(" ".join(model.notices))
         if model is None:
             result = offline
             result.needs_review, result.review_reason = True, "malformed_output"

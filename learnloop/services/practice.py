@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from learnloop.content.models import LEVEL_MASTERY, Item
 from learnloop.content.scoring import AnswerError, score_answer
 from learnloop.content.translations import detect_language
-from learnloop.errors import Conflict, InvalidInput
+from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
+from learnloop.jobs.queue import enqueue
+from learnloop.llm.gateway import parse_route
 from learnloop.sandbox.judge import get_sandbox, limits_from
 from learnloop.science.evidence import item_guess, next_answer_range
 from learnloop.services import grading, guidance, xapi_outbox
@@ -21,6 +23,7 @@ from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
+from learnloop.services.grading_jobs import GRADE_TASK, grade_job_key
 from learnloop.services.mastery import (
     apply_answer,
     evidence_rule,
@@ -32,6 +35,7 @@ from learnloop.services.mastery import (
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import (
     Enrolment,
+    Job,
     MasteryHistory,
     PendingItem,
     Response,
@@ -96,6 +100,13 @@ class Feedback(BaseModel):
     attempt: int = 1
     #: attempts left in this presentation; while any are left the solution stays hidden
     attempts_left: int = 0
+    #: done | queued (a model is grading the answer: correct, score and mastery come when it
+    #: lands; ask GET /api/v1/practice/grades/{presentation_id}) | failed (an admin may retry)
+    grading: str = "done"
+    #: the grading job, while grading is queued or failed
+    job_id: int | None = None
+    #: the presentation answered, while grading is queued or failed
+    presentation_id: str = ""
 
 
 class SkillStatus(BaseModel):
@@ -358,6 +369,12 @@ def _replay(
     response = session.execute(
         select(Response).where(Response.user_id == user_id, Response.presentation_id == presentation_id)
     ).scalar_one_or_none()
+    if response is None:
+        job = _grade_job(session, user_id, presentation_id)
+        if job is not None and job.payload.get("item_id") == item.id:
+            if job.payload.get("answer") != clean:
+                raise Conflict(_("You have already answered this item; ask for the next item."))
+            return _grading_feedback(item, job)
     if response is None or response.item_id != item.id:
         raise _not_current(item.id)
     if response.answer != clean:
@@ -436,6 +453,8 @@ def answer(
             raise InvalidInput(_("The code must be a non-empty string."))
         verdict = get_sandbox(ctx.settings).run(code, item.cases or [], limits_from(ctx.settings))
         correct, score, messages = verdict.correct, verdict.score, verdict.messages()
+    elif item.kind == "text" and _grade_in_background(ctx):
+        return _queue_grade(ctx, user, item, clean, presentation_id, context)
     elif item.kind == "text":
         # Model or offline grader along the `grade` route; keywords as the last resort.
         # Reference answers and rubric keywords in the language the answer is written in.
@@ -501,6 +520,106 @@ def answer(
         xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
         xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
         return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
+
+
+def _grade_in_background(ctx: AppContext) -> bool:
+    """A served model grades text answers in a job (the offline grader stays in the request)."""
+    return ctx.settings.grade_in_background and parse_route(ctx.settings.llm_grade)[0] != "offline"
+
+
+def _grade_job(session: Session, user_id: int, presentation_id: str) -> Job | None:
+    job = session.execute(
+        select(Job).where(Job.dedupe_key == grade_job_key(user_id, presentation_id))
+    ).scalar_one_or_none()
+    return job if job is not None and job.task == GRADE_TASK else None
+
+
+def _grading_feedback(item: Item, job: Job) -> Feedback:
+    """What the learner sees while a model grades their answer (or after the job failed)."""
+    failed = job.state == "dead"
+    message = (
+        _("This answer could not be graded yet. An administrator can have it graded again.")
+        if failed
+        else _("Your answer is being graded. Your mastery updates when the grade is in.")
+    )
+    return Feedback(
+        item_id=item.id,
+        correct=False,
+        score=0.0,
+        explanation="",
+        correct_answer=None,
+        messages=[message],
+        mastery=[],
+        response_id=0,
+        grading="failed" if failed else "queued",
+        job_id=job.id,
+        presentation_id=str(job.payload.get("presentation_id", "")),
+    )
+
+
+def _queue_grade(
+    ctx: AppContext,
+    user: CurrentUser,
+    item: Item,
+    clean: dict[str, Any],
+    presentation_id: str,
+    context: str,
+) -> Feedback:
+    """End the presentation and hand the answer to a grading job (``services/grading_jobs.py``)."""
+    with ctx.session() as session:
+        lock_learner(session, user.id)
+        active = ctx.active_pack(session, user.org_id).localized()
+        pending = session.execute(
+            select(PendingItem).where(
+                PendingItem.user_id == user.id, PendingItem.presentation_id == presentation_id
+            )
+        ).scalar_one_or_none()
+        if pending is None or pending.item_id != item.id:  # answered meanwhile, or replaced
+            return _replay(session, active, user.id, item, presentation_id, clean, None)
+        duration = int((utcnow() - as_utc(pending.presented_at)).total_seconds() * 1000)
+        payload = {
+            "org_id": user.org_id,
+            "user_id": user.id,
+            "item_id": item.id,
+            "presentation_id": presentation_id,
+            "answer": clean,
+            "context": context,
+            "hints_used": pending.hints_shown,
+            "duration_ms": max(duration, 0),
+            "locale": user.locale,
+        }
+        enqueue(
+            ctx,
+            GRADE_TASK,
+            payload,
+            dedupe_key=grade_job_key(user.id, presentation_id),
+            org_id=user.org_id,
+            session=session,
+        )
+        session.delete(pending)
+        session.flush()
+        job = _grade_job(session, user.id, presentation_id)
+        assert job is not None
+        return _grading_feedback(item, job)
+
+
+def grade_status(ctx: AppContext, user: CurrentUser, presentation_id: str) -> Feedback:
+    """The feedback of an answer graded by a job: "being graded" until the grade is in, then
+    the grade, the explanation and the mastery change, as the request would have given them."""
+    with ctx.session() as session:
+        active = ctx.active_pack(session, user.org_id).localized()
+        job = _grade_job(session, user.id, presentation_id)
+        response = session.execute(
+            select(Response).where(Response.user_id == user.id, Response.presentation_id == presentation_id)
+        ).scalar_one_or_none()
+        if response is not None:
+            result = (job.result or {}) if job is not None else {}
+            messages = [str(m) for m in result.get("messages", [])]
+            item = active.item(response.item_id)
+            return _replay(session, active, user.id, item, presentation_id, response.answer, messages)
+        if job is None:
+            raise NotFound(_("There is no answer of yours being graded here."))
+        return _grading_feedback(active.item(str(job.payload["item_id"])), job)
 
 
 def _retry(

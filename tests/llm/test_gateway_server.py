@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from learnloop import jobs
 from learnloop.llm.gateway import OfflineRoute
 from learnloop.llm.providers.base import ChatRequest, Completion
 from learnloop.services import practice, tutoring
@@ -120,6 +121,9 @@ def test_malformed_model_grade_goes_to_review_not_into_the_log(
     feedback = practice.answer(
         ctx, user, "basics.tokens.window", {"text": "The oldest tokens are truncated."}
     )
+    assert feedback.grading == "queued"  # a served model grades in a job
+    assert jobs.run_due(ctx) == 1
+    feedback = practice.grade_status(ctx, user, feedback.presentation_id)
     assert any("instructor" in m for m in feedback.messages)
     from learnloop.store.models import GradeReview, LLMCacheEntry
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from learnloop import jobs
 from learnloop.services import grading, practice
 from learnloop.store.models import GradeReview, PendingItem, Response
 from tests.llm.conftest import make_ctx, make_user
@@ -109,6 +110,11 @@ def test_malformed_model_grade_is_retried_once_then_reviewed(tmp_path: Path, bad
     with ctx.session() as session:
         session.merge(PendingItem(user_id=learner.id, item_id=ITEM_ID, reason="test", hints_shown=0))
     feedback = practice.answer(ctx, learner, ITEM_ID, {"text": ANSWER})
+    # a model grades in a job (services/grading_jobs.py): "being graded", then the grade lands
+    assert feedback.grading == "queued" and not bad_model.requests
+    assert jobs.run_due(ctx) == 1
+    feedback = practice.grade_status(ctx, learner, feedback.presentation_id)
+    assert feedback.grading == "done"
     assert len(bad_model.requests) == 2  # the first try and one retry, no more
     assert any("instructor" in m for m in feedback.messages)
     with ctx.session() as session:

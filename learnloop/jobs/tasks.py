@@ -1,0 +1,62 @@
+"""The product's tasks. Each is a thin call into a service; the services own the transactions.
+
+- ``grade.text``: grade a free-text answer with a served model (``services/grading_jobs.py``).
+- ``fit.kt`` / ``fit.irt``: refit knowledge tracing / item parameters from the log, scheduled
+  every ``jobs_fit_kt_every_h`` / ``jobs_fit_irt_every_h`` hours.
+- ``reports.snapshots``: the weekly report snapshots of every organisation, every
+  ``jobs_snapshots_every_h`` hours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from learnloop.errors import LearnloopError
+from learnloop.jobs.registry import JobRun, periodic, task
+from learnloop.services.context import AppContext
+
+
+@task("grade.text")
+def grade_text(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    from learnloop.services.grading_jobs import land_grade
+
+    return land_grade(ctx, payload, run)
+
+
+@task("fit.kt", max_attempts=2)
+def fit_kt(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    from learnloop.services.calibration import fit_kt as run_fit
+
+    try:
+        s = run_fit(ctx, model=str(payload.get("model", "auto")))
+    except LearnloopError as exc:  # nothing to fit yet is not a failure
+        return {"skipped": exc.message}
+    return {"model": s.model, "answers": s.answers, "skills": s.skills_fitted, "rebuilt": s.rebuilt_answers}
+
+
+@task("fit.irt", max_attempts=2)
+def fit_irt(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    from learnloop.services.calibration import fit_irt as run_fit
+
+    try:
+        s = run_fit(ctx, model=str(payload.get("model", "2pl")))
+    except LearnloopError as exc:
+        return {"skipped": exc.message}
+    return {"model": s.model, "responses": s.responses, "calibrated": s.calibrated_items}
+
+
+@task("reports.snapshots", max_attempts=3)
+def report_snapshots(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    from learnloop.services.reports_snapshots import ensure_weekly_snapshots
+    from learnloop.store.models import Organisation
+
+    with ctx.session() as session:
+        orgs = [int(i) for i in session.scalars(select(Organisation.id).order_by(Organisation.id))]
+    return {"weeks_added": sum(ensure_weekly_snapshots(ctx, org_id) for org_id in orgs)}
+
+
+periodic("fit.kt", lambda s: s.jobs_fit_kt_every_h)
+periodic("fit.irt", lambda s: s.jobs_fit_irt_every_h)
+periodic("reports.snapshots", lambda s: s.jobs_snapshots_every_h)
