@@ -96,6 +96,7 @@ def _web_routers() -> list[APIRouter]:
         routes_guidance,
         routes_interop,
         routes_llm,
+        routes_lti,
         routes_people,
         routes_reports,
     )
@@ -109,6 +110,7 @@ def _web_routers() -> list[APIRouter]:
         routes_guidance.router,
         routes_llm.router,
         routes_interop.router,
+        routes_lti.router,
     ]
 
 

@@ -65,6 +65,11 @@ async def _supplied_csrf(request: Request) -> str | None:
     return None
 
 
+#: posts a learning platform makes to the LTI tool (web/routes_lti.py): their proof is the
+#: single-use state and the platform-signed id_token, not a CSRF token
+PLATFORM_POSTS = frozenset({"/lti/login", "/lti/launch"})
+
+
 async def csrf_protect(request: Request) -> None:
     """The app-wide CSRF check, a dependency of every route (see ``create_app``).
 
@@ -74,7 +79,7 @@ async def csrf_protect(request: Request) -> None:
     pre-login cookie's token; an API call without a login has no authority to abuse (API logins
     return their token in the body, never as a cookie) and passes.
     """
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.url.path in PLATFORM_POSTS:
         return
     _token, bearer = session_token(request)
     if bearer:

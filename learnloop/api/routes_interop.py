@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import api_user, get_ctx
-from learnloop.services import xapi_outbox
+from learnloop.services import lti, xapi_outbox
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 
@@ -46,3 +46,37 @@ def deliver(
 ) -> xapi_outbox.DeliveryReport:
     """Admins: send the organisation's due statements now (workers do this on their own)."""
     return xapi_outbox.deliver_now(ctx, user)
+
+
+class PlatformIn(BaseModel):
+    name: str = Field(max_length=200)
+    issuer: str = Field(max_length=500)
+    client_id: str = Field(max_length=200)
+    deployment_ids: list[str] = Field(max_length=50)
+    auth_login_url: str = Field(max_length=500)
+    auth_token_url: str = Field(max_length=500)
+    jwks_url: str = Field(max_length=500)
+
+
+@router.get("/lti", response_model=lti.LtiAdminView)
+def lti_platforms(
+    request: Request, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> lti.LtiAdminView:
+    """Admins: this tool's URLs for the platform, and the registered platforms."""
+    return lti.admin_view(ctx, user, str(request.base_url))
+
+
+@router.post("/lti/platforms", response_model=lti.PlatformView, status_code=201)
+def register_platform(
+    body: PlatformIn, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> lti.PlatformView:
+    """Admins: register an LTI 1.3 platform for the organisation (the tool key is made once)."""
+    return lti.register_platform(ctx, user, **body.model_dump())
+
+
+@router.delete("/lti/platforms/{platform_id}", status_code=204)
+def delete_platform(
+    platform_id: int, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> None:
+    """Admins: remove a platform with its account links (the accounts stay)."""
+    lti.delete_platform(ctx, user, platform_id)

@@ -7,7 +7,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from learnloop.store.models import Base, utcnow
@@ -55,4 +66,81 @@ class XapiOutbox(Base):
     #: the last failure, reduced to its kind and HTTP status (never a secret)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LtiToolKey(Base):
+    """The organisation's LTI tool key (RSA). ``private_pem`` is a secret: never logged or shown;
+    the public half is served at the organisation's JWKS URL."""
+
+    __tablename__ = "lti_tool_keys"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64))
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiPlatform(Base):
+    """A learning platform (Moodle, Canvas...) an organisation's admin registered."""
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id", name="ux_lti_platforms_issuer_client"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    deployment_ids: Mapped[list[Any]] = mapped_column(JSON)
+    auth_login_url: Mapped[str] = mapped_column(String(500))
+    auth_token_url: Mapped[str] = mapped_column(String(500))
+    jwks_url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiState(Base):
+    """One OIDC login (kind ``login``: its nonce) or one deep-linking choice (kind
+    ``deep_link``: where to return); single use, short-lived."""
+
+    __tablename__ = "lti_states"
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    nonce: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiUserLink(Base):
+    """A platform user (``sub``) and the Learnloop account it launches into, in the
+    organisation that registered the platform."""
+
+    __tablename__ = "lti_user_links"
+    __table_args__ = (UniqueConstraint("platform_id", "sub", name="ux_lti_user_links_sub"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"))
+    sub: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiGradeLink(Base):
+    """Where a learner's score for one placed resource goes (an AGS line item)."""
+
+    __tablename__ = "lti_grade_links"
+    __table_args__ = (
+        UniqueConstraint("platform_id", "user_id", "resource_link_id", name="ux_lti_grade_links"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    sub: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    lineitem: Mapped[str] = mapped_column(String(500))
+    #: practice:<skill id> | lesson:<lesson id> | check:<role id>
+    target: Mapped[str] = mapped_column(String(200))
+    last_score: Mapped[float | None] = mapped_column(Float)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
