@@ -335,7 +335,8 @@ def _load(root: Path) -> tuple[Pack, Sources]:
 
     _check_references(reader, meta, skills, roles, items, lessons)
     _check_provenance(reader, meta, items, lessons)
-    # QUALITY-CHECK-CALL
+    if not reader.problems and meta is not None:
+        _check_quality(reader, meta, items, lessons)
     for kind, entries in (("skill", skills), ("role", roles), ("item", items), ("lesson", lessons)):
         for obj, where, line in entries:
             sources.where.setdefault((kind, obj.id), (where, line))

@@ -97,9 +97,9 @@ def lessons_for(pack: Pack, item: Item) -> list[Lesson]:
 
 def numeric_copy(item: Item, lessons: Sequence[Lesson]) -> str | None:
     """Why this numeric item is its lesson's worked example (None when it is not): its answer
-    appears in the lesson together with most of the stem's numbers, or every one of three or
-    more numbers of the stem does."""
-    if item.kind != "numeric" or item.answer is None or item.family is not None:
+    appears in the lesson together with half or more of the stem's numbers, or every one of three
+    or more distinctive numbers of the stem does (whole numbers 0-10 are everywhere)."""
+    if item.kind != "numeric" or item.answer is None:
         return None
     for lesson in lessons:
         in_lesson = numbers_in(lesson.body)
@@ -115,9 +115,10 @@ def numeric_copy(item: Item, lessons: Sequence[Lesson]) -> str | None:
                 f"numeric answer {item.answer:g} and {len(shared)} of the stem's {len(stem)} numbers "
                 f"are in {lesson.id}: use other numbers than the lesson's worked example"
             )
-        if len(stem) >= 3 and len(shared) == len(stem):
+        distinctive = [x for x in stem if not (float(x).is_integer() and 0 <= x <= 10)]
+        if len(distinctive) >= 3 and all(x in shared for x in distinctive):
             return (
-                f"every number of the stem ({', '.join(f'{x:g}' for x in stem)}) is in {lesson.id}: "
+                f"every number of the stem ({', '.join(f'{x:g}' for x in distinctive)}) is in {lesson.id}: "
                 "use other numbers than the lesson's worked example"
             )
     return None

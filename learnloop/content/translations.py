@@ -68,6 +68,12 @@ class Mismatch:
     message: str
 
 
+def _unsuffixed(names: set[str]) -> set[str]:
+    """Placeholder names without a language suffix: a template may use ``verdict_zh`` where the
+    English one uses ``verdict_en`` (a let that holds text in each language)."""
+    return {re.sub(r"_(en|zh)$", "", name) for name in names}
+
+
 def _template_mismatches(item: Item, text: dict[str, Any]) -> list[Mismatch]:
     """A family item's translated templates use exactly the placeholders of its English ones."""
     from learnloop.content.families import placeholders
@@ -80,7 +86,7 @@ def _template_mismatches(item: Item, text: dict[str, Any]) -> list[Mismatch]:
         theirs = text[name] if isinstance(text[name], list) else [text[name]]
         ours = base[name] if isinstance(base[name], list) else [base[name]]
         for n, (t, o) in enumerate(zip(theirs, ours, strict=False)):
-            if placeholders(t) != placeholders(o):
+            if _unsuffixed(placeholders(t)) != _unsuffixed(placeholders(o)):
                 where = (name, str(n)) if isinstance(text[name], list) else (name,)
                 out.append(
                     Mismatch(

@@ -186,6 +186,7 @@ def _present(
     presentation_id: str,
 ) -> PresentedItem:
     active.pack.note_served("item", item.id)
+    item = item.instance_for(presentation_id)  # a family item: this presentation's instance
     return PresentedItem(
         item=item.public_view(),
         skill_id=skill_id,
@@ -301,6 +302,7 @@ def hint(ctx: AppContext, user: CurrentUser, item_id: str) -> HintView:
         item = active.item(item_id)
         lock_learner(session, user.id)  # two clicks at once show two hints, not one hint twice
         pending = _pending_for(session, user.id, item_id)
+        item = item.instance_for(pending.presentation_id)
         if pending.hints_shown >= len(item.hints):
             level = len(item.hints)
         else:
@@ -366,6 +368,7 @@ def _replay(
 ) -> Feedback:
     """The feedback of the answer already stored for this presentation, when ``clean`` is that
     answer again (a retry, a double click); a different answer, or none stored, is a conflict."""
+    item = item.instance_for(presentation_id)
     response = session.execute(
         select(Response).where(Response.user_id == user_id, Response.presentation_id == presentation_id)
     ).scalar_one_or_none()
@@ -446,6 +449,9 @@ def answer(
             return _replay(session, active, user.id, item, presentation_id, clean, None)
         elif pending.item_id != item_id:
             raise _not_current(item_id)
+    # A family item is scored on the instance this presentation showed (its seed comes from the
+    # presentation id, which the response stores: grading and review are reproducible).
+    item = item.instance_for(presentation_id)
     # Scoring (which may run code for seconds) happens outside any transaction.
     if item.kind == "code":
         code = clean["code"]
@@ -696,7 +702,7 @@ def reveal(ctx: AppContext, user: CurrentUser, presentation_id: str) -> Feedback
         pending = session.get(PendingItem, user.id)
         if pending is None or pending.presentation_id != presentation_id or pending.attempts < 1:
             raise Conflict(_("There is no attempt to end here; ask for the next item."))
-        item = active.item(pending.item_id)
+        item = active.item(pending.item_id).instance_for(presentation_id)
         first = session.execute(
             select(Response).where(Response.user_id == user.id, Response.presentation_id == presentation_id)
         ).scalar_one()

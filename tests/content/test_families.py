@@ -13,7 +13,7 @@ from learnloop.content.families import FamilyError, evaluate, render, seed_for
 from learnloop.content.loader import PackError, load_pack, write_pack
 from learnloop.content.models import Item
 from learnloop.content.scoring import score_answer
-from tests.conftest import MINI_PACK
+from tests.conftest import DEFAULT_PACK, MINI_PACK
 
 F1: dict[str, Any] = {
     "id": "basics.tokens.f1-family",
@@ -148,3 +148,12 @@ def test_unknown_placeholder_and_translation_placeholders(tmp_path: Path) -> Non
         load_pack(out).item("basics.tokens.f1-family").instance(3).stem
         == pack.item("basics.tokens.f1-family").instance(3).stem
     )
+
+
+def test_default_pack_has_families() -> None:
+    pack = load_pack(DEFAULT_PACK)
+    families = [i for i in pack.items if i.family is not None]
+    assert len(families) >= 40
+    for item in families:
+        stems = {item.instance(seed).stem for seed in range(20)}
+        assert len(stems) >= 10, f"{item.id}: instances repeat"
