@@ -11,6 +11,7 @@ python -m learnloop.llm.local_server --convert >/dev/null
 need=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 fc-list 2>/dev/null | grep -qi "noto.*cjk" || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -20,6 +21,7 @@ fi
 
 source "$(dirname "$0")/_sandbox.sh"
 source "$(dirname "$0")/_ralph.sh"
+source "$(dirname "$0")/_axe.sh"
 
 # A throw-away PostgreSQL cluster on a free loopback port, stopped when the tests end.
 PG_BIN="$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)")"

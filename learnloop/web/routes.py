@@ -295,18 +295,27 @@ def admin_update_member(
 
 
 @router.get("/items")
-def items_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+def items_page(
+    request: Request,
+    q: str = Query("", max_length=200),
+    skill: str = Query("", max_length=80),
+    kind: str = Query("", max_length=20),
+    page: int = Query(1, ge=1, le=100_000),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
-    return render(request, "items.html", rows=item_bank.item_rows(ctx, user))
+    flt = item_bank.ItemFilter(q=q, skill=skill, kind=kind, page=page)
+    return render(request, "items.html", bank=item_bank.item_page(ctx, user, flt), flt=flt)
 
 
 @router.get("/items/{item_id}")
 def item_page(item_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    detail = item_bank.item_detail(ctx, user, item_id)
+    preview = item_bank.item_preview(ctx, user, item_id)
     return render(
         request,
         "item_detail.html",
-        item=detail,
-        item_yaml=yaml.safe_dump(detail, sort_keys=False, allow_unicode=True, width=100),
+        preview=preview,
+        item=preview.item,
+        item_yaml=yaml.safe_dump(preview.source, sort_keys=False, allow_unicode=True, width=100),
     )

@@ -8,7 +8,7 @@ import io
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
@@ -16,6 +16,7 @@ from learnloop import i18n
 from learnloop.api.deps import get_ctx
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
+from learnloop.services import item_bank
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.reports_items import ItemReport, item_report
@@ -403,10 +404,35 @@ def team_tables(r: TeamReport) -> dict[str, tuple[list[str], list[list[Any]]]]:
 
 
 @router.get("/reports/items")
-def items_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+def items_page(
+    request: Request,
+    q: str = Query("", max_length=200),
+    skill: str = Query("", max_length=80),
+    kind: str = Query("", max_length=20),
+    flagged: bool = Query(False),
+    page: int = Query(1, ge=1, le=100_000),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
     user = page_user(request)
     report = item_report(ctx, user)
-    return render(request, "reports_items.html", r=report, figures=_item_figures(report))
+    flt = item_bank.ItemFilter(q=q, skill=skill, kind=kind, page=page)
+    wanted = set(item_bank.matching_ids(ctx, user, flt)) if flt.is_set() else None
+    rows = [x for x in report.items if (wanted is None or x.item_id in wanted) and (x.flags or not flagged)]
+    shown, page, pages = item_bank.page_of(rows, flt.page)
+    return render(
+        request,
+        "reports_items.html",
+        r=report,
+        figures=_item_figures(report),
+        flt=flt,
+        flagged=flagged,
+        shown=shown,
+        matching=len(rows),
+        page=page,
+        pages=pages,
+        skills=[(c.skill_id, c.name) for c in report.coverage],
+        kinds=list(item_bank.ITEM_KINDS),
+    )
 
 
 @router.get("/reports/items.csv")
