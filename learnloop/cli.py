@@ -90,9 +90,30 @@ def init() -> None:
 
 @app.command(name="import")
 @clean_errors
-def import_(pack: Path = typer.Argument(..., help="pack folder")) -> None:
-    """Validate a pack folder and make it the active pack (nothing is written if it is invalid)."""
+def import_(
+    pack: Path = typer.Argument(..., help="pack folder (or, with --format case, a CFPackage JSON file)"),
+    format: str = typer.Option("pack", "--format", help="pack | case"),
+    out: Path | None = typer.Option(None, "--out", help="with --format case: the pack draft folder to write"),
+) -> None:
+    """Validate a pack folder and make it the active pack (nothing is written if it is invalid).
+
+    With --format case: turn a CASE CFPackage into a pack draft folder (--out), validated like
+    any pack; add items and lessons, then import the folder."""
     from learnloop.services.packs import import_pack
+
+    if format == "case":
+        from learnloop.services.case_io import import_case_folder
+
+        if out is None:
+            _fail("--format case needs --out FOLDER for the pack draft")
+            return
+        draft = import_case_folder(pack.read_bytes(), out)
+        typer.echo(
+            f"wrote pack draft {draft.meta.id} to {out}: {len(draft.skills)} skills, {len(draft.roles)} roles"
+        )
+        return
+    if format != "pack":
+        _fail("--format must be pack or case")
     from learnloop.store.db import migrate
 
     ctx = _ctx()
@@ -107,9 +128,34 @@ def import_(pack: Path = typer.Argument(..., help="pack folder")) -> None:
 
 @app.command()
 @clean_errors
-def export(directory: Path = typer.Argument(..., help="folder to write the active pack to")) -> None:
-    """Write the active pack as a pack folder that `learnloop import` reads back unchanged."""
+def export(
+    directory: Path = typer.Argument(
+        ..., help="folder to write the active pack to (a file for case, moodle-csv)"
+    ),
+    format: str = typer.Option("pack", "--format", help="pack | case | moodle-csv"),
+    base_uri: str = typer.Option(
+        "https://learnloop.invalid/case", "--base-uri", help="case: where ids resolve"
+    ),
+) -> None:
+    """Write the active pack as a pack folder that `learnloop import` reads back unchanged, or
+    its framework as a CASE CFPackage (--format case) or Moodle competency CSV (moodle-csv)."""
     from learnloop.services.packs import export_pack
+
+    if format in ("case", "moodle-csv"):
+        import json
+
+        from learnloop.services import case_io
+
+        ctx = _ctx()
+        if format == "case":
+            text = json.dumps(case_io.export_case(ctx, None, base_uri), ensure_ascii=False, indent=1)
+        else:
+            text = case_io.moodle_csv(ctx, None)
+        directory.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote the framework ({format}) to {directory}")
+        return
+    if format != "pack":
+        _fail("--format must be pack, case or moodle-csv")
 
     s = export_pack(_ctx(), directory)
     typer.echo(f"wrote pack {s.pack_id} ({s.items} items) to {directory}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import api_user, get_ctx
-from learnloop.services import lti, xapi_outbox
+from learnloop.services import case_io, lti, xapi_outbox
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 
@@ -80,3 +81,34 @@ def delete_platform(
 ) -> None:
     """Admins: remove a platform with its account links (the accounts stay)."""
     lti.delete_platform(ctx, user, platform_id)
+
+
+@router.get("/case")
+def case_export(
+    request: Request, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> JSONResponse:
+    """Instructors and managers: the active framework as a CASE 1.0 CFPackage."""
+    return JSONResponse(case_io.export_case(ctx, user, str(request.base_url).rstrip("/") + "/case"))
+
+
+@router.post("/case/import", response_model=case_io.CaseDraft)
+async def case_import(
+    request: Request, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> case_io.CaseDraft:
+    """Instructors: check a CFPackage (the request body) and get the pack draft it makes.
+    Nothing is stored; a package that cannot be imported is a 422 listing each problem by its
+    JSON path."""
+    from starlette.concurrency import run_in_threadpool
+
+    body = await request.body()
+    return await run_in_threadpool(case_io.import_case, ctx, user, body)
+
+
+@router.get("/moodle.csv")
+def moodle_export(user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)) -> Response:
+    """Instructors and managers: the framework as Moodle's competency-framework CSV."""
+    return Response(
+        case_io.moodle_csv(ctx, user),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="framework-moodle.csv"'},
+    )
