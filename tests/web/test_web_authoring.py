@@ -61,5 +61,5 @@ def test_drafts_page_from_template_to_published(tmp_path: Path) -> None:
             follow_redirects=False,
         )
         assert r.status_code == 303
-        items = client.get("/items")
+        items = client.get("/items", params={"q": "authored"})
         assert f"llm.tokens.authored-{draft_id}" in items.text
