@@ -434,6 +434,13 @@ def expected_gain(
     p_correct = bkt_predict(m * r, replace(params, p_guess=guess))
     right = mastery_step(m, True, params, guess, cfg.max_step)
     wrong = mastery_step(m, False, params, guess, cfg.max_step)
+    # the belief that the learner knows the skill after the answer is the unbounded posterior;
+    # the bounded step only moves the estimate (how many right answers still lift it to the
+    # target). Weighting by the bounded estimate instead would make every answer on a
+    # hard-to-guess item look like lost progress: its right answer's rise is capped, its
+    # wrong answer's fall is not, and the policy would avoid the strongest evidence.
+    knows_right = mastery_step(m, True, params, guess, 1.0)
+    knows_wrong = mastery_step(m, False, params, guess, 1.0)
     target = targets[skill]
     q = _prerequisites_known(cur, state, skill)
     ev = state.evidence.get(skill) or SkillEvidence()
@@ -446,7 +453,7 @@ def expected_gain(
             family=option.family_id, kind=option.kind, correct=False, params=params, guess=guess
         )
 
-    def remaining(x: float, e: SkillEvidence) -> float:
+    def remaining(x: float, e: SkillEvidence, knows: float) -> float:
         return expected_items_to_target(
             x,
             target,
@@ -456,12 +463,13 @@ def expected_gain(
             evidence=evidence_answers(cur, state, cfg, skill, e),
             fresh_evidence=evidence_answers(cur, state, cfg, skill, e, fresh=True),
             max_step=cfg.max_step,
+            p_known=knows,
         )
 
     saved = (
-        remaining(m, ev)
-        - p_correct * remaining(right, ev_right)
-        - (1 - p_correct) * remaining(wrong, ev_wrong)
+        remaining(m, ev, m)
+        - p_correct * remaining(right, ev_right, knows_right)
+        - (1 - p_correct) * remaining(wrong, ev_wrong, knows_wrong)
     )
     saved += max(0.0, 1.0 - r / cfg.desired_retention) * expected_items_to_target(
         params.p_init, target, est, max_step=cfg.max_step
@@ -596,6 +604,7 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         else None
     )
     best: tuple[float, int, str, ItemOption, float, bool] | None = None
+    stuck: tuple[float, int, str, ItemOption, float, bool] | None = None
     order = {s: i for i, s in enumerate(cur.skills)}
     for skill in cur.skills:
         options = cur.items.get(skill)
@@ -627,11 +636,18 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
             options, p_skill, state, cfg, review=fading, skill=skill, gain=gain
         )
         if value <= 1e-12:
+            # no item of an unfinished skill looks worth its minutes now (every one left is a
+            # kind that must come, or was just shown): it is still practised before any
+            # maintenance, the skill whose average answer saves most first
+            if not finished and (stuck is None or (_gain, -order[skill]) > (stuck[0], stuck[1])):
+                stuck = (_gain, -order[skill], skill, option, p_item, finished)
             continue
         if skill == streak:
             value *= cfg.streak_discount
         if best is None or (value, -order[skill]) > (best[0], best[1]):
             best = (value, -order[skill], skill, option, p_item, finished)
+    if best is None and stuck is not None:
+        best = (0.0, *stuck[1:])
     if best is None:
         return _maintain(cur, state, cfg)
     value, _, skill, option, p_item, finished = best
@@ -741,6 +757,7 @@ def expected_items_to_target(
     evidence: float = 0.0,
     max_step: float = MAX_STEP,
     fresh_evidence: float | None = None,
+    p_known: float | None = None,
 ) -> float:
     """Answers until mastery reaches ``target`` with the evidence a target needs.
 
@@ -751,7 +768,9 @@ def expected_items_to_target(
     needs about 1 / P(T) attempts to learn it, or 1 / (``gate`` P(T)) while a prerequisite is
     missing (probability ``1 - prerequisites_known``), with the estimate near its floor
     meanwhile. Linear in both probabilities, so learning more about a learner never looks like
-    lost progress.
+    lost progress. ``p_known``: the probability that the learner knows the skill when it is not
+    the estimate ``m`` itself (after a bounded step, the unbounded posterior); ``m`` then only
+    sets how far the estimate still has to rise.
     """
     if m >= target and evidence <= 0.0:
         return 0.0
@@ -762,4 +781,5 @@ def expected_items_to_target(
         return float(min(known, cap))
     rate = max(params.p_learn, 1.0 / cap)
     learn = prerequisites_known / rate + (1 - prerequisites_known) / (rate * gate)
-    return float(min(m * known + (1 - m) * (learn + fresh), cap))
+    k = m if p_known is None else p_known
+    return float(min(k * known + (1 - k) * (learn + fresh), cap))

@@ -22,6 +22,7 @@ from learnloop.science.policy import (
     choose_item,
     choose_skill,
     curriculum_for_role,
+    expected_gain,
     expected_items_to_target,
 )
 from learnloop.science.simulation import paired_item_ratio, simulate, simulate_learner, summarise
@@ -112,6 +113,59 @@ def test_a_fading_finished_skill_gets_a_due_review() -> None:
     # Without reviews the fading skill is invisible to the policy.
     blind = choose_activity(CUR, faded, PolicyConfig(reviews=False))
     assert blind is not None and blind.reason == "maintain"
+
+
+#: a target skill with quick choice items and one slow, hard-to-guess code item; "q" needs it
+MIXED = build_curriculum(
+    {"p": [], "q": ["p"]},
+    {"p": 0.8, "q": 0.8},
+    items={
+        "p": [
+            *(ItemOption(f"p.c{i}", 0.0, minutes=1.0, kind="choice", guess=0.25) for i in range(3)),
+            ItemOption("p.code", 0.0, minutes=5.0, kind="code", guess=0.02),
+        ],
+        "q": [ItemOption(f"q.c{i}", 0.0, minutes=1.0, kind="choice", guess=0.25) for i in range(4)],
+    },
+)
+
+
+def test_a_hard_to_guess_item_is_worth_answering_on_a_half_learnt_skill() -> None:
+    # Its right answer's rise is capped at 0.25 and its wrong answer's fall is not, but a
+    # right answer makes it very likely that the learner knows the skill: the answer saves
+    # answers toward the role, it is not lost progress.
+    seen = SkillEvidence(
+        families=frozenset({"p.c0", "p.c1"}),
+        kinds=frozenset({"choice"}),
+        seen_kinds=frozenset({"choice"}),
+        cusum=2.9,
+    )
+    state = LearnerState(mastery={"p": 0.465}, attempts={"p": 4}, evidence={"p": seen})
+    code = MIXED.items["p"][3]
+    targets = dict(MIXED.targets)
+    saved, p_right = expected_gain(MIXED, state, PolicyConfig(), targets, "p", code)
+    assert saved > 0 and 0.3 < p_right < 0.6
+
+
+def test_an_unfinished_skill_is_practised_before_any_maintenance() -> None:
+    # Every choice item of "p" was just shown, so only the code item may come now: whatever
+    # its value, the learner practises "p" rather than a review of a skill that cannot open.
+    seen = SkillEvidence(
+        families=frozenset({"p.c0", "p.c1"}),
+        kinds=frozenset({"choice"}),
+        seen_kinds=frozenset({"choice"}),
+        cusum=2.9,
+    )
+    state = LearnerState(
+        mastery={"p": 0.465},
+        attempts={"p": 4},
+        evidence={"p": seen},
+        recent_items=("p.c2", "p.c1", "p.c0", "p.c2"),
+        recent_skills=("p",) * 4,
+    )
+    for cfg in (PolicyConfig(), PolicyConfig(reviews=False), PolicyConfig(max_step=0.05)):
+        nxt = choose_activity(MIXED, state, cfg)
+        assert nxt is not None and nxt.kind == "practice"
+        assert (nxt.skill_id, nxt.item_id) == ("p", "p.code")
 
 
 def test_reason_names_the_target_a_prerequisite_leads_to() -> None:
