@@ -92,7 +92,7 @@ def init() -> None:
 @clean_errors
 def import_(
     pack: Path = typer.Argument(..., help="pack folder (or, with --format case, a CFPackage JSON file)"),
-    format: str = typer.Option("pack", "--format", help="pack | case"),
+    format: str = typer.Option("pack", "--format", help="pack | case | qti"),
     out: Path | None = typer.Option(None, "--out", help="with --format case: the pack draft folder to write"),
 ) -> None:
     """Validate a pack folder and make it the active pack (nothing is written if it is invalid).
@@ -101,6 +101,19 @@ def import_(
     any pack; add items and lessons, then import the folder."""
     from learnloop.services.packs import import_pack
 
+    if format == "qti":
+        import yaml
+
+        from learnloop.services.qti_io import import_qti
+
+        if out is None:
+            _fail("--format qti needs --out FILE.yaml for the items")
+            return
+        items = import_qti(_ctx(), None, pack.read_bytes())
+        dumped = [i.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for i in items]
+        out.write_text(yaml.safe_dump(dumped, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        typer.echo(f"wrote {len(items)} items to {out} (add them to a pack's items/)")
+        return
     if format == "case":
         from learnloop.services.case_io import import_case_folder
 
@@ -113,7 +126,7 @@ def import_(
         )
         return
     if format != "pack":
-        _fail("--format must be pack or case")
+        _fail("--format must be pack, case or qti")
     from learnloop.store.db import migrate
 
     ctx = _ctx()
@@ -132,7 +145,7 @@ def export(
     directory: Path = typer.Argument(
         ..., help="folder to write the active pack to (a file for case, moodle-csv)"
     ),
-    format: str = typer.Option("pack", "--format", help="pack | case | moodle-csv"),
+    format: str = typer.Option("pack", "--format", help="pack | case | moodle-csv | qti"),
     base_uri: str = typer.Option(
         "https://learnloop.invalid/case", "--base-uri", help="case: where ids resolve"
     ),
@@ -141,6 +154,13 @@ def export(
     its framework as a CASE CFPackage (--format case) or Moodle competency CSV (moodle-csv)."""
     from learnloop.services.packs import export_pack
 
+    if format == "qti":
+        from learnloop.services.qti_io import export_qti
+
+        data, skipped = export_qti(_ctx(), None)
+        directory.write_bytes(data)
+        typer.echo(f"wrote the items (QTI 3.0) to {directory}; not exported (code): {len(skipped)}")
+        return
     if format in ("case", "moodle-csv"):
         import json
 
@@ -155,7 +175,7 @@ def export(
         typer.echo(f"wrote the framework ({format}) to {directory}")
         return
     if format != "pack":
-        _fail("--format must be pack, case or moodle-csv")
+        _fail("--format must be pack, case, moodle-csv or qti")
 
     s = export_pack(_ctx(), directory)
     typer.echo(f"wrote pack {s.pack_id} ({s.items} items) to {directory}")

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import api_user, get_ctx
-from learnloop.services import case_io, lti, xapi_outbox
+from learnloop.services import case_io, lti, qti_io, xapi_outbox
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 
@@ -112,3 +112,31 @@ def moodle_export(user: CurrentUser = Depends(api_user), ctx: AppContext = Depen
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="framework-moodle.csv"'},
     )
+
+
+@router.get("/qti")
+def qti_export(user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)) -> Response:
+    """Instructors: the active pack's choice, numeric and text items as a QTI 3.0 package (zip)."""
+    data, skipped = qti_io.export_qti(ctx, user)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="items-qti3.zip"',
+            "X-Learnloop-Skipped": ",".join(skipped)[:2000],
+        },
+    )
+
+
+@router.post("/qti/import", response_model=qti_io.QtiImport)
+async def qti_import(
+    request: Request, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> qti_io.QtiImport:
+    """Instructors: check a QTI 3.0 package (the request body, a zip) and get its items as
+    pack items. Nothing is stored; unsupported interactions, DTDs/entities, zip bombs and
+    unknown skills are a 422 listing each problem by file."""
+    from starlette.concurrency import run_in_threadpool
+
+    body = await request.body()
+    items = await run_in_threadpool(qti_io.import_qti, ctx, user, body)
+    return qti_io.QtiImport(items=[i.model_dump(mode="json", exclude_none=True) for i in items])

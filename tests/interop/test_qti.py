@@ -1,0 +1,145 @@
+"""QTI 3.0: choice, numeric and text items out as a package and back with every exported field;
+unsupported interactions, DTDs/entities (XXE), zip bombs and unsafe paths refused by file."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from learnloop.content.loader import load_pack
+from learnloop.content.models import Item
+from learnloop.errors import InvalidInput
+from learnloop.interop import qti
+from learnloop.services import qti_io
+from learnloop.services.auth import create_user
+from learnloop.services.context import AppContext
+from learnloop.store.models import Organisation
+from tests.api.test_api_org_scoping import _login
+from tests.conftest import MINI_PACK
+from tests.test_cli import run
+
+PACK = load_pack(MINI_PACK)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _package() -> dict[str, bytes]:
+    data, _skipped = qti.export_package([i.model_dump(mode="json", exclude_none=True) for i in PACK.items])
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def test_round_trip_keeps_every_exported_field(ctx: AppContext) -> None:
+    data, skipped = qti_io.export_qti(ctx, None)
+    assert skipped == [i.id for i in PACK.items if i.kind == "code"]
+    items = qti_io.import_qti(ctx, None, data)
+    originals = [i for i in PACK.items if i.kind != "code"]
+    assert {i.kind for i in originals} == {"choice", "numeric", "text"}
+    assert [i.model_dump() for i in items] == [i.model_dump() for i in originals]
+    members = _package()
+    assert set(members) == {"imsmanifest.xml", *(f"items/{i.id}.xml" for i in originals)}
+    choice = members["items/apps.rag.why.xml"].decode()
+    assert 'xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0"' in choice
+    assert "<qti-choice-interaction" in choice and "<qti-modal-feedback" in choice
+    assert "<qti-text-entry-interaction" in members["items/basics.tokens.cost.xml"].decode()
+    assert "<qti-extended-text-interaction" in members["items/basics.tokens.window.xml"].decode()
+    assert b"imsqti_item_xmlv3p0" in members["imsmanifest.xml"]
+
+
+def _refused(ctx: AppContext, members: dict[str, bytes] | bytes, *needles: str) -> list[str]:
+    data = members if isinstance(members, bytes) else _zip(members)
+    with pytest.raises(InvalidInput) as err:
+        qti_io.import_qti(ctx, None, data)
+    details = err.value.details
+    for needle in needles:
+        assert any(needle in d for d in details), (needle, details)
+    return details
+
+
+def test_bad_packages_are_refused_by_file(ctx: AppContext) -> None:
+    members = _package()
+    name = "items/apps.rag.why.xml"
+    order = members[name].replace(b"qti-choice-interaction", b"qti-order-interaction")
+    _refused(ctx, {**members, name: order}, f"{name}: qti-order-interaction is not supported")
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b'<qti-assessment-item xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0">&e;</qti-assessment-item>'
+    )
+    _refused(ctx, {**members, name: xxe}, f"{name}: a DTD is not allowed")
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<qti-assessment-item>&b;</qti-assessment-item>"
+    )
+    _refused(ctx, {**members, name: laughs}, name)
+    _refused(
+        ctx, {**members, name: b"\0" * 5_000_000}, f"{name}: larger than"
+    )  # 5 MB of zeros: a few KB zipped
+    _refused(ctx, {**members, "../evil.xml": b"x"}, "../evil.xml: a path outside the package")
+    _refused(ctx, b"not a zip", "package: not a zip file")
+    unknown = members[name].replace(b"<dd>apps.rag ", b"<dd>no.such.skill ")
+    _refused(ctx, {**members, name: unknown}, f"{name}: unknown skills no.such.skill")
+    no_manifest = {k: v for k, v in members.items() if k != "imsmanifest.xml"}
+    _refused(ctx, no_manifest, "package: no imsmanifest.xml")
+
+
+def test_qti_over_the_api(client: TestClient, ctx: AppContext) -> None:
+    with ctx.session() as session:
+        org = session.query(Organisation).first()
+        if org is None:
+            from learnloop.services.auth import default_organisation
+
+            org = default_organisation(session)
+        for role in ("instructor", "learner"):
+            create_user(
+                session,
+                org_id=org.id,
+                email=f"{role}@q.example",
+                name=role,
+                password="password-123",
+                role=role,
+            )
+    teacher, learner = _login(client, "instructor@q.example"), _login(client, "learner@q.example")
+    assert client.get("/api/v1/interop/qti", headers=learner).status_code == 403
+    got = client.get("/api/v1/interop/qti", headers=teacher)
+    assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
+    back = client.post("/api/v1/interop/qti/import", content=got.content, headers=teacher)
+    assert back.status_code == 200 and len(back.json()["items"]) == len(
+        [i for i in PACK.items if i.kind != "code"]
+    )
+    members = _package()
+    xxe = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    bad = client.post(
+        "/api/v1/interop/qti/import",
+        content=_zip({**members, "items/apps.rag.why.xml": xxe}),
+        headers=teacher,
+    )
+    assert bad.status_code == 422 and "root:" not in bad.text
+    assert client.get("/api/v1/health").status_code == 200
+
+
+def test_cli_exports_and_imports_qti(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    assert run(["init"], db).returncode == 0
+    package = tmp_path / "items.zip"
+    done = run(["export", "--format", "qti", str(package)], db)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "items.yaml"
+    back = run(["import", "--format", "qti", str(package), "--out", str(out)], db)
+    assert back.returncode == 0, back.stderr
+    items = [Item.model_validate(i) for i in yaml.safe_load(out.read_text())]
+    assert [i.id for i in items] == [i.id for i in PACK.items if i.kind != "code"]
+    bomb = tmp_path / "bomb.zip"
+    bomb.write_bytes(_zip({"imsmanifest.xml": b"\0" * 3_000_000}))
+    refused = run(["import", "--format", "qti", str(bomb), "--out", str(tmp_path / "x.yaml")], db)
+    assert refused.returncode == 2 and "larger than" in refused.stderr
