@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from learnloop.science.kt.base import ResponseLog, check_label, check_log
+from learnloop.science.kt.base import ResponseLog, answers_of, check_label, check_log
 
 FloatArray = NDArray[np.float64]
 
@@ -129,6 +129,7 @@ class DeepKT:
 
     def fit(self, log: ResponseLog) -> DeepKT:
         check_log(log)
+        _one_row_per_answer(log)
         torch = _torch()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -216,6 +217,7 @@ class DeepKT:
     def predict_proba(self, log: ResponseLog) -> FloatArray:
         """P(correct) per row from the learner's earlier rows only (whole sequences)."""
         check_log(log)
+        _one_row_per_answer(log)
         out = np.zeros(len(log))
         if len(log) == 0:
             return out
@@ -279,6 +281,21 @@ class DeepKT:
         state["h"] = ((1.0 - z) * cand + z * h).tolist()
         return state
 
+    def update_answer(
+        self,
+        state: dict[str, Any],
+        skills: list[int],
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> dict[str, Any]:
+        """``update`` for an answer on one skill; the recurrent model takes no other (see
+        ``_one_row_per_answer``)."""
+        distinct = list(dict.fromkeys(skills))
+        if len(distinct) != 1:
+            raise ValueError("DeepKT folds answers on one skill only: give it one row per answer")
+        return self.update(state, distinct[0], correct, item, timestamp)
+
     # -- persistence ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,3 +326,13 @@ class DeepKT:
         model.weights_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["weights"].items()}
         model._unpack()
         return model
+
+
+def _one_row_per_answer(log: ResponseLog) -> None:
+    """The recurrent model reads a learner's rows one after another, so the later rows of a
+    multi-skill answer would read the first: it takes one row per answer only."""
+    if log.answer is not None and len(log) and answers_of(log).n_answers < len(log):
+        raise ValueError(
+            "DeepKT reads rows one by one and would read an answer's other rows: give it one row "
+            "per answer (ResponseLog.answer has answers of several rows)"
+        )

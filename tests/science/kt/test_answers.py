@@ -262,3 +262,12 @@ def test_state_is_bounded_by_skills_and_items(multi_log: ResponseLog) -> None:
     typed = LearnerState.from_dict(json.loads(json.dumps(state)))
     assert len(typed.skills) == 6 and len(typed.items) == 9 and len(typed.recent) <= model.pair_lags
     assert all(len(w["time"]) <= 2 * 24 + 34 for w in typed.times.values())
+
+
+def test_the_recurrent_model_refuses_answers_of_several_rows(multi_log: ResponseLog) -> None:
+    """DeepKT reads rows one after another, so it cannot keep the rule: it refuses such logs."""
+    from learnloop.science.kt.deep import DeepKT
+
+    for call in (DeepKT().fit, DeepKT().predict_proba):
+        with pytest.raises(ValueError, match="one row per answer"):
+            call(multi_log)
