@@ -395,6 +395,11 @@ def _check_references(
                 reader.add(path, line, f"skill {skill.id!r}: unknown prerequisite {pre!r}")
             elif pre == skill.id:
                 reader.add(path, line, f"skill {skill.id!r} lists itself as a prerequisite")
+        for rec in skill.recommended:
+            if rec not in skill_ids or rec == skill.id:
+                reader.add(path, line, f"skill {skill.id!r}: recommended skill {rec!r} is unknown or itself")
+            elif rec in skill.prerequisites:
+                reader.add(path, line, f"skill {skill.id!r}: {rec!r} is both a prerequisite and recommended")
     graph = {s.id: [p for p in s.prerequisites if p in skill_ids and p != s.id] for s, _, _ in skills}
     cycle = find_cycle(graph)
     if cycle:
@@ -492,6 +497,25 @@ def _dump(value: Any) -> str:
     return yaml.dump(value, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
+def _item_files(pack: Pack) -> dict[str, str]:
+    """The file each item is written to: ``<domain>.yaml`` by the domain of its first skill, unless
+    that would change the order in which the items are read back (files are read in name order);
+    then consecutive runs of one domain go to numbered files (``01-llm.yaml``, ``02-ml.yaml``...)."""
+    domain_of = {s.id: s.domain for s in pack.skills}
+    domains = [domain_of.get(item.skills[0], "misc") for item in pack.items]
+    by_domain = {item.id: f"{d}.yaml" for item, d in zip(pack.items, domains, strict=True)}
+    order = sorted(range(len(pack.items)), key=lambda i: (by_domain[pack.items[i].id], i))
+    if order == list(range(len(pack.items))):
+        return by_domain
+    files: dict[str, str] = {}
+    run, previous = 0, None
+    for item, domain in zip(pack.items, domains, strict=True):
+        if domain != previous:
+            run, previous = run + 1, domain
+        files[item.id] = f"{run:02d}-{domain}.yaml"
+    return files
+
+
 def write_pack(pack: Pack, path: str | Path) -> Path:
     """Write ``pack`` as a pack folder that :func:`load_pack` reads back to an equal pack."""
     root = Path(path)
@@ -502,15 +526,12 @@ def write_pack(pack: Pack, path: str | Path) -> Path:
         _dump([s.model_dump(mode="json") for s in pack.skills]), encoding="utf-8"
     )
     (root / "roles.yaml").write_text(_dump([r.model_dump(mode="json") for r in pack.roles]), encoding="utf-8")
-    domain_of = {s.id: s.domain for s in pack.skills}
-    by_domain: dict[str, list[dict[str, Any]]] = {}
-    item_file: dict[str, str] = {}
+    item_file = _item_files(pack)
+    by_file: dict[str, list[dict[str, Any]]] = {}
     for item in pack.items:
-        domain = domain_of.get(item.skills[0], "misc")
-        by_domain.setdefault(domain, []).append(item.model_dump(mode="json", exclude_none=True))
-        item_file[item.id] = f"{domain}.yaml"
-    for domain, entries in by_domain.items():
-        (root / "items" / f"{domain}.yaml").write_text(_dump(entries), encoding="utf-8")
+        by_file.setdefault(item_file[item.id], []).append(item.model_dump(mode="json", exclude_none=True))
+    for name, entries in by_file.items():
+        (root / "items" / name).write_text(_dump(entries), encoding="utf-8")
     for lesson in pack.lessons:
         front = lesson.model_dump(mode="json", exclude={"body"})
         text = "---\n" + _dump(front) + "---\n\n" + lesson.body

@@ -124,6 +124,9 @@ class Skill(_Strict):
     domain: Identifier
     description: str = ""
     prerequisites: list[Identifier] = Field(default_factory=list)
+    #: skills that help but do not gate this one (not required by roles that target it); a
+    #: prerequisite that serves only some roles belongs here (see docs/roles.md)
+    recommended: list[Identifier] = Field(default_factory=list)
 
 
 class Role(_Strict):
