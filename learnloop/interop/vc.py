@@ -1,0 +1,201 @@
+"""W3C Verifiable Credentials 2.0 with Data Integrity proofs, cryptosuite eddsa-rdfc-2022.
+
+Sign and verify (W3C "Data Integrity EdDSA Cryptosuites v1.0", section 3.3): the unsecured
+document and the proof configuration are each canonicalised with RDF Dataset Canonicalization
+(RDFC-1.0, PyLD's URDNA2015), hashed with SHA-256, and the concatenation
+``sha256(proof config) || sha256(document)`` is signed with Ed25519; ``proofValue`` is the
+signature in multibase base58btc (``z...``).
+
+JSON-LD contexts are never fetched: the document loader serves only the files registered in
+``CONTEXTS`` (shipped in ``interop/contexts/``), each pinned by its SHA-256, so a changed file or
+an unknown context is an error, and verification needs no network.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import base58
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pyld import jsonld
+
+CONTEXT_DIR = Path(__file__).with_name("contexts")
+#: URL -> (file, sha256 of the file): the only contexts a document may use
+CONTEXTS: dict[str, tuple[Path, str]] = {
+    "https://www.w3.org/ns/credentials/v2": (
+        CONTEXT_DIR / "credentials-v2.jsonld",
+        "59955ced6697d61e03f2b2556febe5308ab16842846f5b586d7f1f7adec92734",
+    ),
+}
+ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub
+ED25519_PRIV = b"\x80\x26"  # multicodec ed25519-priv
+CRYPTOSUITE = "eddsa-rdfc-2022"
+
+
+class VcError(ValueError):
+    """A credential or proof that cannot be processed or does not verify."""
+
+
+def document_loader(extra: dict[str, tuple[Path, str]] | None = None) -> Callable[..., dict[str, Any]]:
+    """A PyLD document loader serving only pinned local files (``extra`` adds some, e.g. tests)."""
+    table = {**CONTEXTS, **(extra or {})}
+    cache: dict[str, Any] = {}
+
+    failures: list[VcError] = []
+
+    def fail(message: str) -> VcError:
+        failures.append(VcError(message))  # PyLD wraps loader errors; canonize re-raises ours
+        return failures[-1]
+
+    def load(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        if url not in table:
+            raise fail(f"unknown JSON-LD context {url[:200]} (contexts are never fetched)")
+        if url not in cache:
+            path, digest = table[url]
+            raw = path.read_bytes()
+            if hashlib.sha256(raw).hexdigest() != digest:
+                raise fail(f"the shipped copy of {url} does not match its pinned hash")
+            cache[url] = json.loads(raw)
+        return {"contextUrl": None, "documentUrl": url, "document": cache[url]}
+
+    load.failures = failures  # type: ignore[attr-defined]
+    return load
+
+
+def canonize(document: dict[str, Any], loader: Callable[..., dict[str, Any]]) -> str:
+    getattr(loader, "failures", []).clear()
+    try:
+        out: str = jsonld.normalize(
+            document,
+            {
+                "algorithm": "URDNA2015",
+                "format": "application/n-quads",
+                "documentLoader": loader,
+                "safe": True,
+            },
+        )
+    except jsonld.JsonLdError as exc:
+        failures = getattr(loader, "failures", [])
+        if failures:
+            raise failures.pop() from None
+        raise VcError(f"the document is not valid JSON-LD ({type(exc).__name__}: {str(exc)[:200]})") from None
+    return out
+
+
+def _hash_data(
+    document: dict[str, Any], proof_config: dict[str, Any], loader: Callable[..., dict[str, Any]]
+) -> bytes:
+    return (
+        hashlib.sha256(canonize(proof_config, loader).encode()).digest()
+        + hashlib.sha256(canonize(document, loader).encode()).digest()
+    )
+
+
+def private_key_from_multibase(value: str) -> Ed25519PrivateKey:
+    raw = _multibase(value)
+    if raw[:2] != ED25519_PRIV or len(raw) != 34:
+        raise VcError("not an Ed25519 private key in multibase")
+    return Ed25519PrivateKey.from_private_bytes(raw[2:])
+
+
+def public_key_from_multibase(value: str) -> Ed25519PublicKey:
+    raw = _multibase(value)
+    if raw[:2] != ED25519_PUB or len(raw) != 34:
+        raise VcError("not an Ed25519 public key in multibase")
+    return Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+def public_multibase(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "z" + base58.b58encode(ED25519_PUB + raw).decode()
+
+
+def did_key(key: Ed25519PrivateKey) -> str:
+    """The did:key verification method of ``key`` (``did:key:z6Mk...#z6Mk...``)."""
+    mb = public_multibase(key)
+    return f"did:key:{mb}#{mb}"
+
+
+def _multibase(value: str) -> bytes:
+    if not value.startswith("z"):
+        raise VcError("only base58btc multibase values (z...) are supported")
+    try:
+        return base58.b58decode(value[1:])
+    except ValueError:
+        raise VcError("the multibase value is not base58btc") from None
+
+
+def sign(
+    document: dict[str, Any],
+    key: Ed25519PrivateKey,
+    *,
+    verification_method: str,
+    created: str,
+    loader: Callable[..., dict[str, Any]] | None = None,
+    purpose: str = "assertionMethod",
+) -> dict[str, Any]:
+    """``document`` with a DataIntegrityProof (eddsa-rdfc-2022) added."""
+    loader = loader or document_loader()
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    proof = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": CRYPTOSUITE,
+        "created": created,
+        "verificationMethod": verification_method,
+        "proofPurpose": purpose,
+    }
+    config = {**proof, "@context": unsecured["@context"]}
+    signature = key.sign(_hash_data(unsecured, config, loader))
+    return {
+        **copy.deepcopy(unsecured),
+        "proof": {**proof, "proofValue": "z" + base58.b58encode(signature).decode()},
+    }
+
+
+def resolve_did_key(verification_method: str) -> Ed25519PublicKey:
+    """The public key of a ``did:key`` verification method (resolved offline)."""
+    did, _sep, fragment = verification_method.partition("#")
+    if not did.startswith("did:key:z6Mk"):
+        raise VcError("only did:key Ed25519 verification methods are resolved")
+    mb = did.removeprefix("did:key:")
+    if fragment and fragment != mb:
+        raise VcError("the verification method's fragment is not its key")
+    return public_key_from_multibase(mb)
+
+
+def verify(
+    credential: dict[str, Any],
+    *,
+    loader: Callable[..., dict[str, Any]] | None = None,
+    resolve: Callable[[str], Ed25519PublicKey] = resolve_did_key,
+) -> None:
+    """Raise ``VcError`` unless ``credential`` carries one valid eddsa-rdfc-2022 proof."""
+    loader = loader or document_loader()
+    proof = credential.get("proof")
+    if not isinstance(proof, dict):
+        raise VcError("the credential has no proof")
+    if proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE:
+        raise VcError("the proof is not a DataIntegrityProof with eddsa-rdfc-2022")
+    value = proof.get("proofValue")
+    if not isinstance(value, str):
+        raise VcError("the proof has no proofValue")
+    signature = _multibase(value)
+    if len(signature) != 64:
+        raise VcError("the proofValue is not an Ed25519 signature")
+    unsecured = {k: v for k, v in credential.items() if k != "proof"}
+    config = {k: v for k, v in proof.items() if k != "proofValue"}
+    if "@context" in config and config["@context"] != unsecured.get("@context"):
+        raise VcError("the proof's context is not the credential's")
+    config["@context"] = unsecured.get("@context")
+    key = resolve(str(proof.get("verificationMethod", "")))
+    try:
+        key.verify(signature, _hash_data(unsecured, config, loader))
+    except InvalidSignature:
+        raise VcError("the proof does not verify (the credential or its proof was changed)") from None
