@@ -48,6 +48,8 @@ def _error(
     details: list[str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    if request.url.path.startswith("/scim/"):
+        return _scim_error(status, message, details, headers)
     if _is_api(request):
         return JSONResponse(
             {"error": {"code": code, "message": message, "details": details or []}},
@@ -59,6 +61,22 @@ def _error(
     )
     response.headers.update(headers or {})
     return response
+
+
+def _scim_error(
+    status: int, message: str, details: list[str] | None, headers: dict[str, str] | None
+) -> Response:
+    """An error of the SCIM endpoints as RFC 7644 describes it (invalid input is a 400 there)."""
+    scim_status = 400 if status == 422 else status
+    body: dict[str, object] = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": str(scim_status),
+        "detail": "; ".join([message, *(details or [])])[:1000],
+    }
+    scim_type = {422: "invalidValue", 409: "uniqueness"}.get(status)
+    if scim_type:
+        body["scimType"] = scim_type
+    return JSONResponse(body, status_code=scim_status, headers=headers, media_type="application/scim+json")
 
 
 def _too_large(scope: dict, limit: int) -> Response:  # type: ignore[type-arg]
@@ -75,12 +93,14 @@ def _api_routers() -> list[APIRouter]:
         routes_ops,
         routes_people,
         routes_reports,
+        routes_scim,
     )
 
     return [
         routes.router,
         api_routes_jobs.router,
         routes_people.router,
+        routes_scim.router,
         routes_reports.router,
         routes_assessment.router,
         routes_guidance.router,

@@ -17,7 +17,7 @@ from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, oidc, provisioning, teams
+from learnloop.services.people import consent, oidc, provisioning, scim, teams
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
@@ -194,3 +194,19 @@ def set_identity(
         domains=body.oidc_domains,
         sso_only=body.sso_only,
     )
+
+
+class ScimTokenOut(BaseModel):
+    token: str = Field(description="shown once: keep it in the identity provider's SCIM settings")
+
+
+@router.post("/org/scim-token", response_model=ScimTokenOut, status_code=201)
+def new_scim_token(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> ScimTokenOut:
+    """A new SCIM bearer token for ``/scim/v2`` (admins); the previous one stops working."""
+    return ScimTokenOut(token=scim.generate_token(ctx, user))
+
+
+@router.delete("/org/scim-token", status_code=204)
+def revoke_scim_token(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> None:
+    """Turn SCIM provisioning off: the token stops working at once."""
+    scim.revoke_token(ctx, user)

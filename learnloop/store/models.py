@@ -70,6 +70,9 @@ class Team(Base):
     name_key: Mapped[str] = mapped_column(
         String(200), default=lambda context: team_name_key(context.get_current_parameters()["name"])
     )
+    #: SCIM: the provisioning client's id and last document of this group (0016)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    scim_document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class User(Base):
@@ -95,6 +98,9 @@ class User(Base):
     sso_subject: Mapped[str | None] = mapped_column(String(255))
     email_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
     consent_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: SCIM: the provisioning client's userName (unique in the organisation) and last document
+    scim_user_name: Mapped[str | None] = mapped_column(String(300))
+    scim_document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AuthSession(Base):

@@ -13,7 +13,7 @@ from learnloop.i18n import _
 from learnloop.services import auth
 from learnloop.services.auth import ROLES
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, oidc, provisioning, teams
+from learnloop.services.people import consent, oidc, provisioning, scim, teams
 from learnloop.web.render import local_path, render
 from learnloop.web.routes import _login_response, page_user
 
@@ -317,4 +317,25 @@ def identity_save(
             error=exc.message,
             request_base=_base(request),
         )
+    return _redirect("/admin/identity")
+
+
+@router.post("/admin/identity/scim-token")
+def scim_token_new(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    """A new SCIM token, shown on this page once."""
+    user = page_user(request)
+    token = scim.generate_token(ctx, user)
+    return render(
+        request,
+        "identity.html",
+        settings=oidc.get_settings(ctx, user),
+        form=None,
+        scim_token=token,
+        request_base=_base(request),
+    )
+
+
+@router.post("/admin/identity/scim-token/revoke")
+def scim_token_revoke(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    scim.revoke_token(ctx, page_user(request))
     return _redirect("/admin/identity")
