@@ -5,6 +5,8 @@
   every ``jobs_fit_kt_every_h`` / ``jobs_fit_irt_every_h`` hours.
 - ``reports.snapshots``: the weekly report snapshots of every organisation, every
   ``jobs_snapshots_every_h`` hours.
+- ``xapi.deliver``: send due xAPI statements (``services/xapi_outbox.py``), enqueued with each
+  statement and swept every 5 minutes for retries.
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ def report_snapshots(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> d
     return {"weeks_added": sum(ensure_weekly_snapshots(ctx, org_id) for org_id in orgs)}
 
 
+@task("xapi.deliver", max_attempts=1)
+def xapi_deliver(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """Send the xAPI statements that are due (services/xapi_outbox.py keeps its own retries)."""
+    from learnloop.services.xapi_outbox import deliver_pending
+
+    report = deliver_pending(ctx)
+    return {"sent": report.sent, "failed": report.failed}
+
+
 periodic("fit.kt", lambda s: s.jobs_fit_kt_every_h)
 periodic("fit.irt", lambda s: s.jobs_fit_irt_every_h)
 periodic("reports.snapshots", lambda s: s.jobs_snapshots_every_h)
+# statements whose delivery failed are due again after their backoff: a sweep every 5 minutes
+periodic("xapi.deliver", lambda s: 1 / 12)

@@ -4,8 +4,9 @@ A statement is written to ``xapi_outbox`` in the same transaction as the event b
 answer, a hint, a lesson read, a role target met, a finished skill check), so it exists exactly
 when the event does. :func:`deliver_pending` sends what is due, one PUT per statement id
 (idempotent at the LRS: a statement delivered twice is stored once), and retries failures with
-exponential backoff; nothing is dropped while the LRS is down. The job queue or any worker
-calls :func:`deliver_pending` (``learnloop xapi deliver``).
+exponential backoff; nothing is dropped while the LRS is down. Each answer or lesson enqueues
+an ``xapi.deliver`` job (``learnloop/jobs``) in the same transaction, and the job queue sweeps
+every 5 minutes for retries; ``learnloop xapi deliver`` does the same by hand.
 
 Only organisations with an enabled ``xapi_settings`` row get statements. Actors are accounts
 on the organisation's home page named by an opaque per-learner key, never by e-mail unless the
@@ -42,6 +43,9 @@ BACKOFF_BASE_S = 30.0
 BACKOFF_MAX_S = 3600.0
 #: a claimed row is left alone by other workers for this long
 CLAIM_LEASE_S = 120.0
+#: the job task that delivers (learnloop/jobs/tasks.py); one job per window of this many seconds
+DELIVER_TASK = "xapi.deliver"
+DELIVERY_WINDOW_S = 10
 
 
 class XapiSettingsView(BaseModel):
@@ -189,6 +193,16 @@ def _add(session: Session, org_id: int, event: str, statement: dict[str, Any]) -
     return True
 
 
+def schedule_delivery(ctx: AppContext, session: Session) -> None:
+    """A delivery job in the caller's transaction, one per DELIVERY_WINDOW_S however many
+    statements are queued meanwhile (it sends everything due). Called after each answer and
+    lesson; a hint's statement goes with the next one, or with the job queue's sweep."""
+    from learnloop.jobs.queue import enqueue
+
+    window = int(utcnow().timestamp() // DELIVERY_WINDOW_S)
+    enqueue(ctx, DELIVER_TASK, {}, dedupe_key=f"{DELIVER_TASK}:{window}", session=session)
+
+
 def _skills(active: ActivePack, skill_ids: list[str]) -> list[tuple[str, str]]:
     return [(s, active.pack.skill(s).name) for s in skill_ids if s in active.skills]
 
@@ -265,6 +279,7 @@ def record_targets_met(
     site = _site(session, org_id, active.language)
     if site is None:
         return
+    schedule_delivery(ctx, session)
     role_id = current_role(session, user_id)
     role = active.roles.get(role_id) if role_id else None
     if role is None:
@@ -351,6 +366,7 @@ def lesson_read(ctx: AppContext, user: CurrentUser, lesson_id: str) -> None:
             at=now,
         )
         _add(session, user.org_id, "lesson", statement)
+        schedule_delivery(ctx, session)
 
 
 # --- delivery ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from learnloop.store.models_interop import XapiOutbox
 from tests.api.test_api_org_scoping import _login
 
 SETTINGS = {
-    "endpoint": "https://lrs.example.org/xAPI/",
+    "endpoint": "http://127.0.0.1:9/xAPI/",  # nothing listens: the worker's tries fail fast
     "username": "lrs",
     "password": "s3cret-lrs-password",
     "home_page": "https://learn.example.org",
