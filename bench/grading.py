@@ -432,7 +432,8 @@ def llm_records(splits: list[Split], sample: int) -> list:  # type: ignore[type-
             os.environ["LEARNLOOP_LLM_GRADE_BASE_URL"], os.environ.get("LEARNLOOP_LLM_GRADE_MODEL", "")
         )
     model_dir = local_server.ensure_model()
-    with local_server.start_server(model_dir, startup_timeout_s=300) as server:
+    # the committed results were measured with transformers serve
+    with local_server.start_server(model_dir, startup_timeout_s=300, engine="transformers") as server:
         return run(server.base_url, server.model)
 
 

