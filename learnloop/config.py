@@ -153,6 +153,25 @@ class Settings(BaseSettings):
     #: sees "being graded" and mastery moves when the grade lands (false: graded in the request)
     grade_in_background: bool = True
 
+    # E-mail (services/people/mail.py): invitations and reminders go through an outbox table and
+    # the job queue to this SMTP server; with no host they wait in the outbox.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Learnloop <learnloop@localhost>"
+    #: STARTTLS after connecting (port 587); smtp_ssl: TLS from the start (port 465)
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    #: the address people reach this installation at, for the links in e-mails
+    public_url: str = "http://127.0.0.1:8000"
+    #: hours between reminder rounds (due reviews, inactivity; 0: off), days without an answer
+    #: after which a learner is reminded, and days an invitation link stays valid
+    reminders_every_h: float = Field(default=24.0, ge=0)
+    reminder_inactive_days: int = Field(default=7, ge=1)
+    invitation_days: int = Field(default=7, ge=1, le=90)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -17,7 +17,7 @@ from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, oidc, provisioning, scim, teams
+from learnloop.services.people import consent, invitations, mail, oidc, provisioning, scim, teams
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
@@ -210,3 +210,40 @@ def new_scim_token(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depen
 def revoke_scim_token(ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)) -> None:
     """Turn SCIM provisioning off: the token stops working at once."""
     scim.revoke_token(ctx, user)
+
+
+class InvitationIn(BaseModel):
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    role: str = Field(default="learner", max_length=20)
+    team_id: int | None = None
+
+
+class RemindersIn(BaseModel):
+    reminders: bool
+
+
+@router.post("/people/invitations", response_model=invitations.InvitationOut, status_code=201)
+def invite(
+    body: InvitationIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> invitations.InvitationOut:
+    """Invite a person by e-mail (admins): the member is created and gets a link to set a password.
+    The e-mail goes through the outbox; an SMTP server that is down delays it, nothing else."""
+    return invitations.invite(
+        ctx, user, email=body.email, name=body.name, role=body.role, team_id=body.team_id
+    )
+
+
+@router.get("/me/reminders", response_model=mail.ReminderState)
+def get_reminders(
+    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> mail.ReminderState:
+    return mail.get_reminders(ctx, user)
+
+
+@router.put("/me/reminders", response_model=mail.ReminderState)
+def set_reminders(
+    body: RemindersIn, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> mail.ReminderState:
+    """Turn your reminder e-mails (due reviews, inactivity) on or off."""
+    return mail.set_reminders(ctx, user, body.reminders)

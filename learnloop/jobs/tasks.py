@@ -68,8 +68,25 @@ def xapi_deliver(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[
     return {"sent": report.sent, "failed": report.failed}
 
 
+@task("mail.send")
+def mail_send(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """Send one e-mail of the outbox (services/people/mail.py); an SMTP failure is retried."""
+    from learnloop.services.people.mail import deliver_one
+
+    return {"result": deliver_one(ctx, int(payload["message_id"]), final=run.last)}
+
+
+@task("people.reminders", max_attempts=1)
+def people_reminders(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """Queue this round's reminder e-mails (due reviews, inactivity)."""
+    from learnloop.services.people.mail import send_reminders
+
+    return {"queued": send_reminders(ctx)}
+
+
 periodic("fit.kt", lambda s: s.jobs_fit_kt_every_h)
 periodic("fit.irt", lambda s: s.jobs_fit_irt_every_h)
 periodic("reports.snapshots", lambda s: s.jobs_snapshots_every_h)
+periodic("people.reminders", lambda s: s.reminders_every_h)
 # statements whose delivery failed are due again after their backoff: a sweep every 5 minutes
 periodic("xapi.deliver", lambda s: 1 / 12)

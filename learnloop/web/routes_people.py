@@ -13,9 +13,9 @@ from learnloop.i18n import _
 from learnloop.services import auth
 from learnloop.services.auth import ROLES
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, oidc, provisioning, scim, teams
+from learnloop.services.people import consent, invitations, mail, oidc, provisioning, scim, teams
 from learnloop.web.render import local_path, render
-from learnloop.web.routes import _login_response, page_user
+from learnloop.web.routes import _anonymous_form, _login_response, page_user
 
 router = APIRouter(include_in_schema=False)
 #: binds a single sign-on to the browser that started it (no login CSRF)
@@ -195,7 +195,12 @@ def team_admin_revoke(
 @router.get("/settings")
 def settings_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    return render(request, "settings.html", consent=consent.get_consent(ctx, user))
+    return render(
+        request,
+        "settings.html",
+        consent=consent.get_consent(ctx, user),
+        reminders=mail.get_reminders(ctx, user),
+    )
 
 
 @router.post("/settings/consent")
@@ -339,3 +344,57 @@ def scim_token_new(request: Request, ctx: AppContext = Depends(get_ctx)) -> Resp
 def scim_token_revoke(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     scim.revoke_token(ctx, page_user(request))
     return _redirect("/admin/identity")
+
+
+@router.post("/settings/reminders")
+def settings_reminders(
+    request: Request, reminders: str = Form(""), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    user = page_user(request)
+    if reminders not in ("on", "off"):
+        raise InvalidInput(_("Choose whether to get reminders."))
+    mail.set_reminders(ctx, user, reminders == "on")
+    return _redirect("/settings")
+
+
+@router.post("/admin/people/invite")
+def people_invite(
+    request: Request,
+    email: str = Form("", max_length=254),
+    name: str = Form("", max_length=200),
+    role: str = Form("learner", max_length=20),
+    team_id: str = Form("", max_length=12),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    user = page_user(request)
+    try:
+        invitations.invite(ctx, user, email=email, name=name, role=role, team_id=_optional_id(team_id))
+    except LearnloopError as exc:
+        return _people(request, ctx, status_code=exc.status, invite_error=exc.message)
+    return _people(request, ctx, invited=email.strip().lower())
+
+
+@router.get("/invite/{token}")
+def invite_page(token: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    return _anonymous_form(
+        request, "invite.html", invitation=invitations.view(ctx, token[:100]), token=token[:100]
+    )
+
+
+@router.post("/invite/{token}")
+def invite_accept(
+    token: str, request: Request, password: str = Form("", max_length=200), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    try:
+        result = invitations.accept(ctx, token[:100], password)
+    except LearnloopError as exc:
+        if exc.status == 404:
+            raise
+        return _anonymous_form(
+            request,
+            "invite.html",
+            error=exc,
+            invitation=invitations.view(ctx, token[:100]),
+            token=token[:100],
+        )
+    return _login_response(ctx, result, "/roles")
