@@ -742,6 +742,9 @@ def main(argv: list[str] | None = None) -> None:
         command = command_line()
         if args.merge:
             records, command = merge_results(records, command)
+            if not pybkt:  # the kept pyBKT records were measured with the version the file names
+                old = json.loads((ROOT / "bench" / "results" / "kt.json").read_text())
+                pybkt = old.get("environment", {}).get("pybkt") or ""
         path = write_results(
             "kt",
             records,
