@@ -215,7 +215,9 @@ def settings_consent(request: Request, share: str = Form(""), ctx: AppContext = 
 # --- single sign-on ----------------------------------------------------------------------
 
 
-def _sso_redirect(request: Request, ctx: AppContext, org_slug: str, next_path: str) -> Response:
+def _sso_redirect(
+    request: Request, ctx: AppContext, org_slug: str, next_path: str, *, from_form: bool = False
+) -> Response:
     url = oidc.start_login(
         ctx,
         org_slug=org_slug,
@@ -223,7 +225,9 @@ def _sso_redirect(request: Request, ctx: AppContext, org_slug: str, next_path: s
         next_path=local_path(next_path, "/"),
     )
     state = parse_qs(urlsplit(url).query).get("state", [""])[0]
-    response = _redirect(url)
+    # after a form, a page that moves on by itself: the CSP's form-action ('self') would stop a
+    # form's redirect to the identity provider
+    response = render(request, "sso_continue.html", target=url) if from_form else _redirect(url)
     response.set_cookie(
         SSO_STATE_COOKIE,
         state,
@@ -243,7 +247,7 @@ def sso_start(
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     """Single sign-on for the organisation that takes this e-mail's domain."""
-    return _sso_redirect(request, ctx, oidc.org_for_email(ctx, email), next)
+    return _sso_redirect(request, ctx, oidc.org_for_email(ctx, email), next, from_form=True)
 
 
 @router.get("/sso/{org_slug}/login")
