@@ -7,6 +7,8 @@
   ``jobs_snapshots_every_h`` hours.
 - ``xapi.deliver``: send due xAPI statements (``services/xapi_outbox.py``), enqueued with each
   statement and swept every 5 minutes for retries.
+- ``lti.passback``: a learner's scores to the LTI gradebooks (``services/lti.py``), enqueued at
+  the end of the minute of an answer by a learner with graded placements.
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ def xapi_deliver(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[
 
     report = deliver_pending(ctx)
     return {"sent": report.sent, "failed": report.failed}
+
+
+@task("lti.passback", max_attempts=3)
+def lti_passback(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """Send a learner's scores to the LTI platforms' gradebooks (services/lti.py)."""
+    from learnloop.services.lti import passback_user
+
+    report = passback_user(ctx, int(payload["user_id"]))
+    if report.failed and not run.last:
+        raise RuntimeError(f"{report.failed} scores not accepted; tried again later")
+    return report.model_dump()
 
 
 @task("mail.send")

@@ -25,7 +25,7 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.science.cat import CATEngine, CATSession
 from learnloop.science.irt import eap
-from learnloop.services import xapi_outbox
+from learnloop.services import lti, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -337,6 +337,7 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         state = _advance(session, active, active.role(row.role_id), row)
         if row.status == "done":
             xapi_outbox.record_check_completed(session, active, row)
+            lti.schedule_passback(ctx, session, user.id)
         return state
 
 

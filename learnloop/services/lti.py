@@ -529,21 +529,52 @@ def _score_of(
     return None
 
 
+PASSBACK_TASK = "lti.passback"
+PASSBACK_WINDOW_S = 60
+
+
+def schedule_passback(ctx: AppContext, session: Session, user_id: int) -> None:
+    """After an answer: when the learner launched graded activities, a passback job at the end
+    of the current minute, in the answer's transaction (one per learner and minute, so it sends
+    that minute's last state)."""
+    if session.scalar(select(LtiGradeLink.id).where(LtiGradeLink.user_id == user_id).limit(1)) is None:
+        return
+    from learnloop.jobs.queue import enqueue
+
+    now = utcnow().timestamp()
+    window = int(now // PASSBACK_WINDOW_S)
+    enqueue(
+        ctx,
+        PASSBACK_TASK,
+        {"user_id": user_id},
+        dedupe_key=f"{PASSBACK_TASK}:{user_id}:{window}",
+        delay_s=(window + 1) * PASSBACK_WINDOW_S - now + 1,
+        session=session,
+    )
+
+
 def passback(ctx: AppContext, user: CurrentUser) -> PassbackReport:
     """Send the learner's scores for every graded activity they launched (skill check: its
     score; practice: mastery of the skill) to the platforms' gradebooks."""
+    return passback_user(ctx, user.id, user.org_id)
+
+
+def passback_user(ctx: AppContext, user_id: int, org_id: int | None = None) -> PassbackReport:
+    """:func:`passback` for a worker (``org_id`` None: the learner's own organisation)."""
     report = PassbackReport()
     with ctx.session() as session:
+        user_row = session.get(User, user_id)
+        if user_row is None or (org_id is not None and user_row.org_id != org_id):
+            raise NotFound(_("No such learner in this organisation."))
+        org = user_row.org_id
         links = list(
             session.scalars(
-                select(LtiGradeLink).where(
-                    LtiGradeLink.user_id == user.id, LtiGradeLink.org_id == user.org_id
-                )
+                select(LtiGradeLink).where(LtiGradeLink.user_id == user_id, LtiGradeLink.org_id == org)
             )
         )
         work: list[tuple[int, LtiPlatform, lti.ToolKey, str, str, float, bool]] = []
         for link in links:
-            found = _score_of(session, ctx, user.id, user.org_id, link.target)
+            found = _score_of(session, ctx, user_id, org, link.target)
             if found is None:
                 report.skipped += 1
                 continue
@@ -551,15 +582,7 @@ def passback(ctx: AppContext, user: CurrentUser) -> PassbackReport:
             assert platform is not None
             session.expunge(platform)
             work.append(
-                (
-                    link.id,
-                    platform,
-                    _tool_key(session, user.org_id),
-                    link.sub,
-                    link.lineitem,
-                    found[0],
-                    found[1],
-                )
+                (link.id, platform, _tool_key(session, org), link.sub, link.lineitem, found[0], found[1])
             )
     tokens: dict[int, str | None] = {}
     sent: dict[int, float] = {}
@@ -608,7 +631,7 @@ def _access_token(client: httpx.Client, platform: LtiPlatform, key: lti.ToolKey)
             log.warning("LTI token request refused by platform %s: HTTP %s", platform.id, reply.status_code)
             return None
         token = reply.json().get("access_token")
-    except (httpx.HTTPError, ValueError, AttributeError):
-        log.warning("LTI token request to platform %s failed", platform.id)
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        log.warning("LTI token request to platform %s failed: %s", platform.id, type(exc).__name__)
         return None
     return str(token) if token else None

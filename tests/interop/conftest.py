@@ -85,3 +85,23 @@ def ralph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lrs]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def cli(ctx, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``learnloop`` commands in this process against the ``ctx`` database (mini pack)."""
+    from typer.testing import CliRunner
+
+    from learnloop.cli import app
+    from learnloop.config import get_settings
+
+    monkeypatch.setenv("LEARNLOOP_DATABASE_URL", ctx.settings.database_url)
+    monkeypatch.setenv("LEARNLOOP_DEFAULT_PACK", str(ctx.settings.default_pack))
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(args: list[str]):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, args, catch_exceptions=False)
+
+    yield run
+    get_settings.cache_clear()

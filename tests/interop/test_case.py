@@ -22,7 +22,6 @@ from learnloop.services.context import AppContext
 from learnloop.store.models import Organisation
 from tests.api.test_api_org_scoping import _login
 from tests.conftest import MINI_PACK
-from tests.test_cli import run
 
 PACK = load_pack(MINI_PACK)
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
@@ -148,20 +147,21 @@ def test_case_and_moodle_over_the_api(client: TestClient, ctx: AppContext) -> No
         assert by_id[skill.id]["Cross-referenced competency ID numbers"] == ",".join(skill.prerequisites)
 
 
-def test_cli_exports_and_imports_case(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
-    assert run(["init"], db).returncode == 0
+def test_cli_exports_and_imports_case(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "framework.json"
-    done = run(["export", "--format", "case", str(out)], db)
-    assert done.returncode == 0, done.stderr
+    done = cli(["export", "--format", "case", str(out)])
+    assert done.exit_code == 0, done.output
     assert case.schema_problems(json.loads(out.read_text())) == []
-    drafted = run(["import", "--format", "case", str(out), "--out", str(tmp_path / "draft")], db)
-    assert drafted.returncode == 0, drafted.stderr
+    drafted = cli(["import", "--format", "case", str(out), "--out", str(tmp_path / "draft")])
+    assert drafted.exit_code == 0, drafted.output
     assert load_pack(tmp_path / "draft").meta.id == PACK.meta.id
     cyclic = tmp_path / "cyclic.json"
     cyclic.write_text(
         json.dumps(_with_association(json.loads(out.read_text()), "precedes", "apps.rag", "basics.tokens"))
     )
-    refused = run(["import", "--format", "case", str(cyclic), "--out", str(tmp_path / "d2")], db)
-    assert refused.returncode == 2 and "cycle" in refused.stderr
+    refused = cli(["import", "--format", "case", str(cyclic), "--out", str(tmp_path / "d2")])
+    assert refused.exit_code == 2 and "cycle" in refused.output
     assert not (tmp_path / "d2").exists()
+    moodle = tmp_path / "framework.csv"
+    assert cli(["export", "--format", "moodle-csv", str(moodle)]).exit_code == 0
+    assert moodle.read_text().splitlines()[0].startswith("Parent ID number,ID number")

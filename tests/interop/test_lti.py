@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,10 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from learnloop.jobs import queue as jobs_queue
 from learnloop.services import practice
 from learnloop.services.auth import CurrentUser, create_user
 from learnloop.services.context import AppContext
-from learnloop.store.models import Organisation, PendingItem, User
+from learnloop.store.models import Job, Organisation, PendingItem, User, utcnow
 from learnloop.store.models_interop import LtiUserLink
 from tests.api.test_api_org_scoping import _login
 from tests.conftest import answer_payload
@@ -122,9 +124,26 @@ def test_launch_links_the_account_and_sends_mastery_to_the_gradebook(
     fb = practice.answer(ctx, learner, item.id, answer_payload(item, True), presentation_id="p-l")
     mastery = fb.mastery[0].after
 
+    # the answer queued a passback job for the end of its minute: run it now
+    with ctx.session() as session:
+        job = session.scalars(select(Job).where(Job.task == "lti.passback")).one()
+        assert job.payload == {"user_id": learner.id}
+        job.run_at = utcnow()
+    jobs_queue.run_due(ctx)  # here, or by the app's own worker thread: wait for it either way
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with ctx.session() as session:
+            if session.get(Job, job.id).state == "done":  # type: ignore[union-attr]
+                break
+        time.sleep(0.1)
+    assert len(platform.scores) == 1 and platform.token_requests == 1
+    # and the learner can send them again by hand
     r = client.post("/lti/scores", data={"csrf_token": _csrf(client, "/settings")})
     assert r.status_code == 200, r.text
-    assert len(platform.scores) == 1 and platform.token_requests == 1
+    assert len(platform.scores) == 2 and platform.scores[0] == {
+        **platform.scores[1],
+        "timestamp": platform.scores[0]["timestamp"],
+    }
     score = platform.scores[0]
     assert score["lineitem"] == 7 and score["userId"] == "platform-user-42"
     assert score["scoreGiven"] == pytest.approx(100 * mastery, abs=0.01) and score["scoreMaximum"] == 100

@@ -21,7 +21,6 @@ from learnloop.services.context import AppContext
 from learnloop.store.models import Organisation
 from tests.api.test_api_org_scoping import _login
 from tests.conftest import MINI_PACK
-from tests.test_cli import run
 
 PACK = load_pack(MINI_PACK)
 
@@ -128,18 +127,17 @@ def test_qti_over_the_api(client: TestClient, ctx: AppContext) -> None:
     assert client.get("/api/v1/health").status_code == 200
 
 
-def test_cli_exports_and_imports_qti(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
-    assert run(["init"], db).returncode == 0
+def test_cli_exports_and_imports_qti(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     package = tmp_path / "items.zip"
-    done = run(["export", "--format", "qti", str(package)], db)
-    assert done.returncode == 0, done.stderr
+    done = cli(["export", "--format", "qti", str(package)])
+    assert done.exit_code == 0, done.output
     out = tmp_path / "items.yaml"
-    back = run(["import", "--format", "qti", str(package), "--out", str(out)], db)
-    assert back.returncode == 0, back.stderr
+    back = cli(["import", "--format", "qti", str(package), "--out", str(out)])
+    assert back.exit_code == 0, back.output
     items = [Item.model_validate(i) for i in yaml.safe_load(out.read_text())]
     assert [i.id for i in items] == [i.id for i in PACK.items if i.kind != "code"]
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(_zip({"imsmanifest.xml": b"\0" * 3_000_000}))
-    refused = run(["import", "--format", "qti", str(bomb), "--out", str(tmp_path / "x.yaml")], db)
-    assert refused.returncode == 2 and "larger than" in refused.stderr
+    refused = cli(["import", "--format", "qti", str(bomb), "--out", str(tmp_path / "x.yaml")])
+    assert refused.exit_code == 2 and "larger than" in refused.output
+    assert not (tmp_path / "x.yaml").exists()
