@@ -46,6 +46,14 @@ from learnloop.store.db import alembic_config, get_engine
 FORMAT = "learnloop-backup"
 FORMAT_VERSION = 1
 VERSION_TABLE = "alembic_version"
+#: the job runner's own tables on PostgreSQL (procrastinate's queue, made by the migrations):
+#: not data; the ``jobs`` table is the jobs' record, and its waiting jobs are handed to the
+#: runner again after a restore (``jobs/runners.py``)
+RUNNER_PREFIX = "procrastinate_"
+
+
+def _is_data(name: str) -> bool:
+    return name != VERSION_TABLE and not name.startswith(RUNNER_PREFIX)
 BATCH = 1000
 
 
@@ -136,7 +144,7 @@ def _data_tables(conn: Connection) -> list[Table]:
     """Every table but the schema version's, parents before children."""
     metadata = MetaData()
     metadata.reflect(bind=conn)
-    return [t for t in metadata.sorted_tables if t.name != VERSION_TABLE]
+    return [t for t in metadata.sorted_tables if _is_data(t.name)]
 
 
 def _script(url: str) -> ScriptDirectory:
@@ -393,7 +401,7 @@ def restore(url: str, path: Path) -> BackupSummary:
             conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
         metadata = MetaData()
         metadata.reflect(bind=conn)
-        tables = {t.name: t for t in metadata.sorted_tables if t.name != VERSION_TABLE}
+        tables = {t.name: t for t in metadata.sorted_tables if _is_data(t.name)}
         summary = BackupSummary(path=path, schema_revisions=revisions)
         loaded: set[str] = set()
         current: _TableLoad | None = None
