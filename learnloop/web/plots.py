@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -425,10 +427,33 @@ def timeline(series: list[tuple[str, list[date], list[float]]], *, mastery_label
     ax.set_ylabel(mastery_label)
     ax.yaxis.set_major_formatter(lambda x, _: f"{round(100 * x)}%")
     ax.grid(axis="y", color=GRID, linewidth=0.6)
-    ax.xaxis.set_major_formatter(_date_format())
+    _day_ticks(ax, sorted({d for _, days, _ in series for d in days}))
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     return fig
+
+
+def _day_ticks(ax: Any, days: list[date], most: int = 6) -> None:
+    """At most ``most`` ticks on whole days, each labelled once (month-day, with the year when
+    the days span years). One day alone gets a day of room on each side; matplotlib's own
+    locator put ticks every few hours there, or every half year with no data at all, and
+    labelled them all alike."""
+    from datetime import timedelta
+
+    from matplotlib.dates import date2num
+
+    if not days:
+        return
+    first, last = days[0], days[-1]
+    span = (last - first).days
+    step = max(1, -(-span // (most - 1))) if span else 1
+    ticks = [first + timedelta(days=k) for k in range(0, span + 1, step)]
+    if span and ticks[-1] != last and (last - ticks[-1]).days * 2 >= step:
+        ticks.append(last)
+    fmt = "%Y-%m-%d" if first.year != last.year else "%m-%d"
+    ax.set_xticks([date2num(d) for d in ticks], [d.strftime(fmt) for d in ticks])
+    pad = timedelta(days=1) if not span else timedelta(hours=12)
+    ax.set_xlim(date2num(first - pad), date2num(last + pad))
 
 
 def radar(
@@ -535,19 +560,58 @@ def text_page(
     if table:
         ax = fig.add_axes((0.06, 0.05, 0.88, max(y - 0.07, 0.1)))
         ax.set_axis_off()
+        columns = len(header or table[0])
+        widths = widths or [1 / columns] * columns
+        # headers wrap to their column (a cell never widens to its text), in as many lines as
+        # the longest needs; the row grows to hold them
+        wrapped = [
+            _wrap(h, w * 0.88 * 8.27 - 0.12, TABLE_FONT) for h, w in zip(header or [], widths, strict=True)
+        ]
         cells = ax.table(
             cellText=table[:40],
-            colLabels=header,
+            colLabels=wrapped or None,
             colWidths=widths,
             loc="upper left",
             cellLoc="left",
             colLoc="left",
         )
         cells.auto_set_font_size(False)
-        cells.set_fontsize(7.5)
+        cells.set_fontsize(TABLE_FONT)
         cells.scale(1, 1.25)
+        lines_in_header = max((h.count("\n") + 1 for h in wrapped), default=1)
         for (row, _col), cell in cells.get_celld().items():
             cell.set_edgecolor(GRID)
-            if row == 0:
-                cell.set_text_props(fontweight="bold")
+            if row == 0 and wrapped:
+                cell.set_text_props(fontweight="bold", va="center")
+                cell.set_height(cell.get_height() * (0.35 + 0.7 * lines_in_header))
     return fig
+
+
+#: font size (points) of the tables in PDF text pages
+TABLE_FONT = 7.5
+
+
+def _text_width(text: str, points: float) -> float:
+    """Width of ``text`` in inches at ``points`` in bold (an upper bound: wide Latin glyphs
+    0.62 em, CJK and other wide glyphs a full em)."""
+    return sum(points / 72 * (1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.62) for ch in text)
+
+
+def _wrap(text: str, inches: float, points: float) -> str:
+    """``text`` in lines of at most ``inches`` at ``points`` (breaking at spaces; CJK anywhere)."""
+    lines: list[str] = []
+    line = ""
+    for token in re.findall(r"\S+\s*|\s+", text) if " " in text else list(text):
+        candidate = line + token
+        if line and _text_width(candidate.rstrip(), points) > inches:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+            while _text_width(line.rstrip(), points) > inches and len(line) > 1:  # one long word
+                cut = max(1, int(len(line) * inches / _text_width(line, points)))
+                lines.append(line[:cut])
+                line = line[cut:]
+        else:
+            line = candidate
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)

@@ -15,6 +15,7 @@ from learnloop.api.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, client_address, 
 from learnloop.errors import Conflict, LearnloopError, NotFound, RateLimited
 from learnloop.i18n import _
 from learnloop.services import answers, auth, enrolment, guidance, item_bank, organisation, packs, practice
+from learnloop.services import skill_page as skill_page_service
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.web.render import local_path, render
@@ -256,6 +257,12 @@ def skills_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
     user = page_user(request)
     skill_map = practice.skill_map(ctx, user.id)
     return render(request, "skills.html", sm=skill_map, sm_json=json.dumps(skill_map.model_dump()))
+
+
+@router.get("/skills/{skill_id}")
+def skill_page(skill_id: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return render(request, "skill.html", s=skill_page_service.skill_page(ctx, user, skill_id))
 
 
 @router.get("/lessons")

@@ -36,6 +36,7 @@ PAGES = {
         "/",
         "/practice",
         "/skills",
+        "/skills/llm.tokens",
         "/path",
         "/lessons",
         "/roles",

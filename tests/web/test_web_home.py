@@ -145,15 +145,22 @@ def test_csv_exports_start_with_a_bom_so_excel_reads_chinese_names(
     assert "平台组" in client.get("/reports/team.csv?table=heatmap").content.decode("utf-8-sig")
 
 
-def test_skill_map_links_each_skill_to_its_lessons(client: TestClient) -> None:
+def test_skill_map_links_each_skill_to_its_page_and_lessons(client: TestClient) -> None:
     token = _signup(client)
     client.post("/roles", data={"role_id": "builder", "csrf_token": token})
     skills = client.get("/skills").text
-    links = set(re.findall(r'href="/lessons\?skill=([^"]+)"', skills))
+    links = set(re.findall(r'href="/skills/([^"]+)"', skills))
     assert links and links <= {s.id for s in PACK.skills}
     for skill in links:
+        own = client.get(f"/skills/{skill}")
+        assert own.status_code == 200 and f'data-skill="{skill}"' in own.text
+        teaching = [x for x in PACK.lessons if skill in x.skills]
+        assert (f'href="/lessons?skill={skill}"' in own.text) == bool(teaching)
+        for lesson in teaching:
+            assert f'href="/lessons/{lesson.id}"' in own.text
         page = client.get(f"/lessons?skill={skill}")
         assert page.status_code == 200 and 'href="/lessons">All lessons' in page.text
         shown = set(re.findall(r'data-lesson-id="([^"]+)"', page.text))
         assert shown == {x.id for x in PACK.lessons if skill in x.skills}
     assert client.get("/lessons?skill=no.such.skill").status_code == 404
+    assert client.get("/skills/no.such.skill").status_code == 404
