@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import SESSION_COOKIE, api_user, get_ctx, session_token
-from learnloop.errors import InvalidInput
 from learnloop.services import auth, item_bank, organisation, packs, practice
 from learnloop.services.auth import CurrentUser, LoginResult
 from learnloop.services.context import AppContext
@@ -187,14 +186,7 @@ def update_member(
     ctx: AppContext = Depends(get_ctx),
     user: CurrentUser = Depends(api_user),
 ) -> organisation.Member:
-    member = None
-    if body.role is not None:
-        member = organisation.set_role(ctx, user, user_id, body.role)
-    if body.team is not None:
-        member = organisation.set_team(ctx, user, user_id, body.team)
-    if member is None:
-        raise InvalidInput("give a role or a team")
-    return member
+    return organisation.update_member(ctx, user, user_id, role=body.role, team=body.team)
 
 
 @router.get("/items", response_model=list[item_bank.ItemRow], tags=["content"])

@@ -23,6 +23,8 @@ from learnloop.science.policy import ItemOption, choose_item, choose_skill
 from learnloop.services.auth import create_organisation, create_user, get_or_create_team, hash_password
 from learnloop.services.context import AppContext
 from learnloop.services.mastery import apply_answer, load_model
+from learnloop.services.people import consent
+from learnloop.services.people.provisioning import check_manager
 from learnloop.services.practice import _targets
 from learnloop.store.models import Enrolment, Organisation, Response, utcnow
 
@@ -135,8 +137,11 @@ def create_demo(
                 password_hash=shared_hash,
                 is_simulated=True,
             )
-            user.manager_id = staff["manager"].id if team.id == teams[0].id else None
-            user.consent_share = bool(rng.random() < 0.7)
+            # reporting lines and consent through the people services, as the pages set them
+            if team.id == teams[0].id:
+                manager = check_manager(session, org.id, user, staff["manager"].id)
+                user.manager_id = manager.id if manager else None
+            consent.record(session, user, bool(rng.random() < 0.7), at=start)
             role_id = roles[int(rng.integers(len(roles)))]
             session.add(Enrolment(user_id=user.id, role_id=role_id, is_active=True, created_at=start))
             targets = _targets(active, role_id, ctx.settings.unlock_mastery)

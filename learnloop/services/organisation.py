@@ -70,43 +70,45 @@ def _member(session, admin: CurrentUser, user_id: int) -> User:  # type: ignore[
     return user
 
 
-def set_role(ctx: AppContext, admin: CurrentUser, user_id: int, role: str) -> Member:
+def update_member(
+    ctx: AppContext, admin: CurrentUser, user_id: int, *, role: str | None = None, team: str | None = None
+) -> Member:
+    """Change a member's role and/or team (by name, chosen from the organisation's teams) in one
+    transaction: both change or neither does."""
     admin.require("admin")
-    if role not in ROLES:
+    if role is None and team is None:
+        raise InvalidInput(_("Give a role or a team."))
+    if role is not None and role not in ROLES:
         raise InvalidInput(_("The role must be one of: %(roles)s.") % {"roles": ", ".join(ROLES)})
-    with ctx.session() as session:
-        user = _member(session, admin, user_id)
-        if user.id == admin.id and role != "admin":
-            raise InvalidInput(_("You cannot remove your own admin role."))
-        user.role = role
-        team = session.get(Team, user.team_id) if user.team_id else None
-        return Member(
-            id=user.id,
-            name=user.name,
-            email=user.email,
-            role=user.role,
-            team=team.name if team else None,
-            answers=0,
-        )
-
-
-def set_team(ctx: AppContext, admin: CurrentUser, user_id: int, team_name: str) -> Member:
-    admin.require("admin")
-    team_name = team_name.strip()
-    if len(team_name) > 200:
+    team_name = team.strip() if team is not None else None
+    if team_name is not None and len(team_name) > 200:
         raise InvalidInput(_("Team names have at most 200 characters."))
     with ctx.session() as session:
         user = _member(session, admin, user_id)
-        team = find_team(session, admin.org_id, team_name) if team_name else None
-        if team_name and team is None:
-            # teams are chosen from the list (services/people/teams.py): a typo is not a new team
-            raise InvalidInput(_("No team named %(team)s (create it first).") % {"team": team_name})
-        user.team_id = team.id if team else None
+        if role is not None:
+            if user.id == admin.id and role != "admin":
+                raise InvalidInput(_("You cannot remove your own admin role."))
+            user.role = role
+        if team_name is not None:
+            found = find_team(session, admin.org_id, team_name) if team_name else None
+            if team_name and found is None:
+                # teams are chosen from the list (services/people/teams.py): a typo is not a new team
+                raise InvalidInput(_("No team named %(team)s (create it first).") % {"team": team_name})
+            user.team_id = found.id if found else None
+        current = session.get(Team, user.team_id) if user.team_id else None
         return Member(
             id=user.id,
             name=user.name,
             email=user.email,
             role=user.role,
-            team=team.name if team else None,
+            team=current.name if current else None,
             answers=0,
         )
+
+
+def set_role(ctx: AppContext, admin: CurrentUser, user_id: int, role: str) -> Member:
+    return update_member(ctx, admin, user_id, role=role)
+
+
+def set_team(ctx: AppContext, admin: CurrentUser, user_id: int, team_name: str) -> Member:
+    return update_member(ctx, admin, user_id, team=team_name)

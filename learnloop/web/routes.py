@@ -296,8 +296,7 @@ def admin_update_member(
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    organisation.set_role(ctx, user, user_id, role)
-    organisation.set_team(ctx, user, user_id, team)
+    organisation.update_member(ctx, user, user_id, role=role, team=team)  # both or neither
     return _redirect("/admin")
 
 

@@ -129,3 +129,17 @@ def test_csv_import_over_the_api(client: TestClient, ctx: AppContext) -> None:
     assert done.status_code == 200 and done.json()["created"] == 1
     huge = b"email,name\n" + b"x@a.example,X\n" * 30000
     assert client.post("/api/v1/people/import", content=huge, headers=headers).status_code == 413
+
+
+def test_role_and_team_change_together_or_not_at_all(client: TestClient, ctx: AppContext) -> None:
+    ids = _people(ctx)
+    admin = _login(client, "admin@a.example")
+    refused = client.patch(
+        f"/api/v1/org/members/{ids['ann_a']}", json={"role": "instructor", "team": "Typo"}, headers=admin
+    )
+    assert refused.status_code == 422 and "create it first" in refused.json()["error"]["message"]
+    member = next(
+        m for m in client.get("/api/v1/org", headers=admin).json()["members"] if m["id"] == ids["ann_a"]
+    )
+    assert member["role"] == "learner"  # the valid half was not written either
+    assert client.patch(f"/api/v1/org/members/{ids['ann_a']}", json={}, headers=admin).status_code == 422

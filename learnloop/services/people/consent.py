@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
@@ -29,7 +30,7 @@ class ConsentState(BaseModel):
     history: list[ConsentChange]
 
 
-def _state(session, user_id: int) -> ConsentState:  # type: ignore[no-untyped-def]
+def _state(session: Session, user_id: int) -> ConsentState:
     me = session.get(User, user_id)
     assert me is not None
     manager = session.get(User, me.manager_id) if me.manager_id else None
@@ -49,17 +50,23 @@ def get_consent(ctx: AppContext, user: CurrentUser) -> ConsentState:
         return _state(session, user.id)
 
 
+def record(session: Session, person: User, granted: bool, *, at: datetime | None = None) -> None:
+    """Set a person's consent in the caller's transaction, logging it when it changes (the one
+    place consent is written: the settings page, the API and the demo come through here)."""
+    if bool(person.consent_share) != granted:
+        moment = at or utcnow()
+        person.consent_share = granted
+        person.consent_changed_at = moment
+        session.add(ConsentEvent(org_id=person.org_id, user_id=person.id, granted=granted, created_at=moment))
+        session.flush()
+
+
 def set_consent(
     ctx: AppContext, user: CurrentUser, granted: bool, *, at: datetime | None = None
 ) -> ConsentState:
-    """Grant or withdraw sharing with the manager; logged whenever it changes."""
+    """Grant or withdraw sharing with the manager (only the person themselves); logged."""
     with ctx.session() as session:
         me = session.get(User, user.id)
         assert me is not None
-        if bool(me.consent_share) != granted:
-            moment = at or utcnow()
-            me.consent_share = granted
-            me.consent_changed_at = moment
-            session.add(ConsentEvent(org_id=me.org_id, user_id=me.id, granted=granted, created_at=moment))
-            session.flush()
+        record(session, me, granted, at=at)
         return _state(session, user.id)

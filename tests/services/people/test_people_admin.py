@@ -201,3 +201,21 @@ def test_other_organisations_are_invisible(any_ctx: AppContext) -> None:
     ):
         with pytest.raises(NotFound):
             call()
+
+
+def test_demo_builds_reporting_lines_and_consent_through_the_services(ctx: AppContext) -> None:
+    from sqlalchemy import func
+
+    from learnloop.services import demo
+
+    demo.create_demo(ctx, learners=12, answers=(3, 6))
+    with ctx.session() as session:
+        consenting = session.scalar(
+            select(func.count()).select_from(User).where(User.consent_share.is_(True))
+        )
+        logged = session.scalar(
+            select(func.count()).select_from(ConsentEvent).where(ConsentEvent.granted.is_(True))
+        )
+        managed = session.scalar(select(func.count()).select_from(User).where(User.manager_id.is_not(None)))
+    assert consenting and consenting == logged  # every consent has its log entry
+    assert managed and managed < 12
