@@ -327,11 +327,15 @@ def restore(file: Path = typer.Argument(..., help="a dump written by `learnloop 
 def fit_irt(
     model: str = typer.Option("2pl", help="1pl, 2pl or 3pl"),
     min_responses: int = typer.Option(30, min=1, help="answers an item needs to be calibrated"),
+    dask: str = typer.Option(
+        "", "--dask", help="a Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
+    ),
+    partitions: int = typer.Option(8, min=1, max=10_000, help="blocks of learners on the cluster"),
 ) -> None:
     """Calibrate item parameters from the response log; skill checks use them from then on."""
     from learnloop.services.calibration import fit_irt as run_fit
 
-    s = run_fit(_ctx(), model=model, min_responses=min_responses)
+    s = run_fit(_ctx(), model=model, min_responses=min_responses, dask=dask or None, partitions=partitions)
     typer.echo(
         f"{s.model}: {s.learners} learners, {s.responses} first answers; {s.calibrated_items} items "
         f"calibrated, {s.authored_items} keep their authored difficulty; log-likelihood "

@@ -33,9 +33,17 @@ class CalibrationSummary(BaseModel):
 
 
 def fit_irt(
-    ctx: AppContext, model: str = "2pl", min_responses: int = MIN_ITEM_RESPONSES
+    ctx: AppContext,
+    model: str = "2pl",
+    min_responses: int = MIN_ITEM_RESPONSES,
+    *,
+    dask: str | None = None,
+    partitions: int = 8,
 ) -> CalibrationSummary:
-    """Fit an IRT model on every learner's first answer to each choice/numeric item."""
+    """Fit an IRT model on every learner's first answer to each choice/numeric item.
+
+    ``dask``: a Dask scheduler's address (or ``local``): the EM's expected counts are computed
+    on the cluster, ``partitions`` blocks of learners (``services/dist_fit.py``)."""
     if model not in ("1pl", "2pl", "3pl"):
         raise LearnloopError("model must be 1pl, 2pl or 3pl")
     with ctx.session() as session:
@@ -56,7 +64,13 @@ def fit_irt(
     matrix = np.full((len(users), len(items)), np.nan)
     for (user_id, item_id), correct in first.items():
         matrix[row_of[user_id], col_of[item_id]] = float(correct)
-    fitted = IRTModel(model=model).fit(matrix)  # type: ignore[arg-type]
+    if dask:
+        from learnloop.services import dist_fit
+
+        with dist_fit.cluster(dask) as client:
+            fitted = dist_fit.fit_irt(client, dist_fit.row_blocks(matrix, partitions), model)
+    else:
+        fitted = IRTModel(model=model).fit(matrix)  # type: ignore[arg-type]
     counts = np.sum(~np.isnan(matrix), axis=0)
     params = {
         item_id: {
