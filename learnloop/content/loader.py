@@ -335,7 +335,7 @@ def _load(root: Path) -> tuple[Pack, Sources]:
 
     _check_references(reader, meta, skills, roles, items, lessons)
     _check_provenance(reader, meta, items, lessons)
-    if not reader.problems and meta is not None:
+    if meta is not None:  # on whatever validated, so one pass lists every problem
         _check_quality(reader, meta, items, lessons)
     for kind, entries in (("skill", skills), ("role", roles), ("item", items), ("lesson", lessons)):
         for obj, where, line in entries:
@@ -348,8 +348,17 @@ def _load(root: Path) -> tuple[Pack, Sources]:
         "lessons": [x for x, _, _ in lessons],
     }
     # Overlays are read even when the base has problems; checked against it only when it has none.
-    base = Pack.model_construct(meta=meta, **parts) if meta is not None and not reader.problems else None
+    had_problems = bool(reader.problems)
+    base = Pack.model_construct(meta=meta, **parts) if meta is not None and not had_problems else None
     translations = read_overlays(reader, root, base, sources)
+    if had_problems and meta is not None:
+        # the texts of what did validate still need their promised translations
+        partial = Pack.model_construct(meta=meta, **parts)
+        for lang in meta.languages:
+            if lang != meta.language:
+                reader.problems.extend(
+                    missing_problems(reader, partial, lang, translations.get(lang), sources)
+                )
     if reader.problems:
         raise PackError(reader.problems)
     assert meta is not None

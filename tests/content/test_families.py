@@ -155,5 +155,15 @@ def test_default_pack_has_families() -> None:
     families = [i for i in pack.items if i.family is not None]
     assert len(families) >= 40
     for item in families:
-        stems = {item.instance(seed).stem for seed in range(20)}
-        assert len(stems) >= 10, f"{item.id}: instances repeat"
+        assert item.family is not None
+        possible = 1
+        for spec in item.family.params.values():
+            if "choice" in spec:
+                possible *= len(spec["choice"])
+            elif "int" in spec:
+                possible *= spec["int"][1] - spec["int"][0] + 1
+            else:
+                lo, hi = spec["float"]
+                possible *= int(round((hi - lo) / spec["step"])) + 1 if spec.get("step") else 1000
+        stems = {item.instance(seed).stem for seed in range(60)}
+        assert len(stems) >= min(10, 0.6 * possible), f"{item.id}: {len(stems)} surface forms in 60 instances"
