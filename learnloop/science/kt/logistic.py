@@ -268,6 +268,8 @@ class LogisticKT:
         self._skill_difficulty_list = [float(v) for v in self.skill_difficulty_]
         self._skill_win_rate_list = [float(v) for v in self.skill_win_rate_]
         self._skill_fail_rate_list = [float(v) for v in self.skill_fail_rate_]
+        if self.transfer_:
+            self._transfer_lists = (self.transfer_wins_.tolist(), self.transfer_fails_.tolist())
         self._counter = LearnerCounters(self.features, self.with_windows_)
 
     def predict_proba(self, log: ResponseLog) -> FloatArray:
@@ -346,14 +348,13 @@ class LogisticKT:
 
     def _transfer_term(self, state: LearnerState, skill: int) -> float:
         z = 0.0
-        row_w, row_f = self.transfer_wins_[skill], self.transfer_fails_[skill]
+        row_w, row_f = self._transfer_lists[0][skill], self._transfer_lists[1][skill]
+        k, log1p = self.n_skills_, math.log1p
         for key, counts in state.skills.items():
             other = int(key)
-            if other != skill and other < self.n_skills_:
+            if other != skill and other < k:
                 wins = counts["wins"]
-                z += float(row_w[other]) * math.log1p(wins) + float(row_f[other]) * math.log1p(
-                    counts["attempts"] - wins
-                )
+                z += row_w[other] * log1p(wins) + row_f[other] * log1p(counts["attempts"] - wins)
         return z
 
     @overload
