@@ -92,6 +92,7 @@ def change_member(
 async def import_people(
     request: Request,
     dry_run: bool = Query(True, description="check only (the default); false imports a clean file"),
+    invite: bool = Query(False, description="e-mail each new person an invitation to set a password"),
     ctx: AppContext = Depends(get_ctx),
     user: CurrentUser = Depends(api_user),
 ) -> provisioning.ImportReport:
@@ -99,7 +100,7 @@ async def import_people(
     ``role,team,manager_email``. A dry run lists every problem by line; an import with any
     problem imports nothing (422 with every problem in ``details``)."""
     data = await request.body()
-    return await run_in_threadpool(provisioning.import_csv, ctx, user, data, dry_run=dry_run)
+    return await run_in_threadpool(provisioning.import_csv, ctx, user, data, dry_run=dry_run, invite=invite)
 
 
 @router.get("/teams", response_model=list[teams.TeamRow])

@@ -128,12 +128,15 @@ def people_import(
     request: Request,
     csv_text: str = Form("", max_length=250_000),
     action: str = Form("check"),
+    invite: str = Form(""),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     """Check (dry run) or import pasted CSV; any problem imports nothing and lists them all."""
     user = page_user(request)
     try:
-        report = provisioning.import_csv(ctx, user, csv_text, dry_run=action != "import")
+        report = provisioning.import_csv(
+            ctx, user, csv_text, dry_run=action != "import", invite=invite == "on"
+        )
     except LearnloopError as exc:
         return _people(
             request,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from learnloop.errors import Conflict, NotFound
 from learnloop.i18n import _
@@ -52,7 +53,6 @@ def invite(
     """Create the member (if new) and e-mail them a link to set their password."""
     admin.require("admin")
     email = email.strip().lower()
-    token = secrets.token_urlsafe(32)
     with ctx.session() as session:
         if team_id is not None:
             team_of_org(session, admin.org_id, team_id)
@@ -65,39 +65,47 @@ def invite(
             raise Conflict(_("This person already has an account."))
         if member is None:
             member = create_member(session, admin.org_id, email=email, name=name, role=role, team_id=team_id)
-        org = session.get(Organisation, admin.org_id)
-        assert org is not None
-        expires = utcnow() + timedelta(days=ctx.settings.invitation_days)
-        session.add(
-            Invitation(token_hash=_hash(token), org_id=admin.org_id, user_id=member.id, expires_at=expires)
-        )
-        link = f"{ctx.settings.public_url.rstrip('/')}/invite/{token}"
-        with mail.in_locale(admin.locale):
-            subject = _("You are invited to %(org)s on Learnloop") % {"org": org.name}
-            body = _(
-                "Hello %(name)s,\n\n%(inviter)s invites you to %(org)s on Learnloop. Set your password "
-                "here (the link works once, for %(days)s days):\n%(link)s\n"
-            ) % {
-                "name": member.name,
-                "inviter": admin.name,
-                "org": org.name,
-                "days": ctx.settings.invitation_days,
-                "link": link,
-            }
-        mail.queue(
-            ctx,
-            session,
-            org_id=admin.org_id,
-            user_id=member.id,
-            to=member.email,
-            kind="invitation",
-            subject=subject,
-            body=body,
-        )
+        expires = send_invitation(ctx, session, admin, member)
         return InvitationOut(member=member_row(session, member), expires_at=expires)
 
 
-def _open(session, token: str) -> tuple[Invitation, User]:  # type: ignore[no-untyped-def]
+def send_invitation(ctx: AppContext, session: Session, admin: CurrentUser, member: User) -> datetime:
+    """Make an invitation link for ``member`` and queue its e-mail, in the caller's transaction;
+    when the link expires."""
+    token = secrets.token_urlsafe(32)
+    org = session.get(Organisation, member.org_id)
+    assert org is not None
+    expires = utcnow() + timedelta(days=ctx.settings.invitation_days)
+    session.add(
+        Invitation(token_hash=_hash(token), org_id=member.org_id, user_id=member.id, expires_at=expires)
+    )
+    link = f"{ctx.settings.public_url.rstrip('/')}/invite/{token}"
+    with mail.in_locale(admin.locale):
+        subject = _("You are invited to %(org)s on Learnloop") % {"org": org.name}
+        body = _(
+            "Hello %(name)s,\n\n%(inviter)s invites you to %(org)s on Learnloop. Set your password "
+            "here (the link works once, for %(days)s days):\n%(link)s\n"
+        ) % {
+            "name": member.name,
+            "inviter": admin.name,
+            "org": org.name,
+            "days": ctx.settings.invitation_days,
+            "link": link,
+        }
+    mail.queue(
+        ctx,
+        session,
+        org_id=member.org_id,
+        user_id=member.id,
+        to=member.email,
+        kind="invitation",
+        subject=subject,
+        body=body,
+    )
+    return expires
+
+
+def _open(session: Session, token: str) -> tuple[Invitation, User]:
     found = session.get(Invitation, _hash(token)) if token else None
     if found is None or found.used_at is not None or as_utc(found.expires_at) <= utcnow():
         raise NotFound(_("This invitation link is not valid any more. Ask your admin for a new one."))

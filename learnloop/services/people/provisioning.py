@@ -303,7 +303,9 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def import_csv(ctx: AppContext, admin: CurrentUser, data: bytes | str, *, dry_run: bool) -> ImportReport:
+def import_csv(
+    ctx: AppContext, admin: CurrentUser, data: bytes | str, *, dry_run: bool, invite: bool = False
+) -> ImportReport:
     """Check (``dry_run``) or import a CSV of people: columns ``email,name`` and optionally
     ``role,team,manager_email``. Every problem is listed with its line; a file with any problem
     imports nothing (422 listing them all), and a clean file is imported in one transaction."""
@@ -353,7 +355,7 @@ def import_csv(ctx: AppContext, admin: CurrentUser, data: bytes | str, *, dry_ru
         message = _("line %(line)s: not valid CSV (%(error)s)")
         found.append((reader.line_num, message % {"line": reader.line_num, "error": exc}))
     try:
-        return _import_rows(ctx, admin, rows, found, dry_run)
+        return _import_rows(ctx, admin, rows, found, dry_run, invite)
     except IntegrityError:  # someone took an address in the meantime: nothing was imported
         raise Conflict(_("The organisation changed during the import; nothing was imported.")) from None
 
@@ -364,6 +366,7 @@ def _import_rows(
     rows: list[tuple[int, dict[str, str]]],
     found: list[tuple[int, str]],
     dry_run: bool,
+    invite: bool = False,
 ) -> ImportReport:
     with ctx.session() as session:
         found = found + _check_rows(session, admin.org_id, rows)
@@ -378,6 +381,13 @@ def _import_rows(
         if dry_run:
             return ImportReport(dry_run=True, rows=len(rows), created=0, problems=[])
         created = _create_rows(session, admin.org_id, rows)
+        if invite:  # each new person gets an invitation e-mail, in the same transaction
+            from learnloop.services.people.invitations import send_invitation
+
+            for member_id in created:
+                member = session.get(User, member_id)
+                assert member is not None
+                send_invitation(ctx, session, admin, member)
         return ImportReport(
             dry_run=False, rows=len(rows), created=len(created), problems=[], member_ids=created
         )
