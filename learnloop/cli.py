@@ -224,9 +224,10 @@ def serve(
         _print_demo(create_demo(ctx))
     host = host or ctx.settings.host
     port = port or ctx.settings.port
-    typer.echo(f"Learnloop is running at http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
-    sys.stdout.flush()
+    running = f"Learnloop is running at http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)"
     if workers > 1:
+        typer.echo(f"Starting {workers} workers on http://{host}:{port}/ ...")
+        sys.stdout.flush()
         # each worker process builds its own app from the same settings (environment)
         uvicorn.run(
             "learnloop.server:create_app",
@@ -237,7 +238,20 @@ def serve(
             log_level="warning",
         )
     else:
-        uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+        import threading
+        import time
+
+        server = uvicorn.Server(uvicorn.Config(create_app(ctx), host=host, port=port, log_level="warning"))
+
+        def announce() -> None:  # the address only once the port is bound and serving
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                typer.echo(running)
+                sys.stdout.flush()
+
+        threading.Thread(target=announce, daemon=True).start()
+        server.run()
 
 
 @app.command()

