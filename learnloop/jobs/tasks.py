@@ -91,10 +91,10 @@ def mail_send(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str
 
 @task("people.reminders", max_attempts=1)
 def people_reminders(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
-    """Queue this round's reminder e-mails (due reviews, inactivity)."""
-    from learnloop.services.people.mail import send_reminders
+    """Queue this round's reminder e-mails (due reviews, inactivity) and the weekly digests."""
+    from learnloop.services.people.mail import send_digests, send_reminders
 
-    return {"queued": send_reminders(ctx)}
+    return {"queued": send_reminders(ctx), "digests": send_digests(ctx)}
 
 
 periodic("fit.kt", lambda s: s.jobs_fit_kt_every_h)

@@ -289,3 +289,114 @@ def send_reminders(ctx: AppContext, *, now: datetime | None = None) -> int:
             )
             queued += 1
     return queued
+
+
+# --- weekly digests ------------------------------------------------------------------------
+
+DIGEST_EVERY = timedelta(days=6, hours=12)
+
+
+def send_digests(ctx: AppContext, *, now: datetime | None = None) -> int:
+    """Queue the weekly digests that are due; how many were queued.
+
+    A learner's digest: their own answers of the past week and reviews due. A manager's digest:
+    how many of their reports practised and how much (only when they have at least
+    ``report_min_group`` reports, as every report requires), and by name only the reports who
+    consented to share with them. Both respect the reminder opt-out."""
+    moment = now or utcnow()
+    week = moment - timedelta(days=7)
+    queued = 0
+    with ctx.session() as session:
+        people = list(
+            session.scalars(
+                select(User).where(
+                    User.deleted_at.is_(None),
+                    User.deactivated_at.is_(None),
+                    User.is_simulated.is_(False),
+                    User.email_reminders.is_(True),
+                )
+            )
+        )
+        answers = dict(
+            session.execute(
+                select(Answer.user_id, func.count()).where(Answer.created_at >= week).group_by(Answer.user_id)
+            ).all()
+        )
+        due = dict(
+            session.execute(
+                select(ReviewCard.user_id, func.count())
+                .where(ReviewCard.due <= moment)
+                .group_by(ReviewCard.user_id)
+            ).all()
+        )
+        learner_sent = _recent(session, "digest.learner", moment - DIGEST_EVERY)
+        manager_sent = _recent(session, "digest.manager", moment - DIGEST_EVERY)
+        reports: dict[int, list[User]] = {}
+        for report in session.scalars(
+            select(User).where(
+                User.manager_id.is_not(None), User.deleted_at.is_(None), User.deactivated_at.is_(None)
+            )
+        ):
+            reports.setdefault(int(report.manager_id or 0), []).append(report)
+        link = ctx.settings.public_url.rstrip("/")
+        for person in people:
+            mine = reports.get(person.id, [])
+            with in_locale(person.locale):
+                if person.role == "learner" and person.id not in learner_sent and person.id in answers:
+                    kind = "digest.learner"
+                    subject = _("Your week in Learnloop")
+                    body = _(
+                        "Hello %(name)s,\n\nthis week you answered %(answers)s questions; %(due)s reviews "
+                        "are due now. Your progress: %(url)s\n\nTo stop these e-mails, turn them off on "
+                        "your settings page: %(settings)s\n"
+                    ) % {
+                        "name": person.name,
+                        "answers": answers.get(person.id, 0),
+                        "due": due.get(person.id, 0),
+                        "url": link + "/reports/me",
+                        "settings": link + "/settings",
+                    }
+                elif mine and person.role in ("manager", "admin") and person.id not in manager_sent:
+                    kind = "digest.manager"
+                    lines = [_("Your team this week:")]
+                    if len(mine) >= ctx.settings.report_min_group:
+                        active = sum(1 for r in mine if answers.get(r.id))
+                        total = sum(int(answers.get(r.id, 0)) for r in mine)
+                        lines.append(
+                            _("%(active)s of %(people)s people practised, %(answers)s answers in all.")
+                            % {"active": active, "people": len(mine), "answers": total}
+                        )
+                    else:
+                        lines.append(
+                            _("Team figures are shown for groups of at least %(n)s people.")
+                            % {"n": ctx.settings.report_min_group}
+                        )
+                    shared = sorted((r for r in mine if r.consent_share), key=lambda r: r.name)
+                    for report in shared:
+                        lines.append(
+                            _("%(name)s: %(answers)s answers")
+                            % {"name": report.name, "answers": answers.get(report.id, 0)}
+                        )
+                    subject = _("Your team's week in Learnloop")
+                    body = (
+                        _("Hello %(name)s,") % {"name": person.name}
+                        + "\n\n"
+                        + "\n".join(lines)
+                        + "\n\n"
+                        + _("The team report: %(url)s") % {"url": link + "/reports/team"}
+                        + "\n"
+                    )
+                else:
+                    continue
+            queue(
+                ctx,
+                session,
+                org_id=person.org_id,
+                user_id=person.id,
+                to=person.email,
+                kind=kind,
+                subject=subject,
+                body=body,
+            )
+            queued += 1
+    return queued

@@ -185,3 +185,54 @@ def test_csv_import_can_invite_everyone_it_creates(ctx: AppContext, smtp) -> Non
     assert provisioning.import_csv(ctx, admin, data, dry_run=False, invite=True).created == 2
     assert mail.deliver_pending(ctx).sent == 2
     assert sorted(m["To"] for m in inbox.messages) == ["a@acme.example", "b@acme.example"]
+
+
+def test_weekly_digests_respect_consent_and_group_size(ctx: AppContext, smtp) -> None:  # type: ignore[no-untyped-def]
+    port, inbox = smtp
+    ctx.settings.smtp_host, ctx.settings.smtp_port = "127.0.0.1", port
+    admin = _admin(ctx)
+    now = utcnow()
+    with ctx.session() as session:
+        boss = create_user(
+            session,
+            org_id=admin.org_id,
+            email="boss@acme.example",
+            name="Boss",
+            password=PASSWORD,
+            role="manager",
+        )
+        for i in range(5):
+            person = create_user(
+                session,
+                org_id=admin.org_id,
+                email=f"p{i}@acme.example",
+                name=f"Person {i}",
+                password=PASSWORD,
+            )
+            person.manager_id = boss.id
+            person.consent_share = i < 2
+            person.email_reminders = i != 0  # Person 0 opted out of e-mail
+            if i < 3:
+                session.add(
+                    Response(
+                        org_id=admin.org_id,
+                        user_id=person.id,
+                        item_id="basics.tokens.count",
+                        skills=[],
+                        kind="choice",
+                        answer={},
+                        correct=True,
+                        score=1.0,
+                        created_at=now - timedelta(days=1),
+                    )
+                )
+    assert mail.send_digests(ctx) == 3  # Persons 1 and 2 (answered, not opted out) and the boss
+    assert mail.send_digests(ctx) == 0  # weekly
+    mail.deliver_pending(ctx)
+    by_to = {m["To"]: _body(m) for m in inbox.messages}
+    assert set(by_to) == {"boss@acme.example", "p1@acme.example", "p2@acme.example"}
+    team = by_to["boss@acme.example"]
+    assert "3 of 5 people practised" in team
+    assert "Person 0: 1 answers" in team and "Person 1: 1 answers" in team  # consented
+    assert "Person 2" not in team and "Person 3" not in team  # no consent: no name
+    assert "1 questions" in by_to["p1@acme.example"]
