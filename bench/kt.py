@@ -651,7 +651,13 @@ def bench_files(args: argparse.Namespace) -> list[Record]:
 
 
 # Records superseded by the leak-free protocols: the logistic model on the DKVMN ASSIST2009
-# files read row by row (its later rows of a multi-skill answer read the first).
+# files read row by row under the earlier protocols (its later rows of a multi-skill answer
+# read the first); the leak-free protocols measure that reading explicitly instead.
+_A, _B = "assist2009_updated_train.csv", "assist2009_updated_test.csv"
+SUPERSEDED_PROTOCOLS = {
+    PROTOCOL_DKVMN.format(train=_A, test=_B),
+    PROTOCOL_CHUNKS.format(train=_A, test=_B, extra=""),
+}
 SUPERSEDED = {("dkvmn_assist2009_updated", "learnloop.logistic")}
 
 
@@ -665,7 +671,7 @@ def merge_results(records: list[Record], command: str) -> tuple[list[Record], st
         r
         for r in old["records"]
         if (r["dataset"], r["protocol"], r["method"], r["metric"]) not in fresh
-        and not ((r["dataset"], r["method"]) in SUPERSEDED and "source" not in r)
+        and not ((r["dataset"], r["method"]) in SUPERSEDED and r["protocol"] in SUPERSEDED_PROTOCOLS)
     ]
     commands = [c for c in str(old.get("command", "")).split(" ; ") if c and c != command]
     return kept + records, " ; ".join([*commands, command])
