@@ -74,3 +74,32 @@ def test_pykt_cut_and_late_fusion() -> None:
     s = scored(cut, p)
     assert s.n_answers == n0
     assert s.auc_answers() == pytest.approx(1.0)
+
+
+def test_merge_keeps_what_it_does_not_measure_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import bench.kt as kt
+    from bench._common import record
+
+    superseded = next(iter(kt.SUPERSEDED_PROTOCOLS))
+    old = {
+        "command": "python -m bench.kt --first",
+        "records": [
+            record("dkvmn_assist2009_updated", superseded, "learnloop.logistic", "auc", 0.824),
+            record("dkvmn_assist2009_updated", superseded, "learnloop.bkt", "auc", 0.71),
+            record("dkvmn_assist2009_updated", "leak-free", "learnloop.logistic", "auc", 0.755),
+            record("gervet_statics", "gervet", "learnloop.logistic", "auc", 0.8),
+        ],
+    }
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "bench" / "results" / "kt.json").write_text(json.dumps(old))
+    monkeypatch.setattr(kt, "ROOT", tmp_path)
+    fresh = [record("gervet_statics", "gervet", "learnloop.logistic", "auc", 0.83)]
+    merged, command = kt.merge_results(fresh, "python -m bench.kt --second")
+    assert [(r["method"], r["value"]) for r in merged] == [
+        ("learnloop.bkt", 0.71),
+        ("learnloop.logistic", 0.755),
+        ("learnloop.logistic", 0.83),
+    ]
+    assert command == "python -m bench.kt --first ; python -m bench.kt --second"
