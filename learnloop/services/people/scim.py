@@ -328,9 +328,14 @@ def _apply_user(
     )
     if clash is not None and (member is None or clash != member.id):
         raise Conflict(_("Another user has the userName %(name)s.") % {"name": user_name})
-    taken = session.scalar(select(Member.id).where(func.lower(Member.email) == email))
-    if taken is not None and (member is None or taken != member.id):
-        raise Conflict(_("Another account has the e-mail address %(email)s.") % {"email": email})
+    taken = session.scalars(select(Member).where(func.lower(Member.email) == email)).first()
+    if taken is not None and (member is None or taken.id != member.id):
+        if member is None and taken.org_id == org_id and taken.deleted_at is not None:
+            # provisioned again after a DELETE: the same member comes back, with their history
+            member, member.deleted_at = taken, None
+            set_active(session, member, True)
+        else:
+            raise Conflict(_("Another account has the e-mail address %(email)s.") % {"email": email})
     if member is None:
         member = create_member(session, org_id, email=email, name=name, external_id=user.external_id)
     else:

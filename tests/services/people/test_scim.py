@@ -172,6 +172,10 @@ def test_users_and_groups_map_to_members_and_teams(ctx: AppContext, server: str)
     # deprovisioning removes the member from the organisation
     assert scim_api.delete(f"/Users/{lin['id']}").status_code == 204
     assert scim_api.get(f"/Users/{lin['id']}").status_code == 404
+    again = scim_api.post(
+        "/Users", json={"schemas": [USER], "userName": "lin", "emails": [{"value": "lin@acme.example"}]}
+    )
+    assert again.status_code == 201 and again.json()["id"] == lin["id"]  # the same member returns
 
 
 def test_admin_page_makes_a_token_shown_once(client, ctx: AppContext) -> None:  # type: ignore[no-untyped-def]
