@@ -622,3 +622,14 @@ class Job(Base):
     #: what the task returned (small JSON), e.g. the response a grading job wrote
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LearnerGoal(Base):
+    """A learner's own weekly goal (answers a week; None: no goal) and whether the home page
+    shows their streak. Set by the learner on their home page; absent until they first do."""
+
+    __tablename__ = "learner_goals"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    weekly_answers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    show_streak: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

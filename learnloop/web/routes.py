@@ -12,9 +12,19 @@ from fastapi.responses import RedirectResponse, Response
 
 from learnloop import i18n
 from learnloop.api.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, client_address, get_ctx, optional_user
-from learnloop.errors import Conflict, LearnloopError, NotFound, RateLimited
+from learnloop.errors import Conflict, InvalidInput, LearnloopError, NotFound, RateLimited
 from learnloop.i18n import _
-from learnloop.services import answers, auth, enrolment, guidance, item_bank, organisation, packs, practice
+from learnloop.services import (
+    answers,
+    auth,
+    enrolment,
+    guidance,
+    item_bank,
+    learner_goals,
+    organisation,
+    packs,
+    practice,
+)
 from learnloop.services import skill_page as skill_page_service
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
@@ -86,7 +96,27 @@ def home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
         return render(request, "home.html")
     if user.role in ROLE_HOMES:
         return _redirect(ROLE_HOMES[user.role])
-    return render(request, "learner_home.html", home=guidance.learner_home(ctx, user))
+    return render(
+        request,
+        "learner_home.html",
+        home=guidance.learner_home(ctx, user),
+        goal=learner_goals.goal(ctx, user),
+    )
+
+
+@router.post("/home/goal")
+def set_goal(
+    request: Request,
+    weekly_answers: str = Form("", max_length=10),
+    show_streak: str = Form(""),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    user = page_user(request)
+    text = weekly_answers.strip()
+    if text and not text.isdigit():
+        raise InvalidInput(_("A weekly goal is a whole number of answers (0: no goal)."))
+    learner_goals.set_goal(ctx, user, int(text) if text else None, show_streak == "on")
+    return _redirect("/#goal")
 
 
 @router.get("/signup")

@@ -164,3 +164,22 @@ def test_skill_map_links_each_skill_to_its_page_and_lessons(client: TestClient) 
         assert shown == {x.id for x in PACK.lessons if skill in x.skills}
     assert client.get("/lessons?skill=no.such.skill").status_code == 404
     assert client.get("/skills/no.such.skill").status_code == 404
+
+
+def test_learner_sets_a_weekly_goal_and_hides_the_streak(client: TestClient) -> None:
+    token = _signup(client)
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    home = client.get("/")
+    assert 'id="goal"' in home.text and "No weekly goal set." in home.text and "data-streak" in home.text
+    assert client.post("/home/goal", data={"weekly_answers": "20", "show_streak": "on"}).status_code == 403
+    r = client.post(
+        "/home/goal", data={"weekly_answers": "20", "csrf_token": token}, follow_redirects=False
+    )  # the box unticked: no streak
+    assert r.status_code == 303
+    home = client.get("/")
+    assert 'data-goal="20"' in home.text and "0 of 20 answers this week" in home.text
+    assert "data-streak" not in home.text
+    bad = client.post("/home/goal", data={"weekly_answers": "lots", "show_streak": "on", "csrf_token": token})
+    assert bad.status_code == 422 and "whole number" in bad.text
+    client.get("/lang/zh_CN")
+    assert "每周目标" in client.get("/").text
