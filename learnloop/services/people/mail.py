@@ -211,7 +211,10 @@ def _recent(session: Session, kind: str, since: datetime) -> set[int]:
 
 
 def send_reminders(ctx: AppContext, *, now: datetime | None = None) -> int:
-    """Queue this round's reminders; how many were queued."""
+    """Queue this round's reminders; how many were queued (none without an SMTP server: they
+    would only pile up in the outbox)."""
+    if not ctx.settings.smtp_host:
+        return 0
     moment = now or utcnow()
     inactive = timedelta(days=ctx.settings.reminder_inactive_days)
     settings_link = ctx.settings.public_url.rstrip("/") + "/settings"
@@ -302,7 +305,9 @@ def send_digests(ctx: AppContext, *, now: datetime | None = None) -> int:
     A learner's digest: their own answers of the past week and reviews due. A manager's digest:
     how many of their reports practised and how much (only when they have at least
     ``report_min_group`` reports, as every report requires), and by name only the reports who
-    consented to share with them. Both respect the reminder opt-out."""
+    consented to share with them. Both respect the reminder opt-out; none without SMTP."""
+    if not ctx.settings.smtp_host:
+        return 0
     moment = now or utcnow()
     week = moment - timedelta(days=7)
     queued = 0

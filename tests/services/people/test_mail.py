@@ -166,6 +166,9 @@ def test_reminders_arrive_in_the_learners_language_and_respect_opt_out(ctx: AppC
         session.get(User, ids["quiet"]).email_reminders = False  # type: ignore[union-attr]
     quiet = auth.login(ctx, email="quiet@acme.example", password=PASSWORD).user
     assert mail.get_reminders(ctx, quiet).reminders is False
+    ctx.settings.smtp_host = ""
+    assert mail.send_reminders(ctx) == 0  # no SMTP server: nothing piles up in the outbox
+    ctx.settings.smtp_host = "127.0.0.1"
     assert mail.send_reminders(ctx) == 2
     assert mail.send_reminders(ctx) == 0  # not twice in a row
     mail.deliver_pending(ctx)
