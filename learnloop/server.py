@@ -87,6 +87,7 @@ def _api_routers() -> list[APIRouter]:
     from learnloop.api import (
         routes,
         routes_assessment,
+        routes_badges,
         routes_guidance,
         routes_interop,
         routes_llm,
@@ -106,6 +107,7 @@ def _api_routers() -> list[APIRouter]:
         routes_guidance.router,
         routes_llm.router,
         routes_interop.router,
+        routes_badges.router,
         routes_ops.router,
     ]
 
@@ -113,6 +115,7 @@ def _api_routers() -> list[APIRouter]:
 def _web_routers() -> list[APIRouter]:
     from learnloop.web import (
         routes_assessment,
+        routes_badges,
         routes_guidance,
         routes_interop,
         routes_llm,
@@ -131,6 +134,7 @@ def _web_routers() -> list[APIRouter]:
         routes_llm.router,
         routes_interop.router,
         routes_lti.router,
+        routes_badges.router,
     ]
 
 

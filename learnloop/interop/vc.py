@@ -23,7 +23,7 @@ from typing import Any
 import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from pyld import jsonld
 
 CONTEXT_DIR = Path(__file__).with_name("contexts")
@@ -32,6 +32,10 @@ CONTEXTS: dict[str, tuple[Path, str]] = {
     "https://www.w3.org/ns/credentials/v2": (
         CONTEXT_DIR / "credentials-v2.jsonld",
         "59955ced6697d61e03f2b2556febe5308ab16842846f5b586d7f1f7adec92734",
+    ),
+    "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json": (
+        CONTEXT_DIR / "ob-v3p0-context-3.0.3.json",
+        "ef2fa9c7846dce233cc166b43639027278be4ee44f00bb1d45c75de2dd0cd761",
     ),
 }
 ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub
@@ -115,6 +119,12 @@ def public_key_from_multibase(value: str) -> Ed25519PublicKey:
 def public_multibase(key: Ed25519PrivateKey) -> str:
     raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return "z" + base58.b58encode(ED25519_PUB + raw).decode()
+
+
+def private_multibase(key: Ed25519PrivateKey) -> str:
+    """``key``'s private half in multibase (a secret: store it, never log or show it)."""
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return "z" + base58.b58encode(ED25519_PRIV + raw).decode()
 
 
 def did_key(key: Ed25519PrivateKey) -> str:

@@ -25,7 +25,7 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.science.cat import CATEngine, CATSession
 from learnloop.science.irt import eap
-from learnloop.services import lti, xapi_outbox
+from learnloop.services import badges, lti, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -331,6 +331,7 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         )
         xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response, check_id=row.id)
         xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
+        badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
         row.administered = [*row.administered, item.id]
         row.responses = [*row.responses, int(correct)]
         row.current_item = None

@@ -18,7 +18,7 @@ from learnloop.jobs.queue import enqueue
 from learnloop.llm.gateway import parse_route
 from learnloop.sandbox.judge import get_sandbox, limits_from
 from learnloop.science.evidence import item_guess, next_answer_range
-from learnloop.services import grading, guidance, lti, xapi_outbox
+from learnloop.services import badges, grading, guidance, lti, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -525,6 +525,7 @@ def answer(
         )
         xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
         xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
+        badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
         lti.schedule_passback(ctx, session, user.id)
         return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
 

@@ -144,3 +144,34 @@ class LtiGradeLink(Base):
     target: Mapped[str] = mapped_column(String(200))
     last_score: Mapped[float | None] = mapped_column(Float)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BadgeIssuerKey(Base):
+    """The organisation's Open Badges issuer key (Ed25519), made on first issue.
+
+    ``private_multibase`` is a secret: never logged or shown; the public half is the issuer's
+    ``did:key``. ``subject_namespace`` (a random UUID) makes learners' opaque subject ids."""
+
+    __tablename__ = "badge_issuer_keys"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    private_multibase: Mapped[str] = mapped_column(String(200))
+    did: Mapped[str] = mapped_column(String(200))
+    subject_namespace: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BadgeCredential(Base):
+    """An issued OpenBadgeCredential: one per learner and role, stored as signed."""
+
+    __tablename__ = "badge_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "role_id", name="ux_badge_credentials_user_role"),)
+    #: a random UUID: the credential's public id (``/credentials/<id>``)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role_id: Mapped[str] = mapped_column(String(100))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revocation_reason: Mapped[str | None] = mapped_column(String(500))
