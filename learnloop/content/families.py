@@ -240,9 +240,10 @@ def format_value(value: Any, spec: str | None = None) -> str:
     return str(value)
 
 
-def render(template: str, values: Mapping[str, Any]) -> str:
+def render(template: str, values: Mapping[str, Any], *, code: bool = False) -> str:
     """``template`` with every placeholder replaced by its value. A name without a value, a format
-    other than a plain number format, or a lone brace is a :class:`FamilyError`."""
+    other than a plain number format, or a lone brace is a :class:`FamilyError`. In ``code``
+    (a case's call or setup) a value without a format is written as a Python literal (``repr``)."""
 
     def one(m: re.Match[str]) -> str:
         token = m.group(0)
@@ -258,6 +259,8 @@ def render(template: str, values: Mapping[str, Any]) -> str:
         if spec is not None and not _FORMAT_SPEC.match(spec):
             raise FamilyError(f"format {spec!r} of {{{name}}} is not a number format")
         try:
+            if code and spec is None:
+                return repr(values[name])
             return format_value(values[name], spec)
         except (ValueError, TypeError) as exc:
             raise FamilyError(f"cannot format {{{name}:{spec}}}: {exc}") from None

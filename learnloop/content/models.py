@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    ValidationError,
     field_serializer,
     field_validator,
     model_serializer,
@@ -232,8 +233,10 @@ class Family(_Strict):
     params: dict[str, dict[str, Any]] = Field(min_length=1, max_length=20)
     #: derived values, computed in order from the params and earlier lets
     let: dict[str, str] = Field(default_factory=dict, max_length=20)
-    #: the key of an instance
-    answer: str
+    #: the key of an instance (numeric items)
+    answer: str | None = None
+    #: code items: case name -> the expected value of that case, computed from the values
+    expect: dict[str, str] = Field(default_factory=dict, max_length=50)
     #: instances where this is false are drawn again
     where: str | None = None
     #: instances worked out by hand: the params and the answer; the generator must agree
@@ -254,15 +257,21 @@ class Family(_Strict):
                 raise ValueError(f"let {name!r}: a new lowercase name (not a parameter, not 'answer')")
             _uses_only(expr, known, f"let {name}")
             known.add(name)
-        _uses_only(self.answer, known, "answer")
+        if (self.answer is None) == (not self.expect):
+            raise ValueError("give answer (a numeric item's key) or expect (a code item's cases), not both")
+        if self.answer is not None:
+            _uses_only(self.answer, known, "answer")
+        for case, expr in self.expect.items():
+            _uses_only(expr, known, f"expect {case}")
         if self.where:
             _uses_only(self.where, known, "where")
+        worked = "answer" if self.answer is not None else "expect"
         for n, example in enumerate(self.examples, 1):
             missing = set(self.params) - set(example)
-            extra = set(example) - set(self.params) - {"answer"}
-            if missing or extra or "answer" not in example:
+            extra = set(example) - set(self.params) - {worked}
+            if missing or extra or worked not in example:
                 raise ValueError(
-                    f"example {n} needs exactly the params {sorted(self.params)} and its answer"
+                    f"example {n} needs exactly the params {sorted(self.params)} and its {worked}"
                     + (f" (missing {sorted(missing)})" if missing else "")
                     + (f" (unknown {sorted(extra)})" if extra else "")
                 )
@@ -273,8 +282,13 @@ class Family(_Strict):
         values = dict(params)
         for name, expr in self.let.items():
             values[name] = fam.evaluate(expr, values)
-        values["answer"] = fam.evaluate(self.answer, values)
+        if self.answer is not None:
+            values["answer"] = fam.evaluate(self.answer, values)
         return values
+
+    def expected(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A code family's expected value of each templated case."""
+        return {case: fam.evaluate(expr, values) for case, expr in self.expect.items()}
 
     def draw(self, item_id: str, seed: int) -> dict[str, Any]:
         """The values of instance ``seed`` (the same seed always gives the same instance)."""
@@ -403,12 +417,26 @@ class Item(_Strict):
         """Keep the templates, check the generator, and show the first example's instance."""
         family = self.family
         assert family is not None
-        if self.kind != "numeric":
-            raise ValueError("a family item is numeric (code families are not supported yet)")
+        if self.kind not in ("numeric", "code"):
+            raise ValueError("a family item is numeric or code")
+        if (self.kind == "numeric") != (family.answer is not None):
+            raise ValueError("a numeric family computes answer; a code family computes expect per case")
         if self._templates is None:
             if self.answer is not None:
                 raise ValueError("a family item has no answer of its own: family.answer computes it")
             self._templates = {k: getattr(self, k) for k in FAMILY_TEXTS if getattr(self, k) is not None}
+            if self.kind == "code":
+                names = {c.name for c in self.cases or []}
+                unknown = set(family.expect) - names
+                if unknown:
+                    raise ValueError(f"family: expect names unknown cases {sorted(unknown)}")
+                self._templates["cases"] = [
+                    c.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+                    for c in self.cases or []
+                ]
+        if self.kind == "code":
+            self._set_up_code_family()
+            return
         tol = self.tolerance if self.tolerance is not None else 1e-6
         try:
             for n, example in enumerate(family.examples, 1):
@@ -438,9 +466,51 @@ class Item(_Strict):
         except fam.FamilyError as exc:
             raise ValueError(f"family: {exc}") from None
 
+    def _set_up_code_family(self) -> None:
+        family = self.family
+        assert family is not None
+        try:
+            for n, example in enumerate(family.examples, 1):
+                params = {k: v for k, v in example.items() if k != "expect"}
+                got = self._render(family.values(params))["cases"]
+                written = example["expect"]
+                if not isinstance(written, dict) or set(written) != set(family.expect):
+                    raise fam.FamilyError(f"example {n}: expect needs a value for {sorted(family.expect)}")
+                for case in got:
+                    if case.name in written and not _same(case.expect, written[case.name], case.tol):
+                        raise fam.FamilyError(
+                            f"example {n}: case {case.name}: the generator's expected value {case.expect!r} "
+                            f"is out of tolerance of the worked value {written[case.name]!r}"
+                        )
+            for seed in range(fam.CHECKED_SEEDS):
+                self._render(family.draw(self.id, seed))
+            first = family.values({k: v for k, v in family.examples[0].items() if k != "expect"})
+            for key, value in self._render(first).items():
+                setattr(self, key, value)
+        except fam.FamilyError as exc:
+            raise ValueError(f"family: {exc}") from None
+
     def _render(self, values: dict[str, Any]) -> dict[str, Any]:
-        templates = self._templates or {}
-        out: dict[str, Any] = {"answer": float(values["answer"])}
+        templates = dict(self._templates or {})
+        out: dict[str, Any] = {}
+        if "answer" in values:
+            out["answer"] = float(values["answer"])
+        cases = templates.pop("cases", None)
+        if cases is not None and self.family is not None:
+            expected = self.family.expected(values)
+            rendered = []
+            for raw in cases:
+                case = dict(raw)
+                for key in ("call", "setup"):
+                    if case.get(key):
+                        case[key] = fam.render(case[key], values, code=True)
+                if case["name"] in expected:
+                    case["expect"] = expected[case["name"]]
+                try:
+                    rendered.append(CodeCase.model_validate(case))
+                except ValidationError as exc:
+                    raise fam.FamilyError(f"case {case['name']}: {exc.errors()[0]['msg']}") from None
+            out["cases"] = rendered
         for key, template in templates.items():
             if isinstance(template, list):
                 out[key] = [fam.render(t, values) for t in template]
@@ -554,6 +624,17 @@ class Item(_Strict):
             view["starter"] = self.starter or ""
             view["language"] = self.language
         return view
+
+
+def _same(got: Any, written: Any, tol: float) -> bool:
+    """Whether a generated expected value agrees with the worked one (numbers within ``tol``)."""
+    if isinstance(got, bool) or isinstance(written, bool):
+        return got is written
+    if isinstance(got, int | float) and isinstance(written, int | float):
+        return math.isclose(got, written, rel_tol=tol, abs_tol=tol)
+    if isinstance(got, list | tuple) and isinstance(written, list | tuple):
+        return len(got) == len(written) and all(_same(a, b, tol) for a, b in zip(got, written, strict=True))
+    return bool(got == written)
 
 
 class Lesson(_Strict):

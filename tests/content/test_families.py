@@ -167,3 +167,61 @@ def test_default_pack_has_families() -> None:
                 possible *= int(round((hi - lo) / spec["step"])) + 1 if spec.get("step") else 1000
         stems = {item.instance(seed).stem for seed in range(60)}
         assert len(stems) >= min(10, 0.6 * possible), f"{item.id}: {len(stems)} surface forms in 60 instances"
+
+
+CODE: dict[str, Any] = {
+    "id": "basics.prompts.scale-family",
+    "skills": ["basics.prompts"],
+    "kind": "code",
+    "language": "python",
+    "stem": "Write `scale(xs, k)` that returns a new list with every number of `xs` multiplied by `k`.",
+    "explanation": "Multiply each element by k: `scale({xs}, {k})` is {scaled}.",
+    "hints": ["Build a new list.", "`[x * k for x in xs]`."],
+    "starter": "def scale(xs, k):\n    raise NotImplementedError\n",
+    "solution": "def scale(xs, k):\n    return [x * k for x in xs]\n",
+    "cases": [
+        {"name": "drawn", "public": True, "call": "scale({xs}, {k})"},
+        {"name": "empty", "call": "scale([], {k})", "expect": []},
+    ],
+    "family": {
+        "params": {"k": {"int": [2, 9]}, "a": {"int": [1, 20]}, "b": {"int": [-5, 5]}},
+        "let": {"xs": "[a, b, a + b]", "scaled": "[a * k, b * k, (a + b) * k]"},
+        "expect": {"drawn": "[a * k, b * k, (a + b) * k]"},
+        "examples": [{"k": 3, "a": 4, "b": -2, "expect": {"drawn": [12, -6, 6]}}],
+    },
+}
+
+
+def test_code_family_draws_data_and_expected_values() -> None:
+    item = Item.model_validate(CODE)
+    drawn = item.cases[0]  # type: ignore[index]
+    assert drawn.call == "scale([4, -2, 2], 3)" and drawn.expect == [12, -6, 6]
+    assert "[12, -6, 6]" in item.explanation
+    instances = [item.instance(seed) for seed in range(30)]
+    assert len({i.cases[0].call for i in instances}) >= 20  # type: ignore[index]
+    for inst in instances:
+        case = inst.cases[0]  # type: ignore[index]
+        xs, k = eval(case.call.removeprefix("scale"))  # our own template, not pack text  # noqa: S307
+        assert case.expect == [x * k for x in xs]
+    dumped = item.model_dump(mode="json", exclude_none=True)
+    assert dumped["cases"][0]["call"] == "scale({xs}, {k})" and "expect" not in dumped["cases"][0]
+    assert Item.model_validate(dumped).cases == item.cases
+    bad = {
+        **CODE,
+        "family": {
+            **CODE["family"],
+            "examples": [{"k": 3, "a": 4, "b": -2, "expect": {"drawn": [12, -6, 7]}}],
+        },
+    }
+    with pytest.raises(ValueError, match="out of tolerance of the worked value"):
+        Item.model_validate(bad)
+
+
+def test_code_family_solution_passes_and_starter_fails_on_instances(sandbox) -> None:  # type: ignore[no-untyped-def]
+    from learnloop.sandbox.judge import Limits
+
+    item = Item.model_validate(CODE)
+    for seed in (1, 2, 3):
+        inst = item.instance(seed)
+        assert sandbox.run(inst.solution or "", inst.cases or [], Limits(timeout_s=10)).correct
+        assert not sandbox.run(inst.starter or "", inst.cases or [], Limits(timeout_s=10)).correct
