@@ -5,8 +5,9 @@ When the ``grade`` route starts with a model (``LEARNLOOP_LLM_GRADE=openai_compa
 presentation and enqueues ``grade.text`` with the answer (``practice.answer``); the learner sees
 "being graded". This module is that job. It grades the answer and then, in one transaction under
 the learner's lock, appends the response to the log, queues a review where the grade is unsure,
-and folds the answer into mastery, as the request would have. The response gets its id when the
-grade lands, so the live order of answers is the log's order and a rebuild replays it exactly.
+and folds the answer into mastery, as the request would have; the same transaction writes the
+answer's xAPI statements, issues a badge the answer earns and schedules the LTI grade passback.
+The response gets its id when the grade lands, so the live order of answers is the log's order and a rebuild replays it exactly.
 
 A model that times out or cannot be reached is never a grade: the job fails and is tried again
 with backoff. On its last try the offline grader grades the answer and an instructor reviews it.
@@ -27,6 +28,7 @@ from learnloop.i18n import _
 from learnloop.jobs.registry import JobRun, PermanentFailure
 from learnloop.llm.gateway import BudgetSpent
 from learnloop.llm.grading import GradeResult, grade_keywords, grade_text, references_by_language
+from learnloop.services import badges, lti, xapi_outbox
 from learnloop.services.context import AppContext
 from learnloop.services.llm_usage import gateway_for
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
@@ -157,6 +159,12 @@ def land_grade(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[st
             )
         except LearnloopError as exc:  # e.g. a skill the pack no longer has: retrying cannot help
             raise PermanentFailure(str(exc)) from exc
+        # the hooks the request would have called, in the grade's transaction
+        org_id = response.org_id
+        xapi_outbox.record_answer(session, active, org_id, user_id, item, response)
+        xapi_outbox.record_targets_met(session, ctx, active, org_id, user_id, list(item.skills), now)
+        badges.issue_if_ready(session, ctx, active, org_id, user_id)
+        lti.schedule_passback(ctx, session, user_id)
         return {
             "response_id": int(response.id),
             "messages": messages,
