@@ -95,6 +95,7 @@ def _api_routers() -> list[APIRouter]:
         routes_people,
         routes_reports,
         routes_scim,
+        routes_webhooks,
     )
 
     return [
@@ -109,6 +110,7 @@ def _api_routers() -> list[APIRouter]:
         routes_interop.router,
         routes_badges.router,
         routes_ops.router,
+        routes_webhooks.router,
     ]
 
 
@@ -122,6 +124,7 @@ def _web_routers() -> list[APIRouter]:
         routes_lti,
         routes_people,
         routes_reports,
+        routes_webhooks,
     )
 
     return [
@@ -135,6 +138,7 @@ def _web_routers() -> list[APIRouter]:
         routes_interop.router,
         routes_lti.router,
         routes_badges.router,
+        routes_webhooks.router,
     ]
 
 

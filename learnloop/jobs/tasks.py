@@ -97,9 +97,26 @@ def people_reminders(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> d
     return {"queued": send_reminders(ctx), "digests": send_digests(ctx)}
 
 
+@task("webhook.deliver", max_attempts=8)
+def webhook_deliver(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """POST one webhook delivery (services/people/webhooks.py); a failure is retried with back-off."""
+    from learnloop.services.people.webhooks import deliver_one
+
+    return {"result": deliver_one(ctx, int(payload["delivery_id"]), final=run.last)}
+
+
+@task("webhook.sweep", max_attempts=1)
+def webhook_sweep(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """Enqueue the delivery of webhook events raised without a job (members provisioned)."""
+    from learnloop.services.people.webhooks import sweep
+
+    return {"pending": sweep(ctx)}
+
+
 periodic("fit.kt", lambda s: s.jobs_fit_kt_every_h)
 periodic("fit.irt", lambda s: s.jobs_fit_irt_every_h)
 periodic("reports.snapshots", lambda s: s.jobs_snapshots_every_h)
 periodic("people.reminders", lambda s: s.reminders_every_h)
 # statements whose delivery failed are due again after their backoff: a sweep every 5 minutes
 periodic("xapi.deliver", lambda s: 1 / 12)
+periodic("webhook.sweep", lambda s: 1 / 60)

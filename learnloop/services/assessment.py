@@ -30,6 +30,7 @@ from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
+from learnloop.services.people import webhooks
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import Assessment, ModelParams, Response, utcnow
 
@@ -332,12 +333,14 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response, check_id=row.id)
         xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
         badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
+        webhooks.after_answer(session, ctx, active, user.org_id, user.id, item, response, check_id=row.id)
         row.administered = [*row.administered, item.id]
         row.responses = [*row.responses, int(correct)]
         row.current_item = None
         state = _advance(session, active, active.role(row.role_id), row)
         if row.status == "done":
             xapi_outbox.record_check_completed(session, active, row)
+            webhooks.check_completed(session, ctx, row)
             lti.schedule_passback(ctx, session, user.id)
         return state
 

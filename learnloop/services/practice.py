@@ -32,6 +32,7 @@ from learnloop.services.mastery import (
     skill_evidence,
     target_gaps_for,
 )
+from learnloop.services.people import webhooks
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import (
     Enrolment,
@@ -526,6 +527,7 @@ def answer(
         xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
         xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
         badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
+        webhooks.after_answer(session, ctx, active, user.org_id, user.id, item, response)
         lti.schedule_passback(ctx, session, user.id)
         return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
 

@@ -23,6 +23,7 @@ from learnloop.i18n import _
 from learnloop.services import auth
 from learnloop.services.auth import EMAIL_RE, ROLES, CurrentUser
 from learnloop.services.context import AppContext
+from learnloop.services.people import webhooks
 from learnloop.services.people.teams import find_team, require_people_admin, team_of_org
 from learnloop.store.models import Team, User, utcnow
 
@@ -277,6 +278,7 @@ def create_member(
     )
     user.manager_id = manager_id
     user.external_id = external_id
+    webhooks.member_provisioned(session, user)
     return user
 
 

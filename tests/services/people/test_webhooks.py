@@ -1,0 +1,174 @@
+"""Webhooks: signed deliveries to a real HTTP receiver on loopback, retries, scoping, bad URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from learnloop.errors import InvalidInput
+from learnloop.jobs import run_due
+from learnloop.services import auth, practice
+from learnloop.services.auth import CurrentUser, create_organisation, create_user
+from learnloop.services.context import AppContext
+from learnloop.services.people import provisioning, webhooks
+from learnloop.store.models import User
+from learnloop.store.models_webhooks import WebhookDelivery
+from tests.conftest import answer_payload
+
+PASSWORD = "violet-harbour-57-lantern"
+
+
+class Receiver:
+    """A loopback HTTP server that records each POST and answers the next queued status."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.codes: list[int] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                code = outer.codes.pop(0) if outer.codes else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def verified(self, secret: str) -> list[dict[str, Any]]:
+        """The bodies whose signature is right (and the assertion that every one is)."""
+        out = []
+        for headers, body in self.requests:
+            expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            assert hmac.compare_digest(headers["x-learnloop-signature"], expected)
+            doc = json.loads(body)
+            assert headers["x-learnloop-event"] == doc["event"]
+            assert headers["x-learnloop-delivery"] == doc["id"]
+            assert headers["x-learnloop-timestamp"] == str(doc["timestamp"])
+            out.append(doc)
+        return out
+
+
+@pytest.fixture
+def receivers() -> Iterator[tuple[Receiver, Receiver]]:
+    a, b = Receiver(), Receiver()
+    yield a, b
+    a.server.shutdown()
+    b.server.shutdown()
+
+
+def _admins(ctx: AppContext) -> dict[str, CurrentUser]:
+    out = {}
+    with ctx.session() as session:
+        for tag in ("a", "b"):
+            org = create_organisation(session, f"Org {tag.upper()}")
+            row = create_user(
+                session,
+                org_id=org.id,
+                email=f"admin@{tag}.example",
+                name=f"admin {tag}",
+                password=PASSWORD,
+                role="admin",
+            )
+            out[tag] = auth._current(session, row)
+    return out
+
+
+def test_signed_delivery_retry_and_scoping(ctx: AppContext, receivers: tuple[Receiver, Receiver]) -> None:
+    ctx.settings.jobs_backoff_s = 0.0
+    rx_a, rx_b = receivers
+    admins = _admins(ctx)
+    hook_a = webhooks.create_endpoint(ctx, admins["a"], rx_a.url, list(webhooks.EVENTS))
+    hook_b = webhooks.create_endpoint(ctx, admins["b"], rx_b.url, ["member.provisioned"])
+    assert hook_a.secret.startswith("whsec_") and hook_a.secret != hook_b.secret
+    assert all(not hasattr(e, "secret") for e in webhooks.list_endpoints(ctx, admins["a"]))
+
+    rx_a.codes = [500]  # the first try fails, the retry succeeds
+    with ctx.session() as session:
+        member = provisioning.create_member(session, admins["a"].org_id, email="new@a.example", name="New A")
+        member_id = member.id
+    webhooks.sweep(ctx)
+    run_due(ctx)  # try 1: 500, retried after the (zero) back-off
+    run_due(ctx)  # try 2: 200
+    docs = rx_a.verified(hook_a.secret)
+    assert [d["event"] for d in docs] == ["member.provisioned", "member.provisioned"]
+    assert docs[0]["id"] == docs[1]["id"] and docs[0]["data"]["member_id"] == member_id
+    assert rx_b.requests == []  # org B's endpoint hears nothing of org A
+    log = webhooks.deliveries(ctx, admins["a"])
+    assert [(d.status, d.attempts, d.status_code) for d in log] == [("sent", 2, 200)]
+    assert webhooks.deliveries(ctx, admins["b"]) == []
+
+    # an answer by a learner of org A: answer.recorded, signed with A's secret
+    with ctx.session() as session:
+        row = create_user(
+            session, org_id=admins["a"].org_id, email="ann@a.example", name="Ann", password=PASSWORD
+        )
+        learner = auth._current(session, row)
+    practice.enrol(ctx, learner, "builder")
+    shown = practice.next_item(ctx, learner)
+    with ctx.session() as session:
+        found = ctx.active_pack(session, learner.org_id).items[shown.item["id"]]
+    practice.answer(ctx, learner, found.id, answer_payload(found, True))
+    run_due(ctx)
+    events = [d["event"] for d in rx_a.verified(hook_a.secret)[2:]]
+    assert events[0] == "answer.recorded"
+    answered = rx_a.verified(hook_a.secret)[2]
+    assert answered["data"]["learner_id"] == learner.id and answered["data"]["correct"] is True
+    assert rx_b.requests == []
+    with ctx.session() as session:
+        assert session.scalars(select(WebhookDelivery.org_id).distinct()).all() == [admins["a"].org_id]
+        assert session.get(User, member_id) is not None
+
+
+def test_bad_urls_are_refused(ctx: AppContext) -> None:
+    admins = _admins(ctx)
+    for url in ("ftp://example.org/x", "javascript:alert(1)", "not a url", "http://"):
+        with pytest.raises(InvalidInput):
+            webhooks.create_endpoint(ctx, admins["a"], url, ["answer.recorded"])
+    with pytest.raises(InvalidInput):
+        webhooks.create_endpoint(ctx, admins["a"], "https://example.org/x", ["no.such.event"])
+
+
+def test_webhooks_over_the_api(client: TestClient, ctx: AppContext) -> None:
+    _admins(ctx)
+    r = client.post("/api/v1/auth/login", json={"email": "admin@a.example", "password": PASSWORD})
+    client.cookies.clear()
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    bad = client.post(
+        "/api/v1/webhooks", json={"url": "file:///etc/passwd", "events": ["answer.recorded"]}, headers=headers
+    )
+    assert bad.status_code == 422 and "http" in bad.text
+    made = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.org/x", "events": ["role.ready"]},
+        headers=headers,
+    )
+    assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
+    listed = client.get("/api/v1/webhooks", headers=headers).json()
+    assert [e["url"] for e in listed] == ["https://hooks.example.org/x"] and "secret" not in listed[0]
+    r = client.post("/api/v1/auth/login", json={"email": "admin@b.example", "password": PASSWORD})
+    client.cookies.clear()
+    other = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert client.get("/api/v1/webhooks", headers=other).json() == []
+    assert (
+        client.patch(
+            f"/api/v1/webhooks/{made.json()['id']}", json={"active": False}, headers=other
+        ).status_code
+        == 404
+    )
