@@ -9,6 +9,8 @@
   statement and swept every 5 minutes for retries.
 - ``lti.passback``: a learner's scores to the LTI gradebooks (``services/lti.py``), enqueued at
   the end of the minute of an answer by a learner with graded placements.
+- ``people.erase``: erase a SCIM-deprovisioned member after the organisation's retention
+  (``services/people/data_rights.py``).
 """
 
 from __future__ import annotations
@@ -111,6 +113,14 @@ def webhook_sweep(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict
     from learnloop.services.people.webhooks import sweep
 
     return {"pending": sweep(ctx)}
+
+
+@task("people.erase", max_attempts=3)
+def people_erase(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
+    """Erase a SCIM-deprovisioned member once the retention period ran out (data_rights.py)."""
+    from learnloop.services.people.data_rights import erase_scheduled
+
+    return {"result": erase_scheduled(ctx, int(payload["org_id"]), int(payload["member_id"]))}
 
 
 periodic("fit.kt", lambda s: s.jobs_fit_kt_every_h)

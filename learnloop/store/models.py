@@ -633,3 +633,29 @@ class LearnerGoal(Base):
     weekly_answers: Mapped[int | None] = mapped_column(Integer, nullable=True)
     show_streak: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgDataPolicy(Base):
+    """An organisation's personal-data settings (``services/people/data_rights.py``)."""
+
+    __tablename__ = "org_data_policies"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    #: days after SCIM deprovisioning until the person is erased; None: keep (deactivate only)
+    deprovision_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: whether SCIM ``active=false`` also schedules erasure (else only SCIM DELETE does)
+    erase_on_deactivate: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ErasureLog(Base):
+    """One erasure: which member id, when, by whom (an admin's id, or None for SCIM/retention).
+    Holds no personal data; one row per erased member."""
+
+    __tablename__ = "erasure_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    erased_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: admin | scim | retention
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -213,6 +213,7 @@ def test_pages_list_download_and_revoke(ctx: AppContext, client: Any) -> None:
     down = client.get(f"/credentials/{credential_id}/download")
     assert down.status_code == 200 and "attachment" in down.headers["content-disposition"]
     vc.verify(down.json())
+    assert 'href="/credentials"' in client.get("/reports/me").text  # the learner's progress links here
 
     token = _web_login(client, "admin@example.org")
     assert f"/credentials/{credential_id}/revoke" in client.get("/credentials").text

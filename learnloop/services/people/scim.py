@@ -409,7 +409,12 @@ def _write_user(
     try:
         with ctx.session() as session:
             member = _member(session, org_id, user_id) if user_id is not None else None
+            was_active = member is None or member.deactivated_at is None
             member = _apply_user(session, org_id, member, user, document)
+            if was_active and member.deactivated_at is not None:
+                from learnloop.services.people.data_rights import schedule_deprovision
+
+                schedule_deprovision(ctx, session, member, deactivated_only=True)
             return _user_out(session, base, member)
     except IntegrityError:
         raise Conflict(_("Another account has this userName or e-mail address.")) from None
@@ -447,6 +452,10 @@ def delete_user(ctx: AppContext, org_id: int, user_id: str) -> None:
         member.deleted_at = utcnow()
         member.scim_user_name = None
         member.team_id = None
+        # the organisation's retention: keep, erase now (0 days) or a job after N days
+        from learnloop.services.people.data_rights import schedule_deprovision
+
+        schedule_deprovision(ctx, session, member)
 
 
 # --- groups -------------------------------------------------------------------------
