@@ -180,7 +180,7 @@ def _document(
             "id": subject_id(key_row, user_id),
             "type": ["AchievementSubject"],
             "achievement": {
-                "id": f"{base}/credentials/achievements/{org.slug}/{role.id}",
+                "id": f"urn:learnloop:achievement:{org.slug}:{role.id}",
                 "type": ["Achievement"],
                 "achievementType": "Competency",
                 "name": names,
