@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnloop import i18n, metrics
@@ -226,6 +227,19 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
             if exc.status_code == 404:
                 return _error(request, 404, "http_error", i18n.gettext_("There is no page at this address."))
         return _error(request, exc.status_code, "http_error", messages.get(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
+        # the database went away (restarted, connections cut, a pool timeout): the transaction
+        # was rolled back, so nothing of the request was stored; the client may try again
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc.orig).__name__)
+        return _error(
+            request,
+            503,
+            "unavailable",
+            i18n.gettext_("The database is unavailable for a moment; nothing was saved. Please try again."),
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

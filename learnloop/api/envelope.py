@@ -27,6 +27,7 @@ _STATUSES = {
     415: "unsupported media type (file uploads)",
     422: "the input is not valid (each problem in details)",
     429: "too many attempts; retry after the Retry-After header's seconds",
+    503: "the database (or another part the request needs) is briefly unavailable; nothing was saved",
 }
 
 #: The error answers of every API route, as ``responses=`` for ``include_router``.
