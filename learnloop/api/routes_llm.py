@@ -214,3 +214,12 @@ def budget(
 ) -> dict[str, float | None]:
     """Set the monthly model budget in US dollars (0 removes it; admins)."""
     return {"monthly_usd": llm_usage.set_budget(ctx, user, body.monthly_usd)}
+
+
+@router.put("/llm/quotas", response_model=llm_usage.Quotas, tags=["operations"])
+def quotas(
+    body: llm_usage.Quotas, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+) -> llm_usage.Quotas:
+    """Set the monthly model quotas per member and per team, in tokens or US dollars (null or 0:
+    none; admins). Usage against them is in ``GET /llm/usage`` (``teams``, ``top_users``)."""
+    return llm_usage.set_quotas(ctx, user, body)

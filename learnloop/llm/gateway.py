@@ -75,6 +75,9 @@ class Ledger(Protocol):
 
     def budget_left(self, org_id: int | None) -> float | None: ...
 
+    # optional: ``quota_spent(org_id, user_id) -> str | None``, the reason a member's or their
+    # team's monthly quota refuses a call (DbLedger has it)
+
     def record(self, event: UsageEvent) -> None: ...
 
 
@@ -197,6 +200,14 @@ class Gateway:
         left = self.ledger.budget_left(org_id)
         return left is not None and left <= 0
 
+    def _refusal(self, org_id: int | None, user_id: int | None) -> str | None:
+        """Why a model may not be called for this caller now: the organisation's budget is spent,
+        or the caller's or their team's quota is used up (a ledger with ``quota_spent``)."""
+        if self._budget_spent(org_id):
+            return _("Your organisation's model budget for this month is spent.")
+        quota_spent = getattr(self.ledger, "quota_spent", None)
+        return quota_spent(org_id, user_id) if quota_spent is not None else None
+
     def forget(self, request: ChatRequest, task: Task = "grade") -> None:
         """Drop a cached answer (a reply the caller found unusable)."""
         try:
@@ -222,9 +233,10 @@ class Gateway:
                 self._record(task, "offline", "", org_id, user_id, outcome="fallback" if notices else "ok")
                 return OfflineRoute(notices)
             endpoint = self.endpoint(task)
-            if self._budget_spent(org_id):
+            refusal = self._refusal(org_id, user_id)
+            if refusal:
                 self._record(task, name, endpoint.model, org_id, user_id, outcome="budget")
-                notices.append(_("Your organisation's model budget for this month is spent."))
+                notices.append(refusal)
                 budget_refusals += 1
                 continue
             key = request.cache_key(endpoint)
@@ -295,9 +307,10 @@ class Gateway:
                 yield OfflineRoute(notices)
                 return
             endpoint = self.endpoint(task)
-            if self._budget_spent(org_id):
+            refusal = self._refusal(org_id, user_id)
+            if refusal:
                 self._record(task, name, endpoint.model, org_id, user_id, outcome="budget")
-                notices.append(_("Your organisation's model budget for this month is spent."))
+                notices.append(refusal)
                 budget_refusals += 1
                 continue
             start = time.monotonic()

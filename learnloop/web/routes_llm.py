@@ -232,3 +232,37 @@ def usage_budget(
         raise InvalidInput(_("the budget must be a number of US dollars between 0 and 10,000,000")) from None
     llm_usage.set_budget(ctx, user, value)
     return _redirect("/admin/llm")
+
+
+def _form_float(raw: str) -> float | None:
+    try:
+        return float(raw) if raw.strip() else None
+    except ValueError:
+        raise InvalidInput(_("A quota must be a number, or empty for none.")) from None
+
+
+def _form_int(raw: str) -> int | None:
+    value = _form_float(raw)
+    if value is not None and not 0 <= value < 1e12:
+        raise InvalidInput(_("a token quota must be a whole number between 0 and 10^12"))
+    return None if value is None else int(value)
+
+
+@router.post("/admin/llm/quotas")
+def usage_quotas(
+    request: Request,
+    user_monthly_tokens: str = Form("", max_length=13),
+    user_monthly_usd: str = Form("", max_length=12),
+    team_monthly_tokens: str = Form("", max_length=13),
+    team_monthly_usd: str = Form("", max_length=12),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    user = page_user(request)
+    quotas = llm_usage.Quotas(
+        user_monthly_tokens=_form_int(user_monthly_tokens),
+        user_monthly_usd=_form_float(user_monthly_usd),
+        team_monthly_tokens=_form_int(team_monthly_tokens),
+        team_monthly_usd=_form_float(team_monthly_usd),
+    )
+    llm_usage.set_quotas(ctx, user, quotas)
+    return _redirect("/admin/llm")
