@@ -6,8 +6,9 @@ presentation and enqueues ``grade.text`` with the answer (``practice.answer``); 
 "being graded". This module is that job. It grades the answer and then, in one transaction under
 the learner's lock, appends the response to the log, queues a review where the grade is unsure,
 and folds the answer into mastery, as the request would have; the same transaction writes the
-answer's xAPI statements, issues a badge the answer earns and schedules the LTI grade passback.
-The response gets its id when the grade lands, so the live order of answers is the log's order and a rebuild replays it exactly.
+answer's xAPI statements and webhook events, issues a badge the answer earns and schedules the
+LTI grade passback. The response gets its id when the grade lands, so the live order of answers
+is the log's order and a rebuild replays it exactly.
 
 A model that times out or cannot be reached is never a grade: the job fails and is tried again
 with backoff. On its last try the offline grader grades the answer and an instructor reviews it.
@@ -32,6 +33,7 @@ from learnloop.services import badges, lti, xapi_outbox
 from learnloop.services.context import AppContext
 from learnloop.services.llm_usage import gateway_for
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
+from learnloop.services.people import webhooks
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import GradeReview, Response, User, utcnow
 
@@ -164,6 +166,7 @@ def land_grade(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[st
         xapi_outbox.record_answer(session, active, org_id, user_id, item, response)
         xapi_outbox.record_targets_met(session, ctx, active, org_id, user_id, list(item.skills), now)
         badges.issue_if_ready(session, ctx, active, org_id, user_id)
+        webhooks.after_answer(session, ctx, active, org_id, user_id, item, response)
         lti.schedule_passback(ctx, session, user_id)
         return {
             "response_id": int(response.id),
