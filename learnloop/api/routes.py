@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import SESSION_COOKIE, api_user, get_ctx, session_token
@@ -113,12 +113,20 @@ def enrol(
     return practice.enrol(ctx, user, body.role_id)
 
 
-@router.get("/practice/next", response_model=practice.PresentedItem, tags=["practice"])
+@router.get(
+    "/practice/next",
+    response_model=practice.PresentedItem,
+    tags=["practice"],
+    responses={422: {"description": "the skill is unknown, or not on the path to the learner's role"}},
+)
 def next_item(
-    ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
+    ctx: AppContext = Depends(get_ctx),
+    user: CurrentUser = Depends(api_user),
+    skill: str | None = Query(None, max_length=120, description="practise this skill (its best item)"),
 ) -> practice.PresentedItem:
-    """The item to work on now; the same item is returned until it is answered."""
-    return practice.next_item(ctx, user)
+    """The item to work on now; the same item is returned until it is answered. With ``skill``,
+    the next new item comes from that skill."""
+    return practice.next_item(ctx, user, focus=skill or None)
 
 
 @router.post("/practice/hint", response_model=practice.HintView, tags=["practice"])

@@ -225,7 +225,8 @@ class Activity:
     kind: str  # "practice" | "review" | "lesson"
     skill_id: str
     #: "next_step" (toward ``toward``), "review" (fading), "lesson" (new skill), "maintain" (all met),
-    #: "revisit" (a skill met on its own answers that the skills needing it cast doubt on)
+    #: "revisit" (a skill met on its own answers that the skills needing it cast doubt on),
+    #: "chosen" (the learner chose to practise this skill)
     reason: str
     toward: str | None
     #: the item to answer (for a lesson: the first item after it)
@@ -687,6 +688,32 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         # met on its own answers, but the skills needing it are failing: check it again
         reason="revisit" if skill in doubted and not finished else "next_step",
         toward=toward,
+        item_id=option.item_id,
+        predicted_success=p_item,
+        progress_per_minute=value,
+    )
+
+
+def choose_in_skill(
+    cur: Curriculum, state: LearnerState, skill: str, cfg: PolicyConfig | None = None
+) -> Activity | None:
+    """The best item of one skill the learner chose to practise ("Practise this skill" on the
+    skill page), whatever the skill's place in the path: the policy's own item choice (the
+    success zone, items not shown lately, time per item); None when the skill has no items."""
+    cfg = cfg or PolicyConfig()
+    options = cur.items.get(skill)
+    if not options:
+        return None
+    targets = working_targets(cur, state, cfg)
+    _gain, p_skill = expected_gain(cur, state, cfg, targets, skill)
+    if skill in state.p_correct:
+        p_skill = state.p_correct[skill]
+    option, p_item, value = _pick_item(options, p_skill, state, cfg, review=False, skill=skill)
+    return Activity(
+        kind="practice",
+        skill_id=skill,
+        reason="chosen",
+        toward=toward_target(cur, state, skill),
         item_id=option.item_id,
         predicted_success=p_item,
         progress_per_minute=value,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from learnloop.config import Settings, get_settings
 from learnloop.content.models import Lesson
-from learnloop.errors import Conflict, LearnloopError
+from learnloop.errors import Conflict, InvalidInput, LearnloopError
 from learnloop.i18n import _
 from learnloop.science.memory import (
     MemoryModel,
@@ -34,6 +34,7 @@ from learnloop.science.policy import (
     PolicyConfig,
     UnreachableTarget,
     choose_activity,
+    choose_in_skill,
     curriculum_for_role,
     skill_met,
 )
@@ -183,12 +184,21 @@ def choose_next(
     role_id: str,
     *,
     code_items: bool = True,
+    focus: str | None = None,
 ) -> tuple[Activity, LearnerState]:
     """The activity the policy picks now (always with an item to present), and the state it
-    was picked from."""
+    was picked from; ``focus``: a skill the learner chose to practise (its best item)."""
     model = load_model(session)
     cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model, code_items=code_items)
     state, memory = learner_state(session, active, user, model, utcnow())
+    if focus is not None:
+        chosen = choose_in_skill(cur, state, focus, policy_config(memory, ctx.settings))
+        if chosen is None:
+            raise InvalidInput(
+                _("%(skill)s is not on the path to your target role, or has no practice items.")
+                % {"skill": active.pack.skill(focus).name if focus in active.pack.skill_index() else focus}
+            )
+        return chosen, state
     activity = choose_activity(cur, state, policy_config(memory, ctx.settings))
     if activity is None or activity.item_id is None:
         raise LearnloopError(_("This role has no practice items in the current pack."))
@@ -228,6 +238,8 @@ def lesson_first(active: ActivePack, skill_id: str, attempts: int) -> LessonSugg
 def reason_text(reason: str, skill_name: str, toward_name: str | None) -> str:
     if reason == "review":
         return _("Due review: %(skill)s is fading from memory") % {"skill": skill_name}
+    if reason == "chosen":
+        return _("You chose to practise %(skill)s") % {"skill": skill_name}
     if reason == "maintain":
         return _("Keeping %(skill)s fresh: your targets are met") % {"skill": skill_name}
     if reason == "revisit":

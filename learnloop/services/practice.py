@@ -216,18 +216,26 @@ def _pending_row(session: Session, user_id: int) -> PendingItem | None:
     ).scalar_one_or_none()
 
 
-def _still_answerable(active: ActivePack, pending: PendingItem | None, code_on: bool) -> bool:
+def _still_answerable(
+    active: ActivePack, pending: PendingItem | None, code_on: bool, focus: str | None = None
+) -> bool:
     """The pending item stays on screen while it is in the pack, unless it is an unanswered code
-    item on a server whose sandbox went away (then another item replaces it)."""
+    item on a server whose sandbox went away, or the learner chose to practise another skill
+    before trying it (then another item replaces it)."""
     if pending is None or pending.item_id not in active.items:
         return False
-    return code_on or active.items[pending.item_id].kind != "code" or pending.attempts > 0
+    item = active.items[pending.item_id]
+    if focus is not None and focus not in item.skills and pending.attempts == 0:
+        return False
+    return code_on or item.kind != "code" or pending.attempts > 0
 
 
-def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
+def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> PresentedItem:
     """The item to practise now (the same one until it is answered), chosen by expected progress
     per minute (``guidance.choose_next``): due reviews, the frontier of the skill graph, items in
-    the success zone, and the lesson to read before the first answer on a new skill.
+    the success zone, and the lesson to read before the first answer on a new skill. ``focus``:
+    a skill the learner chose to practise; its best item replaces an untried item of another
+    skill.
 
     Concurrent calls (two tabs, a reload, several worker processes) show the same item: the
     choice is made under the learner's lock, and whoever waited for it shows what was chosen."""
@@ -236,7 +244,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
     with ctx.session() as session:
         active = ctx.active_pack(session, user.org_id).localized()
         pending = session.get(PendingItem, user.id)
-        still_shown = _still_answerable(active, pending, code_on)
+        still_shown = _still_answerable(active, pending, code_on, focus)
         if still_shown and current_role(session, user.id) in active.roles:
             assert pending is not None
             return _shown_again(session, active, user.id, pending)
@@ -247,10 +255,14 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
         pending = _pending_row(session, user.id)
-        if _still_answerable(active, pending, code_on):
+        if _still_answerable(active, pending, code_on, focus):
             assert pending is not None
             return _shown_again(session, active, user.id, pending)
-        activity, state = guidance.choose_next(session, ctx, active, user, role_id, code_items=code_on)
+        if focus is not None and focus not in active.pack.skill_index():
+            raise InvalidInput(_("There is no skill %(skill)s in this pack.") % {"skill": focus[:80]})
+        activity, state = guidance.choose_next(
+            session, ctx, active, user, role_id, code_items=code_on, focus=focus
+        )
         assert activity.item_id is not None
         reason = guidance.encode_reason(activity)
         presentation_id = uuid.uuid4().hex
@@ -265,7 +277,7 @@ def next_item(ctx: AppContext, user: CurrentUser) -> PresentedItem:
                     presentation_id=presentation_id,
                 )
             )
-        else:  # its item left the pack, or code items were turned off
+        else:  # its item left the pack, code items were turned off, or another skill was chosen
             pending.item_id, pending.reason, pending.presented_at = activity.item_id, reason, utcnow()
             pending.hints_shown, pending.presentation_id, pending.attempts = 0, presentation_id, 0
         shown = _present(

@@ -211,13 +211,17 @@ def choose_role(request: Request, role_id: str = Form(""), ctx: AppContext = Dep
 
 
 @router.get("/practice")
-def practice_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+def practice_page(
+    request: Request, skill: str | None = Query(None, max_length=120), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    """The learning loop; ``?skill=`` practises that skill (from the skill page) until the
+    learner goes back to the path."""
     user = page_user(request)
     try:
-        presented = practice.next_item(ctx, user)
+        presented = practice.next_item(ctx, user, focus=skill or None)
     except Conflict:
         return _redirect("/roles")
-    return render(request, "practice.html", p=presented, item=presented.item)
+    return render(request, "practice.html", p=presented, item=presented.item, focus=skill or None)
 
 
 @router.post("/practice/hint")
@@ -236,9 +240,11 @@ def practice_answer(
     text: str | None = Form(None),
     code: str | None = Form(None),
     presentation_id: str | None = Form(None, max_length=36),
+    focus: str | None = Form(None, max_length=120),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
+    focus = focus or None
     payload = {
         k: v
         for k, v in {"choice": choice, "value": value, "text": text, "code": code}.items()
@@ -258,14 +264,21 @@ def practice_answer(
             item=presented.item,
             error=exc.message,
             previous=payload,
+            focus=focus,
         )
     if feedback.attempts_left > 0:  # a wrong code answer with tries left: the same item again
         presented = practice.next_item(ctx, user)
         return render(
-            request, "practice.html", p=presented, item=presented.item, previous=payload, retry=feedback
+            request,
+            "practice.html",
+            p=presented,
+            item=presented.item,
+            previous=payload,
+            retry=feedback,
+            focus=focus,
         )
     given = answers.shown_answer_to(ctx, item_id, payload, user.org_id)
-    return render(request, "feedback.html", fb=feedback, given=given)
+    return render(request, "feedback.html", fb=feedback, given=given, focus=focus)
 
 
 @router.post("/practice/reveal")

@@ -41,3 +41,45 @@ def test_skill_page_shows_mastery_lessons_and_answers(client: TestClient) -> Non
     assert f'data-item="{item_id}"' not in client.get(f"/skills/{other}").text
     client.get("/lang/zh_CN")
     assert "你在这项技能上的最近作答" in client.get(f"/skills/{skill}").text
+
+
+def test_practise_this_skill_keeps_to_the_skill_until_back_on_the_path(client: TestClient) -> None:
+    token = _signup(client)
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    skill = "basics.tokens"
+    page = client.get(f"/skills/{skill}")
+    assert f'href="/practice?skill={skill}"' in page.text
+    focused = client.get(f"/practice?skill={skill}")
+    assert focused.status_code == 200
+    assert 'name="focus" value="basics.tokens"' in focused.text and 'href="/practice">' in focused.text
+    for _round in range(3):
+        item_id = re.search(r'data-item-id="([^"]+)"', focused.text).group(1)  # type: ignore[union-attr]
+        item = PACK.item(item_id)
+        assert skill in item.skills, item_id
+        presentation = re.search(r'name="presentation_id" value="([^"]+)"', focused.text).group(1)  # type: ignore[union-attr]
+        answer = {k: str(v) for k, v in answer_payload(item, True).items()}
+        feedback = client.post(
+            "/practice/answer",
+            data={
+                "item_id": item_id,
+                "presentation_id": presentation,
+                "focus": skill,
+                "csrf_token": token,
+                **answer,
+            },
+        )
+        assert feedback.status_code == 200
+        assert f'href="/practice?skill={skill}" id="next"' in feedback.text
+        focused = client.get(f"/practice?skill={skill}")
+    unknown = client.get("/practice?skill=no.such.skill")
+    assert unknown.status_code == 422 and "no.such.skill" in unknown.text
+
+
+def test_api_next_item_for_a_chosen_skill(client: TestClient) -> None:
+    token = _signup(client)
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    shown = client.get("/api/v1/practice/next", params={"skill": "apps.rag"})
+    assert shown.status_code == 200
+    body = shown.json()
+    assert body["item"]["id"] == "apps.rag.why" and body["reason"].startswith("chosen")
+    assert client.get("/api/v1/practice/next", params={"skill": "x" * 121}).status_code == 422
