@@ -184,6 +184,10 @@ def managed_member(session: Session, user: CurrentUser, member_id: int) -> User:
 def set_active(session: Session, member: User, active: bool) -> None:
     """Deactivate (ending every login and token at once) or reactivate a member."""
     if active:
+        from learnloop.services.people.data_rights import is_erased
+
+        if member.deactivated_at is not None and is_erased(session, member.id):
+            raise Conflict(_("This member's data was erased; the account cannot be reactivated."))
         member.deactivated_at = None
     elif member.deactivated_at is None:
         member.deactivated_at = utcnow()

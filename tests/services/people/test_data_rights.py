@@ -17,7 +17,7 @@ from learnloop.services import practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.mastery import rebuild_all, snapshot
-from learnloop.services.people import consent, data_rights, scim
+from learnloop.services.people import consent, data_rights, provisioning, scim
 from learnloop.services.reports_items import compute_item_report
 from learnloop.services.reports_team import team_report
 from learnloop.store.models import (
@@ -155,7 +155,8 @@ def _text_anywhere(ctx: AppContext, needles: list[str]) -> list[str]:
     return found
 
 
-def test_erasure_keeps_statistics_and_leaves_no_trace(ctx: AppContext) -> None:
+def test_erasure_keeps_statistics_and_leaves_no_trace(any_ctx: AppContext) -> None:
+    ctx = any_ctx  # SQLite and PostgreSQL
     org, target = _org(ctx)
     assert _text_anywhere(ctx, [EMAIL, NAME])  # the scan does find them before
     before = _statistics(ctx, org)
@@ -189,6 +190,8 @@ def test_erasure_keeps_statistics_and_leaves_no_trace(ctx: AppContext) -> None:
         assert member is not None and member.deactivated_at is not None
     with pytest.raises(Conflict):
         data_rights.erase_member(ctx, admin, target)
+    with pytest.raises(Conflict):  # an erased account stays closed
+        provisioning.reactivate(ctx, admin, target)
 
 
 def test_every_table_about_a_person_is_classified() -> None:
