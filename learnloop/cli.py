@@ -415,12 +415,18 @@ def fit_kt(
     model: str = typer.Option("auto", help="auto (the better on held-out learners), bkt or logistic"),
     max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
     max_slip: float = typer.Option(0.3, min=0.01, max=0.5),
+    dask: str = typer.Option(
+        "", "--dask", help="a Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
+    ),
+    partitions: int = typer.Option(8, min=1, max=10_000, help="blocks of learners on the cluster"),
 ) -> None:
     """Fit knowledge tracing (BKT and the logistic model) from the response log and rebuild mastery with it."""
     from learnloop.i18n import _
     from learnloop.services.calibration import fit_kt as run_fit
 
-    s = run_fit(_ctx(), max_guess=max_guess, max_slip=max_slip, model=model)
+    s = run_fit(
+        _ctx(), max_guess=max_guess, max_slip=max_slip, model=model, dask=dask or None, partitions=partitions
+    )
     typer.echo(
         _(
             "%(model)s: %(learners)d learners, %(answers)d skill-answers, %(skills)d skills fitted; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -16,6 +16,9 @@ from learnloop.science.irt import IRTModel
 from learnloop.services.context import AppContext
 from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import ModelParams, Response, as_utc
+
+if TYPE_CHECKING:
+    from learnloop.science.kt.bkt import EStepFactory
 
 #: An item keeps its authored difficulty until this many learners have answered it.
 MIN_ITEM_RESPONSES = 30
@@ -165,7 +168,33 @@ def _finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return round(float(score), 4) if math.isfinite(score) else None
 
 
-def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model: str = "auto") -> KTSummary:
+def fit_kt(
+    ctx: AppContext,
+    max_guess: float = 0.3,
+    max_slip: float = 0.3,
+    model: str = "auto",
+    *,
+    dask: str | None = None,
+    partitions: int = 8,
+) -> KTSummary:
+    """``_fit_kt`` below; with ``dask`` (a scheduler's address, or ``local``) every BKT fit
+    computes its E-step on the cluster, ``partitions`` blocks of learners
+    (``services/dist_fit.py``), and its M-step here."""
+    if not dask:
+        return _fit_kt(ctx, max_guess, max_slip, model)
+    from learnloop.services import dist_fit
+
+    with dist_fit.cluster(dask) as client:
+        return _fit_kt(ctx, max_guess, max_slip, model, dist_fit.kt_estep(client, partitions))
+
+
+def _fit_kt(
+    ctx: AppContext,
+    max_guess: float = 0.3,
+    max_slip: float = 0.3,
+    model: str = "auto",
+    estep_for: EStepFactory | None = None,
+) -> KTSummary:
     """Fit knowledge tracing on the whole response log, store it, and rebuild mastery with it.
 
     Per-skill BKT is always fitted: P(known) is BKT's under every model (``services/mastery.py``:
@@ -241,6 +270,10 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
         def make(kind: str) -> BKT | LogisticKT:
             return BKT(max_guess=max_guess, max_slip=max_slip) if kind == "bkt" else LogisticKT()
 
+        def fit(kind: str, data: ResponseLog) -> BKT | LogisticKT:
+            made = make(kind)
+            return made.fit(data, estep_for=estep_for) if isinstance(made, BKT) else made.fit(data)
+
         notes: list[str] = []
         held_out_auc: dict[str, float | None] = {"bkt": None, "logistic": None}
         big_enough = len(log) >= MIN_SELECTION_ANSWERS and len(users) >= MIN_SELECTION_LEARNERS
@@ -250,7 +283,7 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
             train_log, test_log = _subset(log, ~test), _subset(log, test)
             scored = np.array(rows_first, dtype=bool)[test]
             for kind in ("bkt", "logistic"):
-                predictions = make(kind).fit(train_log).predict_proba(test_log)
+                predictions = fit(kind, train_log).predict_proba(test_log)
                 held_out_auc[kind] = _finite_auc(test_log.correct[scored], predictions[scored])
         chosen = model
         if model == "auto":
@@ -283,7 +316,7 @@ def fit_kt(ctx: AppContext, max_guess: float = 0.3, max_slip: float = 0.3, model
                 % {"answers": len(log), "learners": len(users)}
             )
 
-        bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log)
+        bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log, estep_for=estep_for)
         fitted = bkt.to_dict()
         learners_per_skill = {
             code: len(np.unique(log.user[log.skill == code])) for code in np.unique(log.skill).tolist()

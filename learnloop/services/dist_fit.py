@@ -1,4 +1,4 @@
-"""Item calibration (IRT) on a Dask cluster: the EM's expected counts, partition by partition.
+"""Item calibration (IRT) and BKT on a Dask cluster: the EM's expected counts, partition by partition.
 
 Marginal maximum likelihood by EM (``science/irt.py``) sums over examinees in its E-step: a
 block of rows of the response matrix gives its own log-likelihood and expected counts ``r``
@@ -23,6 +23,9 @@ import numpy as np
 from learnloop.errors import InvalidInput
 from learnloop.science.irt import IRTModel, _e_step, _m_step, _Priors, _start_values
 from learnloop.science.irt_base import Responses, as_responses, quadrature
+from learnloop.science.kt.base import ResponseLog, sequence_key
+from learnloop.science.kt.bkt import EStepFactory
+from learnloop.science.kt.bkt_em import EMData, EStep, HMMParams, expected_counts_of, make_em_data
 
 
 def _require_dask() -> None:
@@ -159,3 +162,56 @@ def row_blocks(matrix: np.ndarray, partitions: int) -> list[np.ndarray]:
     if partitions < 1:
         raise InvalidInput("partitions must be at least 1")
     return [b for b in np.array_split(matrix, min(partitions, max(len(matrix), 1))) if len(b)]
+
+
+# -- knowledge tracing (BKT): the Baum-Welch E-step per block of learners ----------------------
+#
+# Every (learner, skill) sequence is its own HMM, so the E-step's expected counts are sums over
+# sequences and a block of learners holds whole sequences: each worker keeps its block's rows,
+# grouped once (``make_em_data``), and each iteration sends the parameters out and brings
+# (restarts x counts x skills) tables back; the M-step (``science/kt/bkt_em.py``) runs here.
+
+
+def _kt_block(rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]) -> EMData:
+    return make_em_data(*rows)
+
+
+def _kt_counts(block: EMData, params: HMMParams, active_skill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return expected_counts_of(block, params, active_skill)
+
+
+def kt_estep(client: Any, partitions: int) -> EStepFactory:
+    """For ``BKT.fit(log, estep_for=...)``: the log's learners cut into ``partitions`` blocks
+    (by learner code, so each block holds whole sequences), sent to the cluster once per fit;
+    the E-step sums the blocks' expected counts."""
+    if partitions < 1:
+        raise InvalidInput("partitions must be at least 1")
+
+    def make(log: ResponseLog, emit: np.ndarray, n_skills: int, n_emit: int) -> EStep:
+        sequence = sequence_key(log.user, log.skill, n_skills)
+        block_of = log.user % partitions
+        blocks = []
+        for p in range(partitions):
+            rows = np.flatnonzero(block_of == p)  # in log order: each sequence keeps its order
+            if len(rows):
+                blocks.append(
+                    (
+                        sequence[rows],
+                        log.correct[rows],
+                        log.skill[rows].astype(np.int64),
+                        emit[rows],
+                        n_skills,
+                        n_emit,
+                    )
+                )
+        futures = client.map(_kt_block, client.scatter(blocks), pure=False)
+
+        def estep(params: HMMParams, active_skill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            parts = client.gather(
+                [client.submit(_kt_counts, f, params, active_skill, pure=False) for f in futures]
+            )
+            return np.sum([p[0] for p in parts], axis=0), np.sum([p[1] for p in parts], axis=0)
+
+        return estep
+
+    return make

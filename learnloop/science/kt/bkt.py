@@ -8,6 +8,7 @@ guess/slip (KT-IDEM, Pardos & Heffernan 2011).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from learnloop.science.kt.base import (
     without_repeats,
 )
 from learnloop.science.kt.bkt_em import (
+    EStep,
     emission_likelihoods,
     forward,
     make_em_data,
@@ -30,6 +32,9 @@ from learnloop.science.kt.bkt_em import (
     run_em,
 )
 from learnloop.science.kt.packing import pack_sequences
+
+#: ``(log, emit, n_skills, n_emit) -> EStep``: an E-step over ``log`` computed elsewhere.
+EStepFactory = Callable[[ResponseLog, NDArray[np.int64], int, int], EStep]
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,11 @@ class BKT:
 
     # -- fitting -------------------------------------------------------------------------
 
-    def fit(self, log: ResponseLog) -> BKT:
+    def fit(self, log: ResponseLog, *, estep_for: EStepFactory | None = None) -> BKT:
+        """Fit on ``log``. ``estep_for(log, emit, n_skills, n_emit)`` gives an E-step that
+        computes the expected counts elsewhere (``services/dist_fit.py``: blocks of learners on
+        a Dask cluster); ``log`` is the one the fit uses (repeats removed), ``emit`` its rows'
+        emission units (skill or item codes)."""
         check_log(log)
         log = without_repeats(log)  # a skill listed twice in one answer is one observation
         n_skills = int(log.skill.max()) + 1 if len(log) else 0
@@ -130,6 +139,7 @@ class BKT:
             rng, max(self.restarts, 1), n_skills, n_emit, self.fit_forget, self.max_guess, self.max_slip
         )
         emit_skill = _majority_skill(emit, log.skill, n_emit) if use_items else np.arange(n_skills)
+        estep = estep_for(log, emit.astype(np.int64), n_skills, n_emit) if estep_for else None
         params, _, self.n_iter_ = run_em(
             data,
             start,
@@ -140,6 +150,7 @@ class BKT:
             self.item_prior if use_items else 0.0,
             self.max_iter,
             self.tol,
+            estep=estep,
         )
         self.init_, self.learn_, self.forget_ = params.init[0], params.learn[0], params.forget[0]
         answers = np.bincount(log.skill, minlength=n_skills).astype(np.float64)

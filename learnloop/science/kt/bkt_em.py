@@ -10,6 +10,7 @@ numpy form of the forward pass (``packing.py``), for batch prediction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +162,35 @@ def forward(
     return prior, post, scale
 
 
+#: The E-step as a function of the parameters and the skills still iterating: the expected counts
+#: (restarts x count kind x skills, and x emission units) summed over every sequence. Sequences
+#: are independent, so the sum over blocks of learners is the whole log's (``dist_fit.py`` sums
+#: them over a Dask cluster).
+EStep = Callable[[HMMParams, NDArray[np.bool_]], tuple[FloatArray, FloatArray]]
+
+
+def expected_counts_of(
+    data: EMData, params: HMMParams, active_skill: NDArray[np.bool_]
+) -> tuple[FloatArray, FloatArray]:
+    """The E-step's expected counts of ``data``'s sequences (a whole log or a block of learners)."""
+    from learnloop.science.kt.bkt_estep import expected_counts
+
+    skill_counts, emit_counts = expected_counts(
+        data.starts,
+        data.seq_skill,
+        data.emit,
+        data.correct,
+        params.init,
+        params.learn,
+        params.forget,
+        params.guess,
+        params.slip,
+        active_skill,
+        data.max_len,
+    )
+    return skill_counts, emit_counts
+
+
 def m_step(
     data: EMData,
     params: HMMParams,
@@ -294,6 +324,7 @@ def em_iterations(
     item_prior: float,
     max_iter: int,
     tol: float,
+    estep: EStep | None = None,
 ) -> tuple[HMMParams, FloatArray, int]:
     """Iterate EM from ``params`` (all restarts together), each independent component of
     skills (``EMData.component_of_skill``) until its log-likelihood per answer improves by
@@ -302,8 +333,9 @@ def em_iterations(
     alone): a global criterion would stop small skills still far from their optimum, and
     iterating every skill until the slowest is done would waste the E-steps of the rest.
     Returns the last parameters, their log-likelihood per (restart, skill) and the number of
-    E-steps run."""
-    from learnloop.science.kt.bkt_estep import LOG_LIKELIHOOD, expected_counts
+    E-steps run. ``estep`` (default: ``expected_counts_of(data, ...)``) computes the counts
+    elsewhere, e.g. summed over blocks of learners; ``data`` then supplies only its totals."""
+    from learnloop.science.kt.bkt_estep import LOG_LIKELIHOOD
 
     n_comp = len(data.rows_per_component)
     active = np.ones(n_comp, dtype=bool)
@@ -313,19 +345,10 @@ def em_iterations(
     while True:
         it += 1
         active_skill = active[data.component_of_skill]
-        fresh_skill, fresh_emit = expected_counts(
-            data.starts,
-            data.seq_skill,
-            data.emit,
-            data.correct,
-            params.init,
-            params.learn,
-            params.forget,
-            params.guess,
-            params.slip,
-            active_skill,
-            data.max_len,
-        )
+        if estep is None:
+            fresh_skill, fresh_emit = expected_counts_of(data, params, active_skill)
+        else:
+            fresh_skill, fresh_emit = estep(params, active_skill)
         if skill_counts is None or emit_counts is None:
             skill_counts, emit_counts = fresh_skill, fresh_emit
         else:
@@ -369,6 +392,7 @@ def run_em(
     max_iter: int,
     tol: float,
     race_iter: int = 5,
+    estep: EStep | None = None,
 ) -> tuple[HMMParams, FloatArray, int]:
     """EM with raced restarts: all restarts run ``race_iter`` iterations side by side, then
     each skill keeps its best restart and only that one runs on to convergence. Returns
@@ -376,10 +400,10 @@ def run_em(
     its = 0
     if params.init.shape[0] > 1:
         params, ll_skill, its = em_iterations(
-            data, params, fit_forget, max_guess, max_slip, item_prior, min(race_iter, max_iter), tol
+            data, params, fit_forget, max_guess, max_slip, item_prior, min(race_iter, max_iter), tol, estep
         )
         params = select_restart(params, ll_skill, emit_skill)
     params, ll_skill, more = em_iterations(
-        data, params, fit_forget, max_guess, max_slip, item_prior, max(max_iter - its, 0), tol
+        data, params, fit_forget, max_guess, max_slip, item_prior, max(max_iter - its, 0), tol, estep
     )
     return params, ll_skill, its + more
