@@ -172,3 +172,100 @@ def test_webhooks_over_the_api(client: TestClient, ctx: AppContext) -> None:
         ).status_code
         == 404
     )
+
+
+def test_check_events_and_once_only_events(ctx: AppContext, receivers: tuple[Receiver, Receiver]) -> None:
+    from learnloop.services import assessment
+
+    rx, _other = receivers
+    admins = _admins(ctx)
+    hook = webhooks.create_endpoint(ctx, admins["a"], rx.url, list(webhooks.EVENTS))
+    with ctx.session() as session:
+        row = create_user(
+            session, org_id=admins["a"].org_id, email="cy@a.example", name="Cy", password=PASSWORD
+        )
+        learner = auth._current(session, row)
+    state = assessment.start(ctx, learner, "builder")
+    while state.next is not None:
+        with ctx.session() as session:
+            item = ctx.active_pack(session, learner.org_id).items[state.next.item["id"]]
+        state = assessment.answer(ctx, learner, state.next.assessment_id, item.id, answer_payload(item, True))
+    run_due(ctx)
+    docs = rx.verified(hook.secret)
+    events = [d["event"] for d in docs]
+    assert state.result is not None
+    assert events.count("check.completed") == 1
+    completed = next(d for d in docs if d["event"] == "check.completed")
+    answers = [d for d in docs if d["event"] == "answer.recorded"]
+    assert completed["data"]["check_id"] == state.result.assessment_id
+    assert answers and all(d["data"]["check_id"] == state.result.assessment_id for d in answers)
+    # target.met and role.ready are sent once per learner (and skill / role), never again
+    met = [d["data"]["skill_id"] for d in docs if d["event"] == "target.met"]
+    assert len(met) == len(set(met))
+    assert events.count("role.ready") <= 1
+    assert len({d["id"] for d in docs}) == len(docs)
+
+
+def test_webhooks_page(client: TestClient, ctx: AppContext) -> None:
+    _admins(ctx)
+    login = client.get("/login")
+    csrf = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post("/login", data={"email": "admin@a.example", "password": PASSWORD, "csrf_token": csrf})
+    assert r.status_code == 200, r.text
+    page = client.get("/admin/webhooks")
+    assert page.status_code == 200 and "No webhooks yet." in page.text
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    bad = client.post(
+        "/admin/webhooks", data={"csrf_token": token, "url": "gopher://x", "events": "answer.recorded"}
+    )
+    assert bad.status_code == 422 and "http://" in bad.text
+    made = client.post(
+        "/admin/webhooks",
+        data={
+            "csrf_token": token,
+            "url": "https://hooks.example.org/y",
+            "events": ["target.met", "role.ready"],
+        },
+    )
+    assert made.status_code == 200 and "whsec_" in made.text
+    again = client.get("/admin/webhooks")
+    assert "https://hooks.example.org/y" in again.text and "whsec_" not in again.text
+
+
+def test_target_met_and_role_ready_once(ctx: AppContext, receivers: tuple[Receiver, Receiver]) -> None:
+    from learnloop.store.models import PendingItem
+
+    # a target is met after a few right answers (as in tests/interop/test_badges.py)
+    ctx.settings = ctx.settings.model_copy(
+        update={"target_min_items": 1, "target_needs_open_kind": False, "target_evidence_nats": 0.0}
+    )
+    rx, _other = receivers
+    admins = _admins(ctx)
+    hook = webhooks.create_endpoint(ctx, admins["a"], rx.url, ["target.met", "role.ready"])
+    with ctx.session() as session:
+        row = create_user(
+            session, org_id=admins["a"].org_id, email="di@a.example", name="Di", password=PASSWORD
+        )
+        learner = auth._current(session, row)
+    practice.enrol(ctx, learner, "builder")
+    for n in range(24):
+        item_id = ("apps.rag.why", "basics.prompts.role")[n % 2]
+        with ctx.session() as session:
+            item = ctx.active_pack(session).items[item_id]
+            session.merge(
+                PendingItem(
+                    user_id=learner.id, item_id=item.id, reason="next_step:", presentation_id=f"p-{n}"
+                )
+            )
+        practice.answer(ctx, learner, item.id, answer_payload(item, True), presentation_id=f"p-{n}")
+    run_due(ctx)
+    docs = rx.verified(hook.secret)
+    met = sorted(d["data"]["skill_id"] for d in docs if d["event"] == "target.met")
+    ready = [d for d in docs if d["event"] == "role.ready"]
+    assert met and len(met) == len(set(met))  # each target once, though answered again after
+    assert len(ready) == 1 and ready[0]["data"] == {
+        **ready[0]["data"],
+        "learner_id": learner.id,
+        "role_id": "builder",
+    }
+    assert {d["event"] for d in docs} == {"target.met", "role.ready"}  # answer.recorded not subscribed
