@@ -58,3 +58,30 @@ def test_bkt_em_on_a_local_cluster_equals_the_single_process_fit(item_guess_slip
     assert np.abs(single.learn_ - 0.1).max() > 0.01
     with pytest.raises(InvalidInput):
         dist_fit.kt_estep(None, 0)
+
+
+def test_fit_kt_with_dask_stores_the_single_process_parameters(tmp_path: object) -> None:
+    """``learnloop fit kt --dask local`` end to end: the same stored BKT as without ``--dask``."""
+    need_module("distributed")
+    from pathlib import Path
+
+    from learnloop.services.calibration import MIN_SKILL_ANSWERS, MIN_SKILL_LEARNERS, fit_kt
+    from learnloop.services.mastery import load_model
+    from tests.conftest import MINI_PACK, _make_ctx
+    from tests.test_kt_live import _simulate_log
+
+    results = []
+    for name, dask in (("single", None), ("dask", "local")):
+        ctx = _make_ctx(f"sqlite:///{Path(str(tmp_path)) / (name + '.db')}", MINI_PACK)
+        per = 2 * MIN_SKILL_ANSWERS // MIN_SKILL_LEARNERS
+        _simulate_log(
+            ctx, learners=MIN_SKILL_LEARNERS + 2, answers=per, seed=5, items=["basics.tokens.count"]
+        )
+        summary = fit_kt(ctx, model="bkt", dask=dask, partitions=3)
+        with ctx.session() as session:
+            results.append((summary.skills_fitted, load_model(session)))
+    (fitted_single, single), (fitted_dask, spread) = results
+    assert fitted_single == fitted_dask == 1
+    mine, theirs = spread.per_skill["basics.tokens"], single.per_skill["basics.tokens"]
+    for field in ("p_init", "p_learn", "p_slip"):
+        assert getattr(mine, field) == pytest.approx(getattr(theirs, field), abs=1e-4), field
