@@ -258,3 +258,41 @@ def test_export_and_erase_over_http(client) -> None:  # type: ignore[no-untyped-
     assert client.post(f"/api/v1/people/{learner}/erase", headers=admin).status_code == 200
     assert client.post(f"/api/v1/people/{learner}/erase", headers=admin).status_code == 409
     assert client.get("/api/v1/me/export", headers=ann).status_code == 401  # the token is gone
+
+
+def test_web_settings_download_and_admin_erasure(client) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from tests.services.report_builders import PASSWORD
+
+    def _login(client, email: str) -> str:  # type: ignore[no-untyped-def]
+        client.cookies.clear()
+        page = client.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token
+        form = {"email": email, "password": PASSWORD, "csrf_token": token.group(1)}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+        found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/settings").text)
+        assert found
+        return found.group(1)
+
+    ctx: AppContext = client.app.state.ctx
+    org = make_org(ctx, "Acme")
+    add_user(ctx, org, "admin", role="admin", target_role=None)
+    ann = add_user(ctx, org, "ann")
+    _login(client, "ann@acme.example")
+    settings = client.get("/settings").text
+    assert "/settings/export?format=json" in settings and "/settings/export?format=csv" in settings
+    r = client.get("/settings/export?format=csv")
+    assert r.status_code == 200 and "users.csv" in zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    token = _login(client, "admin@acme.example")
+    client.post(f"/admin/people/{ann}/deactivate", data={"csrf_token": token})
+    assert f'action="/admin/people/{ann}/erase"' in client.get("/admin/people?status=all").text
+    unconfirmed = client.post(f"/admin/people/{ann}/erase", data={"csrf_token": token})
+    assert unconfirmed.status_code == 422
+    done = client.post(
+        f"/admin/people/{ann}/erase", data={"csrf_token": token, "confirm": "yes"}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    with ctx.session() as session:
+        assert session.get(User, ann).email == f"erased-{ann}@erased.invalid"  # type: ignore[union-attr]
