@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from learnloop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from learnloop.i18n import _
+from learnloop.services import throttle
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.store import models_interop
@@ -55,6 +56,7 @@ from learnloop.store.models import (
     Base,
     EmailOutbox,
     ErasureLog,
+    LoginThrottle,
     OrgDataPolicy,
     TutorConversation,
     TutorMessage,
@@ -266,7 +268,9 @@ def is_erased(session: Session, member_id: int) -> bool:
     return session.scalar(select(ErasureLog.id).where(ErasureLog.member_id == member_id)) is not None
 
 
-def _erase(session: Session, member: User, erased_by: int | None, source: str) -> ErasureResult:
+def _erase(
+    ctx: AppContext, session: Session, member: User, erased_by: int | None, source: str
+) -> ErasureResult:
     if is_erased(session, member.id):
         raise Conflict(_("This member has already been erased."))
     counts: dict[str, int] = {}
@@ -292,6 +296,9 @@ def _erase(session: Session, member: User, erased_by: int | None, source: str) -
         result = session.execute(delete(tables[name]).where(tables[name].c.user_id == member.id))
         counts[name] = int(getattr(result, "rowcount", 0) or 0)
     session.execute(update(User).where(User.manager_id == member.id).values(manager_id=None))
+    # the login throttle's counter of the account (a keyed hash of the e-mail address)
+    account = throttle.login_budgets(ctx, member.email, None)[0].key
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == account))
     member.email = f"erased-{member.id}@erased.invalid"
     member.name = f"erased-{member.id}"
     member.password_hash = NO_PASSWORD
@@ -317,7 +324,7 @@ def erase_member(ctx: AppContext, admin: CurrentUser, member_id: int) -> Erasure
         member = _member_for(session, admin, member_id, admin_only=True)
         if member.id == admin.id:
             raise InvalidInput(_("You cannot erase your own account."))
-        return _erase(session, member, admin.id, "admin")
+        return _erase(ctx, session, member, admin.id, "admin")
 
 
 def erase_scheduled(ctx: AppContext, org_id: int, member_id: int) -> str:
@@ -330,7 +337,7 @@ def erase_scheduled(ctx: AppContext, org_id: int, member_id: int) -> str:
             return "already erased"
         if member.deleted_at is None and member.deactivated_at is None:
             return "reactivated"
-        _erase(session, member, None, "retention")
+        _erase(ctx, session, member, None, "retention")
         return "erased"
 
 
@@ -381,7 +388,7 @@ def schedule_deprovision(
         return "erased"
     days = policy.deprovision_retention_days
     if days == 0:
-        _erase(session, member, None, "scim")
+        _erase(ctx, session, member, None, "scim")
         return "erased"
     enqueue(
         ctx,

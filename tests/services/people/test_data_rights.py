@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import JSON, String, Text, select
 
 from learnloop.errors import Conflict, Forbidden, InvalidInput, NotFound
-from learnloop.services import practice
+from learnloop.services import practice, throttle
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.mastery import rebuild_all, snapshot
@@ -25,6 +25,7 @@ from learnloop.store.models import (
     EmailOutbox,
     ErasureLog,
     Job,
+    LoginThrottle,
     Response,
     TutorConversation,
     TutorMessage,
@@ -254,8 +255,17 @@ def test_export_and_erase_over_http(client) -> None:  # type: ignore[no-untyped-
     bad = client.get("/api/v1/me/export?format=xml", headers=ann)
     assert bad.status_code == 422 and "json or csv" in bad.text
     assert client.post(f"/api/v1/people/{learner}/erase", headers=ann).status_code == 403
+    wrong = client.post(
+        "/api/v1/auth/login", json={"email": "ann@acme.example", "password": "not-her-password-9"}
+    )
+    assert wrong.status_code == 401
+    account = throttle.login_budgets(ctx, "ann@acme.example", None)[0].key
+    with ctx.session() as session:
+        assert session.get(LoginThrottle, account) is not None
     admin = login("admin@acme.example")
     assert client.post(f"/api/v1/people/{learner}/erase", headers=admin).status_code == 200
+    with ctx.session() as session:  # the throttle's counter of the account went with it
+        assert session.get(LoginThrottle, account) is None
     assert client.post(f"/api/v1/people/{learner}/erase", headers=admin).status_code == 409
     assert client.get("/api/v1/me/export", headers=ann).status_code == 401  # the token is gone
 
