@@ -131,6 +131,34 @@ def test_quota_page_and_api(client, ctx: AppContext) -> None:  # type: ignore[no
     assert (
         page.status_code == 200 and "Blue" in page.text and "Ann" in page.text and 'value="1000"' in page.text
     )
+    login = client.get("/login")
+    csrf = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert (
+        client.post(
+            "/login", data={"email": "admin@q.example", "password": PASSWORD, "csrf_token": csrf}
+        ).status_code
+        == 200
+    )
+    page = client.get("/admin/llm")
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {
+        "csrf_token": csrf,
+        "user_monthly_tokens": "500",
+        "user_monthly_usd": "",
+        "team_monthly_tokens": "",
+        "team_monthly_usd": "3",
+    }
+    assert client.post("/admin/llm/quotas", data=form).status_code == 200
+    saved = client.get("/api/v1/llm/usage", headers=headers).json()["quotas"]
+    assert saved == {
+        "user_monthly_tokens": 500,
+        "user_monthly_usd": None,
+        "team_monthly_tokens": None,
+        "team_monthly_usd": 3.0,
+    }
+    bad = client.post("/admin/llm/quotas", data={**form, "team_monthly_usd": "lots"})
+    assert bad.status_code == 422 and "A quota must be a number" in bad.text
+    client.cookies.clear()
     r = client.post("/api/v1/auth/login", json={"email": "ann@q.example", "password": PASSWORD})
     client.cookies.clear()
     learner = {"Authorization": f"Bearer {r.json()['token']}"}
