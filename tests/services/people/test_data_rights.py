@@ -306,3 +306,34 @@ def test_web_settings_download_and_admin_erasure(client) -> None:  # type: ignor
     assert done.status_code == 303
     with ctx.session() as session:
         assert session.get(User, ann).email == f"erased-{ann}@erased.invalid"  # type: ignore[union-attr]
+
+
+def test_retention_page(client) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from tests.services.report_builders import PASSWORD
+
+    ctx: AppContext = client.app.state.ctx
+    org = make_org(ctx, "Acme")
+    add_user(ctx, org, "admin", role="admin", target_role=None)
+    page = client.get("/login").text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found
+    form = {"email": "admin@acme.example", "password": PASSWORD, "csrf_token": found.group(1)}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    page = client.get("/admin/data-policy").text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found
+    token = found.group(1)
+    bad = client.post("/admin/data-policy", data={"csrf_token": token, "retention_days": "ten"})
+    assert bad.status_code == 422
+    too_long = client.post("/admin/data-policy", data={"csrf_token": token, "retention_days": "99999"})
+    assert too_long.status_code == 422
+    ok = client.post(
+        "/admin/data-policy", data={"csrf_token": token, "retention_days": "30", "erase_on_deactivate": "yes"}
+    )
+    assert ok.status_code == 200 and 'value="30"' in ok.text
+    assert data_rights.get_policy(ctx, viewer(ctx, org, "admin")).model_dump() == {
+        "deprovision_retention_days": 30,
+        "erase_on_deactivate": True,
+    }
