@@ -129,4 +129,4 @@ periodic("reports.snapshots", lambda s: s.jobs_snapshots_every_h)
 periodic("people.reminders", lambda s: s.reminders_every_h)
 # statements whose delivery failed are due again after their backoff: a sweep every 5 minutes
 periodic("xapi.deliver", lambda s: 1 / 12)
-periodic("webhook.sweep", lambda s: 1 / 60)
+periodic("webhook.sweep", lambda s: 1 / 12)

@@ -64,7 +64,9 @@ def invite(
         ):
             raise Conflict(_("This person already has an account."))
         if member is None:
-            member = create_member(session, admin.org_id, email=email, name=name, role=role, team_id=team_id)
+            member = create_member(
+                session, admin.org_id, email=email, name=name, role=role, team_id=team_id, ctx=ctx
+            )
         expires = send_invitation(ctx, session, admin, member)
         return InvitationOut(member=member_row(session, member), expires_at=expires)
 

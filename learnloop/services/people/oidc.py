@@ -364,7 +364,7 @@ def _account(ctx: AppContext, org_id: int, claims: dict[str, Any]) -> LoginResul
                 raise Forbidden(_("This e-mail address belongs to another account; ask your admin."))
         if user is None:
             name = str(claims.get("name") or email.partition("@")[0])[:200].strip() or email
-            user = create_member(session, org_id, email=email, name=name)
+            user = create_member(session, org_id, email=email, name=name, ctx=ctx)
         if user.deleted_at is not None or user.deactivated_at is not None:
             raise Unauthorized(_("This account is deactivated. Ask your organisation's admin."))
         user.sso_subject = subject

@@ -267,8 +267,10 @@ def create_member(
     manager_id: int | None = None,
     external_id: str | None = None,
     locale: str = "en",
+    ctx: AppContext | None = None,
 ) -> User:
-    """A new member without a password (they set one through an invitation, or use SSO)."""
+    """A new member without a password (they set one through an invitation, or use SSO).
+    ``ctx``: the ``member.provisioned`` webhooks are enqueued now (else by the next sweep)."""
     user = auth.create_user(
         session,
         org_id=org_id,
@@ -282,7 +284,7 @@ def create_member(
     )
     user.manager_id = manager_id
     user.external_id = external_id
-    webhooks.member_provisioned(session, user)
+    webhooks.member_provisioned(session, user, ctx)
     return user
 
 
@@ -386,7 +388,7 @@ def _import_rows(
             )
         if dry_run:
             return ImportReport(dry_run=True, rows=len(rows), created=0, problems=[])
-        created = _create_rows(session, admin.org_id, rows)
+        created = _create_rows(session, admin.org_id, rows, ctx)
         if invite:  # each new person gets an invitation e-mail, in the same transaction
             from learnloop.services.people.invitations import send_invitation
 
@@ -462,7 +464,9 @@ def _taken_emails(session: Session, emails: list[str]) -> set[str]:
     return taken
 
 
-def _create_rows(session: Session, org_id: int, rows: list[tuple[int, dict[str, str]]]) -> list[int]:
+def _create_rows(
+    session: Session, org_id: int, rows: list[tuple[int, dict[str, str]]], ctx: AppContext | None = None
+) -> list[int]:
     users: dict[str, User] = {}
     for _line, row in rows:
         team = find_team(session, org_id, row["team"]) if row.get("team") else None
@@ -473,6 +477,7 @@ def _create_rows(session: Session, org_id: int, rows: list[tuple[int, dict[str, 
             name=row["name"],
             role=row.get("role") or "learner",
             team_id=team.id if team else None,
+            ctx=ctx,
         )
     for _line, row in rows:
         manager = row.get("manager_email", "").lower()

@@ -318,7 +318,12 @@ def _user_fields(user: Any) -> tuple[str, str, str]:
 
 
 def _apply_user(
-    session: Session, org_id: int, member: Member | None, user: Any, document: dict[str, Any]
+    session: Session,
+    org_id: int,
+    member: Member | None,
+    user: Any,
+    document: dict[str, Any],
+    ctx: AppContext | None = None,
 ) -> Member:
     user_name, email, name = _user_fields(user)
     clash = session.scalar(
@@ -337,7 +342,7 @@ def _apply_user(
         else:
             raise Conflict(_("Another account has the e-mail address %(email)s.") % {"email": email})
     if member is None:
-        member = create_member(session, org_id, email=email, name=name, external_id=user.external_id)
+        member = create_member(session, org_id, email=email, name=name, external_id=user.external_id, ctx=ctx)
     else:
         member.email, member.name = email, name
         member.external_id = user.external_id
@@ -410,7 +415,7 @@ def _write_user(
         with ctx.session() as session:
             member = _member(session, org_id, user_id) if user_id is not None else None
             was_active = member is None or member.deactivated_at is None
-            member = _apply_user(session, org_id, member, user, document)
+            member = _apply_user(session, org_id, member, user, document, ctx)
             if was_active and member.deactivated_at is not None:
                 from learnloop.services.people.data_rights import schedule_deprovision
 

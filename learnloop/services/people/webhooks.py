@@ -15,7 +15,7 @@ same transaction as what it reports (one row per subscribed endpoint), and a
 
 A 2xx answer is a delivery; anything else (an error status, no answer) is retried with the
 queue's back-off, and the last try marks the delivery failed. Events raised where no context is
-at hand (a member created) wait for the ``webhook.sweep`` job, every minute.
+at hand (``emit`` without ``ctx``) wait for the ``webhook.sweep`` job, every five minutes.
 
 Events: ``answer.recorded``, ``target.met`` (once per learner, role and skill),
 ``role.ready`` (once per learner and role), ``check.completed``, ``member.provisioned``.
