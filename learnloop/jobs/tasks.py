@@ -9,6 +9,8 @@
   statement and swept every 5 minutes for retries.
 - ``lti.passback``: a learner's scores to the LTI gradebooks (``services/lti.py``), enqueued at
   the end of the minute of an answer by a learner with graded placements.
+- ``webhook.deliver``: POST one signed webhook delivery (``services/people/webhooks.py``),
+  enqueued with the event; ``webhook.sweep`` (every 5 minutes) enqueues any left without a job.
 - ``people.erase``: erase a SCIM-deprovisioned member after the organisation's retention
   (``services/people/data_rights.py``).
 """
