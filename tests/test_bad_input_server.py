@@ -24,15 +24,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from learnloop.store.models import Response
-from tests.conftest import MINI_PACK, _make_ctx, answer_payload, http_learner
+from tests.conftest import (
+    MINI_PACK,
+    POSTGRES_URL,
+    _make_ctx,
+    _postgres_database,
+    answer_payload,
+    http_learner,
+    need,
+)
 from tests.test_durability import PACK, _env, _start
 
 
@@ -48,20 +57,33 @@ def _rebuild_check(url: str) -> None:
     assert "equals the live state" in done.stdout
 
 
-@pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    _make_ctx(db_url, MINI_PACK)
-    log = tmp_path / "server.log"
-    process, base = _start(db_url, log)
-    try:
-        yield db_url, base, log
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str, Path]]:
+    """One server per backend for the module's tests (each uses its own learners)."""
+    folder = tmp_path_factory.mktemp("bad_input")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder / 'test.db'}"
+        else:
+            if not POSTGRES_URL:
+                need("no PostgreSQL server (set LEARNLOOP_TEST_POSTGRES_URL)")
+            databases = _postgres_database()
+            url = next(databases)
+            stack.callback(lambda: next(databases, None))
+        _make_ctx(url, MINI_PACK)
+        log = folder / "server.log"
+        process, base = _start(url, log)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+            yield url, base, log
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
 
 def _answer_body(shown: dict[str, object], right: bool) -> dict[str, object]:
@@ -93,7 +115,7 @@ def test_a_client_that_disconnects_mid_answer_loses_nothing(server: tuple[str, s
     url, base, log = server
     headers = http_learner(base, "gone@example.org")
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        for _ in range(3):
+        for _ in range(2):
             shown = client.get("/api/v1/practice/next")
             assert shown.status_code == 200, shown.text
             body = json.dumps(_answer_body(shown.json(), right=True)).encode()
@@ -162,7 +184,7 @@ def test_a_thousand_concurrent_wrong_logins(server: tuple[str, str, Path]) -> No
     assert "Traceback" not in log.read_text()
 
 
-def _admin(url: str) -> object:
+def _admin(url: str) -> tuple[Engine, str]:
     base, name = url.rsplit("/", 1)
     return create_engine(
         f"{base.replace('postgresql://', 'postgresql+psycopg://')}/postgres", isolation_level="AUTOCOMMIT"
@@ -208,7 +230,7 @@ def test_a_database_briefly_unreachable_gives_503_and_loses_nothing(
         while len(acked) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert acked, f"no answer went through: {log.read_text()[-2000:]}"
-        with admin.connect() as conn:  # type: ignore[attr-defined]
+        with admin.connect() as conn:
             # the outage: no new connections, and the live ones cut, for about two seconds
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
             until = time.monotonic() + 2.0
@@ -228,9 +250,9 @@ def test_a_database_briefly_unreachable_gives_503_and_loses_nothing(
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-        with admin.connect() as conn:  # type: ignore[attr-defined]
+        with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-        admin.dispose()  # type: ignore[attr-defined]
+        admin.dispose()
     assert unavailable, "no request met the outage"
     assert all("nothing was saved" in m for m in unavailable), unavailable[:3]
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
