@@ -266,15 +266,17 @@ def _enqueue(ctx: AppContext, session: Session, d: WebhookDelivery) -> None:
     )
 
 
-def _has_endpoints(session: Session, org_id: int) -> bool:
-    return (
-        session.scalar(
-            select(WebhookEndpoint.id)
-            .where(WebhookEndpoint.org_id == org_id, WebhookEndpoint.active.is_(True))
-            .limit(1)
+def _subscribed(session: Session, org_id: int) -> set[str]:
+    """The events that at least one active endpoint of ``org_id`` receives."""
+    return {
+        str(e)
+        for events in session.scalars(
+            select(WebhookEndpoint.events).where(
+                WebhookEndpoint.org_id == org_id, WebhookEndpoint.active.is_(True)
+            )
         )
-        is not None
-    )
+        for e in events
+    }
 
 
 def after_answer(
@@ -290,7 +292,8 @@ def after_answer(
 ) -> None:
     """An answer was stored: ``answer.recorded``, and ``target.met`` / ``role.ready`` for what
     it completed (each once per learner)."""
-    if not _has_endpoints(session, org_id):
+    subscribed = _subscribed(session, org_id)
+    if not subscribed:
         return
     emit(
         session,
@@ -308,7 +311,8 @@ def after_answer(
         },
         ctx=ctx,
     )
-    _targets_and_role(session, ctx, active, org_id, user_id, list(item.skills), response.created_at)
+    if subscribed & {"target.met", "role.ready"}:
+        _targets_and_role(session, ctx, active, org_id, user_id, list(item.skills), response.created_at)
 
 
 def _targets_and_role(
