@@ -97,8 +97,13 @@ def _view(row: WebhookEndpoint) -> EndpointView:
 
 def check_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+        parts.port  # noqa: B018  # a port that is not a number raises here
+    except ValueError:
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host or any(c.isspace() or ord(c) < 32 for c in url):
         raise InvalidInput(_("A webhook URL must start with http:// or https:// and name a host."))
     if len(url) > 1000:
         raise InvalidInput(_("A webhook URL may be at most 1000 characters long."))
