@@ -21,6 +21,17 @@ from learnloop.services.people import data_rights
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
+#: what an export download can be: one JSON document, or a zip of one CSV per table
+EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "the export (format=json: one document; format=csv: a zip)",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
 
 def export_response(ctx: AppContext, user: CurrentUser, member_id: int | None, fmt: str) -> Response:
     """The export as a download: ``json`` (one document) or ``csv`` (a zip of one CSV per table)."""
@@ -39,7 +50,7 @@ def export_response(ctx: AppContext, user: CurrentUser, member_id: int | None, f
     )
 
 
-@router.get("/me/export")
+@router.get("/me/export", response_class=Response, responses=EXPORT_RESPONSES)
 def export_me(
     format: str = Query("json"), ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)
 ) -> Response:
@@ -47,7 +58,7 @@ def export_me(
     return export_response(ctx, user, None, format)
 
 
-@router.get("/people/{member_id}/export")
+@router.get("/people/{member_id}/export", response_class=Response, responses=EXPORT_RESPONSES)
 def export_member(
     member_id: int,
     format: str = Query("json"),

@@ -104,7 +104,13 @@ async def case_import(
     return await run_in_threadpool(case_io.import_case, ctx, user, body)
 
 
-@router.get("/moodle.csv")
+@router.get(
+    "/moodle.csv",
+    response_class=Response,
+    responses={
+        200: {"description": "the framework as CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
 def moodle_export(user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)) -> Response:
     """Instructors and managers: the framework as Moodle's competency-framework CSV."""
     return Response(
@@ -114,7 +120,16 @@ def moodle_export(user: CurrentUser = Depends(api_user), ctx: AppContext = Depen
     )
 
 
-@router.get("/qti")
+@router.get(
+    "/qti",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "a QTI 3.0 content package",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 def qti_export(user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)) -> Response:
     """Instructors: the active pack's choice, numeric and text items as a QTI 3.0 package (zip)."""
     data, skipped = qti_io.export_qti(ctx, user)
