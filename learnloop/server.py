@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnloop import i18n, metrics
 from learnloop.api import routes_jobs as api_routes_jobs
-from learnloop.api.deps import csrf_protect, optional_user
 from learnloop.api.envelope import API_ERRORS
+from learnloop.deps import csrf_protect, optional_user
 from learnloop.errors import LearnloopError, RateLimited
 from learnloop.jobs import queue as jobs_queue
 from learnloop.jobs.runners import start_in_process

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import SESSION_COOKIE, api_user, get_ctx, session_token
+from learnloop.deps import SESSION_COOKIE, api_user, get_ctx, session_token
 from learnloop.services import auth, item_bank, organisation, packs, practice
 from learnloop.services.auth import CurrentUser, LoginResult
 from learnloop.services.context import AppContext

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.services import assessment
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.services import badges
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext

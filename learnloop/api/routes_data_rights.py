@@ -12,9 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import api_user, get_ctx
-from learnloop.errors import InvalidInput
-from learnloop.i18n import _
+from learnloop.deps import api_user, download, get_ctx
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.people import data_rights
@@ -34,20 +32,8 @@ EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def export_response(ctx: AppContext, user: CurrentUser, member_id: int | None, fmt: str) -> Response:
-    """The export as a download: ``json`` (one document) or ``csv`` (a zip of one CSV per table)."""
-    if fmt not in ("json", "csv"):
-        raise InvalidInput(_("The format must be json or csv."))
-    document = data_rights.export_member(ctx, user, member_id)
-    name = f"learnloop-member-{document['member_id']}"
-    if fmt == "json":
-        body, media, filename = data_rights.export_json(document), "application/json", f"{name}.json"
-    else:
-        body, media, filename = data_rights.export_csv_zip(document), "application/zip", f"{name}-csv.zip"
-    return Response(
-        body,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
-    )
+    """The export as a download (``data_rights.export_file``)."""
+    return download(data_rights.export_file(ctx, user, member_id, fmt))
 
 
 @router.get("/me/export", response_class=Response, responses=EXPORT_RESPONSES)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.services import case_io, lti, qti_io, xapi_outbox
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.jobs import admin as jobs_admin
 from learnloop.services import practice
 from learnloop.services.auth import CurrentUser

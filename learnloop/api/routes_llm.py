@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import api_user, get_ctx
 from learnloop.api.envelope import ErrorEnvelope
+from learnloop.deps import api_user, get_ctx
 from learnloop.errors import LearnloopError
 from learnloop.services import authoring, grading, llm_usage, tutoring
 from learnloop.services.auth import CurrentUser

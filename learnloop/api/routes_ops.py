@@ -10,13 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import escape
-from sqlalchemy import text
 
 from learnloop import metrics, readiness
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import Unauthorized
 from learnloop.i18n import _
-from learnloop.services import auth
+from learnloop.services import auth, health
 from learnloop.services.context import AppContext
 
 router = APIRouter()
@@ -31,11 +30,9 @@ DOCS_ASSETS = "/api/docs/assets"
 def healthz(ctx: AppContext = Depends(get_ctx)) -> Response:
     """Readiness: 200 when the database answers and the models have loaded, else 503 (load
     balancers stop sending traffic; "starting" while models load in the background)."""
-    try:
-        with ctx.session() as session:
-            session.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach the database means not ready
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    problem = health.database_problem(ctx)
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
     warming = readiness.warming()
     if warming:  # models still loading in the background (learnloop/readiness.py)
         return JSONResponse({"status": "starting", "database": "ok", "warming": warming}, status_code=503)

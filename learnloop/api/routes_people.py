@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, invitations, mail, oidc, provisioning, scim, teams
+from learnloop.services.people import consent, csv_import, invitations, mail, oidc, provisioning, scim, teams
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
@@ -88,19 +88,19 @@ def change_member(
     return row
 
 
-@router.post("/people/import", response_model=provisioning.ImportReport)
+@router.post("/people/import", response_model=csv_import.ImportReport)
 async def import_people(
     request: Request,
     dry_run: bool = Query(True, description="check only (the default); false imports a clean file"),
     invite: bool = Query(False, description="e-mail each new person an invitation to set a password"),
     ctx: AppContext = Depends(get_ctx),
     user: CurrentUser = Depends(api_user),
-) -> provisioning.ImportReport:
+) -> csv_import.ImportReport:
     """Bulk import from a CSV body (``text/csv``, UTF-8): columns ``email,name`` and optionally
     ``role,team,manager_email``. A dry run lists every problem by line; an import with any
     problem imports nothing (422 with every problem in ``details``)."""
     data = await request.body()
-    return await run_in_threadpool(provisioning.import_csv, ctx, user, data, dry_run=dry_run, invite=invite)
+    return await run_in_threadpool(csv_import.import_csv, ctx, user, data, dry_run=dry_run, invite=invite)
 
 
 @router.get("/teams", response_model=list[teams.TeamRow])

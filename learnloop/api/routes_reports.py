@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.reports_items import ItemReport, item_report

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.context import AppContext

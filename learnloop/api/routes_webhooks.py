@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import api_user, get_ctx
+from learnloop.deps import api_user, get_ctx
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.people import webhooks

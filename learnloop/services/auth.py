@@ -288,7 +288,9 @@ def _create_learner(
             org = default_organisation(session)
         identity = session.get(OrgIdentity, org.id)
         if identity is not None and identity.sso_only:
-            raise Forbidden(_("Your organisation signs in with single sign-on; use it instead of a password."))
+            raise Forbidden(
+                _("Your organisation signs in with single sign-on; use it instead of a password.")
+            )
         user = create_user(
             session,
             org_id=org.id,

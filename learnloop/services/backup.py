@@ -54,6 +54,8 @@ RUNNER_PREFIX = "procrastinate_"
 
 def _is_data(name: str) -> bool:
     return name != VERSION_TABLE and not name.startswith(RUNNER_PREFIX)
+
+
 BATCH = 1000
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from learnloop import i18n
-from learnloop.api.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, client_address, get_ctx, optional_user
+from learnloop.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, client_address, get_ctx, optional_user
 from learnloop.errors import Conflict, InvalidInput, LearnloopError, NotFound, RateLimited
 from learnloop.i18n import _
 from learnloop.services import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import LearnloopError
 from learnloop.services import assessment, enrolment, practice
 from learnloop.services.context import AppContext

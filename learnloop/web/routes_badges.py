@@ -7,7 +7,7 @@ import re
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import LearnloopError, NotFound
 from learnloop.i18n import _
 from learnloop.services import badges

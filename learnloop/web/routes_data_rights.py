@@ -7,8 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from learnloop.api.deps import get_ctx
-from learnloop.api.routes_data_rights import export_response
+from learnloop.deps import download, get_ctx
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.context import AppContext
@@ -23,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 def settings_export(
     request: Request, format: str = Query("json"), ctx: AppContext = Depends(get_ctx)
 ) -> Response:
-    return export_response(ctx, page_user(request), None, format)
+    return download(data_rights.export_file(ctx, page_user(request), None, format))
 
 
 @router.post("/admin/people/{member_id}/erase")

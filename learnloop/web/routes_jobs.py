@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.i18n import _
 from learnloop.jobs import admin as jobs_admin
 from learnloop.services import practice

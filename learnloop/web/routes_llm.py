@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import InvalidInput, LearnloopError, NotFound
 from learnloop.i18n import _
 from learnloop.services import authoring, grading, llm_usage, practice, tutoring

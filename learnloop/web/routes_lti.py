@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from learnloop.api.deps import SESSION_COOKIE, get_ctx
+from learnloop.deps import SESSION_COOKIE, get_ctx
 from learnloop.errors import Conflict, InvalidInput
 from learnloop.i18n import _
 from learnloop.services import lti

@@ -7,13 +7,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import InvalidInput, LearnloopError, Unauthorized
 from learnloop.i18n import _
 from learnloop.services import auth
 from learnloop.services.auth import ROLES
 from learnloop.services.context import AppContext
-from learnloop.services.people import consent, invitations, mail, oidc, provisioning, scim, teams
+from learnloop.services.people import consent, csv_import, invitations, mail, oidc, provisioning, scim, teams
 from learnloop.web.render import local_path, render
 from learnloop.web.routes import _anonymous_form, _login_response, page_user
 
@@ -134,9 +134,7 @@ def people_import(
     """Check (dry run) or import pasted CSV; any problem imports nothing and lists them all."""
     user = page_user(request)
     try:
-        report = provisioning.import_csv(
-            ctx, user, csv_text, dry_run=action != "import", invite=invite == "on"
-        )
+        report = csv_import.import_csv(ctx, user, csv_text, dry_run=action != "import", invite=invite == "on")
     except LearnloopError as exc:
         return _people(
             request,

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from learnloop import i18n
-from learnloop.api.deps import get_ctx
+from learnloop.deps import get_ctx
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services import item_bank

@@ -236,6 +236,26 @@ def export_member(ctx: AppContext, caller: CurrentUser, member_id: int | None = 
         }
 
 
+class ExportFile(BaseModel):
+    """An export ready to download."""
+
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def export_file(ctx: AppContext, caller: CurrentUser, member_id: int | None, fmt: str) -> ExportFile:
+    """:func:`export_member` as a file: ``json`` (one document) or ``csv`` (a zip of one CSV per
+    table)."""
+    if fmt not in ("json", "csv"):
+        raise InvalidInput(_("The format must be json or csv."))
+    document = export_member(ctx, caller, member_id)
+    name = f"learnloop-member-{document['member_id']}"
+    if fmt == "json":
+        return ExportFile(body=export_json(document), media_type="application/json", filename=f"{name}.json")
+    return ExportFile(body=export_csv_zip(document), media_type="application/zip", filename=f"{name}-csv.zip")
+
+
 def export_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
 

@@ -179,13 +179,13 @@ def test_reminders_arrive_in_the_learners_language_and_respect_opt_out(ctx: AppC
 
 
 def test_csv_import_can_invite_everyone_it_creates(ctx: AppContext, smtp) -> None:  # type: ignore[no-untyped-def]
-    from learnloop.services.people import provisioning
+    from learnloop.services.people import csv_import
 
     port, inbox = smtp
     ctx.settings.smtp_host, ctx.settings.smtp_port = "127.0.0.1", port
     admin = _admin(ctx)
     data = b"email,name\na@acme.example,A\nb@acme.example,B\n"
-    assert provisioning.import_csv(ctx, admin, data, dry_run=False, invite=True).created == 2
+    assert csv_import.import_csv(ctx, admin, data, dry_run=False, invite=True).created == 2
     assert mail.deliver_pending(ctx).sent == 2
     assert sorted(m["To"] for m in inbox.messages) == ["a@acme.example", "b@acme.example"]
 

@@ -1,8 +1,11 @@
-"""Request-level plumbing shared by the API and the web pages: context, current user, CSRF."""
+"""Request-level plumbing shared by the API and the web pages: context, current user, CSRF,
+file downloads."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Protocol
+
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from learnloop.errors import Forbidden, Unauthorized
@@ -94,3 +97,21 @@ async def csrf_protect(request: Request) -> None:
     cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
     if not auth.same_secret(cookie, supplied):
         raise Forbidden(_("The form has expired. Please reload the page and try again."))
+
+
+class DownloadFile(Protocol):
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def download(file: DownloadFile) -> Response:
+    """A file for the browser to save, never kept in a cache (personal data)."""
+    return Response(
+        file.body,
+        media_type=file.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
