@@ -385,7 +385,7 @@ def llm_records(splits: list[Split], sample: int) -> list:  # type: ignore[type-
         for split in splits:
             rng = np.random.default_rng(0)
             pick = rng.choice(len(split.cases), size=min(sample, len(split.cases)), replace=False)
-            preds, malformed, started = [], 0, time.perf_counter()
+            preds, confs, malformed, started = [], [], 0, time.perf_counter()
             for i in pick:
                 case = split.cases[i]
                 item = Item(
@@ -408,15 +408,33 @@ def llm_records(splits: list[Split], sample: int) -> list:  # type: ignore[type-
                 if result is None or not hasattr(result, "correct"):
                     malformed += 1
                     preds.append("review")  # never a grade: counted wrong
+                    confs.append(float("nan"))
                 else:
                     preds.append("correct" if result.correct else "incorrect")
+                    confs.append(float(result.confidence))
             truth = split.y2[pick]
-            protocol = f"{split.corpus} {split.split}, 2-way, every question unseen (no training), random sample of {len(pick)}"
+            protocol = (
+                f"{split.corpus} {split.split}, 2-way, every question unseen (no training), "
+                f"random sample of {len(pick)} answers from {len(set(split.questions[i] for i in pick))} questions"
+            )
             method = f"llm_rubric_grader openai_compat ({Path(model).name})"
             pred = np.array(preds)
+            conf = np.array(confs)
+            graded = ~np.isnan(conf)
+            right = (pred == truth).astype(float)
             out += [
-                record(split.corpus, protocol, method, "accuracy", float(np.mean(pred == truth))),
+                record(split.corpus, protocol, method, name, value)
+                for name, value in metrics(truth, pred).items()
+            ]
+            out += [
                 record(split.corpus, protocol, method, "malformed_share", malformed / len(pick)),
+                record(
+                    split.corpus,
+                    protocol,
+                    method,
+                    "ece",
+                    ece(conf[graded], right[graded]) if graded.any() else None,
+                ),
                 record(
                     split.corpus,
                     protocol,
@@ -425,15 +443,26 @@ def llm_records(splits: list[Split], sample: int) -> list:  # type: ignore[type-
                     (time.perf_counter() - started) / len(pick),
                 ),
             ]
+            for threshold in (0.7, 0.85):
+                auto = graded & (np.nan_to_num(conf) >= threshold)
+                out += [
+                    record(split.corpus, protocol, method, f"auto_share@{threshold}", float(auto.mean())),
+                    record(
+                        split.corpus,
+                        protocol,
+                        method,
+                        f"auto_accuracy@{threshold}",
+                        float(right[auto].mean()) if auto.any() else None,
+                    ),
+                ]
         return out
 
     if os.environ.get("LEARNLOOP_LLM_GRADE_BASE_URL"):
         return run(
             os.environ["LEARNLOOP_LLM_GRADE_BASE_URL"], os.environ.get("LEARNLOOP_LLM_GRADE_MODEL", "")
         )
-    model_dir = local_server.ensure_model()
-    # the committed results were measured with transformers serve
-    with local_server.start_server(model_dir, startup_timeout_s=300, engine="transformers") as server:
+    model_dir = local_server.ensure_onnx_model()  # the embedded model server (onnxruntime-genai)
+    with local_server.start_server(model_dir, startup_timeout_s=300) as server:
         return run(server.base_url, server.model)
 
 
