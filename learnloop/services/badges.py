@@ -32,7 +32,7 @@ from learnloop.interop import vc
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
-from learnloop.services.mastery import evidence_rule, mastery_of, skill_evidence, target_gaps_for
+from learnloop.services.mastery import targets_met
 from learnloop.store.models import Organisation, User, as_utc, utcnow
 from learnloop.store.models_interop import BadgeCredential, BadgeIssuerKey
 
@@ -101,17 +101,9 @@ def subject_id(row: BadgeIssuerKey, user_id: int) -> str:
 
 def role_ready(session: Session, ctx: AppContext, active: ActivePack, user_id: int, role: Role) -> bool:
     """Every target of ``role`` met, with enough evidence, now."""
-    rows = mastery_of(session, user_id)
     targets = {s: LEVEL_MASTERY[level] for s, level in role.targets.items()}
-    if not targets or any(s not in rows or rows[s].p_known < t for s, t in targets.items()):
-        return False
-    evidence = skill_evidence(session, user_id, list(targets))
-    rule = evidence_rule(ctx.settings)
-    now = utcnow().timestamp()
-    return all(
-        not target_gaps_for(active.items_by_skill.get(s, []), rows[s].p_known, t, evidence.get(s), rule, now)
-        for s, t in targets.items()
-    )
+    met = targets_met(session, ctx.settings, active.items_by_skill, user_id, targets, utcnow())
+    return bool(targets) and len(met) == len(targets)
 
 
 def _in_locale(locale: str, make: Callable[[], str]) -> str:

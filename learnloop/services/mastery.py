@@ -534,6 +534,32 @@ def target_gaps_for(
     return target_gaps(p_known, target, evidence, rule, kinds, now, len(families))
 
 
+def targets_met(
+    session: Session,
+    settings: Any,
+    items_by_skill: Mapping[str, Iterable[Any]],
+    user_id: int,
+    targets: Mapping[str, float],
+    at: datetime,
+) -> dict[str, float]:
+    """Of ``targets`` (skill -> the mastery its target needs), those the learner meets at
+    ``at``: mastery at the target and the evidence the rule asks for (:func:`target_gaps_for`).
+    Returns P(known) of each met skill. The one test behind "target met" and "role ready" in
+    xAPI statements, webhooks and credentials."""
+    rows = mastery_of(session, user_id)
+    reached = {s: t for s, t in targets.items() if s in rows and rows[s].p_known >= t}
+    if not reached:
+        return {}
+    evidence = skill_evidence(session, user_id, list(reached))
+    rule = evidence_rule(settings)
+    moment = as_utc(at).timestamp()
+    return {
+        s: rows[s].p_known
+        for s, t in reached.items()
+        if not target_gaps_for(items_by_skill.get(s, ()), rows[s].p_known, t, evidence.get(s), rule, moment)
+    }
+
+
 def evidence_matrix(
     session: Session,
     user_ids: list[int],

@@ -32,7 +32,7 @@ from learnloop.interop import xapi
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
-from learnloop.services.mastery import evidence_rule, mastery_of, skill_evidence, target_gaps_for
+from learnloop.services.mastery import targets_met
 from learnloop.store.models import Assessment, Response, User, as_utc, utcnow
 from learnloop.store.models_interop import XapiOutbox, XapiSettings
 
@@ -284,35 +284,21 @@ def record_targets_met(
     role = active.roles.get(role_id) if role_id else None
     if role is None:
         return
-    rows = mastery_of(session, user_id)
-    candidates = {
-        s: LEVEL_MASTERY[role.targets[s]]
-        for s in skill_ids
-        if s in role.targets and s in rows and rows[s].p_known >= LEVEL_MASTERY[role.targets[s]]
-    }
-    ids = {s: site.statement_id("met", user_id, role.id, s) for s in candidates}
+    wanted = {s: LEVEL_MASTERY[role.targets[s]] for s in skill_ids if s in role.targets}
+    ids = {s: site.statement_id("met", user_id, role.id, s) for s in wanted}
     if not ids:
         return
     done = set(
         session.scalars(select(XapiOutbox.statement_id).where(XapiOutbox.statement_id.in_(ids.values())))
     )
-    todo = [s for s in candidates if ids[s] not in done]
+    todo = {s: t for s, t in wanted.items() if ids[s] not in done}
     if not todo:
         return
-    evidence = skill_evidence(session, user_id, todo)
-    rule = evidence_rule(ctx.settings)
+    met = targets_met(session, ctx.settings, active.items_by_skill, user_id, todo, at)
+    if not met:
+        return
     who = _actor(session, site, org_id, user_id)
-    for skill_id in todo:
-        gaps = target_gaps_for(
-            active.items_by_skill.get(skill_id, []),
-            rows[skill_id].p_known,
-            candidates[skill_id],
-            evidence.get(skill_id),
-            rule,
-            as_utc(at).timestamp(),
-        )
-        if gaps:
-            continue
+    for skill_id, p_known in met.items():
         statement = xapi.target_met(
             ids[skill_id],
             site,
@@ -321,7 +307,7 @@ def record_targets_met(
             skill_name=active.pack.skill(skill_id).name,
             role_id=role.id,
             role_name=role.name,
-            mastery=rows[skill_id].p_known,
+            mastery=p_known,
             at=at,
         )
         _add(session, org_id, "target_met", statement)

@@ -331,32 +331,16 @@ def _targets_and_role(
 ) -> None:
     from learnloop.services.badges import role_ready
     from learnloop.services.enrolment import current_role
-    from learnloop.services.mastery import evidence_rule, mastery_of, skill_evidence, target_gaps_for
+    from learnloop.services.mastery import targets_met
 
     role_id = current_role(session, user_id)
     role = active.roles.get(role_id) if role_id else None
     if role is None:
         return
-    rows = mastery_of(session, user_id)
-    candidates = {
-        s: LEVEL_MASTERY[role.targets[s]]
-        for s in skill_ids
-        if s in role.targets and s in rows and rows[s].p_known >= LEVEL_MASTERY[role.targets[s]]
-    }
-    if candidates:
-        evidence = skill_evidence(session, user_id, list(candidates))
-        rule = evidence_rule(ctx.settings)
-        for skill_id, level in candidates.items():
-            gaps = target_gaps_for(
-                active.items_by_skill.get(skill_id, []),
-                rows[skill_id].p_known,
-                level,
-                evidence.get(skill_id),
-                rule,
-                as_utc(at).timestamp(),
-            )
-            if gaps:
-                continue
+    wanted = {s: LEVEL_MASTERY[role.targets[s]] for s in skill_ids if s in role.targets}
+    met = targets_met(session, ctx.settings, active.items_by_skill, user_id, wanted, at)
+    if met:
+        for skill_id, p_known in met.items():
             emit(
                 session,
                 org_id,
@@ -365,7 +349,7 @@ def _targets_and_role(
                     "learner_id": user_id,
                     "role_id": role.id,
                     "skill_id": skill_id,
-                    "mastery": round(rows[skill_id].p_known, 4),
+                    "mastery": round(p_known, 4),
                     "at": as_utc(at).isoformat(),
                 },
                 key=f"target.met:{user_id}:{role.id}:{skill_id}",
