@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from learnloop.content.loader import load_pack
 from learnloop.services.context import AppContext
 from learnloop.services.demo import DEMO_PASSWORD, create_demo
 from learnloop.store.db import get_engine
@@ -100,7 +101,7 @@ def test_manager_dashboard_filters_and_exports(live_server: str, page) -> None: 
     cells = page.locator("table.heatmap td[data-share]")
     assert cells.count() >= 4 and page.locator("table.heatmap td.hidden").count() >= 1
     assert page.locator("#gaps tbody tr").count() >= 1
-    assert page.locator("#roles tbody tr").count() == 5
+    assert page.locator("#roles tbody tr").count() == len(load_pack(DEFAULT_PACK).roles)
     assert page.locator("#trend tbody tr").count() >= 2
     # Names only for the manager's consenting direct reports, all in the manager's team.
     assert {t.strip() for t in page.locator("#people tbody tr td:nth-child(2)").all_inner_texts()} == {
@@ -155,7 +156,7 @@ def test_instructor_dashboard_links_flags_to_items(live_server: str, page) -> No
     suspect = PLANTED["item"]
     flagged = page.locator(f"tr[data-flagged='{suspect}']")
     assert flagged.locator("[data-flag=key_suspect]").count() == 1
-    assert page.locator("#coverage tbody tr").count() == 31
+    assert page.locator("#coverage tbody tr").count() == len(load_pack(DEFAULT_PACK).skills)
     _shot(page, "reports_items.png")
     flagged.locator("a").click()
     page.wait_for_url(f"**/items/{suspect}")

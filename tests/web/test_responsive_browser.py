@@ -184,6 +184,9 @@ def test_practice_loop_from_the_keyboard(live_server: str, page) -> None:  # typ
     for _ in range(30):
         page.goto(live_server + "/practice")
         item = pack.item(page.locator("article.item").get_attribute("data-item-id"))
+        # a family item shows this presentation's instance (its numbers, its answer)
+        presentation = page.locator("#answer-form input[name=presentation_id]").get_attribute("value")
+        item = item.instance_for(presentation or "")
         if item.kind == "choice":
             wrong = next(o for o in item.options or {} if o != item.key)
             radio = page.locator(f"input[name=choice][value='{wrong}']")
