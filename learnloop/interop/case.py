@@ -1,7 +1,9 @@
 """CASE (1EdTech Competencies and Academic Standards Exchange) CFPackages in and out.
 
-Export: a pack's framework as a CASE 1.0 CFPackage (valid against the shipped 1EdTech JSON
-schema, ``schemas/case-v1p0-cfpackage-schema.json``):
+Export: a pack's framework as a CASE 1.1 CFPackage (``CFDocument.caseVersion`` "1.1"; valid
+against the shipped 1EdTech CASE 1.1 JSON schema binding,
+``schemas/case-v1p1-cfpackage-schema.json``), or on request as CASE 1.0 (valid against
+``schemas/case-v1p0-cfpackage-schema.json``):
 
 - one ``CFDocument`` for the pack;
 - ``CFItems`` of type ``Domain``, ``Skill`` and ``Role`` (``humanCodingScheme`` = Learnloop's id);
@@ -12,7 +14,8 @@ schema, ``schemas/case-v1p0-cfpackage-schema.json``):
 Identifiers are stable UUID 5s of the pack id and the Learnloop id, so exporting the same pack
 twice gives the same identifiers, and an import keeps them in the pack as given.
 
-Import: the reverse, refusing with every problem listed by its JSON path (``$.CFItems[3].uri``):
+Import: the reverse, for either version (a document with ``caseVersion`` "1.1" is checked
+against the 1.1 schema, any other against 1.0), refusing with every problem listed by its JSON path (``$.CFItems[3].uri``):
 anything the schema refuses, association types Learnloop cannot represent, associations to
 unknown nodes, prerequisite cycles, duplicate ids.
 """
@@ -27,7 +30,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_FILE = Path(__file__).with_name("schemas") / "case-v1p0-cfpackage-schema.json"
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+#: CASE version -> the 1EdTech CFPackage JSON schema binding shipped for it
+SCHEMA_FILES = {
+    "1.0": SCHEMA_DIR / "case-v1p0-cfpackage-schema.json",
+    "1.1": SCHEMA_DIR / "case-v1p1-cfpackage-schema.json",
+}
+SCHEMA_FILE = SCHEMA_FILES["1.0"]
+VERSIONS = tuple(SCHEMA_FILES)
 NAMESPACE = uuid.UUID("3f0b6c1e-9d43-5b7a-8c2e-4a1d7e6f9b20")
 ITEM_TYPES = ("Domain", "Skill", "Role")
 #: the association types an import understands; every other CASE type is refused
@@ -44,17 +54,30 @@ class CaseError(ValueError):
         self.problems = problems
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+@lru_cache(maxsize=2)
+def schema(version: str = "1.0") -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_FILES[version].read_text(encoding="utf-8"))
     return loaded
 
 
-def schema_problems(package: Any) -> list[str]:
-    """What the 1EdTech CFPackage schema says is wrong with ``package`` (JSON paths)."""
-    from jsonschema import Draft7Validator
+def package_version(package: Any) -> str:
+    """The CASE version a CFPackage declares: "1.1" where ``CFDocument.caseVersion`` says so,
+    else "1.0" (the field is new in 1.1)."""
+    document = package.get("CFDocument") if isinstance(package, dict) else None
+    if isinstance(document, dict) and document.get("caseVersion") == "1.1":
+        return "1.1"
+    return "1.0"
 
-    validator = Draft7Validator(schema())
+
+def schema_problems(package: Any, version: str | None = None) -> list[str]:
+    """What the 1EdTech CFPackage schema of ``version`` (default: the version the package
+    declares) says is wrong with ``package`` (JSON paths)."""
+    from jsonschema import Draft7Validator, Draft202012Validator
+
+    version = version or package_version(package)
+    validator = (
+        Draft202012Validator(schema("1.1")) if version == "1.1" else Draft7Validator(schema("1.0"))
+    )
     out = []
     for error in sorted(validator.iter_errors(package), key=lambda e: list(e.absolute_path)):
         out.append(f"{error.json_path}: {error.message[:300]}")
@@ -70,9 +93,12 @@ def _stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def export_package(pack: Any, *, base_uri: str, now: datetime) -> dict[str, Any]:
+def export_package(pack: Any, *, base_uri: str, now: datetime, version: str = "1.1") -> dict[str, Any]:
     """The pack's framework (domains, skills, roles, prerequisites, role targets) as a
-    CFPackage. ``base_uri`` is where the identifiers resolve (the site's /case/ base)."""
+    CFPackage of CASE ``version`` ("1.1" or "1.0"). ``base_uri`` is where the identifiers
+    resolve (the site's /case/ base)."""
+    if version not in VERSIONS:
+        raise ValueError(f"CASE version {version!r} is not one of {', '.join(VERSIONS)}")
     meta = pack.meta
     stamp = _stamp(now)
     base = base_uri.rstrip("/")
@@ -82,6 +108,8 @@ def export_package(pack: Any, *, base_uri: str, now: datetime) -> dict[str, Any]
         return f"{base}/{kind}/{ident}"
 
     doc_link = {"title": meta.name, "identifier": doc_id, "uri": uri("CFDocuments", doc_id)}
+    # CASE 1.0 links each item and association to its document; 1.1 packages leave that out
+    in_document: dict[str, Any] = {"CFDocumentURI": doc_link} if version == "1.0" else {}
     items: list[dict[str, Any]] = []
     links: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -96,7 +124,7 @@ def export_package(pack: Any, *, base_uri: str, now: datetime) -> dict[str, Any]
             "uri": uri("CFItems", iid),
             "language": meta.language,
             "lastChangeDateTime": stamp,
-            "CFDocumentURI": doc_link,
+            **in_document,
         }
         if notes:
             item["notes"] = notes
@@ -132,7 +160,7 @@ def export_package(pack: Any, *, base_uri: str, now: datetime) -> dict[str, Any]
                 "originNodeURI": origin,
                 "destinationNodeURI": dest,
                 "lastChangeDateTime": stamp,
-                "CFDocumentURI": doc_link,
+                **in_document,
                 **extra,
             }
         )
@@ -164,6 +192,7 @@ def export_package(pack: Any, *, base_uri: str, now: datetime) -> dict[str, Any]
     document = {
         "identifier": doc_id,
         "uri": doc_link["uri"],
+        **({"caseVersion": "1.1", "frameworkType": "Competency framework"} if version == "1.1" else {}),
         "creator": "Learnloop",
         "title": meta.name,
         "lastChangeDateTime": stamp,

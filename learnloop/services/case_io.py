@@ -41,13 +41,20 @@ class CaseDraft(BaseModel):
     pack: dict[str, Any]
 
 
-def export_case(ctx: AppContext, user: CurrentUser | None, base_uri: str) -> dict[str, Any]:
-    """The active pack's framework as a CFPackage (``user`` None: the command line)."""
+def export_case(
+    ctx: AppContext, user: CurrentUser | None, base_uri: str, version: str = "1.1"
+) -> dict[str, Any]:
+    """The active pack's framework as a CFPackage of CASE ``version`` (1.1, or 1.0 for older
+    consumers); ``user`` None: the command line."""
     if user is not None:
         user.require("instructor", "manager")
+    if version not in case.VERSIONS:
+        raise InvalidInput(
+            _("CASE version %(v)s is not supported (1.1 and 1.0 are).") % {"v": str(version)[:20]}
+        )
     with ctx.session() as session:
-        pack = ctx.active_pack(session).pack
-    return case.export_package(pack, base_uri=base_uri, now=utcnow())
+        pack = ctx.active_pack(session, user.org_id if user is not None else None).pack
+    return case.export_package(pack, base_uri=base_uri, now=utcnow(), version=version)
 
 
 def _draft_pack(raw: bytes | str) -> tuple[Pack, dict[str, str]]:

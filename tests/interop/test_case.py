@@ -63,6 +63,28 @@ def test_export_is_a_valid_cfpackage_with_stable_ids() -> None:
     assert any(p.startswith("$.CFItems[0].identifier") for p in problems)
 
 
+def test_case_1_1_by_default_and_1_0_on_request(tmp_path: Path) -> None:
+    v11 = _export()
+    assert v11["CFDocument"]["caseVersion"] == "1.1" and case.package_version(v11) == "1.1"
+    assert case.schema_problems(v11, "1.1") == []
+    assert "CFDocumentURI" not in v11["CFItems"][0]  # not a CFPckgItem field in 1.1
+    v10 = case.export_package(PACK, base_uri="https://learn.example.org/case", now=NOW, version="1.0")
+    assert "caseVersion" not in v10["CFDocument"] and case.package_version(v10) == "1.0"
+    assert case.schema_problems(v10) == [] and case.schema_problems(v10, "1.0") == []
+    # a 1.1-only association type is refused by the 1.0 schema, read by the 1.1 one
+    translated = copy.deepcopy(v11)
+    translated["CFAssociations"][0]["associationType"] = "isTranslationOf"
+    assert case.schema_problems(translated) == []
+    assert any("isTranslationOf" in p for p in case.schema_problems(translated, "1.0"))
+    with pytest.raises(case.CaseError, match="isTranslationOf"):
+        case.import_package(translated)  # valid 1.1, but nothing Learnloop can represent
+    one = case_io.import_case_folder(json.dumps(v11), tmp_path / "v11")
+    zero = case_io.import_case_folder(json.dumps(v10), tmp_path / "v10")
+    assert one.model_dump() == zero.model_dump()
+    with pytest.raises(ValueError):
+        case.export_package(PACK, base_uri="https://x.example/case", now=NOW, version="2.0")
+
+
 def test_round_trip_keeps_the_framework(tmp_path: Path) -> None:
     draft = case_io.import_case_folder(json.dumps(_export()), tmp_path / "draft")
     assert draft.meta.id == PACK.meta.id and draft.meta.name == PACK.meta.name
