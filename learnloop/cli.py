@@ -149,6 +149,7 @@ def export(
     base_uri: str = typer.Option(
         "https://learnloop.invalid/case", "--base-uri", help="case: where ids resolve"
     ),
+    case_version: str = typer.Option("1.1", "--case-version", help="case: CASE 1.1 or 1.0"),
 ) -> None:
     """Write the active pack as a pack folder that `learnloop import` reads back unchanged, or
     its framework as a CASE CFPackage (--format case) or Moodle competency CSV (moodle-csv)."""
@@ -168,7 +169,8 @@ def export(
 
         ctx = _ctx()
         if format == "case":
-            text = json.dumps(case_io.export_case(ctx, None, base_uri), ensure_ascii=False, indent=1)
+            package = case_io.export_case(ctx, None, base_uri, case_version)
+            text = json.dumps(package, ensure_ascii=False, indent=1)
         else:
             text = case_io.moodle_csv(ctx, None)
         directory.write_text(text, encoding="utf-8")
@@ -273,7 +275,7 @@ def worker(
         maintain(ctx, started=float("-inf"))
         typer.echo(f"ran {queue.run_due(ctx)} due jobs")
         return
-    backend = "procrastinate (PostgreSQL)" if queue.is_postgres(ctx) else "polling (SQLite)"
+    backend = "LISTEN/NOTIFY, SKIP LOCKED (PostgreSQL)" if queue.is_postgres(ctx) else "polling (SQLite)"
     typer.echo(f"job worker running: {backend}; Ctrl-C stops it")
     sys.stdout.flush()
     running = Worker(ctx, concurrency=concurrency).start()

@@ -85,10 +85,15 @@ def delete_platform(
 
 @router.get("/case")
 def case_export(
-    request: Request, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+    request: Request,
+    version: str = "1.1",
+    user: CurrentUser = Depends(api_user),
+    ctx: AppContext = Depends(get_ctx),
 ) -> JSONResponse:
-    """Instructors and managers: the active framework as a CASE 1.0 CFPackage."""
-    return JSONResponse(case_io.export_case(ctx, user, str(request.base_url).rstrip("/") + "/case"))
+    """Instructors and managers: the active framework as a CASE 1.1 CFPackage (``?version=1.0``:
+    CASE 1.0)."""
+    base = str(request.base_url).rstrip("/") + "/case"
+    return JSONResponse(case_io.export_case(ctx, user, base, version))
 
 
 @router.post("/case/import", response_model=case_io.CaseDraft)

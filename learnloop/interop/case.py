@@ -75,9 +75,7 @@ def schema_problems(package: Any, version: str | None = None) -> list[str]:
     from jsonschema import Draft7Validator, Draft202012Validator
 
     version = version or package_version(package)
-    validator = (
-        Draft202012Validator(schema("1.1")) if version == "1.1" else Draft7Validator(schema("1.0"))
-    )
+    validator = Draft202012Validator(schema("1.1")) if version == "1.1" else Draft7Validator(schema("1.0"))
     out = []
     for error in sorted(validator.iter_errors(package), key=lambda e: list(e.absolute_path)):
         out.append(f"{error.json_path}: {error.message[:300]}")

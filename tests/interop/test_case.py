@@ -153,7 +153,12 @@ def test_case_and_moodle_over_the_api(client: TestClient, ctx: AppContext) -> No
     teacher, learner = _login(client, "instructor@x.example"), _login(client, "learner@x.example")
     assert client.get("/api/v1/interop/case", headers=learner).status_code == 403
     got = client.get("/api/v1/interop/case", headers=teacher)
-    assert got.status_code == 200 and case.schema_problems(got.json()) == []
+    assert got.status_code == 200 and case.schema_problems(got.json(), "1.1") == []
+    old = client.get("/api/v1/interop/case?version=1.0", headers=teacher)
+    assert old.status_code == 200 and case.package_version(old.json()) == "1.0"
+    assert case.schema_problems(old.json(), "1.0") == []
+    unknown = client.get("/api/v1/interop/case?version=9", headers=teacher)
+    assert unknown.status_code == 422 and "1.1" in unknown.text
     draft = client.post("/api/v1/interop/case/import", content=got.content, headers=teacher)
     assert draft.status_code == 200 and draft.json()["skills"] == len(PACK.skills)
     cyclic = _with_association(got.json(), "precedes", "apps.rag", "basics.tokens")
@@ -173,7 +178,11 @@ def test_cli_exports_and_imports_case(tmp_path: Path, cli) -> None:  # type: ign
     out = tmp_path / "framework.json"
     done = cli(["export", "--format", "case", str(out)])
     assert done.exit_code == 0, done.output
-    assert case.schema_problems(json.loads(out.read_text())) == []
+    assert case.schema_problems(json.loads(out.read_text()), "1.1") == []
+    old = tmp_path / "framework-1.0.json"
+    assert cli(["export", "--format", "case", "--case-version", "1.0", str(old)]).exit_code == 0
+    assert case.package_version(json.loads(old.read_text())) == "1.0"
+    assert cli(["export", "--format", "case", "--case-version", "3", str(old)]).exit_code == 2
     drafted = cli(["import", "--format", "case", str(out), "--out", str(tmp_path / "draft")])
     assert drafted.exit_code == 0, drafted.output
     assert load_pack(tmp_path / "draft").meta.id == PACK.meta.id
