@@ -160,7 +160,7 @@ def export(
 
         data, skipped = export_qti(_ctx(), None)
         directory.write_bytes(data)
-        typer.echo(f"wrote the items (QTI 3.0) to {directory}; not exported (code): {len(skipped)}")
+        typer.echo(f"wrote the items (QTI 3.0) to {directory}; not exported: {len(skipped)}")
         return
     if format in ("case", "moodle-csv"):
         import json

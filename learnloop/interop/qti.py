@@ -2,10 +2,17 @@
 
 Choice items become ``qti-choice-interaction``, numeric items ``qti-text-entry-interaction``
 with a float response (tolerance in ``qti-equal``), text items ``qti-extended-text-interaction``
-(reference answers as the correct response; scored by people or Learnloop's grader). The
-explanation is a ``qti-modal-feedback``. What QTI has no element for (skills, difficulty,
-minutes, unit, hints, rubric criteria with keywords) goes in ``qti-rubric-block`` elements for
-the author view (``use="learnloop-..."``), which other tools show to authors or ignore.
+(reference answers as the correct response; scored by people or Learnloop's grader), code
+items a preformatted ``qti-extended-text-interaction`` whose default value is the starter and
+correct response the solution, with the language and the cases (JSON) in a scorer's rubric
+block (``use="ext:learnloop-code"``): other tools show it as an essay in code, Learnloop's
+importer reads it back as the code item. The explanation is a ``qti-modal-feedback``. What QTI
+has no element for (skills, difficulty, minutes, unit, hints, rubric criteria with keywords) goes
+in ``qti-rubric-block`` elements with QTI 3.0's extension form of ``use``
+(``use="ext:learnloop-..."``), which other tools show to authors or scorers, or ignore.
+
+Every exported item is valid against the 1EdTech QTI 3.0 ASI XSD shipped in
+``schemas/qti3/`` (``validate_item``; see the README there for which file and why).
 
 A package is a zip with ``imsmanifest.xml`` (IMS Content Packaging, resource type
 ``imsqti_item_xmlv3p0``) and one XML file per item. Reading is defensive: no DTDs or entities
@@ -16,8 +23,11 @@ and only the interactions above (anything else is refused, by file).
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -26,6 +36,9 @@ from defusedxml import ElementTree as SafeET
 QTI_NS = "http://www.imsglobal.org/xsd/imsqtiasi_v3p0"
 CP_NS = "http://www.imsglobal.org/xsd/qti/qtiv3p0/imscp_v1p1"
 RESOURCE_TYPE = "imsqti_item_xmlv3p0"
+KINDS = ("choice", "numeric", "text", "code")
+#: the 1EdTech QTI 3.0 ASI XSD (see schemas/qti3/README.md for which file and why)
+XSD = Path(__file__).with_name("schemas") / "qti3" / "qtiv3p0" / "imsqti_asiv3p0_sbacv1p0_v1p0.xsd"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SUPPORTED = ("qti-choice-interaction", "qti-text-entry-interaction", "qti-extended-text-interaction")
 #: every interaction element of QTI 3.0; only SUPPORTED are read
@@ -70,10 +83,17 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
+def _meta_block(body: ET.Element, use: str, view: str) -> ET.Element:
+    """A ``qti-rubric-block`` for Learnloop's own fields (``use="ext:learnloop-..."``, the QTI
+    3.0 extension form) and the content body that holds them."""
+    return _sub(_sub(body, "qti-rubric-block", use=f"ext:{use}", view=view), "qti-content-body")
+
+
 def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
-    """One item (a ``content.models.Item`` dumped to a dict) as a qti-assessment-item."""
+    """One item (a ``content.models.Item`` dumped to a dict) as a qti-assessment-item, valid
+    against the 1EdTech QTI 3.0 ASI XSD (``validate_item``)."""
     kind = item["kind"]
-    if kind not in ("choice", "numeric", "text"):
+    if kind not in KINDS:
         raise QtiError([f"{item['id']}: {kind} items have no QTI form here"])
     root = ET.Element(
         _q("qti-assessment-item"),
@@ -85,24 +105,29 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
             XML_LANG: language,
         },
     )
-    base = {"choice": "identifier", "numeric": "float", "text": "string"}[kind]
+    base = {"choice": "identifier", "numeric": "float", "text": "string", "code": "string"}[kind]
     response = _sub(
         root, "qti-response-declaration", identifier="RESPONSE", cardinality="single", base_type=base
     )
+    if kind == "code" and item.get("starter"):
+        _sub(_sub(response, "qti-default-value"), "qti-value", item["starter"])
     correct = _sub(response, "qti-correct-response")
     if kind == "choice":
         _sub(correct, "qti-value", item["key"])
     elif kind == "numeric":
         _sub(correct, "qti-value", _num(item["answer"]))
+    elif kind == "code":
+        _sub(correct, "qti-value", item.get("solution") or "")
     else:
         response.set("cardinality", "multiple")
         for ref in item.get("reference_answers") or []:
             _sub(correct, "qti-value", ref)
+        if not len(correct):
+            response.remove(correct)
     _sub(root, "qti-outcome-declaration", identifier="SCORE", cardinality="single", base_type="float")
     _sub(root, "qti-outcome-declaration", identifier="FEEDBACK", cardinality="single", base_type="identifier")
     body = _sub(root, "qti-item-body")
-    meta = _sub(body, "qti-rubric-block", use="learnloop-meta", view="author")
-    fields = _sub(meta, "dl")
+    fields = _sub(_meta_block(body, "learnloop-meta", "author"), "dl")
     for name in ("skills", "difficulty", "minutes", "unit", "tolerance", "pass_fraction"):
         value = item.get(name)
         if value is None:
@@ -115,7 +140,7 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
             if name == "skills"
             else (_num(value) if isinstance(value, float | int) else str(value)),
         )
-    hints = _sub(_sub(body, "qti-rubric-block", use="learnloop-hints", view="author"), "ol")
+    hints = _sub(_meta_block(body, "learnloop-hints", "author"), "ol")
     for hint in item.get("hints") or []:
         _sub(hints, "li", hint)
     if kind == "choice":
@@ -125,15 +150,34 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
             _sub(interaction, "qti-simple-choice", text, identifier=key)
     elif kind == "numeric":
         _sub(body, "p", item["stem"])
-        _sub(body, "qti-text-entry-interaction", response_identifier="RESPONSE")
-    else:
-        criteria = _sub(_sub(body, "qti-rubric-block", use="learnloop-rubric", view="scorer"), "ul")
+        _sub(_sub(body, "div"), "qti-text-entry-interaction", response_identifier="RESPONSE")
+    elif kind == "text":
+        criteria = _sub(_meta_block(body, "learnloop-rubric", "scorer"), "ul")
         for c in item.get("rubric") or []:
-            li = _sub(criteria, "li", c["description"])
-            li.set("data-id", c["id"])
-            li.set("data-points", _num(c.get("points", 1.0)))
-            li.set("data-keywords", "|".join(c.get("keywords") or []))
+            entry = _sub(_sub(criteria, "li"), "dl")
+            for term, value in (
+                ("id", c["id"]),
+                ("points", _num(c.get("points", 1.0))),
+                ("keywords", "|".join(c.get("keywords") or [])),
+                ("description", c["description"]),
+            ):
+                _sub(entry, "dt", term)
+                _sub(entry, "dd", value)
         interaction = _sub(body, "qti-extended-text-interaction", response_identifier="RESPONSE")
+        _sub(interaction, "qti-prompt", item["stem"])
+    else:
+        # a code item: Learnloop's judge runs the cases; other tools see an extended text
+        # interaction (preformatted) with the starter as its default value, and scorers see the
+        # language and the cases (JSON) in a rubric block
+        code = {
+            "language": item.get("language") or "python",
+            "cases": item.get("cases") or [],
+        }
+        block = _meta_block(body, "learnloop-code", "scorer")
+        _sub(block, "pre", json.dumps(code, ensure_ascii=False, indent=1, sort_keys=True))
+        interaction = _sub(
+            body, "qti-extended-text-interaction", response_identifier="RESPONSE", format="preformatted"
+        )
         _sub(interaction, "qti-prompt", item["stem"])
     processing = _sub(root, "qti-response-processing")
     if kind in ("choice", "numeric"):
@@ -154,15 +198,40 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
         "EXPLANATION",
         base_type="identifier",
     )
-    _sub(
+    feedback = _sub(
         root,
         "qti-modal-feedback",
-        item["explanation"],
         outcome_identifier="FEEDBACK",
         identifier="EXPLANATION",
         show_hide="show",
     )
+    _sub(_sub(feedback, "qti-content-body"), "p", item["explanation"])
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+@lru_cache(maxsize=1)
+def _schema() -> Any:
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(str(XSD), parser))
+
+
+def validate_item(data: bytes, name: str = "item") -> list[str]:
+    """What the 1EdTech QTI 3.0 ASI XSD (shipped in ``schemas/qti3/``) says is wrong with one
+    qti-assessment-item, each as ``name:line: message``; [] when it is valid. The XML is parsed
+    without DTDs, entities or network."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        doc = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        return [f"{name}:{exc.lineno}: not well-formed XML ({exc.msg})"]
+    schema = _schema()
+    if schema.validate(doc):
+        return []
+    return [f"{name}:{e.line}: {e.message[:300]}" for e in schema.error_log]
 
 
 def manifest_xml(item_ids: list[str]) -> bytes:
@@ -183,8 +252,9 @@ def manifest_xml(item_ids: list[str]) -> bytes:
 
 
 def export_package(items: list[dict[str, Any]], language: str = "en") -> tuple[bytes, list[str]]:
-    """A zip of the choice, numeric and text items; returns it and the ids left out (code)."""
-    kept = [i for i in items if i["kind"] in ("choice", "numeric", "text")]
+    """A zip of the items (all four kinds); returns it and the ids of any it left out (kinds
+    QTI has no form for here)."""
+    kept = [i for i in items if i["kind"] in KINDS]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("imsmanifest.xml", manifest_xml([i["id"] for i in kept]))
@@ -224,6 +294,39 @@ def _text(el: ET.Element | None) -> str:
     return "".join(el.itertext()).strip() if el is not None else ""
 
 
+def _raw(el: ET.Element) -> str:
+    """An element's text exactly (code keeps its indentation and final newline)."""
+    return "".join(el.itertext())
+
+
+def _criterion(li: ET.Element, r: _Reader) -> dict[str, Any]:
+    """A rubric criterion from its ``li``: a ``dl`` of id, points, keywords and description,
+    or (packages from Learnloop before 2026-12) ``data-*`` attributes and the text."""
+    dl = li.find(_q("dl"))
+    if dl is None:
+        fields = {
+            "id": li.get("data-id", ""),
+            "points": li.get("data-points", "1"),
+            "keywords": li.get("data-keywords") or "",
+            "description": _text(li),
+        }
+    else:
+        terms = [_text(t) for t in dl.findall(_q("dt"))]
+        values = [_text(d) for d in dl.findall(_q("dd"))]
+        fields = dict(zip(terms, values, strict=False))
+    try:
+        points = float(fields.get("points") or 1)
+    except ValueError:
+        r.fail(f"rubric criterion {fields.get('id', '')!r}: points is not a number")
+        points = 1.0
+    return {
+        "id": fields.get("id", ""),
+        "description": fields.get("description", ""),
+        "points": points,
+        "keywords": [k for k in (fields.get("keywords") or "").split("|") if k],
+    }
+
+
 def read_item(data: bytes, name: str) -> dict[str, Any] | None:
     """An item dict (for ``content.models.Item``) from one qti-assessment-item, or None with
     the problems raised as ``QtiError``."""
@@ -242,8 +345,9 @@ def read_item(data: bytes, name: str) -> dict[str, Any] | None:
     if len(found) != 1:
         raise QtiError([f"{name}: exactly one interaction is needed, found {len(found)}"])
     item: dict[str, Any] = {"id": root.get("identifier", "")}
+    code: dict[str, Any] | None = None
     for block in root.iter(_q("qti-rubric-block")):
-        use = block.get("use")
+        use = (block.get("use") or "").removeprefix("ext:")
         if use == "learnloop-meta":
             terms = [_text(t) for t in block.iter(_q("dt"))]
             values = [_text(d) for d in block.iter(_q("dd"))]
@@ -260,16 +364,20 @@ def read_item(data: bytes, name: str) -> dict[str, Any] | None:
         elif use == "learnloop-hints":
             item["hints"] = [_text(li) for li in block.iter(_q("li"))]
         elif use == "learnloop-rubric":
-            item["rubric"] = [
-                {
-                    "id": li.get("data-id", ""),
-                    "description": _text(li),
-                    "points": float(li.get("data-points", "1") or 1),
-                    "keywords": [k for k in (li.get("data-keywords") or "").split("|") if k],
-                }
-                for li in block.iter(_q("li"))
-            ]
-    correct = [_text(v) for v in root.iter(_q("qti-value")) if v is not None]
+            item["rubric"] = [_criterion(li, r) for li in block.iter(_q("li"))]
+        elif use == "learnloop-code":
+            try:
+                loaded = json.loads(_text(block.find(f".//{_q('pre')}")))
+            except ValueError as exc:
+                r.fail(f"the learnloop-code block is not JSON ({exc})")
+                continue
+            if not isinstance(loaded, dict):
+                r.fail("the learnloop-code block is not a JSON object")
+                continue
+            code = loaded
+    response = next(root.iter(_q("qti-response-declaration")), None)
+    correct_el = response.find(_q("qti-correct-response")) if response is not None else None
+    correct = [_text(v) for v in correct_el.iter(_q("qti-value"))] if correct_el is not None else []
     interaction = found[0]
     if interaction == "qti-choice-interaction":
         el = next(root.iter(_q("qti-choice-interaction")))
@@ -279,16 +387,29 @@ def read_item(data: bytes, name: str) -> dict[str, Any] | None:
         item["key"] = correct[0] if correct else None
     elif interaction == "qti-text-entry-interaction":
         item["kind"] = "numeric"
-        item["stem"] = " ".join(_text(p) for p in next(root.iter(_q("qti-item-body"))).findall(_q("p")))
+        body = next(root.iter(_q("qti-item-body")))
+        item["stem"] = " ".join(t for t in (_text(p) for p in body.findall(_q("p"))) if t)
         try:
             item["answer"] = float(correct[0]) if correct else None
         except ValueError:
             r.fail("the correct response is not a number")
     else:
         el = next(root.iter(_q("qti-extended-text-interaction")))
-        item["kind"] = "text"
         item["stem"] = _text(el.find(_q("qti-prompt")))
-        item["reference_answers"] = correct
+        if code is not None:
+            item["kind"] = "code"
+            item["language"] = code.get("language")
+            item["cases"] = code.get("cases")
+            default = response.find(_q("qti-default-value")) if response is not None else None
+            starter = [_raw(v) for v in default.iter(_q("qti-value"))] if default is not None else []
+            if starter:
+                item["starter"] = starter[0]
+            solution = [_raw(v) for v in correct_el.iter(_q("qti-value"))] if correct_el is not None else []
+            if solution and solution[0]:
+                item["solution"] = solution[0]
+        else:
+            item["kind"] = "text"
+            item["reference_answers"] = correct
     feedback = root.find(_q("qti-modal-feedback"))
     item["explanation"] = _text(feedback)
     if r.problems:

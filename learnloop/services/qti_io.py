@@ -1,4 +1,4 @@
-"""Items as QTI 3.0 packages: export of the active pack's choice, numeric and text items, and
+"""Items as QTI 3.0 packages: export of the active pack's items (all four kinds), and
 import of a package as checked items (nothing stored: authors add them to a pack).
 Translation and the defensive reading are in ``interop/qti.py``."""
 
@@ -21,7 +21,7 @@ class QtiImport(BaseModel):
 
 
 def export_qti(ctx: AppContext, user: CurrentUser | None) -> tuple[bytes, list[str]]:
-    """The zip, and the ids of the items QTI export leaves out (code items)."""
+    """The zip (every item kind, code included), and the ids of any items it left out."""
     if user is not None:
         user.require("instructor")
     with ctx.session() as session:

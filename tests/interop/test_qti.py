@@ -1,5 +1,6 @@
-"""QTI 3.0: choice, numeric and text items out as a package and back with every exported field;
-unsupported interactions, DTDs/entities (XXE), zip bombs and unsafe paths refused by file."""
+"""QTI 3.0: choice, numeric, text and code items out as a package valid against the 1EdTech QTI
+3.0 ASI XSD and back with every exported field; unsupported interactions, DTDs/entities (XXE),
+zip bombs and unsafe paths refused by file."""
 
 from __future__ import annotations
 
@@ -41,19 +42,38 @@ def _package() -> dict[str, bytes]:
 
 def test_round_trip_keeps_every_exported_field(ctx: AppContext) -> None:
     data, skipped = qti_io.export_qti(ctx, None)
-    assert skipped == [i.id for i in PACK.items if i.kind == "code"]
+    assert skipped == []
     items = qti_io.import_qti(ctx, None, data)
-    originals = [i for i in PACK.items if i.kind != "code"]
-    assert {i.kind for i in originals} == {"choice", "numeric", "text"}
-    assert [i.model_dump() for i in items] == [i.model_dump() for i in originals]
+    assert {i.kind for i in PACK.items} == {"choice", "numeric", "text", "code"}
+    assert [i.model_dump() for i in items] == [i.model_dump() for i in PACK.items]
     members = _package()
-    assert set(members) == {"imsmanifest.xml", *(f"items/{i.id}.xml" for i in originals)}
+    assert set(members) == {"imsmanifest.xml", *(f"items/{i.id}.xml" for i in PACK.items)}
     choice = members["items/apps.rag.why.xml"].decode()
     assert 'xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0"' in choice
     assert "<qti-choice-interaction" in choice and "<qti-modal-feedback" in choice
     assert "<qti-text-entry-interaction" in members["items/basics.tokens.cost.xml"].decode()
     assert "<qti-extended-text-interaction" in members["items/basics.tokens.window.xml"].decode()
+    code = members["items/basics.prompts.code.xml"].decode()
+    assert '<qti-extended-text-interaction response-identifier="RESPONSE" format="preformatted"' in code
+    assert 'use="ext:learnloop-code"' in code and "<qti-default-value>" in code
     assert b"imsqti_item_xmlv3p0" in members["imsmanifest.xml"]
+
+
+def test_every_exported_item_is_valid_against_the_qti_3_xsd() -> None:
+    members = _package()
+    items = {n: d for n, d in members.items() if n.startswith("items/")}
+    assert len(items) == len(PACK.items)
+    for name, data in items.items():
+        assert qti.validate_item(data, name) == [], name
+    # the XSD really checks: what QTI 3.0 does not allow is reported with file and line
+    choice = items["items/apps.rag.why.xml"]
+    no_id = choice.replace(b' identifier="apps.rag.why"', b"", 1)
+    assert any("identifier" in p and p.startswith("x.xml:") for p in qti.validate_item(no_id, "x.xml"))
+    bare = choice.replace(b'use="ext:learnloop-hints"', b'use="learnloop-hints"')
+    assert any("'use'" in p for p in qti.validate_item(bare, "x.xml"))
+    loose = choice.replace(b"<qti-modal-feedback", b"<qti-modal-feedback data-x='1'")
+    assert qti.validate_item(loose, "x.xml") != []
+    assert qti.validate_item(b"<qti-assessment-item", "x.xml")[0].startswith("x.xml:1: not well-formed")
 
 
 def _refused(ctx: AppContext, members: dict[str, bytes] | bytes, *needles: str) -> list[str]:
@@ -113,9 +133,7 @@ def test_qti_over_the_api(client: TestClient, ctx: AppContext) -> None:
     got = client.get("/api/v1/interop/qti", headers=teacher)
     assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
     back = client.post("/api/v1/interop/qti/import", content=got.content, headers=teacher)
-    assert back.status_code == 200 and len(back.json()["items"]) == len(
-        [i for i in PACK.items if i.kind != "code"]
-    )
+    assert back.status_code == 200 and len(back.json()["items"]) == len(PACK.items)
     members = _package()
     xxe = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
     bad = client.post(
@@ -135,7 +153,7 @@ def test_cli_exports_and_imports_qti(tmp_path: Path, cli) -> None:  # type: igno
     back = cli(["import", "--format", "qti", str(package), "--out", str(out)])
     assert back.exit_code == 0, back.output
     items = [Item.model_validate(i) for i in yaml.safe_load(out.read_text())]
-    assert [i.id for i in items] == [i.id for i in PACK.items if i.kind != "code"]
+    assert [i.id for i in items] == [i.id for i in PACK.items]
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(_zip({"imsmanifest.xml": b"\0" * 3_000_000}))
     refused = cli(["import", "--format", "qti", str(bomb), "--out", str(tmp_path / "x.yaml")])
