@@ -21,6 +21,7 @@ fi
 
 source "$(dirname "$0")/_sandbox.sh"
 source "$(dirname "$0")/_ralph.sh"
+source "$(dirname "$0")/_interop_peers.sh"
 source "$(dirname "$0")/_axe.sh"
 
 # A throw-away PostgreSQL cluster on a free loopback port, stopped when the tests end.

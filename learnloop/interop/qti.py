@@ -73,7 +73,7 @@ def _q(tag: str) -> str:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    el = ET.SubElement(parent, _q(tag), {k.replace("_", "-"): v for k, v in attrs.items()})
+    el = ET.SubElement(parent, _q(tag), {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()})
     if text is not None:
         el.text = text
     return el
@@ -127,7 +127,7 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
     _sub(root, "qti-outcome-declaration", identifier="SCORE", cardinality="single", base_type="float")
     _sub(root, "qti-outcome-declaration", identifier="FEEDBACK", cardinality="single", base_type="identifier")
     body = _sub(root, "qti-item-body")
-    fields = _sub(_meta_block(body, "learnloop-meta", "author"), "dl")
+    fields = _sub(_meta_block(body, "learnloop-meta", "author"), "dl", class_="learnloop-meta")
     for name in ("skills", "difficulty", "minutes", "unit", "tolerance", "pass_fraction"):
         value = item.get(name)
         if value is None:
@@ -140,7 +140,7 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
             if name == "skills"
             else (_num(value) if isinstance(value, float | int) else str(value)),
         )
-    hints = _sub(_meta_block(body, "learnloop-hints", "author"), "ol")
+    hints = _sub(_meta_block(body, "learnloop-hints", "author"), "ol", class_="learnloop-hints")
     for hint in item.get("hints") or []:
         _sub(hints, "li", hint)
     if kind == "choice":
@@ -152,7 +152,7 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
         _sub(body, "p", item["stem"])
         _sub(_sub(body, "div"), "qti-text-entry-interaction", response_identifier="RESPONSE")
     elif kind == "text":
-        criteria = _sub(_meta_block(body, "learnloop-rubric", "scorer"), "ul")
+        criteria = _sub(_meta_block(body, "learnloop-rubric", "scorer"), "ul", class_="learnloop-rubric")
         for c in item.get("rubric") or []:
             entry = _sub(_sub(criteria, "li"), "dl")
             for term, value in (
@@ -174,7 +174,12 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
             "cases": item.get("cases") or [],
         }
         block = _meta_block(body, "learnloop-code", "scorer")
-        _sub(block, "pre", json.dumps(code, ensure_ascii=False, indent=1, sort_keys=True))
+        _sub(
+            block,
+            "pre",
+            json.dumps(code, ensure_ascii=False, indent=1, sort_keys=True),
+            class_="learnloop-code",
+        )
         interaction = _sub(
             body, "qti-extended-text-interaction", response_identifier="RESPONSE", format="preformatted"
         )
@@ -294,6 +299,19 @@ def _text(el: ET.Element | None) -> str:
     return "".join(el.itertext()).strip() if el is not None else ""
 
 
+def _block_use(block: ET.Element) -> str:
+    """Which Learnloop block a ``qti-rubric-block`` is: its ``use`` (``ext:learnloop-...``), or,
+    where a converter dropped ``use`` (QTI 2.1 has none), the ``class`` of its content."""
+    use = (block.get("use") or "").removeprefix("ext:")
+    if use.startswith("learnloop-"):
+        return use
+    for el in block.iter():
+        for name in (el.get("class") or "").split():
+            if name.startswith("learnloop-"):
+                return name
+    return use
+
+
 def _raw(el: ET.Element) -> str:
     """An element's text exactly (code keeps its indentation and final newline)."""
     return "".join(el.itertext())
@@ -347,7 +365,7 @@ def read_item(data: bytes, name: str) -> dict[str, Any] | None:
     item: dict[str, Any] = {"id": root.get("identifier", "")}
     code: dict[str, Any] | None = None
     for block in root.iter(_q("qti-rubric-block")):
-        use = (block.get("use") or "").removeprefix("ext:")
+        use = _block_use(block)
         if use == "learnloop-meta":
             terms = [_text(t) for t in block.iter(_q("dt"))]
             values = [_text(d) for d in block.iter(_q("dd"))]

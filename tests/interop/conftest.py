@@ -105,3 +105,14 @@ def cli(ctx, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
     yield run
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def peers() -> Path:
+    """The test-only environment of independent implementations (openbadgeslib, Citolab's
+    qti-convert), installed by scripts/_interop_peers.sh; its python runs our check scripts."""
+    venv = Path(os.environ.get("LEARNLOOP_TEST_INTEROP_PEERS", ROOT / ".venv-interop"))
+    python = venv / "bin" / "python"
+    if not python.exists():
+        need("the interop peers are not installed: run scripts/_interop_peers.sh (scripts/test.sh does)")
+    return python
