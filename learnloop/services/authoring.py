@@ -8,6 +8,12 @@ instructor's organisation only: it is an overlay on the shared pack
 (``AppContext.active_pack(session, org_id)``), served to that organisation's learners and
 listed in its item bank and reports, never another's. Drafts are de-duplicated against that
 organisation's view of the bank and its own pending drafts.
+
+An organisation may require a second reviewer (``OrgAuthoringPolicy.second_review``, set by its
+admins): then a draft is published only by an instructor or admin of the organisation who did
+not write its current version (``edited_by``, else ``created_by``: who asked for the draft).
+A reviewer who wants changes saves them for review (``save_edits``), which makes them the
+writer of the new version, so someone else approves it; nobody publishes their own words alone.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy import delete, select
 
 from learnloop.content.models import Item, ItemText, Lesson, Pack, Translation
 from learnloop.content.translations import missing_texts, overlay_mismatches
-from learnloop.errors import Conflict, InvalidInput, NotFound
+from learnloop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.llm.authoring import (
     DRAFT_SCHEMA,
@@ -37,7 +43,7 @@ from learnloop.llm.providers.base import ChatRequest, Completion
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.llm_usage import gateway_for
-from learnloop.store.models import ItemAnalysisRun, ItemDraft, UtcDateTime, utcnow
+from learnloop.store.models import ItemAnalysisRun, ItemDraft, OrgAuthoringPolicy, User, UtcDateTime, utcnow
 
 MAX_DRAFTS = 10
 
@@ -55,6 +61,11 @@ class DraftView(BaseModel):
     created_at: UtcDateTime
     #: a template draft (no model): the fields where an author still has to write (‹markers›)
     to_complete: list[str] = []
+    created_by: int | None = None
+    #: who wrote the current version (saved its edits, else asked for the draft) and their name
+    writer_id: int | None = None
+    writer_name: str = ""
+    reviewed_by: int | None = None
 
 
 class GenerationResult(BaseModel):
@@ -64,7 +75,8 @@ class GenerationResult(BaseModel):
     notices: list[str]
 
 
-def _view(row: ItemDraft) -> DraftView:
+def _view(row: ItemDraft, names: dict[int, str] | None = None) -> DraftView:
+    writer = _writer(row)
     return DraftView(
         id=row.id,
         skill_id=row.skill_id,
@@ -77,7 +89,42 @@ def _view(row: ItemDraft) -> DraftView:
         status=row.status,
         created_at=row.created_at,
         to_complete=placeholders(row.item) if row.status == "pending" else [],
+        created_by=row.created_by,
+        writer_id=writer,
+        writer_name=(names or {}).get(writer, ""),
+        reviewed_by=row.reviewed_by,
     )
+
+
+def _writer(row: ItemDraft) -> int:
+    """Who wrote the draft's current version: whoever saved its last edits, else who asked for it."""
+    return row.edited_by if row.edited_by is not None else row.created_by
+
+
+def _requires_second_review(session: Any, org_id: int) -> bool:
+    policy = session.get(OrgAuthoringPolicy, org_id)
+    return bool(policy and policy.second_review)
+
+
+def second_review_required(ctx: AppContext, user: CurrentUser) -> bool:
+    """Whether the user's organisation publishes a draft only after a second person's review."""
+    user.require("instructor", "admin")
+    with ctx.session() as session:
+        return _requires_second_review(session, user.org_id)
+
+
+def set_second_review(ctx: AppContext, admin: CurrentUser, required: bool) -> bool:
+    """Turn the organisation's second-reviewer rule on or off (admins)."""
+    admin.require("admin")
+    with ctx.session() as session:
+        policy = session.get(OrgAuthoringPolicy, admin.org_id)
+        if policy is None:
+            policy = OrgAuthoringPolicy(org_id=admin.org_id)
+            session.add(policy)
+        policy.second_review = bool(required)
+        policy.updated_at = utcnow()
+        session.flush()
+        return policy.second_review
 
 
 def _languages(pack: Pack) -> list[str]:
@@ -184,7 +231,7 @@ def generate_drafts(ctx: AppContext, user: CurrentUser, skill_id: str, count: in
             rows.append(row)
         session.flush()
         return GenerationResult(
-            drafts=[_view(r) for r in rows],
+            drafts=[_view(r, {user.id: user.name}) for r in rows],
             duplicates_dropped=len(dropped),
             problems=problems,
             notices=notices,
@@ -206,7 +253,13 @@ def drafts(ctx: AppContext, user: CurrentUser, status: str = "pending") -> list[
             .scalars()
             .all()
         )
-        return [_view(r) for r in rows]
+        writers = {_writer(r) for r in rows}
+        names = dict(
+            session.execute(
+                select(User.id, User.name).where(User.id.in_(writers), User.org_id == user.org_id)
+            ).all()
+        )
+        return [_view(r, names) for r in rows]
 
 
 def _own_draft(session: Any, user: CurrentUser, draft_id: int) -> ItemDraft:
@@ -276,35 +329,87 @@ def _check_draft(active: ActivePack, document: dict[str, Any], lesson_texts: lis
     return item
 
 
-def approve(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str | None = None) -> DraftView:
-    """Publish a draft (as edited by the instructor) to the instructor's organisation: its
-    learners are served it from now on, no other organisation's are."""
+def _edited(row: ItemDraft, edited_yaml: str | None) -> dict[str, Any]:
+    """The draft's document as the instructor edited it (the stored one when nothing was sent)."""
+    if edited_yaml is None or not edited_yaml.strip():
+        return dict(row.item)
+    try:
+        edited = yaml.safe_load(edited_yaml)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = _(" (line %(line)d)") % {"line": mark.line + 1} if mark is not None else ""
+        raise InvalidInput(_("The edited item is not valid YAML.") + where) from None
+    if not isinstance(edited, dict):
+        raise InvalidInput(_("The edited item must be a YAML mapping."))
+    return edited
+
+
+def _lesson_texts(active: ActivePack, skill_id: str) -> list[str]:
+    """The titles and bodies of the skill's lessons in every language (not to be copied)."""
+    return [
+        text
+        for lesson in active.pack.lessons_for_skill(skill_id)
+        for language in (None, *_languages(active.pack))
+        for localized in [active.localized(language).pack.lesson(lesson.id) if language else lesson]
+        for text in (localized.title, localized.body)
+    ]
+
+
+def _same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return {k: v for k, v in a.items() if k != "id"} == {k: v for k, v in b.items() if k != "id"}
+
+
+def save_edits(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str) -> DraftView:
+    """Save an instructor's edits to a pending draft for review: checked as an approval is (a
+    saved version is ready to publish), and the saver becomes the writer of this version, whom
+    a required second reviewer must differ from."""
     user.require("instructor")
     with ctx.session() as session:
         row = _own_draft(session, user, draft_id)
-        document = dict(row.item)
-        if edited_yaml is not None and edited_yaml.strip():
-            try:
-                edited = yaml.safe_load(edited_yaml)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = _(" (line %(line)d)") % {"line": mark.line + 1} if mark is not None else ""
-                raise InvalidInput(_("The edited item is not valid YAML.") + where) from None
-            if not isinstance(edited, dict):
-                raise InvalidInput(_("The edited item must be a YAML mapping."))
-            document = edited
+        document = _edited(row, edited_yaml)
+        if _same_content(document, row.item):
+            raise InvalidInput(_("Nothing was changed: edit the item before saving it for review."))
+        active = ctx.active_pack(session, user.org_id)
+        _check_draft(
+            active,
+            {**document, "id": f"{row.skill_id}.authored-{row.id}"},
+            _lesson_texts(active, row.skill_id),
+        )
+        row.item = {**document, "id": row.item.get("id", document.get("id"))}
+        row.edited_by = user.id
+        session.flush()
+        return _view(row, {user.id: user.name})
+
+
+def approve(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str | None = None) -> DraftView:
+    """Publish a draft (as edited by the instructor) to the instructor's organisation: its
+    learners are served it from now on, no other organisation's are. Where the organisation
+    requires a second reviewer, the approver must not be the writer of the draft's version and
+    approves it unchanged (changes are saved for review first, ``save_edits``): 403 otherwise."""
+    user.require("instructor")
+    with ctx.session() as session:
+        row = _own_draft(session, user, draft_id)
+        document = _edited(row, edited_yaml)
+        if _requires_second_review(session, user.org_id):
+            if _writer(row) == user.id:
+                raise Forbidden(
+                    _(
+                        "Your organisation requires a second reviewer: you wrote this version of the "
+                        "draft, so another instructor or admin of your organisation must approve it."
+                    )
+                )
+            if not _same_content(document, row.item):
+                raise Forbidden(
+                    _(
+                        "Your organisation requires a second reviewer: save your changes for review "
+                        "(someone else then approves them), or approve the draft as it is."
+                    )
+                )
         document["id"] = f"{row.skill_id}.authored-{row.id}"
         active = ctx.active_pack(session, user.org_id)
         if document["id"] in active.items:
             raise Conflict(_("An item with this id is already in the pack."))
-        lesson_texts = [
-            text
-            for lesson in active.pack.lessons_for_skill(row.skill_id)
-            for language in (None, *_languages(active.pack))
-            for localized in [active.localized(language).pack.lesson(lesson.id) if language else lesson]
-            for text in (localized.title, localized.body)
-        ]
-        item = _check_draft(active, document, lesson_texts)
+        item = _check_draft(active, document, _lesson_texts(active, row.skill_id))
         stored = item.model_dump(mode="json", exclude_none=True)
         if document.get("translations"):
             stored["translations"] = document["translations"]

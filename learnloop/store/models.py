@@ -591,6 +591,8 @@ class ItemDraft(Base):
     #: pending | approved | rejected
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: who saved the current version's edits (0025); None: the version is ``created_by``'s
+    edited_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pack_row_id: Mapped[int | None] = mapped_column(Integer)
@@ -644,6 +646,16 @@ class OrgDataPolicy(Base):
     deprovision_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: whether SCIM ``active=false`` also schedules erasure (else only SCIM DELETE does)
     erase_on_deactivate: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgAuthoringPolicy(Base):
+    """An organisation's publishing rule for drafted items (``services/authoring.py``, 0025)."""
+
+    __tablename__ = "org_authoring_policies"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    #: a draft is published only when someone other than the writer of its version approves it
+    second_review: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

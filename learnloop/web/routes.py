@@ -17,6 +17,7 @@ from learnloop.i18n import _
 from learnloop.services import (
     answers,
     auth,
+    authoring,
     enrolment,
     guidance,
     item_bank,
@@ -327,7 +328,25 @@ def lesson_page(lesson_id: str, request: Request, ctx: AppContext = Depends(get_
 @router.get("/admin")
 def admin_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
-    return render(request, "admin.html", org=organisation.overview(ctx, user), roles=auth.ROLES)
+    return render(
+        request,
+        "admin.html",
+        org=organisation.overview(ctx, user),
+        roles=auth.ROLES,
+        second_review=authoring.second_review_required(ctx, user),
+    )
+
+
+@router.post("/admin/publishing")
+def admin_publishing(
+    request: Request, second_review: str = Form("", max_length=10), ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    """The organisation's publishing rule: drafts need a second reviewer (a checkbox)."""
+    user = page_user(request)
+    if second_review not in ("", "on"):
+        raise InvalidInput(_("Tick the box or leave it empty."))
+    authoring.set_second_review(ctx, user, second_review == "on")
+    return _redirect("/admin")
 
 
 @router.post("/admin/members/{user_id}")

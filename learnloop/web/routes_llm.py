@@ -164,6 +164,8 @@ def authoring_page(
         drafts=authoring.drafts(ctx, user, status),
         status=status,
         skills=skills,
+        second_review=authoring.second_review_required(ctx, user),
+        saved=request.query_params.get("saved", ""),
     )
 
 
@@ -190,9 +192,12 @@ def authoring_review(
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     user = page_user(request)
-    if action == "approve":
+    if action in ("approve", "save"):
         try:
-            authoring.approve(ctx, user, draft_id, item_yaml or None)
+            if action == "save":
+                authoring.save_edits(ctx, user, draft_id, item_yaml)
+            else:
+                authoring.approve(ctx, user, draft_id, item_yaml or None)
         except LearnloopError as exc:
             skills = practice.list_skills(ctx)
             return render(
@@ -205,11 +210,15 @@ def authoring_review(
                 status="pending",
                 skills=skills,
                 edited={draft_id: item_yaml},  # the instructor's edits stay in the form
+                second_review=authoring.second_review_required(ctx, user),
+                failed=draft_id,
             )
+        if action == "save":
+            return _redirect(f"/authoring?saved={draft_id}")
     elif action == "reject":
         authoring.reject(ctx, user, draft_id)
     else:
-        raise InvalidInput(_("Choose approve or reject."))
+        raise InvalidInput(_("Choose approve, save for review or reject."))
     return _redirect("/authoring")
 
 
