@@ -26,6 +26,7 @@ the item and a seed (:meth:`Item.instance`); practice derives the seed from the 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import math
 import random
@@ -93,9 +94,15 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 
 
 def parse_expression(source: str) -> ast.Expression:
-    """Parse ``source`` as a family expression; refuse anything the evaluator does not know."""
+    """Parse ``source`` as a family expression; refuse anything the evaluator does not know.
+    The tree is shared (cached per source) and must not be modified."""
     if not isinstance(source, str) or not source.strip():
         raise FamilyError("an expression must be a non-empty string")
+    return _parse_checked(source)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_checked(source: str) -> ast.Expression:
     if len(source) > MAX_EXPRESSION:
         raise FamilyError(f"expression longer than {MAX_EXPRESSION} characters")
     try:

@@ -58,15 +58,42 @@ class PackError(Exception):
         super().__init__(f"{len(problems)} problem(s) in pack:\n{lines}")
 
 
-class _LineLoader(yaml.SafeLoader):
+#: The event parser: libyaml's (C, several times faster) when PyYAML was built with it, else
+#: PyYAML's own. Composing nodes stays in Python either way, so the bounds below apply to both.
+_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
+_EVENT_PARSER: tuple[type, ...] = (
+    (yaml._yaml.CParser,)  # type: ignore[attr-defined]
+    if _LIBYAML
+    else (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+)
+
+
+class _LineLoader(  # type: ignore[misc]
+    yaml.composer.Composer, *_EVENT_PARSER, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+):
     """A safe YAML loader that records the line of every mapping under ``__line__``, and refuses
     documents beyond the alias, expansion and depth bounds while composing them (before any
     object is built, so a hostile file fails in milliseconds with its line)."""
 
     def __init__(self, stream: str):
-        super().__init__(stream)
+        if _LIBYAML:
+            yaml._yaml.CParser.__init__(self, stream)  # type: ignore[attr-defined]
+        else:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._aliases = 0
         self._depth = 0
+
+    # the Python composer and constructor, over either event parser
+    get_single_node = yaml.composer.Composer.get_single_node
+    compose_document = yaml.composer.Composer.compose_document
+    check_node = yaml.composer.Composer.check_node
+    get_node = yaml.composer.Composer.get_node
+    get_single_data = yaml.constructor.SafeConstructor.get_single_data
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
@@ -88,13 +115,13 @@ class _LineLoader(yaml.SafeLoader):
                     f"nested deeper than {MAX_DEPTH} levels",
                     event.start_mark,  # type: ignore[arg-type]
                 )
-            return super().compose_node(parent, index)  # type: ignore[misc]
+            return yaml.composer.Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
 
     def construct_document(self, node: yaml.Node) -> Any:
         _check_expansion(node)
-        return super().construct_document(node)
+        return yaml.constructor.SafeConstructor.construct_document(self, node)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -241,6 +241,7 @@ class Family(_Strict):
     where: str | None = None
     #: instances worked out by hand: the params and the answer; the generator must agree
     examples: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+    _spec: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _well_formed(self) -> Family:
@@ -291,7 +292,21 @@ class Family(_Strict):
         return {case: fam.evaluate(expr, values) for case, expr in self.expect.items()}
 
     def draw(self, item_id: str, seed: int) -> dict[str, Any]:
-        """The values of instance ``seed`` (the same seed always gives the same instance)."""
+        """The values of instance ``seed`` (the same seed always gives the same instance).
+        Drawn values are remembered per generator, item and seed: a pack's item is validated
+        again with each translation, and practice presents the same instances again."""
+        if self._spec is None:
+            self._spec = self.model_dump_json()
+        key = (self._spec, item_id, seed)
+        values = _DRAWN.get(key)
+        if values is None:
+            values = self._draw_values(item_id, seed)
+            if len(_DRAWN) >= _DRAWN_MAX:
+                _DRAWN.clear()
+            _DRAWN[key] = values
+        return dict(values)
+
+    def _draw_values(self, item_id: str, seed: int) -> dict[str, Any]:
         rng = fam.rng_for(item_id, seed)
         for _ in range(fam.MAX_REDRAWS):
             params = {name: _draw(spec, rng) for name, spec in self.params.items()}
@@ -299,6 +314,11 @@ class Family(_Strict):
             if not self.where or fam.evaluate(self.where, values):
                 return values
         raise fam.FamilyError(f"no instance satisfies where: {self.where!r} in {fam.MAX_REDRAWS} draws")
+
+
+#: remembered family instances (see ``Family.draw``); cleared whole when full
+_DRAWN: dict[tuple[str, str, int], dict[str, Any]] = {}
+_DRAWN_MAX = 200_000
 
 
 def _check_param(name: str, spec: dict[str, Any]) -> None:

@@ -165,23 +165,31 @@ def cross_skill_duplicates(items: Iterable[Item]) -> list[Finding]:
     at least 60% of the smaller set), or any two items with nearly the same stem."""
     found = []
     pool = [i for i in items if not i.retired]
-    for a, b in itertools.combinations(pool, 2):
-        if set(a.skills) & set(b.skills):
+    # each item's words and distinctive numbers once (numbers above 10: 1-10 appear everywhere)
+    words = [_tokens(i.stem) for i in pool]
+    numbers = [{x for x in numbers_in(i.stem) if abs(x) > 10} if i.kind == "numeric" else set() for i in pool]
+    skills = [set(i.skills) for i in pool]
+    for (ia, a), (ib, b) in itertools.combinations(enumerate(pool), 2):
+        if skills[ia] & skills[ib]:
             continue
         why = None
         if a.kind == b.kind == "numeric" and a.answer is not None and b.answer is not None:
             tol = max(a.tolerance or 0.0, b.tolerance or 0.0)
             if a.unit and a.unit == b.unit and _close(a.answer, b.answer, tol):
                 why = f"same answer ({b.answer:g} {b.unit})"
-            # numbers above 10 are distinctive (1-10 appear everywhere)
-            na = {x for x in numbers_in(a.stem) if abs(x) > 10}
-            nb = {x for x in numbers_in(b.stem) if abs(x) > 10}
+            na, nb = numbers[ia], numbers[ib]
             shared = na & nb
             if why is None and len(shared) >= 3 and len(shared) >= math.ceil(0.6 * min(len(na), len(nb))):
                 why = f"built from the same numbers ({', '.join(f'{x:g}' for x in sorted(shared))})"
         if why is None:
-            ta, tb = _tokens(a.stem), _tokens(b.stem)
-            if ta and tb and len(ta & tb) / len(ta | tb) >= 0.85:
+            ta, tb = words[ia], words[ib]
+            # Jaccard >= 0.85 needs sets of similar size: skip the intersection otherwise
+            if (
+                ta
+                and tb
+                and min(len(ta), len(tb)) >= 0.85 * max(len(ta), len(tb))
+                and len(ta & tb) / len(ta | tb) >= 0.85
+            ):
                 why = "nearly the same stem"
         if why:
             found.append(Finding(b.id, f"duplicates item {a.id!r} of another skill: {why}"))
