@@ -68,8 +68,11 @@ _EVENT_PARSER: tuple[type, ...] = (
 )
 
 
-class _LineLoader(  # type: ignore[misc]
-    yaml.composer.Composer, *_EVENT_PARSER, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+class _LineLoader(
+    yaml.composer.Composer,
+    *_EVENT_PARSER,  # type: ignore[misc]
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
 ):
     """A safe YAML loader that records the line of every mapping under ``__line__``, and refuses
     documents beyond the alias, expansion and depth bounds while composing them (before any
