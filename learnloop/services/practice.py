@@ -72,6 +72,10 @@ class PresentedItem(BaseModel):
     lesson: guidance.LessonSuggestion | None = None
     #: this showing of the item: send it with the answer, and a repeated answer is not counted twice
     presentation_id: str = ""
+    #: the skill the learner chose to practise (and its name) while this item of another skill was
+    #: on screen untried: it is answered first, since switching skills must not skip an item
+    focus_waiting: str | None = None
+    focus_waiting_name: str | None = None
 
 
 class HintView(BaseModel):
@@ -200,13 +204,18 @@ def _present(
     )
 
 
-def _shown_again(session: Session, active: ActivePack, user_id: int, pending: PendingItem) -> PresentedItem:
+def _shown_again(
+    session: Session, active: ActivePack, user_id: int, pending: PendingItem, focus: str | None = None
+) -> PresentedItem:
     item = active.items[pending.item_id]
     skill = item.skills[0]
     model, rows = load_model(session), mastery_of(session, user_id)
     p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
     shown = _present(active, item, skill, pending.reason, p, pending.hints_shown, pending.presentation_id)
-    return shown.model_copy(update=guidance.presentation(session, active, user_id, skill, pending.reason))
+    update = guidance.presentation(session, active, user_id, skill, pending.reason)
+    if focus is not None and focus not in item.skills:
+        update |= {"focus_waiting": focus, "focus_waiting_name": active.pack.skill(focus).name}
+    return shown.model_copy(update=update)
 
 
 def _pending_row(session: Session, user_id: int) -> PendingItem | None:
@@ -216,17 +225,13 @@ def _pending_row(session: Session, user_id: int) -> PendingItem | None:
     ).scalar_one_or_none()
 
 
-def _still_answerable(
-    active: ActivePack, pending: PendingItem | None, code_on: bool, focus: str | None = None
-) -> bool:
+def _still_answerable(active: ActivePack, pending: PendingItem | None, code_on: bool) -> bool:
     """The pending item stays on screen while it is in the pack, unless it is an unanswered code
-    item on a server whose sandbox went away, or the learner chose to practise another skill
-    before trying it (then another item replaces it)."""
+    item on a server whose sandbox went away. Choosing to practise another skill does not replace
+    it: otherwise switching skills would skip an untried item (fishing for easy ones) unrecorded."""
     if pending is None or pending.item_id not in active.items:
         return False
     item = active.items[pending.item_id]
-    if focus is not None and focus not in item.skills and pending.attempts == 0:
-        return False
     return code_on or item.kind != "code" or pending.attempts > 0
 
 
@@ -234,8 +239,8 @@ def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> P
     """The item to practise now (the same one until it is answered), chosen by expected progress
     per minute (``guidance.choose_next``): due reviews, the frontier of the skill graph, items in
     the success zone, and the lesson to read before the first answer on a new skill. ``focus``:
-    a skill the learner chose to practise; its best item replaces an untried item of another
-    skill.
+    a skill the learner chose to practise; its best item comes once the item on screen is
+    answered (an item of another skill stays, marked ``focus_waiting``: no skipping by switching).
 
     Concurrent calls (two tabs, a reload, several worker processes) show the same item: the
     choice is made under the learner's lock, and whoever waited for it shows what was chosen."""
@@ -243,11 +248,13 @@ def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> P
     code_on = get_sandbox(ctx.settings).availability().ok
     with ctx.session() as session:
         active = ctx.active_pack(session, user.org_id).localized()
+        if focus is not None and focus not in active.pack.skill_index():
+            raise InvalidInput(_("There is no skill %(skill)s in this pack.") % {"skill": focus[:80]})
         pending = session.get(PendingItem, user.id)
-        still_shown = _still_answerable(active, pending, code_on, focus)
+        still_shown = _still_answerable(active, pending, code_on)
         if still_shown and current_role(session, user.id) in active.roles:
             assert pending is not None
-            return _shown_again(session, active, user.id, pending)
+            return _shown_again(session, active, user.id, pending, focus)
         if pending is not None:
             session.expunge(pending)
         lock_learner(session, user.id)
@@ -255,11 +262,9 @@ def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> P
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
         pending = _pending_row(session, user.id)
-        if _still_answerable(active, pending, code_on, focus):
+        if _still_answerable(active, pending, code_on):
             assert pending is not None
-            return _shown_again(session, active, user.id, pending)
-        if focus is not None and focus not in active.pack.skill_index():
-            raise InvalidInput(_("There is no skill %(skill)s in this pack.") % {"skill": focus[:80]})
+            return _shown_again(session, active, user.id, pending, focus)
         activity, state = guidance.choose_next(
             session, ctx, active, user, role_id, code_items=code_on, focus=focus
         )
@@ -277,7 +282,7 @@ def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> P
                     presentation_id=presentation_id,
                 )
             )
-        else:  # its item left the pack, code items were turned off, or another skill was chosen
+        else:  # its item left the pack, or code items were turned off
             pending.item_id, pending.reason, pending.presented_at = activity.item_id, reason, utcnow()
             pending.hints_shown, pending.presentation_id, pending.attempts = 0, presentation_id, 0
         shown = _present(
