@@ -39,6 +39,22 @@ def check_now(
     return badges.my_credentials(ctx, user)
 
 
+@router.get("/settings", response_model=badges.BadgeSettingsView)
+def get_settings(
+    user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> badges.BadgeSettingsView:
+    """Admins: the organisation's badge settings (skill credentials on or off)."""
+    return badges.badge_settings(ctx, user)
+
+
+@router.put("/settings", response_model=badges.BadgeSettingsView)
+def put_settings(
+    body: badges.BadgeSettingsView, user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)
+) -> badges.BadgeSettingsView:
+    """Admins: issue (or not) a credential for each skill of a learner's role once it is met."""
+    return badges.set_skill_badges(ctx, user, body.skill_badges)
+
+
 @router.get("/issued", response_model=list[badges.CredentialView])
 def issued(
     user: CurrentUser = Depends(api_user), ctx: AppContext = Depends(get_ctx)

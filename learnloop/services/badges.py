@@ -9,14 +9,27 @@ key (Ed25519, made on first issue, its ``did:key`` the issuer's id; the private 
 logged or shown). The learner is named by an opaque id (``urn:uuid:``), never by name or
 e-mail. Anyone may fetch ``/credentials/<id>`` and verify it offline; an admin of the issuing
 organisation may revoke it, and the verification answer then says so.
+
+Revocation is published as a W3C Bitstring Status List v1.0 (``interop/status_list.py``): each
+credential's ``credentialStatus`` names the organisation's status list credential
+(``/badges/status/<organisation>``, public, signed by the same key, valid for a day from each
+fetch) and a random index in it; revoking sets the bit, and the verification reads the list,
+checks its proof and issuer, and reports the bit.
+
+Where the organisation enables skill badges (``BadgeSettings``), a learner also gets one
+credential per skill of their role that they meet (the same rule, ``mastery.targets_met``).
+Each achievement links an SVG image made for it (``/badges/images/...``), as OB 3.0's
+``Achievement.image``.
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import secrets
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,13 +41,13 @@ from sqlalchemy.orm import Session
 from learnloop.content.models import LEVEL_MASTERY, Role
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.i18n import _, get_locale, set_locale
-from learnloop.interop import vc
+from learnloop.interop import status_list, vc
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
 from learnloop.services.mastery import targets_met
 from learnloop.store.models import Organisation, User, as_utc, utcnow
-from learnloop.store.models_interop import BadgeCredential, BadgeIssuerKey
+from learnloop.store.models_interop import BadgeCredential, BadgeIssuerKey, BadgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +56,9 @@ CONTEXT = [
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
 ]
 LANGUAGES = ("en", "zh_CN")
+SKILL_PREFIX = "skill:"
+#: how long a served status list is valid (a replayed old copy expires)
+STATUS_VALID_FOR = timedelta(days=1)
 
 
 class CredentialView(BaseModel):
@@ -55,14 +71,20 @@ class CredentialView(BaseModel):
     revoked_at: datetime | None
 
 
+class BadgeSettingsView(BaseModel):
+    skill_badges: bool
+
+
 class Verification(BaseModel):
     """What ``/credentials/<id>`` answers: the stored credential and what a check of it found."""
 
     id: str
     #: the proof verifies against the issuer's did:key with the shipped, pinned contexts
     verified: bool
-    #: active | revoked
+    #: active | revoked (from the status list where the credential has one)
     status: str
+    #: the credential's status list was read, its proof and issuer checked
+    status_list_checked: bool = False
     revoked_at: datetime | None
     revocation_reason: str | None
     problem: str | None
@@ -148,6 +170,43 @@ def _criteria(active: ActivePack, role: Role) -> str:
     return "\n\n".join(parts)
 
 
+def _stamp(at: datetime) -> str:
+    return as_utc(at).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def status_list_url(ctx: AppContext, org: Organisation) -> str:
+    return f"{ctx.settings.public_url.rstrip('/')}/badges/status/{org.slug}"
+
+
+def image_url(ctx: AppContext, org: Organisation, key: str) -> str:
+    kind, ident = ("skill", key.removeprefix(SKILL_PREFIX)) if key.startswith(SKILL_PREFIX) else ("role", key)
+    return f"{ctx.settings.public_url.rstrip('/')}/badges/images/{org.slug}/{kind}/{ident}.svg"
+
+
+def _names(active: ActivePack, key: str) -> tuple[str, str]:
+    """The achievement's name in English and Simplified Chinese (the pack's texts)."""
+    zh = active.localized("zh_CN")
+    if key.startswith(SKILL_PREFIX):
+        skill_id = key.removeprefix(SKILL_PREFIX)
+        return active.pack.skill(skill_id).name, zh.pack.skill(skill_id).name
+    role = active.roles[key]
+    return role.name, zh.roles.get(key, role).name
+
+
+def _skill_criteria(active: ActivePack, skill_id: str, level: int) -> str:
+    parts = []
+    for locale in LANGUAGES:
+        pack = active.localized(locale)
+
+        def text(pack: ActivePack = pack) -> str:
+            return _("{skill}: {level} (mastery at least {target:.0%}), met with enough evidence.").format(
+                skill=pack.pack.skill(skill_id).name, level=_level_name(level), target=LEVEL_MASTERY[level]
+            )
+
+        parts.append(_in_locale(locale, text))
+    return "\n\n".join(parts)
+
+
 def _document(
     ctx: AppContext,
     active: ActivePack,
@@ -157,86 +216,160 @@ def _document(
     user_id: int,
     role: Role,
     at: datetime,
+    *,
+    key: str | None = None,
+    status_index: int | None = None,
 ) -> dict[str, Any]:
+    """The unsigned credential: for ``role``, or (``key`` ``skill:<id>``) for one skill of it."""
     base = ctx.settings.public_url.rstrip("/")
-    zh_role = active.localized("zh_CN").roles.get(role.id, role)
-    names = role.name if zh_role.name == role.name else f"{role.name} / {zh_role.name}"
-    return {
+    key = key or role.id
+    en, zh = _names(active, key)
+    names = en if zh == en else f"{en} / {zh}"
+    if key.startswith(SKILL_PREFIX):
+        skill_id = key.removeprefix(SKILL_PREFIX)
+        skill = active.pack.skill(skill_id)
+        description = skill.description or skill.name
+        criteria = _skill_criteria(active, skill_id, role.targets[skill_id])
+        achievement_id = f"urn:learnloop:achievement:{org.slug}:skill:{skill_id}"
+    else:
+        description = role.description or role.name
+        criteria = _criteria(active, role)
+        achievement_id = f"urn:learnloop:achievement:{org.slug}:{role.id}"
+    document: dict[str, Any] = {
         "@context": CONTEXT,
         "id": f"{base}/credentials/{credential_id}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": names,
         "issuer": {"id": key_row.did, "type": ["Profile"], "name": org.name},
-        "validFrom": as_utc(at).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "validFrom": _stamp(at),
         "credentialSubject": {
             "id": subject_id(key_row, user_id),
             "type": ["AchievementSubject"],
             "achievement": {
-                "id": f"urn:learnloop:achievement:{org.slug}:{role.id}",
+                "id": achievement_id,
                 "type": ["Achievement"],
                 "achievementType": "Competency",
                 "name": names,
-                "description": role.description or role.name,
-                "criteria": {"narrative": _criteria(active, role)},
+                "description": description,
+                "criteria": {"narrative": criteria},
+                "image": {"id": image_url(ctx, org, key), "type": "Image", "caption": names},
                 "inLanguage": "en",
             },
         },
     }
+    if status_index is not None:
+        document["credentialStatus"] = status_list.entry(status_list_url(ctx, org), status_index)
+    return document
+
+
+def _existing(session: Session, user_id: int, key: str) -> str | None:
+    found = session.scalar(
+        select(BadgeCredential.id).where(BadgeCredential.user_id == user_id, BadgeCredential.role_id == key)
+    )
+    return str(found) if found is not None else None
+
+
+def _issue(
+    session: Session,
+    ctx: AppContext,
+    active: ActivePack,
+    org: Organisation,
+    user_id: int,
+    role: Role,
+    key: str,
+) -> str | None:
+    """Sign and store one credential (role or ``skill:<id>``) with a free random status index."""
+    signing_key, key_row = _key(session, org.id)
+    for _attempt in range(16):
+        index = secrets.randbelow(status_list.SIZE)
+        taken = session.scalar(
+            select(BadgeCredential.id).where(
+                BadgeCredential.org_id == org.id, BadgeCredential.status_index == index
+            )
+        )
+        if taken is not None:
+            continue
+        credential_id = str(uuid.uuid4())
+        at = utcnow()
+        document = _document(
+            ctx, active, org, key_row, credential_id, user_id, role, at, key=key, status_index=index
+        )
+        signed = vc.sign(
+            document,
+            signing_key,
+            verification_method=f"{key_row.did}#{key_row.did.removeprefix('did:key:')}",
+            created=document["validFrom"],
+        )
+        try:
+            with session.begin_nested():
+                session.add(
+                    BadgeCredential(
+                        id=credential_id,
+                        org_id=org.id,
+                        user_id=user_id,
+                        role_id=key,
+                        document=signed,
+                        issued_at=at,
+                        status_index=index,
+                    )
+                )
+        except IntegrityError:  # issued meanwhile by another transaction, or the index taken
+            existing = _existing(session, user_id, key)
+            if existing is not None:
+                return existing
+            continue
+        log.info("badges: credential %s issued (organisation %s, %s)", credential_id, org.id, key)
+        return credential_id
+    raise RuntimeError("no free status list index was found")
+
+
+def skill_badges_enabled(session: Session, org_id: int) -> bool:
+    row = session.get(BadgeSettings, org_id)
+    return bool(row and row.skill_badges)
 
 
 def issue_if_ready(
     session: Session, ctx: AppContext, active: ActivePack, org_id: int, user_id: int
 ) -> str | None:
     """In the caller's transaction: the learner's credential for their role when the role is
-    ready (issued now if it was not yet); None when no role or not ready."""
+    ready (issued now if it was not yet); None when no role or not ready. Where the organisation
+    enables skill badges, also a credential for each target skill of the role that is met."""
     role_id = current_role(session, user_id)
     role = active.roles.get(role_id) if role_id else None
     if role is None:
         return None
-    done = session.scalar(
-        select(BadgeCredential.id).where(
-            BadgeCredential.user_id == user_id, BadgeCredential.role_id == role.id
-        )
-    )
-    if done is not None:
-        return str(done)
-    if not role_ready(session, ctx, active, user_id, role):
-        return None
+    done = _existing(session, user_id, role.id)
+    skills_on = skill_badges_enabled(session, org_id)
+    if done is not None and not skills_on:
+        return done
+    skill_done: set[str] = set()
+    if skills_on:
+        skill_done = {
+            str(k).removeprefix(SKILL_PREFIX)
+            for k in session.scalars(
+                select(BadgeCredential.role_id).where(
+                    BadgeCredential.user_id == user_id, BadgeCredential.role_id.like(f"{SKILL_PREFIX}%")
+                )
+            )
+        }
+        if done is not None and set(role.targets) <= skill_done:
+            return done
+    targets = {s: LEVEL_MASTERY[level] for s, level in role.targets.items()}
+    met = targets_met(session, ctx.settings, active.items_by_skill, user_id, targets, utcnow())
+    if not targets or (not met and done is None):
+        return done
     org = session.get(Organisation, org_id)
     user = session.get(User, user_id)
     if org is None or user is None or user.org_id != org_id:
         raise InvalidInput(_("No such learner in this organisation."))
-    key, key_row = _key(session, org_id)
-    credential_id = str(uuid.uuid4())
-    at = utcnow()
-    document = _document(ctx, active, org, key_row, credential_id, user_id, role, at)
-    signed = vc.sign(
-        document,
-        key,
-        verification_method=f"{key_row.did}#{key_row.did.removeprefix('did:key:')}",
-        created=document["validFrom"],
-    )
-    try:
-        with session.begin_nested():
-            session.add(
-                BadgeCredential(
-                    id=credential_id,
-                    org_id=org_id,
-                    user_id=user_id,
-                    role_id=role.id,
-                    document=signed,
-                    issued_at=at,
-                )
-            )
-    except IntegrityError:  # issued meanwhile by another transaction: that one stands
-        existing = session.scalar(
-            select(BadgeCredential.id).where(
-                BadgeCredential.user_id == user_id, BadgeCredential.role_id == role.id
-            )
-        )
-        return str(existing) if existing is not None else None
-    log.info("badges: credential %s issued (organisation %s, role %s)", credential_id, org_id, role.id)
-    return credential_id
+    if skills_on:
+        for skill_id in sorted(set(met) - skill_done):
+            _issue(session, ctx, active, org, user_id, role, SKILL_PREFIX + skill_id)
+    if done is not None:
+        return done
+    if len(met) != len(targets):
+        return None
+    return _issue(session, ctx, active, org, user_id, role, role.id)
 
 
 def check_now(ctx: AppContext, user: CurrentUser) -> str | None:
@@ -248,11 +381,15 @@ def check_now(ctx: AppContext, user: CurrentUser) -> str | None:
 
 def _view(ctx: AppContext, active: ActivePack, row: BadgeCredential) -> CredentialView:
     role = active.roles.get(row.role_id)
+    name = role.name if role else row.role_id
+    if row.role_id.startswith(SKILL_PREFIX):
+        skill_id = row.role_id.removeprefix(SKILL_PREFIX)
+        name = active.pack.skill(skill_id).name if skill_id in active.skills else skill_id
     return CredentialView(
         id=row.id,
         url=f"{ctx.settings.public_url.rstrip('/')}/credentials/{row.id}",
         role_id=row.role_id,
-        role_name=role.name if role else row.role_id,
+        role_name=name,
         issued_at=as_utc(row.issued_at),
         revoked=row.revoked_at is not None,
         revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
@@ -293,7 +430,8 @@ def download(ctx: AppContext, user: CurrentUser, credential_id: str) -> dict[str
 
 
 def verification(ctx: AppContext, credential_id: str) -> Verification:
-    """Public: the stored credential, whether its proof verifies, and whether it was revoked."""
+    """Public: the stored credential, whether its proof verifies, and whether it was revoked
+    (read from the organisation's status list where the credential names one)."""
     with ctx.session() as session:
         row = session.get(BadgeCredential, credential_id)
         if row is None:
@@ -301,7 +439,7 @@ def verification(ctx: AppContext, credential_id: str) -> Verification:
         document = dict(row.document)
         revoked_at = as_utc(row.revoked_at) if row.revoked_at else None
         reason = row.revocation_reason
-    return check(credential_id, document, revoked_at, reason)
+    return check(credential_id, document, revoked_at, reason, fetch=lambda url: local_status_list(ctx, url))
 
 
 def check(
@@ -309,20 +447,134 @@ def check(
     document: dict[str, Any],
     revoked_at: datetime | None = None,
     reason: str | None = None,
+    fetch: Callable[[str], dict[str, Any]] | None = None,
 ) -> Verification:
+    """Check the proof, and with ``fetch`` (a status list credential by URL) the status."""
     problem = None
     try:
         vc.verify(document)
     except vc.VcError as exc:
         problem = str(exc)
+    listed: bool | None = None
+    if fetch is not None and problem is None:
+        try:
+            listed = status_list.is_revoked(document, fetch)
+        except (status_list.StatusError, NotFound) as exc:
+            problem = str(exc)
+    revoked = bool(listed) if listed is not None else revoked_at is not None
     return Verification(
         id=credential_id,
         verified=problem is None,
-        status="revoked" if revoked_at else "active",
+        status="revoked" if revoked else "active",
+        status_list_checked=listed is not None,
         revoked_at=revoked_at,
         revocation_reason=reason,
         problem=problem,
         credential=document,
+    )
+
+
+def _org_by_slug(session: Session, slug: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.slug == slug[:80]))
+    if org is None:
+        raise NotFound(_("No such status list."))
+    return org
+
+
+def status_list_credential(ctx: AppContext, slug: str) -> dict[str, Any]:
+    """Public: the organisation's Bitstring Status List credential, signed by its issuer key,
+    with the bits of its revoked credentials set."""
+    with ctx.session() as session:
+        org = _org_by_slug(session, slug)
+        signing_key, key_row = _key(session, org.id)
+        revoked = session.scalars(
+            select(BadgeCredential.status_index).where(
+                BadgeCredential.org_id == org.id,
+                BadgeCredential.revoked_at.is_not(None),
+                BadgeCredential.status_index.is_not(None),
+            )
+        )
+        now = utcnow()
+        document = status_list.list_credential(
+            status_list_url(ctx, org),
+            key_row.did,
+            [int(i) for i in revoked if i is not None],
+            _stamp(now),
+            _stamp(now + STATUS_VALID_FOR),
+        )
+        return vc.sign(
+            document,
+            signing_key,
+            verification_method=f"{key_row.did}#{key_row.did.removeprefix('did:key:')}",
+            created=document["validFrom"],
+        )
+
+
+def local_status_list(ctx: AppContext, url: str) -> dict[str, Any]:
+    """The status list at ``url`` when it is one this site serves (nothing is fetched)."""
+    prefix = f"{ctx.settings.public_url.rstrip('/')}/badges/status/"
+    if not url.startswith(prefix) or "/" in url[len(prefix) :]:
+        raise status_list.StatusError("the status list is not one this site serves")
+    return status_list_credential(ctx, url[len(prefix) :])
+
+
+def set_skill_badges(ctx: AppContext, admin: CurrentUser, enabled: bool) -> BadgeSettingsView:
+    """Admins: whether learners also get a credential for each skill of their role they meet."""
+    admin.require("admin")
+    with ctx.session() as session:
+        row = session.get(BadgeSettings, admin.org_id)
+        if row is None:
+            row = BadgeSettings(org_id=admin.org_id, skill_badges=enabled)
+            session.add(row)
+        row.skill_badges = enabled
+        row.updated_at = utcnow()
+        return BadgeSettingsView(skill_badges=enabled)
+
+
+def badge_settings(ctx: AppContext, admin: CurrentUser) -> BadgeSettingsView:
+    admin.require("admin")
+    with ctx.session() as session:
+        return BadgeSettingsView(skill_badges=skill_badges_enabled(session, admin.org_id))
+
+
+def badge_image(ctx: AppContext, slug: str, kind: str, ident: str) -> str:
+    """Public: the SVG image of an achievement (a role or a skill of the organisation's pack),
+    with its name in English and Simplified Chinese."""
+    with ctx.session() as session:
+        org = _org_by_slug(session, slug)
+        active = ctx.active_pack(session, org.id)
+        key = SKILL_PREFIX + ident if kind == "skill" else ident
+        if (kind == "skill" and ident not in active.skills) or (kind == "role" and ident not in active.roles):
+            raise NotFound(_("No such achievement."))
+        if kind not in ("skill", "role"):
+            raise NotFound(_("No such achievement."))
+        en, zh = _names(active, key)
+    return _svg(en, zh, kind, org.name)
+
+
+def _svg(en: str, zh: str, kind: str, org_name: str) -> str:
+    colour = "#1f6f8b" if kind == "role" else "#4a7c3a"
+    labels = [_in_locale(loc, lambda: _("Role") if kind == "role" else _("Skill")) for loc in LANGUAGES]
+    label = " \u00b7 ".join(dict.fromkeys(labels))
+
+    def line(text: str, y: int, size: int, weight: str = "normal") -> str:
+        short = text if len(text) <= 26 else text[:25] + "\u2026"
+        return (
+            f'<text x="128" y="{y}" font-size="{size}" font-weight="{weight}" text-anchor="middle" '
+            f'fill="#ffffff">{html.escape(short)}</text>'
+        )
+
+    lines = [line(label, 78, 14, "bold"), line(en, 124, 18, "bold")]
+    if zh != en:
+        lines.append(line(zh, 150, 16))
+    lines.append(line(org_name, 196, 12))
+    title = html.escape(en if zh == en else f"{en} / {zh}")
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256" '
+        f'role="img" aria-label="{title}"><title>{title}</title>'
+        f'<circle cx="128" cy="128" r="124" fill="{colour}" stroke="#f2c14e" stroke-width="8"/>'
+        '<circle cx="128" cy="128" r="108" fill="none" stroke="#ffffff" stroke-opacity="0.5" '
+        'stroke-width="2"/>' + "".join(lines) + "</svg>"
     )
 
 

@@ -160,11 +160,29 @@ class BadgeIssuerKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class BadgeSettings(Base):
+    """An organisation's Open Badges choices (0022): whether a learner also gets a credential
+    for each skill of their role they meet (besides the one for the ready role)."""
+
+    __tablename__ = "badge_settings"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    skill_badges: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class BadgeCredential(Base):
-    """An issued OpenBadgeCredential: one per learner and role, stored as signed."""
+    """An issued OpenBadgeCredential: one per learner and achievement, stored as signed.
+
+    ``role_id`` is the achievement: a role id, or ``skill:<skill id>`` for a skill credential
+    (ids never contain ":"). ``status_index`` (0022) is the credential's index in its
+    organisation's Bitstring Status List (drawn at random, unique in the organisation; None for
+    credentials issued before status lists)."""
 
     __tablename__ = "badge_credentials"
-    __table_args__ = (UniqueConstraint("user_id", "role_id", name="ux_badge_credentials_user_role"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "role_id", name="ux_badge_credentials_user_role"),
+        UniqueConstraint("org_id", "status_index", name="ux_badge_credentials_org_status"),
+    )
     #: a random UUID: the credential's public id (``/credentials/<id>``)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -175,3 +193,4 @@ class BadgeCredential(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revocation_reason: Mapped[str | None] = mapped_column(String(500))
+    status_index: Mapped[int | None] = mapped_column(Integer)
