@@ -1,13 +1,20 @@
-"""Admin pages of the learning standards: the organisation's LRS (xAPI)."""
+"""Admin pages of the learning standards: the organisation's LRS (xAPI), and the exchange of the
+framework (CASE, Moodle CSV) and items (QTI 3.0) with other tools."""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from learnloop.deps import get_ctx
-from learnloop.errors import InvalidInput
-from learnloop.services import xapi_outbox
+from learnloop.errors import InvalidInput, NotFound, TooLarge
+from learnloop.i18n import _
+from learnloop.services import case_io, exchange, qti_io, xapi_outbox
 from learnloop.services.context import AppContext
 from learnloop.web.render import render
 from learnloop.web.routes import page_user
@@ -59,3 +66,98 @@ def xapi_deliver(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respon
     return render(
         request, "admin_xapi.html", xs=xapi_outbox.settings_view(ctx, user), error=None, report=report
     )
+
+
+# --- exchange: CASE and QTI export, import with a dry run ----------------------------------------
+
+
+def _exchange(request: Request, ctx: AppContext, report: Any = None, error: str | None = None) -> Response:
+    user = page_user(request)
+    user.require("instructor")
+    return render(
+        request,
+        "admin_exchange.html",
+        report=report,
+        error=error,
+        status_code=422 if error or (report is not None and not report.ok) else 200,
+    )
+
+
+@router.get("/admin/exchange")
+def exchange_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    """Instructors and admins: download the framework (CASE 1.1 or 1.0, Moodle CSV) and the items
+    (QTI 3.0); upload a CASE or QTI file, check it (every problem listed), then import it."""
+    return _exchange(request, ctx)
+
+
+@router.get("/admin/exchange/download/{what}")
+def exchange_download(what: str, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    base = str(request.base_url).rstrip("/") + "/case"
+    if what in ("case-1.1.json", "case-1.0.json"):
+        version = what.removeprefix("case-").removesuffix(".json")
+        body = json.dumps(case_io.export_case(ctx, user, base, version), ensure_ascii=False, indent=1)
+        return Response(
+            body.encode(),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="framework-case-{version}.json"'},
+        )
+    if what == "moodle.csv":
+        return Response(
+            case_io.moodle_csv(ctx, user).encode(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="framework-moodle.csv"'},
+        )
+    if what == "qti.zip":
+        data, _skipped = qti_io.export_qti(ctx, user)
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="items-qti3.zip"'},
+        )
+    raise NotFound(_("No such download."))
+
+
+@router.post("/admin/exchange/upload")
+def exchange_upload(
+    request: Request,
+    format: str = Form("case", max_length=10),
+    action: str = Form("check", max_length=10),
+    content: str = Form("", max_length=250_000),
+    data_b64: str = Form("", max_length=250_000),
+    filename: str = Form("", max_length=200),
+    ctx: AppContext = Depends(get_ctx),
+) -> Response:
+    """``action`` check: the dry run; import: QTI items become drafts in the review queue, a
+    CASE framework comes back as a pack draft folder (zip). Every problem is listed.
+
+    The site takes no multipart uploads: the file comes base64-encoded in ``data_b64`` (the
+    page's script reads the chosen file), or a CASE document pasted in ``content``."""
+    user = page_user(request)
+    name = filename or "upload"
+    if data_b64:
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except (ValueError, binascii.Error):
+            return _exchange(request, ctx, error=_("The file could not be read; choose it again."))
+    else:
+        data = content.encode()
+    if not data:
+        return _exchange(request, ctx, error=_("Choose a file or paste a CASE document."))
+    try:
+        if action == "import" and format == "case":
+            pack_id, zipped = exchange.case_draft_zip(ctx, user, data)
+            return Response(
+                zipped,
+                media_type="application/zip",
+                headers={"Content-Disposition": f'attachment; filename="{pack_id}-draft.zip"'},
+            )
+        if action == "import" and format == "qti":
+            report = exchange.import_qti_drafts(ctx, user, name, data)
+        else:
+            report = exchange.check(ctx, user, format, name, data)
+    except (InvalidInput, TooLarge) as exc:
+        report = exchange.ExchangeReport(
+            format=format[:10], filename=name, ok=False, problems=list(exc.details or []) or [exc.message]
+        )
+    return _exchange(request, ctx, report=report)
