@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from learnloop.interop import case, qti
-from learnloop.services import auth
+from learnloop.services import auth, authoring
 from learnloop.services.context import AppContext
 from learnloop.store.models import ItemDraft, Organisation
 from tests.interop.test_badges import PASSWORD, _admin, _learner, _web_login
@@ -45,8 +45,13 @@ def _renamed(package: bytes, prefix: str) -> bytes:
     return out.getvalue()
 
 
+def qti_ids(package: bytes) -> list[str]:
+    names = zipfile.ZipFile(io.BytesIO(package)).namelist()
+    return [n.removeprefix("items/").removesuffix(".xml") for n in names if n.startswith("items/")]
+
+
 def test_exchange_page_exports_checks_and_imports(ctx: AppContext, client: Any) -> None:
-    _admin(ctx, "admin@example.org")
+    admin = _admin(ctx, "admin@example.org")
     _learner(ctx)
     token = _web_login(client, "lee@example.org")
     assert client.get("/admin/exchange").status_code == 403  # learners: no
@@ -100,6 +105,10 @@ def test_exchange_page_exports_checks_and_imports(ctx: AppContext, client: Any) 
         drafts = list(session.scalars(select(ItemDraft)))
     assert drafts and {d.org_id for d in drafts} == {admin_org} and {d.status for d in drafts} == {"pending"}
     assert {d.provider for d in drafts} == {"qti-import"}
+    queued = {d.item["id"]: d for d in authoring.drafts(ctx, admin.user)}  # the review queue
+    assert set(queued) == {f"x{i}" for i in qti_ids(zipped.content)}
+    approved = authoring.approve(ctx, admin.user, queued["xapps.rag.why"].id)
+    assert approved.status == "approved"
 
     # a package with an unsupported interaction and an XXE: each problem named by file
     members = {
