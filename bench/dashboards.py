@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -423,29 +424,41 @@ def _copy_text(value: Any) -> str:
 
 
 def load_postgres(url: str, tables: dict[str, tuple[list[str], Iterable[tuple]]]) -> None:
-    import psycopg
+    from urllib.parse import unquote, urlsplit
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute("SET session_replication_role = replica")  # no FK triggers during the load
+    import pg8000.native
+
+    parts = urlsplit(url.replace("postgresql+pg8000://", "postgresql://", 1))
+    conn = pg8000.native.Connection(
+        unquote(parts.username or "postgres"),
+        password=unquote(parts.password) if parts.password else None,
+        host=parts.hostname or "localhost",
+        port=parts.port or 5432,
+        database=(parts.path or "/").lstrip("/") or None,
+    )
+    try:
+        conn.run("SET session_replication_role = replica")  # no FK triggers during the load
         for table, (columns, rows) in tables.items():
-            indexes = conn.execute(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
+            indexes = conn.run(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t "
                 "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
-                (table,),
-            ).fetchall()
+                t=table,
+            )
             for name, _ in indexes:
-                conn.execute(f'DROP INDEX "{name}"')
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for batch in _chunks(rows, 50_000):
-                    copy.write("".join("\t".join(_copy_text(v) for v in row) + "\n" for row in batch))
+                conn.run(f'DROP INDEX "{name}"')
+            for batch in _chunks(rows, 50_000):
+                text_rows = "".join("\t".join(_copy_text(v) for v in row) + "\n" for row in batch)
+                conn.run(f"COPY {table} ({', '.join(columns)}) FROM STDIN", stream=io.StringIO(text_rows))
             for _, create in indexes:
-                conn.execute(create)
+                conn.run(create)
             if "id" in columns:
-                conn.execute(
+                conn.run(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                 )
-        conn.execute("SET session_replication_role = origin")
-        conn.execute("ANALYZE")
+        conn.run("SET session_replication_role = origin")
+        conn.run("ANALYZE")
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager
@@ -566,15 +579,17 @@ def measure_pages(
     return out
 
 
-def run_backend(name: str, url: str, data: Synthetic, pack: Pack, repeat: int) -> list[Record]:
+def run_backend(
+    name: str, url: str, data: Synthetic, pack: Pack, repeat: int, pack_dir: Path = PACK
+) -> list[Record]:
     dataset = (
         f"synthetic org: {data.learners} learners, {data.user.size} answers, {data.teams} teams, ai_era pack"
     )
     records: list[Record] = []
     method = f"learnloop.{name}"
     migrate(url)
-    ctx = AppContext(settings=Settings(database_url=url, default_pack=PACK))
-    import_pack(ctx, PACK)
+    ctx = AppContext(settings=Settings(database_url=url, default_pack=pack_dir))
+    import_pack(ctx, pack_dir)
     staff = create_staff(ctx, data.teams)
     tables = table_rows(data, staff, pack, "" if name == "sqlite" else "+00")
     get_engine(url).dispose()
@@ -636,6 +651,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pack", type=Path, default=PACK, help="the content pack (default: packs/ai_era)")
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "var" / "bench")
     parser.add_argument(
         "--postgres-url",
@@ -646,7 +662,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    pack = load_pack(PACK)
+    pack = load_pack(args.pack)
     start = time.perf_counter()
     data = simulate(pack, args.learners, args.answers, args.teams, args.weeks, args.seed)
     generate_s = time.perf_counter() - start
@@ -669,11 +685,11 @@ def main() -> None:
             path = args.workdir / "dashboards.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            records += run_backend("sqlite", f"sqlite:///{path}", data, pack, args.repeat)
+            records += run_backend("sqlite", f"sqlite:///{path}", data, pack, args.repeat, args.pack)
         elif backend == "postgres":
             with contextlib.ExitStack() as stack:
                 url = args.postgres_url or stack.enter_context(throwaway_postgres())
-                records += run_backend("postgresql", url, data, pack, args.repeat)
+                records += run_backend("postgresql", url, data, pack, args.repeat, args.pack)
         else:
             raise SystemExit(f"unknown backend {backend!r}")
     load_after = os.getloadavg()
@@ -681,7 +697,7 @@ def main() -> None:
         path = write_results(
             "dashboards",
             records,
-            ["numpy", "sqlalchemy", "psycopg", "matplotlib"],
+            ["numpy", "sqlalchemy", "pg8000", "matplotlib"],
             extra_environment={
                 "load_average_before": [round(x, 2) for x in load_before],
                 "load_average_after": [round(x, 2) for x in load_after],

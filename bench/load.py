@@ -155,7 +155,7 @@ def _fresh_pg_database(admin_url: str, name: str) -> str:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(
-        admin_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        admin_url.replace("postgresql://", "postgresql+pg8000://"), isolation_level="AUTOCOMMIT"
     )
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                         for metric, value in result.items():
                             if metric != "workers":
                                 records.append(record(backend, protocol, label, metric, value))
-    path = write_results("load", records, ["uvicorn", "sqlalchemy", "psycopg", "httpx"])
+    path = write_results("load", records, ["uvicorn", "sqlalchemy", "pg8000", "httpx"])
     print(f"wrote {path}")
     return 0
 

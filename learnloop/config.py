@@ -130,12 +130,12 @@ class Settings(BaseSettings):
     llm_tutor_max_tokens: int = 300
     llm_grade_max_tokens: int = 300
 
-    # Background jobs (learnloop/jobs): a table of jobs on every backend; procrastinate runs
-    # them on PostgreSQL, an in-process thread on SQLite.
+    # Background jobs (learnloop/jobs): a table of jobs on every backend; workers claim them
+    # with SKIP LOCKED and wake on LISTEN/NOTIFY on PostgreSQL, a polling thread on SQLite.
     #: "thread": every server process runs a worker (`learnloop serve` needs nothing else);
     #: "off": jobs wait for `learnloop worker`
     jobs_worker: str = Field(default="thread", pattern="^(thread|off)$")
-    #: how often an idle SQLite worker looks for due jobs (seconds)
+    #: how often an idle worker looks for due jobs (seconds; PostgreSQL's also wake on NOTIFY)
     jobs_poll_s: float = Field(default=1.0, gt=0)
     #: tries of a job before it is dead-lettered, and the first retry's delay (doubling after)
     jobs_max_attempts: int = Field(default=5, ge=1, le=50)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnloop import i18n, metrics
@@ -228,10 +228,18 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
                 return _error(request, 404, "http_error", i18n.gettext_("There is no page at this address."))
         return _error(request, exc.status_code, "http_error", messages.get(exc.status_code, str(exc.detail)))
 
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
-        # the database went away (restarted, connections cut, a pool timeout): the transaction
-        # was rolled back, so nothing of the request was stored; the client may try again
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, exc: DBAPIError) -> Response:
+        # the database went away (restarted, connections cut, a pool or statement timeout): the
+        # transaction was rolled back, so nothing of the request was stored; the client may try
+        # again. Any other database error is a bug: the 500 below.
+        from learnloop.store.db import is_unavailable
+
+        if not is_unavailable(exc):
+            log.exception("unexpected database error on %s", request.url.path)
+            return _error(
+                request, 500, "internal_error", "something went wrong on our side; nothing was saved"
+            )
         log.warning("database unavailable on %s: %s", request.url.path, type(exc.orig).__name__)
         return _error(
             request,

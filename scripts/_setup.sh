@@ -34,6 +34,20 @@ _install() {
   fi
 }
 
+# Packages an earlier version's extras installed and this one must not carry: psycopg and
+# psycopg-pool are LGPL (PostgreSQL now goes through pg8000), procrastinate needed them.
+_drop_old() {
+  local old=()
+  for name in procrastinate psycopg-pool psycopg-binary psycopg; do
+    .venv/bin/python -m pip show -q "$name" >/dev/null 2>&1 && old+=("$name")
+  done
+  if [ ${#old[@]} -gt 0 ]; then
+    .venv/bin/python -m pip uninstall -q -y "${old[@]}"
+  fi
+  return 0
+}
+
 step "Python environment in .venv" _venv
 step "Learnloop and its Python packages${EXTRAS:+ (extras: $EXTRAS)}" _install
+_drop_old
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -42,7 +42,7 @@ def _postgres_database() -> Iterator[str]:
     """A fresh database on the test PostgreSQL server, dropped afterwards."""
     name = "ll_" + uuid.uuid4().hex[:12]
     admin = create_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        POSTGRES_URL.replace("postgresql://", "postgresql+pg8000://"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

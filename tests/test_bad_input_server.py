@@ -96,7 +96,7 @@ def _answer_body(shown: dict[str, object], right: bool) -> dict[str, object]:
 
 
 def _stored(url: str, presentation_id: str) -> int:
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = create_engine(url.replace("postgresql://", "postgresql+pg8000://"))
     try:
         with engine.connect() as conn:
             return int(
@@ -187,7 +187,7 @@ def test_a_thousand_concurrent_wrong_logins(server: tuple[str, str, Path]) -> No
 def _admin(url: str) -> tuple[Engine, str]:
     base, name = url.rsplit("/", 1)
     return create_engine(
-        f"{base.replace('postgresql://', 'postgresql+psycopg://')}/postgres", isolation_level="AUTOCOMMIT"
+        f"{base.replace('postgresql://', 'postgresql+pg8000://')}/postgres", isolation_level="AUTOCOMMIT"
     ), name
 
 
@@ -255,7 +255,7 @@ def test_a_database_briefly_unreachable_gives_503_and_loses_nothing(
         admin.dispose()
     assert unavailable, "no request met the outage"
     assert all("nothing was saved" in m for m in unavailable), unavailable[:3]
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = create_engine(url.replace("postgresql://", "postgresql+pg8000://"))
     with engine.connect() as conn:
         stored = set(conn.scalars(select(Response.id)))
     engine.dispose()

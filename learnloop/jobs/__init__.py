@@ -1,4 +1,5 @@
-"""Background jobs: one interface on PostgreSQL (procrastinate) and SQLite (a thread).
+"""Background jobs: one queue table and one interface; SKIP LOCKED + LISTEN/NOTIFY on PostgreSQL,
+a polling thread on SQLite.
 
     from learnloop.jobs import enqueue, task
 

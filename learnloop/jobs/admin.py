@@ -96,5 +96,6 @@ def retry_job(ctx: AppContext, user: CurrentUser, job_id: int) -> JobView:
         ]
         session.flush()
         view = _view(row)
+        queue.notify(ctx, session)  # the workers wake when this commits
     queue._handed_over(ctx, job_id)
     return view

@@ -1,11 +1,14 @@
 """The queue: enqueue a job, claim and run it, retry with backoff, dead-letter it.
 
-Every job is a row of ``jobs`` (``store/models.py``) on both backends; that row is the one
-record of its state, attempts and last error. What differs is who wakes up to run it: on
-PostgreSQL a procrastinate job carries the row's id (``runners.py``), on SQLite a thread in the
-server process polls the table. Running is the same everywhere: :func:`run_job` claims the row
-(an update that only one worker can win), runs the task outside any transaction, and records
-the outcome: done, a retry after ``backoff * 2**(attempt-1)`` seconds, or dead.
+Every job is a row of ``jobs`` (``store/models.py``) on both backends; that row is the queue:
+the one record of its state, attempts and last error. What differs is how a worker finds the
+next one (``runners.py``): on PostgreSQL it claims the oldest due row with
+``FOR UPDATE SKIP LOCKED`` (many workers, no two on one job, none waiting on another's lock) and
+sleeps on ``LISTEN learnloop_jobs``, which each enqueue signals with ``NOTIFY`` in its own
+transaction; on SQLite a thread polls the table (and wakes at once for jobs enqueued in its own
+process). Running is the same everywhere: a claim is an update that only one worker can win,
+the task runs outside any transaction, and the outcome is recorded: done, a retry after
+``backoff * 2**(attempt-1)`` seconds, or dead.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ log = logging.getLogger("learnloop.jobs")
 WAITING = ("queued", "retry")
 ACTIVE = ("queued", "retry", "running")
 MAX_PAYLOAD_BYTES = 64_000
+#: PostgreSQL: the channel an enqueue notifies and the workers listen on
+CHANNEL = "learnloop_jobs"
 
 #: set when a job is enqueued in this process, so an in-process worker runs it at once
 wake = threading.Event()
@@ -60,7 +65,7 @@ def enqueue(
 
     ``dedupe_key``: at most one job per key, in any state; enqueueing the same key again returns
     the existing job. ``session``: enqueue inside the caller's transaction (the job exists if,
-    and only if, that transaction commits; it is handed to the runner after the commit)."""
+    and only if, that transaction commits; the workers are woken by that commit)."""
     load_tasks()
     if task not in TASKS:
         raise InvalidInput(f"unknown job task {task!r}; known: {', '.join(sorted(TASKS))}")
@@ -116,19 +121,20 @@ def _insert(
         if existing is None:
             raise
         return int(existing)
+    notify(ctx, session)
     return int(row.id)
 
 
-def _handed_over(ctx: AppContext, job_id: int) -> None:
-    """Tell the runner a job is waiting (after its row is committed)."""
-    wake.set()
+def notify(ctx: AppContext, session: Session) -> None:
+    """PostgreSQL: wake the listening workers when ``session``'s transaction commits (NOTIFY is
+    transactional: a rolled-back enqueue wakes nobody, a committed one cannot be missed)."""
     if is_postgres(ctx):
-        from learnloop.jobs.runners import defer_to_procrastinate
+        session.execute(select(func.pg_notify(CHANNEL, "")))
 
-        try:
-            defer_to_procrastinate(ctx, job_id)
-        except Exception:  # the row is stored: the workers' sweep hands it over later
-            log.exception("could not hand job %s to procrastinate; the sweep will", job_id)
+
+def _handed_over(ctx: AppContext, job_id: int) -> None:
+    """Wake this process's own worker (after the job's row is committed)."""
+    wake.set()
 
 
 def backoff_s(ctx: AppContext, attempt: int) -> float:
@@ -153,6 +159,31 @@ def _claim(ctx: AppContext, job_id: int) -> JobRun | None:
         return JobRun(job_id=row.id, org_id=row.org_id, attempt=row.attempts, max_attempts=row.max_attempts)
 
 
+def claim_next(ctx: AppContext) -> JobRun | None:
+    """PostgreSQL: claim the oldest due job that no other worker holds (``SKIP LOCKED``: the
+    workers never wait on each other's rows), or None when none is due."""
+    now = utcnow()
+    oldest_due = (
+        select(Job.id)
+        .where(Job.state.in_(WAITING), Job.run_at <= now)
+        .order_by(Job.run_at, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with ctx.session() as session:
+        row = session.execute(
+            update(Job)
+            .where(Job.id == oldest_due)
+            .values(state="running", attempts=Job.attempts + 1, started_at=now)
+            .returning(Job.id, Job.org_id, Job.attempts, Job.max_attempts)
+            .execution_options(synchronize_session=False)
+        ).first()
+    if row is None:
+        return None
+    return JobRun(job_id=int(row[0]), org_id=row[1], attempt=int(row[2]), max_attempts=int(row[3]))
+
+
 def run_job(ctx: AppContext, job_id: int) -> datetime | None:
     """Claim and run one job. Returns when it should run next: a failed try with tries left,
     or a job that is not due yet (woken early); else None (done, dead, or another worker's)."""
@@ -164,6 +195,13 @@ def run_job(ctx: AppContext, job_id: int) -> datetime | None:
             if row is not None and row.state in WAITING and as_utc(row.run_at) > utcnow():
                 return as_utc(row.run_at)
         return None
+    return run_claimed(ctx, run)
+
+
+def run_claimed(ctx: AppContext, run: JobRun) -> datetime | None:
+    """Run a job this worker has claimed and record the outcome; returns its retry's due time."""
+    load_tasks()
+    job_id = run.job_id
     with ctx.session() as session:
         row = session.get(Job, job_id)
         assert row is not None
@@ -220,6 +258,14 @@ def run_due(ctx: AppContext, limit: int | None = None) -> int:
     """Run the jobs that are due now, one after the other; returns how many were tried.
     (`learnloop worker --once`, the SQLite worker's loop, tests.)"""
     tried = 0
+    if is_postgres(ctx):  # claim one at a time, skipping rows other workers hold
+        while limit is None or tried < limit:
+            run = claim_next(ctx)
+            if run is None:
+                break
+            run_claimed(ctx, run)
+            tried += 1
+        return tried
     while limit is None or tried < limit:
         batch = due_jobs(ctx, 20 if limit is None else min(20, limit - tried))
         if not batch:
@@ -228,6 +274,15 @@ def run_due(ctx: AppContext, limit: int | None = None) -> int:
             run_job(ctx, job_id)
             tried += 1
     return tried
+
+
+def next_due_s(ctx: AppContext) -> float | None:
+    """Seconds until the earliest waiting job is due (0 if one is due now), or None."""
+    with ctx.session() as session:
+        first = session.scalar(select(func.min(Job.run_at)).where(Job.state.in_(WAITING)))
+    if first is None:
+        return None
+    return max((as_utc(first) - utcnow()).total_seconds(), 0.0)
 
 
 def release_stale(ctx: AppContext) -> int:

@@ -1,92 +1,55 @@
-"""Who runs the jobs: procrastinate on PostgreSQL, a thread on SQLite; the same queue for both.
+"""Who runs the jobs: the same queue (the ``jobs`` table) on both backends, woken differently.
 
-- PostgreSQL: enqueueing defers a procrastinate job (queue ``learnloop``, argument: the job row's
-  id, a queueing lock per row so it is never waiting twice). A worker is procrastinate's
-  (LISTEN/NOTIFY, several workers and processes at once); its one task, ``learnloop.job``,
-  calls :func:`learnloop.jobs.queue.run_job` and defers the retry at its due time.
+- PostgreSQL: each worker thread claims the oldest due row with ``FOR UPDATE SKIP LOCKED``
+  (:func:`learnloop.jobs.queue.claim_next`), so several threads, processes and machines share
+  the queue without two running one job or waiting on each other. When none is due they sleep
+  until a listener thread hears ``NOTIFY learnloop_jobs`` (sent by each enqueue's own
+  transaction, so a committed job always wakes them), a retry's backoff runs out, or
+  ``jobs_poll_s`` passes (the safety net if the listening connection was cut).
 - SQLite: a thread polls the ``jobs`` table for due rows (and wakes at once for jobs enqueued in
   its own process); claiming a row is one update, so several server processes can share the
   file.
 
-Both also run :func:`maintain` every few seconds: the scheduled tasks, jobs left running by a
-worker that died, and (PostgreSQL) rows whose hand-over to procrastinate was lost.
+Both also run :func:`maintain` every few seconds: the scheduled tasks and jobs left running by a
+worker that died. No library and no second store: the queue is ours, on the driver the app uses
+(pg8000), and its state lives in one table that ``/admin/jobs`` and the backups read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import select as select_io
 import threading
 import time
-from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
-
-from sqlalchemy import select
 
 from learnloop.jobs import queue
 from learnloop.services.context import AppContext
-from learnloop.store.db import _normalise_url
-from learnloop.store.models import Job, utcnow
+from learnloop.store.db import get_engine
 
 log = logging.getLogger("learnloop.jobs")
-PROCRASTINATE_QUEUE = "learnloop"
-PROCRASTINATE_TASK = "learnloop.job"
 MAINTAIN_EVERY_S = 15.0
-
-
-def _conninfo(url: str) -> str:
-    return _normalise_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@lru_cache(maxsize=16)
-def _defer_app(url: str) -> Any:
-    """A procrastinate app with a small synchronous pool, for deferring from any thread."""
-    import procrastinate
-
-    app = procrastinate.App(
-        connector=procrastinate.SyncPsycopgConnector(conninfo=_conninfo(url), min_size=0, max_size=2)
-    )
-    app.open()
-    return app
-
-
-def defer_to_procrastinate(ctx: AppContext, job_id: int, at: datetime | None = None) -> None:
-    from procrastinate.exceptions import AlreadyEnqueued
-
-    app = _defer_app(ctx.settings.database_url)
-    with contextlib.suppress(AlreadyEnqueued):  # procrastinate holds this job already
-        app.configure_task(
-            PROCRASTINATE_TASK,
-            queue=PROCRASTINATE_QUEUE,
-            queueing_lock=f"job-{job_id}",
-            schedule_at=at,
-        ).defer(job_id=job_id)
-
-
-def _resend_lost(ctx: AppContext) -> int:
-    """PostgreSQL: hand over again the due rows that waited a while (a lost hand-over; the
-    queueing lock makes this a no-op where procrastinate already holds one)."""
-    cutoff = utcnow() - timedelta(seconds=30)
-    with ctx.session() as session:
-        ids = list(
-            session.scalars(
-                select(Job.id).where(Job.state.in_(queue.WAITING), Job.run_at <= cutoff).limit(200)
-            )
-        )
-    for job_id in ids:
-        defer_to_procrastinate(ctx, int(job_id))
-    return len(ids)
+#: pause before a listener whose connection failed connects again
+RECONNECT_S = 2.0
 
 
 def maintain(ctx: AppContext, started: float) -> None:
-    """The housekeeping every worker does: stale runs, lost hand-overs, scheduled tasks."""
+    """The housekeeping every worker does: stale runs, scheduled tasks."""
     queue.release_stale(ctx)
-    if queue.is_postgres(ctx):
-        _resend_lost(ctx)
     if time.monotonic() - started >= ctx.settings.jobs_periodic_delay_s:
         queue.schedule_periodic(ctx)
+
+
+def _listen_connection(url: str) -> Any:
+    """A connection of its own (not the pool's), in autocommit, listening on the jobs channel."""
+    engine = get_engine(url)
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    conn = engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+    conn.autocommit = True
+    cursor = conn.cursor()
+    cursor.execute(f"LISTEN {queue.CHANNEL}")
+    return conn
 
 
 class Worker:
@@ -97,8 +60,8 @@ class Worker:
         self.concurrency = concurrency
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        #: PostgreSQL: set by the listener when a job was enqueued anywhere
+        self._notified = threading.Event()
         self.started = time.monotonic()
 
     @property
@@ -111,8 +74,12 @@ class Worker:
         )
         if self.postgres:
             self._threads.append(
-                threading.Thread(target=self._procrastinate, name="learnloop-jobs", daemon=True)
+                threading.Thread(target=self._listen, name="learnloop-jobs-listen", daemon=True)
             )
+            self._threads += [
+                threading.Thread(target=self._claim_loop, name=f"learnloop-jobs-{i}", daemon=True)
+                for i in range(self.concurrency)
+            ]
         else:
             self._threads.append(threading.Thread(target=self._poll, name="learnloop-jobs", daemon=True))
         for thread in self._threads:
@@ -122,8 +89,7 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         queue.wake.set()
-        if self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._notified.set()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -153,42 +119,45 @@ class Worker:
                 log.exception("running due jobs failed")
             queue.wake.wait(self.ctx.settings.jobs_poll_s)
 
-    def _procrastinate(self) -> None:
-        import procrastinate
-
+    def _claim_loop(self) -> None:
+        """PostgreSQL: run due jobs (claimed with SKIP LOCKED), then sleep until woken."""
         ctx = self.ctx
-        app = procrastinate.App(
-            connector=procrastinate.PsycopgConnector(conninfo=_conninfo(ctx.settings.database_url))
-        )
-
-        @app.task(name=PROCRASTINATE_TASK, queue=PROCRASTINATE_QUEUE)
-        def run(job_id: int) -> None:
-            due = queue.run_job(ctx, int(job_id))
-            if due is not None:
-                defer_to_procrastinate(ctx, int(job_id), at=due)
-
-        async def main() -> None:
-            async with app.open_async():
-                await app.run_worker_async(
-                    queues=[PROCRASTINATE_QUEUE],
-                    concurrency=self.concurrency,
-                    install_signal_handlers=False,
-                    delete_jobs="always",
-                    wait=True,
-                )
-
         while not self._stop.is_set():
-            self._loop = asyncio.new_event_loop()
-            self._task = self._loop.create_task(main())
+            self._notified.clear()
+            wait = ctx.settings.jobs_poll_s
             try:
-                self._loop.run_until_complete(self._task)
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # the database went away: start again after a pause
-                log.exception("the procrastinate worker stopped; starting again")
+                queue.run_due(ctx, limit=50)
+                due_in = queue.next_due_s(ctx)
+                if due_in is not None:
+                    wait = min(wait, max(due_in, 0.05))
+            except Exception:  # e.g. the database is briefly unreachable: try again shortly
+                log.exception("running due jobs failed")
+            self._notified.wait(wait)
+
+    def _listen(self) -> None:
+        """PostgreSQL: hold a ``LISTEN`` connection and wake the claim loops on each ``NOTIFY``."""
+        url = self.ctx.settings.database_url
+        while not self._stop.is_set():
+            conn = None
+            try:
+                conn = _listen_connection(url)
+                cursor = conn.cursor()
+                self._notified.set()  # (re)connected: look once for anything missed meanwhile
+                while not self._stop.is_set():
+                    readable, _, _ = select_io.select([conn._usock], [], [], 1.0)
+                    if not readable:
+                        continue
+                    cursor.execute("SELECT 1")  # reads the waiting notifications
+                    if conn.notifications:
+                        conn.notifications.clear()
+                        self._notified.set()
+            except Exception:  # the database went away: the loops poll meanwhile; connect again
+                log.warning("the job listener lost its connection; connecting again", exc_info=True)
+                self._stop.wait(RECONNECT_S)
             finally:
-                self._loop.close()
-            self._stop.wait(2.0)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
 
 
 def start_in_process(ctx: AppContext) -> Worker | None:

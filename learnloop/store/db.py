@@ -17,13 +17,52 @@ from learnloop.store import guard
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+#: the PostgreSQL driver: pg8000 (pure Python, BSD-3); psycopg is LGPL, which the install avoids
+PG_DRIVER = "postgresql+pg8000://"
+_PG_PREFIXES = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://")
+
+#: SQLSTATE classes and codes of a database that is away or gave up on a statement, not of a
+#: bad request: 08 connection exception, 57 operator intervention (57014 a statement timeout,
+#: 57P01 an administrator's shutdown or terminated backend), 53 insufficient resources
+_UNAVAILABLE_CLASSES = ("08", "57", "53")
+
+
 def _normalise_url(url: str) -> str:
-    # Let users write postgresql://... and get the psycopg 3 driver we install.
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgres://")
+    """``postgresql://`` and ``postgres://`` (and a URL naming psycopg) use the pg8000 driver."""
+    for prefix in _PG_PREFIXES:
+        if url.startswith(prefix):
+            return PG_DRIVER + url.removeprefix(prefix)
     return url
+
+
+def _server_fields(exc: BaseException) -> dict[str, str]:
+    """The fields of a PostgreSQL error report (pg8000 passes the server's on as a dict)."""
+    orig = getattr(exc, "orig", exc)
+    for arg in getattr(orig, "args", ()):
+        if isinstance(arg, dict) and isinstance(arg.get("C"), str):
+            return {str(k): str(v) for k, v in arg.items()}
+    return {}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL error code of a driver error, or None."""
+    return _server_fields(exc).get("C")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "not now" (gone, restarting, a statement timeout), so the
+    request may be tried again, rather than a bug or bad input."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.statement is None):
+        return True  # a connection that broke, or could not be made (no statement ran)
+    fields = _server_fields(exc)
+    if fields.get("S") in ("FATAL", "PANIC"):  # the server ended the session, e.g. a database
+        return True  # refusing connections for a moment (55000) or shutting down
+    code = fields.get("C")
+    return code is not None and code.startswith(_UNAVAILABLE_CLASSES)
 
 
 @lru_cache(maxsize=8)

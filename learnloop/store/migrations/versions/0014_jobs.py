@@ -1,10 +1,10 @@
-"""jobs: the job queue's record; procrastinate's own schema on PostgreSQL
+"""jobs: the job queue's record
 
 Every backend gets the ``jobs`` table (state, attempts, last error of each job: what
-``/admin/jobs`` lists). On PostgreSQL, procrastinate runs the jobs: its schema (tables, functions,
-triggers, all named ``procrastinate_*``) is installed here from the installed procrastinate
-package, once. A later procrastinate release that changes its schema needs its migration
-applied by a new revision (procrastinate ships them as SQL files).
+``/admin/jobs`` lists). It is the queue itself on both backends (``learnloop/jobs``). This
+revision once also installed procrastinate's schema on PostgreSQL; procrastinate is gone (its
+psycopg-pool dependency is LGPL) and ``0028_jobs_without_procrastinate`` drops that schema where
+an earlier version installed it.
 
 Revision ID: 0014_jobs
 Revises: 0001_initial_schema
@@ -39,14 +39,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_jobs_state_run_at", "jobs", ["state", "run_at"])
     op.create_index("ix_jobs_org", "jobs", ["org_id", "id"])
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        installed = bind.exec_driver_sql("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").scalar()
-        if not installed:
-            from procrastinate.schema import SchemaManager
-
-            # one script of many statements, run as it is (no parameters, so no placeholders)
-            bind.connection.cursor().execute(SchemaManager.get_schema())
 
 
 def downgrade() -> None:
