@@ -296,3 +296,99 @@ def test_hint_text_stays_inside_its_box_at_phone_width(live_server: str, page) -
                            && q.bottom <= r.bottom + 0.5; }); }"""
     )
     assert inside, hint.evaluate("h => h.outerHTML")
+
+
+#: the main pages per role, checked at 200% zoom
+ZOOM_PAGES = {
+    "learner003@acme.example": ["/", "/practice", "/skills", "/path", "/lessons", "/reports/me"],
+    "instructor@acme.example": ["/items", "/authoring", "/reports/items"],
+    "manager@acme.example": ["/reports/team"],
+    "admin@acme.example": ["/admin", "/admin/people"],
+}
+#: every visible control that sticks out of the viewport and cannot be scrolled to inside a card
+_UNREACHABLE = """() => {
+  const out = [];
+  const scrolls = el => { for (let a = el.parentElement; a; a = a.parentElement) {
+      const o = getComputedStyle(a).overflowX; if (o === 'auto' || o === 'scroll') return true; }
+    return false; };
+  for (const el of document.querySelectorAll('a[href], button, input, select, textarea, summary')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+    if (el.matches('.skip') && document.activeElement !== el) continue;  // shown when focused
+    if ((r.left < -0.5 || r.right > window.innerWidth + 0.5) && !scrolls(el)) {
+      out.push(el.tagName.toLowerCase() + ' ' + (el.innerText || el.name || el.getAttribute('href') || '').trim().slice(0, 30));
+    }
+  }
+  return out;
+}"""
+
+
+def test_main_pages_at_200_percent_zoom(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
+    """A 1280-px window at 200% zoom: 640 CSS px at two device pixels each. No page scrolls
+    sideways, the header stays whole, and every control is on screen or in a scrolling card."""
+    zoomed = page.context.browser.new_context(
+        viewport={"width": 640, "height": 450}, device_scale_factor=2, locale="en-US"
+    )
+    tab = zoomed.new_page()
+    tab.set_default_timeout(20_000)
+    problems: list[str] = []
+    try:
+        for email, paths in ZOOM_PAGES.items():
+            zoomed.clear_cookies()
+            _login(tab, live_server, email)
+            tab.goto(live_server + "/lang/en")
+            assert tab.evaluate("window.devicePixelRatio") == 2 and tab.evaluate("window.innerWidth") == 640
+            for path in paths:
+                response = tab.goto(live_server + path)
+                assert response is not None and response.status == 200, f"{email} {path}"
+                layout = tab.evaluate(_LAYOUT)
+                if layout["scroll"] > layout["inner"]:
+                    problems.append(
+                        f"{email} {path}: page is {layout['scroll']} px wide in {layout['inner']}"
+                    )
+                problems += [f"{email} {path}: {p}" for p in layout["problems"]]
+                problems += [f"{email} {path}: unreachable {c}" for c in tab.evaluate(_UNREACHABLE)]
+            tab.keyboard.press("Tab")  # the first Tab shows "Skip to content", on screen
+            problems += [f"{email} {path}: unreachable {c}" for c in tab.evaluate(_UNREACHABLE)]
+    finally:
+        zoomed.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_learning_loop_without_javascript(live_server: str, page) -> None:  # type: ignore[no-untyped-def]
+    """JavaScript off: log in, answer, read the feedback and go on, all by posting forms."""
+    pack = load_pack(DEFAULT_PACK)
+    plain = page.context.browser.new_context(java_script_enabled=False, locale="en-US")
+    tab = plain.new_page()
+    tab.set_default_timeout(20_000)
+    try:
+        tab.goto(live_server + "/login")
+        tab.fill("input[name=email]", "learner005@acme.example")
+        tab.fill("input[name=password]", DEMO_PASSWORD)
+        tab.click("form button[type=submit]")
+        tab.goto(live_server + "/lang/en")
+        answered: list[str] = []
+        for _ in range(12):
+            tab.goto(live_server + "/practice")
+            assert tab.get_by_role("button", name="Log out").count() == 1  # signed in
+            item = pack.item(tab.locator("article.item").get_attribute("data-item-id") or "")
+            presentation = tab.locator("#answer-form input[name=presentation_id]").get_attribute("value")
+            item = item.instance_for(presentation or "")
+            if item.kind not in ("choice", "numeric"):
+                continue  # text and code answers are graded the same way; these two suffice
+            if item.kind == "choice":
+                tab.check(f"input[name=choice][value='{item.key}']")
+            else:
+                tab.fill("input[name=value]", f"{item.answer:g}")
+            tab.click("#answer-form button[type=submit]")  # a plain form post
+            feedback = tab.locator("article.feedback")
+            assert feedback.get_attribute("data-correct") == "true", tab.content()[:2000]
+            assert tab.locator("#verdict").inner_text() == "Correct"
+            tab.click("#next")  # a link back to the loop
+            assert tab.url.endswith("/practice")
+            answered.append(item.kind)
+            if len(answered) >= 2:
+                break
+        assert len(answered) >= 2, f"only {answered} came up"
+    finally:
+        plain.close()
