@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from learnloop.science.kt.bkt import bkt_predict
 from learnloop.science.policy import (
     Curriculum,
     LearnerState,
@@ -20,6 +21,7 @@ from learnloop.science.policy import (
     evidence_answers,
     expected_items_to_target,
     is_open,
+    lesson_due,
     mastery_or_prior,
     skill_met,
     toward_target,
@@ -46,13 +48,24 @@ class PlanStep:
     #: True when every prerequisite is mastered now
     open: bool
 
+    #: answers and minutes if the learner already knows the skill (the right answers that
+    #: lift the estimate to the target, and the evidence the target asks for)
+    items_if_known: float = 0.0
+    minutes_if_known: float = 0.0
+
 
 @dataclass(frozen=True)
 class PathPlan:
     steps: tuple[PlanStep, ...]
     met: tuple[PlanStep, ...]
+    #: expected over what the product believes of the learner now (for a fresh learner: the
+    #: prior, so a learner who knows everything reads the same until they answer)
     items: float
     minutes: float
+    #: the least the path asks for: the answers and minutes if every remaining skill is
+    #: already known (the low end of the range shown with the estimate)
+    items_if_known: float = 0.0
+    minutes_if_known: float = 0.0
 
 
 def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> PathPlan:
@@ -78,26 +91,23 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
         if not skill_met(cur, state, cfg, skill, targets[skill]):
             # met on its own answers, but the skills needing it cast doubt on it
             status = "revisit" if own[skill] >= own_targets[skill] and m < targets[skill] else "learn"
+            evidence = evidence_answers(cur, state, cfg, skill)
             items = expected_items_to_target(
-                m,
-                targets[skill],
-                params,
-                evidence=evidence_answers(cur, state, cfg, skill),
-                max_step=cfg.max_step,
+                m, targets[skill], params, evidence=evidence, max_step=cfg.max_step
             )
-            lesson = (
-                min(x.minutes for x in cur.lessons[skill])
-                if cfg.lessons
-                and cur.lessons.get(skill)
-                and not state.attempts.get(skill)
-                and not any(x.lesson_id in state.lessons_seen for x in cur.lessons[skill])
-                else 0.0
+            # a learner who knows the skill: the same rule, with P(known) = 1
+            known = expected_items_to_target(
+                m, targets[skill], params, evidence=evidence, max_step=cfg.max_step, p_known=1.0
             )
+            lesson = _expected_lesson_minutes(cur, state, cfg, skill, m)
             minutes = items * minutes_each + lesson
+            known_minutes = known * minutes_each
         elif cfg.reviews and r is not None and r < cfg.desired_retention:
             status, items, minutes = "review", 1.0, minutes_each
+            known, known_minutes = items, minutes
         else:
             status, items, minutes = "met", 0.0, 0.0
+            known, known_minutes = 0.0, 0.0
         steps[skill] = PlanStep(
             skill_id=skill,
             status=status,
@@ -109,6 +119,8 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
             toward=toward_target(cur, state, skill),
             is_target=skill in cur.role_targets,
             open=is_open(cur, state, cfg, skill),
+            items_if_known=known,
+            minutes_if_known=known_minutes,
         )
     ordered = _order_steps(cur, state, [s for s in cur.skills if steps[s].status != "met"], steps)
     remaining = tuple(steps[s] for s in ordered)
@@ -117,7 +129,27 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
         met=tuple(steps[s] for s in cur.skills if steps[s].status == "met"),
         items=sum(s.items for s in remaining),
         minutes=sum(s.minutes for s in remaining),
+        items_if_known=sum(s.items_if_known for s in remaining),
+        minutes_if_known=sum(s.minutes_if_known for s in remaining),
     )
+
+
+def _expected_lesson_minutes(
+    cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str, mastery: float
+) -> float:
+    """The skill's lesson minutes, weighted by the chance the policy sends the learner to it:
+    certain once it is due (:func:`~learnloop.science.policy.lesson_due`); before the first
+    answer, under the default rule, the chance that answer is wrong (the product's own
+    prediction); none once read or past the probe."""
+    lessons = cur.lessons.get(skill, ())
+    if not cfg.lessons or not lessons or any(x.lesson_id in state.lessons_seen for x in lessons):
+        return 0.0
+    minutes = min(x.minutes for x in lessons)
+    if lesson_due(cur, state, cfg, skill):
+        return minutes
+    if state.attempts.get(skill) or cfg.lesson_when == "first":
+        return 0.0
+    return minutes * (1.0 - bkt_predict(mastery, cur.estimate_params(skill)))
 
 
 def _order_steps(

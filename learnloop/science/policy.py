@@ -13,8 +13,9 @@ estimate, speeds up every unfinished skill waiting for it as a prerequisite, and
 fading skill (FSRS retrievability under the desired retention) retrievable again, which
 is how due reviews compete with new learning. Skills open only on the frontier of the
 graph (every prerequisite mastered), items are preferred in the zone of predicted success
-0.6-0.85, a new skill starts with its lesson, and long runs on one skill are discounted for
-variety. Items are valued by what their answer tells per minute (``science/evidence.py``: a
+0.6-0.85, a new skill starts with an item and sends the learner to its lesson only after a
+wrong first answer (a right one leaves the lesson offered, not sent: :func:`lesson_due`), and
+long runs on one skill are discounted for variety. Items are valued by what their answer tells per minute (``science/evidence.py``: a
 role target is met only with enough evidence, and a code item's right answer is far stronger
 evidence than a choice item's), every kind a skill has comes early, and an item whose key
 was shown waits ``repeat_gap`` answers before it returns. ``path.plan_path`` orders the remaining skills to the role target
@@ -203,6 +204,12 @@ class PolicyConfig:
     desired_retention: float = 0.9
     reviews: bool = True
     lessons: bool = True
+    #: when a new skill's lesson comes: "first" (before the first answer) or "after_wrong"
+    #: (the skill starts with an item; the lesson comes only once the learner's answers on it
+    #: are all wrong so far, at most ``lesson_probe`` of them: one who shows they know the
+    #: skill is offered the lesson, not sent to it)
+    lesson_when: str = "after_wrong"
+    lesson_probe: int = 1
     recent_window: int = 8
     max_streak: int = 4
     streak_discount: float = 0.8
@@ -584,6 +591,22 @@ def _own_evidence(state: LearnerState, skill: str) -> float:
     return ev.cusum if ev is not None else 0.0
 
 
+def lesson_due(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str) -> bool:
+    """Whether the skill's lesson comes before its next item: lessons on, the skill has one the
+    learner has not read, and either no answer yet (``lesson_when="first"``) or, by default,
+    every answer so far on the skill wrong, within its first ``lesson_probe`` answers. A
+    learner whose first answer is right is offered the lesson (the practice page links it),
+    not sent to it: reading it costs minutes the answers show they do not need."""
+    lessons = cur.lessons.get(skill, ())
+    if not cfg.lessons or not lessons or any(x.lesson_id in state.lessons_seen for x in lessons):
+        return False
+    attempts = state.attempts.get(skill, 0)
+    if cfg.lesson_when == "first":
+        return not attempts
+    history = state.history.get(skill, ())
+    return 0 < attempts <= cfg.lesson_probe and len(history) == attempts and not any(history)
+
+
 def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> Activity | None:
     """The next activity by expected progress per minute; None when no skill has items."""
     cfg = cfg or PolicyConfig()
@@ -666,10 +689,8 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
     lessons = cur.lessons.get(skill, ())
     if (
         not finished  # a finished skill chosen while fresh is firmed up for the skills waiting on it
-        and cfg.lessons
         and lessons
-        and not state.attempts.get(skill)
-        and not any(lesson.lesson_id in state.lessons_seen for lesson in lessons)
+        and lesson_due(cur, state, cfg, skill)
     ):
         lesson = min(lessons, key=lambda x: (x.minutes, x.lesson_id))
         return Activity(

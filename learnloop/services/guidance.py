@@ -224,10 +224,10 @@ class LessonSuggestion(BaseModel):
     minutes: float
 
 
-def lesson_first(active: ActivePack, skill_id: str, attempts: int) -> LessonSuggestion | None:
-    """The lesson to read before the first answer on a skill (none once it is practised)."""
-    if attempts:
-        return None
+def lesson_first(active: ActivePack, skill_id: str) -> LessonSuggestion | None:
+    """The lesson the policy sends the learner to before the next item (``policy.lesson_due``:
+    by default after a wrong first answer on a new skill; a learner whose first answer is
+    right is only offered it, by the link every practice page has)."""
     lessons: list[Lesson] = active.pack.lessons_for_skill(skill_id)
     if not lessons:
         return None
@@ -268,16 +268,12 @@ def presentation(
     stored_reason: str,
     attempts: int | None = None,
 ) -> dict[str, object]:
-    """The fields a presented item carries beyond the item: kind, reason in words, lesson card
-    (``attempts``: the learner's answers on the skill, when the caller has read them)."""
+    """The fields a presented item carries beyond the item: kind, reason in words, and the
+    lesson card when the policy sends the learner to the lesson (stored reason "lesson").
+    ``attempts`` is accepted from callers that have read it and no longer needed: the card
+    follows the policy's choice, not the count of answers."""
+    del session, user_id, attempts
     reason, toward = decode_reason(stored_reason)
-    if attempts is None:
-        attempts = (
-            session.scalar(
-                select(Mastery.attempts).where(Mastery.user_id == user_id, Mastery.skill_id == skill_id)
-            )
-            or 0
-        )
     skills = active.pack.skill_index()
     toward_name = skills[toward].name if toward and toward in skills else None
     return {
@@ -286,7 +282,7 @@ def presentation(
         "reason_text": reason_text(reason, skills[skill_id].name, toward_name),
         "toward_skill_id": toward if toward_name else None,
         "toward_skill_name": toward_name,
-        "lesson": lesson_first(active, skill_id, attempts),
+        "lesson": lesson_first(active, skill_id) if reason == "lesson" else None,
     }
 
 
@@ -329,8 +325,13 @@ class PathView(BaseModel):
     steps: list[PathStepView]
     met: list[PathStepView]
     due_reviews: list[DueReview]
+    #: expected over what the product believes of the learner now (``science/path.py``)
     answers_to_go: float
     minutes_to_go: float
+    #: the least the path asks for: the answers and minutes if every remaining skill is
+    #: already known (the same evidence rule; the low end of the range the page shows)
+    answers_if_known: float = 0.0
+    minutes_if_known: float = 0.0
     targets_met: int
     targets_total: int
     answers_so_far: int
@@ -391,7 +392,6 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
         activity = choose_activity(cur, state, cfg)
         nxt = None
         if activity is not None:
-            attempts = state.attempts.get(activity.skill_id, 0)
             nxt = NextUp(
                 kind=activity.kind,
                 skill_id=activity.skill_id,
@@ -402,9 +402,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
                     names[activity.skill_id],
                     names.get(activity.toward) if activity.toward else None,
                 ),
-                lesson=lesson_first(shown, activity.skill_id, attempts)
-                if activity.kind == "lesson"
-                else None,
+                lesson=lesson_first(shown, activity.skill_id) if activity.kind == "lesson" else None,
             )
         due = sorted(
             (
@@ -426,6 +424,8 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
             due_reviews=due,
             answers_to_go=round(plan.items, 1),
             minutes_to_go=round(plan.minutes, 1),
+            answers_if_known=round(plan.items_if_known, 1),
+            minutes_if_known=round(plan.minutes_if_known, 1),
             targets_met=met,
             targets_total=len(cur.role_targets),
             answers_so_far=answers,

@@ -67,14 +67,28 @@ def test_curriculum_holds_targets_and_their_prerequisites_only() -> None:
     assert CUR.skills.index("a") < CUR.skills.index("b") < CUR.skills.index("c")
 
 
-def test_cold_start_reads_the_root_lesson_then_practises_it() -> None:
+def test_a_new_skill_starts_with_an_item_and_a_wrong_first_answer_sends_to_the_lesson() -> None:
     first = choose_activity(CUR, LearnerState())
-    assert first is not None and (first.kind, first.skill_id, first.lesson_id) == ("lesson", "a", "lesson.a")
+    assert first is not None and (first.kind, first.skill_id) == ("practice", "a")
     assert first.item_id in {"a.0", "a.1", "a.2"} and first.toward in {"c", "d"}
-    after = choose_activity(CUR, LearnerState(lessons_seen=frozenset({"lesson.a"})))
-    assert after is not None and (after.kind, after.skill_id, after.reason) == ("practice", "a", "next_step")
-    no_lessons = choose_activity(CUR, LearnerState(), PolicyConfig(lessons=False))
+    wrong = LearnerState(mastery={"a": 0.1}, attempts={"a": 1}, history={"a": [False]})
+    lesson = choose_activity(CUR, wrong)
+    assert lesson is not None and (lesson.kind, lesson.skill_id, lesson.lesson_id) == (
+        "lesson",
+        "a",
+        "lesson.a",
+    )
+    assert lesson.item_id in {"a.0", "a.1", "a.2"}
+    # a right first answer: the lesson is offered (linked), not sent
+    right = LearnerState(mastery={"a": 0.45}, attempts={"a": 1}, history={"a": [True]})
+    practised = choose_activity(CUR, right)
+    assert practised is not None and (practised.kind, practised.skill_id) == ("practice", "a")
+    read = choose_activity(CUR, LearnerState(**{**wrong.__dict__, "lessons_seen": frozenset({"lesson.a"})}))
+    assert read is not None and (read.kind, read.skill_id, read.reason) == ("practice", "a", "next_step")
+    no_lessons = choose_activity(CUR, wrong, PolicyConfig(lessons=False))
     assert no_lessons is not None and no_lessons.kind == "practice"
+    before = choose_activity(CUR, LearnerState(), PolicyConfig(lesson_when="first"))
+    assert before is not None and (before.kind, before.lesson_id) == ("lesson", "lesson.a")
 
 
 def test_only_the_frontier_is_practised() -> None:
@@ -192,6 +206,16 @@ def test_plan_orders_prerequisites_first_and_replans_after_progress() -> None:
     order = [s.skill_id for s in plan.steps]
     assert order.index("a") < order.index("b") < order.index("c") and order.index("a") < order.index("d")
     assert plan.items > 0 and plan.minutes > plan.items  # lesson minutes included
+    # the low end: a learner who already knows every skill needs the evidence, not the learning
+    assert 0 < plan.items_if_known < plan.items and 0 < plan.minutes_if_known < plan.minutes
+    assert plan.items_if_known == pytest.approx(sum(s.items_if_known for s in plan.steps))
+    # the lesson's minutes are weighted by the chance of a wrong first answer, and are all
+    # counted once the wrong answer sends the learner to it
+    wrong = plan_path(CUR, LearnerState(mastery={"a": 0.1}, attempts={"a": 1}, history={"a": [False]}))
+    step_a = next(s for s in wrong.steps if s.skill_id == "a")
+    fresh_a = next(s for s in plan.steps if s.skill_id == "a")
+    assert step_a.minutes - step_a.items * CUR.mean_minutes("a") == pytest.approx(5.0)
+    assert 0 < fresh_a.minutes - fresh_a.items * CUR.mean_minutes("a") < 5.0
     assert plan.steps[0].open and not next(s for s in plan.steps if s.skill_id == "c").open
     later = plan_path(
         CUR, LearnerState(mastery={"a": 0.99, "d": 0.9}, attempts={"a": 5, "d": 4}, evidence={"d": PROVEN})

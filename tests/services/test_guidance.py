@@ -55,15 +55,25 @@ def _answer(ctx: AppContext, user: CurrentUser, n: int, right: bool = True) -> l
     return seen
 
 
-def test_cold_start_offers_the_root_lesson_with_the_first_item(ctx: AppContext) -> None:
+def test_a_wrong_first_answer_on_a_new_skill_sends_to_its_lesson(ctx: AppContext) -> None:
     user = _learner(ctx)
     shown = practice.next_item(ctx, user)
-    assert shown.skill_id == "basics.tokens" and shown.reason == "lesson"
-    assert shown.lesson is not None and shown.lesson.id == "lesson.tokens"
+    # the first item comes first: the lesson is offered by the page's link, not sent
+    assert shown.skill_id == "basics.tokens" and shown.reason != "lesson" and shown.lesson is None
     assert "Prompts" in shown.reason_text or "Tokens" in shown.reason_text
-    _answer(ctx, user, 1)
+    item = PACK.item(shown.item["id"])
+    assert item.kind == "choice"
+    wrong = next(o for o in item.options or {} if o != item.key)
+    practice.answer(ctx, user, item.id, {"choice": wrong})
     after = practice.next_item(ctx, user)
-    assert after.lesson is None  # the lesson comes before the first answer only
+    assert after.skill_id == "basics.tokens" and after.reason == "lesson"
+    assert after.lesson is not None and after.lesson.id == "lesson.tokens"
+    path = guidance.my_path(ctx, user)
+    assert path.next is not None and path.next.lesson is not None and path.next.lesson.id == "lesson.tokens"
+    # one whose first answer is right is not sent to the lesson
+    other = _learner(ctx, "right@example.org")
+    _answer(ctx, other, 1)
+    assert practice.next_item(ctx, other).lesson is None
 
 
 def test_cards_follow_the_log_and_rebuild_to_the_same_state(ctx: AppContext) -> None:
@@ -110,7 +120,10 @@ def test_path_replans_after_every_answer(ctx: AppContext) -> None:
     user = _learner(ctx)
     before = guidance.my_path(ctx, user)
     assert [s.skill_id for s in before.steps][0] == "basics.tokens" and before.answers_so_far == 0
-    assert before.next is not None and before.next.kind == "lesson"
+    assert before.next is not None and (before.next.kind, before.next.skill_id) == (
+        "practice",
+        "basics.tokens",
+    )
     _answer(ctx, user, 3)
     after = guidance.my_path(ctx, user)
     assert after.answers_so_far == 3 and after.answers_to_go < before.answers_to_go
@@ -160,9 +173,11 @@ def test_path_api_and_page(client: TestClient) -> None:
     client.post("/api/v1/enrolment", json={"role_id": "builder"}, headers=headers)
     body = client.get("/api/v1/path", headers=headers).json()
     assert body["role_id"] == "builder" and body["steps"][0]["skill_id"] == "basics.tokens"
-    assert body["answers_to_go"] > 0 and body["next"]["lesson"]["id"] == "lesson.tokens"
+    assert body["answers_to_go"] > 0 and body["next"]["skill_id"] == "basics.tokens"
+    assert 0 < body["answers_if_known"] < body["answers_to_go"]
+    assert 0 < body["minutes_if_known"] < body["minutes_to_go"]
     nxt = client.get("/api/v1/practice/next", headers=headers).json()
-    assert nxt["lesson"]["id"] == "lesson.tokens" and nxt["reason_text"]
+    assert nxt["lesson"] is None and nxt["reason_text"] and nxt["lesson_ids"] == ["lesson.tokens"]
     assert client.get("/api/v1/path").status_code == 401
     assert "/api/v1/path" in client.get("/api/v1/openapi.json").json()["paths"]
 
@@ -170,11 +185,11 @@ def test_path_api_and_page(client: TestClient) -> None:
     page = client.get("/path")
     assert page.status_code == 200 and "My path" in page.text
     assert re.search(r'data-skill="basics.tokens" data-status="learn"', page.text)
+    assert 'id="if-known"' in page.text and "If you already know it all" in page.text
     practice_page = client.get("/practice")
-    assert (
-        'data-lesson-id="lesson.tokens"' in practice_page.text
-        and 'href="/lessons/lesson.tokens"' in practice_page.text
-    )
+    # the first item of a new skill offers the lesson (a link), without the "read it first" card
+    assert 'data-lesson-id="lesson.tokens"' not in practice_page.text
+    assert 'href="/lessons/lesson.tokens"' in practice_page.text
 
 
 def test_simulate_service_and_cli(tmp_path: Path) -> None:
