@@ -158,11 +158,15 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
             for term, value in (
                 ("id", c["id"]),
                 ("points", _num(c.get("points", 1.0))),
-                ("keywords", "|".join(c.get("keywords") or [])),
+                ("keywords", None),
                 ("description", c["description"]),
             ):
                 _sub(entry, "dt", term)
-                _sub(entry, "dd", value)
+                dd = _sub(entry, "dd", value)
+                if term == "keywords":  # a list: keywords may contain any character
+                    listed = _sub(dd, "ul")
+                    for keyword in c.get("keywords") or []:
+                        _sub(listed, "li", keyword)
         interaction = _sub(body, "qti-extended-text-interaction", response_identifier="RESPONSE")
         _sub(interaction, "qti-prompt", item["stem"])
     else:
@@ -177,7 +181,7 @@ def item_xml(item: dict[str, Any], language: str = "en") -> bytes:
         _sub(
             block,
             "pre",
-            json.dumps(code, ensure_ascii=False, indent=1, sort_keys=True),
+            json.dumps(code, ensure_ascii=False, indent=1),
             class_="learnloop-code",
         )
         interaction = _sub(
@@ -257,9 +261,10 @@ def manifest_xml(item_ids: list[str]) -> bytes:
 
 
 def export_package(items: list[dict[str, Any]], language: str = "en") -> tuple[bytes, list[str]]:
-    """A zip of the items (all four kinds); returns it and the ids of any it left out (kinds
-    QTI has no form for here)."""
-    kept = [i for i in items if i["kind"] in KINDS]
+    """A zip of the items (all four kinds); returns it and the ids of any it left out (family
+    items, whose texts are templates: ``services/qti_io.exportable`` turns each into one
+    instance first)."""
+    kept = [i for i in items if i["kind"] in KINDS and not i.get("family")]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("imsmanifest.xml", manifest_xml([i["id"] for i in kept]))
@@ -296,7 +301,13 @@ def _parse(data: bytes, where: _Reader) -> ET.Element | None:
 
 
 def _text(el: ET.Element | None) -> str:
-    return "".join(el.itertext()).strip() if el is not None else ""
+    """An element's text: as written where it starts with its first character (Learnloop's
+    export, which keeps authors' line breaks and final newline), trimmed where the XML was
+    indented (other tools' packages)."""
+    if el is None:
+        return ""
+    raw = "".join(el.itertext())
+    return raw if raw and not raw[0].isspace() else raw.strip()
 
 
 def _block_use(block: ET.Element) -> str:
@@ -322,7 +333,7 @@ def _criterion(li: ET.Element, r: _Reader) -> dict[str, Any]:
     or (packages from Learnloop before 2026-12) ``data-*`` attributes and the text."""
     dl = li.find(_q("dl"))
     if dl is None:
-        fields = {
+        fields: dict[str, Any] = {
             "id": li.get("data-id", ""),
             "points": li.get("data-points", "1"),
             "keywords": li.get("data-keywords") or "",
@@ -330,10 +341,15 @@ def _criterion(li: ET.Element, r: _Reader) -> dict[str, Any]:
         }
     else:
         terms = [_text(t) for t in dl.findall(_q("dt"))]
-        values = [_text(d) for d in dl.findall(_q("dd"))]
-        fields = dict(zip(terms, values, strict=False))
+        cells = dl.findall(_q("dd"))
+        fields = dict(zip(terms, [_text(d) for d in cells], strict=False))  # type: ignore[arg-type]
+        for term, cell in zip(terms, cells, strict=False):
+            listed = cell.find(_q("ul"))
+            if term == "keywords" and listed is not None:
+                fields["keywords"] = [_raw(k) for k in listed.findall(_q("li"))]
+    keywords: Any = fields.get("keywords") or ""
     try:
-        points = float(fields.get("points") or 1)
+        points = float(str(fields.get("points") or 1))
     except ValueError:
         r.fail(f"rubric criterion {fields.get('id', '')!r}: points is not a number")
         points = 1.0
@@ -341,7 +357,7 @@ def _criterion(li: ET.Element, r: _Reader) -> dict[str, Any]:
         "id": fields.get("id", ""),
         "description": fields.get("description", ""),
         "points": points,
-        "keywords": [k for k in (fields.get("keywords") or "").split("|") if k],
+        "keywords": keywords if isinstance(keywords, list) else [k for k in keywords.split("|") if k],
     }
 
 
@@ -382,7 +398,10 @@ def read_item(data: bytes, name: str) -> dict[str, Any] | None:
         elif use == "learnloop-hints":
             item["hints"] = [_text(li) for li in block.iter(_q("li"))]
         elif use == "learnloop-rubric":
-            item["rubric"] = [_criterion(li, r) for li in block.iter(_q("li"))]
+            listed = next(block.iter(_q("ul")), None)
+            item["rubric"] = (
+                [_criterion(li, r) for li in listed.findall(_q("li"))] if listed is not None else []
+            )
         elif use == "learnloop-code":
             try:
                 loaded = json.loads(_text(block.find(f".//{_q('pre')}")))

@@ -26,8 +26,22 @@ def export_qti(ctx: AppContext, user: CurrentUser | None) -> tuple[bytes, list[s
         user.require("instructor")
     with ctx.session() as session:
         pack = ctx.active_pack(session).pack
-    items = [i.model_dump(mode="json", exclude_none=True) for i in pack.items if not i.retired]
-    return qti.export_package(items, pack.meta.language)
+    return qti.export_package(exportable(pack.items), pack.meta.language)
+
+
+def exportable(items: list[Item]) -> list[dict[str, Any]]:
+    """The items as QTI export takes them: retired ones left out, a family item as one fixed
+    instance of it (seed 0) without its templates (QTI's template processing is not mapped)."""
+    out = []
+    for item in items:
+        if item.retired:
+            continue
+        if item.family is not None:
+            shown = item.instance(0).model_copy(update={"family": None})  # a plain item now
+            out.append(shown.model_dump(mode="json", exclude_none=True))
+        else:
+            out.append(item.model_dump(mode="json", exclude_none=True))
+    return out
 
 
 def import_qti(ctx: AppContext, user: CurrentUser | None, data: bytes) -> list[Item]:

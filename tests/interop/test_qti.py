@@ -60,6 +60,52 @@ def test_round_trip_keeps_every_exported_field(ctx: AppContext) -> None:
     assert b"imsqti_item_xmlv3p0" in members["imsmanifest.xml"]
 
 
+def test_texts_keep_their_exact_form_and_family_items_export_as_an_instance() -> None:
+    text = next(i for i in PACK.items if i.kind == "text")
+    assert text.rubric
+    awkward = text.model_copy(
+        update={
+            "stem": "First line\nsecond line, a final newline\n",
+            "explanation": "Ends with a newline\n",
+            "rubric": [
+                text.rubric[0].model_copy(update={"keywords": ["p(a | b)", " rag", "x|y"]}),
+                *text.rubric[1:],
+            ],
+        }
+    )
+    code = next(i for i in PACK.items if i.kind == "code")
+    ordered = code.model_copy(
+        update={"cases": [c.model_copy(update={"expect": {"z": 1, "a": [1, 2]}}) for c in code.cases or []]}
+    )
+    items = qti_io.exportable([awkward, ordered])
+    data, _skipped = qti.export_package(items)
+    back = [Item.model_validate(i) for i in qti.read_package(data)]
+    assert [repr(i.model_dump()) for i in back] == [repr(i.model_dump()) for i in (awkward, ordered)]
+    family = Item.model_validate(
+        {
+            "id": "fam.numeric",
+            "skills": ["basics.tokens"],
+            "kind": "numeric",
+            "stem": "What is {a} plus {b}?",
+            "explanation": "{a} + {b} = {answer}.",
+            "hints": ["Add them.", "Use a calculator."],
+            "tolerance": 0.0,
+            "family": {
+                "params": {"a": {"int": [1, 9]}, "b": {"int": [1, 9]}},
+                "answer": "a + b",
+                "examples": [{"a": 2, "b": 3, "answer": 5}],
+            },
+        }
+    )
+    (shown,) = qti_io.exportable([family])
+    assert "family" not in shown and "{a}" not in shown["stem"] and isinstance(shown["answer"], float)
+    assert qti.export_package([family.model_dump(mode="json", exclude_none=True)])[1] == ["fam.numeric"]
+    data, skipped = qti.export_package([shown])
+    assert skipped == [] and qti.xsd_findings(data) == []
+    (again,) = qti.read_package(data)
+    assert again["answer"] == shown["answer"] and again["stem"] == shown["stem"]
+
+
 def test_every_exported_item_is_valid_against_the_qti_3_xsd() -> None:
     members = _package()
     items = {n: d for n, d in members.items() if n.startswith("items/")}
