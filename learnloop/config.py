@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str = "change-me-in-production"
+    #: Webhook targets may resolve to loopback, private, link-local (cloud metadata) or other
+    #: non-public addresses: only for receivers inside your own network (off: refused, against
+    #: server-side request forgery; checked when registered and again at each delivery).
+    webhooks_allow_private: bool = False
+    #: The key (any string) that encrypts webhook signing secrets at rest; empty: derived from
+    #: secret_key. Changing it makes the stored secrets unreadable (re-create the endpoints).
+    webhooks_secret_key: SecretStr = SecretStr("")
     session_days: int = 14
     default_locale: str = "en"
     #: Mastery probability at which a prerequisite counts as unlocked for the next skill.

@@ -13,7 +13,7 @@ from learnloop.store.models import Base, utcnow
 
 class WebhookEndpoint(Base):
     """An organisation's receiver of events. ``secret`` signs each delivery (HMAC-SHA256): it is
-    shown once when the endpoint is made, never logged and never shown again."""
+    shown once when the endpoint is made, stored encrypted, never logged and never shown again."""
 
     __tablename__ = "webhook_endpoints"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -21,7 +21,9 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(1000))
     #: the event types it receives
     events: Mapped[list[str]] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(100))
+    #: ``fernet:`` and the secret encrypted with a key from the settings (a plain ``whsec_`` value
+    #: from before migration 0029 is encrypted on its next use)
+    secret: Mapped[str] = mapped_column(String(400))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

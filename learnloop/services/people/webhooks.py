@@ -19,23 +19,36 @@ at hand (``emit`` without ``ctx``) wait for the ``webhook.sweep`` job, every fiv
 
 Events: ``answer.recorded``, ``target.met`` (once per learner, role and skill),
 ``role.ready`` (once per learner and role), ``check.completed``, ``member.provisioned``.
-The secret is never logged, never returned after creation, and errors keep only a kind and
+The secret is stored encrypted (Fernet, keyed from ``webhooks_secret_key`` or else
+``secret_key``), never logged, never returned after creation, and errors keep only a kind and
 a status code.
+
+Server-side request forgery: a target must resolve to public addresses only, not loopback,
+private, link-local (the cloud metadata service at 169.254.169.254), shared, reserved or
+multicast ones. This is checked when the endpoint is registered and again at every delivery
+(a name may resolve elsewhere later: DNS rebinding), and the delivery connects to the address
+it checked, with the name kept for the ``Host`` header and TLS. An operator whose receivers are
+inside their own network sets ``LEARNLOOP_WEBHOOKS_ALLOW_PRIVATE=true``. Redirects are not
+followed.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
+from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -110,6 +123,110 @@ def check_url(url: str) -> str:
     return url
 
 
+# --- secrets at rest ---------------------------------------------------------------------------
+
+#: the prefix of an encrypted secret (a stored value without it is a plain one from before 0029)
+SEALED = "fernet:"
+
+
+def _fernet(ctx: AppContext) -> Fernet:
+    key = ctx.settings.webhooks_secret_key.get_secret_value() or ctx.settings.secret_key
+    digest = hashlib.sha256(b"learnloop webhook secrets\x00" + key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(ctx: AppContext, secret: str) -> str:
+    """The signing secret as stored: encrypted and authenticated."""
+    return SEALED + _fernet(ctx).encrypt(secret.encode()).decode("ascii")
+
+
+def unseal(ctx: AppContext, stored: str) -> str:
+    """The signing secret of a stored value (raises ``InvalidToken`` under another key)."""
+    if not stored.startswith(SEALED):
+        return stored
+    return _fernet(ctx).decrypt(stored.removeprefix(SEALED).encode("ascii")).decode()
+
+
+def seal_plain_secrets(ctx: AppContext) -> int:
+    """Encrypt the secrets stored in the clear by a version before migration 0029."""
+    with ctx.session() as session:
+        rows = session.scalars(
+            select(WebhookEndpoint).where(~WebhookEndpoint.secret.startswith(SEALED))
+        ).all()
+        for row in rows:
+            row.secret = seal(ctx, row.secret)
+        return len(rows)
+
+
+# --- where a webhook may go (SSRF) --------------------------------------------------------------
+
+
+class BlockedTarget(Exception):
+    """The target resolves to an address webhooks may not reach."""
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0) is link-local
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _addresses(parts: SplitResult) -> list[str]:
+    """Every address the URL's host resolves to (raises ``OSError`` when it does not)."""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _non_public(parts: SplitResult) -> list[str]:
+    return [a for a in _addresses(parts) if not _public(a)]
+
+
+def check_target(ctx: AppContext, url: str) -> None:
+    """Refuse a URL whose host is, or now resolves to, a non-public address (unless the operator
+    allows private targets). A name that does not resolve yet is checked at each delivery."""
+    if ctx.settings.webhooks_allow_private:
+        return
+    try:
+        blocked = _non_public(urlsplit(url))
+    except (OSError, ValueError):  # does not resolve (yet), or no name DNS could look up
+        return
+    if blocked:
+        raise InvalidInput(
+            _(
+                "A webhook may not go to a loopback, private, link-local or other non-public address "
+                "({address}). An operator can allow it with LEARNLOOP_WEBHOOKS_ALLOW_PRIVATE=true."
+            ).format(address=blocked[0])
+        )
+
+
+def _pinned(ctx: AppContext, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL to connect to, extra headers and request extensions: on the address just checked
+    (so the name cannot resolve elsewhere between the check and the connection), the name kept
+    in ``Host`` and for TLS (SNI and the certificate's check). Raises :class:`BlockedTarget`."""
+    if ctx.settings.webhooks_allow_private:
+        return url, {}, {}
+    parts = urlsplit(url)
+    addresses = _addresses(parts)
+    blocked = [a for a in addresses if not _public(a)]
+    if blocked:
+        raise BlockedTarget(blocked[0])
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return url, {}, {}  # an address already: nothing to resolve
+    except ValueError:
+        pass
+    address = addresses[0]
+    shown = f"[{address}]" if ":" in address else address
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + shown + (f":{parts.port}" if parts.port else "")
+    host_header = parts.netloc.rpartition("@")[2]
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions
+
+
 def check_events(events: list[str]) -> list[str]:
     chosen = sorted(set(events))
     unknown = [e for e in chosen if e not in EVENTS]
@@ -124,6 +241,8 @@ def check_events(events: list[str]) -> list[str]:
 def create_endpoint(ctx: AppContext, admin: CurrentUser, url: str, events: list[str]) -> NewEndpoint:
     _require_admin(admin)
     url, chosen = check_url(url), check_events(events)
+    check_target(ctx, url)
+    secret = "whsec_" + secrets.token_urlsafe(32)
     with ctx.session() as session:
         count = len(
             session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.org_id == admin.org_id)).all()
@@ -134,13 +253,13 @@ def create_endpoint(ctx: AppContext, admin: CurrentUser, url: str, events: list[
             org_id=admin.org_id,
             url=url,
             events=chosen,
-            secret="whsec_" + secrets.token_urlsafe(32),
+            secret=seal(ctx, secret),
             active=True,
             created_by=admin.id,
         )
         session.add(row)
         session.flush()
-        return NewEndpoint(**_view(row).model_dump(), secret=row.secret)
+        return NewEndpoint(**_view(row).model_dump(), secret=secret)
 
 
 def list_endpoints(ctx: AppContext, admin: CurrentUser) -> list[EndpointView]:
@@ -424,7 +543,15 @@ def deliver_one(ctx: AppContext, delivery_pk: int, *, final: bool = False) -> st
         if endpoint is None or not endpoint.active:
             d.status, d.last_error = "failed", "endpoint paused"
             return "skipped"
-        url, secret, event, delivery_id = endpoint.url, endpoint.secret, d.event, d.delivery_id
+        try:
+            secret = unseal(ctx, endpoint.secret)
+        except InvalidToken:
+            d.status, d.last_error = "failed", "signing secret unreadable (the encryption key changed)"
+            log.error("webhook endpoint %s: its secret cannot be decrypted with this key", endpoint.id)
+            return "failed"
+        if not endpoint.secret.startswith(SEALED):  # stored in the clear before migration 0029
+            endpoint.secret = seal(ctx, secret)
+        url, event, delivery_id = endpoint.url, d.event, d.delivery_id
         sent_at = utcnow()
         body = json.dumps(
             {
@@ -447,11 +574,21 @@ def deliver_one(ctx: AppContext, delivery_pk: int, *, final: bool = False) -> st
     }
     code: int | None = None
     error: str | None = None
+    blocked = False
     try:
-        r = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_S, follow_redirects=False)
+        target, host, extensions = _pinned(ctx, url)
+        with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
+            request = client.build_request(
+                "POST", target, content=body, headers={**headers, **host}, extensions=extensions
+            )
+            r = client.send(request)
         code = r.status_code
         if not 200 <= code < 300:
             error = f"HTTP {code}"
+    except BlockedTarget:
+        error, blocked = "blocked: the target resolves to a non-public address", True
+    except (OSError, ValueError):  # the name does not resolve (now), or cannot be looked up
+        error = "DNS lookup failed"
     except httpx.HTTPError as exc:
         error = type(exc).__name__
     with ctx.session() as session:
@@ -462,10 +599,13 @@ def deliver_one(ctx: AppContext, delivery_pk: int, *, final: bool = False) -> st
                 attempts=WebhookDelivery.attempts + 1,
                 status_code=code,
                 last_error=error,
-                status="sent" if error is None else ("failed" if final else "pending"),
+                status="sent" if error is None else ("failed" if final or blocked else "pending"),
                 delivered_at=utcnow() if error is None else None,
             )
         )
+    if blocked:  # not tried again: the address is refused, not away
+        log.warning("webhook delivery %s refused: %s", delivery_id, error)
+        return "blocked"
     if error is not None:
         log.info("webhook delivery %s to endpoint failed: %s", delivery_id, error)
         raise DeliveryFailed(error)
@@ -474,7 +614,9 @@ def deliver_one(ctx: AppContext, delivery_pk: int, *, final: bool = False) -> st
 
 def sweep(ctx: AppContext) -> int:
     """Enqueue the delivery job of each pending delivery that has none (events raised without a
-    context); a job that exists already is left as it is."""
+    context); a job that exists already is left as it is. Also encrypts any secret still stored
+    in the clear (from before migration 0029)."""
+    seal_plain_secrets(ctx)
     with ctx.session() as session:
         rows = session.scalars(
             select(WebhookDelivery).where(WebhookDelivery.status == "pending").limit(500)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from pydantic import SecretStr
+from sqlalchemy import select, update
 
 from learnloop.errors import InvalidInput
 from learnloop.jobs import run_due
@@ -20,8 +22,8 @@ from learnloop.services import auth, practice
 from learnloop.services.auth import CurrentUser, create_organisation, create_user
 from learnloop.services.context import AppContext
 from learnloop.services.people import provisioning, webhooks
-from learnloop.store.models import User
-from learnloop.store.models_webhooks import WebhookDelivery
+from learnloop.store.models import Job, User, utcnow
+from learnloop.store.models_webhooks import WebhookDelivery, WebhookEndpoint
 from tests.conftest import answer_payload
 
 PASSWORD = "violet-harbour-57-lantern"
@@ -66,7 +68,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receivers() -> Iterator[tuple[Receiver, Receiver]]:
+def receivers(ctx: AppContext) -> Iterator[tuple[Receiver, Receiver]]:
+    # receivers on loopback: allowed by the operator's setting (off, they are refused: below)
+    ctx.settings.webhooks_allow_private = True
     a, b = Receiver(), Receiver()
     yield a, b
     a.server.shutdown()
@@ -278,3 +282,97 @@ def test_target_met_and_role_ready_once(ctx: AppContext, receivers: tuple[Receiv
         "role_id": "builder",
     }
     assert {d["event"] for d in docs} == {"target.met", "role.ready"}  # answer.recorded not subscribed
+
+
+NON_PUBLIC = [
+    "http://127.0.0.1:8000/hook",
+    "http://localhost:8000/hook",
+    "http://[::1]:8000/hook",
+    "http://[::ffff:127.0.0.1]:8000/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.1.2.3/hook",
+    "http://192.168.0.10/hook",
+    "http://100.64.0.1/hook",
+    "http://0.0.0.0:8000/hook",
+    "http://[fd00:ec2::254]/hook",
+]
+
+
+def test_non_public_targets_are_refused_without_the_operator_setting(ctx: AppContext) -> None:
+    assert ctx.settings.webhooks_allow_private is False  # the default
+    admins = _admins(ctx)
+    for url in NON_PUBLIC:
+        with pytest.raises(InvalidInput, match="LEARNLOOP_WEBHOOKS_ALLOW_PRIVATE"):
+            webhooks.create_endpoint(ctx, admins["a"], url, ["answer.recorded"])
+    assert webhooks.list_endpoints(ctx, admins["a"]) == []
+    ctx.settings.webhooks_allow_private = True
+    assert webhooks.create_endpoint(ctx, admins["a"], NON_PUBLIC[0], ["answer.recorded"]).id
+
+
+def test_a_target_is_checked_again_at_delivery(ctx: AppContext) -> None:
+    """Registered while private targets were allowed (as if its name resolved to a public address
+    then: DNS rebinding), delivered after: refused at delivery, nothing sent, not retried."""
+    rx = Receiver()
+    try:
+        ctx.settings.webhooks_allow_private = True
+        admins = _admins(ctx)
+        hook = webhooks.create_endpoint(
+            ctx, admins["a"], rx.url.replace("127.0.0.1", "localhost"), ["member.provisioned"]
+        )
+        ctx.settings.webhooks_allow_private = False
+        with ctx.session() as session:
+            provisioning.create_member(session, admins["a"].org_id, email="m@a.example", name="M", ctx=ctx)
+        run_due(ctx)
+        assert rx.requests == []
+        (log,) = webhooks.deliveries(ctx, admins["a"], hook.id)
+        assert log.status == "failed" and log.attempts == 1 and "non-public" in (log.last_error or "")
+        ctx.settings.webhooks_allow_private = True  # the operator allows it: a new event goes out
+        with ctx.session() as session:
+            provisioning.create_member(session, admins["a"].org_id, email="n@a.example", name="N", ctx=ctx)
+        run_due(ctx)
+        assert [d["data"]["email"] for d in rx.verified(hook.secret)] == ["n@a.example"]
+    finally:
+        rx.server.shutdown()
+
+
+def test_secrets_are_encrypted_at_rest_and_never_logged(
+    ctx: AppContext, receivers: tuple[Receiver, Receiver], caplog: pytest.LogCaptureFixture
+) -> None:
+    rx, _other = receivers
+    rx.codes = [500]
+    admins = _admins(ctx)
+    caplog.set_level(logging.DEBUG)
+    hook = webhooks.create_endpoint(ctx, admins["a"], rx.url, ["member.provisioned"])
+    with ctx.session() as session:
+        stored = session.get(WebhookEndpoint, hook.id)
+        assert stored is not None
+        assert stored.secret.startswith("fernet:") and hook.secret not in stored.secret
+        assert hook.secret.removeprefix("whsec_") not in stored.secret
+        provisioning.create_member(session, admins["a"].org_id, email="s@a.example", name="S", ctx=ctx)
+    run_due(ctx)  # a failed try (logged), then the retry
+    ctx.settings.jobs_backoff_s = 0.0
+    with ctx.session() as session:
+        session.execute(update(Job).where(Job.state == "retry").values(run_at=utcnow()))
+    run_due(ctx)
+    assert len(rx.verified(hook.secret)) == 2  # signed with the secret shown at creation
+    assert caplog.records and all(hook.secret not in r.getMessage() for r in caplog.records)
+    assert hook.secret not in caplog.text
+
+    # a secret stored in the clear by an earlier version is encrypted on the sweep
+    with ctx.session() as session:
+        session.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id == hook.id).values(secret=hook.secret)
+        )
+    assert webhooks.seal_plain_secrets(ctx) == 1
+    with ctx.session() as session:
+        row = session.get(WebhookEndpoint, hook.id)
+        assert row is not None and row.secret.startswith("fernet:")
+        assert webhooks.unseal(ctx, row.secret) == hook.secret
+    # under another key the stored secret cannot be read: the delivery fails, says why, no request
+    ctx.settings.webhooks_secret_key = SecretStr("another key")
+    before = len(rx.requests)
+    with ctx.session() as session:
+        provisioning.create_member(session, admins["a"].org_id, email="t@a.example", name="T", ctx=ctx)
+    run_due(ctx)
+    assert len(rx.requests) == before
+    assert "unreadable" in (webhooks.deliveries(ctx, admins["a"], hook.id)[0].last_error or "")
