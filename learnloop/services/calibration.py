@@ -18,7 +18,11 @@ from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import ModelParams, Response, as_utc
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from learnloop.science.kt.base import ResponseLog
     from learnloop.science.kt.bkt import EStepFactory
+    from learnloop.science.kt.logistic import LogisticKT
 
 #: An item keeps its authored difficulty until this many learners have answered it.
 MIN_ITEM_RESPONSES = 30
@@ -178,14 +182,22 @@ def fit_kt(
     partitions: int = 8,
 ) -> KTSummary:
     """``_fit_kt`` below; with ``dask`` (a scheduler's address, or ``local``) every BKT fit
-    computes its E-step on the cluster, ``partitions`` blocks of learners
-    (``services/dist_fit.py``), and its M-step here."""
+    computes its E-step on the cluster, ``partitions`` blocks of learners, and its M-step here,
+    and every logistic fit its design, loss and gradient per block, the L-BFGS steps here
+    (``services/dist_fit.py``)."""
     if not dask:
         return _fit_kt(ctx, max_guess, max_slip, model)
     from learnloop.services import dist_fit
 
     with dist_fit.cluster(dask) as client:
-        return _fit_kt(ctx, max_guess, max_slip, model, dist_fit.kt_estep(client, partitions))
+        return _fit_kt(
+            ctx,
+            max_guess,
+            max_slip,
+            model,
+            dist_fit.kt_estep(client, partitions),
+            dist_fit.logistic_fitter(client, partitions),
+        )
 
 
 def _fit_kt(
@@ -194,6 +206,7 @@ def _fit_kt(
     max_slip: float = 0.3,
     model: str = "auto",
     estep_for: EStepFactory | None = None,
+    logistic_fit: Callable[[LogisticKT, ResponseLog], LogisticKT] | None = None,
 ) -> KTSummary:
     """Fit knowledge tracing on the whole response log, store it, and rebuild mastery with it.
 
@@ -272,7 +285,9 @@ def _fit_kt(
 
         def fit(kind: str, data: ResponseLog) -> BKT | LogisticKT:
             made = make(kind)
-            return made.fit(data, estep_for=estep_for) if isinstance(made, BKT) else made.fit(data)
+            if isinstance(made, BKT):
+                return made.fit(data, estep_for=estep_for)
+            return logistic_fit(made, data) if logistic_fit is not None else made.fit(data)
 
         notes: list[str] = []
         held_out_auc: dict[str, float | None] = {"bkt": None, "logistic": None}
@@ -352,7 +367,7 @@ def _fit_kt(
             )
         live: BKT | LogisticKT = bkt
         if chosen == "logistic":
-            logistic = LogisticKT().fit(log)
+            logistic = logistic_fit(LogisticKT(), log) if logistic_fit is not None else LogisticKT().fit(log)
             if np.isfinite(logistic.coef_).all():
                 live = logistic
             else:  # never store weights that would put NaN into mastery

@@ -1,4 +1,5 @@
-"""Item calibration (IRT) and BKT on a Dask cluster: the EM's expected counts, partition by partition.
+"""Item calibration (IRT), BKT and logistic knowledge tracing on a Dask cluster, partition by partition:
+the EM's expected counts (IRT, BKT), the loss and gradient of each L-BFGS step (logistic KT).
 
 Marginal maximum likelihood by EM (``science/irt.py``) sums over examinees in its E-step: a
 block of rows of the response matrix gives its own log-likelihood and expected counts ``r``
@@ -26,6 +27,7 @@ from learnloop.science.irt_base import Responses, as_responses, quadrature
 from learnloop.science.kt.base import ResponseLog, sequence_key
 from learnloop.science.kt.bkt import EStepFactory
 from learnloop.science.kt.bkt_em import EMData, EStep, HMMParams, expected_counts_of, make_em_data
+from learnloop.science.kt.logistic import LogisticKT, ScaledRows, column_scale, column_stats, minimize_ridge
 
 
 def _require_dask() -> None:
@@ -215,3 +217,82 @@ def kt_estep(client: Any, partitions: int) -> EStepFactory:
         return estep
 
     return make
+
+
+# -- knowledge tracing (logistic): the loss and its gradient per block of learners ------------------
+#
+# Every feature of a row reads the same learner's earlier answers only (``science/kt/features.py``),
+# so a block of whole learners builds exactly its rows of the design. Each worker builds its
+# block's sparse design once; the column scales come from per-block sums (squares, non-zeros);
+# then every L-BFGS step sends the weights out and brings each block's loss and gradient back,
+# summed here, where the ridge penalty and the optimiser run (``science/kt/logistic.py``,
+# ``minimize_ridge``): the single-process fit's arithmetic, summed in another order.
+
+
+def _lkt_design(part: tuple[LogisticKT, ResponseLog]) -> tuple[Any, np.ndarray]:
+    model, log = part
+    return model._design(log), log.correct.astype(np.float64)
+
+
+def _lkt_stats(block: tuple[Any, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int, float]:
+    sq, nnz = column_stats(block[0])
+    return sq, nnz, block[0].shape[0], float(block[1].sum())
+
+
+def _lkt_scaled(block: tuple[Any, np.ndarray], scale: np.ndarray) -> ScaledRows:
+    return ScaledRows(block[0], block[1], scale)
+
+
+def _lkt_loss_grad(rows: ScaledRows, w: np.ndarray) -> tuple[float, np.ndarray]:
+    return rows.loss_grad(w)
+
+
+def learner_blocks(log: ResponseLog, partitions: int) -> list[ResponseLog]:
+    """``log`` cut into at most ``partitions`` blocks of whole learners, rows in log order."""
+    if partitions < 1:
+        raise InvalidInput("partitions must be at least 1")
+    block_of = log.user % partitions
+    return [log.subset(rows) for p in range(partitions) if len(rows := np.flatnonzero(block_of == p))]
+
+
+def fit_logistic(
+    client: Any, log: ResponseLog, partitions: int, *, estimator: LogisticKT | None = None
+) -> LogisticKT:
+    """Fit ``estimator`` (default ``LogisticKT()``) on ``log`` with the design built and the
+    loss and gradient computed on the cluster, ``partitions`` blocks of learners."""
+    model = estimator if estimator is not None else LogisticKT()
+    fitted_log, penalty = model._prepare(log)
+    d = len(penalty)
+    blocks = learner_blocks(fitted_log, partitions)
+    if not blocks:
+        raise InvalidInput("the response log has no answers to fit")
+    futures = client.map(_lkt_design, client.scatter([(model, b) for b in blocks]), pure=False)
+    stats = client.gather(client.map(_lkt_stats, futures, pure=False))
+    sq = np.sum([s[0] for s in stats], axis=0)
+    nnz = np.sum([s[1] for s in stats], axis=0)
+    n, right = int(sum(s[2] for s in stats)), float(sum(s[3] for s in stats))
+    if len(sq) != d:
+        raise InvalidInput(f"the blocks' designs have {len(sq)} columns, the model {d}")
+    scale = column_scale(sq, nnz)
+    rows = [client.submit(_lkt_scaled, f, scale, pure=False) for f in futures]
+    client.gather(rows)  # built once, kept on the workers
+    del futures
+
+    def loss_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        parts = client.gather([client.submit(_lkt_loss_grad, r, w, pure=False) for r in rows])
+        return float(sum(p[0] for p in parts)), np.sum([p[1] for p in parts], axis=0)
+
+    model.coef_ = minimize_ridge(loss_grad, d, penalty, n, right, scale, model.max_iter, model.tol)
+    model._unpack()
+    return model
+
+
+def logistic_fitter(client: Any, partitions: int) -> Any:
+    """For ``calibration._fit_kt``: a function fitting a ``LogisticKT`` on a log on the cluster."""
+    if partitions < 1:
+        raise InvalidInput("partitions must be at least 1")
+
+    def fit(model: LogisticKT, log: ResponseLog) -> LogisticKT:
+        return fit_logistic(client, log, partitions, estimator=model)
+
+    return fit

@@ -210,6 +210,16 @@ class LogisticKT:
     # -- fitting -------------------------------------------------------------------------------
 
     def fit(self, log: ResponseLog) -> LogisticKT:
+        log, penalty = self._prepare(log)
+        x = self._design(log)
+        y = log.correct.astype(np.float64)
+        self.coef_ = _fit_ridge_logistic(x, y, penalty, self.max_iter, self.tol)
+        self._unpack()
+        return self
+
+    def _prepare(self, log: ResponseLog) -> tuple[ResponseLog, FloatArray]:
+        """Set the design's layout from ``log``; return ``log`` less repeated rows (what is fitted)
+        and the ridge penalty per column. (``services/dist_fit.py`` fits the same on blocks.)"""
         check_log(log)
         log = without_repeats(log)
         n = len(log)
@@ -228,18 +238,14 @@ class LogisticKT:
         )
         self.dense_names_ = self.features.dense_names(self.with_windows_)
         self.n_dense_ = len(self.dense_names_)
-        x = self._design(log)
-        y = log.correct.astype(np.float64)
-        penalty = np.full(x.shape[1], self.l2)
         _, _, _, _, o_transfer, o_dense = self._layout()
+        penalty = np.full(o_dense + self.n_dense_, self.l2)
         # The K x K transfer block has many weakly identified weights: it gets its own, stronger penalty.
         penalty[o_transfer:o_dense] = self.l2_transfer
         if self.pair_:
             penalty[self._pair_offset() : self._item_rate_offset()] = self.l2_pair
         penalty[0] = 0.0
-        self.coef_ = _fit_ridge_logistic(x, y, penalty, self.max_iter, self.tol)
-        self._unpack()
-        return self
+        return log, penalty
 
     def _unpack(self) -> None:
         o_skill, o_item, o_wins, o_fails, o_transfer, o_dense = self._layout()
@@ -519,24 +525,61 @@ def _fit_ridge_logistic(
     count columns come to the same footing, which conditions the problem without
     weakening the penalty on rare columns."""
     n, d = x.shape
-    xc = x.tocsc()
-    sq = np.asarray(xc.multiply(xc).sum(axis=0)).ravel()
-    nnz = np.diff(xc.indptr)
+    scale = column_scale(*column_stats(x))
+    data = ScaledRows(x, y, scale)
+    return minimize_ridge(data.loss_grad, d, penalty, n, float(y.sum()), scale, max_iter, tol)
+
+
+def column_stats(x: sp.spmatrix) -> tuple[FloatArray, NDArray[np.int64]]:
+    """Per column: the sum of squares and the number of non-zero values (they add over blocks
+    of rows)."""
+    xc = sp.csc_matrix(x)
+    return np.asarray(xc.multiply(xc).sum(axis=0), dtype=np.float64).ravel(), np.diff(xc.indptr)
+
+
+def column_scale(sq: FloatArray, nnz: NDArray[np.int64]) -> FloatArray:
+    """The root mean square of each column's non-zero values (1 for the intercept and empty ones)."""
     scale = np.sqrt(sq / np.maximum(nnz, 1))
     scale[scale <= 0] = 1.0
     scale[0] = 1.0
-    xs = (x @ sp.diags(1.0 / scale)).tocsr()
-    xt = xs.T.tocsr()
+    return scale
+
+
+class ScaledRows:
+    """Rows of the design with scaled columns: their unpenalised loss and its gradient."""
+
+    def __init__(self, x: sp.spmatrix, y: FloatArray, scale: FloatArray) -> None:
+        self.xs = sp.csr_matrix(x @ sp.diags(1.0 / scale))
+        self.xt = self.xs.T.tocsr()
+        self.y = y
+
+    def loss_grad(self, w: FloatArray) -> tuple[float, FloatArray]:
+        z = self.xs @ w
+        loss = float(np.sum(np.logaddexp(0.0, z) - self.y * z))
+        return loss, np.asarray(self.xt @ (_sigmoid(z) - self.y), dtype=np.float64)
+
+
+def minimize_ridge(
+    data_loss_grad: Any,
+    d: int,
+    penalty: FloatArray,
+    n: int,
+    right: float,
+    scale: FloatArray,
+    max_iter: int,
+    tol: float,
+) -> FloatArray:
+    """L-BFGS on ``data_loss_grad(w)`` (the rows' loss and gradient, summed over any blocks of
+    rows) plus the ridge penalty, from the intercept at the log-odds of ``right / n``; returns
+    the weights on the unscaled columns."""
 
     def loss_grad(w: FloatArray) -> tuple[float, FloatArray]:
-        z = xs @ w
-        loss = float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(penalty * w * w))
-        grad = xt @ (_sigmoid(z) - y) + penalty * w
-        return loss, grad
+        loss, grad = data_loss_grad(w)
+        return float(loss + 0.5 * np.sum(penalty * w * w)), grad + penalty * w
 
     w0 = np.zeros(d)
     if n:
-        mean = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        mean = float(np.clip(right / n, 1e-3, 1 - 1e-3))
         w0[0] = math.log(mean / (1 - mean))
     with _one_blas_thread():
         res = minimize(
