@@ -39,10 +39,12 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from bench._common import REPO_ROOT, RESULTS_DIR, Record, command_line, record, write_results
 from learnloop.content.loader import load_pack
+from learnloop.content.models import Pack
 from learnloop.science.simulation import (
     POLICIES,
     Outcome,
@@ -61,10 +63,16 @@ BUDGET_MINUTES = 600.0
 BASELINES = ("oatutor", "lowest_mastery")
 
 
+@lru_cache(maxsize=1)
+def _pack() -> Pack:
+    """The default pack, loaded once per process (loading validates every file)."""
+    return load_pack(PACK)
+
+
 def _chunk(args: tuple[int, int, int, dict[str, object], tuple[str, ...], float]) -> list[Outcome]:
     start, count, seed, world, policies, shift = args
     return simulate(
-        load_pack(PACK),
+        _pack(),
         policies=policies,
         learners=count,
         seed=seed,
@@ -413,6 +421,7 @@ def run(args: argparse.Namespace) -> Path:
     # the collector's passes over it would be charged to the choice
     timing, load = timing_records()
     world = World()
+    _pack()  # loaded before the workers fork, so they share it
     protocol = _protocol(world, args.learners, args.seed)
     outcomes = run_simulation(args.learners, args.seed, args.jobs, world, POLICIES)
     records = summary_records(outcomes, protocol) + comparison_records(outcomes, protocol)

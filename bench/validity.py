@@ -6,7 +6,7 @@ they actually need, and (4) the practice policy needs fewer answers and fewer mi
 OATutor's rule at a matched 30-day retention.
 
     python -m bench.validity --pack packs/ai_era [--learners 40] [--guessers 1000]
-        [--knowers 40] [--guesser-minutes 600] [--seed 0] [--jobs 2]
+        [--knowers 40] [--guesser-minutes 600] [--worlds NAME ...] [--seed 0] [--jobs 2]
 
 Simulated learners (``learnloop.science.simulation``) on the pack given on the command line;
 learner i works toward role i mod (number of roles). A target counts as met by the product's
@@ -30,30 +30,42 @@ Targets and how each is measured:
    under the policy for ``--guesser-minutes`` of study: the share that meets any skill target
    at any moment (< 1%) and the share that reaches role-ready (< 0.1%).
 2. Learners who already know every skill (``--knowers``): answers to role-ready over the path's
-   first estimate for their role (``science/path.plan_path`` of a fresh learner), median
-   within 25% of 1.
-3. Ordinary learners (``--learners`` per world): the path's first estimate over the answers
-   they actually needed, median within 25% of 1 (a learner stopped by the 1,800-minute budget
-   counts the answers spent).
+   first estimate for their role. Before any answer a learner who knows everything looks like
+   any fresh learner, so both see the same page (``science/path.plan_path`` of a fresh
+   learner): the expected answers over the product's prior, and, as the low end of the range,
+   the answers if every skill is already known (``items_if_known``: the same evidence rule
+   with P(known) = 1). The knowers are held to the low end: median within 25% of 1; their
+   ratio to the expected answers is reported beside it.
+3. Ordinary learners (``--learners`` per world): the path's first estimate (the expected
+   answers) over the answers they actually needed, median within 25% of 1 (a learner stopped
+   by the 1,800-minute budget counts the answers spent).
 4. The policy against OATutor's rule: each is run at several evidence thresholds
-   (``THRESHOLD_OFFSETS``: ours at the product's 10 nats and 14; the baseline, whose retention
-   moves little with the threshold, at 2, 6, 10, 14 and 18), the same learners at every one;
-   mean answers (and minutes) against mean 30-day retention make each policy's curve
-   (``science/tradeoff.py``). Matched retention: the baseline's cost read off its curve at
-   our default retention where its curve reaches it, else our cost read off our curve at the
-   baseline's default retention; a paired percentile bootstrap over learners (1,000
-   resamples). "Beats" means the 95% interval of the reduction lies above 0, in answers and
-   in minutes; the target is at least 4 of the 5 worlds.
+   (``THRESHOLD_OFFSETS`` around the product's 10 nats; the baseline, cheap to simulate and
+   with a higher retention at equal thresholds, one step lower too), the same learners at
+   every one; mean answers (and minutes) against mean 30-day retention make each policy's
+   curve. Matched retention: one level, fixed from all learners, that both curves span (ours
+   at the default threshold where the baseline's curve spans it, else the baseline's default
+   where ours does, else the middle of the common range); each policy's mean cost is read off
+   its curve there by linear interpolation in retention (outside a resample's curve, its
+   nearest end). Paired percentile bootstrap over learners (1,000 resamples, the same people
+   for both policies at every threshold), so the interval is defined whenever the curves
+   share a retention. "Beats" means the 95% interval of the reduction lies above 0, in
+   answers and in minutes; the target is at least 4 of the 5 worlds.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import random
 import statistics
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from bench._common import Record, record, write_results
 from learnloop.content.loader import load_pack
@@ -62,7 +74,6 @@ from learnloop.science.evidence import EvidenceRule
 from learnloop.science.path import plan_path
 from learnloop.science.policy import LearnerState, PolicyConfig, curriculum_for_role
 from learnloop.science.simulation import Outcome, World, simulate
-from learnloop.science.tradeoff import matched_comparison
 
 WORLDS: dict[str, World] = {
     "defaults": World(),
@@ -71,20 +82,27 @@ WORLDS: dict[str, World] = {
     "no-gating": World(gate=1.0),
     "lessons-teach-nothing": World(p_lesson=0.0),
 }
-#: evidence thresholds (nats) of each policy's curve, as offsets from the product's (10 nats).
-#: The baseline is cheap to simulate and its retention moves little with the threshold, so its
-#: curve spans more thresholds, for the curves to overlap in retention
+#: evidence thresholds (nats) of each policy's curve, as offsets from the product's (10 nats),
+#: the same learners at every point. The baseline is cheap to simulate and its retention sits
+#: above ours at equal thresholds, so its curve reaches one step lower
 THRESHOLD_OFFSETS: dict[str, tuple[float, ...]] = {
-    "ours": (0.0, 4.0),
-    "oatutor": (-8.0, -4.0, 0.0, 4.0, 8.0),
+    "ours": (0.0, 5.0),
+    "oatutor": (-6.0, -3.0, 0.0, 3.0, 6.0),
 }
+RESAMPLES = 1000
 DATASET = "simulated learners"
+
+
+@lru_cache(maxsize=2)
+def _pack(pack_path: str) -> Pack:
+    """The pack, loaded once per worker process (loading validates every file)."""
+    return load_pack(Path(pack_path))
 
 
 def _chunk(args: tuple[str, int, int, int, dict[str, object], tuple[str, ...], float]) -> list[Outcome]:
     pack_path, start, count, seed, world, policies, threshold = args
     return simulate(
-        load_pack(Path(pack_path)),
+        _pack(pack_path),
         policies=policies,
         learners=count,
         seed=seed,
@@ -114,10 +132,16 @@ def run_many(
         return [o for chunk in pool.map(_chunk, tasks) for o in chunk]
 
 
-def first_estimates(pack: Pack, rule: EvidenceRule) -> dict[str, float]:
-    """The path's estimate of answers to each role for a fresh learner."""
+def first_plans(pack: Pack, rule: EvidenceRule) -> dict[str, tuple[float, float]]:
+    """What the path shows a fresh learner for each role, before any answer: (expected answers
+    over the product's prior, answers if every skill is already known). A learner who knows
+    everything looks like any fresh learner until they answer, so both get the same page."""
     cfg = PolicyConfig(evidence=rule)
-    return {r.id: plan_path(curriculum_for_role(pack, r.id), LearnerState(), cfg).items for r in pack.roles}
+    out = {}
+    for r in pack.roles:
+        plan = plan_path(curriculum_for_role(pack, r.id), LearnerState(), cfg)
+        out[r.id] = (plan.items, plan.items_if_known)
+    return out
 
 
 def _median(values: Sequence[float]) -> float:
@@ -154,26 +178,103 @@ def guesser_records(pack_path: Path, n: int, minutes: float, seed: int, jobs: in
 def knower_records(pack_path: Path, pack: Pack, n: int, seed: int, jobs: int) -> list[Record]:
     world = replace(World(), prior_known_root=1.0, prior_known_other=1.0)
     outcomes = run_many(pack_path, n, seed + 2000, jobs, world, ("ours",), EvidenceRule().threshold)
-    estimate = first_estimates(pack, EvidenceRule())
-    ratios = [o.items / estimate[o.role_id] for o in outcomes if estimate[o.role_id] > 0]
+    plans = first_plans(pack, EvidenceRule())
+    low = [o.items / plans[o.role_id][1] for o in outcomes if plans[o.role_id][1] > 0]
+    expected = [o.items / plans[o.role_id][0] for o in outcomes if plans[o.role_id][0] > 0]
     protocol = (
         f"{n} learners who know every skill (recently reviewed), practising under the policy; "
-        f"answers to role-ready over the path's first estimate for a fresh learner; seed {seed + 2000}"
+        "answers to role-ready over the path's first estimate for their role (the page a fresh "
+        "learner sees: the answers if every skill is already known, and the expected answers "
+        f"over the product's prior); seed {seed + 2000}"
     )
     ds = f"{DATASET}, learners who know everything"
     return [
         record(ds, protocol, "ours", "reached_share", sum(o.reached for o in outcomes) / n),
         record(ds, protocol, "ours", "median_answers", _median([o.items for o in outcomes])),
-        record(ds, protocol, "ours", "median_answers_over_first_estimate", _median(ratios)),
-        record(ds, protocol, "target", "median_answers_over_first_estimate_within", "0.75..1.25"),
+        record(ds, protocol, "ours", "median_answers_over_first_estimate_if_known", _median(low)),
+        record(ds, protocol, "ours", "median_answers_over_first_estimate_expected", _median(expected)),
+        record(ds, protocol, "target", "median_answers_over_first_estimate_if_known_within", "0.75..1.25"),
     ]
+
+
+Rows = list[tuple[float, float, float]]  # per learner: (answers, 30-day retention, minutes)
+
+
+def _curve(rows_by_threshold: dict[float, Rows], sample: Sequence[int]) -> list[tuple[float, float, float]]:
+    """(mean retention, mean answers, mean minutes) at each threshold over the sampled learners."""
+    out = []
+    for _t, rows in sorted(rows_by_threshold.items()):
+        chosen = [rows[i] for i in sample]
+        out.append(
+            (
+                sum(r[1] for r in chosen) / len(chosen),
+                sum(r[0] for r in chosen) / len(chosen),
+                sum(r[2] for r in chosen) / len(chosen),
+            )
+        )
+    return out
+
+
+def cost_at(points: Sequence[tuple[float, float, float]], retention: float, column: int) -> float:
+    """Mean cost (``column`` 1: answers, 2: minutes) at ``retention``: linear interpolation over
+    the curve's points in order of retention; outside them, the nearest end's cost."""
+    ordered = sorted(points)
+    xs = [p[0] for p in ordered]
+    ys = [p[column] for p in ordered]
+    return float(np.interp(retention, xs, ys))
+
+
+def common_retention(
+    ours: Sequence[tuple[float, float, float]],
+    base: Sequence[tuple[float, float, float]],
+    ours_default: float,
+    base_default: float,
+) -> tuple[float, str]:
+    """The retention both policies are compared at (over all learners): ours at our default
+    threshold where the baseline's curve spans it, else the baseline's default where ours spans
+    it, else the middle of the range both curves span; NaN when they span none in common."""
+    lo = max(min(p[0] for p in ours), min(p[0] for p in base))
+    hi = min(max(p[0] for p in ours), max(p[0] for p in base))
+    if lo <= ours_default <= hi:
+        return ours_default, "ours at the default threshold"
+    if lo <= base_default <= hi:
+        return base_default, "oatutor at the default threshold"
+    if lo <= hi:
+        return (lo + hi) / 2, "middle of the retention both curves span"
+    return math.nan, "the curves span no retention in common"
+
+
+def matched(runs: dict[str, dict[float, Rows]], measure: str, seed: int) -> dict[str, float | str]:
+    """Ours against oatutor at a common 30-day retention: the reduction of mean ``measure``
+    ("items" or "minutes") read off both curves at that retention, with a paired percentile
+    bootstrap over learners (the same resampled people for both policies and every threshold;
+    the retention level is fixed from all learners)."""
+    column = 1 if measure == "items" else 2
+    n = len(runs["ours"][0.0])
+    everyone = list(range(n))
+    ours, base = _curve(runs["ours"], everyone), _curve(runs["oatutor"], everyone)
+    default = sorted(runs["ours"]).index(0.0)
+    level, how = common_retention(ours, base, ours[default][0], base[sorted(runs["oatutor"]).index(0.0)][0])
+    if math.isnan(level):
+        return {"retention": level, "how": how, "reduction": math.nan, "low": math.nan, "high": math.nan}
+    point = 1 - cost_at(ours, level, column) / cost_at(base, level, column)
+    rng = random.Random(seed)
+    draws = []
+    for _ in range(RESAMPLES):
+        sample = [int(rng.random() * n) for _ in range(n)]
+        a = cost_at(_curve(runs["ours"], sample), level, column)
+        b = cost_at(_curve(runs["oatutor"], sample), level, column)
+        draws.append(1 - a / b)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"retention": level, "how": how, "reduction": point, "low": float(low), "high": float(high)}
 
 
 def world_records(
     pack_path: Path, pack: Pack, name: str, world: World, n: int, seed: int, jobs: int
-) -> tuple[list[Record], bool]:
+) -> tuple[list[Record], bool, float]:
     base = EvidenceRule().threshold
-    runs: dict[str, dict[float, list[tuple[float, float, float]]]] = {"ours": {}, "oatutor": {}}
+    runs: dict[str, dict[float, Rows]] = {"ours": {}, "oatutor": {}}
+    reached: dict[tuple[str, float], float] = {}
     default: list[Outcome] = []
     for offset in sorted(set(THRESHOLD_OFFSETS["ours"]) | set(THRESHOLD_OFFSETS["oatutor"])):
         policies = tuple(p for p in runs if offset in THRESHOLD_OFFSETS[p])
@@ -183,13 +284,14 @@ def world_records(
         for policy in policies:
             rows = sorted((o for o in outcomes if o.policy == policy), key=lambda o: o.learner)
             runs[policy][offset] = [(float(o.items), o.retention, o.minutes) for o in rows]
+            reached[(policy, offset)] = sum(o.reached for o in rows) / len(rows)
     ds = f"{DATASET}, world {name}"
     protocol = (
         f"{n} learners x (ours, oatutor), seed {seed}, roles by turns; world p_learn={world.p_learn}, "
         f"guess={world.guess}, slip={world.slip}, gate={world.gate}, p_lesson={world.p_lesson}; "
         f"stop at role-ready (the product's evidence rule) or {world.max_minutes:g} study minutes"
     )
-    estimate = first_estimates(pack, EvidenceRule())
+    plans = first_plans(pack, EvidenceRule())
     out: list[Record] = []
     for policy in ("ours", "oatutor"):
         rows = [o for o in default if o.policy == policy]
@@ -197,48 +299,58 @@ def world_records(
             record(ds, protocol, policy, "reached_share", sum(o.reached for o in rows) / len(rows)),
             record(ds, protocol, policy, "median_answers", _median([o.items for o in rows])),
             record(ds, protocol, policy, "median_minutes", _median([o.minutes for o in rows])),
+            record(ds, protocol, policy, "mean_lessons", statistics.mean(o.lessons for o in rows)),
             record(ds, protocol, policy, "retention_30d", statistics.mean(o.retention for o in rows)),
         ]
     ours = [o for o in default if o.policy == "ours"]
-    ratios = [estimate[o.role_id] / o.items for o in ours if o.items > 0]
-    out.append(record(ds, protocol, "ours", "median_first_estimate_over_answers", _median(ratios)))
-    beats = True
+    ratios = [plans[o.role_id][0] / o.items for o in ours if o.items > 0]
+    ratio = _median(ratios)
+    out.append(record(ds, protocol, "ours", "median_first_estimate_over_answers", ratio))
     thresholds = {p: ", ".join(f"{base + x:g}" for x in THRESHOLD_OFFSETS[p]) for p in runs}
+    curve_ds = f"{ds}, answers against retention"
     curve_protocol = (
         protocol + f"; curves over evidence thresholds {thresholds['ours']} nats (ours) and "
-        f"{thresholds['oatutor']} nats (oatutor); matched where a curve reaches the other's "
-        "default retention: the baseline's cost read off its curve at our default retention, "
-        "else ours read off our curve at the baseline's default retention (NaN: neither curve "
-        "reaches); 95% paired percentile bootstrap over learners, 1000 resamples"
+        f"{thresholds['oatutor']} nats (oatutor), the same learners at every point"
     )
+    for policy in runs:
+        for offset, (ret, items, minutes) in zip(
+            sorted(runs[policy]), _curve(runs[policy], list(range(n))), strict=True
+        ):
+            method = f"{policy}, threshold {base + offset:g}"
+            out += [
+                record(curve_ds, curve_protocol, method, "answers_mean", items),
+                record(curve_ds, curve_protocol, method, "minutes_mean", minutes),
+                record(curve_ds, curve_protocol, method, "retention_30d", ret),
+                record(curve_ds, curve_protocol, method, "reached_share", reached[(policy, offset)]),
+            ]
+    matched_protocol = (
+        curve_protocol + "; matched at one 30-day retention level, fixed from all learners: "
+        "ours at the default threshold where the baseline's curve spans it, else the "
+        "baseline's default where ours spans it, else the middle of the range both span; each "
+        "policy's mean cost read off its curve by linear interpolation in retention (the "
+        f"nearest end outside it); 95% paired percentile bootstrap over learners, {RESAMPLES} resamples"
+    )
+    beats = True
     for measure in ("items", "minutes"):
-        cmp = matched_comparison(runs, "ours", "oatutor", measure=measure)
+        m = matched(runs, measure, seed)
         label = "answers" if measure == "items" else "minutes"
-        if cmp.reduction_at_policy_retention == cmp.reduction_at_policy_retention:
-            matched, reduction, (low, high) = (
-                "ours",
-                cmp.reduction_at_policy_retention,
-                cmp.ci_at_policy_retention,
-            )
-        else:
-            matched = "oatutor"
-            reduction, (low, high) = cmp.reduction_at_baseline_retention, cmp.ci_at_baseline_retention
-        won = low == low and low > 0  # NaN bounds (the curve does not reach) never win
+        won = bool(m["low"] == m["low"] and float(m["low"]) > 0)  # NaN bounds never win
         beats = beats and won
         method = f"ours vs oatutor, {label}"
         out += [
-            record(ds, curve_protocol, method, "matched_at_retention_of", matched),
-            record(ds, curve_protocol, method, "reduction_at_matched_retention", reduction),
-            record(ds, curve_protocol, method, "ci_low", low),
-            record(ds, curve_protocol, method, "ci_high", high),
-            record(ds, curve_protocol, method, "beats", int(won)),
+            record(ds, matched_protocol, method, "matched_retention_30d", m["retention"]),
+            record(ds, matched_protocol, method, "matched_at", m["how"]),
+            record(ds, matched_protocol, method, "reduction_at_matched_retention", m["reduction"]),
+            record(ds, matched_protocol, method, "ci_low", m["low"]),
+            record(ds, matched_protocol, method, "ci_high", m["high"]),
+            record(ds, matched_protocol, method, "beats", int(won)),
         ]
-    return out, beats
+    return out, beats, ratio
 
 
 def run(args: argparse.Namespace) -> Path:
     pack_path = Path(args.pack)
-    pack = load_pack(pack_path)
+    pack = _pack(str(pack_path))  # loaded before the workers fork, so they share it
     records: list[Record] = []
     # written after every part, so a long run leaves what it has measured
     records += knower_records(pack_path, pack, args.knowers, args.seed, args.jobs)
@@ -247,15 +359,11 @@ def run(args: argparse.Namespace) -> Path:
     ordinary: list[float] = []
     for name in args.worlds:
         world = WORLDS[name]
-        recs, beats = world_records(pack_path, pack, name, world, args.learners, args.seed, args.jobs)
+        recs, beats, ratio = world_records(pack_path, pack, name, world, args.learners, args.seed, args.jobs)
         records += recs
         write_results("validity", records, ["fsrs", "numpy"])
         wins += int(beats)
-        ordinary += [
-            float(r["value"])  # type: ignore[arg-type]
-            for r in recs
-            if r["metric"] == "median_first_estimate_over_answers"
-        ]
+        ordinary.append(ratio)
     records += guesser_records(pack_path, args.guessers, args.guesser_minutes, args.seed, args.jobs)
     summary = f"{DATASET}, summary"
     records += [
@@ -273,6 +381,13 @@ def run(args: argparse.Namespace) -> Path:
             "ours",
             "first_estimate_over_answers",
             _median(ordinary),
+        ),
+        record(
+            summary,
+            f"worlds where the median first estimate / answers needed is within 0.75..1.25, of {len(args.worlds)} run",
+            "ours",
+            "worlds_estimate_within_25pct",
+            sum(0.75 <= r <= 1.25 for r in ordinary),
         ),
     ]
     path = write_results("validity", records, ["fsrs", "numpy"])

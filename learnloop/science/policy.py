@@ -255,9 +255,9 @@ def skill_met(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: st
         return False
     if skill not in cur.role_targets:
         return True
-    available = len({o.family_id for o in cur.items.get(skill, ())})
+    bank = _bank(cur.items.get(skill, ()))
     return not target_gaps(
-        m, target, state.evidence.get(skill), cfg.evidence, cur.kinds(skill), state.now, available
+        m, target, state.evidence.get(skill), cfg.evidence, bank.kinds, state.now, bank.families
     )
 
 
@@ -280,15 +280,48 @@ def evidence_answers(
         return 0.0
     ev = evidence if evidence is not None else state.evidence.get(skill) or SkillEvidence()
     params = cur.params(skill)
-    n_families, per_right = _bank_evidence(params, tuple((o.family_id, o.guess) for o in options))
+    bank = _bank(options)
+    n_families, per_right = bank.families, bank.per_right(params)
     items = max(0, min(rule.min_items, n_families) - len(ev.families))
     cusum = max(0.0, rule.threshold - (0.0 if fresh else ev.cusum)) / max(per_right, 0.1)
-    kinds = cur.kinds(skill)
+    kinds = bank.kinds
     open_needed = float(
         rule.need_open_kind and bool({"text", "code"} & kinds) and not {"text", "code"} & ev.kinds
     )
     rights = max(float(items), math.ceil(cusum - 1e-9), open_needed)
     return rights / max(1.0 - params.p_slip, 0.05)
+
+
+class _Bank:
+    """What the evidence rule reads of one skill's items, computed once per item list."""
+
+    __slots__ = ("options", "pairs", "families", "kinds", "_per_right")
+
+    def __init__(self, options: Sequence[ItemOption]) -> None:
+        self.options = options
+        self.pairs = tuple((o.family_id, o.guess) for o in options)
+        self.families = len({f for f, _g in self.pairs})
+        self.kinds = frozenset(o.kind for o in options)
+        self._per_right: dict[BKTParams, float] = {}
+
+    def per_right(self, params: BKTParams) -> float:
+        value = self._per_right.get(params)
+        if value is None:
+            value = self._per_right[params] = _bank_evidence(params, self.pairs)[1]
+        return value
+
+
+_BANKS: dict[int, _Bank] = {}
+
+
+def _bank(options: Sequence[ItemOption]) -> _Bank:
+    """The cached :class:`_Bank` of an item list (keyed by identity: curricula are immutable)."""
+    bank = _BANKS.get(id(options))
+    if bank is None or bank.options is not options:
+        if len(_BANKS) > 4096:
+            _BANKS.clear()
+        bank = _BANKS[id(options)] = _Bank(options)
+    return bank
 
 
 @lru_cache(maxsize=4096)
