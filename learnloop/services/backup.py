@@ -46,9 +46,9 @@ from learnloop.store.db import alembic_config, get_engine
 FORMAT = "learnloop-backup"
 FORMAT_VERSION = 1
 VERSION_TABLE = "alembic_version"
-#: the job runner's own tables on PostgreSQL (procrastinate's queue, made by the migrations):
-#: not data; the ``jobs`` table is the jobs' record, and its waiting jobs are handed to the
-#: runner again after a restore (``jobs/runners.py``)
+#: tables of the job runner an earlier version used on PostgreSQL (procrastinate's, dropped by
+#: migration 0028): not data; the ``jobs`` table is the queue and the jobs' record, and its
+#: waiting jobs run after a restore like any others (``jobs/runners.py``)
 RUNNER_PREFIX = "procrastinate_"
 
 
