@@ -1,6 +1,6 @@
 """The job queue on SQLite and PostgreSQL: retries with backoff, dead letters, retry by an
 admin, de-duplication, lost workers, scheduled tasks, and the real runners (a polling thread on
-SQLite, procrastinate's worker on PostgreSQL)."""
+SQLite; on PostgreSQL claim loops with SKIP LOCKED woken by LISTEN/NOTIFY, see test_pg_queue.py)."""
 
 from __future__ import annotations
 
@@ -209,8 +209,8 @@ def test_queue_depth_counts_waiting_and_running_jobs(any_ctx: AppContext) -> Non
 
 
 def test_the_real_runner_runs_and_retries_jobs(any_ctx: AppContext) -> None:
-    """The in-process worker of each backend: a thread polling SQLite, procrastinate's worker
-    (LISTEN/NOTIFY, its own queue table) on PostgreSQL."""
+    """The in-process worker of each backend: a thread polling SQLite; on PostgreSQL a listener
+    (LISTEN/NOTIFY) and claim loops on the jobs table (FOR UPDATE SKIP LOCKED)."""
     ctx = _fast(any_ctx)
     FAILS["g"] = 1
     worker = jobs.Worker(ctx).start()
