@@ -35,10 +35,11 @@ _install() {
 }
 
 # Packages an earlier version's extras installed and this one must not carry: psycopg and
-# psycopg-pool are LGPL (PostgreSQL now goes through pg8000), procrastinate needed them.
+# psycopg-pool are LGPL (PostgreSQL now goes through pg8000), procrastinate needed them; PyLD
+# imports frozendict, LGPL-3.0 (credentials now go through pyoxigraph and interop/rdfc.py).
 _drop_old() {
   local old=()
-  for name in procrastinate psycopg-pool psycopg-binary psycopg; do
+  for name in procrastinate psycopg-pool psycopg-binary psycopg PyLD frozendict; do
     .venv/bin/python -m pip show -q "$name" >/dev/null 2>&1 && old+=("$name")
   done
   if [ ${#old[@]} -gt 0 ]; then

@@ -21,13 +21,7 @@ from packaging.utils import canonicalize_name
 NOT_SHIPPED = {"dev", "bench"}
 
 #: distribution -> why its GPL mention is not a GPL licence of what we install
-ALLOWED: dict[str, str] = {
-    # An open finding, not a settled exception: PyLD (core, interop/vc.py's RDF canonicalisation
-    # for Verifiable Credentials) imports frozendict at module level in every 2.x and 3.x
-    # release, and frozendict is LGPL-3.0 since 2.0 (1.x, MIT, does not run on Python >= 3.10).
-    # Removing it means replacing PyLD; until then it is the one LGPL distribution installed.
-    "frozendict": "required by PyLD (interop/vc.py); no LGPL-free release of PyLD or frozendict",
-}
+ALLOWED: dict[str, str] = {}
 
 #: only the licence's own text, never a description: "GPL" as a word, or GNU's licences by name
 _COPYLEFT = re.compile(
@@ -123,5 +117,6 @@ def test_no_installed_distribution_of_the_product_declares_gpl_or_lgpl() -> None
 
 def test_the_old_lgpl_postgres_stack_is_not_required() -> None:
     closure = product_closure()
-    for name in ("psycopg", "psycopg-binary", "psycopg-pool", "procrastinate"):
+    # and PyLD, whose every release imports frozendict (LGPL-3.0): interop/vc.py uses pyoxigraph
+    for name in ("psycopg", "psycopg-binary", "psycopg-pool", "procrastinate", "pyld", "frozendict"):
         assert name not in closure, f"{name} is required again by {closure.get(name)}"

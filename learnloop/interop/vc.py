@@ -1,14 +1,17 @@
 """W3C Verifiable Credentials 2.0 with Data Integrity proofs, cryptosuite eddsa-rdfc-2022.
 
 Sign and verify (W3C "Data Integrity EdDSA Cryptosuites v1.0", section 3.3): the unsecured
-document and the proof configuration are each canonicalised with RDF Dataset Canonicalization
-(RDFC-1.0, PyLD's URDNA2015), hashed with SHA-256, and the concatenation
-``sha256(proof config) || sha256(document)`` is signed with Ed25519; ``proofValue`` is the
-signature in multibase base58btc (``z...``).
+document and the proof configuration are each turned into RDF (JSON-LD 1.1 "Deserialize JSON-LD
+to RDF", by pyoxigraph's JSON-LD parser, MIT/Apache-2.0), canonicalised with RDF Dataset
+Canonicalization (RDFC-1.0, ``interop/rdfc.py``, checked against the W3C test suite), hashed with
+SHA-256, and the concatenation ``sha256(proof config) || sha256(document)`` is signed with
+Ed25519; ``proofValue`` is the signature in multibase base58btc (``z...``).
 
-JSON-LD contexts are never fetched: the document loader serves only the files registered in
-``CONTEXTS`` (shipped in ``interop/contexts/``), each pinned by its SHA-256, so a changed file or
-an unknown context is an error, and verification needs no network.
+JSON-LD contexts are never fetched: every context reference in a document is replaced by the
+shipped file registered in ``CONTEXTS`` (``interop/contexts/``), each pinned by its SHA-256,
+before the document is parsed, so a changed file or an unknown context is an error, and
+verification needs no network. As JSON-LD's toRdf does by default (``rdfDirection`` unset),
+``@direction`` is not part of the RDF; relative IRIs (no base IRI) are left out of it.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import base58
+import pyoxigraph
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-from pyld import jsonld
+
+from learnloop.interop import rdfc
 
 CONTEXT_DIR = Path(__file__).with_name("contexts")
 #: URL -> (file, sha256 of the file): the only contexts a document may use
@@ -41,6 +46,10 @@ CONTEXTS: dict[str, tuple[Path, str]] = {
 ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub
 ED25519_PRIV = b"\x80\x26"  # multicodec ed25519-priv
 CRYPTOSUITE = "eddsa-rdfc-2022"
+#: pyoxigraph reads native JSON integers beyond 64 bits as doubles; JSON-LD keeps them integers
+#: below 10^21, so such a document would not canonicalise as other processors do: refused
+_MAX_INT = 2**64
+_MAX_CONTEXT_DEPTH = 8
 
 
 class VcError(ValueError):
@@ -48,49 +57,106 @@ class VcError(ValueError):
 
 
 def document_loader(extra: dict[str, tuple[Path, str]] | None = None) -> Callable[..., dict[str, Any]]:
-    """A PyLD document loader serving only pinned local files (``extra`` adds some, e.g. tests)."""
+    """A context loader serving only pinned local files (``extra`` adds some, e.g. tests):
+    ``load(url)`` returns ``{"documentUrl": url, "document": <the parsed file>}``."""
     table = {**CONTEXTS, **(extra or {})}
     cache: dict[str, Any] = {}
 
-    failures: list[VcError] = []
-
-    def fail(message: str) -> VcError:
-        failures.append(VcError(message))  # PyLD wraps loader errors; canonize re-raises ours
-        return failures[-1]
-
     def load(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
         if url not in table:
-            raise fail(f"unknown JSON-LD context {url[:200]} (contexts are never fetched)")
+            raise VcError(f"unknown JSON-LD context {url[:200]} (contexts are never fetched)")
         if url not in cache:
             path, digest = table[url]
             raw = path.read_bytes()
             if hashlib.sha256(raw).hexdigest() != digest:
-                raise fail(f"the shipped copy of {url} does not match its pinned hash")
+                raise VcError(f"the shipped copy of {url} does not match its pinned hash")
             cache[url] = json.loads(raw)
         return {"contextUrl": None, "documentUrl": url, "document": cache[url]}
 
-    load.failures = failures  # type: ignore[attr-defined]
     return load
 
 
-def canonize(document: dict[str, Any], loader: Callable[..., dict[str, Any]]) -> str:
-    getattr(loader, "failures", []).clear()
-    try:
-        out: str = jsonld.normalize(
-            document,
-            {
-                "algorithm": "URDNA2015",
-                "format": "application/n-quads",
-                "documentLoader": loader,
-                "safe": True,
-            },
+def _remote_context(url: str, loader: Callable[..., dict[str, Any]], depth: int) -> Any:
+    document = loader(url)["document"]
+    if not isinstance(document, dict) or "@context" not in document:
+        raise VcError(f"the context {url[:200]} has no @context")
+    return _inline_context(document["@context"], loader, depth + 1)
+
+
+def _inline_context(value: Any, loader: Callable[..., dict[str, Any]], depth: int) -> Any:
+    """A context value with every remote reference (and ``@import``) replaced by its content."""
+    if depth > _MAX_CONTEXT_DEPTH:
+        raise VcError("JSON-LD contexts nested too deep")
+    if isinstance(value, str):
+        return _remote_context(value, loader, depth)
+    if isinstance(value, list):
+        return [_inline_context(v, loader, depth) for v in value]
+    if isinstance(value, dict):
+        local = {k: _inline(v, loader, depth) for k, v in value.items() if k != "@import"}
+        if "@import" not in value:
+            return local
+        imported = (
+            _remote_context(value["@import"], loader, depth) if isinstance(value["@import"], str) else None
         )
-    except jsonld.JsonLdError as exc:
-        failures = getattr(loader, "failures", [])
-        if failures:
-            raise failures.pop() from None
+        if not isinstance(imported, dict) or "@import" in imported:
+            raise VcError("@import must name one context object")
+        return {**imported, **local}  # the importing context's definitions win (JSON-LD 1.1 4.1.10)
+    return value
+
+
+def _inline(node: Any, loader: Callable[..., dict[str, Any]], depth: int = 0) -> Any:
+    """``node`` with every ``@context`` inlined, checking its numbers on the way."""
+    if isinstance(node, list):
+        return [_inline(n, loader, depth) for n in node]
+    if isinstance(node, dict):
+        return {
+            k: _inline_context(v, loader, depth) if k == "@context" else _inline(v, loader, depth)
+            for k, v in node.items()
+        }
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= _MAX_INT:
+        raise VcError("integers of 2^64 and more are not supported in credentials")
+    if isinstance(node, float) and node != node:
+        raise VcError("the document is not valid JSON (NaN)")
+    return node
+
+
+def _term(term: Any) -> str:
+    if isinstance(term, pyoxigraph.NamedNode):
+        return rdfc.iri(term.value)
+    if isinstance(term, pyoxigraph.BlankNode):
+        return rdfc.blank(term.value)
+    if isinstance(term, pyoxigraph.Literal):
+        # the base direction is not RDF in JSON-LD's default toRdf (rdfDirection unset)
+        return rdfc.literal(term.value, term.datatype.value, term.language)
+    raise VcError(f"unexpected RDF term {type(term).__name__} in the document")
+
+
+def to_quads(document: dict[str, Any], loader: Callable[..., dict[str, Any]]) -> list[rdfc.Quad]:
+    """The RDF dataset of a JSON-LD ``document`` (contexts from ``loader`` only)."""
+    try:
+        text = json.dumps(_inline(document, loader), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, VcError):
+            raise
+        raise VcError(f"the document is not JSON ({str(exc)[:200]})") from None
+    try:
+        quads = []
+        for quad in pyoxigraph.parse(text, pyoxigraph.RdfFormat.JSON_LD):
+            graph = "" if isinstance(quad.graph_name, pyoxigraph.DefaultGraph) else _term(quad.graph_name)
+            quads.append((_term(quad.subject), _term(quad.predicate), _term(quad.object), graph))
+    except (SyntaxError, ValueError) as exc:
+        if isinstance(exc, VcError):
+            raise
         raise VcError(f"the document is not valid JSON-LD ({type(exc).__name__}: {str(exc)[:200]})") from None
-    return out
+    return quads
+
+
+def canonize(document: dict[str, Any], loader: Callable[..., dict[str, Any]]) -> str:
+    """The canonical N-Quads (RDFC-1.0, SHA-256) of the JSON-LD ``document``."""
+    try:
+        return rdfc.canonicalize(to_quads(document, loader))
+    except rdfc.RdfcError as exc:
+        raise VcError(f"the document cannot be canonicalised: {exc}") from None
 
 
 def _hash_data(

@@ -98,3 +98,88 @@ def test_own_keys_sign_and_verify_with_did_key() -> None:
     )
     vc.verify(signed, loader=_loader())
     assert vc.resolve_did_key(vc.did_key(key)).public_bytes_raw() == key.public_key().public_bytes_raw()
+
+
+PYLD_ERA = VECTORS / "pyld-era"
+
+
+@pytest.mark.parametrize("name", ["ob-credential", "ob-credential-rich", "status-list"])
+def test_credentials_signed_before_pyld_was_replaced_still_verify(name: str) -> None:
+    """Signed by the PyLD-based vc.py (see vectors/pyld-era/README.md): the same canonical
+    N-Quads, byte for byte, so the same signatures verify; a changed value still fails."""
+    signed = json.loads((PYLD_ERA / f"{name}.json").read_text(encoding="utf-8"))
+    unsecured = {k: v for k, v in signed.items() if k != "proof"}
+    assert vc.canonize(unsecured, _loader()) == (PYLD_ERA / f"{name}.nq").read_text(encoding="utf-8")
+    vc.verify(signed, loader=_loader())
+    changed = copy.deepcopy(signed)
+    changed["validFrom"] = "2026-12-08T00:00:00Z"
+    with pytest.raises(vc.VcError, match="does not verify"):
+        vc.verify(changed, loader=_loader())
+
+
+V2 = "https://www.w3.org/ns/credentials/v2"
+
+
+def _quads(document: dict) -> str:
+    return vc.canonize(document, _loader())
+
+
+def test_jsonld_11_features_of_the_contexts() -> None:
+    # a protected term of the VC context cannot be redefined (JSON-LD 1.1 @protected)
+    evil = {
+        "@context": [V2, {"name": "https://evil.example/name"}],
+        "type": "VerifiableCredential",
+        "name": "x",
+    }
+    with pytest.raises(vc.VcError, match="not valid JSON-LD"):
+        _quads(evil)
+    # @type: @json is the JSON Canonicalization Scheme form; numbers as JSON-LD writes them
+    ctx = {"j": {"@id": "https://ex.example/j", "@type": "@json"}, "n": "https://ex.example/n"}
+    doc = {"@context": [V2, ctx], "id": "urn:a", "j": {"b": 1, "a": [1.0, None]}, "n": [2, 2.5, 1.0]}
+    out = _quads(doc)
+    assert (
+        '<urn:a> <https://ex.example/j> "{\\"a\\":[1,null],\\"b\\":1}"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\n'
+        in out
+    )
+    assert '"2.5E0"^^<http://www.w3.org/2001/XMLSchema#double>' in out
+    assert out.count('"2"^^<http://www.w3.org/2001/XMLSchema#integer>') == 1
+    assert out.count('"1"^^<http://www.w3.org/2001/XMLSchema#integer>') == 1
+    # @direction is not RDF under JSON-LD's default toRdf; the language tag stays
+    rtl = {"@context": [V2, ctx], "id": "urn:a", "n": {"@value": "x", "@language": "ar", "@direction": "rtl"}}
+    assert _quads(rtl) == '<urn:a> <https://ex.example/n> "x"@ar .\n'
+    # a nested unknown context is refused too, never fetched
+    nested = {
+        "@context": [V2, ctx],
+        "id": "urn:a",
+        "n": {"@context": "https://evil.example/c", "id": "urn:b"},
+    }
+    with pytest.raises(vc.VcError, match="unknown JSON-LD context"):
+        _quads(nested)
+    with pytest.raises(vc.VcError, match="2\\^64"):
+        _quads({"@context": [V2, ctx], "id": "urn:a", "n": 2**70})
+
+
+def test_import_and_type_scoped_contexts(tmp_path: Path) -> None:
+    base = tmp_path / "base.jsonld"
+    base.write_text(
+        json.dumps({"@context": {"p": "https://ex.example/base#p", "q": "https://ex.example/base#q"}})
+    )
+    url = "https://ex.example/base"
+    loader = vc.document_loader({url: (base, hashlib.sha256(base.read_bytes()).hexdigest())})
+    doc = {
+        "@context": {
+            "@version": 1.1,
+            "@import": url,
+            "q": "https://ex.example/own#q",
+            "T": {"@id": "https://ex.example/T", "@context": {"p": "https://ex.example/scoped#p"}},
+        },
+        "@id": "urn:a",
+        "@type": "T",
+        "p": "1",
+        "q": "2",
+        "child": {"@id": "urn:c", "p": "3"},
+    }
+    out = vc.canonize(doc, loader)
+    assert '<urn:a> <https://ex.example/scoped#p> "1" .\n' in out  # type-scoped
+    assert '<urn:a> <https://ex.example/own#q> "2" .\n' in out  # the importing context wins
+    assert "urn:c" not in out  # "child" is no term: dropped, and with it urn:c
