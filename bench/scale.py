@@ -10,14 +10,15 @@ learner answering each item with probability ``--answer-rate``, enough learners 
 fit (4 partitions) is compared with ``IRTModel.fit`` in one process: the largest difference in
 a and in b. Then the whole log is fitted in one process and on a ``LocalCluster`` of
 ``--workers`` worker processes (one thread each) for each number of partitions: seconds
-(cluster start excluded), EM iterations. The size is a flag; the issue's 50 M answers need
-more memory than this shared machine has (the matrix of 50 M answers at 40% is 2.5 GB as
-float64, twice over).
+(cluster start excluded), EM iterations. The results file is rewritten after each stage, with
+``complete`` and ``stages_done`` in its environment, so a run stopped early keeps (and says)
+what it finished. 50 M answers at 40% answered is a 2.5 M x 50 matrix (1 GB as float64).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -69,7 +70,27 @@ def main(argv: list[str] | None = None) -> int:
     rows_sample = max(int(args.sample / (args.items * args.answer_rate)), 10)
     sample = x[:rows_sample]
     dataset = f"synthetic 2PL, {answered:,} answers ({x.shape[0]:,} learners x {args.items} items, {args.answer_rate:.0%} answered)"
-    records = []
+    records: list = []
+    done: list[str] = []
+    started = time.time()
+
+    def save(stage: str, complete: bool = False) -> None:
+        """Write what is measured so far: a run stopped early keeps its finished stages."""
+        done.append(stage)
+        path = write_results(
+            "scale",
+            records,
+            ["numpy", "dask", "distributed"],
+            extra_environment={
+                "dask_workers": args.workers,
+                "complete": complete,
+                "stages_done": list(done),
+                "elapsed_s": round(time.time() - started, 1),
+                "load_average": [round(v, 2) for v in os.getloadavg()],
+            },
+        )
+        print(f"wrote {path} after {stage}", flush=True)
+
     with dist_fit.cluster("local", n_workers=args.workers, processes=True) as client:
         single = IRTModel(model="2pl").fit(sample)
         split = dist_fit.fit_irt(client, dist_fit.row_blocks(sample, 4), "2pl")
@@ -91,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
         print("sample", records[-2]["value"], records[-1]["value"], flush=True)
+        save("sample check")
         start = time.perf_counter()
         whole = IRTModel(model="2pl").fit(x)
         seconds = time.perf_counter() - start
@@ -100,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             record(dataset, protocol, "one process (IRTModel.fit)", "EM iterations", whole.n_iter_),
         ]
         print("single", seconds, flush=True)
+        save("one process")
         for p in partitions:
             blocks = dist_fit.row_blocks(x, p)
             start = time.perf_counter()
@@ -114,10 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ]
             print(method, seconds, fitted.n_iter_, flush=True)
-    path = write_results(
-        "scale", records, ["numpy", "dask", "distributed"], extra_environment={"dask_workers": args.workers}
-    )
-    print(f"wrote {path}")
+            save(method, complete=p == partitions[-1])
     return 0
 
 
