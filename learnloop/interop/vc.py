@@ -105,7 +105,9 @@ def _inline_context(value: Any, loader: Callable[..., dict[str, Any]], depth: in
 
 
 def _inline(node: Any, loader: Callable[..., dict[str, Any]], depth: int = 0) -> Any:
-    """``node`` with every ``@context`` inlined, checking its numbers on the way."""
+    """``node`` with every ``@context`` inlined, checking its numbers on the way. An ``@json``
+    value is walked too (which properties are ``@json`` is known only to the parser): one that
+    holds an ``@context`` key fails closed, as an unknown context or a changed literal."""
     if isinstance(node, list):
         return [_inline(n, loader, depth) for n in node]
     if isinstance(node, dict):
