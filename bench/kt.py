@@ -528,7 +528,7 @@ def bench_dataset(
             record(dataset, protocol, "learnloop.bkt", "first_fit_overhead_seconds", first_fit_overhead)
         )
     # BKT against pyBKT on the same split: the AUC gap and the fit-time ratio.
-    got = {(r["method"], r["metric"]): r["value"] for r in records}
+    got: dict[tuple[Any, Any], Any] = {(r["method"], r["metric"]): r["value"] for r in records}
     if ("pybkt", "auc") in got and ("learnloop.bkt", "auc") in got:
         records.append(
             record(
