@@ -392,7 +392,11 @@ def run_pybkt(split: Split, fits: int) -> tuple[np.ndarray, dict[str, Any]] | No
 # -- published figures -----------------------------------------------------------------------------
 
 SEEWOO = "seewoo5/KT README (PyTorch re-implementation), via shared/data/README.md"
-GERVET = "Gervet et al. 2020, learner-performance-prediction README, via shared/data/README.md"
+GERVET = (
+    "Gervet et al. 2020, learner-performance-prediction README, via shared/data/README.md; checked "
+    "2026-12-07 against the Results table of theophilegervet/learner-performance-prediction "
+    "README.md (commit 0031c41): assist09 and statics columns as quoted"
+)
 PUBLISHED: dict[str, tuple[str, str, dict[str, float]]] = {
     "dkvmn_assist2009_updated": (
         SEEWOO,

@@ -41,12 +41,15 @@ GRID: list[dict[str, Any]] = [{"l2": 1.0}, {"l2": 3.0}]
 
 AKT_SOURCE = (
     "Ghosh, Heffernan & Lan 2020, Context-Aware Attentive Knowledge Tracing (KDD), Table 3, "
-    "ASSISTments2009 AUC, as quoted in issue 19 (the search tools found no copy of the table to "
-    "check it against)"
+    "ASSISTments2009 AUC, as quoted in issue 19; NOT verified: the stored pages, docs and code "
+    "corpora were searched on 2026-12-07 for the paper's Table 3 and for the values themselves, "
+    "and hold the paper's abstract and reviews but no copy of the table"
 )
 PYKT_SOURCE = (
     "Liu et al. 2022, pyKT (NeurIPS Datasets and Benchmarks), ASSIST2009 question-level AUC, as "
-    "quoted in issue 19 (the search tools found no copy of the table to check it against)"
+    "quoted in issue 19; NOT verified: no copy of the table in the stored corpora, and the "
+    "pykt-team/pykt-toolkit repository holds none (its docs/source/quick_start.md does say the "
+    "hyper-parameter search stops when the AUC on the testing data has not improved for 100 rounds)"
 )
 PYKT_PREPROCESSING = (
     "pyKT builds its ASSIST2009 from skill_builder_data_corrected_collapsed.csv itself (its own "
