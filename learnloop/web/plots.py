@@ -59,6 +59,13 @@ CJK_FAMILY = ["DejaVu Sans", "Noto Sans CJK SC"]
 #: Approximate width of one character of 9-point text, in inches, for margins.
 CHAR_IN = 0.068
 _lock = threading.RLock()
+#: the weight of titles and table headers while plotting: bold, or normal for CJK text (a bold
+#: CJK font is a second large font to subset and embed in a PDF: a third of its time)
+_headings = threading.local()
+
+
+def _heading_weight() -> str:
+    return str(getattr(_headings, "weight", "bold"))
 
 
 @contextmanager
@@ -73,8 +80,17 @@ def plotting(cjk: bool = False) -> Iterator[None]:
     style = dict(STYLE)
     if cjk:
         style["font.family"] = CJK_FAMILY
+        style["axes.titleweight"] = "normal"
+    else:
+        # Latin text: Type 3 fonts, subset by matplotlib itself, cost a third of embedding
+        # TrueType through fontTools; CJK needs TrueType (a Type 3 font holds 256 glyphs)
+        style["pdf.fonttype"] = 3
     with _lock, matplotlib.rc_context(style):
-        yield
+        _headings.weight = "normal" if cjk else "bold"
+        try:
+            yield
+        finally:
+            _headings.weight = "bold"
 
 
 def share_colour(value: float) -> str:
@@ -91,11 +107,12 @@ def share_ink(value: float) -> str:
     return "#ffffff" if value < 0.25 or value > 0.8 else INK
 
 
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
 def needs_cjk(locale: str, text: str) -> bool:
     """Whether a plot needs the CJK font: a Chinese page, or Chinese in its labels."""
-    return locale.startswith("zh") or any(
-        "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text
-    )
+    return locale.startswith("zh") or _CJK.search(text) is not None
 
 
 def _figure(
@@ -536,7 +553,13 @@ def titled(fig: Figure, title: str, room: float = 0.45) -> Figure:
     fig.set_size_inches(width, height + room)
     fig.subplots_adjust(top=1 - top_in / (height + room), bottom=bottom_in / (height + room))
     fig.suptitle(
-        title, x=0.01, y=1 - 0.12 / (height + room), ha="left", va="top", fontsize=11, fontweight="bold"
+        title,
+        x=0.01,
+        y=1 - 0.12 / (height + room),
+        ha="left",
+        va="top",
+        fontsize=11,
+        fontweight=_heading_weight(),
     )
     return fig
 
@@ -552,7 +575,7 @@ def text_page(
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8.27, 11.69))  # A4 portrait
-    fig.text(0.06, 0.95, title, fontsize=15, fontweight="bold", color=INK, va="top")
+    fig.text(0.06, 0.95, title, fontsize=15, fontweight=_heading_weight(), color=INK, va="top")
     y = 0.91
     for line in lines:
         fig.text(0.06, y, line, fontsize=9.5, color=INK, va="top")
@@ -582,7 +605,7 @@ def text_page(
         for (row, _col), cell in cells.get_celld().items():
             cell.set_edgecolor(GRID)
             if row == 0 and wrapped:
-                cell.set_text_props(fontweight="bold", va="center")
+                cell.set_text_props(fontweight=_heading_weight(), va="center")
                 cell.set_height(cell.get_height() * (0.35 + 0.7 * lines_in_header))
     return fig
 

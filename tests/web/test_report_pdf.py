@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -82,3 +83,116 @@ def test_team_pdf_holds_the_wrapped_headers_in_both_languages(tmp_path: Path) ->
         if language == "en":
             lines = [t for t, _, _ in row]
             assert "Estimated hours" in lines and "to close" in lines  # wrapped, not run on
+
+
+def _large_report(gaps: int = 45, people: int = 3000) -> Any:
+    """A team report of a large organisation: more gaps than the PDF lists, people with Chinese names."""
+    from datetime import UTC, datetime, timedelta
+
+    from learnloop.services import reports_team as rt
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    skills = [rt.SkillRef(id=f"s{k}", name=f"Skill {k}", domain="d") for k in range(8)]
+    teams = [rt.TeamRef(id=k, name=f"Team {k}", people=people // 4) for k in range(1, 5)]
+    crowd = [
+        rt.PersonReadiness(
+            id=n, name=f"学员{n}", team_name="Team 1", met=1, total=3, hours_to_ready=5.0, status="far"
+        )
+        for n in range(people)
+    ]
+    return rt.TeamReport(
+        org_name="Large Org",
+        generated_at=now,
+        min_group=5,
+        close_share=0.75,
+        team=None,
+        role=None,
+        teams=teams,
+        roles=[rt.RoleRef(id="r", name="Builder", holders=people)],
+        people=people,
+        without_role=0,
+        suppressed=False,
+        answers_seen=True,
+        skills=skills,
+        heatmap=[
+            rt.HeatmapRow(
+                team_id=t.id,
+                team_name=t.name,
+                people=t.people,
+                suppressed=False,
+                cells=[
+                    rt.HeatCell(
+                        skill_id=s.id,
+                        measured=9,
+                        share_met=0.5,
+                        mean_mastery=0.5,
+                        mean_target=0.7,
+                        suppressed=False,
+                    )
+                    for s in skills
+                ],
+            )
+            for t in teams
+        ],
+        gaps=[
+            rt.GapRow(
+                role_id="r",
+                role_name="Builder",
+                skill_id=f"g{k}",
+                skill_name=f"Gap skill {k}",
+                target=0.8,
+                holders=people,
+                blocked=people - k,
+                share_blocked=0.5,
+                mean_gap=0.2,
+                hours=10.0,
+                hours_per_person=1.0,
+                blocked_weeks_ago=None,
+            )
+            for k in range(gaps)
+        ],
+        readiness=[
+            rt.ReadinessRow(
+                role_id="r",
+                role_name="Builder",
+                holders=people,
+                suppressed=False,
+                ready=0,
+                close=0,
+                far=people,
+                mean_hours_to_ready=5.0,
+                people=crowd,
+            )
+        ],
+        trend=[
+            rt.TrendPoint(
+                week_start=now - timedelta(weeks=w),
+                people=people,
+                suppressed=False,
+                blocked=9,
+                hours=3.0,
+                ready=1,
+                current=w == 0,
+            )
+            for w in range(4, -1, -1)
+        ],
+        notes=[],
+    )
+
+
+def test_team_pdf_of_a_large_organisation_is_a_summary() -> None:
+    """The gaps table stops at its 40 largest and says the CSV has the rest; people are never
+    listed, so their (Chinese) names neither reach the PDF nor bring in the CJK font."""
+    need_module("pypdf")
+    from pypdf import PdfReader
+
+    from learnloop.web.routes_reports import PDF_GAP_ROWS, _team_pdf
+
+    i18n.set_locale("en")
+    data = _team_pdf(_large_report())
+    reader = PdfReader(io.BytesIO(data))
+    first = reader.pages[0].extract_text()
+    assert f"The {PDF_GAP_ROWS} largest of 45 gaps" in first and "CSV" in first
+    assert "Gap skill 39" in first and "Gap skill 40" not in first
+    assert len(reader.pages) == 5  # the summary page and four charts
+    assert b"NotoSansCJK" not in data and "学员" not in "".join(p.extract_text() for p in reader.pages)
