@@ -2,7 +2,7 @@
 single-process fit's item parameters (within 0.01) and runs on logs split into partitions.
 
     python -m bench.scale [--responses 2000000] [--items 50] [--answer-rate 0.4] \\
-        [--partitions 2,4,8] [--sample 200000] [--workers 2] [--seed 7]
+        [--partitions 2,4,8] [--sample 200000] [--workers 2] [--seed 7] [--claim scale]
 
 Synthetic 2PL responses (abilities N(0, 1), slopes U(0.6, 2.0), difficulties N(0, 1)), each
 learner answering each item with probability ``--answer-rate``, enough learners for about
@@ -51,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=200_000, help="answers of the equality check")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--claim", default="scale", help="results file name: bench/results/CLAIM.json (default scale)"
+    )
     args = parser.parse_args(argv)
     try:
         partitions = [int(p) for p in args.partitions.split(",")]
     except ValueError:
         parser.error("--partitions must be numbers separated by commas")
+    if not args.claim.replace("_", "").isalnum():
+        parser.error("--claim must be letters, digits and underscores")
     if not 0 < args.answer_rate <= 1 or args.responses < 1000 or args.items < 2 or min(partitions) < 1:
         parser.error("need 0 < --answer-rate <= 1, --responses >= 1000, --items >= 2, partitions >= 1")
     try:
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         """Write what is measured so far: a run stopped early keeps its finished stages."""
         done.append(stage)
         path = write_results(
-            "scale",
+            args.claim,
             records,
             ["numpy", "dask", "distributed"],
             extra_environment={
