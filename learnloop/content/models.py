@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -49,7 +50,25 @@ _LESSON_REF = re.compile(r"^lesson\.[a-z0-9][a-z0-9_.\-]*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 ProvenanceStatus = Literal["draft", "reviewed", "retired"]
-Agent = Annotated[str, Field(min_length=3, max_length=120)]
+
+
+def _whole_name(name: str) -> str:
+    """A role or team name with its parentheses closed: an unquoted name with a comma in a YAML
+    ``[a, b]`` list is read as several names (``"Review (model-assisted"``, ``"reviewer B)"``)."""
+    depth = 0
+    for ch in name:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        raise ValueError(
+            f"{name!r} has unbalanced parentheses: quote a name that contains a comma, "
+            '["Review team (model-assisted, second reader)"]'
+        )
+    return name
+
+
+Agent = Annotated[str, Field(min_length=3, max_length=120), AfterValidator(_whole_name)]
 
 
 def source_problem(source: str) -> str | None:

@@ -46,6 +46,21 @@ def test_provenance_rules() -> None:
     assert Provenance.model_validate({**ok, "sources": [full_reference, "https://example.org/a"]})
 
 
+def test_a_name_split_by_an_unquoted_comma_is_refused() -> None:
+    """YAML reads ``[Review (model-assisted, reviewer B)]`` as two names; the loader says to quote it."""
+    import yaml
+
+    split = yaml.safe_load("reviewers: [Content review (model-assisted, reviewer B)]")["reviewers"]
+    assert split == ["Content review (model-assisted", "reviewer B)"]
+    reviewed = {"author": "Content team", "sources": ["lesson.basics.tokens"], "reviewed": "2026-01-02"}
+    with pytest.raises(ValueError, match="unbalanced parentheses: quote a name"):
+        Provenance.model_validate({**reviewed, "reviewers": split})
+    with pytest.raises(ValueError, match="unbalanced parentheses"):
+        Provenance.model_validate({**reviewed, "author": "Content team (model-assisted"})
+    quoted = yaml.safe_load('reviewers: ["Content review (model-assisted, reviewer B)"]')["reviewers"]
+    assert Provenance.model_validate({**reviewed, "reviewers": quoted}).reviewers == quoted
+
+
 def test_missing_and_bad_provenance_listed_by_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "pack"
     shutil.copytree(MINI_PACK, root)
