@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -278,6 +279,14 @@ def worker(
     backend = "LISTEN/NOTIFY, SKIP LOCKED (PostgreSQL)" if queue.is_postgres(ctx) else "polling (SQLite)"
     typer.echo(f"job worker running: {backend}; Ctrl-C stops it")
     sys.stdout.flush()
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and SIGTERM from a process manager (systemd, docker stop), end the worker after
+    # the job in hand; SIGINT is set here too, since a shell starts background jobs ignoring it
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     running = Worker(ctx, concurrency=concurrency).start()
     try:
         running.wait()

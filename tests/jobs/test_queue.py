@@ -255,6 +255,8 @@ def test_learnloop_worker_command(tmp_path: Path) -> None:
         row = _row(ctx, job_id)
         assert row.state == "done" and row.result is not None, (row.state, row.last_error)
     finally:
-        worker.send_signal(signal.SIGINT)
+        # what a process manager sends; Ctrl-C (SIGINT) takes the same path
+        worker.send_signal(signal.SIGTERM)
         out, err = worker.communicate(timeout=90)  # a loaded CI machine exits slowly
     assert "job worker running: polling (SQLite)" in out, err
+    assert worker.returncode == 0, err
