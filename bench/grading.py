@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._common import data_dir, record, write_results
+from bench._common import Record, data_dir, record, write_results
 from learnloop.llm.grader_model import ARTEFACT_DIR, ARTEFACTS, OfflineGrader
 from learnloop.llm.grading_encoder import MODEL_NAME, GradingEncoder
 from learnloop.llm.grading_features import (
@@ -276,6 +276,26 @@ def fit_calibrated(
     return grader.calibrate(X[cal_idx], y[cal_idx])
 
 
+def auto_records(
+    corpus: str,
+    protocol: str,
+    method: str,
+    conf: np.ndarray,
+    right: np.ndarray,
+    thresholds: Iterable[float],
+) -> list[Record]:
+    """For each confidence threshold t: ``auto_share@t``, the share of answers graded on their own
+    (confidence >= t; the rest go to a person), and ``auto_accuracy@t``, the accuracy on those
+    (None when none). A NaN confidence (no grade) is never graded on its own."""
+    out: list[Record] = []
+    for threshold in thresholds:
+        auto = np.nan_to_num(conf) >= threshold
+        out.append(record(corpus, protocol, method, f"auto_share@{threshold}", float(auto.mean())))
+        accuracy = float(right[auto].mean()) if auto.any() else None
+        out.append(record(corpus, protocol, method, f"auto_accuracy@{threshold}", accuracy))
+    return out
+
+
 def cosine_baseline(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
     col = SCALAR_FEATURES.index("max_cos_ref")
     candidates = np.unique(np.round(train_x[:, col], 3))
@@ -443,18 +463,7 @@ def llm_records(splits: list[Split], sample: int) -> list:  # type: ignore[type-
                     (time.perf_counter() - started) / len(pick),
                 ),
             ]
-            for threshold in (0.7, 0.85):
-                auto = graded & (np.nan_to_num(conf) >= threshold)
-                out += [
-                    record(split.corpus, protocol, method, f"auto_share@{threshold}", float(auto.mean())),
-                    record(
-                        split.corpus,
-                        protocol,
-                        method,
-                        f"auto_accuracy@{threshold}",
-                        float(right[auto].mean()) if auto.any() else None,
-                    ),
-                ]
+            out += auto_records(split.corpus, protocol, method, conf, right, (0.7, 0.85))
         return out
 
     if os.environ.get("LEARNLOOP_LLM_GRADE_BASE_URL"):
@@ -551,26 +560,9 @@ def main(argv: list[str] | None = None) -> int:
                         records.append(record(split.corpus, protocol, method, "ece", ece(run["conf"], right)))
                         if two_way and method == "learnloop.offline_grader":
                             curves[f"{split.corpus}, by {grouping}"] = (run["conf"], right)
-                            for threshold in (0.7, 0.8, 0.9):
-                                auto = run["conf"] >= threshold
-                                records.append(
-                                    record(
-                                        split.corpus,
-                                        protocol,
-                                        method,
-                                        f"auto_share@{threshold}",
-                                        float(auto.mean()),
-                                    )
-                                )
-                                records.append(
-                                    record(
-                                        split.corpus,
-                                        protocol,
-                                        method,
-                                        f"auto_accuracy@{threshold}",
-                                        float(right[auto].mean()) if auto.any() else None,
-                                    )
-                                )
+                            records += auto_records(
+                                split.corpus, protocol, method, run["conf"], right, (0.7, 0.8, 0.9)
+                            )
                 print(
                     f"{split.corpus} {ways} by {grouping}: {time.perf_counter() - started:.0f} s",
                     file=sys.stderr,
