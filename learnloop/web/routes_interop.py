@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from learnloop.deps import get_ctx
 from learnloop.errors import InvalidInput, NotFound, TooLarge
@@ -22,6 +23,47 @@ from learnloop.web.routes import page_user
 router = APIRouter(include_in_schema=False)
 
 
+class XapiForm(BaseModel):
+    """The LRS settings form (admin_xapi.html): an unticked box sends nothing, an empty password
+    keeps the stored one."""
+
+    enabled: str = ""
+    endpoint: str = Field("", max_length=500)
+    username: str = Field("", max_length=200)
+    password: str = Field("", max_length=500)
+    actor_mode: str = Field("account", max_length=10)
+    home_page: str = Field("", max_length=500)
+
+    def settings(self) -> dict[str, Any]:
+        """The keyword arguments of ``xapi_outbox.save_settings``."""
+        return {**self.model_dump(), "enabled": bool(self.enabled), "password": self.password or None}
+
+
+class UploadForm(BaseModel):
+    """The exchange upload form (admin_exchange.html). The site takes no multipart uploads: the
+    file comes base64-encoded in ``data_b64`` (the page's script reads the chosen file), or a
+    CASE document pasted in ``content``."""
+
+    format: str = Field("case", max_length=10)
+    action: str = Field("check", max_length=10)
+    content: str = Field("", max_length=250_000)
+    data_b64: str = Field("", max_length=250_000)
+    filename: str = Field("", max_length=200)
+
+    def data(self) -> bytes:
+        """The uploaded bytes; InvalidInput where the base64 does not decode or nothing came."""
+        if self.data_b64:
+            try:
+                data = base64.b64decode(self.data_b64, validate=True)
+            except (ValueError, binascii.Error):
+                raise InvalidInput(_("The file could not be read; choose it again.")) from None
+        else:
+            data = self.content.encode()
+        if not data:
+            raise InvalidInput(_("Choose a file or paste a CASE document."))
+        return data
+
+
 @router.get("/admin/standards/xapi")
 def xapi_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
@@ -32,27 +74,11 @@ def xapi_page(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
 
 @router.post("/admin/standards/xapi")
 def xapi_save(
-    request: Request,
-    enabled: str = Form(""),
-    endpoint: str = Form("", max_length=500),
-    username: str = Form("", max_length=200),
-    password: str = Form("", max_length=500),
-    actor_mode: str = Form("account", max_length=10),
-    home_page: str = Form("", max_length=500),
-    ctx: AppContext = Depends(get_ctx),
+    request: Request, form: Annotated[XapiForm, Form()], ctx: AppContext = Depends(get_ctx)
 ) -> Response:
     user = page_user(request)
     try:
-        xapi_outbox.save_settings(
-            ctx,
-            user,
-            enabled=bool(enabled),
-            endpoint=endpoint,
-            username=username,
-            password=password or None,
-            actor_mode=actor_mode,
-            home_page=home_page,
-        )
+        xapi_outbox.save_settings(ctx, user, **form.settings())
     except InvalidInput as exc:
         view = xapi_outbox.settings_view(ctx, user)
         return render(request, "admin_xapi.html", xs=view, error=exc.message, report=None, status_code=422)
@@ -120,30 +146,16 @@ def exchange_download(what: str, request: Request, ctx: AppContext = Depends(get
 
 @router.post("/admin/exchange/upload")
 def exchange_upload(
-    request: Request,
-    format: str = Form("case", max_length=10),
-    action: str = Form("check", max_length=10),
-    content: str = Form("", max_length=250_000),
-    data_b64: str = Form("", max_length=250_000),
-    filename: str = Form("", max_length=200),
-    ctx: AppContext = Depends(get_ctx),
+    request: Request, form: Annotated[UploadForm, Form()], ctx: AppContext = Depends(get_ctx)
 ) -> Response:
     """``action`` check: the dry run; import: QTI items become drafts in the review queue, a
-    CASE framework comes back as a pack draft folder (zip). Every problem is listed.
-
-    The site takes no multipart uploads: the file comes base64-encoded in ``data_b64`` (the
-    page's script reads the chosen file), or a CASE document pasted in ``content``."""
+    CASE framework comes back as a pack draft folder (zip). Every problem is listed."""
     user = page_user(request)
-    name = filename or "upload"
-    if data_b64:
-        try:
-            data = base64.b64decode(data_b64, validate=True)
-        except (ValueError, binascii.Error):
-            return _exchange(request, ctx, error=_("The file could not be read; choose it again."))
-    else:
-        data = content.encode()
-    if not data:
-        return _exchange(request, ctx, error=_("Choose a file or paste a CASE document."))
+    name, format, action = form.filename or "upload", form.format, form.action
+    try:
+        data = form.data()
+    except InvalidInput as exc:
+        return _exchange(request, ctx, error=exc.message)
     try:
         if action == "import" and format == "case":
             pack_id, zipped = exchange.case_draft_zip(ctx, user, data)
