@@ -356,18 +356,58 @@ def fit_irt(
         "", "--dask", help="a Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
     ),
     partitions: int = typer.Option(8, min=1, max=10_000, help="blocks of learners on the cluster"),
+    org: int = typer.Option(
+        0, "--org", min=0, help="only this organisation (its id); default: each organisation in turn"
+    ),
 ) -> None:
-    """Calibrate item parameters from the response log; skill checks use them from then on."""
+    """Calibrate item parameters from each organisation's own answers; its skill checks use them from then on."""
+    from learnloop.errors import LearnloopError
+    from learnloop.i18n import _
+    from learnloop.services.calibration import CalibrationSummary, fit_irt_each
     from learnloop.services.calibration import fit_irt as run_fit
 
-    s = run_fit(_ctx(), model=model, min_responses=min_responses, dask=dask or None, partitions=partitions)
-    typer.echo(
-        f"{s.model}: {s.learners} learners, {s.responses} first answers; {s.calibrated_items} items "
-        f"calibrated, {s.authored_items} keep their authored difficulty; log-likelihood "
-        f"{s.log_likelihood} ({'converged' if s.converged else 'NOT converged'})"
-    )
-    for warning in s.warnings[:10]:
-        typer.echo(f"  note: {warning}")
+    def show(s: CalibrationSummary, name: str) -> None:
+        typer.echo(
+            _(
+                "%(org)s: %(model)s: %(learners)d learners, %(responses)d first answers; %(calibrated)d "
+                "items calibrated, %(authored)d keep their authored difficulty; log-likelihood "
+                "%(loglik)s (%(converged)s)"
+            )
+            % {
+                "org": name,
+                "model": s.model,
+                "learners": s.learners,
+                "responses": s.responses,
+                "calibrated": s.calibrated_items,
+                "authored": s.authored_items,
+                "loglik": s.log_likelihood,
+                "converged": _("converged") if s.converged else _("NOT converged"),
+            }
+        )
+        for warning in s.warnings[:10]:
+            typer.echo(_("  note: %(note)s") % {"note": warning})
+
+    options: dict[str, Any] = {
+        "model": model,
+        "min_responses": min_responses,
+        "dask": dask or None,
+        "partitions": partitions,
+    }
+    if org:
+        show(run_fit(_ctx(), org, **options), _("organisation %(org)d") % {"org": org})
+        return
+    runs = fit_irt_each(_ctx(), **options)
+    if not any(done.summary is not None for done in runs):
+        raise LearnloopError(
+            _("No organisation has answers to choice or numeric items to fit yet."),
+            details=[str(done.skipped) for done in runs],
+        )
+    for done in runs:
+        name = f"{done.org_name} (#{done.org_id})"
+        if done.summary is not None:
+            show(done.summary, name)
+        else:
+            typer.echo(_("%(org)s: skipped: %(reason)s") % {"org": name, "reason": done.skipped})
 
 
 @app.command()

@@ -106,7 +106,7 @@ def test_fit_irt_calibrates_items_from_the_demo_log(tmp_path: Path) -> None:
     import sqlite3
 
     con = sqlite3.connect(db)
-    params = json.loads(con.execute("select params from model_params where kind='irt'").fetchone()[0])
+    params = json.loads(con.execute("select params from model_params where kind like 'irt.org.%'").fetchone()[0])
     con.close()
     assert params["items"], "no item had enough answers"
     for p in params["items"].values():

@@ -46,13 +46,20 @@ def fit_kt(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, A
 
 @task("fit.irt", max_attempts=2)
 def fit_irt(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
-    from learnloop.services.calibration import fit_irt as run_fit
+    from learnloop.services.calibration import fit_irt_each
 
-    try:
-        s = run_fit(ctx, model=str(payload.get("model", "2pl")))
+    try:  # each organisation on its own answers; one without answers is skipped
+        runs = fit_irt_each(ctx, model=str(payload.get("model", "2pl")))
     except LearnloopError as exc:
         return {"skipped": exc.message}
-    return {"model": s.model, "responses": s.responses, "calibrated": s.calibrated_items}
+    return {
+        str(done.org_id): (
+            {"model": s.model, "responses": s.responses, "calibrated": s.calibrated_items}
+            if (s := done.summary) is not None
+            else {"skipped": done.skipped}
+        )
+        for done in runs
+    }
 
 
 @task("reports.snapshots", max_attempts=3)

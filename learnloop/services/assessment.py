@@ -28,6 +28,7 @@ from learnloop.science.irt import eap
 from learnloop.services import badges, lti, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
+from learnloop.services.calibration import irt_kind
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
 from learnloop.services.people import webhooks
@@ -110,9 +111,12 @@ def to_scale(theta: float) -> float:
     return float(np.clip(SCALE_CENTRE + SCALE_UNIT * theta, 0.0, 300.0))
 
 
-def calibrated_params(session: Session) -> dict[str, dict[str, float]]:
+def calibrated_params(session: Session, org_id: int) -> dict[str, dict[str, float]]:
+    """The organisation's newest IRT calibration (``learnloop fit irt``): item id -> a, b, c."""
     row = (
-        session.execute(select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc()))
+        session.execute(
+            select(ModelParams).where(ModelParams.kind == irt_kind(org_id)).order_by(ModelParams.id.desc())
+        )
         .scalars()
         .first()
     )
@@ -248,7 +252,7 @@ def start(ctx: AppContext, user: CurrentUser, role_id: str) -> CheckState:
 
 
 def _advance(session: Session, active: ActivePack, role: Role, row: Assessment) -> CheckState:
-    bank = _bank(active, role, calibrated_params(session))
+    bank = _bank(active, role, calibrated_params(session, row.org_id))
     cat = _session(_engine(bank, role, active), bank, row)
     if row.current_item and row.current_item in bank.index:
         item = active.items[row.current_item]

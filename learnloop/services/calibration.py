@@ -10,12 +10,12 @@ import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from learnloop.errors import InvalidInput, LearnloopError
+from learnloop.errors import InvalidInput, LearnloopError, NotFound
 from learnloop.i18n import _
 from learnloop.science.irt import IRTModel
 from learnloop.services.context import AppContext
 from learnloop.store.grades import counted_correct, with_decisions
-from learnloop.store.models import ModelParams, Response, as_utc
+from learnloop.store.models import ModelParams, Organisation, Response, as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,7 +28,14 @@ if TYPE_CHECKING:
 MIN_ITEM_RESPONSES = 30
 
 
+def irt_kind(org_id: int) -> str:
+    """The ``model_params`` kind of an organisation's IRT calibration: the pack's items are
+    shared, their fitted parameters are not (as ``review_cards.memory_kind`` for FSRS)."""
+    return f"irt.org.{org_id}"
+
+
 class CalibrationSummary(BaseModel):
+    org_id: int
     model: str
     learners: int
     responses: int
@@ -41,31 +48,43 @@ class CalibrationSummary(BaseModel):
 
 def fit_irt(
     ctx: AppContext,
+    org_id: int,
     model: str = "2pl",
     min_responses: int = MIN_ITEM_RESPONSES,
     *,
     dask: str | None = None,
     partitions: int = 8,
 ) -> CalibrationSummary:
-    """Fit an IRT model on every learner's first answer to each choice/numeric item.
+    """Fit an IRT model on the first answer of each of the organisation's learners to each
+    choice/numeric item of its active pack, and store it as the organisation's calibration
+    (``irt_kind``): no other organisation's answers enter it, and only its skill checks and item
+    report read it. An item keeps its authored parameters until ``min_responses`` of the
+    organisation's learners have answered it.
 
     ``dask``: a Dask scheduler's address (or ``local``): the EM's expected counts are computed
     on the cluster, ``partitions`` blocks of learners (``services/dist_fit.py``)."""
     if model not in ("1pl", "2pl", "3pl"):
-        raise LearnloopError("model must be 1pl, 2pl or 3pl")
+        raise InvalidInput(_("The IRT model must be 1pl, 2pl or 3pl, not %(model)s.") % {"model": model})
     with ctx.session() as session:
-        active = ctx.active_pack(session)
+        if session.get(Organisation, org_id) is None:
+            raise NotFound(_("No organisation has the id %(org)d.") % {"org": org_id})
+        active = ctx.active_pack(session, org_id)
         scorable = {i.id for i in active.pack.items if i.kind in ("choice", "numeric")}
         first: dict[tuple[int, str], bool] = {}
         for user_id, item_id, correct in session.execute(
-            select(Response.user_id, Response.item_id, Response.correct).order_by(Response.id)
+            select(Response.user_id, Response.item_id, Response.correct)
+            .where(Response.org_id == org_id)
+            .order_by(Response.id)
         ):
             if item_id in scorable:
                 first.setdefault((user_id, item_id), bool(correct))
     users = sorted({u for u, _ in first})
     items = sorted({i for _, i in first})
     if not users or not items:
-        raise LearnloopError("the response log has no answers to choice or numeric items yet")
+        raise LearnloopError(
+            _("The response log of organisation %(org)d has no answers to choice or numeric items yet.")
+            % {"org": org_id}
+        )
     row_of = {u: k for k, u in enumerate(users)}
     col_of = {i: k for k, i in enumerate(items)}
     matrix = np.full((len(users), len(items)), np.nan)
@@ -92,12 +111,13 @@ def fit_irt(
     with ctx.session() as session:
         session.add(
             ModelParams(
-                kind="irt",
+                kind=irt_kind(org_id),
                 n_responses=len(first),
                 params={"model": model, "items": params, "warnings": fitted.warnings_},
             )
         )
     return CalibrationSummary(
+        org_id=org_id,
         model=model,
         learners=len(users),
         responses=len(first),
@@ -107,6 +127,43 @@ def fit_irt(
         converged=bool(fitted.converged_),
         warnings=list(fitted.warnings_),
     )
+
+
+class OrgCalibration(BaseModel):
+    org_id: int
+    org_name: str
+    #: None where nothing was fitted: ``skipped`` says why
+    summary: CalibrationSummary | None = None
+    skipped: str | None = None
+
+
+def fit_irt_each(
+    ctx: AppContext,
+    model: str = "2pl",
+    min_responses: int = MIN_ITEM_RESPONSES,
+    *,
+    dask: str | None = None,
+    partitions: int = 8,
+) -> list[OrgCalibration]:
+    """``fit_irt`` for every organisation in turn, each on its own answers (``learnloop fit irt``
+    without ``--org``, and the scheduled job). An organisation without answers to fit is skipped
+    with the reason; a bad ``model`` stops before any fit."""
+    if model not in ("1pl", "2pl", "3pl"):
+        raise InvalidInput(_("The IRT model must be 1pl, 2pl or 3pl, not %(model)s.") % {"model": model})
+    with ctx.session() as session:
+        orgs = [
+            (int(i), str(n))
+            for i, n in session.execute(select(Organisation.id, Organisation.name).order_by(Organisation.id))
+        ]
+    out = []
+    for org_id, name in orgs:
+        try:
+            summary = fit_irt(ctx, org_id, model, min_responses, dask=dask, partitions=partitions)
+        except LearnloopError as exc:
+            out.append(OrgCalibration(org_id=org_id, org_name=name, skipped=exc.message))
+        else:
+            out.append(OrgCalibration(org_id=org_id, org_name=name, summary=summary))
+    return out
 
 
 #: ``learnloop fit kt --model auto`` keeps BKT on logs smaller than this: the held-out AUC of a

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from learnloop.content.models import Item
 from learnloop.science.item_stats import KEY_SUSPECT, ItemAnalysis, analyse_items, flag_items
 from learnloop.services.auth import CurrentUser
+from learnloop.services.calibration import irt_kind
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.store.models import ItemAnalysisRun, ModelParams, Response, User, UtcDateTime, as_utc, utcnow
 
@@ -113,7 +114,7 @@ def item_report(ctx: AppContext, viewer: CurrentUser) -> ItemReport:
             .scalars()
             .first()
         )
-        irt_id = _irt_row_id(session)
+        irt_id = _irt_row_id(session, viewer.org_id)
         if run is not None and run.pack_row_id == active.row_id and run.irt_params_id == irt_id:
             newer = (
                 session.scalar(
@@ -160,7 +161,7 @@ def compute_item_report(ctx: AppContext, org_id: int) -> tuple[ItemReport, int]:
         index = {it.id: i for i, it in enumerate(items)}
         option_index = [{o: k for k, o in enumerate(sorted(it.options or {}))} for it in items]
         log = _answer_window(session, org_id, window, index, option_index)
-        calibrated, calibrated_at = _calibrated_params(session)
+        calibrated, calibrated_at = _calibrated_params(session, org_id)
         first_at, last_at = _period(session, org_id, int(log.ids.min()) if log.ids.size else None)
 
     n_choices = max((len(it.options or {}) for it in items), default=0)
@@ -275,15 +276,20 @@ def _period(session: Session, org_id: int, first_id: int | None) -> tuple[dateti
     return (as_utc(first) if first else None), (as_utc(last) if last else None)
 
 
-def _irt_row_id(session: Session) -> int:
-    return session.scalar(select(func.max(ModelParams.id)).where(ModelParams.kind == "irt")) or 0
+def _irt_row_id(session: Session, org_id: int) -> int:
+    return session.scalar(select(func.max(ModelParams.id)).where(ModelParams.kind == irt_kind(org_id))) or 0
 
 
-def _calibrated_params(session: Session) -> tuple[dict[str, tuple[float, float, float]], datetime | None]:
-    """Item id -> (a, b, c) from the newest IRT calibration, in either stored layout."""
+def _calibrated_params(
+    session: Session, org_id: int
+) -> tuple[dict[str, tuple[float, float, float]], datetime | None]:
+    """Item id -> (a, b, c) from the organisation's newest IRT calibration, in either stored layout."""
     row = (
         session.execute(
-            select(ModelParams).where(ModelParams.kind == "irt").order_by(ModelParams.id.desc()).limit(1)
+            select(ModelParams)
+            .where(ModelParams.kind == irt_kind(org_id))
+            .order_by(ModelParams.id.desc())
+            .limit(1)
         )
         .scalars()
         .first()

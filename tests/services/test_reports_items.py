@@ -7,6 +7,7 @@ import random
 import pytest
 
 from learnloop.errors import Forbidden
+from learnloop.services.calibration import irt_kind
 from learnloop.services.context import AppContext
 from learnloop.services.reports_items import item_report
 from learnloop.store.models import ModelParams, Response, User, utcnow
@@ -101,7 +102,7 @@ def test_calibrated_irt_parameters_are_shown(ctx: AppContext) -> None:
     with ctx.session() as session:  # the layout of services.calibration
         session.add(
             ModelParams(
-                kind="irt",
+                kind=irt_kind(org.id),
                 params={"model": "2pl", "items": {MISKEYED: {"a": 1.4, "b": -0.3, "c": 0.0, "n": 5}}},
                 n_responses=5,
             )
@@ -114,7 +115,7 @@ def test_calibrated_irt_parameters_are_shown(ctx: AppContext) -> None:
     with ctx.session() as session:  # IRTModel.to_dict with the item ids beside it
         session.add(
             ModelParams(
-                kind="irt",
+                kind=irt_kind(org.id),
                 params={"model": "2pl", "item_ids": [MISKEYED], "a": [0.9], "b": [0.2], "c": [0.0]},
                 n_responses=5,
             )
