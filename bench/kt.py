@@ -734,11 +734,12 @@ def main(argv: list[str] | None = None) -> None:
         "--protocols",
         nargs="*",
         default=[],
-        choices=["akt", "pykt", "dkvmn", "statics-view", "gervet-valid"],
+        choices=["akt", "pykt", "dkvmn", "statics-view", "gervet-valid", "published"],
         help="leak-free protocols (bench/kt_answers.py): akt (AKT's folds, with pykt also pyKT's "
         "question-level evaluation), dkvmn (DKVMN ASSIST2009, answers recovered), statics-view "
         "(BKT's STATICS representation chosen on valid1), gervet-valid (the logistic model's l2 "
-        "on a fifth of the Gervet training learners, --l2-grid)",
+        "on a fifth of the Gervet training learners, --l2-grid), published (only the AKT paper's and "
+        "pyKT's figures, with their sources; nothing fitted)",
     )
     parser.add_argument(
         "--l2-grid", type=float, nargs="+", default=[1.0, 3.0], help="l2 values tried on valid"
@@ -780,6 +781,8 @@ def main(argv: list[str] | None = None) -> None:
                 records += gervet_valid_records(args.data, dataset, args.l2_grid)
         if "dkvmn" in args.protocols:
             records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)
+        if "published" in args.protocols and "akt" not in args.protocols:
+            records += kt_answers.published_records()
         if "akt" in args.protocols:
             grid = [{"l2": v} for v in args.l2_grid]
             records += kt_answers.bench_akt(

@@ -40,16 +40,19 @@ from learnloop.science.kt.metrics import auc
 GRID: list[dict[str, Any]] = [{"l2": 1.0}, {"l2": 3.0}]
 
 AKT_SOURCE = (
-    "Ghosh, Heffernan & Lan 2020, Context-Aware Attentive Knowledge Tracing (KDD), Table 3, "
-    "ASSISTments2009 AUC, as quoted in issue 19; NOT verified: the stored pages, docs and code "
-    "corpora were searched on 2026-12-07 for the paper's Table 3 and for the values themselves, "
-    "and hold the paper's abstract and reviews but no copy of the table"
+    "UNVERIFIED. Quoted as Ghosh, Heffernan & Lan 2020, Context-Aware Attentive Knowledge Tracing "
+    "(KDD; arXiv 2007.12324), Table 3, ASSISTments2009 AUC, as issue 19 quotes it. Not checked "
+    "against the paper: searches of the stored pages, docs, code and issues corpora (2026-12-07, "
+    "twice) found the paper's abstract, its authors' code (arghosh/AKT, whose README has no "
+    "results) and re-implementations, but no copy of Table 3 and no other text holding these values"
 )
 PYKT_SOURCE = (
-    "Liu et al. 2022, pyKT (NeurIPS Datasets and Benchmarks), ASSIST2009 question-level AUC, as "
-    "quoted in issue 19; NOT verified: no copy of the table in the stored corpora, and the "
-    "pykt-team/pykt-toolkit repository holds none (its docs/source/quick_start.md does say the "
-    "hyper-parameter search stops when the AUC on the testing data has not improved for 100 rounds)"
+    "UNVERIFIED. Quoted as Liu et al. 2022, pyKT (NeurIPS Datasets and Benchmarks track), "
+    "ASSIST2009 question-level AUC table, as issue 19 quotes it (the same three figures are "
+    "commonly quoted from the simpleKT paper, Liu et al. ICLR 2023). Not checked against either "
+    "paper: the stored corpora (2026-12-07, twice) hold both papers' abstracts and pykt.org's "
+    "model pages but no results table and no other text holding these values; the "
+    "pykt-team/pykt-toolkit repository holds none either"
 )
 PYKT_PREPROCESSING = (
     "pyKT builds its ASSIST2009 from skill_builder_data_corrected_collapsed.csv itself (its own "
@@ -285,11 +288,28 @@ def bench_akt(
             "; ".join(c for _, c in results),
         )
     )
-    for method, value in (("akt_r", 0.8346), ("akt_nr", 0.8169)):
-        records.append(record(dataset, PROTOCOL_AKT_PUBLISHED, method, "auc", value, source=AKT_SOURCE))
+    return records + published_records(pykt)
+
+
+#: Published figures placed beside the AKT and pyKT protocols; neither table could be checked
+#: (see the sources), so every record says UNVERIFIED first.
+AKT_PUBLISHED = {"akt_r": 0.8346, "akt_nr": 0.8169}
+PYKT_PUBLISHED = {"dkt": 0.7541, "akt": 0.7853, "simplekt": 0.7744}
+
+
+def published_records(pykt: bool = True) -> list[Record]:
+    """The AKT paper's and pyKT's figures as records (``bench/kt.py --protocols published``
+    writes them alone, without fitting anything)."""
+    dataset = "akt_assist2009_pid"
+    records = [
+        record(dataset, PROTOCOL_AKT_PUBLISHED, method, "auc", value, source=AKT_SOURCE)
+        for method, value in AKT_PUBLISHED.items()
+    ]
     if pykt:
-        for method, value in (("dkt", 0.7541), ("akt", 0.7853), ("simplekt", 0.7744)):
-            records.append(record(dataset, PROTOCOL_PYKT_PUBLISHED, method, "auc", value, source=PYKT_SOURCE))
+        records += [
+            record(dataset, PROTOCOL_PYKT_PUBLISHED, method, "auc", value, source=PYKT_SOURCE)
+            for method, value in PYKT_PUBLISHED.items()
+        ]
     return records
 
 
