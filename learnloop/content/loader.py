@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -306,8 +309,76 @@ def _split_front_matter(text: str) -> tuple[str, str] | None:
 
 
 def load_pack(path: str | Path) -> Pack:
-    """Load and fully validate the pack in folder ``path``; raise :class:`PackError`."""
-    return _load(Path(path))[0]
+    """Load and fully validate the pack in folder ``path``; raise :class:`PackError`.
+
+    A folder loaded before with the same files (names and bytes) is not parsed again: the caller
+    gets a deep copy of the pack validated then (see ``_cache_key``), so changing it changes no
+    other caller's pack. A pack with problems is never remembered."""
+    root = Path(path)
+    key = _cache_key(root)
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+        if hit is not None:
+            return hit.model_copy(deep=True)
+    pack = _load(root)[0]
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = pack.model_copy(deep=True)
+            while len(_cache) > _CACHE_PACKS:
+                _cache.popitem(last=False)
+    return pack
+
+
+#: How many loaded packs ``load_pack`` remembers (the default pack loads in seconds; tests, the
+#: CLI and the server load the same folder many times), and the most bytes a folder may have to
+#: be remembered (a larger one is loaded afresh each time).
+_CACHE_PACKS = 4
+_CACHE_MAX_BYTES = 64_000_000
+_cache: OrderedDict[tuple[object, ...], Pack] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_key(root: Path) -> tuple[object, ...] | None:
+    """The folder (resolved), the loader's bounds and a digest of every file under it (relative names and
+    contents), so any change to any file gives a new key; None (load afresh, never remembered)
+    when the folder is missing or unreadable, holds a symbolic link or is larger than
+    ``_CACHE_MAX_BYTES``."""
+    try:
+        base = root.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not base.is_dir():
+        return None
+    digest = hashlib.sha256()
+    total = 0
+    failed: list[OSError] = []
+    for folder, dirs, files in os.walk(base, onerror=failed.append):
+        dirs.sort()
+        here = Path(folder)
+        for name in dirs:
+            if (here / name).is_symlink():
+                return None
+        for name in sorted(files):
+            file = here / name
+            if file.is_symlink():
+                return None
+            try:
+                data = file.read_bytes()
+            except OSError:
+                return None
+            total += len(data)
+            if total > _CACHE_MAX_BYTES:
+                return None
+            rel = file.relative_to(base).as_posix().encode()
+            digest.update(b"%d:%s:%d:" % (len(rel), rel, len(data)))
+            digest.update(data)
+    if failed:
+        return None
+    bounds = (MAX_FILE_BYTES, MAX_ALIASES, MAX_EXPANDED_NODES, MAX_DEPTH)
+    return (str(base), bounds, digest.hexdigest())
 
 
 def _load(root: Path) -> tuple[Pack, Sources]:

@@ -17,7 +17,7 @@ from learnloop.services.context import AppContext
 from tests.conftest import MINI_PACK
 from tests.interop.test_badges import PASSWORD, _admin
 from tests.interop.test_exchange import _renamed
-from tests.web.conftest import live_server, page  # noqa: F401  (fixtures)
+from tests.web.conftest import chromium_browser, live_server, page  # noqa: F401  (fixtures)
 from tests.web.test_axe_browser import _RUN, _axe_js
 
 pytestmark = pytest.mark.browser

@@ -45,8 +45,11 @@ def chromium_path() -> str | None:
     )
 
 
-@pytest.fixture
-def page(tmp_path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def chromium_browser():  # type: ignore[no-untyped-def]
+    """Debian's Chromium under Playwright, started once per test module (starting it takes
+    seconds); every test gets its own browser context (``page``), so no cookies, storage or pages
+    pass from one test to the next."""
     path = chromium_path()
     if not path:
         if os.environ.get("CI"):
@@ -68,9 +71,14 @@ def page(tmp_path):  # type: ignore[no-untyped-def]
                 "--disable-sync",
             ],
         )
-        context = browser.new_context(locale="en-US")
-        pg = context.new_page()
-        pg.set_default_timeout(20_000)
-        yield pg
-        context.close()
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser):  # type: ignore[no-untyped-def]
+    context = chromium_browser.new_context(locale="en-US")
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    yield pg
+    context.close()
