@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from learnloop.science.kt.bkt import BKTParams, bkt_update
 
@@ -90,6 +91,10 @@ class EvidenceRule:
     threshold: float = 10.0
 
 
+#: the version of :meth:`SkillEvidence.to_json`
+EVIDENCE_VERSION = 1
+
+
 @dataclass(frozen=True)
 class SkillEvidence:
     """What backs one learner's mastery of one skill (folded answer by answer)."""
@@ -108,6 +113,48 @@ class SkillEvidence:
     rights: int = 0
     #: the running CUSUM's largest value (for display)
     peak: float = field(default=0.0, compare=False)
+
+    @property
+    def n_items(self) -> int:
+        """Distinct items (variant families) answered right."""
+        return len(self.families)
+
+    @property
+    def open_right(self) -> bool:
+        """Whether a text or code item was answered right."""
+        return bool(OPEN_KINDS & self.kinds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (``mastery.evidence``), versioned."""
+        return {
+            "v": EVIDENCE_VERSION,
+            "families": sorted(self.families),
+            "kinds": sorted(self.kinds),
+            "seen_kinds": sorted(self.seen_kinds),
+            "cusum": self.cusum,
+            "peak": self.peak,
+            "last_right_at": self.last_right_at,
+            "answers": self.answers,
+            "rights": self.rights,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SkillEvidence | None:
+        """The stored form read back; None when it is missing or of another version (the
+        caller folds the log again)."""
+        if not isinstance(data, dict) or data.get("v") != EVIDENCE_VERSION:
+            return None
+        last = data.get("last_right_at")
+        return cls(
+            families=frozenset(str(f) for f in data.get("families", ())),
+            kinds=frozenset(str(k) for k in data.get("kinds", ())),
+            seen_kinds=frozenset(str(k) for k in data.get("seen_kinds", ())),
+            cusum=float(data.get("cusum", 0.0)),
+            last_right_at=None if last is None else float(last),
+            answers=int(data.get("answers", 0)),
+            rights=int(data.get("rights", 0)),
+            peak=float(data.get("peak", 0.0)),
+        )
 
     def fold(
         self,
@@ -136,6 +183,45 @@ class SkillEvidence:
 GAPS = ("mastery", "items", "open_kind", "evidence", "stale")
 
 
+def gap_tests(
+    p_known: Any,
+    target: Any,
+    n_items: Any,
+    open_right: Any,
+    cusum: Any,
+    last_right_at: Any,
+    *,
+    need_items: Any,
+    needs_open: Any,
+    rule: EvidenceRule,
+    now: float | None,
+) -> dict[str, Any]:
+    """Each gap of :data:`GAPS` as a test, true where the gap is there: the rule, written once
+    for one learner's skill (numbers) and for a whole team (numpy arrays, element-wise).
+
+    ``n_items``: distinct items answered right; ``open_right``: a text or code item answered
+    right; ``last_right_at``: POSIX seconds of the newest right answer, NaN for none;
+    ``need_items``: the distinct items the target needs (``min_items``, or fewer where the
+    skill has fewer); ``needs_open``: the rule asks for a text or code item and the skill has
+    one."""
+    age_limit = rule.max_age_days * 86400
+    moment = math.nan if now is None or rule.max_age_days <= 0 else now
+    return {
+        "mastery": p_known < target,
+        "items": n_items < need_items,
+        "open_kind": needs_open & (open_right == 0),
+        "evidence": cusum < rule.threshold,
+        "stale": (moment - last_right_at) > age_limit,  # NaN (no limit, no right answer): False
+    }
+
+
+def needs(rule: EvidenceRule, skill_kinds: Collection[str], available: int | None) -> tuple[int, bool]:
+    """What a skill's target needs under ``rule``: distinct items, and whether a text or code
+    item (the skill's kinds; its distinct items when it has fewer than ``min_items``)."""
+    items = min(rule.min_items, available if available is not None else rule.min_items)
+    return items, bool(rule.need_open_kind and OPEN_KINDS & set(skill_kinds))
+
+
 def target_gaps(
     p_known: float,
     target: float,
@@ -148,23 +234,20 @@ def target_gaps(
     """Why a target is not met (empty: met). Codes from :data:`GAPS`. ``available``: the
     distinct items (families) the skill has, when it has fewer than ``min_items``."""
     ev = evidence or SkillEvidence()
-    gaps = []
-    if p_known < target:
-        gaps.append("mastery")
-    if len(ev.families) < min(rule.min_items, available if available is not None else rule.min_items):
-        gaps.append("items")
-    if rule.need_open_kind and OPEN_KINDS & set(skill_kinds) and not OPEN_KINDS & ev.kinds:
-        gaps.append("open_kind")
-    if ev.cusum < rule.threshold:
-        gaps.append("evidence")
-    if (
-        rule.max_age_days > 0
-        and now is not None
-        and ev.last_right_at is not None
-        and now - ev.last_right_at > rule.max_age_days * 86400
-    ):
-        gaps.append("stale")
-    return gaps
+    need_items, needs_open = needs(rule, skill_kinds, available)
+    tests = gap_tests(
+        p_known,
+        target,
+        ev.n_items,
+        ev.open_right,
+        ev.cusum,
+        math.nan if ev.last_right_at is None else ev.last_right_at,
+        need_items=need_items,
+        needs_open=needs_open,
+        rule=rule,
+        now=now,
+    )
+    return [gap for gap in GAPS if tests[gap]]
 
 
 def target_met(

@@ -33,10 +33,13 @@ from sqlalchemy.orm.attributes import flag_modified
 from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.science.evidence import (
+    GAPS,
     EvidenceRule,
     SkillEvidence,
+    gap_tests,
     item_guess,
     mastery_step,
+    needs,
     target_gaps,
 )
 from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict
@@ -284,12 +287,15 @@ def apply_answer(
     response_id: int,
     at: datetime,
     item_id: str | None = None,
+    kind: str | None = None,
     store_predictions: bool = True,
 ) -> dict[str, tuple[float, float]]:
     """Update mastery rows (in ``rows`` and the session) for one answer.
 
     ``correct`` must be right or wrong (1/0, True/False): anything else is ``InvalidInput``
-    and nothing is written. ``item_id`` defaults to the logged response's item. P(known) takes
+    and nothing is written. ``item_id`` and ``kind`` default to the logged response's; ``at``
+    is the answer's time (the response's ``created_at``). Each answered skill's evidence
+    (``Mastery.evidence``, what a target needs besides P(known)) is folded in. P(known) takes
     the bounded BKT step with the item's guess rate (the module docstring). Under the
     logistic model the learner's state is loaded (or replayed from their earlier answers),
     advanced by this answer and written back, and the answered skills get the model's
@@ -305,7 +311,19 @@ def apply_answer(
     if item_id is None:
         response = session.get(Response, response_id)
         item_id = response.item_id if response is not None else None
-    guess = item_emissions(session).get(item_id or "", ("", None, ""))[1]
+    emission = item_emissions(session).get(item_id or "")
+    guess = emission[1] if emission is not None else None
+    if kind is None:
+        if emission is not None:
+            kind = emission[0]
+        else:
+            response = session.get(Response, response_id)
+            kind = str(response.kind) if response is not None else ""
+    # an item that left the pack: its kind's guess rate, and it counts as its own family
+    ev_guess, family = (
+        (emission[1], emission[2]) if emission is not None else (item_guess(kind), item_id or "")
+    )
+    moment = as_utc(at).timestamp()
     state: dict[str, Any] | None = None
     if model.tracer is not None:
         state_row = _state_row(session, model, user_id, response_id)
@@ -332,6 +350,10 @@ def apply_answer(
             session.add(row)
             rows[skill_id] = row
         before = row.p_known
+        evidence = _row_evidence(session, row, response_id).fold(
+            family=family, kind=kind, correct=correct, params=params, guess=ev_guess, at=moment
+        )
+        keep_evidence(row, evidence)
         p_known = _finite(mastery_step(before, correct, params, guess), params.p_init)
         p_correct = bkt_predict(p_known, params)
         if state is not None and model.tracer is not None and model.traces(skill_id):
@@ -416,13 +438,14 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
             Response.user_id,
             Response.item_id,
             Response.skills,
+            Response.kind,
             counted_correct(),
             Response.created_at,
         )
     )
     if user_id is not None:
         query = query.where(Response.user_id == user_id)
-    for rid, uid, item_id, skills, correct, created_at in session.execute(
+    for rid, uid, item_id, skills, kind, correct, created_at in session.execute(
         query.order_by(Response.id)
     ).yield_per(5000):
         rows = per_user.get(uid)
@@ -448,6 +471,7 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
             response_id=rid,
             at=created_at,
             item_id=item_id,
+            kind=str(kind),
             store_predictions=False,
         )
         count += 1
@@ -461,8 +485,9 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     return count
 
 
-def snapshot(session: Session) -> dict[tuple[int, str], tuple[float, int, int, int, float | None]]:
-    """Mastery state as comparable tuples, for checking a rebuild equals the live state."""
+def snapshot(session: Session) -> dict[tuple[int, str], tuple[Any, ...]]:
+    """Mastery state (with its evidence) as comparable tuples, for checking a rebuild equals
+    the live state."""
     rows = session.execute(select(Mastery)).scalars()
     return {
         (m.user_id, m.skill_id): (
@@ -471,40 +496,129 @@ def snapshot(session: Session) -> dict[tuple[int, str], tuple[float, int, int, i
             m.correct,
             m.last_response_id,
             None if m.p_correct is None else round(m.p_correct, 12),
+            m.ev_items,
+            bool(m.ev_open),
+            round(m.ev_cusum, 9),
+            None if m.ev_last_right is None else round(m.ev_last_right, 3),
         )
         for m in rows
     }
 
 
+def keep_evidence(row: Mastery, evidence: SkillEvidence) -> None:
+    """Store a skill's evidence on its mastery row: the fold and the summary a target check
+    reads."""
+    row.evidence = evidence.to_json()
+    row.ev_items = evidence.n_items
+    row.ev_open = evidence.open_right
+    row.ev_cusum = evidence.cusum
+    row.ev_last_right = evidence.last_right_at
+
+
+def _row_evidence(session: Session, row: Mastery, response_id: int) -> SkillEvidence:
+    """The evidence stored on ``row``; a row written before it was stored (or in an older form)
+    is folded from the learner's answers before ``response_id``."""
+    if row.attempts == 0:
+        return SkillEvidence()
+    stored = SkillEvidence.from_json(row.evidence)
+    if stored is not None:
+        return stored
+    folded = _fold_log(session, [row.user_id], {row.skill_id}, before_id=response_id)
+    return folded.get((row.user_id, row.skill_id), SkillEvidence())
+
+
+def _fold_log(
+    session: Session,
+    user_ids: Sequence[int],
+    skills: set[str] | None,
+    *,
+    before_id: int | None = None,
+    moments: Sequence[float] = (),
+    on_moment: Any = None,
+) -> dict[tuple[int, str], SkillEvidence]:
+    """Evidence folded from the answer log with the instructors' decisions applied (what
+    :func:`apply_answer` stores, answer by answer): for rows stored before 0034 and for past
+    moments. With ``moments`` (ascending POSIX seconds) the log is read once in time order and
+    ``on_moment(moment, folded)`` sees the evidence of the answers given before each."""
+    model = load_model(session)
+    emissions = item_emissions(session)
+    folded: dict[tuple[int, str], SkillEvidence] = {}
+    columns = with_decisions(
+        select(
+            Response.user_id,
+            Response.item_id,
+            Response.skills,
+            Response.kind,
+            counted_correct(),
+            Response.created_at,
+        )
+    )
+    if moments:  # one time-ordered read over everyone, by id range (no bind-parameter limit)
+        wanted_users = set(user_ids)
+        queries = [
+            columns.where(Response.user_id.between(min(user_ids), max(user_ids))).order_by(
+                Response.created_at, Response.id
+            )
+        ]
+    else:
+        wanted_users = None
+        queries = [
+            columns.where(Response.user_id.in_(user_ids[start : start + _CHUNK])).order_by(Response.id)
+            for start in range(0, len(user_ids), _CHUNK)
+        ]
+    pending = list(moments)
+    for query in queries:
+        if before_id is not None:
+            query = query.where(Response.id < before_id)
+        for uid, item_id, skill_list, kind, correct, created_at in session.execute(query).yield_per(5000):
+            if wanted_users is not None and uid not in wanted_users:
+                continue
+            at = as_utc(created_at).timestamp()
+            while pending and at >= pending[0]:
+                on_moment(pending.pop(0), folded)
+            _kind, guess, family = emissions.get(item_id, (kind, item_guess(str(kind)), item_id))
+            for skill_id in skill_list or ():
+                if skills is not None and skill_id not in skills:
+                    continue
+                key = (uid, skill_id)
+                folded[key] = (folded.get(key) or SkillEvidence()).fold(
+                    family=family,
+                    kind=str(kind),
+                    correct=bool(correct),
+                    params=model.params(skill_id),
+                    guess=guess,
+                    at=at,
+                )
+    for moment in pending:
+        on_moment(moment, folded)
+    return folded
+
+
+#: learners per query when reading many (keeps every driver under its bind-parameter limit)
+_CHUNK = 5000
+
+
 def skill_evidence(
     session: Session, user_id: int, skills: Iterable[str] | None = None
 ) -> dict[str, SkillEvidence]:
-    """What backs the learner's mastery of each skill, folded from their whole log with the
-    instructors' decisions applied (``science/evidence.py``): distinct items (variant families
-    once) and kinds answered right, evidence against guessing, the newest right answer."""
+    """What backs the learner's mastery of each skill (``science/evidence.py``): distinct
+    items (variant families once) and kinds answered right, evidence against guessing, the
+    newest right answer. Read from the mastery rows, where each answer folds it in."""
     wanted = set(skills) if skills is not None else None
-    model = load_model(session)
-    emissions = item_emissions(session)
     out: dict[str, SkillEvidence] = {}
-    for item_id, skill_list, kind, correct, created_at in session.execute(
-        with_decisions(
-            select(Response.item_id, Response.skills, Response.kind, counted_correct(), Response.created_at)
-        )
-        .where(Response.user_id == user_id)
-        .order_by(Response.id)
+    legacy: set[str] = set()
+    for skill_id, stored, attempts in session.execute(
+        select(Mastery.skill_id, Mastery.evidence, Mastery.attempts).where(Mastery.user_id == user_id)
     ):
-        _kind, guess, family = emissions.get(item_id, (kind, item_guess(str(kind)), item_id))
-        for skill_id in skill_list or ():
-            if wanted is not None and skill_id not in wanted:
-                continue
-            out[skill_id] = (out.get(skill_id) or SkillEvidence()).fold(
-                family=family,
-                kind=str(kind),
-                correct=bool(correct),
-                params=model.params(skill_id),
-                guess=guess,
-                at=as_utc(created_at).timestamp(),
-            )
+        if wanted is not None and skill_id not in wanted or not attempts:
+            continue
+        evidence = SkillEvidence.from_json(stored)
+        if evidence is None:
+            legacy.add(skill_id)
+        else:
+            out[skill_id] = evidence
+    if legacy:
+        out.update({s: e for (_u, s), e in _fold_log(session, [user_id], legacy).items()})
     return out
 
 
@@ -571,9 +685,47 @@ def evidence_matrix(
     now: float,
 ) -> Any:
     """people x skills: whether each targeted skill's mastery (``matrix``) meets its target
-    (``targets``, NaN where none) with enough evidence (:func:`target_gaps_for`); one read of
-    those people's answers. Cells without a target are True."""
-    return evidence_matrices(session, user_ids, skill_ids, items_by_skill, rule, [(now, matrix)], targets)[0]
+    (``targets``, NaN where none) with enough evidence (the rule of :func:`target_gaps_for`),
+    now. Reads the evidence summary stored on the mastery rows: no answer is read (rows stored
+    before 0034 excepted). Cells without a target are True."""
+    import numpy as np
+
+    shape = (len(user_ids), len(skill_ids))
+    items, right, cusum = np.zeros(shape), np.zeros(shape, dtype=bool), np.zeros(shape)
+    last = np.full(shape, np.nan)
+    if not user_ids or not skill_ids:
+        return np.ones(shape, dtype=bool)
+    row = {u: i for i, u in enumerate(user_ids)}
+    col = {s: j for j, s in enumerate(skill_ids)}
+    legacy: dict[int, set[str]] = {}
+    for start in range(0, len(user_ids), _CHUNK):
+        for uid, skill_id, n, open_right, total, last_right, stale_form in session.execute(
+            select(
+                Mastery.user_id,
+                Mastery.skill_id,
+                Mastery.ev_items,
+                Mastery.ev_open,
+                Mastery.ev_cusum,
+                Mastery.ev_last_right,
+                (Mastery.evidence.is_(None)) & (Mastery.attempts > 0),
+            ).where(Mastery.user_id.in_(user_ids[start : start + _CHUNK]))
+        ):
+            j = col.get(skill_id)
+            if j is None:
+                continue
+            if stale_form:
+                legacy.setdefault(uid, set()).add(skill_id)
+                continue
+            i = row[uid]
+            items[i, j], right[i, j], cusum[i, j] = n, bool(open_right), total
+            if last_right is not None:
+                last[i, j] = last_right
+    for uid, wanted in legacy.items():  # rows stored before 0034
+        for (_u, skill_id), ev in _fold_log(session, [uid], wanted).items():
+            i, j = row[uid], col[skill_id]
+            items[i, j], right[i, j], cusum[i, j] = ev.n_items, ev.open_right, ev.cusum
+            last[i, j] = np.nan if ev.last_right_at is None else ev.last_right_at
+    return _judge(skill_ids, items_by_skill, rule, matrix, targets, now, items, right, cusum, last)
 
 
 def evidence_matrices(
@@ -585,68 +737,71 @@ def evidence_matrices(
     moments: Sequence[tuple[float, Any]],
     targets: Any,
 ) -> list[Any]:
-    """:func:`evidence_matrix` at several moments (ascending POSIX seconds, each with the
-    mastery matrix of that moment), from the answers given before each: one read of the log,
-    folded in time order, as the weekly trend needs."""
+    """:func:`evidence_matrix` at past moments (ascending POSIX seconds, each with the mastery
+    matrix of that moment), from the answers given before each: one read of the log, folded
+    in time order, as the weekly trend snapshots need (a job, once a week)."""
     import numpy as np
 
-    out: list[Any] = []
+    shape = (len(user_ids), len(skill_ids))
     if not user_ids or not skill_ids:
-        return [np.ones((len(user_ids), len(skill_ids)), dtype=bool) for _ in moments]
+        return [np.ones(shape, dtype=bool) for _ in moments]
     row = {u: i for i, u in enumerate(user_ids)}
     col = {s: j for j, s in enumerate(skill_ids)}
-    model = load_model(session)
-    emissions = item_emissions(session)
-    folded: dict[tuple[int, int], SkillEvidence] = {}
+    mastery_at = dict(moments)
+    out: list[Any] = []
 
-    def judge(now: float, matrix: Any) -> Any:
-        ok = np.ones((len(user_ids), len(skill_ids)), dtype=bool)
-        for i in range(len(user_ids)):
-            for j, skill_id in enumerate(skill_ids):
-                if np.isnan(targets[i, j]):
-                    continue
-                gaps = target_gaps_for(
-                    items_by_skill.get(skill_id, ()),
-                    float(matrix[i, j]),
-                    float(targets[i, j]),
-                    folded.get((i, j)),
-                    rule,
-                    now,
-                )
-                ok[i, j] = not gaps
-        return ok
-
-    pending = list(moments)
-    for uid, item_id, skill_list, kind, correct, created_at in session.execute(
-        with_decisions(
-            select(
-                Response.user_id,
-                Response.item_id,
-                Response.skills,
-                Response.kind,
-                counted_correct(),
-                Response.created_at,
-            )
+    def judge(moment: float, folded: dict[tuple[int, str], SkillEvidence]) -> None:
+        items, right, cusum = np.zeros(shape), np.zeros(shape, dtype=bool), np.zeros(shape)
+        last = np.full(shape, np.nan)
+        for (uid, skill_id), ev in folded.items():
+            i, j = row[uid], col[skill_id]
+            items[i, j], right[i, j], cusum[i, j] = ev.n_items, ev.open_right, ev.cusum
+            last[i, j] = np.nan if ev.last_right_at is None else ev.last_right_at
+        matrix = mastery_at[moment]
+        out.append(
+            _judge(skill_ids, items_by_skill, rule, matrix, targets, moment, items, right, cusum, last)
         )
-        .where(Response.user_id.in_(user_ids))
-        .order_by(Response.created_at, Response.id)
-    ):
-        at = as_utc(created_at).timestamp()
-        while pending and at >= pending[0][0]:
-            out.append(judge(*pending.pop(0)))
-        _kind, guess, family = emissions.get(item_id, (kind, item_guess(str(kind)), item_id))
-        for skill_id in skill_list or ():
-            j = col.get(skill_id)
-            if j is None or np.isnan(targets[row[uid], j]):
-                continue
-            key = (row[uid], j)
-            folded[key] = (folded.get(key) or SkillEvidence()).fold(
-                family=family,
-                kind=str(kind),
-                correct=bool(correct),
-                params=model.params(skill_id),
-                guess=guess,
-                at=at,
-            )
-    out.extend(judge(*moment) for moment in pending)
+
+    _fold_log(session, user_ids, set(skill_ids), moments=[m for m, _ in moments], on_moment=judge)
     return out
+
+
+def _judge(
+    skill_ids: list[str],
+    items_by_skill: Mapping[str, Iterable[Any]],
+    rule: EvidenceRule,
+    matrix: Any,
+    targets: Any,
+    now: float,
+    items: Any,
+    right: Any,
+    cusum: Any,
+    last: Any,
+) -> Any:
+    """people x skills: met (or no target), by the rule's :func:`gap_tests` on whole arrays."""
+    import numpy as np
+
+    need_items = np.zeros(len(skill_ids))
+    needs_open = np.zeros(len(skill_ids), dtype=bool)
+    for j, skill_id in enumerate(skill_ids):
+        bank = list(items_by_skill.get(skill_id, ()))
+        families = {str(getattr(i, "family", None) or i.id) for i in bank}
+        need_items[j], needs_open[j] = needs(rule, {str(i.kind) for i in bank}, len(families))
+    targets = np.asarray(targets, dtype=float)
+    with np.errstate(invalid="ignore"):
+        tests = gap_tests(
+            np.asarray(matrix, dtype=float),
+            targets,
+            items,
+            right,
+            cusum,
+            last,
+            need_items=need_items[None, :],
+            needs_open=needs_open[None, :],
+            rule=rule,
+            now=now,
+        )
+    gaps = np.zeros(items.shape, dtype=bool)
+    for gap in GAPS:
+        gaps |= np.asarray(tests[gap], dtype=bool)
+    return np.isnan(targets) | ~gaps

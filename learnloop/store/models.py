@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -267,6 +268,20 @@ class Mastery(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: the live model's P(correct) on the skill's next item (None in rows written before 0006)
     p_correct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: what backs ``p_known``: ``science.evidence.SkillEvidence`` folded answer by answer, in
+    #: its versioned stored form (None in rows written before 0034: folded from the log when
+    #: read, stored at the skill's next answer or by ``learnloop rebuild``; a migration that
+    #: changes the stored form's version sets it back to NULL). Loaded on access.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True, deferred=True
+    )
+    #: its summary, what a target check reads for a whole team without decoding ``evidence``:
+    #: distinct items answered right, a text or code item answered right, the CUSUM of
+    #: evidence against guessing, the newest right answer (POSIX seconds)
+    ev_items: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ev_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ev_cusum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    ev_last_right: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class KTState(Base):

@@ -218,9 +218,9 @@ def test_reading_the_state_takes_the_same_few_queries_for_any_log(ctx: AppContex
         # nothing new to fold, so no decisions read for the cards (the history joins them)
         assert not any("FROM grade_reviews" in s for s in statements)
         statements.clear()
-    # the log's newest answers, memory model, cards, mastery; the evidence: the active pack,
-    # the mastery model, the learner's answers
-    assert counts[0] == counts[1] == 7
+    # the log's newest answers, memory model, cards, mastery, and the evidence stored with
+    # mastery (no answer is read for it)
+    assert counts[0] == counts[1] == 5
 
 
 def test_a_pending_item_that_left_the_pack_is_replaced(ctx: AppContext) -> None:

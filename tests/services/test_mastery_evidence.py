@@ -70,3 +70,94 @@ def test_a_right_streak_meets_targets_only_with_evidence_and_every_kind(ctx: App
     # within the first items of a skill every kind it has comes up
     prompts = {i.kind for i in PACK.items if i.skills[0] == "basics.prompts"}
     assert prompts <= kinds.get("basics.prompts", set())
+
+
+def _mixed_answers(ctx: AppContext, user: CurrentUser, n: int) -> None:
+    for k in range(n):
+        _answer_next(ctx, user, right=k % 5 != 2)
+
+
+def test_stored_evidence_is_the_fold_of_the_log_and_a_rebuild_keeps_it(any_ctx: AppContext) -> None:
+    """Each answer folds the evidence into the mastery row; it equals folding the whole log
+    again, and ``rebuild`` (which replays the log) leaves it, and mastery, unchanged."""
+    from sqlalchemy import select
+
+    from learnloop.services import mastery
+    from learnloop.store.models import Mastery
+
+    user = _learner(any_ctx, "stored@example.org")
+    _mixed_answers(any_ctx, user, 18)
+    with any_ctx.session() as session:
+        stored = mastery.skill_evidence(session, user.id)
+        folded = {s: ev for (_u, s), ev in mastery._fold_log(session, [user.id], None).items()}
+        rows = session.execute(select(Mastery).where(Mastery.user_id == user.id)).scalars().all()
+        summary = {m.skill_id: (m.ev_items, m.ev_open, m.ev_cusum, m.ev_last_right) for m in rows}
+        live = mastery.snapshot(session)
+    assert stored == folded and len(stored) >= 2
+    assert sum(ev.answers for ev in stored.values()) >= 18  # every answer of every skill
+    for skill_id, ev in stored.items():
+        assert summary[skill_id][:2] == (ev.n_items, ev.open_right)
+        assert summary[skill_id][2] == ev.cusum and summary[skill_id][3] == ev.last_right_at
+    with any_ctx.session() as session:
+        mastery.rebuild_all(session)
+    with any_ctx.session() as session:
+        assert mastery.snapshot(session) == live
+        assert mastery.skill_evidence(session, user.id) == stored
+
+
+def test_rows_stored_before_the_evidence_column_are_read_from_the_log(ctx: AppContext) -> None:
+    """A mastery row without stored evidence (written before migration 0034) reads as the fold
+    of the log, in a learner's map and in a team's matrix, and the skill's next answer stores
+    it."""
+    import time
+
+    import numpy as np
+    from sqlalchemy import update
+
+    from learnloop.services import mastery
+    from learnloop.store.models import Mastery
+
+    users = [_learner(ctx, f"legacy{k}@example.org") for k in range(3)]
+    for k, user in enumerate(users):
+        _mixed_answers(ctx, user, 6 + 6 * k)
+    skill_ids = [s.id for s in PACK.skills]
+    rule = mastery.EvidenceRule(min_items=2, need_open_kind=True, max_age_days=30, threshold=1.0)
+    ids = [u.id for u in users]
+    bank = {s: [i for i in PACK.items if s in i.skills] for s in skill_ids}
+    now = time.time()
+
+    def team(session) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+        rows = {(m.user_id, m.skill_id): m.p_known for m in session.query(Mastery)}
+        matrix = np.array([[rows.get((u, s), 0.1) for s in skill_ids] for u in ids])
+        targets = np.full(matrix.shape, 0.3)
+        targets[:, 0] = np.nan
+        return matrix, mastery.evidence_matrix(session, ids, skill_ids, bank, rule, matrix, targets, now)
+
+    with ctx.session() as session:
+        before = {u: mastery.skill_evidence(session, u) for u in ids}
+        matrix, met = team(session)
+        session.execute(
+            update(Mastery).values(evidence=None, ev_items=0, ev_open=False, ev_cusum=0.0, ev_last_right=None)
+        )
+    with ctx.session() as session:
+        assert {u: mastery.skill_evidence(session, u) for u in ids} == before
+        again_matrix, again = team(session)
+        assert (again_matrix == matrix).all() and (again == met).all()
+        # the team matrix is the rule applied to each learner's skill, cell by cell
+        for i, u in enumerate(ids):
+            for j, s in enumerate(skill_ids):
+                if j == 0:
+                    assert again[i, j]
+                    continue
+                gaps = mastery.target_gaps_for(bank[s], matrix[i, j], 0.3, before[u].get(s), rule, now)
+                assert again[i, j] == (not gaps), (u, s, gaps)
+    assert met[:, 1:].any() and not met[:, 1:].all()  # the check tells learners apart
+    _answer_next(ctx, users[0], True)
+    with ctx.session() as session:
+        stored = (
+            session.query(Mastery).filter(Mastery.user_id == ids[0], Mastery.evidence.is_not(None)).count()
+        )
+        assert stored >= 1
+        assert mastery.skill_evidence(session, ids[0]) == {
+            s: ev for (_u, s), ev in mastery._fold_log(session, [ids[0]], None).items()
+        }
