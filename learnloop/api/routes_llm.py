@@ -195,6 +195,36 @@ def approve(
     return authoring.approve(ctx, user, draft_id, body.item_yaml)
 
 
+class SaveForReviewIn(BaseModel):
+    item_yaml: str = Field(min_length=1, max_length=20_000)
+
+
+@router.post(
+    "/authoring/drafts/{draft_id}/save",
+    response_model=authoring.DraftView,
+    tags=["authoring"],
+    responses={
+        422: {
+            "model": ErrorEnvelope,
+            "description": "the edited item is not valid YAML, does not pass the pack's checks (each "
+            "problem in details), or changes nothing",
+        },
+        409: {"model": ErrorEnvelope, "description": "the draft has already been reviewed"},
+    },
+)
+def save_for_review(
+    draft_id: int,
+    body: SaveForReviewIn,
+    ctx: AppContext = Depends(get_ctx),
+    user: CurrentUser = Depends(api_user),
+) -> authoring.DraftView:
+    """Save your changes to a pending draft for review (instructors and admins), as the authoring
+    page's "Save changes for review" does: checked as an approval is, and you become the writer
+    of this version, so where the organisation requires a second reviewer someone else approves
+    it. Sending the same version again answers the draft unchanged."""
+    return authoring.save_edits(ctx, user, draft_id, body.item_yaml)
+
+
 @router.post("/authoring/drafts/{draft_id}/reject", response_model=authoring.DraftView, tags=["authoring"])
 def reject(
     draft_id: int, ctx: AppContext = Depends(get_ctx), user: CurrentUser = Depends(api_user)

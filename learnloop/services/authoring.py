@@ -362,12 +362,15 @@ def _same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def save_edits(ctx: AppContext, user: CurrentUser, draft_id: int, edited_yaml: str) -> DraftView:
     """Save an instructor's edits to a pending draft for review: checked as an approval is (a
     saved version is ready to publish), and the saver becomes the writer of this version, whom
-    a required second reviewer must differ from."""
+    a required second reviewer must differ from. Saving again what the same person saved last is
+    a no-op that answers the draft as it is (a repeated request, e.g. a retry or a double click)."""
     user.require("instructor")
     with ctx.session() as session:
         row = _own_draft(session, user, draft_id)
         document = _edited(row, edited_yaml)
         if _same_content(document, row.item):
+            if row.edited_by == user.id:
+                return _view(row, {user.id: user.name})
             raise InvalidInput(_("Nothing was changed: edit the item before saving it for review."))
         active = ctx.active_pack(session, user.org_id)
         _check_draft(

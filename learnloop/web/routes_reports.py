@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,6 +23,7 @@ from learnloop.services.reports_learner import LearnerReport, learner_report
 from learnloop.services.reports_team import TREND_COMPARE_WEEKS, TeamReport, team_report
 from learnloop.web import plots
 from learnloop.web.render import percent, render
+from learnloop.web.report_pdf import learner_charts, learner_pdf
 from learnloop.web.routes import page_user
 
 router = APIRouter(include_in_schema=False)
@@ -50,11 +50,23 @@ def reports_home(request: Request) -> Response:
 # --------------------------------------------------------------------------- learner
 
 
+@router.get("/reports/me.pdf")
+def my_progress_pdf(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return _learner_pdf_response(learner_report(ctx, user))
+
+
 @router.get("/reports/me")
 def my_progress(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     user = page_user(request)
     report = learner_report(ctx, user)
     return render(request, "reports_learner.html", r=report, figures=_learner_figures(report))
+
+
+@router.get("/reports/learners/{user_id}.pdf")
+def learner_progress_pdf(user_id: int, request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    user = page_user(request)
+    return _learner_pdf_response(learner_report(ctx, user, user_id))
 
 
 @router.get("/reports/learners/{user_id}")
@@ -64,31 +76,23 @@ def learner_progress(user_id: int, request: Request, ctx: AppContext = Depends(g
     return render(request, "reports_learner.html", r=report, figures=_learner_figures(report))
 
 
+def _learner_pdf_response(report: LearnerReport) -> Response:
+    name = "my-progress.pdf" if report.is_self else f"progress-{report.user_id}.pdf"
+    return Response(
+        learner_pdf(report),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 def _learner_figures(r: LearnerReport) -> dict[str, Markup]:
-    figures: dict[str, Markup] = {}
+    charts = learner_charts(r)
     locale = i18n.get_locale()
-    if r.timeline:
-        series = [
-            (d.name, [date.fromisoformat(p.day) for p in d.points], [p.mastery for p in d.points])
-            for d in r.timeline
-        ]
-        figures["timeline"] = plots.img(
-            plots.Chart(plots.timeline, (series,), {"mastery_label": _("Mastery")}),
-            _("Line chart of mastery over time per domain, from the first answer to the last."),
-            locale,
-        )
-    if r.domains:
-        targets = [d.target or 0.0 for d in r.domains] if r.role_id else None
-        figures["radar"] = plots.img(
-            plots.Chart(
-                plots.radar,
-                ([d.name for d in r.domains], [d.mastery for d in r.domains], targets),
-                {"mastery_label": _("Mastery"), "target_label": _("Target role")},
-            ),
-            _("Mastery per domain against the target role; the same figures are in the table below."),
-            locale,
-        )
-    return figures
+    alts = {
+        "timeline": _("Line chart of mastery over time per domain, from the first answer to the last."),
+        "radar": _("Mastery per domain against the target role; the same figures are in the table below."),
+    }
+    return {name: plots.img(chart, alts[name], locale) for name, chart in charts.items()}
 
 
 # --------------------------------------------------------------------------- team

@@ -44,6 +44,8 @@ NOT_PAGES = {
     "/reports": "redirects to the role's report page",
     "/reports/team.csv": "a CSV download",
     "/reports/team.pdf": "a PDF download",
+    "/reports/me.pdf": "a PDF download (the learner's own progress report)",
+    "/reports/learners/{user_id}.pdf": "a PDF download (a shared learner's progress report)",
     "/reports/items.csv": "a CSV download",
     "/sso/{org_slug}/login": "redirects to the organisation's identity provider (none in the demo)",
     "/sso/callback": "the identity provider's return; needs its signed answer",

@@ -1,21 +1,31 @@
 """The team report's PDF: table headers wrap inside their columns, in English and Chinese; the
-PDF read back with a real PDF reader (pypdf) holds every header, one line at a time."""
+PDF read back with a real PDF reader (pypdf) holds every header, one line at a time.
+
+The learner's own progress report as a PDF (``/reports/me.pdf``), and a shared learner's for
+their manager (``/reports/learners/{id}.pdf``): drawn by the same machinery, in English and
+Chinese, linked from the learner's pages, and as private as the page it prints."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from sqlalchemy import select
 
 from learnloop import i18n
 from learnloop.server import create_app
 from learnloop.services.context import AppContext
 from learnloop.services.demo import DEMO_PASSWORD, create_demo
+from learnloop.services.reports_learner import LearnerReport
+from learnloop.store.db import get_engine
+from learnloop.store.models import User
 from learnloop.web import plots
+from learnloop.web.report_pdf import PDF_LIST_ROWS, learner_pdf
 from tests.conftest import DEFAULT_PACK, _make_ctx, need_module
 
 
@@ -41,15 +51,23 @@ def test_table_headers_stay_inside_their_cells(header: list[str]) -> None:
             assert text.y0 >= box.y0 - 0.5 and text.y1 <= box.y1 + 0.5, (row, col, cell.get_text().get_text())
 
 
-def test_team_pdf_holds_the_wrapped_headers_in_both_languages(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppContext]:
+    """The demo organisation, shared by the team and the learner PDF tests (test_learner_pdf)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('report_pdf') / 'demo.db'}"
+    ctx = _make_ctx(url, DEFAULT_PACK)
+    # every group shown, so the gaps table has rows with a handful of demo learners
+    ctx = AppContext(settings=ctx.settings.model_copy(update={"report_min_group": 1}))
+    create_demo(ctx, learners=6, answers=(8, 15))
+    yield ctx
+    get_engine(url).dispose()
+
+
+def test_team_pdf_holds_the_wrapped_headers_in_both_languages(demo: AppContext) -> None:
     need_module("pypdf")
     from pypdf import PdfReader
 
-    ctx = _make_ctx(f"sqlite:///{tmp_path / 'demo.db'}", DEFAULT_PACK)
-    # every group shown, so the gaps table has rows with a handful of demo learners
-    ctx = AppContext(settings=ctx.settings.model_copy(update={"report_min_group": 1}))
-    create_demo(ctx, learners=6, answers=(5, 10))
-    with TestClient(create_app(ctx)) as client:
+    with TestClient(create_app(demo)) as client:
         form = client.get("/login").text
         token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         client.post(
@@ -196,3 +214,133 @@ def test_team_pdf_of_a_large_organisation_is_a_summary() -> None:
     assert "Gap skill 39" in first and "Gap skill 40" not in first
     assert len(reader.pages) == 5  # the summary page and four charts
     assert b"NotoSansCJK" not in data and "学员" not in "".join(p.extract_text() for p in reader.pages)
+
+
+def _client(ctx: AppContext, email: str) -> TestClient:
+    client = TestClient(create_app(ctx))
+    form = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token
+    r = client.post(
+        "/login",
+        data={"email": email, "password": DEMO_PASSWORD, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    return client
+
+
+def _text(pdf: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _t(language: str, message: str) -> str:
+    i18n.set_locale(language)
+    try:
+        return i18n.gettext_(message)
+    finally:
+        i18n.set_locale("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_learners_own_pdf_in_both_languages(demo: AppContext, language: str) -> None:
+    need_module("pypdf")
+    client = _client(demo, "learner001@acme.example")
+    client.get(f"/lang/{language}")
+    page = client.get("/reports/me")
+    assert page.status_code == 200 and 'href="/reports/me.pdf" download' in page.text
+    home = client.get("/")
+    assert 'href="/reports/me.pdf"' in home.text  # the home links it too
+    r = client.get("/reports/me.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF") and "my-progress.pdf" in r.headers["content-disposition"]
+    pages = _text(r.content)
+    first = pages[0]
+    assert _t(language, "My progress") in first
+    for header in ("Domain", "Skills", "Mastery", "Target"):
+        assert _t(language, header) in first, (language, header)
+    # the domains of the page are the rows of the PDF's table, with the page's percentages
+    domains = re.findall(r'data-domain="[^"]+" data-mastery="[^"]+"><td>([^<]+)</td>', page.text)
+    assert domains
+    flat = first.replace("\n", " ")
+    for name in domains:
+        assert name.replace("&amp;", "&") in flat, (language, name)
+    # the charts of the page follow, each titled
+    assert len(pages) == 3
+    assert _t(language, "Mastery per domain") in pages[1] and _t(language, "Mastery over time") in pages[2]
+    if language == "zh_CN":
+        assert b"NotoSansCJK" in r.content or b"CJK" in r.content  # Chinese glyphs embedded
+
+
+def test_a_shared_learners_pdf_for_the_manager_and_nobody_else(demo: AppContext) -> None:
+    need_module("pypdf")
+    with demo.session() as session:
+        manager = session.scalars(select(User).where(User.email == "manager@acme.example")).one()
+        reports = session.scalars(
+            select(User).where(User.manager_id == manager.id, User.email != "learner001@acme.example")
+        ).all()
+    manager_client = _client(demo, "manager@acme.example")
+    manager_client.get("/lang/en")  # the team test may have left the manager in Chinese
+    shown = [u for u in reports if manager_client.get(f"/reports/learners/{u.id}").status_code == 200]
+    hidden = [u for u in reports if u not in shown]
+    assert shown, "the demo has a direct report who shares their progress"
+    page = manager_client.get(f"/reports/learners/{shown[0].id}")
+    assert f'href="/reports/learners/{shown[0].id}.pdf" download' in page.text
+    r = manager_client.get(f"/reports/learners/{shown[0].id}.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert f"progress-{shown[0].id}.pdf" in r.headers["content-disposition"]
+    assert f"Progress of {shown[0].name}" in _text(r.content)[0]
+    for user in hidden:  # who does not share is as absent from the PDF as from the page
+        assert manager_client.get(f"/reports/learners/{user.id}.pdf").status_code == 404
+    learner = _client(demo, "learner001@acme.example")
+    assert learner.get(f"/reports/learners/{shown[0].id}.pdf").status_code == 404  # a peer's: no
+    assert learner.get("/reports/learners/not-a-number.pdf").status_code in (404, 422)
+    signed_out = TestClient(create_app(demo))
+    r = signed_out.get("/reports/me.pdf", follow_redirects=False)
+    assert r.status_code in (303, 401) and not r.content.startswith(b"%PDF")
+
+
+def _report(**overrides: object) -> LearnerReport:
+    base: dict[str, object] = {
+        "user_id": 7,
+        "name": "新学员",
+        "is_self": True,
+        "role_id": None,
+        "role_name": None,
+        "answers": 0,
+        "targets_met": 0,
+        "targets_total": 0,
+        "role_ready": False,
+        "timeline": [],
+        "domains": [],
+        "credentials": [],
+        "reviews_available": True,
+        "reviews": [],
+    }
+    return LearnerReport.model_validate({**base, **overrides})
+
+
+def test_a_new_learners_pdf_says_what_to_do_and_long_lists_are_cut() -> None:
+    """No answers and no role: one page that says so (no empty charts). Many due reviews: the
+    first PDF_LIST_ROWS and how many more."""
+    need_module("pypdf")
+    i18n.set_locale("en")
+    pages = _text(learner_pdf(_report()))
+    assert len(pages) == 1
+    assert "No target role chosen yet." in pages[0] and "0 answers" in pages[0]
+    assert "Choose a target role or answer a few items" in pages[0].replace("\n", " ")
+    reviews = [
+        {
+            "item_id": None,
+            "skill_id": f"s{k}",
+            "skill_name": f"Review skill {k}",
+            "due_at": None,
+            "retrievability": None,
+        }
+        for k in range(PDF_LIST_ROWS + 5)
+    ]
+    text = _text(learner_pdf(_report(reviews=reviews, answers=3)))[0]
+    assert f"Review skill {PDF_LIST_ROWS - 1}" in text and f"Review skill {PDF_LIST_ROWS}" not in text
+    assert "and 5 more" in text
