@@ -2,11 +2,12 @@
 parameters, (1) random guessers almost never meet a skill target and practically never reach
 role-ready, (2) learners who already know everything reach role-ready close to the path's
 first estimate, (3) for ordinary learners the path's first estimate is close to the answers
-they actually need, and (4) the practice policy needs fewer answers and fewer minutes than
-OATutor's rule at a matched 30-day retention.
+they actually need, before and after the organisation's log is fitted, and (4) the practice
+policy needs fewer answers and fewer minutes than OATutor's rule at a matched 30-day retention.
 
-    python -m bench.validity --pack packs/ai_era [--learners 40] [--guessers 1000]
-        [--knowers 40] [--guesser-minutes 600] [--worlds NAME ...] [--seed 0] [--jobs 2]
+    python -m bench.validity --pack packs/ai_era [--learners 40] [--cohort 40] [--guessers 1000]
+        [--knowers 40] [--guesser-minutes 120] [--worlds NAME ...] [--seed 0] [--jobs 2]
+    python -m bench.validity --pack packs/ai_era --validation [--learners 8]
 
 Simulated learners (``learnloop.science.simulation``) on the pack given on the command line;
 learner i works toward role i mod (number of roles). A target counts as met by the product's
@@ -14,8 +15,7 @@ rule (``science/evidence.py``: P(known) at the target, right answers on 4 distin
 text or code item where the skill has one, and evidence against guessing), the same rule for
 every policy.
 
-Worlds (the true learner model; the product estimates with its defaults, learn 0.15, guess
-from the item kind, slip 0.1, and is not told the world):
+Worlds (the true learner model; the product is not told the world):
 
 - ``defaults``: the simulation's default world (learn 0.15, guess 0.2, slip 0.1, gate 0.2,
   lessons teach with 0.3);
@@ -23,6 +23,13 @@ from the item kind, slip 0.1, and is not told the world):
 - ``fast-exact``: learn 0.3, guess 0.1, slip 0.05;
 - ``no-gating``: prerequisites do not gate learning (gate 1);
 - ``lessons-teach-nothing``: p_lesson 0.
+
+Settings are never chosen on these five: ``--validation`` runs four other worlds
+(``VALIDATION_WORLDS``: every parameter moved, including how guessable each item kind is and
+how long it takes against its authored minutes) to choose the product's default BKT
+parameters (``DEFAULT_CANDIDATES``: the one whose path estimate is nearest the answers needed)
+and to compare policy settings (``VALIDATION_POLICIES``), into
+``bench/results/validity_validation.json``.
 
 Targets and how each is measured:
 
@@ -38,19 +45,27 @@ Targets and how each is measured:
    ratio to the expected answers is reported beside it.
 3. Ordinary learners (``--learners`` per world): the path's first estimate (the expected
    answers) over the answers they actually needed, median within 25% of 1 (a learner stopped
-   by the 1,800-minute budget counts the answers spent).
+   by the 1,800-minute budget counts the answers spent). Twice: at a cold start (the product's
+   default BKT parameters), and as an organisation sees it once it has a log: the first
+   cohort's answers under the policy are fitted by the product's own per-skill BKT fit
+   (``services/calibration.fit_bkt_params``, what ``learnloop fit kt`` runs), and the next
+   ``--cohort`` learners practise with mastery and the path estimate from the fitted
+   parameters (as ``services/guidance.curriculum`` passes them to the planner).
 4. The policy against OATutor's rule: each is run at several evidence thresholds
-   (``THRESHOLD_OFFSETS`` around the product's 10 nats; the baseline, cheap to simulate and
-   with a higher retention at equal thresholds, one step lower too), the same learners at
-   every one; mean answers (and minutes) against mean 30-day retention make each policy's
-   curve. Matched retention: one level, fixed from all learners, that both curves span (ours
-   at the default threshold where the baseline's curve spans it, else the baseline's default
-   where ours does, else the middle of the common range); each policy's mean cost is read off
-   its curve there by linear interpolation in retention (outside a resample's curve, its
-   nearest end). Paired percentile bootstrap over learners (1,000 resamples, the same people
-   for both policies at every threshold), so the interval is defined whenever the curves
-   share a retention. "Beats" means the 95% interval of the reduction lies above 0, in
-   answers and in minutes; the target is at least 4 of the 5 worlds.
+   (``THRESHOLD_OFFSETS`` around the product's 10 nats; the baseline, cheap to simulate, at
+   more of them), the same learners at every one; mean answers (and minutes) against mean
+   30-day retention make each policy's curve. Matched retention: one level, fixed from all
+   learners, that both curves span (ours at the default threshold where the baseline's curve
+   spans it, else the baseline's default where ours does, else the middle of the common
+   range); each policy's mean cost is read off its curve there by linear interpolation in
+   retention (outside a resample's curve, its nearest end). Dominance: where every point of
+   ours has a higher retention than every point of the baseline (the curves share none), our
+   cheapest point is compared with the baseline's cheapest, so a win says ours reaches a
+   retention the baseline never does at a lower cost than any the baseline pays; where ours
+   lies below, the world never counts. Paired percentile bootstrap over learners (1,000
+   resamples, the same people for both policies at every threshold, each resample read by
+   the rule its own curves allow). "Beats" means the 95% interval of the reduction lies above
+   0, in answers and in minutes; the target is at least 4 of the 5 worlds.
 """
 
 from __future__ import annotations
@@ -71,9 +86,12 @@ from bench._common import Record, record, write_results
 from learnloop.content.loader import load_pack
 from learnloop.content.models import Pack
 from learnloop.science.evidence import EvidenceRule
+from learnloop.science.kt.base import ResponseLog
+from learnloop.science.kt.bkt import BKTParams
 from learnloop.science.path import plan_path
 from learnloop.science.policy import LearnerState, PolicyConfig, curriculum_for_role
 from learnloop.science.simulation import Outcome, World, simulate
+from learnloop.services.calibration import fit_bkt_params
 
 WORLDS: dict[str, World] = {
     "defaults": World(),
@@ -82,12 +100,42 @@ WORLDS: dict[str, World] = {
     "no-gating": World(gate=1.0),
     "lessons-teach-nothing": World(p_lesson=0.0),
 }
+#: worlds for choosing the product's settings (default BKT parameters, policy settings), never
+#: the test worlds above: every parameter moved, including what the simulation otherwise shares
+#: with the product's assumptions (how guessable each item kind is, how long it takes against
+#: its authored minutes)
+VALIDATION_WORLDS: dict[str, World] = {
+    "v-mixed": World(
+        p_learn=0.1,
+        guess=0.25,
+        slip=0.12,
+        gate=0.4,
+        p_lesson=0.2,
+        kind_guess=(("numeric", 0.4), ("text", 0.3), ("code", 0.15)),
+        kind_time=(("code", 1.3), ("text", 1.2)),
+    ),
+    "v-quick": World(
+        p_learn=0.22, guess=0.15, slip=0.07, gate=0.1, p_lesson=0.5, kind_time=(("choice", 1.2),)
+    ),
+    "v-slow": World(
+        p_learn=0.08,
+        guess=0.22,
+        slip=0.12,
+        gate=0.3,
+        p_lesson=0.15,
+        aptitude_sd=1.0,
+        kind_guess=(("numeric", 0.2), ("text", 0.6), ("code", 0.05)),
+    ),
+    "v-sloppy": World(
+        p_learn=0.18, guess=0.2, slip=0.2, gate=0.6, p_lesson=0.1, speed_sd=0.5, kind_time=(("code", 0.8),)
+    ),
+}
 #: evidence thresholds (nats) of each policy's curve, as offsets from the product's (10 nats),
 #: the same learners at every point. The baseline is cheap to simulate and its retention sits
 #: above ours at equal thresholds, so its curve reaches one step lower
 THRESHOLD_OFFSETS: dict[str, tuple[float, ...]] = {
     "ours": (0.0, 5.0),
-    "oatutor": (-6.0, -3.0, 0.0, 3.0, 6.0),
+    "oatutor": (-9.0, -6.0, -3.0, 0.0, 3.0, 6.0),
 }
 RESAMPLES = 1000
 DATASET = "simulated learners"
@@ -99,8 +147,13 @@ def _pack(pack_path: str) -> Pack:
     return load_pack(Path(pack_path))
 
 
-def _chunk(args: tuple[str, int, int, int, dict[str, object], tuple[str, ...], float]) -> list[Outcome]:
-    pack_path, start, count, seed, world, policies, threshold = args
+Fitted = tuple[BKTParams, dict[str, BKTParams]]  # (population default, per skill)
+
+
+def _chunk(
+    args: tuple[str, int, int, int, dict[str, object], tuple[str, ...], float, Fitted | None, bool],
+) -> list[Outcome]:
+    pack_path, start, count, seed, world, policies, threshold, fitted, keep_log = args
     return simulate(
         _pack(pack_path),
         policies=policies,
@@ -109,6 +162,9 @@ def _chunk(args: tuple[str, int, int, int, dict[str, object], tuple[str, ...], f
         world=World(**world),  # type: ignore[arg-type]
         learner_offset=start,
         rule=EvidenceRule(threshold=threshold),
+        default_params=fitted[0] if fitted else None,
+        skill_params=fitted[1] if fitted else None,
+        keep_log=keep_log,
     )
 
 
@@ -120,10 +176,24 @@ def run_many(
     world: World,
     policies: Sequence[str],
     threshold: float,
+    *,
+    offset: int = 0,
+    fitted: Fitted | None = None,
+    keep_log: bool = False,
 ) -> list[Outcome]:
     size = max(1, -(-learners // (jobs * 4)))
     tasks = [
-        (str(pack_path), start, min(size, learners - start), seed, asdict(world), tuple(policies), threshold)
+        (
+            str(pack_path),
+            offset + start,
+            min(size, learners - start),
+            seed,
+            asdict(world),
+            tuple(policies),
+            threshold,
+            fitted,
+            keep_log,
+        )
         for start in range(0, learners, size)
     ]
     if jobs <= 1:
@@ -132,16 +202,55 @@ def run_many(
         return [o for chunk in pool.map(_chunk, tasks) for o in chunk]
 
 
-def first_plans(pack: Pack, rule: EvidenceRule) -> dict[str, tuple[float, float]]:
+def first_plans(
+    pack: Pack, rule: EvidenceRule, fitted: Fitted | None = None
+) -> dict[str, tuple[float, float]]:
     """What the path shows a fresh learner for each role, before any answer: (expected answers
     over the product's prior, answers if every skill is already known). A learner who knows
-    everything looks like any fresh learner until they answer, so both get the same page."""
+    everything looks like any fresh learner until they answer, so both get the same page.
+    ``fitted``: the BKT parameters ``learnloop fit kt`` stored (else the defaults), which the
+    path page reads as ``services/guidance.curriculum`` passes them."""
     cfg = PolicyConfig(evidence=rule)
     out = {}
     for r in pack.roles:
-        plan = plan_path(curriculum_for_role(pack, r.id), LearnerState(), cfg)
+        cur = curriculum_for_role(
+            pack,
+            r.id,
+            default_params=fitted[0] if fitted else None,
+            skill_params=fitted[1] if fitted else None,
+        )
+        plan = plan_path(cur, LearnerState(), cfg)
         out[r.id] = (plan.items, plan.items_if_known)
     return out
+
+
+def fit_from_log(pack: Pack, outcomes: Sequence[Outcome]) -> tuple[Fitted, dict[str, object]]:
+    """What ``learnloop fit kt`` stores for an organisation whose log is these learners'
+    answers: the product's own BKT fit (``services/calibration.fit_bkt_params``, the function
+    ``fit kt`` runs), read back as the mastery service reads it. Also a summary for the
+    results (population parameters, skills with their own)."""
+    skill_ids = sorted({s.id for s in pack.skills})
+    skill_code = {s: k for k, s in enumerate(skill_ids)}
+    item_ids = sorted({i.id for i in pack.items})
+    item_code = {i: k for k, i in enumerate(item_ids)}
+    rows = [(o.learner, *row) for o in sorted(outcomes, key=lambda o: o.learner) for row in o.log]
+    log = ResponseLog(
+        user=np.array([r[0] for r in rows], dtype=np.int64),
+        skill=np.array([skill_code[r[1]] for r in rows], dtype=np.int64),
+        correct=np.array([int(r[3]) for r in rows], dtype=np.int8),
+        item=np.array([item_code[r[2]] for r in rows], dtype=np.int64),
+        timestamp=np.array([r[4] for r in rows], dtype=np.float64),
+    )
+    _model, stored, _note = fit_bkt_params(log, skill_ids)
+    default = BKTParams.from_dict(stored["default"])
+    per_skill = {s: BKTParams.from_dict(p) for s, p in stored["skills"].items()}
+    summary: dict[str, object] = {
+        "answers": len(log),
+        "learners": len({r[0] for r in rows}),
+        "skills_own": len(per_skill),
+        **{f"default_{k}": round(v, 4) for k, v in default.to_dict().items() if k != "p_forget"},
+    }
+    return (default, per_skill), summary
 
 
 def _median(values: Sequence[float]) -> float:
@@ -244,41 +353,93 @@ def common_retention(
     return math.nan, "the curves span no retention in common"
 
 
+def compare(
+    ours: Sequence[tuple[float, float, float]],
+    base: Sequence[tuple[float, float, float]],
+    level: float,
+    column: int,
+) -> tuple[float, str]:
+    """The reduction of mean cost (``column`` 1: answers, 2: minutes) of ours against the
+    baseline on one sample of learners, and how it was read:
+
+    - ``matched``: the curves share a retention: both read off at ``level`` (fixed from all
+      learners; a sample whose curve ends before it reads its nearest end);
+    - ``dominance``: every point of ours has a higher 30-day retention than every point of the
+      baseline: our cheapest point against the baseline's cheapest, so a positive reduction
+      means ours reaches a retention the baseline never reaches, at a lower cost than any the
+      baseline pays;
+    - ``below``: every point of ours has a lower retention than the baseline's: not
+      comparable, and never a win (NaN)."""
+    o_lo, o_hi = min(p[0] for p in ours), max(p[0] for p in ours)
+    b_lo, b_hi = min(p[0] for p in base), max(p[0] for p in base)
+    if max(o_lo, b_lo) <= min(o_hi, b_hi):
+        return 1 - cost_at(ours, level, column) / cost_at(base, level, column), "matched"
+    if o_lo > b_hi:
+        return 1 - min(p[column] for p in ours) / min(p[column] for p in base), "dominance"
+    return math.nan, "below"
+
+
 def matched(runs: dict[str, dict[float, Rows]], measure: str, seed: int) -> dict[str, float | str]:
-    """Ours against oatutor at a common 30-day retention: the reduction of mean ``measure``
-    ("items" or "minutes") read off both curves at that retention, with a paired percentile
-    bootstrap over learners (the same resampled people for both policies and every threshold;
-    the retention level is fixed from all learners)."""
+    """Ours against oatutor at a common 30-day retention (or by dominance, see
+    :func:`compare`): the reduction of mean ``measure`` ("items" or "minutes"), with a paired
+    percentile bootstrap over learners (the same resampled people for both policies and every
+    threshold; the retention level is fixed from all learners; each resample is read by the
+    rule its own curves allow, and a resample where ours lies below counts as no reduction at
+    all, -inf)."""
     column = 1 if measure == "items" else 2
     n = len(runs["ours"][0.0])
     everyone = list(range(n))
     ours, base = _curve(runs["ours"], everyone), _curve(runs["oatutor"], everyone)
     default = sorted(runs["ours"]).index(0.0)
     level, how = common_retention(ours, base, ours[default][0], base[sorted(runs["oatutor"]).index(0.0)][0])
-    if math.isnan(level):
-        return {"retention": level, "how": how, "reduction": math.nan, "low": math.nan, "high": math.nan}
-    point = 1 - cost_at(ours, level, column) / cost_at(base, level, column)
+    point, rule = compare(ours, base, level, column)
+    if rule == "dominance":
+        how = "dominance: every point of ours above the baseline's best retention"
+    elif rule == "below":
+        how = "ours below the baseline's lowest retention: not comparable"
     rng = random.Random(seed)
     draws = []
+    rules: dict[str, int] = {}
     for _ in range(RESAMPLES):
         sample = [int(rng.random() * n) for _ in range(n)]
-        a = cost_at(_curve(runs["ours"], sample), level, column)
-        b = cost_at(_curve(runs["oatutor"], sample), level, column)
-        draws.append(1 - a / b)
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"retention": level, "how": how, "reduction": point, "low": float(low), "high": float(high)}
+        value, used = compare(_curve(runs["ours"], sample), _curve(runs["oatutor"], sample), level, column)
+        rules[used] = rules.get(used, 0) + 1
+        draws.append(value if value == value else -math.inf)
+    # a resample with no reduction at all (-inf) may fall in the interval: its end is then NaN,
+    # never a win
+    low = float(np.percentile(draws, 2.5, method="lower"))
+    high = float(np.percentile(draws, 97.5, method="higher"))
+    low, high = (x if math.isfinite(x) else math.nan for x in (low, high))
+    return {
+        "retention": level,
+        "how": how,
+        "rule": rule,
+        "reduction": point,
+        "low": float(low),
+        "high": float(high),
+        "dominance_share": rules.get("dominance", 0) / RESAMPLES,
+    }
+
+
+def _by_activity(rows: Sequence[Outcome], field: str) -> dict[str, float]:
+    """Mean minutes (``minutes_by``) or answers (``answers_by``) per learner, by activity."""
+    totals: dict[str, float] = {}
+    for o in rows:
+        for k, v in getattr(o, field).items():
+            totals[k] = totals.get(k, 0.0) + v
+    return {k: v / len(rows) for k, v in sorted(totals.items())}
 
 
 def world_records(
-    pack_path: Path, pack: Pack, name: str, world: World, n: int, seed: int, jobs: int
-) -> tuple[list[Record], bool, float]:
+    pack_path: Path, pack: Pack, name: str, world: World, n: int, cohort: int, seed: int, jobs: int
+) -> tuple[list[Record], bool, float, float]:
     base = EvidenceRule().threshold
     runs: dict[str, dict[float, Rows]] = {"ours": {}, "oatutor": {}}
     reached: dict[tuple[str, float], float] = {}
     default: list[Outcome] = []
     for offset in sorted(set(THRESHOLD_OFFSETS["ours"]) | set(THRESHOLD_OFFSETS["oatutor"])):
         policies = tuple(p for p in runs if offset in THRESHOLD_OFFSETS[p])
-        outcomes = run_many(pack_path, n, seed, jobs, world, policies, base + offset)
+        outcomes = run_many(pack_path, n, seed, jobs, world, policies, base + offset, keep_log=offset == 0.0)
         if offset == 0.0:
             default = outcomes
         for policy in policies:
@@ -289,7 +450,8 @@ def world_records(
     protocol = (
         f"{n} learners x (ours, oatutor), seed {seed}, roles by turns; world p_learn={world.p_learn}, "
         f"guess={world.guess}, slip={world.slip}, gate={world.gate}, p_lesson={world.p_lesson}; "
-        f"stop at role-ready (the product's evidence rule) or {world.max_minutes:g} study minutes"
+        f"stop at role-ready (the product's evidence rule) or {world.max_minutes:g} study minutes; "
+        "the product estimates with its defaults (cold start, nothing fitted yet)"
     )
     plans = first_plans(pack, EvidenceRule())
     out: list[Record] = []
@@ -302,10 +464,36 @@ def world_records(
             record(ds, protocol, policy, "mean_lessons", statistics.mean(o.lessons for o in rows)),
             record(ds, protocol, policy, "retention_30d", statistics.mean(o.retention for o in rows)),
         ]
+        for activity, minutes in _by_activity(rows, "minutes_by").items():
+            out.append(record(ds, protocol, policy, f"mean_minutes_{activity}", minutes))
+        for kind, answers in _by_activity(rows, "answers_by").items():
+            out.append(record(ds, protocol, policy, f"mean_answers_{kind}", answers))
     ours = [o for o in default if o.policy == "ours"]
-    ratios = [plans[o.role_id][0] / o.items for o in ours if o.items > 0]
-    ratio = _median(ratios)
+    ratio = _median([plans[o.role_id][0] / o.items for o in ours if o.items > 0])
     out.append(record(ds, protocol, "ours", "median_first_estimate_over_answers", ratio))
+
+    # an organisation's first cohort practised; `learnloop fit kt` runs on their log, and the
+    # next cohort's path page (and mastery) reads the fitted parameters
+    fitted, fit_summary = fit_from_log(pack, ours)
+    after = run_many(pack_path, cohort, seed, jobs, world, ("ours",), base, offset=n, fitted=fitted)
+    plans_fit = first_plans(pack, EvidenceRule(), fitted)
+    ratio_fit = _median([plans_fit[o.role_id][0] / o.items for o in after if o.items > 0])
+    fit_ds = f"{ds}, after fit kt"
+    fit_protocol = (
+        f"the {n} learners' answers under ours (the organisation's log) fitted by the product's "
+        "per-skill BKT (services/calibration.fit_bkt_params, the fit `learnloop fit kt` runs; a "
+        "skill keeps its own parameters with 100 answers from 10 learners, else the population's); "
+        f"the next {cohort} learners (indices {n}..{n + cohort - 1}, seed {seed}) practise under "
+        "ours with mastery and the path estimate from the fitted parameters; path's first "
+        "estimate / answers needed, median"
+    )
+    out += [record(fit_ds, fit_protocol, "fit", f"fitted_{k}", v) for k, v in fit_summary.items()]  # type: ignore[arg-type]
+    out += [
+        record(fit_ds, fit_protocol, "ours", "reached_share", sum(o.reached for o in after) / len(after)),
+        record(fit_ds, fit_protocol, "ours", "median_answers", _median([o.items for o in after])),
+        record(fit_ds, fit_protocol, "ours", "median_first_estimate_over_answers", ratio_fit),
+    ]
+
     thresholds = {p: ", ".join(f"{base + x:g}" for x in THRESHOLD_OFFSETS[p]) for p in runs}
     curve_ds = f"{ds}, answers against retention"
     curve_protocol = (
@@ -328,7 +516,11 @@ def world_records(
         "ours at the default threshold where the baseline's curve spans it, else the "
         "baseline's default where ours spans it, else the middle of the range both span; each "
         "policy's mean cost read off its curve by linear interpolation in retention (the "
-        f"nearest end outside it); 95% paired percentile bootstrap over learners, {RESAMPLES} resamples"
+        "nearest end outside it). Dominance rule: where every point of ours has a higher "
+        "retention than every point of the baseline (the curves share none), our cheapest "
+        "point is compared with the baseline's cheapest, and the world counts when that is "
+        "lower; where ours lies below, never. 95% paired percentile bootstrap over learners, "
+        f"{RESAMPLES} resamples, each read by the rule its own curves allow"
     )
     beats = True
     for measure in ("items", "minutes"):
@@ -340,12 +532,14 @@ def world_records(
         out += [
             record(ds, matched_protocol, method, "matched_retention_30d", m["retention"]),
             record(ds, matched_protocol, method, "matched_at", m["how"]),
+            record(ds, matched_protocol, method, "comparison", m["rule"]),
             record(ds, matched_protocol, method, "reduction_at_matched_retention", m["reduction"]),
             record(ds, matched_protocol, method, "ci_low", m["low"]),
             record(ds, matched_protocol, method, "ci_high", m["high"]),
+            record(ds, matched_protocol, method, "resamples_by_dominance", m["dominance_share"]),
             record(ds, matched_protocol, method, "beats", int(won)),
         ]
-    return out, beats, ratio
+    return out, beats, ratio, ratio_fit
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -355,44 +549,162 @@ def run(args: argparse.Namespace) -> Path:
     # written after every part, so a long run leaves what it has measured
     records += knower_records(pack_path, pack, args.knowers, args.seed, args.jobs)
     write_results("validity", records, ["fsrs", "numpy"])
-    wins = 0
-    ordinary: list[float] = []
+    wins: list[str] = []
+    cold: list[float] = []
+    fitted: list[float] = []
     for name in args.worlds:
         world = WORLDS[name]
-        recs, beats, ratio = world_records(pack_path, pack, name, world, args.learners, args.seed, args.jobs)
+        recs, beats, ratio, ratio_fit = world_records(
+            pack_path, pack, name, world, args.learners, args.cohort or args.learners, args.seed, args.jobs
+        )
         records += recs
         write_results("validity", records, ["fsrs", "numpy"])
-        wins += int(beats)
-        ordinary.append(ratio)
+        if beats:
+            wins.append(name)
+        cold.append(ratio)
+        fitted.append(ratio_fit)
     records += guesser_records(pack_path, args.guessers, args.guesser_minutes, args.seed, args.jobs)
     summary = f"{DATASET}, summary"
+    n_worlds = len(args.worlds)
     records += [
         record(
             summary,
-            f"worlds where ours beats oatutor in answers and minutes, of {len(args.worlds)} run",
+            f"worlds where ours beats oatutor in answers and minutes, of {n_worlds} run "
+            "(matched retention, or dominance where the curves share none)",
             "ours",
             "worlds_won",
-            wins,
+            len(wins),
+        ),
+        record(
+            summary,
+            "worlds where ours beats oatutor in answers and minutes",
+            "ours",
+            "worlds_won_names",
+            ", ".join(wins),
         ),
         record(summary, "target", "target", "worlds_won_at_least", 4),
         record(
             summary,
-            "median over worlds of the median first estimate / answers needed (ordinary learners)",
+            "median over worlds of the median first estimate / answers needed (ordinary learners), "
+            "cold start (default parameters)",
             "ours",
             "first_estimate_over_answers",
-            _median(ordinary),
+            _median(cold),
         ),
         record(
             summary,
-            f"worlds where the median first estimate / answers needed is within 0.75..1.25, of {len(args.worlds)} run",
+            f"worlds where the median first estimate / answers needed is within 0.75..1.25, of {n_worlds} "
+            "run, cold start (default parameters)",
             "ours",
             "worlds_estimate_within_25pct",
-            sum(0.75 <= r <= 1.25 for r in ordinary),
+            sum(0.75 <= r <= 1.25 for r in cold),
         ),
+        record(
+            summary,
+            f"worlds where the median first estimate / answers needed is within 0.75..1.25, of {n_worlds} "
+            "run, the next cohort after `fit kt` on the first cohort's log",
+            "ours",
+            "worlds_estimate_within_25pct_after_fit",
+            sum(0.75 <= r <= 1.25 for r in fitted),
+        ),
+        record(summary, "target", "target", "worlds_estimate_within_25pct_at_least", n_worlds),
     ]
     path = write_results("validity", records, ["fsrs", "numpy"])
     for r in records:
         print(f"{r['dataset'][-38:]:<38} {r['method']:<28} {r['metric']:<40} {r['value']}")
+    return path
+
+
+#: candidate default BKT parameters (before any fit) checked on the validation worlds:
+#: (p_learn, p_slip, p_guess); the guess only applies to items whose kind gives none
+DEFAULT_CANDIDATES: tuple[tuple[float, float, float], ...] = (
+    (0.08, 0.1, 0.2),
+    (0.15, 0.1, 0.2),
+    (0.25, 0.1, 0.2),
+    (0.15, 0.2, 0.2),
+)
+#: policy settings compared on the validation worlds (names of ``simulation.POLICIES``)
+VALIDATION_POLICIES = ("ours", "ours_kinds_early", "oatutor")
+
+
+def validation(args: argparse.Namespace) -> Path:
+    """Settings chosen on the validation worlds only (``VALIDATION_WORLDS``), written to
+    ``bench/results/validity_validation.json``:
+
+    - the default BKT parameters (before any fit): for each candidate, ordinary learners under
+      the product with those defaults, and the path's first estimate (with the same defaults)
+      over the answers they needed; the candidate with the smallest mean |log ratio| over the
+      validation worlds is the one the simulation justifies;
+    - policy settings: ours against its variants and OATutor's rule, mean answers, minutes
+      (by activity) and 30-day retention."""
+    pack_path = Path(args.pack)
+    pack = _pack(str(pack_path))
+    records: list[Record] = []
+    n = args.learners
+    errors: dict[tuple[float, float, float], list[float]] = {c: [] for c in DEFAULT_CANDIDATES}
+    for name, world in VALIDATION_WORLDS.items():
+        ds = f"{DATASET}, validation world {name}"
+        protocol = (
+            f"{n} learners, seed {args.seed + 5000}, roles by turns; world {asdict(world)}; path's first "
+            "estimate over the answers needed (median), the product with the candidate defaults"
+        )
+        for learn, slip, guess in DEFAULT_CANDIDATES:
+            params = BKTParams(p_learn=learn, p_slip=slip, p_guess=guess)
+            fitted: Fitted = (params, {})
+            rows = run_many(
+                pack_path,
+                n,
+                args.seed + 5000,
+                args.jobs,
+                world,
+                ("ours",),
+                EvidenceRule().threshold,
+                fitted=fitted,
+            )
+            plans = first_plans(pack, EvidenceRule(), fitted)
+            ratio = _median([plans[o.role_id][0] / o.items for o in rows if o.items > 0])
+            errors[(learn, slip, guess)].append(abs(math.log(ratio)))
+            method = f"defaults learn {learn:g}, slip {slip:g}, guess {guess:g}"
+            records.append(record(ds, protocol, method, "median_first_estimate_over_answers", ratio))
+            write_results("validity_validation", records, ["fsrs", "numpy"])
+        rows = run_many(
+            pack_path, n, args.seed + 6000, args.jobs, world, VALIDATION_POLICIES, EvidenceRule().threshold
+        )
+        pprotocol = f"{n} learners, seed {args.seed + 6000}, roles by turns; world {asdict(world)}; defaults"
+        for policy in VALIDATION_POLICIES:
+            mine = [o for o in rows if o.policy == policy]
+            records += [
+                record(ds, pprotocol, policy, "mean_answers", statistics.mean(o.items for o in mine)),
+                record(ds, pprotocol, policy, "mean_minutes", statistics.mean(o.minutes for o in mine)),
+                record(ds, pprotocol, policy, "retention_30d", statistics.mean(o.retention for o in mine)),
+                record(ds, pprotocol, policy, "reached_share", sum(o.reached for o in mine) / len(mine)),
+            ]
+            for activity, minutes in _by_activity(mine, "minutes_by").items():
+                records.append(record(ds, pprotocol, policy, f"mean_minutes_{activity}", minutes))
+        write_results("validity_validation", records, ["fsrs", "numpy"])
+    best = min(errors, key=lambda c: statistics.mean(errors[c]))
+    for c, errs in errors.items():
+        records.append(
+            record(
+                f"{DATASET}, validation worlds",
+                "mean over the validation worlds of |log(median first estimate / answers needed)|",
+                f"defaults learn {c[0]:g}, slip {c[1]:g}, guess {c[2]:g}",
+                "mean_abs_log_ratio",
+                statistics.mean(errs),
+            )
+        )
+    records.append(
+        record(
+            f"{DATASET}, validation worlds",
+            "the candidate with the smallest mean |log ratio|",
+            "chosen",
+            "defaults",
+            f"learn {best[0]:g}, slip {best[1]:g}, guess {best[2]:g}",
+        )
+    )
+    path = write_results("validity_validation", records, ["fsrs", "numpy"])
+    for r in records:
+        print(f"{r['dataset'][-30:]:<30} {r['method']:<36} {r['metric']:<36} {r['value']}")
     return path
 
 
@@ -403,15 +715,30 @@ def main() -> None:
     parser.add_argument("--pack", required=True, help="content pack folder (e.g. packs/ai_era)")
     parser.add_argument("--learners", type=int, default=40, help="ordinary learners per world")
     parser.add_argument("--guessers", type=int, default=1000)
-    parser.add_argument("--guesser-minutes", type=float, default=600.0)
+    parser.add_argument("--guesser-minutes", type=float, default=120.0)
     parser.add_argument("--knowers", type=int, default=40)
+    parser.add_argument(
+        "--cohort",
+        type=int,
+        default=0,
+        help="learners of the next cohort, after fit kt on the first one's log (0: --learners)",
+    )
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=list(WORLDS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="choose the default BKT parameters and compare policy settings on the validation "
+        "worlds only (bench/results/validity_validation.json); --learners per world",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     if not Path(args.pack).is_dir():
         parser.error(f"{args.pack}: not a content pack folder")
-    run(args)
+    if args.validation:
+        validation(args)
+    else:
+        run(args)
 
 
 if __name__ == "__main__":

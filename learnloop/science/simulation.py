@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +65,7 @@ POLICIES = (
     "no_reviews",
     "ours_no_lessons",
     "ours_no_diagnosis",
+    "ours_kinds_early",
     "lowest_mastery",
     "oatutor",
     "curriculum",
@@ -97,6 +98,18 @@ class World:
     #: stop a learner after this much study time (minutes) without reaching the target
     max_minutes: float = 1800.0
     retention_days: float = 30.0
+    #: the true guess rate by item kind, as a share of ``guess`` (kind, share) pairs; kinds not
+    #: listed use :data:`KIND_GUESS_SHARE`
+    kind_guess: tuple[tuple[str, float], ...] = ()
+    #: how long an item of a kind really takes, as a multiple of its authored minutes
+    #: ((kind, factor) pairs; 1 for kinds not listed)
+    kind_time: tuple[tuple[str, float], ...] = ()
+
+    def guess_share(self, kind: str) -> float:
+        return dict(self.kind_guess).get(kind, KIND_GUESS_SHARE.get(kind, 1.0))
+
+    def time_factor(self, kind: str) -> float:
+        return dict(self.kind_time).get(kind, 1.0)
 
 
 @dataclass
@@ -118,6 +131,13 @@ class Outcome:
     target_shift: float = 0.0
     #: the most role targets met (with evidence) at any moment of the run
     targets_met_max: int = 0
+    #: study minutes by activity: "lesson" or the item kind answered
+    minutes_by: dict[str, float] = field(default_factory=dict)
+    #: answers by item kind
+    answers_by: dict[str, int] = field(default_factory=dict)
+    #: the answers as the product logs them, when the run keeps them (``keep_log``):
+    #: (skill, item, correct, seconds since the epoch), oldest first
+    log: tuple[tuple[str, str, bool, float], ...] = ()
 
 
 @dataclass
@@ -220,7 +240,7 @@ def _answer(
 ) -> bool:
     """The learner answers an item: true correctness, then the memory and learning updates."""
     b = option.difficulty * world.difficulty_effect
-    share = KIND_GUESS_SHARE.get(option.kind, 1.0)
+    share = world.guess_share(option.kind)
     guess = sigmoid(logit(min(max(world.guess * share, 1e-4), 0.99)) - b)
     slip = sigmoid(logit(world.slip) + b)
     if learner.known.get(skill):
@@ -369,6 +389,8 @@ def make_chooser(policy: str, *, unlock: float = 0.6, target_success: float = 0.
         return _ours(PolicyConfig(reviews=False))
     if policy == "ours_no_lessons":
         return _ours(PolicyConfig(lessons=False))
+    if policy == "ours_kinds_early":  # the earlier kind coverage: unmet kinds from a skill's 2nd answer
+        return _ours(PolicyConfig(kinds_after=2))
     if policy == "ours_no_diagnosis":
         return _ours(PolicyConfig(diagnose_prerequisites=False))
     if policy == "lowest_mastery":
@@ -456,11 +478,16 @@ def simulate_learner(
     world: World | None = None,
     system: BKTParams | None = None,
     rule: EvidenceRule | None = None,
+    keep_log: bool = False,
 ) -> Outcome:
     """One learner (the same person for every policy, given ``seed`` and ``learner_index``);
-    ``rule``: the evidence a role target needs (the product's by default)."""
+    ``rule``: the evidence a role target needs (the product's by default). The product's
+    estimate uses the curriculum's BKT parameters per skill (``cur.params``: fitted ones when
+    the curriculum was built with them, else its defaults); ``system`` replaces the defaults of
+    the skills without their own. ``keep_log``: keep the answers (``Outcome.log``)."""
     world = world or World()
-    system = system or BKTParams()
+    if system is not None:
+        cur = replace(cur, default_params=system)
     person_rng = random.Random(f"learner-{seed}-{learner_index}")
     learner = _new_learner(cur, world, person_rng)
     rng = random.Random(f"answers-{seed}-{learner_index}")
@@ -473,6 +500,9 @@ def simulate_learner(
     options = {o.item_id: (s, o) for s in cur.skills for o in cur.items.get(s, ())}
     lesson_minutes = {x.lesson_id: x.minutes for s in cur.skills for x in cur.lessons.get(s, ())}
     reached = _reached(cur, trace)
+    minutes_by: dict[str, float] = {}
+    answers_by: dict[str, int] = {}
+    log: list[tuple[str, str, bool, float]] = []
     while not reached and studied < world.max_minutes:
         if used_today >= learner.daily_minutes:
             day += 1
@@ -492,18 +522,25 @@ def simulate_learner(
                 _learn(learner, cur, world, skill, world.p_lesson, moment, rng)
             trace.lessons_seen.add(activity.lesson_id)
             lessons += 1
+            minutes_by["lesson"] = minutes_by.get("lesson", 0.0) + spent
         else:
             assert activity.item_id is not None
             skill, option = options[activity.item_id]
-            spent = option.minutes * learner.speed * math.exp(rng.gauss(0.0, world.item_time_sd))
+            spent = (
+                option.minutes
+                * world.time_factor(option.kind)
+                * learner.speed
+                * math.exp(rng.gauss(0.0, world.item_time_sd))
+            )
             correct = _answer(learner, cur, world, skill, option, moment, rng)
-            prior = trace.mastery.get(skill, system.p_init)
-            trace.mastery[skill] = mastery_step(prior, correct, system, option.guess)
+            params = cur.params(skill)
+            prior = trace.mastery.get(skill, params.p_init)
+            trace.mastery[skill] = mastery_step(prior, correct, params, option.guess)
             trace.evidence[skill] = (trace.evidence.get(skill) or SkillEvidence()).fold(
                 family=option.family_id,
                 kind=option.kind,
                 correct=correct,
-                params=system,
+                params=params,
                 guess=option.guess,
                 at=moment.timestamp(),
             )
@@ -519,6 +556,10 @@ def simulate_learner(
                 trace.cards_by_skill[skill].append(option.item_id)
             items += 1
             reviews += int(activity.kind == "review")
+            minutes_by[option.kind] = minutes_by.get(option.kind, 0.0) + spent
+            answers_by[option.kind] = answers_by.get(option.kind, 0) + 1
+            if keep_log:
+                log.append((skill, option.item_id, correct, moment.timestamp()))
             met_now = _targets_met(cur, trace, moment)
             met_max = max(met_max, met_now)
             reached = met_now == len(cur.role_targets)
@@ -538,6 +579,9 @@ def simulate_learner(
         true_recall_at_stop=_true_recall(learner, cur, moment),
         retention=_true_recall(learner, cur, moment + timedelta(days=world.retention_days)),
         targets_met_max=met_max,
+        minutes_by=minutes_by,
+        answers_by=answers_by,
+        log=tuple(log),
     )
 
 
@@ -552,17 +596,35 @@ def simulate(
     learner_offset: int = 0,
     target_shift: float = 0.0,
     rule: EvidenceRule | None = None,
+    skill_params: Mapping[str, BKTParams] | None = None,
+    default_params: BKTParams | None = None,
+    keep_log: bool = False,
 ) -> list[Outcome]:
     """Learners ``learner_offset ..`` (role by turns over ``roles``), each under every policy;
-    ``target_shift`` moves every role target on the logit scale (stricter when positive)."""
+    ``target_shift`` moves every role target on the logit scale (stricter when positive).
+    ``skill_params`` / ``default_params``: the product's BKT parameters (as ``learnloop fit kt``
+    stores them; the defaults when not given). ``keep_log``: keep every answer."""
     role_ids = list(roles or [r.id for r in pack.roles])
-    curricula = {r: shift_role_targets(curriculum_for_role(pack, r), target_shift) for r in role_ids}
+    curricula = {
+        r: shift_role_targets(
+            curriculum_for_role(pack, r, skill_params=skill_params, default_params=default_params),
+            target_shift,
+        )
+        for r in role_ids
+    }
     outcomes = []
     for index in range(learner_offset, learner_offset + learners):
         role_id = role_ids[index % len(role_ids)]
         for policy in policies:
             outcome = simulate_learner(
-                curricula[role_id], role_id, policy, index, seed=seed, world=world, rule=rule
+                curricula[role_id],
+                role_id,
+                policy,
+                index,
+                seed=seed,
+                world=world,
+                rule=rule,
+                keep_log=keep_log,
             )
             outcomes.append(replace(outcome, target_shift=target_shift))
     return outcomes

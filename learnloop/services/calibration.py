@@ -18,10 +18,10 @@ from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import ModelParams, Organisation, Response, as_utc
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from learnloop.science.kt.base import ResponseLog
-    from learnloop.science.kt.bkt import EStepFactory
+    from learnloop.science.kt.bkt import BKT, EStepFactory
     from learnloop.science.kt.logistic import LogisticKT
 
 #: An item keeps its authored difficulty until this many learners have answered it.
@@ -194,6 +194,60 @@ def _selection_text() -> str:
     )
 
 
+def fit_bkt_params(
+    log: ResponseLog,
+    skill_ids: Sequence[str],
+    *,
+    max_guess: float = 0.3,
+    max_slip: float = 0.3,
+    estep_for: EStepFactory | None = None,
+) -> tuple[BKT, dict[str, Any], str | None]:
+    """Per-skill BKT on a response log, as ``learnloop fit kt`` stores it for the mastery
+    service and the path planner: ``(model, {"default": ..., "skills": {skill id: ...}}, note)``.
+
+    A skill keeps its own fitted learning rate, slip and prior only with ``MIN_SKILL_ANSWERS``
+    answers from ``MIN_SKILL_LEARNERS`` learners; the others use the population's (the
+    answer-weighted mean of the fitted skills), fitted only when the whole log is that large,
+    else the defaults (``BKTParams()``, the ones ``bench/validity.py`` checks). ``skill_ids[k]``
+    is the skill of code ``k`` in ``log.skill``. ``note``: the sentence shown when some skills
+    use the population's parameters (None when every skill has its own). Pure: no database;
+    ``bench/validity.py`` runs it on simulated learners' answers."""
+    from learnloop.science.kt.bkt import BKT, BKTParams
+
+    bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log, estep_for=estep_for)
+    fitted = bkt.to_dict()
+    users = len(np.unique(log.user))
+    learners_per_skill = {
+        code: len(np.unique(log.user[log.skill == code])) for code in np.unique(log.skill).tolist()
+    }
+    answers_per_skill = np.bincount(log.skill, minlength=len(skill_ids))
+    enough = {
+        skill_ids[code]
+        for code in range(len(skill_ids))
+        if answers_per_skill[code] >= MIN_SKILL_ANSWERS
+        and learners_per_skill.get(code, 0) >= MIN_SKILL_LEARNERS
+    }
+    whole = len(log) >= MIN_SKILL_ANSWERS and users >= MIN_SKILL_LEARNERS
+    bkt_params = {
+        "default": fitted["default"] if whole else BKTParams().to_dict(),
+        "skills": {
+            skill_ids[int(code)]: p for code, p in fitted["skills"].items() if skill_ids[int(code)] in enough
+        },
+    }
+    note = None
+    if len(enough) < len(skill_ids):
+        note = _(
+            "%(fitted)d of %(skills)d skills have their own parameters; the others have fewer "
+            "than %(answers)d answers from %(learners)d learners and use the population's."
+        ) % {
+            "fitted": len(enough),
+            "skills": len(skill_ids),
+            "answers": MIN_SKILL_ANSWERS,
+            "learners": MIN_SKILL_LEARNERS,
+        }
+    return bkt, bkt_params, note
+
+
 class KTSummary(BaseModel):
     #: the live model now: bkt | logistic
     model: str
@@ -281,7 +335,7 @@ def _fit_kt(
     under the stored parameters.
     """
     from learnloop.science.kt.base import ResponseLog
-    from learnloop.science.kt.bkt import BKT, BKTParams
+    from learnloop.science.kt.bkt import BKT
     from learnloop.science.kt.logistic import LogisticKT
     from learnloop.services.mastery import rebuild_all
 
@@ -388,40 +442,11 @@ def _fit_kt(
                 % {"answers": len(log), "learners": len(users)}
             )
 
-        bkt = BKT(max_guess=max_guess, max_slip=max_slip).fit(log, estep_for=estep_for)
-        fitted = bkt.to_dict()
-        learners_per_skill = {
-            code: len(np.unique(log.user[log.skill == code])) for code in np.unique(log.skill).tolist()
-        }
-        answers_per_skill = np.bincount(log.skill, minlength=len(skill_ids))
-        enough = {
-            skill_ids[code]
-            for code in range(len(skill_ids))
-            if answers_per_skill[code] >= MIN_SKILL_ANSWERS
-            and learners_per_skill.get(code, 0) >= MIN_SKILL_LEARNERS
-        }
-        whole = len(log) >= MIN_SKILL_ANSWERS and len(users) >= MIN_SKILL_LEARNERS
-        bkt_params = {
-            "default": fitted["default"] if whole else BKTParams().to_dict(),
-            "skills": {
-                skill_ids[int(code)]: p
-                for code, p in fitted["skills"].items()
-                if skill_ids[int(code)] in enough
-            },
-        }
-        if len(enough) < len(skill_ids):
-            notes.append(
-                _(
-                    "%(fitted)d of %(skills)d skills have their own parameters; the others have fewer "
-                    "than %(answers)d answers from %(learners)d learners and use the population's."
-                )
-                % {
-                    "fitted": len(enough),
-                    "skills": len(skill_ids),
-                    "answers": MIN_SKILL_ANSWERS,
-                    "learners": MIN_SKILL_LEARNERS,
-                }
-            )
+        bkt, bkt_params, fitted_note = fit_bkt_params(
+            log, skill_ids, max_guess=max_guess, max_slip=max_slip, estep_for=estep_for
+        )
+        if fitted_note is not None:
+            notes.append(fitted_note)
         live: BKT | LogisticKT = bkt
         if chosen == "logistic":
             logistic = logistic_fit(LogisticKT(), log) if logistic_fit is not None else LogisticKT().fit(log)
