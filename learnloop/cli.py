@@ -298,11 +298,19 @@ def worker(
 @clean_errors
 def rebuild(
     check: bool = typer.Option(False, help="only report whether the rebuild equals the live state"),
+    evidence: bool = typer.Option(
+        False, help="only store the evidence of mastery rows written before it was stored (after an upgrade)"
+    ),
 ) -> None:
     """Rebuild derived mastery from the append-only response log."""
-    from learnloop.services.mastery import rebuild_all, snapshot
+    from learnloop.services.mastery import backfill_evidence, rebuild_all, snapshot
 
     ctx = _ctx()
+    if evidence:
+        with ctx.session() as session:
+            filled = backfill_evidence(session)
+        typer.echo(f"stored the evidence of {filled} mastery rows")
+        return
     with ctx.session() as session:
         before = snapshot(session)
         count = rebuild_all(session)

@@ -58,6 +58,8 @@ def test_export_import_round_trip_and_rebuild(tmp_path: Path) -> None:
     assert again.returncode == 0 and "unchanged" in again.stdout
     rebuilt = run(["rebuild", "--check"], db)
     assert rebuilt.returncode == 0 and "equals" in rebuilt.stdout
+    filled = run(["rebuild", "--evidence"], db)  # nothing from before 0034 in a new database
+    assert filled.returncode == 0 and "stored the evidence of 0 mastery rows" in filled.stdout
 
 
 def test_unknown_path_is_a_clean_error(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -487,22 +487,83 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
 
 def snapshot(session: Session) -> dict[tuple[int, str], tuple[Any, ...]]:
     """Mastery state (with its evidence) as comparable tuples, for checking a rebuild equals
-    the live state."""
-    rows = session.execute(select(Mastery)).scalars()
-    return {
-        (m.user_id, m.skill_id): (
+    the live state. Rows stored before their evidence was (0034) count with the log's fold."""
+    rows = session.execute(select(Mastery)).scalars().all()
+    legacy: dict[int, set[str]] = {}
+    for m in rows:
+        if m.attempts and m.ev_items == 0 and m.ev_cusum == 0 and SkillEvidence.from_json(m.evidence) is None:
+            legacy.setdefault(m.user_id, set()).add(m.skill_id)
+    folded = {
+        key: ev for uid, skills in legacy.items() for key, ev in _fold_log(session, [uid], skills).items()
+    }
+
+    def summary(m: Mastery) -> tuple[int, bool, float, float | None]:
+        ev = folded.get((m.user_id, m.skill_id))
+        if ev is not None:
+            return ev.n_items, ev.open_right, ev.cusum, ev.last_right_at
+        return m.ev_items, bool(m.ev_open), m.ev_cusum, m.ev_last_right
+
+    out: dict[tuple[int, str], tuple[Any, ...]] = {}
+    for m in rows:
+        items, open_right, cusum, last_right = summary(m)
+        out[(m.user_id, m.skill_id)] = (
             round(m.p_known, 12),
             m.attempts,
             m.correct,
             m.last_response_id,
             None if m.p_correct is None else round(m.p_correct, 12),
-            m.ev_items,
-            bool(m.ev_open),
-            round(m.ev_cusum, 9),
-            None if m.ev_last_right is None else round(m.ev_last_right, 3),
+            items,
+            open_right,
+            round(cusum, 9),
+            None if last_right is None else round(last_right, 3),
         )
-        for m in rows
-    }
+    return out
+
+
+def backfill_evidence(session: Session, user_ids: Sequence[int] | None = None) -> int:
+    """Store the evidence of mastery rows written before it was stored (0034), folded from the
+    log (``learnloop rebuild --evidence``: cheaper than a whole rebuild for a large log).
+    Returns the rows filled."""
+    query = select(Mastery.user_id, Mastery.skill_id).where(Mastery.evidence.is_(None), Mastery.attempts > 0)
+    if user_ids is not None:
+        query = query.where(Mastery.user_id.in_(list(user_ids)))
+    todo: dict[int, set[str]] = {}
+    for uid, skill_id in session.execute(query):
+        todo.setdefault(uid, set()).add(skill_id)
+    users = sorted(todo)
+    filled = 0
+    for start in range(0, len(users), _CHUNK):
+        chunk = users[start : start + _CHUNK]
+        wanted = set().union(*(todo[u] for u in chunk))
+        folded = _fold_log(session, chunk, wanted)
+        updates = [
+            {
+                "u": uid,
+                "s": skill_id,
+                "evidence": ev.to_json(),
+                "ev_items": ev.n_items,
+                "ev_open": ev.open_right,
+                "ev_cusum": ev.cusum,
+                "ev_last_right": ev.last_right_at,
+            }
+            for (uid, skill_id), ev in folded.items()
+            if skill_id in todo[uid]
+        ]
+        if updates:
+            session.connection().execute(
+                update(Mastery)
+                .where(Mastery.user_id == bindparam("u"), Mastery.skill_id == bindparam("s"))
+                .values(
+                    evidence=bindparam("evidence"),
+                    ev_items=bindparam("ev_items"),
+                    ev_open=bindparam("ev_open"),
+                    ev_cusum=bindparam("ev_cusum"),
+                    ev_last_right=bindparam("ev_last_right"),
+                ),
+                updates,
+            )
+        filled += len(updates)
+    return filled
 
 
 def keep_evidence(row: Mastery, evidence: SkillEvidence) -> None:

@@ -136,6 +136,7 @@ def test_rows_stored_before_the_evidence_column_are_read_from_the_log(ctx: AppCo
     with ctx.session() as session:
         before = {u: mastery.skill_evidence(session, u) for u in ids}
         matrix, met = team(session)
+        live = mastery.snapshot(session)
         session.execute(
             update(Mastery).values(evidence=None, ev_items=0, ev_open=False, ev_cusum=0.0, ev_last_right=None)
         )
@@ -151,7 +152,14 @@ def test_rows_stored_before_the_evidence_column_are_read_from_the_log(ctx: AppCo
                     continue
                 gaps = mastery.target_gaps_for(bank[s], matrix[i, j], 0.3, before[u].get(s), rule, now)
                 assert again[i, j] == (not gaps), (u, s, gaps)
+        assert mastery.snapshot(session) == live  # what rebuild --check compares
     assert met[:, 1:].any() and not met[:, 1:].all()  # the check tells learners apart
+    with ctx.session() as session:  # learnloop rebuild --evidence, for the other learners
+        filled = mastery.backfill_evidence(session, ids[1:])
+        assert filled == session.query(Mastery).filter(Mastery.user_id.in_(ids[1:])).count() > 0
+    with ctx.session() as session:
+        assert mastery.snapshot(session) == live
+        assert {u: mastery.skill_evidence(session, u) for u in ids} == before
     _answer_next(ctx, users[0], True)
     with ctx.session() as session:
         stored = (
