@@ -22,7 +22,7 @@ from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
 from learnloop.services.packs import import_pack
 from learnloop.store.db import migrate
-from tests.conftest import DEFAULT_PACK, MINI_PACK
+from tests.conftest import DEFAULT_PACK, MINI_PACK, _from_sqlite_template
 
 
 def _need(reason: str) -> None:
@@ -54,10 +54,10 @@ def need_embeddings() -> None:
 def make_ctx(tmp_path: Path, pack: Path = MINI_PACK, **llm: Any) -> AppContext:
     url = f"sqlite:///{tmp_path / 'llm.db'}"
     settings = Settings(database_url=url, default_pack=pack, code_timeout_s=3.0, llm_backoff_s=0.01, **llm)
-    migrate(url)
-    ctx = AppContext(settings=settings)
-    import_pack(ctx, pack)
-    return ctx
+    if not _from_sqlite_template(settings):  # a copy of a migrated database with ``pack`` imported
+        migrate(url)
+        import_pack(AppContext(settings=settings), pack)
+    return AppContext(settings=settings)
 
 
 def make_user(
