@@ -56,6 +56,8 @@ CONTEXT = [
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
 ]
 LANGUAGES = ("en", "zh_CN")
+#: ``CredentialView.role_id`` of a skill credential: ``skill:<skill id>`` (the API's key of the
+#: achievement; stored rows name the skill in ``skill_id`` since migration 0041)
 SKILL_PREFIX = "skill:"
 #: how long a served status list is valid (a replayed old copy expires)
 STATUS_VALID_FOR = timedelta(days=1)
@@ -64,7 +66,10 @@ STATUS_VALID_FOR = timedelta(days=1)
 class CredentialView(BaseModel):
     id: str
     url: str
+    #: the achievement: a role id, or ``skill:<skill id>`` for a skill credential
     role_id: str
+    #: the skill of a skill credential (None for a role credential)
+    skill_id: str | None = None
     role_name: str
     issued_at: datetime
     revoked: bool
@@ -178,19 +183,20 @@ def status_list_url(ctx: AppContext, org: Organisation) -> str:
     return f"{ctx.settings.public_url.rstrip('/')}/badges/status/{org.slug}"
 
 
-def image_url(ctx: AppContext, org: Organisation, key: str) -> str:
-    kind, ident = ("skill", key.removeprefix(SKILL_PREFIX)) if key.startswith(SKILL_PREFIX) else ("role", key)
+def image_url(ctx: AppContext, org: Organisation, role_id: str, skill_id: str | None = None) -> str:
+    """The image of the role's achievement, or of the skill's where ``skill_id`` is given."""
+    kind, ident = ("skill", skill_id) if skill_id is not None else ("role", role_id)
     return f"{ctx.settings.public_url.rstrip('/')}/badges/images/{org.slug}/{kind}/{ident}.svg"
 
 
-def _names(active: ActivePack, key: str) -> tuple[str, str]:
-    """The achievement's name in English and Simplified Chinese (the pack's texts)."""
+def _names(active: ActivePack, role_id: str | None, skill_id: str | None = None) -> tuple[str, str]:
+    """The achievement's name (the role's, or the skill's where ``skill_id`` is given) in
+    English and Simplified Chinese (the pack's texts)."""
     zh = active.localized("zh_CN")
-    if key.startswith(SKILL_PREFIX):
-        skill_id = key.removeprefix(SKILL_PREFIX)
+    if skill_id is not None:
         return active.pack.skill(skill_id).name, zh.pack.skill(skill_id).name
-    role = active.roles[key]
-    return role.name, zh.roles.get(key, role).name
+    role = active.roles[str(role_id)]
+    return role.name, zh.roles.get(role.id, role).name
 
 
 def _skill_criteria(active: ActivePack, skill_id: str, level: int) -> str:
@@ -217,16 +223,14 @@ def _document(
     role: Role,
     at: datetime,
     *,
-    key: str | None = None,
+    skill_id: str | None = None,
     status_index: int | None = None,
 ) -> dict[str, Any]:
-    """The unsigned credential: for ``role``, or (``key`` ``skill:<id>``) for one skill of it."""
+    """The unsigned credential: for ``role``, or (``skill_id``) for one skill of it."""
     base = ctx.settings.public_url.rstrip("/")
-    key = key or role.id
-    en, zh = _names(active, key)
+    en, zh = _names(active, role.id, skill_id)
     names = en if zh == en else f"{en} / {zh}"
-    if key.startswith(SKILL_PREFIX):
-        skill_id = key.removeprefix(SKILL_PREFIX)
+    if skill_id is not None:
         skill = active.pack.skill(skill_id)
         description = skill.description or skill.name
         criteria = _skill_criteria(active, skill_id, role.targets[skill_id])
@@ -252,7 +256,7 @@ def _document(
                 "name": names,
                 "description": description,
                 "criteria": {"narrative": criteria},
-                "image": {"id": image_url(ctx, org, key), "type": "Image", "caption": names},
+                "image": {"id": image_url(ctx, org, role.id, skill_id), "type": "Image", "caption": names},
                 "inLanguage": "en",
             },
         },
@@ -262,10 +266,12 @@ def _document(
     return document
 
 
-def _existing(session: Session, user_id: int, key: str) -> str | None:
-    found = session.scalar(
-        select(BadgeCredential.id).where(BadgeCredential.user_id == user_id, BadgeCredential.role_id == key)
+def _existing(session: Session, user_id: int, role_id: str, skill_id: str | None = None) -> str | None:
+    """The learner's credential for the role (or for the skill, where ``skill_id`` is given)."""
+    achievement = (
+        BadgeCredential.skill_id == skill_id if skill_id is not None else BadgeCredential.role_id == role_id
     )
+    found = session.scalar(select(BadgeCredential.id).where(BadgeCredential.user_id == user_id, achievement))
     return str(found) if found is not None else None
 
 
@@ -276,9 +282,10 @@ def _issue(
     org: Organisation,
     user_id: int,
     role: Role,
-    key: str,
+    skill_id: str | None = None,
 ) -> str | None:
-    """Sign and store one credential (role or ``skill:<id>``) with a free random status index."""
+    """Sign and store one credential (for the role, or for one skill of it where ``skill_id``
+    is given) with a free random status index."""
     signing_key, key_row = _key(session, org.id)
     for _attempt in range(16):
         index = secrets.randbelow(status_list.SIZE)
@@ -292,7 +299,7 @@ def _issue(
         credential_id = str(uuid.uuid4())
         at = utcnow()
         document = _document(
-            ctx, active, org, key_row, credential_id, user_id, role, at, key=key, status_index=index
+            ctx, active, org, key_row, credential_id, user_id, role, at, skill_id=skill_id, status_index=index
         )
         signed = vc.sign(
             document,
@@ -307,18 +314,24 @@ def _issue(
                         id=credential_id,
                         org_id=org.id,
                         user_id=user_id,
-                        role_id=key,
+                        role_id=None if skill_id is not None else role.id,
+                        skill_id=skill_id,
                         document=signed,
                         issued_at=at,
                         status_index=index,
                     )
                 )
         except IntegrityError:  # issued meanwhile by another transaction, or the index taken
-            existing = _existing(session, user_id, key)
+            existing = _existing(session, user_id, role.id, skill_id)
             if existing is not None:
                 return existing
             continue
-        log.info("badges: credential %s issued (organisation %s, %s)", credential_id, org.id, key)
+        log.info(
+            "badges: credential %s issued (organisation %s, %s)",
+            credential_id,
+            org.id,
+            f"skill {skill_id}" if skill_id is not None else f"role {role.id}",
+        )
         return credential_id
     raise RuntimeError("no free status list index was found")
 
@@ -345,10 +358,10 @@ def issue_if_ready(
     skill_done: set[str] = set()
     if skills_on:
         skill_done = {
-            str(k).removeprefix(SKILL_PREFIX)
+            str(k)
             for k in session.scalars(
-                select(BadgeCredential.role_id).where(
-                    BadgeCredential.user_id == user_id, BadgeCredential.role_id.like(f"{SKILL_PREFIX}%")
+                select(BadgeCredential.skill_id).where(
+                    BadgeCredential.user_id == user_id, BadgeCredential.skill_id.is_not(None)
                 )
             )
         }
@@ -364,12 +377,12 @@ def issue_if_ready(
         raise InvalidInput(_("No such learner in this organisation."))
     if skills_on:
         for skill_id in sorted(set(met) - skill_done):
-            _issue(session, ctx, active, org, user_id, role, SKILL_PREFIX + skill_id)
+            _issue(session, ctx, active, org, user_id, role, skill_id)
     if done is not None:
         return done
     if len(met) != len(targets):
         return None
-    return _issue(session, ctx, active, org, user_id, role, role.id)
+    return _issue(session, ctx, active, org, user_id, role)
 
 
 def check_now(ctx: AppContext, user: CurrentUser) -> str | None:
@@ -380,15 +393,18 @@ def check_now(ctx: AppContext, user: CurrentUser) -> str | None:
 
 
 def _view(ctx: AppContext, active: ActivePack, row: BadgeCredential) -> CredentialView:
-    role = active.roles.get(row.role_id)
-    name = role.name if role else row.role_id
-    if row.role_id.startswith(SKILL_PREFIX):
-        skill_id = row.role_id.removeprefix(SKILL_PREFIX)
-        name = active.pack.skill(skill_id).name if skill_id in active.skills else skill_id
+    if row.skill_id is not None:
+        key = SKILL_PREFIX + row.skill_id
+        name = active.pack.skill(row.skill_id).name if row.skill_id in active.skills else row.skill_id
+    else:
+        key = str(row.role_id)
+        role = active.roles.get(key)
+        name = role.name if role else key
     return CredentialView(
         id=row.id,
         url=f"{ctx.settings.public_url.rstrip('/')}/credentials/{row.id}",
-        role_id=row.role_id,
+        role_id=key,
+        skill_id=row.skill_id,
         role_name=name,
         issued_at=as_utc(row.issued_at),
         revoked=row.revoked_at is not None,
@@ -543,12 +559,11 @@ def badge_image(ctx: AppContext, slug: str, kind: str, ident: str) -> str:
     with ctx.session() as session:
         org = _org_by_slug(session, slug)
         active = ctx.active_pack(session, org.id)
-        key = SKILL_PREFIX + ident if kind == "skill" else ident
         if (kind == "skill" and ident not in active.skills) or (kind == "role" and ident not in active.roles):
             raise NotFound(_("No such achievement."))
         if kind not in ("skill", "role"):
             raise NotFound(_("No such achievement."))
-        en, zh = _names(active, key)
+        en, zh = _names(active, ident if kind == "role" else None, ident if kind == "skill" else None)
     return _svg(en, zh, kind, org.name)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -173,21 +174,25 @@ class BadgeSettings(Base):
 class BadgeCredential(Base):
     """An issued OpenBadgeCredential: one per learner and achievement, stored as signed.
 
-    ``role_id`` is the achievement: a role id, or ``skill:<skill id>`` for a skill credential
-    (ids never contain ":"). ``status_index`` (0022) is the credential's index in its
+    The achievement is a role (``role_id``) or one skill (``skill_id``, since 0041; before, a
+    skill credential's ``role_id`` read ``skill:<skill id>``): exactly one of the two is set.
+    ``status_index`` (0022) is the credential's index in its
     organisation's Bitstring Status List (drawn at random, unique in the organisation; None for
     credentials issued before status lists)."""
 
     __tablename__ = "badge_credentials"
     __table_args__ = (
         UniqueConstraint("user_id", "role_id", name="ux_badge_credentials_user_role"),
+        UniqueConstraint("user_id", "skill_id", name="ux_badge_credentials_user_skill"),
         UniqueConstraint("org_id", "status_index", name="ux_badge_credentials_org_status"),
+        CheckConstraint("(role_id IS NULL) <> (skill_id IS NULL)", name="ck_badge_credentials_role_or_skill"),
     )
     #: a random UUID: the credential's public id (``/credentials/<id>``)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    role_id: Mapped[str] = mapped_column(String(100))
+    role_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    skill_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
