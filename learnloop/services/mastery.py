@@ -415,6 +415,22 @@ def predicted_success(
     return out
 
 
+def _log_query(*first: Any) -> Any:
+    """The answer log as mastery folds it, with the instructors' decisions applied: ``first``
+    columns, then user, item, skills, kind, counted right, time."""
+    return with_decisions(
+        select(
+            *first,
+            Response.user_id,
+            Response.item_id,
+            Response.skills,
+            Response.kind,
+            counted_correct(),
+            Response.created_at,
+        )
+    )
+
+
 def rebuild_all(session: Session, user_id: int | None = None) -> int:
     """Drop derived mastery and replay the response log (one learner's, or everyone's) with the
     instructors' decisions applied; returns answers replayed."""
@@ -432,17 +448,7 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     per_user: dict[int, dict[str, Mastery]] = {}
     cache: dict[tuple[int, int], KTState] = session.info.setdefault(_STATE_CACHE, {})
     count = 0
-    query = with_decisions(
-        select(
-            Response.id,
-            Response.user_id,
-            Response.item_id,
-            Response.skills,
-            Response.kind,
-            counted_correct(),
-            Response.created_at,
-        )
-    )
+    query = _log_query(Response.id)
     if user_id is not None:
         query = query.where(Response.user_id == user_id)
     for rid, uid, item_id, skills, kind, correct, created_at in session.execute(
@@ -604,16 +610,7 @@ def _fold_log(
     model = load_model(session)
     emissions = item_emissions(session)
     folded: dict[tuple[int, str], SkillEvidence] = {}
-    columns = with_decisions(
-        select(
-            Response.user_id,
-            Response.item_id,
-            Response.skills,
-            Response.kind,
-            counted_correct(),
-            Response.created_at,
-        )
-    )
+    columns = _log_query()
     if moments:  # one time-ordered read over everyone, by id range (no bind-parameter limit)
         wanted_users = set(user_ids)
         queries = [
@@ -783,9 +780,7 @@ def evidence_matrix(
                 last[i, j] = last_right
     for uid, wanted in legacy.items():  # rows stored before 0034
         for (_u, skill_id), ev in _fold_log(session, [uid], wanted).items():
-            i, j = row[uid], col[skill_id]
-            items[i, j], right[i, j], cusum[i, j] = ev.n_items, ev.open_right, ev.cusum
-            last[i, j] = np.nan if ev.last_right_at is None else ev.last_right_at
+            _put((items, right, cusum, last), row[uid], col[skill_id], ev)
     return _judge(skill_ids, items_by_skill, rule, matrix, targets, now, items, right, cusum, last)
 
 
@@ -815,9 +810,7 @@ def evidence_matrices(
         items, right, cusum = np.zeros(shape), np.zeros(shape, dtype=bool), np.zeros(shape)
         last = np.full(shape, np.nan)
         for (uid, skill_id), ev in folded.items():
-            i, j = row[uid], col[skill_id]
-            items[i, j], right[i, j], cusum[i, j] = ev.n_items, ev.open_right, ev.cusum
-            last[i, j] = np.nan if ev.last_right_at is None else ev.last_right_at
+            _put((items, right, cusum, last), row[uid], col[skill_id], ev)
         matrix = mastery_at[moment]
         out.append(
             _judge(skill_ids, items_by_skill, rule, matrix, targets, moment, items, right, cusum, last)
@@ -825,6 +818,13 @@ def evidence_matrices(
 
     _fold_log(session, user_ids, set(skill_ids), moments=[m for m, _ in moments], on_moment=judge)
     return out
+
+
+def _put(arrays: tuple[Any, Any, Any, Any], i: int, j: int, ev: SkillEvidence) -> None:
+    """One cell of the team's evidence arrays (items, open kind right, CUSUM, newest right)."""
+    items, right, cusum, last = arrays
+    items[i, j], right[i, j], cusum[i, j] = ev.n_items, ev.open_right, ev.cusum
+    last[i, j] = math.nan if ev.last_right_at is None else ev.last_right_at
 
 
 def _judge(
