@@ -700,10 +700,15 @@ def target_gaps_for(
 ) -> list[str]:
     """Why a role target is not met (empty: met), against the skill's enabled items (the
     kinds it has; its distinct items, variant families once)."""
+    kinds, families = _bank(items)
+    return target_gaps(p_known, target, evidence, rule, kinds, now, families)
+
+
+def _bank(items: Iterable[Any]) -> tuple[set[str], int]:
+    """A skill's enabled items as a target sees them: their kinds, and how many distinct items
+    (variant families once)."""
     bank = list(items)
-    kinds = {str(i.kind) for i in bank}
-    families = {str(getattr(i, "family", None) or i.id) for i in bank}
-    return target_gaps(p_known, target, evidence, rule, kinds, now, len(families))
+    return {str(i.kind) for i in bank}, len({str(getattr(i, "family", None) or i.id) for i in bank})
 
 
 def targets_met(
@@ -845,9 +850,7 @@ def _judge(
     need_items = np.zeros(len(skill_ids))
     needs_open = np.zeros(len(skill_ids), dtype=bool)
     for j, skill_id in enumerate(skill_ids):
-        bank = list(items_by_skill.get(skill_id, ()))
-        families = {str(getattr(i, "family", None) or i.id) for i in bank}
-        need_items[j], needs_open[j] = needs(rule, {str(i.kind) for i in bank}, len(families))
+        need_items[j], needs_open[j] = needs(rule, *_bank(items_by_skill.get(skill_id, ())))
     targets = np.asarray(targets, dtype=float)
     with np.errstate(invalid="ignore"):
         tests = gap_tests(
