@@ -222,7 +222,12 @@ class PolicyConfig:
     #: an item whose key was shown (every answered item) does not return for this many answers
     repeat_gap: int = 20
     #: from this many answers on a skill, items of a kind the learner has not met there come first
-    kinds_after: int = 2
+    kinds_after: int | None = None
+    #: every kind a skill has is met within its first this many answers there: once the
+    #: answers left before it are no more than the kinds still unmet, those kinds come first
+    #: (before that, the value per minute decides; the evidence rule already asks for a text
+    #: or code answer where the skill has one)
+    kinds_by: int = 30
     #: the largest change of P(known) one answer may cause
     max_step: float = MAX_STEP
 
@@ -331,6 +336,24 @@ def _bank_evidence(params: BKTParams, bank: tuple[tuple[str, float | None], ...]
     return len({f for f, _g in bank}), per_right
 
 
+_ESTIMATES: dict[tuple[int, BKTParams], tuple[Sequence[ItemOption], BKTParams]] = {}
+
+
+def _estimate_params(cur: Curriculum, skill: str) -> BKTParams:
+    """``cur.estimate_params(skill)``, cached per item list and parameters (the policy asks
+    for it thousands of times per choice)."""
+    options, params = cur.items.get(skill, ()), cur.params(skill)
+    key = (id(options), params)
+    hit = _ESTIMATES.get(key)
+    if hit is not None and hit[0] is options:
+        return hit[1]
+    if len(_ESTIMATES) > 4096:
+        _ESTIMATES.clear()
+    value = cur.estimate_params(skill)
+    _ESTIMATES[key] = (options, value)
+    return value
+
+
 def _retrievability(state: LearnerState, cfg: PolicyConfig, skill: str) -> float:
     return state.retrievability.get(skill, 1.0) if cfg.reviews else 1.0
 
@@ -368,8 +391,11 @@ def _candidates(
 
     An item answered in the last ``repeat_gap`` answers (its key was shown in the feedback)
     waits, unless every item of the skill has been answered that recently; then the one
-    answered longest ago comes back. From ``kinds_after`` answers on a skill, items of a kind
-    the learner has not met there come first, so every kind a skill has is met early."""
+    answered longest ago comes back. Items of a kind the learner has not met on the skill come
+    first once the skill's answers reach ``kinds_by`` less the kinds still unmet (or, when set,
+    ``kinds_after``), so every kind a skill has is met within its first ``kinds_by`` answers
+    without sending a learner who proves the skill sooner through slow kinds the evidence
+    rule does not ask for."""
     family = {o.item_id: o.family_id for o in options}
     # a family of generated variants shares the rule: a variant's key shows its siblings' too
     recent = [family.get(item, item) for item in state.recent_items[: cfg.repeat_gap]]
@@ -378,11 +404,13 @@ def _candidates(
         last_seen = {fam: i for i, fam in reversed(list(enumerate(recent)))}
         oldest = max(last_seen.get(o.family_id, len(recent)) for o in options)
         fresh = [o for o in options if last_seen.get(o.family_id, len(recent)) == oldest]
-    if not review and state.attempts.get(skill, 0) >= cfg.kinds_after:
+    if not review:
         ev = state.evidence.get(skill)
         seen = ev.seen_kinds if ev is not None else frozenset()
         unmet = [o for o in fresh if o.kind not in seen]
-        if unmet:
+        attempts = state.attempts.get(skill, 0)
+        due = cfg.kinds_by - len({o.kind for o in options if o.kind not in seen})
+        if unmet and (attempts >= due or (cfg.kinds_after is not None and attempts >= cfg.kinds_after)):
             return unmet
     return fresh
 
@@ -468,7 +496,7 @@ def expected_gain(
     risk. Without ``option`` the answer is on an average item and adds no evidence.
     """
     params = cur.params(skill)
-    est = cur.estimate_params(skill)
+    est = _estimate_params(cur, skill)
     guess = option.guess if option is not None and option.guess is not None else est.p_guess
     m = mastery_or_prior(cur, state, skill)
     r = _retrievability(state, cfg, skill)
@@ -542,7 +570,7 @@ def _waiting(
     return expected_items_to_target(
         mastery_or_prior(cur, state, dependant),
         target,
-        cur.estimate_params(dependant),
+        _estimate_params(cur, dependant),
         prerequisites_known=q,
         gate=cfg.prerequisite_gate,
         evidence=evidence,

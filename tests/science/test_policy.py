@@ -24,6 +24,7 @@ from learnloop.science.policy import (
     curriculum_for_role,
     expected_gain,
     expected_items_to_target,
+    skill_met,
 )
 from learnloop.science.simulation import paired_item_ratio, simulate, simulate_learner, summarise
 
@@ -326,3 +327,53 @@ def test_the_live_models_prediction_sets_the_success_zone() -> None:
     # a weak prediction sends the learner to the easiest item, a strong one to the hardest
     assert (weak.item_id, strong.item_id) == ("a.0", "a.2")
     assert weak.predicted_success < strong.predicted_success
+
+
+def test_every_kind_is_met_by_the_deadline_not_forced_on_a_skill_proven_sooner() -> None:
+    from learnloop.science.evidence import mastery_step
+
+    bank = {
+        "a": [
+            *(ItemOption(f"a.c{i}", 0.0, minutes=1.0, kind="choice", guess=0.25) for i in range(30)),
+            ItemOption("a.text", 0.0, minutes=3.0, kind="text", guess=0.1),
+            ItemOption("a.code", 0.0, minutes=6.0, kind="code", guess=0.02),
+        ]
+    }
+    cur = build_curriculum({"a": []}, {"a": 0.8}, items=bank)
+    params = cur.params("a")
+
+    def run(cfg: PolicyConfig, right: bool, answers: int) -> list[str]:
+        shown: list[str] = []
+        ev, m = SkillEvidence(), params.p_init
+        for _ in range(answers):
+            state = LearnerState(
+                mastery={"a": m},
+                attempts={"a": len(shown)},
+                recent_items=tuple(reversed(shown)),
+                recent_skills=tuple("a" for _ in shown),
+                evidence={"a": ev},
+                lessons_seen=frozenset(),
+            )
+            if skill_met(cur, state, cfg, "a", 0.8):
+                break
+            activity = choose_activity(cur, state, cfg)
+            assert activity is not None and activity.item_id is not None
+            option = next(o for o in bank["a"] if o.item_id == activity.item_id)
+            shown.append(option.item_id)
+            ev = ev.fold(
+                family=option.family_id, kind=option.kind, correct=right, params=params, guess=option.guess
+            )
+            m = mastery_step(m, right, params, option.guess)
+        return shown
+
+    def kinds(shown: list[str]) -> set[str]:
+        return {item.split(".")[1] if item.split(".")[1] in ("text", "code") else "choice" for item in shown}
+
+    # one who keeps failing meets every kind within the skill's first 30 answers
+    assert kinds(run(PolicyConfig(), False, 30)) == {"choice", "text", "code"}
+    # one who answers right is not sent to the slow kinds before their value per minute says
+    # so (the earlier rule, kinds_after=2, sent every kind from the second answer on); the
+    # evidence rule's open answer still comes before the skill is met
+    proven, early = run(PolicyConfig(), True, 30), run(PolicyConfig(kinds_after=2), True, 30)
+    assert {"text", "code"} <= kinds(early[:4]) and kinds(proven[:3]) == {"choice"}
+    assert kinds(proven) & {"text", "code"} and len(proven) < 30
