@@ -662,10 +662,13 @@ PROTOCOL_GERVET_VALID = (
 GERVET_VALID_SEED = 0
 
 
-def gervet_valid_records(data: Path, dataset: str, l2_grid: Sequence[float]) -> list[Record]:
+def gervet_valid_records(
+    data: Path, dataset: str, l2_grid: Sequence[float], priors: Sequence[bool] = (False,)
+) -> list[Record]:
     """Evidence for choosing the logistic model's settings on the Gervet splits without their
     test file: a fifth of the training learners held out, valid AUC and fit CPU time for each
-    ``l2`` in ``l2_grid`` (the rest at LogisticKT's defaults, which ``learnloop fit kt`` uses)."""
+    ``l2`` in ``l2_grid`` and each ``item_prior`` in ``priors`` (the rest at LogisticKT's
+    defaults, which ``learnloop fit kt`` uses; the default has no item prior)."""
     train = load_split(data, dataset).train
     users = np.unique(train.user)
     rng = np.random.default_rng(GERVET_VALID_SEED)
@@ -684,13 +687,15 @@ def gervet_valid_records(data: Path, dataset: str, l2_grid: Sequence[float]) -> 
     protocol = PROTOCOL_GERVET_VALID.format(fit_share="80", valid_share="20", seed=GERVET_VALID_SEED)
     records: list[Record] = []
     for l2 in l2_grid:
-        cpu = time.process_time()
-        model = LogisticKT(l2=l2).fit(fit)
-        cpu = time.process_time() - cpu
-        value = auc(valid.correct, model.predict_proba(valid))
-        print(f"{dataset}: valid AUC with l2 {l2}: {value:.4f} (fit {cpu:.1f} s CPU)", flush=True)
-        records.append(record(dataset, protocol, f"learnloop.logistic l2={l2:g}", "valid_auc", value))
-        records.append(record(dataset, protocol, f"learnloop.logistic l2={l2:g}", "fit_cpu_seconds", cpu))
+        for prior in priors:
+            cpu = time.process_time()
+            model = LogisticKT(l2=l2, item_prior=prior).fit(fit)
+            cpu = time.process_time() - cpu
+            value = auc(valid.correct, model.predict_proba(valid))
+            name = f"learnloop.logistic l2={l2:g}" + (" item_prior=on" if prior else "")
+            print(f"{dataset}: valid AUC of {name}: {value:.4f} (fit {cpu:.1f} s CPU)", flush=True)
+            records.append(record(dataset, protocol, name, "valid_auc", value))
+            records.append(record(dataset, protocol, name, "fit_cpu_seconds", cpu))
     return records
 
 
@@ -747,6 +752,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--train", type=Path, help="a training file (DKVMN 3-line, AKT 4-line, pyKT csv, Gervet tsv)"
     )
+    parser.add_argument(
+        "--item-prior-grid",
+        nargs="+",
+        default=["off"],
+        choices=["off", "on"],
+        help="gervet-valid: the logistic model's item prior (LogisticKT item_prior) off, on or both",
+    )
     parser.add_argument("--valid", type=Path, help="a validation file, to choose l2 among --l2-grid")
     parser.add_argument("--test", type=Path, help="the scored file")
     parser.add_argument("--format", default="auto", choices=["auto", "three", "four", "pykt", "tsv"])
@@ -778,7 +790,9 @@ def main(argv: list[str] | None = None) -> None:
             records += statics_view_records(args.data)
         if "gervet-valid" in args.protocols:
             for dataset in ("gervet_assistments09", "gervet_statics"):
-                records += gervet_valid_records(args.data, dataset, args.l2_grid)
+                records += gervet_valid_records(
+                    args.data, dataset, args.l2_grid, [v == "on" for v in args.item_prior_grid]
+                )
         if "dkvmn" in args.protocols:
             records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)
         if "published" in args.protocols and "akt" not in args.protocols:

@@ -4,7 +4,10 @@ P(correct) = sigmoid(b + beta_item + beta_skill + gamma_skill log(1 + wins on sk
 + rho_skill log(1 + fails on skill) + w . shared history features): the item and skill
 difficulties of IRT/DAS3H (Choffin et al. 2019, eq. 3), PFA's skill-specific learning
 rates on successes and failures (Pavlik et al. 2009, eq. 2) in Best-LR's log(1 + count)
-form (Gervet et al. 2020), and the shared counters of ``features.py``. With
+form (Gervet et al. 2020), and the shared counters of ``features.py``. With ``item_prior``
+one more column holds each item's smoothed log-odds of success in the training log (an item
+rating, the Elo-style difficulty estimate of Pelanek 2016, here taken from counts), computed
+out of fold for the training rows so that no row reads its own label. With
 ``skill_transfer`` a learned skill-by-skill matrix weighs the learner's wins and fails on
 every other skill (the cross-skill influence DKT learns, Piech et al. 2015, section 5,
 here as an additive factor). The weights are a
@@ -79,6 +82,9 @@ class LogisticKT:
         l2: float = 1.0,
         l2_transfer: float = 100.0,
         l2_pair: float = 3.0,
+        item_prior: bool = False,
+        item_prior_smooth: float = 20.0,
+        item_prior_folds: int = 5,
         max_iter: int = 300,
         tol: float = 1e-6,
     ) -> None:
@@ -92,6 +98,11 @@ class LogisticKT:
         self.pair_lags = pair_lags
         self.item_learning_rates = item_learning_rates
         self.l2_pair = l2_pair
+        self.item_prior = item_prior
+        self.item_prior_smooth = item_prior_smooth
+        self.item_prior_folds = item_prior_folds
+        # per fold, the item priors from the other folds' learners; only while fitting
+        self._fold_prior_: FloatArray | None = None
         self.l2 = l2
         self.max_iter = max_iter
         self.tol = tol
@@ -102,7 +113,8 @@ class LogisticKT:
         """Column offsets: skill one-hot, item one-hot, skill wins, skill fails, transfer
         (wins block then fails block, K x K each), last-answer pairs (right block then wrong
         block, K x K each, see ``_pair_offset``), item wins then item fails (Q each, with
-        ``item_learning_rates``, see ``_item_rate_offset``), dense."""
+        ``item_learning_rates``, see ``_item_rate_offset``), dense (``n_dense_`` columns),
+        then the item prior (one column, with ``item_prior``)."""
         k, q = self.n_skills_, self.n_items_ if self.item_difficulty else 0
         r = k if self.skill_learning_rates else 0
         o_transfer = 1 + k + q + 2 * r
@@ -132,7 +144,7 @@ class LogisticKT:
     def _design(self, log: ResponseLog) -> sp.csr_matrix:
         n = len(log)
         if n == 0:
-            return sp.csr_matrix((0, self._layout()[5] + self.n_dense_))
+            return sp.csr_matrix((0, self._layout()[5] + self.n_dense_ + int(self.prior_)))
         h = history_counts(
             self.features, log, max(self.n_skills_, int(log.skill.max()) + 1), self.with_windows_
         )
@@ -202,10 +214,31 @@ class LogisticKT:
         parts_r.append(np.repeat(rows, d))
         parts_c.append(np.tile(np.arange(d) + o_dense, n))
         parts_v.append(dense.ravel())
+        if self.prior_:
+            parts_r.append(rows)
+            parts_c.append(np.full(n, o_dense + d, dtype=np.int64))
+            parts_v.append(self._prior_column(log))
         return sp.csr_matrix(
             (np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
-            shape=(n, o_dense + d),
+            shape=(n, o_dense + d + int(self.prior_)),
         )
+
+    def _prior_column(self, log: ResponseLog) -> FloatArray:
+        """Each row's item prior: the item's log-odds of success in the training log, out of
+        the row's own fold while fitting (``_fold_prior_``, set by ``_prepare`` and dropped by
+        ``_unpack``; a row's fold follows its learner, so a design built block by block, as
+        ``services/dist_fit.py`` does, is the same); an unknown item, or none, gets the mean."""
+        n = len(log)
+        if log.item is None:
+            return np.full(n, self.prior_mean_)
+        known = (log.item >= 0) & (log.item < self.n_items_)
+        item = np.where(known, log.item, 0)
+        fold_prior = getattr(self, "_fold_prior_", None)
+        if fold_prior is not None:
+            values = fold_prior[_fold_of(log.user, len(fold_prior)), item]
+        else:
+            values = self.item_prior_[item]
+        return np.where(known, values, self.prior_mean_)
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -238,8 +271,22 @@ class LogisticKT:
         )
         self.dense_names_ = self.features.dense_names(self.with_windows_)
         self.n_dense_ = len(self.dense_names_)
+        self.prior_ = bool(self.item_prior and self.n_items_ > 0 and log.item is not None)
+        if self.prior_ and log.item is not None:
+            g = answers_of(log)
+            item, right = log.item[g.first], log.correct[g.first].astype(np.float64)
+            self.item_prior_, self.prior_mean_ = _item_logits(
+                item, right, self.n_items_, self.item_prior_smooth
+            )
+            fold = _fold_of(log.user[g.first], self.item_prior_folds)
+            self._fold_prior_ = np.stack(
+                [
+                    _item_logits(item[fold != f], right[fold != f], self.n_items_, self.item_prior_smooth)[0]
+                    for f in range(self.item_prior_folds)
+                ]
+            )
         _, _, _, _, o_transfer, o_dense = self._layout()
-        penalty = np.full(o_dense + self.n_dense_, self.l2)
+        penalty = np.full(o_dense + self.n_dense_ + int(self.prior_), self.l2)
         # The K x K transfer block has many weakly identified weights: it gets its own, stronger penalty.
         penalty[o_transfer:o_dense] = self.l2_transfer
         if self.pair_:
@@ -268,7 +315,11 @@ class LogisticKT:
             o_ir, q = self._item_rate_offset(), self.n_items_
             self.item_win_rate_ = c[o_ir : o_ir + q]
             self.item_fail_rate_ = c[o_ir + q : o_ir + 2 * q]
-        self.dense_coef_ = c[o_dense:]
+        self.dense_coef_ = c[o_dense : o_dense + self.n_dense_]
+        self.prior_coef_ = float(c[o_dense + self.n_dense_]) if self.prior_ else 0.0
+        self._fold_prior_ = None  # fitting is over: rows read the whole training log's prior
+        if self.prior_:
+            self._item_prior_list = [float(v) for v in self.item_prior_]
         # Plain-float copies: the online path adds a few dozen terms, where numpy scalars cost more.
         self._dense_coef_list = [float(v) for v in self.dense_coef_]
         self._skill_difficulty_list = [float(v) for v in self.skill_difficulty_]
@@ -317,6 +368,11 @@ class LogisticKT:
                     for then in past["skills"]:
                         if 0 <= then < self.n_skills_:
                             z += share * float(weights[then])
+        if self.prior_:
+            known = item is not None and 0 <= item < self.n_items_
+            z += self.prior_coef_ * (
+                self._item_prior_list[item] if known and item is not None else self.prior_mean_
+            )
         if item is not None and self.item_difficulty and 0 <= item < self.n_items_:
             z += float(self.item_difficulty_[item])
             if self._item_rates():
@@ -335,6 +391,8 @@ class LogisticKT:
         h = stack_counts([counters.counts(typed, s, None, timestamp) for s in range(k)])
         z = self.intercept_ + dense_features(self.features, h, self.with_windows_) @ self.dense_coef_
         z = z + self.skill_difficulty_
+        if self.prior_:
+            z = z + self.prior_coef_ * self.prior_mean_  # an average item
         wins = np.asarray(h.skill_wins, dtype=np.float64)
         attempts = np.asarray(h.skill_attempts, dtype=np.float64)
         if self.skill_learning_rates:
@@ -459,6 +517,9 @@ class LogisticKT:
                 "pair_lags": self.pair_lags,
                 "item_learning_rates": self.item_learning_rates,
                 "l2_pair": self.l2_pair,
+                "item_prior": self.item_prior,
+                "item_prior_smooth": self.item_prior_smooth,
+                "item_prior_folds": self.item_prior_folds,
                 "max_iter": self.max_iter,
                 "tol": self.tol,
             },
@@ -468,6 +529,9 @@ class LogisticKT:
             "transfer": self.transfer_,
             "pair": self.pair_,
             "dense_names": self.dense_names_,
+            "prior": self.prior_,
+            "item_prior": [float(v) for v in self.item_prior_] if self.prior_ else [],
+            "prior_mean": self.prior_mean_ if self.prior_ else 0.0,
             "coef": [float(v) for v in self.coef_],
         }
 
@@ -475,6 +539,7 @@ class LogisticKT:
     def from_dict(cls, data: dict[str, Any]) -> LogisticKT:
         hyper = dict(data["hyper"])
         hyper["features"] = FeatureSpec.from_dict(hyper["features"])
+        hyper.setdefault("item_prior", False)  # stored before the item prior existed
         model = cls(**hyper)
         model.n_skills_ = int(data["n_skills"])
         model.n_items_ = int(data["n_items"])
@@ -483,6 +548,10 @@ class LogisticKT:
         model.pair_ = bool(data.get("pair", False))
         model.dense_names_ = list(data["dense_names"])
         model.n_dense_ = len(model.dense_names_)
+        model.prior_ = bool(data.get("prior", False))
+        if model.prior_:
+            model.item_prior_ = np.asarray(data["item_prior"], dtype=np.float64)
+            model.prior_mean_ = float(data["prior_mean"])
         model.coef_ = np.asarray(data["coef"], dtype=np.float64)
         model._unpack()
         return model
@@ -510,6 +579,24 @@ def _previous_answer(
     then = np.repeat(first[p], size) + offs
     weight = 1.0 / np.repeat(size, size).astype(np.float64)
     return rep_rows, log.skill[then].astype(np.int64), log.correct[then].astype(np.int64), weight
+
+
+def _item_logits(
+    item: NDArray[np.int64], right: FloatArray, n_items: int, smooth: float
+) -> tuple[FloatArray, float]:
+    """Per item, the log-odds of (right answers + smooth * mean) / (answers + smooth): the
+    rate shrunk toward the log's mean by ``smooth`` pseudo-answers; and the mean's log-odds."""
+    mean = float(np.clip(right.mean(), 1e-3, 1 - 1e-3)) if len(right) else 0.5
+    n = np.bincount(item, minlength=n_items)[:n_items].astype(np.float64)
+    w = np.bincount(item, weights=right, minlength=n_items)[:n_items]
+    rate = np.clip((w + smooth * mean) / (n + smooth), 1e-3, 1 - 1e-3)
+    return np.log(rate / (1 - rate)), math.log(mean / (1 - mean))
+
+
+def _fold_of(user: NDArray[np.int64], folds: int) -> NDArray[np.int64]:
+    """A learner's fold for the out-of-fold item prior: a fixed hash of the learner id."""
+    h = (np.asarray(user).astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+    return (h % np.uint64(max(folds, 1))).astype(np.int64)
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:

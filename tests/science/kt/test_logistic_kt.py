@@ -7,6 +7,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from learnloop.science.kt import BKT, FeatureSpec, LogisticKT, ResponseLog
 from learnloop.science.kt.features import transfer_entries
@@ -139,3 +140,57 @@ def test_predicting_every_skill_at_once_equals_one_at_a_time(item_log: ResponseL
                 model.predict_all(state, timestamp=now), one_by_one, rtol=0, atol=1e-12
             )
     assert models[0].transfer_ and models[0].pair_ and models[2].with_windows_
+
+
+def test_item_prior_of_a_training_row_never_reads_its_own_label(item_log: ResponseLog) -> None:
+    """The item-prior column is out of fold while fitting: flipping one training row's label
+    leaves that row's own prior unchanged (it moves other learners' priors instead); after the
+    fit, rows read the whole training log's prior, so a new learner's first answer on an item
+    is predicted from every training answer to it."""
+    model = LogisticKT(l2=1.0, item_prior=True)
+    fitted, _ = model._prepare(item_log)
+    before = model._prior_column(fitted)
+    flipped_correct = fitted.correct.copy()
+    row = 123
+    flipped_correct[row] = 1 - flipped_correct[row]
+    flipped = ResponseLog(
+        user=fitted.user,
+        skill=fitted.skill,
+        correct=flipped_correct,
+        item=fitted.item,
+        timestamp=fitted.timestamp,
+    )
+    model_b = LogisticKT(l2=1.0, item_prior=True)
+    model_b._prepare(flipped)
+    after = model_b._prior_column(flipped)
+    assert after[row] == before[row]
+    assert fitted.item is not None
+    same_item_other_fold = np.flatnonzero((fitted.item == fitted.item[row]) & (after != before))
+    assert len(same_item_other_fold) > 0  # the flip is seen, but only by other folds' rows
+    model.fit(item_log)
+    assert model.prior_ and model._fold_prior_ is None and model.prior_coef_ > 0
+    assert not np.array_equal(model._prior_column(fitted), before)
+    # online (predict_next with the item, then update_answer) equals batch with the prior on
+    np.testing.assert_allclose(replay(model, item_log), model.predict_proba(item_log), rtol=0, atol=1e-10)
+    again = LogisticKT.from_dict(json.loads(json.dumps(model.to_dict())))
+    np.testing.assert_array_equal(again.predict_proba(item_log), model.predict_proba(item_log))
+    state = model.initial_state()
+    assert len(model.predict_all(state)) == model.n_skills_
+    assert model.predict_all(state)[2] == pytest.approx(model.predict_next(state, 2), abs=1e-12)  # mean prior
+
+
+def test_a_model_stored_before_the_item_prior_still_loads_and_predicts_the_same(
+    item_log: ResponseLog,
+) -> None:
+    model = LogisticKT(l2=1.0, item_prior=False).fit(item_log)
+    stored = json.loads(json.dumps(model.to_dict()))
+    for key in ("prior", "item_prior", "prior_mean"):
+        del stored[key]
+    for key in ("item_prior", "item_prior_smooth", "item_prior_folds"):
+        del stored["hyper"][key]
+    again = LogisticKT.from_dict(stored)
+    assert not again.prior_ and not again.item_prior
+    np.testing.assert_array_equal(again.predict_proba(item_log), model.predict_proba(item_log))
+    state = again.initial_state()
+    again.update_answer(state, [0], 1, item=3)
+    assert again.predict_next(state, 1, 4) == model.predict_next(state, 1, 4)
