@@ -103,3 +103,98 @@ def test_a_large_bank_is_paged_and_shown_in_chinese(ai_pages: AppContext) -> Non
         stem = re.search(r'<div class="stem"><p>([^<]{4,12})', zh.text)
         assert stem
         assert "llm.tokens.what-is-a-token" in _rows(client.get("/items", params={"q": stem.group(1)}).text)
+
+
+#: words the synthetic stems are made of
+WORDS = [f"w{k}{chr(97 + k % 26)}" for k in range(100)]
+
+
+def _bank_of(tmp_path: Path, items: int) -> AppContext:
+    """A database whose active pack is the mini pack with ``items`` more choice items, spread
+    over its skills (made active as the pack loader leaves a pack: a validated ``Pack``)."""
+    from learnloop.content.loader import load_pack
+    from learnloop.content.models import Item
+    from learnloop.services.packs import activate_pack
+    from tests.conftest import MINI_PACK
+
+    ctx = make_ctx(tmp_path)
+    pack = load_pack(MINI_PACK)
+    skills = [s.id for s in pack.skills]
+    bulk = [
+        Item.model_validate(
+            {
+                "id": f"{skills[n % len(skills)]}.bulk-{n:05d}",
+                "skills": [skills[n % len(skills)]],
+                "kind": "choice",
+                "stem": f"Bulk question {n}: which {WORDS[n % 97]} {WORDS[(n * 7) % 89]} suits {WORDS[(n * 13) % 83]}?",
+                "options": {"a": f"Option one of {n}", "b": f"Option two of {n}"},
+                "key": "a",
+                "explanation": f"Explanation {n}.",
+                "hints": [f"Hint {n}.", f"Second hint {n}."],
+            }
+        )
+        for n in range(items)
+    ]
+    activate_pack(ctx, pack.model_copy(update={"items": [*pack.items, *bulk]}))
+    return ctx
+
+
+def test_a_10000_item_bank_stays_one_page_long(tmp_path: Path) -> None:
+    """Bad input of issue 17: a 10,000-row item bank. The page lists PER_PAGE rows with a pager,
+    its size does not grow with the bank, the last page and a search reach any item, and a
+    page past the end is the last one rather than an error."""
+    big = _bank_of(tmp_path, 10_000)
+    with TestClient(create_app(big)) as client:
+        _instructor(client, big)
+        first = client.get("/items")
+        assert first.status_code == 200 and len(_rows(first.text)) == PER_PAGE
+        pages = -(-(10_000 + 6) // PER_PAGE)
+        assert f"Page 1 of {pages}" in first.text and 'rel="next"' in first.text
+        assert len(first.text) < 120_000  # one page of rows, not the bank
+        last = client.get("/items", params={"page": str(pages)})
+        assert 'rel="next"' not in last.text and "bulk-09999" in "".join(_rows(last.text))
+        beyond = client.get("/items", params={"page": "99999"})
+        assert beyond.status_code == 200 and _rows(beyond.text) == _rows(last.text)
+        found = client.get("/items", params={"q": "question 4321:"})
+        assert [r.split(".bulk-")[1] for r in _rows(found.text)] == ["04321"]
+        narrowed = client.get("/items", params={"skill": "basics.tokens", "kind": "choice", "page": "3"})
+        rows = _rows(narrowed.text)
+        assert len(rows) == PER_PAGE and all(r.startswith("basics.tokens.") for r in rows)
+        assert "Page 3 of" in narrowed.text and 'rel="prev"' in narrowed.text
+        one = client.get(f"/items/{rows[0]}")
+        assert one.status_code == 200
+
+
+def test_the_duplicate_check_compares_every_pair_that_could_match() -> None:
+    """The pack loader's cross-skill duplicate check looks only at candidate pairs (prefix
+    filtering) so that a 10,000-item bank loads; every pair of stems with Jaccard >= 0.85,
+    found by comparing all pairs of 600 default-pack items and near-copies of them, is one."""
+    import itertools
+    import random
+
+    from learnloop.content.loader import load_pack
+    from learnloop.content.quality import _candidate_pairs, _tokens, cross_skill_duplicates
+
+    items = [i for i in load_pack(DEFAULT_PACK).items if not i.retired][:300]
+    rng = random.Random(7)
+    copies = []
+    for k, item in enumerate(rng.sample(items, 300)):
+        words = item.stem.split()
+        if k % 3 and len(words) > 8:  # drop or change one word in three of them
+            words[rng.randrange(len(words))] = rng.choice(["new", "other", "这个", "value"])
+        copies.append(
+            item.model_copy(update={"id": f"copy.{k}", "skills": [f"copy.s{k}"], "stem": " ".join(words)})
+        )
+    pool = items + copies
+    words = [_tokens(i.stem) for i in pool]
+    close = {
+        (a, b)
+        for a, b in itertools.combinations(range(len(pool)), 2)
+        if words[a] and words[b] and len(words[a] & words[b]) / len(words[a] | words[b]) >= 0.85
+    }
+    assert len(close) >= 250
+    candidates = _candidate_pairs(pool, words)
+    assert close <= set(candidates) and candidates == sorted(candidates)
+    assert len(candidates) < len(pool) * (len(pool) - 1) // 2 // 20  # a few, not all pairs
+    flagged = {f.item_id for f in cross_skill_duplicates(pool)}
+    assert {f"copy.{k}" for k in range(0, 300, 3)} <= flagged  # the unchanged copies, at least
