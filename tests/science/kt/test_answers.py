@@ -67,6 +67,7 @@ MODELS = {
         skill_transfer=True,
         pair_last=True,
         item_learning_rates=True,
+        item_prior=True,
         features=FeatureSpec(windows=(3600.0, 86400.0)),
     ),
     "plain": lambda: LogisticKT(l2=1.0, skill_transfer=False, pair_last=False),
@@ -91,6 +92,7 @@ def test_rows_of_one_answer_never_read_each_other(multi_log: ResponseLog) -> Non
     """Reversing the rows inside every answer changes no row's prediction, and flipping one
     answer's label changes no prediction of that answer or before it."""
     model = MODELS["all features"]().fit(multi_log)
+    assert model.prior_ and model.transfer_ and model.pair_
     before = model.predict_proba(multi_log)
     groups = answers_of(multi_log)
     # reverse the rows within each answer
