@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -65,6 +67,62 @@ def is_unavailable(exc: BaseException) -> bool:
     return code is not None and code.startswith(_UNAVAILABLE_CLASSES)
 
 
+def _converted_query(original: Callable[..., tuple[str, Any]]) -> Callable[..., tuple[str, Any]]:
+    """pg8000's ``convert_paramstyle`` with the rewritten statement remembered per statement.
+
+    pg8000 rewrites every statement's ``%s`` markers to ``$1, $2...`` by scanning it character
+    by character in Python, on every execution: about a sixth of the server's CPU per answer.
+    For the positional styles SQLAlchemy uses the rewritten text depends on the statement
+    alone (the values pass through unchanged), so it is computed once per distinct statement;
+    ``named``/``pyformat`` (whose values are reordered) still go through pg8000 every time."""
+
+    @lru_cache(maxsize=4096)
+    def rewritten(style: str, query: str) -> str:
+        return str(original(style, query, ())[0])
+
+    def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
+        if style in ("format", "qmark", "numeric") and isinstance(query, str):
+            return rewritten(style, query), args
+        return original(style, query, args)
+
+    convert_paramstyle.cached = True  # type: ignore[attr-defined]
+    convert_paramstyle.original = original  # type: ignore[attr-defined]
+    return convert_paramstyle
+
+
+def _install_pg8000_speedups() -> None:
+    """Once per process: the statement rewrite above, in both of pg8000's cursor modules."""
+    import pg8000.dbapi
+    import pg8000.legacy
+
+    if getattr(pg8000.dbapi.convert_paramstyle, "cached", False):
+        return
+    fast = _converted_query(pg8000.dbapi.convert_paramstyle)
+    pg8000.dbapi.convert_paramstyle = fast
+    pg8000.legacy.convert_paramstyle = fast  # type: ignore[attr-defined]
+
+
+def _timestamp_in(fallback: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A timestamp column's text as a datetime: ``datetime.fromisoformat`` reads PostgreSQL's
+    ISO output (``2026-12-07 05:52:17.12+00``) to the same value as pg8000's ``strptime``, at
+    a few hundredths of its cost; anything else (infinity, BC, years past 9999) goes to pg8000."""
+
+    def parse(data: str) -> Any:
+        try:
+            return datetime.fromisoformat(data)
+        except ValueError:
+            return fallback(data)
+
+    return parse
+
+
+def _pg8000_connection(dbapi_conn: Any, _record: Any) -> None:
+    from pg8000 import converters
+
+    dbapi_conn.register_in_adapter(converters.TIMESTAMP, _timestamp_in(converters.timestamp_in))
+    dbapi_conn.register_in_adapter(converters.TIMESTAMPTZ, _timestamp_in(converters.timestamptz_in))
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     url = _normalise_url(url)
@@ -82,6 +140,9 @@ def get_engine(url: str) -> Engine:
 
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        if url.startswith(PG_DRIVER):
+            _install_pg8000_speedups()
+            event.listen(engine, "connect", _pg8000_connection)
     guard.install(engine)
     return engine
 

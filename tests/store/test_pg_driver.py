@@ -8,6 +8,7 @@ them against PostgreSQL through this driver."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -83,3 +84,56 @@ def test_refused_and_closed_databases_are_unavailable(pg_url: str) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         admin.dispose()
+
+
+def test_the_speedups_read_and_bind_as_pg8000_does(pg_url: str) -> None:
+    """store/db.py remembers pg8000's rewrite of each statement and reads timestamps with
+    ``datetime.fromisoformat``: the same statements, values and datetimes as pg8000's own code,
+    including the forms fromisoformat does not read (infinity, BC, a half-hour offset)."""
+    import pg8000.dbapi
+    from pg8000 import converters
+
+    from learnloop.store.db import get_engine
+
+    engine = get_engine(pg_url)  # installs the rewrite cache and the timestamp readers
+    fast = pg8000.dbapi.convert_paramstyle
+    assert getattr(fast, "cached", False)
+    original = fast.original  # type: ignore[attr-defined]
+    for statement in [
+        "SELECT %s::INTEGER, '%%s', '100%%' || %s",
+        "SELECT 'it''s %%', \"odd\"\"name\" FROM t WHERE a = %s -- %s in a comment\n AND b = %s",
+        "SELECT $$ %% $$, E'\\'%%', %s",
+    ]:
+        for bound in [(1, "x", 3), (2, "y", 4)]:
+            assert fast("format", statement, bound) == original("format", statement, bound)
+    named = ("SELECT :b, :a", {"a": 1, "b": 2})
+    assert fast("named", *named) == original("named", *named) == ("SELECT $1, $2", (2, 1))
+    with engine.connect() as conn:
+        for args in [(1, "a"), (2, "b%")]:
+            got = conn.exec_driver_sql("SELECT %s::INTEGER, 7 %% 4, '%%' || %s", args).one()
+            assert tuple(got) == (args[0], 3, "%%" + args[1])  # pg8000 leaves quoted text as is
+        conn.exec_driver_sql("SET TIME ZONE 'Asia/Kolkata'")
+        values = [
+            "2026-12-07 05:52:17.123456+00",
+            "2026-12-07 05:52:17.12+00",
+            "2026-12-07 05:52:17+00",
+            "0999-01-01 00:00:00+00",
+            "infinity",
+            "-infinity",
+            "0044-03-15 12:00:00+00 BC",
+        ]
+        for value in values:
+            text_form, tz, plain = conn.exec_driver_sql(
+                "SELECT (%s::timestamptz)::text, %s::timestamptz, (%s::timestamptz)::timestamp",
+                (value, value, value),
+            ).one()
+            plain_text = conn.exec_driver_sql(
+                "SELECT ((%s::timestamptz)::timestamp)::text", (value,)
+            ).scalar()
+            for ours, theirs in [
+                (tz, converters.timestamptz_in(text_form)),
+                (plain, converters.timestamp_in(plain_text)),
+            ]:
+                # the same value; where pg8000 gives the text back (an offset in seconds before
+                # 1901, local mean time), the datetime it names
+                assert ours == theirs or (isinstance(theirs, str) and ours == datetime.fromisoformat(theirs))
