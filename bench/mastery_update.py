@@ -27,6 +27,7 @@ from learnloop.config import Settings
 from learnloop.content.loader import load_pack
 from learnloop.science.kt import BKTParams, bkt_update
 from learnloop.services import auth, packs, practice
+from learnloop.services.auth import default_organisation
 from learnloop.services.calibration import fit_kt
 from learnloop.services.context import AppContext
 from learnloop.services.demo import create_demo
@@ -113,7 +114,7 @@ def _live_update_us(ctx: AppContext, n: int = 300, seed: int = 0) -> tuple[list[
             session.add(response)
             session.flush()
             start = time.perf_counter()
-            model = load_model(session)
+            model = load_model(session, default_organisation(session).id)
             rows = mastery_of(session, user_id)
             apply_answer(
                 session,

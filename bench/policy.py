@@ -58,6 +58,7 @@ from learnloop.science.simulation import (
     summarise,
 )
 from learnloop.science.tradeoff import curve, matched_comparison
+from learnloop.services.auth import default_organisation
 
 PACK = REPO_ROOT / "packs" / "ai_era"
 DATASET = "simulated learners on packs/ai_era"
@@ -296,7 +297,7 @@ def time_service_choice(n_answers: int = 5000, repeat: int = 200, kt_model: str 
         def store(session: Session, count: int, first_minute: int) -> None:
             """``count`` answers two minutes apart: the log and mastery, as the answer path writes."""
             items = list(ctx.active_pack(session).items.values())
-            model, rows = load_model(session), mastery_of(session, user.id)
+            model, rows = load_model(session, default_organisation(session).id), mastery_of(session, user.id)
             for k in range(count):
                 item = items[int(rng.random() * len(items))]
                 at = start_at + timedelta(minutes=2 * (first_minute + k))
@@ -342,7 +343,7 @@ def time_service_choice(n_answers: int = 5000, repeat: int = 200, kt_model: str 
 
             fit_kt(ctx, model=kt_model)
             with ctx.session() as session:
-                assert load_model(session).kind == kt_model
+                assert load_model(session, default_organisation(session).id).kind == kt_model
         out = dict(zip(("first", "first_cpu"), timed_choice(), strict=True))
         for label, new_answers in (("warm", 0), ("answered", 1)):
             walls, cpus = [], []

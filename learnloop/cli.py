@@ -478,35 +478,64 @@ def fit_kt(
         "", "--dask", help="a Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
     ),
     partitions: int = typer.Option(8, min=1, max=10_000, help="blocks of learners on the cluster"),
+    org: int = typer.Option(
+        0, "--org", min=0, help="only this organisation (its id); default: each organisation in turn"
+    ),
 ) -> None:
-    """Fit knowledge tracing (BKT and the logistic model) from the response log and rebuild mastery with it."""
+    """Fit knowledge tracing (BKT and the logistic model) on each organisation's own answers and rebuild its learners' mastery with it."""
+    from learnloop.errors import LearnloopError
     from learnloop.i18n import _
+    from learnloop.services.calibration import KTSummary, fit_kt_each
     from learnloop.services.calibration import fit_kt as run_fit
 
-    s = run_fit(
-        _ctx(), max_guess=max_guess, max_slip=max_slip, model=model, dask=dask or None, partitions=partitions
-    )
-    typer.echo(
-        _(
-            "%(model)s: %(learners)d learners, %(answers)d skill-answers, %(skills)d skills fitted; "
-            "in-sample AUC %(auc)s; mastery rebuilt from %(rebuilt)d answers"
-        )
-        % {
-            "model": s.model,
-            "learners": s.learners,
-            "answers": s.answers,
-            "skills": s.skills_fitted,
-            "auc": s.auc_in_sample,
-            "rebuilt": s.rebuilt_answers,
-        }
-    )
-    if any(v is not None for v in s.held_out_auc.values()):
+    def show(s: KTSummary, name: str) -> None:
         typer.echo(
-            _("held-out AUC: %(scores)s (%(protocol)s)")
-            % {"scores": ", ".join(f"{k} {v}" for k, v in s.held_out_auc.items()), "protocol": s.selection}
+            _(
+                "%(org)s: %(model)s: %(learners)d learners, %(answers)d skill-answers, %(skills)d skills "
+                "fitted; in-sample AUC %(auc)s; mastery rebuilt from %(rebuilt)d answers"
+            )
+            % {
+                "org": name,
+                "model": s.model,
+                "learners": s.learners,
+                "answers": s.answers,
+                "skills": s.skills_fitted,
+                "auc": s.auc_in_sample,
+                "rebuilt": s.rebuilt_answers,
+            }
         )
-    for note in s.notes:
-        typer.echo(_("  note: %(note)s") % {"note": note})
+        if any(v is not None for v in s.held_out_auc.values()):
+            typer.echo(
+                _("held-out AUC: %(scores)s (%(protocol)s)")
+                % {
+                    "scores": ", ".join(f"{k} {v}" for k, v in s.held_out_auc.items()),
+                    "protocol": s.selection,
+                }
+            )
+        for note in s.notes:
+            typer.echo(_("  note: %(note)s") % {"note": note})
+
+    options: dict[str, Any] = {
+        "max_guess": max_guess,
+        "max_slip": max_slip,
+        "model": model,
+        "dask": dask or None,
+        "partitions": partitions,
+    }
+    if org:
+        show(run_fit(_ctx(), org, **options), _("organisation %(org)d") % {"org": org})
+        return
+    runs = fit_kt_each(_ctx(), **options)
+    if not any(done.summary is not None for done in runs):
+        raise LearnloopError(
+            _("No organisation has answers to fit yet."), details=[str(done.skipped) for done in runs]
+        )
+    for done in runs:
+        name = f"{done.org_name} (#{done.org_id})"
+        if done.summary is not None:
+            show(done.summary, name)
+        else:
+            typer.echo(_("%(org)s: skipped: %(reason)s") % {"org": name, "reason": done.skipped})
 
 
 @sandbox_app.command("setup")

@@ -108,7 +108,9 @@ def test_fit_irt_calibrates_items_from_the_demo_log(tmp_path: Path) -> None:
     import sqlite3
 
     con = sqlite3.connect(db)
-    params = json.loads(con.execute("select params from model_params where kind like 'irt.org.%'").fetchone()[0])
+    params = json.loads(
+        con.execute("select params from model_params where kind like 'irt.org.%'").fetchone()[0]
+    )
     con.close()
     assert params["items"], "no item had enough answers"
     for p in params["items"].values():
@@ -133,7 +135,9 @@ def test_fit_kt_stores_params_and_keeps_rebuild_equal(tmp_path: Path) -> None:
     import sqlite3
 
     con = sqlite3.connect(db)
-    params = json.loads(con.execute("select params from model_params where kind='kt'").fetchone()[0])["bkt"]
+    params = json.loads(
+        con.execute("select params from model_params where kind like 'kt.org.%'").fetchone()[0]
+    )["bkt"]
     con.close()
     assert params["skills"] and all(
         0 < p["p_guess"] <= 0.3 and 0 < p["p_slip"] <= 0.3 for p in params["skills"].values()

@@ -19,7 +19,7 @@ from learnloop.errors import InvalidInput
 from learnloop.science.evidence import item_guess, mastery_step
 from learnloop.science.kt import BKTParams, LogisticKT, ResponseLog
 from learnloop.services import auth, practice
-from learnloop.services.auth import CurrentUser
+from learnloop.services.auth import CurrentUser, default_organisation
 from learnloop.services.calibration import fit_kt
 from learnloop.services.context import AppContext
 from learnloop.services.mastery import (
@@ -148,12 +148,12 @@ def test_fit_kt_auto_chooses_the_better_model_on_held_out_learners_and_stores_it
     assert summary.model == "logistic" and not summary.notes
     assert summary.rebuilt_answers == 40 * 20
     with ctx.session() as session:
-        row = session.execute(select(ModelParams).where(ModelParams.kind == "kt")).scalars().one()
+        row = session.execute(select(ModelParams).where(ModelParams.kind.like("kt.org.%"))).scalars().one()
         assert row.params["model"] == "logistic"
         assert row.params["selection"]["auc"] == summary.held_out_auc
         assert set(row.params["skills"]) == {"basics.tokens", "basics.prompts", "apps.rag"}
         assert row.params["bkt"]["skills"]["basics.tokens"]["p_guess"] <= 0.3
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         assert model.kind == "logistic" and model.params_id == row.id
         assert session.scalar(select(func.count()).select_from(KTState)) == 40
     _all_finite(ctx)
@@ -166,7 +166,7 @@ def test_small_log_keeps_bkt_and_says_why(ctx: AppContext) -> None:
     assert summary.held_out_auc == {"bkt": None, "logistic": None}
     assert "too few" in summary.notes[0]
     with ctx.session() as session:
-        assert load_model(session).kind == "bkt"
+        assert load_model(session, default_organisation(session).id).kind == "bkt"
         assert session.scalar(select(func.count()).select_from(KTState)) == 0
     _all_finite(ctx)
 
@@ -194,7 +194,7 @@ def test_a_skill_never_seen_in_training_starts_from_the_prior(ctx: AppContext) -
     assert fit_kt(ctx, model="logistic").model == "logistic"
     user_id = _answer_live(ctx, "new@example.org", 8, 2)
     with ctx.session() as session:
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         assert model.traces("basics.tokens") and not model.traces("basics.prompts")
         rows = mastery_of(session, user_id)
         history = session.execute(
@@ -226,7 +226,7 @@ def test_labels_other_than_right_or_wrong_are_rejected_and_change_nothing(ctx: A
         with pytest.raises(InvalidInput, match="right"), ctx.session() as session:
             apply_answer(
                 session,
-                load_model(session),
+                load_model(session, default_organisation(session).id),
                 mastery_of(session, ids[0]),
                 user_id=ids[0],
                 skills=["basics.tokens"],
@@ -243,12 +243,12 @@ def test_no_nan_reaches_the_store_even_from_broken_weights(ctx: AppContext) -> N
     _simulate_log(ctx, learners=12, answers=20)
     fit_kt(ctx, model="logistic")
     with ctx.session() as session:
-        row = session.execute(select(ModelParams).where(ModelParams.kind == "kt")).scalars().one()
+        row = session.execute(select(ModelParams).where(ModelParams.kind.like("kt.org.%"))).scalars().one()
         params = dict(row.params)
         weights = dict(params["params"])
         weights["coef"] = [float("nan")] * len(weights["coef"])
         params["params"] = weights
-        session.add(ModelParams(kind="kt", n_responses=row.n_responses, params=params))
+        session.add(ModelParams(kind=row.kind, n_responses=row.n_responses, params=params))
     with ctx.session() as session:
         assert rebuild_all(session) == 12 * 20
     _answer_live(ctx, "nan@example.org", 4, 2)
@@ -260,7 +260,7 @@ def test_logistic_state_online_equals_batch_prediction(ctx: AppContext) -> None:
     _simulate_log(ctx, learners=12, answers=20)
     fit_kt(ctx, model="logistic")
     with ctx.session() as session:
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         assert model.tracer is not None
         state_row = session.execute(select(KTState)).scalars().first()
         assert state_row is not None
@@ -354,7 +354,7 @@ def test_parameters_stored_by_older_versions_still_drive_mastery(ctx: AppContext
             )
         )
     with ctx.session() as session:
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         assert model.kind == "bkt" and model.params("basics.tokens") == tokens
         assert model.prior("apps.rag") == BKTParams().p_init
 
@@ -397,11 +397,13 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
     learner = _learner(ctx, "p@example.org")
     skills = ["basics.tokens", "basics.prompts", "apps.rag"]
     with ctx.session() as session:
-        fresh = predicted_success(session, load_model(session), learner.id, skills)
+        fresh = predicted_success(
+            session, load_model(session, default_organisation(session).id), learner.id, skills
+        )
     assert all(0.0 < p < 1.0 for p in fresh.values())
     _answer_live(ctx, learner, 5, 2)
     with ctx.session() as session:
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         rows = mastery_of(session, learner.id)
         now = predicted_success(session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()})
         last = session.scalars(
@@ -412,7 +414,7 @@ def test_predicted_success_follows_every_answer_under_the_logistic_model(ctx: Ap
         assert now[skill] == pytest.approx(rows[skill].p_correct, abs=1e-12)
     fit_kt(ctx, model="bkt")
     with ctx.session() as session:
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         rows = mastery_of(session, learner.id)
         bkt_now = predicted_success(
             session, model, learner.id, skills, {k: m.p_known for k, m in rows.items()}
@@ -432,7 +434,7 @@ def test_the_practice_loop_reads_the_logistic_models_predictions(ctx: AppContext
     for model_name, expect in (("logistic", True), ("bkt", False)):
         fit_kt(ctx, model=model_name)
         with ctx.session() as session:
-            model = load_model(session)
+            model = load_model(session, default_organisation(session).id)
             active = ctx.active_pack(session)
             state, _memory = guidance.learner_state(session, active, learner, model, utcnow())
             expected = predicted_success(session, model, learner.id, [s.id for s in active.pack.skills])
@@ -455,7 +457,10 @@ def test_the_policy_reads_stored_predictions_without_decoding_the_state(any_ctx:
 
     def from_state() -> tuple[dict | None, dict[str, float]]:
         with ctx.session() as session:
-            row, model = session.get(KTState, learner.id), load_model(session)
+            row, model = (
+                session.get(KTState, learner.id),
+                load_model(session, default_organisation(session).id),
+            )
             assert row is not None and model.tracer is not None
             last = session.scalar(select(func.max(Response.id)).where(Response.user_id == learner.id))
             assert row.predictions is not None and row.predictions["for"] == row.last_response_id == last
@@ -474,7 +479,7 @@ def test_the_policy_reads_stored_predictions_without_decoding_the_state(any_ctx:
 
     engine = get_engine(ctx.settings.database_url)
     with ctx.session() as session:
-        model = load_model(session)
+        model = load_model(session, default_organisation(session).id)
         event.listen(engine, "before_cursor_execute", count)
         try:
             got = predicted_success(session, model, learner.id, skills)

@@ -35,13 +35,20 @@ def grade_text(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[st
 
 @task("fit.kt", max_attempts=2)
 def fit_kt(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[str, Any] | None:
-    from learnloop.services.calibration import fit_kt as run_fit
+    from learnloop.services.calibration import fit_kt_each
 
-    try:
-        s = run_fit(ctx, model=str(payload.get("model", "auto")))
-    except LearnloopError as exc:  # nothing to fit yet is not a failure
+    try:  # each organisation on its own answers; one without answers is skipped
+        runs = fit_kt_each(ctx, model=str(payload.get("model", "auto")))
+    except LearnloopError as exc:
         return {"skipped": exc.message}
-    return {"model": s.model, "answers": s.answers, "skills": s.skills_fitted, "rebuilt": s.rebuilt_answers}
+    return {
+        str(done.org_id): (
+            {"model": s.model, "answers": s.answers, "skills": s.skills_fitted, "rebuilt": s.rebuilt_answers}
+            if (s := done.summary) is not None
+            else {"skipped": done.skipped}
+        )
+        for done in runs
+    }
 
 
 @task("fit.irt", max_attempts=2)

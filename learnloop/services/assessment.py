@@ -326,7 +326,7 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         # Check answers are evidence too: mastery follows every answer in the log.
         apply_answer(
             session,
-            load_model(session),
+            load_model(session, user.org_id),
             mastery_of(session, user.id),
             user_id=user.id,
             skills=list(item.skills),

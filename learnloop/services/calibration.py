@@ -285,6 +285,7 @@ def _finite_auc(y: np.ndarray, p: np.ndarray) -> float | None:
 
 def fit_kt(
     ctx: AppContext,
+    org_id: int | None = None,
     max_guess: float = 0.3,
     max_slip: float = 0.3,
     model: str = "auto",
@@ -292,17 +293,22 @@ def fit_kt(
     dask: str | None = None,
     partitions: int = 8,
 ) -> KTSummary:
-    """``_fit_kt`` below; with ``dask`` (a scheduler's address, or ``local``) every BKT fit
-    computes its E-step on the cluster, ``partitions`` blocks of learners, and its M-step here,
-    and every logistic fit its design, loss and gradient per block, the L-BFGS steps here
-    (``services/dist_fit.py``)."""
+    """``_fit_kt`` below, for one organisation (``org_id``; None: the one organisation whose
+    learners have answered, an error when several have); with ``dask`` (a scheduler's address,
+    or ``local``) every BKT fit computes its E-step on the cluster, ``partitions`` blocks of
+    learners, and its M-step here, and every logistic fit its design, loss and gradient per
+    block, the L-BFGS steps here (``services/dist_fit.py``)."""
+    _check_kt_options(model, max_guess, max_slip)
+    if org_id is None:
+        org_id = _only_org_with_answers(ctx)
     if not dask:
-        return _fit_kt(ctx, max_guess, max_slip, model)
+        return _fit_kt(ctx, org_id, max_guess, max_slip, model)
     from learnloop.services import dist_fit
 
     with dist_fit.cluster(dask) as client:
         return _fit_kt(
             ctx,
+            org_id,
             max_guess,
             max_slip,
             model,
@@ -311,15 +317,76 @@ def fit_kt(
         )
 
 
+def _check_kt_options(model: str, max_guess: float, max_slip: float) -> None:
+    if model not in KT_MODELS:
+        raise InvalidInput(
+            _("The knowledge-tracing model must be auto, bkt or logistic, not %(model)s.") % {"model": model}
+        )
+    if not (0.0 < max_guess < 1.0 and 0.0 < max_slip < 1.0 and max_guess + max_slip <= 1.0):
+        raise InvalidInput(_("Guess and slip bounds must lie between 0 and 1 and add up to at most 1."))
+
+
+def _only_org_with_answers(ctx: AppContext) -> int:
+    with ctx.session() as session:
+        orgs = list(session.execute(select(Response.org_id).distinct().limit(2)).scalars())
+    if not orgs:
+        raise InvalidInput(_("The response log is empty: there is nothing to fit yet."))
+    if len(orgs) > 1:
+        raise InvalidInput(
+            _("Learners of several organisations have answered: name the organisation to fit (--org).")
+        )
+    return int(orgs[0])
+
+
+class OrgKTFit(BaseModel):
+    org_id: int
+    org_name: str
+    #: None where nothing was fitted: ``skipped`` says why
+    summary: KTSummary | None = None
+    skipped: str | None = None
+
+
+def fit_kt_each(
+    ctx: AppContext,
+    max_guess: float = 0.3,
+    max_slip: float = 0.3,
+    model: str = "auto",
+    *,
+    dask: str | None = None,
+    partitions: int = 8,
+) -> list[OrgKTFit]:
+    """``fit_kt`` for every organisation in turn, each on its own learners' answers (``learnloop
+    fit kt`` without ``--org``, and the scheduled job). An organisation without answers is
+    skipped with the reason; a bad ``model`` stops before any fit."""
+    _check_kt_options(model, max_guess, max_slip)
+    with ctx.session() as session:
+        orgs = [
+            (int(i), str(n))
+            for i, n in session.execute(select(Organisation.id, Organisation.name).order_by(Organisation.id))
+        ]
+    out = []
+    for org_id, name in orgs:
+        try:
+            summary = fit_kt(ctx, org_id, max_guess, max_slip, model, dask=dask, partitions=partitions)
+        except LearnloopError as exc:
+            out.append(OrgKTFit(org_id=org_id, org_name=name, skipped=exc.message))
+        else:
+            out.append(OrgKTFit(org_id=org_id, org_name=name, summary=summary))
+    return out
+
+
 def _fit_kt(
     ctx: AppContext,
+    org_id: int,
     max_guess: float = 0.3,
     max_slip: float = 0.3,
     model: str = "auto",
     estep_for: EStepFactory | None = None,
     logistic_fit: Callable[[LogisticKT, ResponseLog], LogisticKT] | None = None,
 ) -> KTSummary:
-    """Fit knowledge tracing on the whole response log, store it, and rebuild mastery with it.
+    """Fit knowledge tracing on one organisation's response log (no other organisation's answer
+    enters it), store it as that organisation's model (``mastery.kt_kind``) and rebuild its
+    learners' mastery with it.
 
     Per-skill BKT is always fitted: P(known) is BKT's under every model (``services/mastery.py``:
     the logistic model, when chosen, gives P(correct) for choosing items, never P(known)). A
@@ -337,15 +404,11 @@ def _fit_kt(
     from learnloop.science.kt.base import ResponseLog
     from learnloop.science.kt.bkt import BKT
     from learnloop.science.kt.logistic import LogisticKT
-    from learnloop.services.mastery import rebuild_all
+    from learnloop.services.mastery import kt_kind, rebuild_all
 
-    if model not in KT_MODELS:
-        raise InvalidInput(
-            _("The knowledge-tracing model must be auto, bkt or logistic, not %(model)s.") % {"model": model}
-        )
-    if not (0.0 < max_guess < 1.0 and 0.0 < max_slip < 1.0 and max_guess + max_slip <= 1.0):
-        raise InvalidInput(_("Guess and slip bounds must lie between 0 and 1 and add up to at most 1."))
     with ctx.session() as session:
+        if session.get(Organisation, org_id) is None:
+            raise NotFound(_("No organisation has the id %(org)d.") % {"org": org_id})
         answers = session.execute(
             with_decisions(
                 select(
@@ -356,7 +419,9 @@ def _fit_kt(
                     counted_correct(),
                     Response.created_at,
                 )
-            ).order_by(Response.id)
+            )
+            .where(Response.org_id == org_id)
+            .order_by(Response.id)
         ).all()
         skill_ids = sorted({s for row in answers for s in row.skills})
         item_ids = sorted({row.item_id for row in answers})
@@ -465,7 +530,7 @@ def _fit_kt(
         }
         session.add(
             ModelParams(
-                kind="kt",
+                kind=kt_kind(org_id),
                 n_responses=len(log),
                 params={
                     "model": chosen,
@@ -479,7 +544,7 @@ def _fit_kt(
             )
         )
         session.flush()
-        replayed = rebuild_all(session)
+        replayed = rebuild_all(session, org_id=org_id)
     return KTSummary(
         model=chosen,
         learners=len(users),

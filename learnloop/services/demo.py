@@ -99,8 +99,8 @@ def create_demo(
                 existing.id, existing.name, existing.join_code, enrolled, count, _logins(), created=False
             )
         active = ctx.active_pack(session)
-        model = load_model(session)
         org = create_organisation(session, DEMO_ORG, slug="acme")
+        model = load_model(session, org.id)
         teams = [get_or_create_team(session, org.id, name) for name in TEAMS]
         shared_hash = hash_password(DEMO_PASSWORD)
         staff = {}

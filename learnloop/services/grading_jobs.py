@@ -150,7 +150,7 @@ def land_grade(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[st
         try:
             apply_answer(
                 session,
-                load_model(session),
+                load_model(session, response.org_id),
                 mastery_of(session, user_id),
                 user_id=user_id,
                 skills=list(item.skills),

@@ -188,7 +188,7 @@ def choose_next(
 ) -> tuple[Activity, LearnerState]:
     """The activity the policy picks now (always with an item to present), and the state it
     was picked from; ``focus``: a skill the learner chose to practise (its best item)."""
-    model = load_model(session)
+    model = load_model(session, user.org_id)
     cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model, code_items=code_items)
     state, memory = learner_state(session, active, user, model, utcnow())
     if focus is not None:
@@ -376,7 +376,7 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
                 next=None,
             )
         role = active.roles[role_id]
-        model = load_model(session)
+        model = load_model(session, user.org_id)
         cur = curriculum(active, role_id, ctx.settings.unlock_mastery, model)
         state, memory = learner_state(session, active, user, model, utcnow())
         cfg = policy_config(memory, ctx.settings)

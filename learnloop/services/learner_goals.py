@@ -7,6 +7,7 @@ invite rather than warn. The learner sets the goal and can hide the streak."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
@@ -16,6 +17,7 @@ from learnloop.errors import InvalidInput
 from learnloop.i18n import _
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
+from learnloop.services.guidance import PathView
 from learnloop.store.models import LearnerGoal, Response, as_utc, utcnow
 
 #: the largest weekly goal a learner can set
@@ -88,3 +90,38 @@ def set_goal(ctx: AppContext, user: CurrentUser, weekly_answers: int | None, sho
         row.show_streak = show_streak
         row.updated_at = utcnow()
     return goal(ctx, user)
+
+
+#: the most answers a suggested session asks for toward the next step (a sitting, not the path)
+SESSION_STEP_ANSWERS = 10
+
+
+class SessionSuggestion(BaseModel):
+    """Today's suggested session: the due reviews once each, then a few answers on the next step."""
+
+    answers: int
+    minutes: int
+    reviews: int
+
+
+def suggested_session(ctx: AppContext, user: CurrentUser, path: PathView) -> SessionSuggestion | None:
+    """A session length for today from the learner's own plan: one answer per due review and
+    up to SESSION_STEP_ANSWERS toward the next step, at the plan's minutes per answer (the
+    pack's mean item minutes where the plan has none left). None without a role or anything to do."""
+    if not path.role_id:
+        return None
+    reviews = len(path.due_reviews)
+    step = path.steps[0] if path.steps else None
+    step_answers = min(math.ceil(step.answers), SESSION_STEP_ANSWERS) if step and step.answers > 0 else 0
+    if reviews + step_answers == 0:
+        return None
+    if step and step.answers > 0 and step.minutes > 0:
+        per_answer = step.minutes / step.answers
+    elif path.answers_to_go > 0 and path.minutes_to_go > 0:
+        per_answer = path.minutes_to_go / path.answers_to_go
+    else:
+        with ctx.session() as session:
+            items = [i for i in ctx.active_pack(session, user.org_id).pack.items if not i.retired]
+        per_answer = sum(i.minutes for i in items) / len(items) if items else 1.0
+    answers = reviews + step_answers
+    return SessionSuggestion(answers=answers, minutes=max(1, round(answers * per_answer)), reviews=reviews)

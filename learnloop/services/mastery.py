@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from learnloop.errors import InvalidInput
+from learnloop.errors import InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.science.evidence import (
     GAPS,
@@ -52,12 +52,22 @@ from learnloop.store.models import (
     MasteryHistory,
     ModelParams,
     Response,
+    User,
     as_utc,
 )
 from learnloop.store.params_cache import ParamsCache
 
-#: model_params kinds holding the live mastery model, newest row wins (``bkt``: before 0006).
-MODEL_KINDS = ("kt", "bkt")
+#: model_params kinds fitted across every organisation, before fits were per organisation
+#: (``bkt``: before 0006): read for an organisation that has no fit of its own yet
+SHARED_KINDS = ("kt", "bkt")
+
+
+def kt_kind(org_id: int) -> str:
+    """The ``model_params`` kind of an organisation's knowledge-tracing fit (``learnloop fit
+    kt``): fitted on its own learners' answers only, read only for its learners."""
+    return f"kt.org.{org_id}"
+
+
 _STATE_CACHE = "learnloop.kt_states"  # Session.info key: (model row, user) -> KTState of this transaction
 
 
@@ -151,17 +161,53 @@ def _bkt_from_dict(params: dict[str, Any]) -> tuple[BKTParams, dict[str, BKTPara
 _models: ParamsCache[MasteryModel] = ParamsCache()
 
 
-def load_model(session: Session) -> MasteryModel:
+def load_model(session: Session, org_id: int) -> MasteryModel:
+    """The live mastery model of an organisation's learners: its newest own fit, else the newest
+    fit shared by every organisation (written before fits were per organisation), else the
+    defaults."""
+    own = kt_kind(org_id)
     head = session.execute(
         select(ModelParams.id, ModelParams.kind, ModelParams.fitted_at)
-        .where(ModelParams.kind.in_(MODEL_KINDS))
-        .order_by(ModelParams.id.desc())
+        .where(ModelParams.kind.in_((own, *SHARED_KINDS)))
+        .order_by(case((ModelParams.kind == own, 0), else_=1), ModelParams.id.desc())
         .limit(1)
     ).first()
     if head is None:
         return MasteryModel(default=BKTParams(), per_skill={})
     kind, row_id = str(head.kind), int(head.id)
     return _models.get(session, row_id, head.fitted_at, lambda params: _parse(kind, row_id, params))
+
+
+def org_of(session: Session, user_id: int) -> int:
+    """The learner's organisation (whose model traces them)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("No learner has the id %(user)d.") % {"user": user_id})
+    return int(user.org_id)
+
+
+def _models_of(
+    session: Session, user_ids: Iterable[int] | None, org_id: int | None = None
+) -> dict[int, MasteryModel]:
+    """user id -> their organisation's live model (one load per organisation), for ``user_ids``
+    (at least: any user id in their range may be in the result), else every learner of
+    ``org_id``, else everyone."""
+    query = select(User.id, User.org_id)
+    if org_id is not None:
+        query = query.where(User.org_id == org_id)
+    if user_ids is not None:
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return {}
+        query = query.where(User.id.between(wanted[0], wanted[-1]))
+    per_org: dict[int, MasteryModel] = {}
+    out: dict[int, MasteryModel] = {}
+    for uid, org_id in session.execute(query):
+        model = per_org.get(org_id)
+        if model is None:
+            model = per_org[org_id] = load_model(session, int(org_id))
+        out[int(uid)] = model
+    return out
 
 
 def _parse(kind: str, row_id: int, params: dict[str, Any]) -> MasteryModel:
@@ -431,18 +477,18 @@ def _log_query(*first: Any) -> Any:
     )
 
 
-def rebuild_all(session: Session, user_id: int | None = None) -> int:
-    """Drop derived mastery and replay the response log (one learner's, or everyone's) with the
-    instructors' decisions applied; returns answers replayed."""
-    model = load_model(session)
-    if user_id is None:
-        session.execute(delete(MasteryHistory))
-        session.execute(delete(Mastery))
-        session.execute(delete(KTState))
-    else:
-        session.execute(delete(MasteryHistory).where(MasteryHistory.user_id == user_id))
-        session.execute(delete(Mastery).where(Mastery.user_id == user_id))
-        session.execute(delete(KTState).where(KTState.user_id == user_id))
+def rebuild_all(session: Session, user_id: int | None = None, org_id: int | None = None) -> int:
+    """Drop derived mastery and replay the response log (one learner's, one organisation's, or
+    everyone's), each learner under their organisation's model, with the instructors'
+    decisions applied; returns answers replayed."""
+    models = _models_of(session, None if user_id is None else [user_id], org_id)
+    for table in (MasteryHistory, Mastery, KTState):
+        wipe = delete(table)
+        if user_id is not None:
+            wipe = wipe.where(table.user_id == user_id)
+        elif org_id is not None:
+            wipe = wipe.where(table.user_id.in_(select(User.id).where(User.org_id == org_id)))
+        session.execute(wipe)
     session.info.pop(_STATE_CACHE, None)
     session.flush()
     per_user: dict[int, dict[str, Mastery]] = {}
@@ -451,9 +497,12 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
     query = _log_query(Response.id)
     if user_id is not None:
         query = query.where(Response.user_id == user_id)
+    elif org_id is not None:
+        query = query.where(Response.org_id == org_id)
     for rid, uid, item_id, skills, kind, correct, created_at in session.execute(
         query.order_by(Response.id)
     ).yield_per(5000):
+        model = models[uid]
         rows = per_user.get(uid)
         if rows is None:
             rows = per_user[uid] = {}
@@ -483,11 +532,11 @@ def rebuild_all(session: Session, user_id: int | None = None) -> int:
         count += 1
         if count % 5000 == 0:
             session.flush()
-    if model.tracer is not None:
-        for row in cache.values():
-            _store_predictions(model, row)
+    for (_params_id, uid), row in cache.items():
+        _store_predictions(models[uid], row)
     session.flush()
-    rebuild_cards(session, user_id)  # review cards are derived from the same log
+    if org_id is None:  # review cards come from the log alone, not from any model
+        rebuild_cards(session, user_id)
     return count
 
 
@@ -607,7 +656,7 @@ def _fold_log(
     :func:`apply_answer` stores, answer by answer): for rows stored before 0034 and for past
     moments. With ``moments`` (ascending POSIX seconds) the log is read once in time order and
     ``on_moment(moment, folded)`` sees the evidence of the answers given before each."""
-    model = load_model(session)
+    models = _models_of(session, user_ids)
     emissions = item_emissions(session)
     folded: dict[tuple[int, str], SkillEvidence] = {}
     columns = _log_query()
@@ -643,7 +692,7 @@ def _fold_log(
                     family=family,
                     kind=str(kind),
                     correct=bool(correct),
-                    params=model.params(skill_id),
+                    params=models[uid].params(skill_id),
                     guess=guess,
                     at=at,
                 )

@@ -29,6 +29,7 @@ from learnloop.services.mastery import (
     evidence_rule,
     load_model,
     mastery_of,
+    org_of,
     skill_evidence,
     target_gaps_for,
 )
@@ -209,7 +210,7 @@ def _shown_again(
 ) -> PresentedItem:
     item = active.items[pending.item_id]
     skill = item.skills[0]
-    model, rows = load_model(session), mastery_of(session, user_id)
+    model, rows = load_model(session, org_of(session, user_id)), mastery_of(session, user_id)
     p = model.predict(skill, rows[skill].p_known if skill in rows else model.prior(skill))
     shown = _present(active, item, skill, pending.reason, p, pending.hints_shown, pending.presentation_id)
     update = guidance.presentation(session, active, user_id, skill, pending.reason)
@@ -416,7 +417,7 @@ def _replay(
             messages = score_answer(item, clean).feedback if item.kind in ("choice", "numeric") else []
         except AnswerError:
             messages = []
-    model = load_model(session)
+    model = load_model(session, response.org_id)
     changes: dict[str, tuple[float, float]] = {}
     for skill_id, after in session.execute(
         select(MasteryHistory.skill_id, MasteryHistory.p_known).where(
@@ -528,7 +529,7 @@ def answer(
         else:
             session.delete(pending)
         session.flush()
-        model = load_model(session)
+        model = load_model(session, user.org_id)
         rows = mastery_of(session, user.id)
         changes = apply_answer(
             session,
@@ -736,7 +737,7 @@ def skill_map(ctx: AppContext, user_id: int) -> SkillMap:
         active = ctx.active_pack(session).localized()
         role_id = current_role(session, user_id)
         role = active.roles.get(role_id) if role_id else None
-        model = load_model(session)
+        model = load_model(session, org_of(session, user_id))
         rows = mastery_of(session, user_id)
         evidence = skill_evidence(session, user_id)
         rule, now = evidence_rule(ctx.settings), utcnow().timestamp()

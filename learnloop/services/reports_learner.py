@@ -90,7 +90,7 @@ def learner_report(ctx: AppContext, viewer: CurrentUser, user_id: int | None = N
     with ctx.session() as session:
         active = ctx.active_pack(session, viewer.org_id)
         person = _person(session, active, viewer, target_id)
-        model = load_model(session)
+        model = load_model(session, viewer.org_id)
         rows = mastery_of(session, person.id)
         mastery = {
             s.id: (rows[s.id].p_known if s.id in rows else model.prior(s.id)) for s in active.pack.skills

@@ -81,7 +81,7 @@ def ensure_weekly_snapshots(ctx: AppContext, org_id: int, now: datetime | None =
     try:
         with ctx.session() as session:
             active = ctx.active_pack(session)
-            grid = target_grid(active, load_model(session))
+            grid = target_grid(active, load_model(session, org_id))
             people = people_of_org(session, active, org_id)
             current = mastery_matrix(session, org_id, people, grid.skill_ids, grid.priors)
             team_ids: list[int | None] = [

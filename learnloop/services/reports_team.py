@@ -174,7 +174,7 @@ def team_report(
         team_names = teams_of_org(session, viewer.org_id)
         if team_id is not None and team_id not in team_names:
             raise NotFound(f"no team with id {team_id} in your organisation")
-        model = load_model(session)
+        model = load_model(session, viewer.org_id)
         grid = target_grid(active, model)
         everyone = people_of_org(session, active, viewer.org_id)
         people = [p for p in everyone if team_id is None or p.team_id == team_id]

@@ -33,6 +33,7 @@ from learnloop.services.llm_usage import gateway_for
 from learnloop.services.mastery import load_model, mastery_of
 from learnloop.store.models import (
     Assessment,
+    Organisation,
     PendingItem,
     Response,
     TutorConversation,
@@ -226,7 +227,7 @@ def _situation(
         protected.append(item)
     # Whatever else the learner is answering now must not be given away either.
     protected += [active.items[i] for i in open_items if item is None or i != item.id]
-    model = load_model(session)
+    model = load_model(session, user.org_id)
     rows = mastery_of(session, user.id)
     skills = list(item.skills) if item is not None else list(lesson.skills) if lesson is not None else []
     skill_index = active.pack.skill_index()
@@ -262,7 +263,8 @@ def warm_up(ctx: AppContext) -> None:
             active = ctx.active_pack(session)
         except LearnloopError:
             return  # no pack loaded yet: nothing to index
-        load_model(session)
+        for org_id in session.execute(select(Organisation.id)).scalars():
+            load_model(session, org_id)
     index = _index(ctx, active)
     if index.warm():
         index.search("warm up", "")  # the query path (tokenizer, first forward pass) too

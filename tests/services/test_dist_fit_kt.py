@@ -10,6 +10,7 @@ import pytest
 from learnloop.errors import InvalidInput
 from learnloop.science.kt.base import ResponseLog
 from learnloop.science.kt.bkt import BKT
+from learnloop.services.auth import default_organisation
 from tests.conftest import need_module
 
 
@@ -79,7 +80,7 @@ def test_fit_kt_with_dask_stores_the_single_process_parameters(tmp_path: object)
         )
         summary = fit_kt(ctx, model="bkt", dask=dask, partitions=3)
         with ctx.session() as session:
-            results.append((summary.skills_fitted, load_model(session)))
+            results.append((summary.skills_fitted, load_model(session, default_organisation(session).id)))
     (fitted_single, single), (fitted_dask, spread) = results
     assert fitted_single == fitted_dask == 1
     mine, theirs = spread.per_skill["basics.tokens"], single.per_skill["basics.tokens"]

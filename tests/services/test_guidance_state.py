@@ -14,7 +14,7 @@ from sqlalchemy import event, insert, select
 from learnloop.science.memory import MemoryModel, rating_for_answer
 from learnloop.science.policy import LearnerState, choose_activity
 from learnloop.services import auth, guidance, practice
-from learnloop.services.auth import CurrentUser
+from learnloop.services.auth import CurrentUser, default_organisation
 from learnloop.services.context import AppContext
 from learnloop.services.mastery import apply_answer, load_model, mastery_of, skill_evidence
 from learnloop.services.review_cards import card_snapshot, rebuild_cards
@@ -37,7 +37,7 @@ def _log_answers(ctx: AppContext, user: CurrentUser, n: int, start: datetime, se
     with ctx.session() as session:
         active = ctx.active_pack(session)
         items = sorted(active.items)
-        model, rows = load_model(session), mastery_of(session, user.id)
+        model, rows = load_model(session, default_organisation(session).id), mastery_of(session, user.id)
         for k in range(n):
             item_id = RETIRED if k == n // 2 else items[int(rng.random() * len(items))]
             skills = list(active.items[item_id].skills) if item_id in active.items else ["basics.tokens"]
@@ -137,7 +137,9 @@ def _replayed_state(ctx: AppContext, user: CurrentUser, now: datetime) -> Learne
 def _read_state(ctx: AppContext, user: CurrentUser, now: datetime) -> LearnerState:
     with ctx.session() as session:
         active = ctx.active_pack(session)
-        state, _memory = guidance.learner_state(session, active, user, load_model(session), now)
+        state, _memory = guidance.learner_state(
+            session, active, user, load_model(session, default_organisation(session).id), now
+        )
     return state
 
 
@@ -171,7 +173,12 @@ def test_next_item_sees_what_a_full_replay_of_the_log_sees(any_ctx: AppContext) 
     with ctx.session() as session:
         session.execute(PendingItem.__table__.delete())
         active = ctx.active_pack(session)
-        cur = guidance.curriculum(active, "builder", ctx.settings.unlock_mastery, load_model(session))
+        cur = guidance.curriculum(
+            active,
+            "builder",
+            ctx.settings.unlock_mastery,
+            load_model(session, default_organisation(session).id),
+        )
     expected = choose_activity(
         cur, _replayed_state(ctx, user, guidance.utcnow()), guidance.policy_config(MemoryModel())
     )
@@ -208,7 +215,7 @@ def test_reading_the_state_takes_the_same_few_queries_for_any_log(ctx: AppContex
         _log_answers(ctx, user, n, START, seed=n)
         _read_state(ctx, user, START + timedelta(days=200))  # folds the imported answers once
         with ctx.session() as session:
-            active, model = ctx.active_pack(session), load_model(session)
+            active, model = ctx.active_pack(session), load_model(session, default_organisation(session).id)
             event.listen(engine, "before_cursor_execute", count)
             try:
                 guidance.learner_state(session, active, user, model, START + timedelta(days=201))
