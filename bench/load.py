@@ -19,8 +19,10 @@ run measures the loop, not the sandbox; text answers are graded by the offline g
 Reported per configuration: answers per second, answer-request latency p50/p95/p99 (ms),
 errors (HTTP >= 500 or transport errors), requests that timed out (60 s; the learner then
 asks again), 409/422 apart, the 1-minute load
-average at the end, and CPU-ms per answer of the server's process tree and of the PostgreSQL
-cluster's processes (psutil; SQLite runs inside the server). PostgreSQL is a throw-away cluster
+average at the end, and CPU-ms per answer (one next + one answer) of the server's process tree
+and of the PostgreSQL cluster's processes, ended backends included (psutil; SQLite runs inside
+the server), of the load generator itself, and the answers/s two cores would bound:
+2 x 1000 / (server + database CPU-ms per answer), the number to read on a shared machine. PostgreSQL is a throw-away cluster
 started here (initdb from ``--pg-bin``, fsync off). Every request has a 60-second timeout; a
 configuration never runs longer than warm-up + duration + 70 s.
 """
@@ -87,6 +89,9 @@ def _free_port() -> int:
 
 
 def _tree_cpu(pids: list[int]) -> float:
+    """CPU seconds of the processes under ``pids``: the living ones, and those that ended and
+    were reaped by their parent (PostgreSQL's postmaster reaps each backend whose connection
+    closed; without them a configuration could show negative database CPU)."""
     import psutil
 
     total, seen = 0.0, set()
@@ -102,10 +107,16 @@ def _tree_cpu(pids: list[int]) -> float:
             seen.add(p.pid)
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                total += t.user + t.system + t.children_user + t.children_system
             except psutil.NoSuchProcess:
                 pass
     return total
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process (the load generator shares the machine's cores)."""
+    t = os.times()
+    return t.user + t.system
 
 
 @contextmanager
@@ -343,15 +354,17 @@ def run_config(
     cleanup = folder if backend == "sqlite" else None
     with server(tree, url, pack, workers) as (base, pid):
 
-        def cpu() -> tuple[float, float]:
-            return _tree_cpu([pid]), _tree_cpu(db_pids)
+        def cpu() -> tuple[float, float, float]:
+            return _tree_cpu([pid]), _tree_cpu(db_pids), _own_cpu()
 
         result = asyncio.run(drive(base, tokens, args.warmup, args.duration, seed=users, cpu=cpu))
     load1 = os.getloadavg()[0]
     if cleanup is not None:
         shutil.rmtree(cleanup, ignore_errors=True)
     total_answers = result["answers"]
-    (cpu0, db0), (cpu1, db1) = result["cpu"]
+    (cpu0, db0, own0), (cpu1, db1, own1) = result["cpu"]
+    server_ms = 1000 * (cpu1 - cpu0) / total_answers if total_answers else None
+    db_ms = (1000 * (db1 - db0) / total_answers) if db_pids and total_answers else None
     return {
         "answers/s": result["answers"] / args.duration,
         "p50 ms": _pct(result["latencies"], 0.50),
@@ -362,8 +375,14 @@ def run_config(
         "timeouts (60 s)": result["timeouts"],
         "409/422": result["conflicts"],
         "load average": load1,
-        "server CPU-ms/answer": 1000 * (cpu1 - cpu0) / total_answers if total_answers else None,
-        "db CPU-ms/answer": (1000 * (db1 - db0) / total_answers) if db_pids and total_answers else None,
+        "server CPU-ms/answer": server_ms,
+        "db CPU-ms/answer": db_ms,
+        "load generator CPU-ms/answer": 1000 * (own1 - own0) / total_answers if total_answers else None,
+        # what 2 cores could serve if server and database had them to themselves: the
+        # machine-independent reading of a run on a shared machine
+        "CPU-bound answers/s on 2 cores": (
+            2000 / (server_ms + (db_ms or 0.0)) if server_ms is not None and server_ms > 0 else None
+        ),
         "workers": workers,
     }
 
