@@ -97,11 +97,13 @@ def home(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
         return render(request, "home.html")
     if user.role in ROLE_HOMES:
         return _redirect(ROLE_HOMES[user.role])
+    home = guidance.learner_home(ctx, user)
     return render(
         request,
         "learner_home.html",
-        home=guidance.learner_home(ctx, user),
+        home=home,
         goal=learner_goals.goal(ctx, user),
+        session=learner_goals.suggested_session(ctx, user, home.path),
     )
 
 

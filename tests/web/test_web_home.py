@@ -183,3 +183,63 @@ def test_learner_sets_a_weekly_goal_and_hides_the_streak(client: TestClient) -> 
     assert bad.status_code == 422 and "whole number" in bad.text
     client.get("/lang/zh_CN")
     assert "每周目标" in client.get("/").text
+
+
+def test_home_suggests_a_session_length_for_today(client: TestClient, ctx: AppContext) -> None:
+    token = _signup(client)
+    assert 'id="session"' not in client.get("/").text  # no role: nothing to suggest yet
+    client.post("/roles", data={"role_id": "builder", "csrf_token": token})
+    home = client.get("/").text
+    found = re.search(r'id="session" data-answers="(\d+)" data-minutes="(\d+)"', home)
+    assert found and 1 <= int(found.group(1)) <= 10 and int(found.group(2)) >= 1
+    assert "Suggested for today: about" in home
+    client.get("/lang/zh_CN")
+    assert "今天建议" in client.get("/").text
+
+
+def test_suggested_session_is_the_due_reviews_and_a_few_steps() -> None:
+    from learnloop.services import guidance
+    from learnloop.services.learner_goals import SESSION_STEP_ANSWERS, suggested_session
+
+    def step(answers: float, minutes: float) -> guidance.PathStepView:
+        return guidance.PathStepView(
+            skill_id="s",
+            name="S",
+            status="in_progress",
+            mastery=0.3,
+            target=0.8,
+            retrievability=None,
+            answers=answers,
+            minutes=minutes,
+            toward_skill_id=None,
+            toward_skill_name=None,
+            is_target=True,
+            open=True,
+        )
+
+    due = [guidance.DueReview(skill_id=f"r{k}", name=f"R{k}", retrievability=0.5) for k in range(3)]
+    base: dict[str, object] = {
+        "role_id": "builder",
+        "role_name": "Builder",
+        "met": [],
+        "answers_to_go": 40.0,
+        "minutes_to_go": 60.0,
+        "targets_met": 0,
+        "targets_total": 2,
+        "answers_so_far": 5,
+        "next": None,
+    }
+    path = guidance.PathView.model_validate(
+        {**base, "steps": [step(4.2, 8.4), step(30, 30)], "due_reviews": due}
+    )
+    s = suggested_session(None, None, path)  # type: ignore[arg-type]  # the plan has minutes: no pack read
+    assert s is not None and (s.answers, s.reviews, s.minutes) == (8, 3, 16)  # 3 + ceil(4.2), 2 min each
+    long_step = guidance.PathView.model_validate({**base, "steps": [step(50, 25)], "due_reviews": []})
+    s = suggested_session(None, None, long_step)  # type: ignore[arg-type]
+    assert s is not None and s.answers == SESSION_STEP_ANSWERS and s.minutes == 5
+    nothing = guidance.PathView.model_validate({**base, "steps": [], "due_reviews": []})
+    assert suggested_session(None, None, nothing) is None  # type: ignore[arg-type]
+    no_role = guidance.PathView.model_validate(
+        {**base, "role_id": None, "steps": [step(4, 8)], "due_reviews": due}
+    )
+    assert suggested_session(None, None, no_role) is None  # type: ignore[arg-type]
