@@ -391,3 +391,31 @@ def test_learning_loop_without_javascript(live_server: str, page) -> None:  # ty
         assert len(answered) >= 2, f"only {answered} came up"
     finally:
         plain.close()
+
+
+def test_the_unit_stays_beside_the_numeric_answer_at_320_px(live_server: str, page, ctx: AppContext) -> None:  # type: ignore[no-untyped-def]
+    """A numeric item with a unit on the practice page at 320 px: the unit sits on the answer
+    box's line, right of it and on screen, not on a line of its own under it."""
+    from sqlalchemy import delete, select
+
+    from learnloop.store.models import PendingItem, User
+
+    pack = load_pack(DEFAULT_PACK)
+    item = max(
+        (i for i in pack.items if i.kind == "numeric" and i.unit and not i.retired and not i.family),
+        key=lambda i: len(i.unit or ""),
+    )
+    email = "learner006@acme.example"
+    with ctx.session() as session:  # the item on the learner's screen, as the loop leaves it
+        user_id = session.scalars(select(User.id).where(User.email == email)).one()
+        session.execute(delete(PendingItem).where(PendingItem.user_id == user_id))
+        session.add(PendingItem(user_id=user_id, item_id=item.id, reason="test"))
+    page.set_viewport_size({"width": 320, "height": 640})
+    _login(page, live_server, email)
+    page.goto(live_server + "/lang/zh_CN")
+    page.goto(live_server + "/practice")
+    assert page.locator("article.item").get_attribute("data-item-id") == item.id
+    box, unit = page.locator("#answer-value").bounding_box(), page.locator("#answer-unit").bounding_box()
+    assert box is not None and unit is not None
+    assert unit["x"] >= box["x"] + box["width"] and unit["x"] + unit["width"] <= 320, (item.unit, box, unit)
+    assert box["y"] <= unit["y"] + unit["height"] / 2 <= box["y"] + box["height"], (item.unit, box, unit)
