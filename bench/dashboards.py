@@ -627,6 +627,9 @@ def run_backend(
     ctx = AppContext(settings=Settings(database_url=url, default_pack=pack_dir))
     if reuse:  # loaded, backfilled and analysed by an earlier run of the same settings
         print(f"{name}: reusing the loaded database", flush=True)
+        filled = _backfill_evidence(ctx)  # a database loaded before the evidence was stored
+        if filled:
+            print(f"{name}: stored the evidence of {filled} mastery rows", flush=True)
         records += evidence_backfill_records(ctx, dataset, method)
         if only == ["pdf-parts"]:
             return records + pdf_part_records(ctx, repeat, dataset, method)

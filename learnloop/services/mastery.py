@@ -832,9 +832,11 @@ def evidence_matrix(
             items[i, j], right[i, j], cusum[i, j] = n, bool(open_right), total
             if last_right is not None:
                 last[i, j] = last_right
-    for uid, wanted in legacy.items():  # rows stored before 0034
-        for (_u, skill_id), ev in _fold_log(session, [uid], wanted).items():
-            _put((items, right, cusum, last), row[uid], col[skill_id], ev)
+    if legacy:  # rows stored before 0034: one read of those learners' answers
+        wanted = set().union(*legacy.values())
+        for (uid, skill_id), ev in _fold_log(session, sorted(legacy), wanted).items():
+            if skill_id in legacy[uid]:
+                _put((items, right, cusum, last), row[uid], col[skill_id], ev)
     return _judge(skill_ids, items_by_skill, rule, matrix, targets, now, items, right, cusum, last)
 
 
