@@ -369,7 +369,6 @@ def fit_irt(
     ),
 ) -> None:
     """Calibrate item parameters from each organisation's own answers; its skill checks use them from then on."""
-    from learnloop.errors import LearnloopError
     from learnloop.i18n import _
     from learnloop.services.calibration import CalibrationSummary, fit_irt_each
     from learnloop.services.calibration import fit_irt as run_fit
@@ -404,12 +403,21 @@ def fit_irt(
     if org:
         show(run_fit(_ctx(), org, **options), _("organisation %(org)d") % {"org": org})
         return
-    runs = fit_irt_each(_ctx(), **options)
+    _show_each(
+        fit_irt_each(_ctx(), **options),
+        show,
+        _("No organisation has answers to choice or numeric items to fit yet."),
+    )
+
+
+def _show_each(runs: list[Any], show: Any, nothing: str) -> None:
+    """A per-organisation fit's results, one organisation after another (exit 2 when none
+    had anything to fit)."""
+    from learnloop.errors import LearnloopError
+    from learnloop.i18n import _
+
     if not any(done.summary is not None for done in runs):
-        raise LearnloopError(
-            _("No organisation has answers to choice or numeric items to fit yet."),
-            details=[str(done.skipped) for done in runs],
-        )
+        raise LearnloopError(nothing, details=[str(done.skipped) for done in runs])
     for done in runs:
         name = f"{done.org_name} (#{done.org_id})"
         if done.summary is not None:
@@ -483,7 +491,6 @@ def fit_kt(
     ),
 ) -> None:
     """Fit knowledge tracing (BKT and the logistic model) on each organisation's own answers and rebuild its learners' mastery with it."""
-    from learnloop.errors import LearnloopError
     from learnloop.i18n import _
     from learnloop.services.calibration import KTSummary, fit_kt_each
     from learnloop.services.calibration import fit_kt as run_fit
@@ -525,17 +532,7 @@ def fit_kt(
     if org:
         show(run_fit(_ctx(), org, **options), _("organisation %(org)d") % {"org": org})
         return
-    runs = fit_kt_each(_ctx(), **options)
-    if not any(done.summary is not None for done in runs):
-        raise LearnloopError(
-            _("No organisation has answers to fit yet."), details=[str(done.skipped) for done in runs]
-        )
-    for done in runs:
-        name = f"{done.org_name} (#{done.org_id})"
-        if done.summary is not None:
-            show(done.summary, name)
-        else:
-            typer.echo(_("%(org)s: skipped: %(reason)s") % {"org": name, "reason": done.skipped})
+    _show_each(fit_kt_each(_ctx(), **options), show, _("No organisation has answers to fit yet."))
 
 
 @sandbox_app.command("setup")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -129,6 +129,10 @@ def fit_irt(
     )
 
 
+#: what a per-organisation fit returns
+S = TypeVar("S")
+
+
 class OrgCalibration(BaseModel):
     org_id: int
     org_name: str
@@ -150,19 +154,28 @@ def fit_irt_each(
     with the reason; a bad ``model`` stops before any fit."""
     if model not in ("1pl", "2pl", "3pl"):
         raise InvalidInput(_("The IRT model must be 1pl, 2pl or 3pl, not %(model)s.") % {"model": model})
+    return [
+        OrgCalibration(org_id=org_id, org_name=name, summary=summary, skipped=skipped)
+        for org_id, name, summary, skipped in each_org(
+            ctx, lambda org_id: fit_irt(ctx, org_id, model, min_responses, dask=dask, partitions=partitions)
+        )
+    ]
+
+
+def each_org(ctx: AppContext, fit: Callable[[int], S]) -> list[tuple[int, str, S | None, str | None]]:
+    """``fit`` for every organisation in turn: (id, name, its result, None), or (id, name,
+    None, why) where it raised a clear error (e.g. no answers to fit yet)."""
     with ctx.session() as session:
         orgs = [
             (int(i), str(n))
             for i, n in session.execute(select(Organisation.id, Organisation.name).order_by(Organisation.id))
         ]
-    out = []
+    out: list[tuple[int, str, S | None, str | None]] = []
     for org_id, name in orgs:
         try:
-            summary = fit_irt(ctx, org_id, model, min_responses, dask=dask, partitions=partitions)
+            out.append((org_id, name, fit(org_id), None))
         except LearnloopError as exc:
-            out.append(OrgCalibration(org_id=org_id, org_name=name, skipped=exc.message))
-        else:
-            out.append(OrgCalibration(org_id=org_id, org_name=name, summary=summary))
+            out.append((org_id, name, None, exc.message))
     return out
 
 
@@ -359,20 +372,13 @@ def fit_kt_each(
     fit kt`` without ``--org``, and the scheduled job). An organisation without answers is
     skipped with the reason; a bad ``model`` stops before any fit."""
     _check_kt_options(model, max_guess, max_slip)
-    with ctx.session() as session:
-        orgs = [
-            (int(i), str(n))
-            for i, n in session.execute(select(Organisation.id, Organisation.name).order_by(Organisation.id))
-        ]
-    out = []
-    for org_id, name in orgs:
-        try:
-            summary = fit_kt(ctx, org_id, max_guess, max_slip, model, dask=dask, partitions=partitions)
-        except LearnloopError as exc:
-            out.append(OrgKTFit(org_id=org_id, org_name=name, skipped=exc.message))
-        else:
-            out.append(OrgKTFit(org_id=org_id, org_name=name, summary=summary))
-    return out
+    return [
+        OrgKTFit(org_id=org_id, org_name=name, summary=summary, skipped=skipped)
+        for org_id, name, summary, skipped in each_org(
+            ctx,
+            lambda org_id: fit_kt(ctx, org_id, max_guess, max_slip, model, dask=dask, partitions=partitions),
+        )
+    ]
 
 
 def _fit_kt(
