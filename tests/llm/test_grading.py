@@ -10,7 +10,7 @@ import pytest
 from learnloop.content.loader import load_pack
 from learnloop.errors import Forbidden
 from learnloop.llm.gateway import Gateway
-from learnloop.llm.grader_model import OfflineGrader, shipped_grader
+from learnloop.llm.grader_model import _ROW_BY_ROW, OfflineGrader, shipped_grader
 from learnloop.llm.grading import grade_text, parse_model_grade, strip_injection
 from learnloop.services import grading, practice
 from learnloop.store.models import GradeReview, Mastery
@@ -44,6 +44,23 @@ def test_grader_serialisation_round_trip(tmp_path: Path) -> None:
     again = OfflineGrader.load(tmp_path / "g.npz")
     assert np.allclose(grader.predict_proba(X), again.predict_proba(X), atol=1e-5)
     assert np.mean(again.predict(X) == y) > 0.8
+
+
+@pytest.mark.parametrize("kind", ["same-language", "cross-lingual"])
+def test_one_row_walk_equals_the_vectorised_trees(kind: str) -> None:
+    """A graded answer is one row, walked through the trees in plain Python: the same raw
+    scores to the last bit as the vectorised walk over a batch (ties at a threshold, zeros,
+    values far out on both sides included)."""
+    grader = shipped_grader(kind)
+    assert grader is not None
+    rng = np.random.default_rng(1)
+    n = len(grader.features)
+    X = rng.normal(size=(64, n)) * rng.choice([0.0, 0.01, 1.0, 100.0], size=(64, n))
+    X[:8] = grader.tree_threshold_[rng.integers(0, len(grader.tree_threshold_), size=(8, n))]
+    batch = grader._trees_raw(X)  # more rows than the row-by-row walk takes: numpy
+    assert X.shape[0] > _ROW_BY_ROW
+    rows = np.vstack([grader._trees_raw(X[i : i + 1]) for i in range(X.shape[0])])
+    assert np.array_equal(batch, rows)
 
 
 def test_offline_grader_separates_right_from_wrong(need_embeddings: None) -> None:
