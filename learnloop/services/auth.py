@@ -26,7 +26,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -349,26 +349,66 @@ def logout(ctx: AppContext, token: str) -> None:
 
 
 def resolve(ctx: AppContext, token: str | None) -> CurrentUser | None:
-    """The user a session token belongs to, or None when it is missing, unknown or expired."""
+    """The user a session token belongs to, or None when it is missing, unknown or expired.
+
+    Runs on every request: the login, its person, their organisation's name and whether they
+    administer a team are read in one statement by the token's primary key (no ORM objects);
+    the only writes are dropping an expired login and sliding the idle deadline, at most
+    about once a minute per login."""
     if not token:
         return None
     now = utcnow()
+    key = _token_hash(token)
     with ctx.session() as session:
-        auth = session.get(AuthSession, _token_hash(token))
-        if auth is None:
+        row = session.execute(
+            select(
+                AuthSession.csrf_token,
+                AuthSession.created_at,
+                AuthSession.expires_at,
+                User.id,
+                User.org_id,
+                Organisation.name,
+                User.team_id,
+                User.email,
+                User.name,
+                User.role,
+                User.locale,
+                User.deleted_at,
+                User.deactivated_at,
+                select(TeamAdmin.team_id).where(TeamAdmin.user_id == User.id).exists(),
+            )
+            .join(User, User.id == AuthSession.user_id)
+            .join(Organisation, Organisation.id == User.org_id)
+            .where(AuthSession.token_hash == key)
+        ).first()
+        if row is None:
             return None
-        if as_utc(auth.expires_at) <= now:
-            session.delete(auth)
+        csrf, created_at, expires_at, user_id, org_id, org_name, team_id = row[:7]
+        email, name, role, locale, deleted_at, deactivated_at, team_admin = row[7:]
+        if as_utc(expires_at) <= now:
+            session.execute(delete(AuthSession).where(AuthSession.token_hash == key))
             return None
-        user = session.get(User, auth.user_id)
-        if user is None or user.deleted_at is not None or user.deactivated_at is not None:
+        if deleted_at is not None or deactivated_at is not None:
             return None
         # slide the idle deadline, writing at most about once a minute per login
-        deadline = _deadline(ctx, as_utc(auth.created_at), now)
+        deadline = _deadline(ctx, as_utc(created_at), now)
         step = timedelta(minutes=min(1.0, ctx.settings.session_idle_minutes / 10))
-        if deadline - as_utc(auth.expires_at) > step:
-            auth.expires_at = deadline
-        return _current(session, user, auth.csrf_token)
+        if deadline - as_utc(expires_at) > step:
+            session.execute(
+                update(AuthSession).where(AuthSession.token_hash == key).values(expires_at=deadline)
+            )
+        return CurrentUser(
+            id=user_id,
+            org_id=org_id,
+            org_name=org_name,
+            team_id=team_id,
+            email=email,
+            name=name,
+            role=role,
+            locale=locale,
+            csrf_token=csrf,
+            team_admin=bool(team_admin),
+        )
 
 
 def revoke_sessions(session: Session, user_id: int) -> int:
