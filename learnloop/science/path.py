@@ -138,18 +138,22 @@ def _expected_lesson_minutes(
     cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str, mastery: float
 ) -> float:
     """The skill's lesson minutes, weighted by the chance the policy sends the learner to it:
-    certain once it is due (:func:`~learnloop.science.policy.lesson_due`); before the first
-    answer, under the default rule, the chance that answer is wrong (the product's own
-    prediction); none once read or past the probe."""
+    certain once it is due (:func:`~learnloop.science.policy.lesson_due`); under the default
+    rule, while every answer on the skill so far is wrong and fewer than
+    ``PolicyConfig.lesson_after``, the chance that the answers still to come before it are all
+    wrong too (the product's own prediction); none once read, after a right answer or past the
+    probe."""
     lessons = cur.lessons.get(skill, ())
     if not cfg.lessons or not lessons or any(x.lesson_id in state.lessons_seen for x in lessons):
         return 0.0
     minutes = min(x.minutes for x in lessons)
     if lesson_due(cur, state, cfg, skill):
         return minutes
-    if state.attempts.get(skill) or cfg.lesson_when == "first":
+    attempts = state.attempts.get(skill, 0)
+    if cfg.lesson_when == "first" or attempts >= cfg.lesson_after or any(state.history.get(skill, ())):
         return 0.0
-    return minutes * (1.0 - bkt_predict(mastery, cur.estimate_params(skill)))
+    wrong = 1.0 - bkt_predict(mastery, cur.estimate_params(skill))
+    return minutes * wrong ** (cfg.lesson_after - attempts)
 
 
 def _order_steps(

@@ -64,6 +64,9 @@ POLICIES = (
     "ours",
     "no_reviews",
     "ours_no_lessons",
+    "ours_lesson_after1",
+    "ours_lesson_after2",
+    "ours_lesson_after3",
     "ours_no_diagnosis",
     "ours_kinds_early",
     "lowest_mastery",
@@ -389,6 +392,8 @@ def make_chooser(policy: str, *, unlock: float = 0.6, target_success: float = 0.
         return _ours(PolicyConfig(reviews=False))
     if policy == "ours_no_lessons":
         return _ours(PolicyConfig(lessons=False))
+    if policy.startswith("ours_lesson_after"):  # the lesson only after this many answers, all wrong
+        return _ours(PolicyConfig(lesson_after=int(policy.removeprefix("ours_lesson_after"))))
     if policy == "ours_kinds_early":  # the earlier kind coverage: unmet kinds from a skill's 2nd answer
         return _ours(PolicyConfig(kinds_after=2))
     if policy == "ours_no_diagnosis":

@@ -55,16 +55,24 @@ def _answer(ctx: AppContext, user: CurrentUser, n: int, right: bool = True) -> l
     return seen
 
 
-def test_a_wrong_first_answer_on_a_new_skill_sends_to_its_lesson(ctx: AppContext) -> None:
+def _wrong(item_id: str) -> dict[str, object]:
+    item = PACK.item(item_id)
+    if item.kind == "choice":
+        return {"choice": next(o for o in item.options or {} if o != item.key)}
+    return {"numeric": {"value": -1}, "text": {"text": "no"}, "code": {"code": "pass"}}[item.kind]
+
+
+def test_two_wrong_answers_on_a_new_skill_send_to_its_lesson(ctx: AppContext) -> None:
     user = _learner(ctx)
     shown = practice.next_item(ctx, user)
     # the first item comes first: the lesson is offered by the page's link, not sent
     assert shown.skill_id == "basics.tokens" and shown.reason != "lesson" and shown.lesson is None
     assert "Prompts" in shown.reason_text or "Tokens" in shown.reason_text
-    item = PACK.item(shown.item["id"])
-    assert item.kind == "choice"
-    wrong = next(o for o in item.options or {} if o != item.key)
-    practice.answer(ctx, user, item.id, {"choice": wrong})
+    practice.answer(ctx, user, shown.item["id"], _wrong(shown.item["id"]))
+    # one wrong answer may be a slip or an unlucky item: another item of the skill first
+    second = practice.next_item(ctx, user)
+    assert second.skill_id == "basics.tokens" and second.reason != "lesson" and second.lesson is None
+    practice.answer(ctx, user, second.item["id"], _wrong(second.item["id"]))
     after = practice.next_item(ctx, user)
     assert after.skill_id == "basics.tokens" and after.reason == "lesson"
     assert after.lesson is not None and after.lesson.id == "lesson.tokens"
