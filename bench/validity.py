@@ -642,8 +642,13 @@ def policy_choice(records: Sequence[Record], policies: Sequence[str]) -> list[Re
     learners to role-ready in every world."""
     by: dict[tuple[str, str], dict[str, float]] = {}
     for r in records:
-        if r["dataset"].startswith(f"{DATASET}, validation world ") and r["method"] in policies:
-            by.setdefault((r["dataset"], r["method"]), {})[r["metric"]] = float(r["value"])
+        value = r["value"]
+        if (
+            r["dataset"].startswith(f"{DATASET}, validation world ")
+            and r["method"] in policies
+            and isinstance(value, int | float)
+        ):
+            by.setdefault((r["dataset"], r["method"]), {})[r["metric"]] = float(value)
     worlds = sorted({d for d, _ in by})
     ours = [p for p in policies if p.startswith("ours")]
     if "ours" not in ours or not worlds:
