@@ -43,10 +43,10 @@ from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
 from learnloop.services.mastery import (
     MasteryModel,
+    evidence_of_rows,
     evidence_rule,
     load_model,
     predicted_success,
-    skill_evidence,
 )
 from learnloop.services.review_cards import (
     current_cards,
@@ -130,7 +130,9 @@ def learner_state(
     newest = history[0][0] if history else 0
     cards = current_cards(session, user.id, user.org_id, active.pack, memory, newest_answer_id=newest)
     mastery = session.execute(
-        select(Mastery.skill_id, Mastery.p_known, Mastery.attempts).where(Mastery.user_id == user.id)
+        select(Mastery.skill_id, Mastery.p_known, Mastery.attempts, Mastery.evidence).where(
+            Mastery.user_id == user.id
+        )
     ).all()
     items = [item_id for _id, item_id, _skills, _correct in history]
     recent = items[: max(16, get_settings().practice_repeat_gap)]
@@ -141,14 +143,14 @@ def learner_state(
         for skill in skills or ():
             per_skill.setdefault(skill, []).append(bool(correct))
     state = LearnerState(
-        mastery={skill: p for skill, p, _ in mastery},
+        mastery={skill: p for skill, p, _n, _ev in mastery},
         retrievability=skill_retrievability(cards, active, memory, now),
-        attempts={skill: n for skill, _, n in mastery},
+        attempts={skill: n for skill, _p, n, _ev in mastery},
         answered=Counter(items),
         recent_items=tuple(recent),
         recent_skills=tuple(active.items[i].skills[0] for i in recent if i in active.items),
         history=per_skill,
-        evidence=skill_evidence(session, user.id),
+        evidence=evidence_of_rows(session, user.id, [(skill, ev, n) for skill, _p, n, ev in mastery]),
         now=now.timestamp(),
         p_correct=(
             predicted_success(
@@ -156,7 +158,7 @@ def learner_state(
                 model,
                 user.id,
                 [s.id for s in active.pack.skills],
-                {skill: p for skill, p, _ in mastery},
+                {skill: p for skill, p, _n, _ev in mastery},
             )
             if model.kind == "logistic"
             else {}

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import flag_modified
 
 from learnloop.errors import InvalidInput, NotFound
@@ -123,18 +123,21 @@ class MasteryModel:
 _GUESSES: dict[tuple[str, int], dict[str, tuple[str, float | None, str]]] = {}
 
 
-def item_emissions(session: Session) -> dict[str, tuple[str, float | None, str]]:
+def item_emissions(session: Session, pack_row: int | None = None) -> dict[str, tuple[str, float | None, str]]:
     """item id -> (kind, guess rate, variant family) for the active pack's items (cached per
-    pack row). Items that left the pack are absent: their answers use the skill's guess rate."""
-    row = session.execute(
-        select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
-    ).first()
-    if row is None:
-        return {}
-    key = (str(session.get_bind().engine.url), row[0])
+    pack row; ``pack_row``: the active pack's row, when the caller has read it in this
+    transaction). Items that left the pack are absent: their answers use the skill's guess rate."""
+    if pack_row is None:
+        row = session.execute(
+            select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
+        ).first()
+        if row is None:
+            return {}
+        pack_row = int(row[0])
+    key = (str(session.get_bind().engine.url), pack_row)
     cached = _GUESSES.get(key)
     if cached is None:
-        document = session.get(ContentPack, row[0])
+        document = session.get(ContentPack, pack_row)
         items = (document.document or {}).get("items", []) if document is not None else []
         cached = {}
         for raw in items:
@@ -228,9 +231,13 @@ def _parse(kind: str, row_id: int, params: dict[str, Any]) -> MasteryModel:
     )
 
 
-def mastery_of(session: Session, user_id: int) -> dict[str, Mastery]:
-    rows = session.execute(select(Mastery).where(Mastery.user_id == user_id)).scalars()
-    return {m.skill_id: m for m in rows}
+def mastery_of(session: Session, user_id: int, *, with_evidence: bool = False) -> dict[str, Mastery]:
+    """The learner's mastery rows by skill; ``with_evidence``: their evidence column read with
+    them (an answer folds into it), not one read per row later."""
+    query = select(Mastery).where(Mastery.user_id == user_id)
+    if with_evidence:
+        query = query.options(undefer(Mastery.evidence))
+    return {m.skill_id: m for m in session.execute(query).scalars()}
 
 
 def _finite(value: float, fallback: float) -> float:
@@ -335,6 +342,7 @@ def apply_answer(
     item_id: str | None = None,
     kind: str | None = None,
     store_predictions: bool = True,
+    pack_row: int | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Update mastery rows (in ``rows`` and the session) for one answer.
 
@@ -347,7 +355,8 @@ def apply_answer(
     advanced by this answer and written back, and the answered skills get the model's
     P(correct); every other case (BKT, a skill unseen in
     training, a non-finite prediction) takes the BKT prediction. Only the answered skills' rows change (``predicted_success`` gives every skill's
-    current prediction without writing). Returns skill -> (before, after).
+    current prediction without writing). Returns skill -> (before, after). ``pack_row``: the
+    active pack's row, when the caller has read it in this transaction.
     """
     if correct not in (0, 1):
         raise InvalidInput(
@@ -357,7 +366,7 @@ def apply_answer(
     if item_id is None:
         response = session.get(Response, response_id)
         item_id = response.item_id if response is not None else None
-    emission = item_emissions(session).get(item_id or "")
+    emission = item_emissions(session, pack_row).get(item_id or "")
     guess = emission[1] if emission is not None else None
     if kind is None:
         if emission is not None:
@@ -712,12 +721,21 @@ def skill_evidence(
     items (variant families once) and kinds answered right, evidence against guessing, the
     newest right answer. Read from the mastery rows, where each answer folds it in."""
     wanted = set(skills) if skills is not None else None
+    stored = session.execute(
+        select(Mastery.skill_id, Mastery.evidence, Mastery.attempts).where(Mastery.user_id == user_id)
+    ).all()
+    return evidence_of_rows(session, user_id, [row for row in stored if wanted is None or row[0] in wanted])
+
+
+def evidence_of_rows(
+    session: Session, user_id: int, rows: Iterable[tuple[str, Any, int]]
+) -> dict[str, SkillEvidence]:
+    """:func:`skill_evidence` from the learner's mastery rows as (skill, evidence column,
+    attempts), when the caller read them with other columns."""
     out: dict[str, SkillEvidence] = {}
     legacy: set[str] = set()
-    for skill_id, stored, attempts in session.execute(
-        select(Mastery.skill_id, Mastery.evidence, Mastery.attempts).where(Mastery.user_id == user_id)
-    ):
-        if wanted is not None and skill_id not in wanted or not attempts:
+    for skill_id, stored, attempts in rows:
+        if not attempts:
             continue
         evidence = SkillEvidence.from_json(stored)
         if evidence is None:

@@ -459,6 +459,9 @@ def answer(
         active = ctx.active_pack(session, user.org_id).localized()
         item = active.item(item_id)
         clean = clean_answer(item, payload, ctx.settings.max_answer_bytes)
+        at_once = item.kind in SCORED_AT_ONCE
+        if at_once:  # claimed, scored and recorded in this one transaction, under the lock
+            lock_learner(session, user.id)
         pending = session.get(PendingItem, user.id)
         if presentation_id is None:
             if pending is None or pending.item_id != item_id:
@@ -468,16 +471,20 @@ def answer(
             return _replay(session, active, user.id, item, presentation_id, clean, None)
         elif pending.item_id != item_id:
             raise _not_current(item_id)
+        if at_once:
+            item = item.instance_for(presentation_id)
+            scored = _score_at_once(item, clean)
+            return _record(ctx, session, active, user, item, pending, clean, scored, context, same_read=True)
     # A family item is scored on the instance this presentation showed (its seed comes from the
     # presentation id, which the response stores: grading and review are reproducible).
     item = item.instance_for(presentation_id)
-    # Scoring (which may run code for seconds) happens outside any transaction.
+    # Scoring that may take seconds (code runs, a model grades) happens outside any transaction.
     if item.kind == "code":
         code = clean["code"]
         if not code.strip():
             raise InvalidInput(_("The code must be a non-empty string."))
         verdict = get_sandbox(ctx.settings).run(code, item.cases or [], limits_from(ctx.settings))
-        correct, score, messages = verdict.correct, verdict.score, verdict.messages()
+        scored = (verdict.correct, verdict.score, verdict.messages())
     elif item.kind == "text" and _grade_in_background(ctx):
         return _queue_grade(ctx, user, item, clean, presentation_id, context)
     elif item.kind == "text":
@@ -485,13 +492,9 @@ def answer(
         # Reference answers and rubric keywords in the language the answer is written in.
         in_language = active.localized(detect_language(str(clean.get("text", "")))).items[item.id]
         graded = grading.grade_answer(ctx, user, in_language, clean)
-        correct, score, messages = graded.correct, graded.score, graded.messages
+        scored = (graded.correct, graded.score, graded.messages)
     else:
-        try:
-            result = score_answer(item, clean)
-        except AnswerError as exc:
-            raise InvalidInput(str(exc)) from None
-        correct, score, messages = result.correct, result.score, result.feedback
+        scored = _score_at_once(item, clean)
 
     with ctx.session() as session:
         lock_learner(session, user.id)
@@ -501,53 +504,89 @@ def answer(
             )
         ).scalar_one_or_none()
         if pending is None or pending.item_id != item.id:  # answered meanwhile, or replaced
-            return _replay(session, active, user.id, item, presentation_id, clean, messages)
-        allowed = ctx.settings.code_attempts if item.kind == "code" else 1
-        if pending.attempts >= 1:
-            return _retry(session, active, user, item, pending, clean, (correct, score, messages), allowed)
-        now = utcnow()
-        duration = int((now - as_utc(pending.presented_at)).total_seconds() * 1000)
-        response = Response(
-            org_id=user.org_id,
-            user_id=user.id,
-            item_id=item.id,
-            skills=list(item.skills),
-            kind=item.kind,
-            context=context,
-            answer=clean,
-            correct=correct,
-            score=score,
-            hints_used=pending.hints_shown,
-            duration_ms=max(duration, 0),
-            created_at=now,
-            presentation_id=presentation_id,
-        )
-        session.add(response)
-        retry_left = allowed - 1 if not correct else 0
-        if retry_left > 0:
-            pending.attempts = 1  # the item stays on screen (and protected) for another try
-        else:
-            session.delete(pending)
-        session.flush()
-        model = load_model(session, user.org_id)
-        rows = mastery_of(session, user.id)
-        changes = apply_answer(
-            session,
-            model,
-            rows,
-            user_id=user.id,
-            skills=list(item.skills),
-            correct=correct,
-            response_id=response.id,
-            at=now,
-            item_id=item.id,
-        )
-        xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
-        xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
-        badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
-        webhooks.after_answer(session, ctx, active, user.org_id, user.id, item, response)
-        lti.schedule_passback(ctx, session, user.id)
-        return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
+            return _replay(session, active, user.id, item, presentation_id, clean, scored[2])
+        return _record(ctx, session, active, user, item, pending, clean, scored, context)
+
+
+#: item kinds scored in a moment by the item's own key (no sandbox, no model): their answers
+#: are claimed, scored and recorded in one transaction
+SCORED_AT_ONCE = frozenset({"choice", "numeric"})
+
+
+def _score_at_once(item: Item, clean: dict[str, Any]) -> tuple[bool, float, list[str]]:
+    try:
+        result = score_answer(item, clean)
+    except AnswerError as exc:
+        raise InvalidInput(str(exc)) from None
+    return result.correct, result.score, result.feedback
+
+
+def _record(
+    ctx: AppContext,
+    session: Session,
+    active: ActivePack,
+    user: CurrentUser,
+    item: Item,
+    pending: PendingItem,
+    clean: dict[str, Any],
+    scored: tuple[bool, float, list[str]],
+    context: str,
+    *,
+    same_read: bool = False,
+) -> Feedback:
+    """Store the scored answer to the presentation ``pending`` (claimed under the learner's lock
+    in ``session``): the response, mastery and what follows an answer; a later attempt of a
+    code item changes no mastery (``_retry``). ``same_read``: ``active`` was read in this
+    transaction (not before scoring), so its row is the active pack's now."""
+    correct, score, messages = scored
+    presentation_id = pending.presentation_id
+    allowed = ctx.settings.code_attempts if item.kind == "code" else 1
+    if pending.attempts >= 1:
+        return _retry(session, active, user, item, pending, clean, scored, allowed)
+    now = utcnow()
+    duration = int((now - as_utc(pending.presented_at)).total_seconds() * 1000)
+    response = Response(
+        org_id=user.org_id,
+        user_id=user.id,
+        item_id=item.id,
+        skills=list(item.skills),
+        kind=item.kind,
+        context=context,
+        answer=clean,
+        correct=correct,
+        score=score,
+        hints_used=pending.hints_shown,
+        duration_ms=max(duration, 0),
+        created_at=now,
+        presentation_id=presentation_id,
+    )
+    session.add(response)
+    retry_left = allowed - 1 if not correct else 0
+    if retry_left > 0:
+        pending.attempts = 1  # the item stays on screen (and protected) for another try
+    else:
+        session.delete(pending)
+    session.flush()
+    model = load_model(session, user.org_id)
+    rows = mastery_of(session, user.id, with_evidence=True)
+    changes = apply_answer(
+        session,
+        model,
+        rows,
+        user_id=user.id,
+        skills=list(item.skills),
+        correct=correct,
+        response_id=response.id,
+        at=now,
+        item_id=item.id,
+        pack_row=active.row_id if same_read else None,
+    )
+    xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
+    xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
+    badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
+    webhooks.after_answer(session, ctx, active, user.org_id, user.id, item, response)
+    lti.schedule_passback(ctx, session, user.id)
+    return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
 
 
 def _grade_in_background(ctx: AppContext) -> bool:

@@ -22,7 +22,7 @@ from learnloop.content.models import Pack
 from learnloop.science.memory import MemoryModel, MemoryParams, card_lapses, rating_for_answer
 from learnloop.services.context import ActivePack
 from learnloop.store.grades import instructor_decisions
-from learnloop.store.guard import lock_learner
+from learnloop.store.guard import holds_learner_lock, lock_learner
 from learnloop.store.models import ContentPack, ModelParams, Response, ReviewCard, User, as_utc
 from learnloop.store.params_cache import ParamsCache
 
@@ -153,16 +153,18 @@ def _fold_new(
     if not new:
         return 0, []
     # Cards are written: one writer per learner (two requests folding the same answers would
-    # insert the same card twice); under the lock, fold what is still unfolded.
-    lock_learner(session, user_id)
-    done = (
-        session.scalar(select(func.max(ReviewCard.last_response_id)).where(ReviewCard.user_id == user_id))
-        or 0
-    )
-    if done > after_id:
-        new = [answer for answer in new if answer.id > done]
-        if not new:
-            return 0, []
+    # insert the same card twice); under the lock, fold what is still unfolded. A caller that
+    # held the lock when it read ``after_id`` (the practice loop's next item) read it current.
+    if not holds_learner_lock(session, user_id):
+        lock_learner(session, user_id)
+        done = (
+            session.scalar(select(func.max(ReviewCard.last_response_id)).where(ReviewCard.user_id == user_id))
+            or 0
+        )
+        if done > after_id:
+            new = [answer for answer in new if answer.id > done]
+            if not new:
+                return 0, []
     touched = {answer.item_id for answer in new}
     replays = {
         row.item_id: _Replay.of(row)

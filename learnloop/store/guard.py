@@ -82,15 +82,39 @@ def install(engine: Engine) -> None:
                 check_value(value, limit)
 
 
+#: Session.info key: (the transaction, the learners whose lock it holds)
+_HELD = "learnloop.learner_locks"
+
+
+def _transaction(session: Session) -> object:
+    """The innermost transaction now (a savepoint rolled back releases the locks taken in it)."""
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def holds_learner_lock(session: Session, user_id: int) -> bool:
+    """Whether this session's current transaction took the learner's lock (:func:`lock_learner`)
+    already: then what it read since is current."""
+    held = session.info.get(_HELD)
+    return held is not None and held[0] is _transaction(session) and user_id in held[1]
+
+
 def lock_learner(session: Session, user_id: int) -> None:
     """Hold the learner's write lock until the session's transaction ends.
 
     PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` on the learner's row (rows that reference the
     learner can still be inserted by others). SQLite: a no-op write, which takes the database's
     write lock at once, so everything read after it is current and stays so until commit.
-    Call it before reading what the transaction will write from.
+    Call it before reading what the transaction will write from. A transaction that holds the
+    lock already does not ask again (one statement fewer on the practice loop's paths).
     """
+    if holds_learner_lock(session, user_id):
+        return
     if session.get_bind().dialect.name == "sqlite":
         session.connection().execute(text("UPDATE users SET id = id WHERE id = :u"), {"u": user_id})
-        return
-    session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    else:
+        session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    held: tuple[object, set[int]] | None = session.info.get(_HELD)
+    transaction = _transaction(session)
+    if held is None or held[0] is not transaction:
+        held = session.info[_HELD] = (transaction, set())
+    held[1].add(user_id)
