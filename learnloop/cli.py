@@ -303,6 +303,7 @@ def rebuild(
     ),
 ) -> None:
     """Rebuild derived mastery from the append-only response log."""
+    from learnloop.services import learner_tally
     from learnloop.services.mastery import backfill_evidence, rebuild_all, snapshot
 
     ctx = _ctx()
@@ -312,10 +313,10 @@ def rebuild(
         typer.echo(f"stored the evidence of {filled} mastery rows")
         return
     with ctx.session() as session:
-        before = snapshot(session)
+        before = snapshot(session), learner_tally.snapshot(session)
         count = rebuild_all(session)
         session.flush()
-        after = snapshot(session)
+        after = snapshot(session), learner_tally.snapshot(session)
         if check:
             session.rollback()
     same = before == after

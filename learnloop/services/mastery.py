@@ -43,6 +43,7 @@ from learnloop.science.evidence import (
     target_gaps,
 )
 from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict
+from learnloop.services import learner_tally
 from learnloop.services.review_cards import rebuild_cards
 from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import (
@@ -342,6 +343,7 @@ def apply_answer(
     item_id: str | None = None,
     kind: str | None = None,
     store_predictions: bool = True,
+    tally: bool = True,
     pack_row: int | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Update mastery rows (in ``rows`` and the session) for one answer.
@@ -429,6 +431,8 @@ def apply_answer(
             )
         )
         changes[skill_id] = (before, row.p_known)
+    if tally:  # a replay of the log counts the tallies once, at the end
+        learner_tally.count_answer(session, response_id, correct)
     return changes
 
 
@@ -537,6 +541,7 @@ def rebuild_all(session: Session, user_id: int | None = None, org_id: int | None
             item_id=item_id,
             kind=str(kind),
             store_predictions=False,
+            tally=False,
         )
         count += 1
         if count % 5000 == 0:
@@ -544,6 +549,7 @@ def rebuild_all(session: Session, user_id: int | None = None, org_id: int | None
     for (_params_id, uid), row in cache.items():
         _store_predictions(models[uid], row)
     session.flush()
+    learner_tally.rebuild(session, user_id, org_id)
     if org_id is None:  # review cards come from the log alone, not from any model
         rebuild_cards(session, user_id)
     return count

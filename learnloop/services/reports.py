@@ -182,33 +182,31 @@ def week_start(moment: datetime) -> datetime:
 
 
 def backing(
-    session: Session, user_ids: list[int]
+    session: Session, org_id: int, team_id: int | None = None
 ) -> dict[int, tuple[int, int, datetime | None, float | None]]:
-    """What backs each person's standing: (answers in practice, distinct items answered right,
-    when their newest finished skill check ended, its score) per person."""
-    from sqlalchemy import func
+    """What backs each member's standing: (answers in practice, distinct items answered right,
+    when their newest finished skill check ended, its score) per member of the organisation
+    (of one team when given) with any of them. The counts are the stored tallies
+    (``services.learner_tally``: kept with each answer, rebuilt with mastery), not the log."""
+    from learnloop.store.models import Assessment, LearnerTally
 
-    from learnloop.store.models import Assessment, Response
-
-    out: dict[int, tuple[int, int, datetime | None, float | None]] = {u: (0, 0, None, None) for u in user_ids}
-    if not user_ids:
-        return out
-    for uid, answers in session.execute(
-        select(Response.user_id, func.count())
-        .where(Response.user_id.in_(user_ids), Response.context == "practice")
-        .group_by(Response.user_id)
-    ):
-        out[uid] = (int(answers), *out[uid][1:])
-    for uid, distinct in session.execute(
-        select(Response.user_id, func.count(func.distinct(Response.item_id)))
-        .where(Response.user_id.in_(user_ids), Response.correct.is_(True))
-        .group_by(Response.user_id)
-    ):
-        out[uid] = (out[uid][0], int(distinct), *out[uid][2:])
-    for uid, finished, score in session.execute(
+    members = [User.org_id == org_id, User.deleted_at.is_(None)]
+    if team_id is not None:
+        members.append(User.team_id == team_id)
+    out: dict[int, tuple[int, int, datetime | None, float | None]] = {}
+    tallies = (
+        select(LearnerTally.user_id, LearnerTally.practice_answers, LearnerTally.right_items)
+        .join(User, User.id == LearnerTally.user_id)
+        .where(*members)
+    )
+    for uid, answers, distinct in session.connection().execute(tallies):
+        out[uid] = (int(answers), int(distinct), None, None)
+    checks = (
         select(Assessment.user_id, Assessment.finished_at, Assessment.score)
-        .where(Assessment.user_id.in_(user_ids), Assessment.status == "done")
+        .join(User, User.id == Assessment.user_id)
+        .where(*members, Assessment.status == "done")
         .order_by(Assessment.finished_at)
-    ):
-        out[uid] = (*out[uid][:2], finished, None if score is None else float(score))
+    )
+    for uid, finished, score in session.execute(checks):  # the newest, last, wins
+        out[uid] = (*out.get(uid, (0, 0))[:2], finished, None if score is None else float(score))
     return out

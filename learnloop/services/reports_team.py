@@ -190,7 +190,7 @@ def team_report(
             grid.targets[grid.role_index(people)],
             utcnow().timestamp(),
         )
-        backed = backing(session, [p.id for p in people])
+        backed = backing(session, viewer.org_id, team_id)
         trend = _trend(session, viewer.org_id, team_id, role_id, ctx.settings.report_trend_weeks, min_group)
         previous = reports_snapshots.blocked_at(
             session,

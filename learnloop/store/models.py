@@ -299,6 +299,18 @@ class KTState(Base):
     predictions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class LearnerTally(Base):
+    """Derived: what backs a learner's standing on the team report, counted as answers arrive
+    (``services/learner_tally.py``) and rebuilt from the log with mastery: answers given in
+    practice, and distinct items answered right (in any context, the instructors' decisions
+    applied)."""
+
+    __tablename__ = "learner_tallies"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    practice_answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    right_items: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class MasteryHistory(Base):
     """Derived: mastery after each answer, for the learner's progress over time."""
 
@@ -432,6 +444,8 @@ class RoleReadinessWeekly(Base):
 # history of one skill up to a moment; team dashboards read every member's mastery from the
 # index alone (covering), without visiting the table rows.
 Index("ix_responses_org_id_id", Response.org_id, Response.id)
+# Whether a learner answered an item right before (the learner tally, on each answer).
+Index("ix_responses_user_item", Response.user_id, Response.item_id)
 Index(
     "ix_mastery_history_user_skill_time",
     MasteryHistory.user_id,

@@ -13,6 +13,7 @@ from functools import cache
 import pytest
 from sqlalchemy.orm import Session
 
+from learnloop.services import learner_tally
 from learnloop.services.auth import (
     CurrentUser,
     create_organisation,
@@ -103,6 +104,7 @@ def set_history(
             )
             session.add(response)
             session.flush()
+            learner_tally.count_answer(session, response.id, True)  # as the answer path does
             session.add(
                 MasteryHistory(
                     user_id=user_id, skill_id=skill_id, response_id=response.id, p_known=p, created_at=at

@@ -13,7 +13,7 @@ their organisation.
 - the ``users`` row is anonymised *in place*: e-mail ``erased-<id>@erased.invalid``, name
   ``erased-<id>``, no password, no SSO subject, SCIM ids or document, no manager, no consent,
   no reminders, deactivated. Its id, organisation, team and role stay, so the learning records
-  that point at it (answers, mastery, its history, knowledge-tracing state, review cards,
+  that point at it (answers, mastery, its history, tallies, knowledge-tracing state, review cards,
   enrolments, assessments, retries, AI usage) stay as they are, now about an anonymous member.
   Item analysis, team aggregates and weekly snapshots therefore read exactly the same rows as
   before, and ``learnloop rebuild --check`` replays the same log into the same state. (Re-pointing
@@ -85,6 +85,7 @@ KEEP_TABLES = (
     "responses",
     "mastery",
     "mastery_history",
+    "learner_tallies",
     "kt_states",
     "review_cards",
     "enrolments",
