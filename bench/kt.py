@@ -667,6 +667,15 @@ PROTOCOL_GERVET_VALID = (
 GERVET_VALID_SEED = 0
 
 
+def gervet_valid_split(data: Path, dataset: str) -> tuple[ResponseLog, ResponseLog]:
+    """The Gervet training file's learners split at random into fit (4/5) and valid (1/5)."""
+    train = load_split(data, dataset).train
+    users = np.unique(train.user)
+    rng = np.random.default_rng(GERVET_VALID_SEED)
+    held = np.isin(train.user, rng.choice(users, len(users) // 5, replace=False))
+    return train.subset(~held), train.subset(held)
+
+
 def gervet_valid_records(
     data: Path, dataset: str, l2_grid: Sequence[float], priors: Sequence[bool] = (False,)
 ) -> list[Record]:
@@ -674,21 +683,7 @@ def gervet_valid_records(
     test file: a fifth of the training learners held out, valid AUC and fit CPU time for each
     ``l2`` in ``l2_grid`` and each ``item_prior`` in ``priors`` (the rest at LogisticKT's
     defaults, which ``learnloop fit kt`` uses; the default has no item prior)."""
-    train = load_split(data, dataset).train
-    users = np.unique(train.user)
-    rng = np.random.default_rng(GERVET_VALID_SEED)
-    held = np.isin(train.user, rng.choice(users, len(users) // 5, replace=False))
-
-    def part(keep: np.ndarray) -> ResponseLog:
-        return ResponseLog(
-            user=train.user[keep],
-            skill=train.skill[keep],
-            correct=train.correct[keep],
-            item=None if train.item is None else train.item[keep],
-            timestamp=None if train.timestamp is None else train.timestamp[keep],
-        )
-
-    fit, valid = part(~held), part(held)
+    fit, valid = gervet_valid_split(data, dataset)
     protocol = PROTOCOL_GERVET_VALID.format(fit_share="80", valid_share="20", seed=GERVET_VALID_SEED)
     records: list[Record] = []
     for l2 in l2_grid:
@@ -744,11 +739,12 @@ def main(argv: list[str] | None = None) -> None:
         "--protocols",
         nargs="*",
         default=[],
-        choices=["akt", "pykt", "dkvmn", "statics-view", "gervet-valid", "published"],
+        choices=["akt", "pykt", "dkvmn", "statics-view", "gervet-valid", "gervet-gbdt", "published"],
         help="leak-free protocols (bench/kt_answers.py): akt (AKT's folds, with pykt also pyKT's "
         "question-level evaluation), dkvmn (DKVMN ASSIST2009, answers recovered), statics-view "
         "(BKT's STATICS representation chosen on valid1), gervet-valid (the logistic model's l2 "
-        "on a fifth of the Gervet training learners, --l2-grid), published (only the AKT paper's and "
+        "on a fifth of the Gervet training learners, --l2-grid), gervet-gbdt (LightGBM trees over the "
+        "logistic model's features, and stacked on it, on the same split: bench/kt_gbdt.py), published (only the AKT paper's and "
         "pyKT's figures, with their sources; nothing fitted)",
     )
     parser.add_argument(
@@ -798,6 +794,12 @@ def main(argv: list[str] | None = None) -> None:
                 records += gervet_valid_records(
                     args.data, dataset, args.l2_grid, [v == "on" for v in args.item_prior_grid]
                 )
+        if "gervet-gbdt" in args.protocols:
+            from bench import kt_gbdt
+
+            records += kt_gbdt.gervet_gbdt_records(
+                args.data, ("gervet_assistments09", "gervet_statics"), gervet_valid_split, GERVET_VALID_SEED
+            )
         if "dkvmn" in args.protocols:
             records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)
         if "published" in args.protocols and "akt" not in args.protocols:
@@ -824,7 +826,7 @@ def main(argv: list[str] | None = None) -> None:
         path = write_results(
             "kt",
             records,
-            ["numpy", "scipy", "numba"],
+            ["numpy", "scipy", "numba", "lightgbm"],
             command=command,
             extra_environment={"pybkt": pybkt or None},
         )
