@@ -279,6 +279,20 @@ def client(ctx: AppContext):  # type: ignore[no-untyped-def]
         yield test_client
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def ai_any_ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppContext]:
+    """The default ai_era pack on each database backend (as ``any_ctx``)."""
+    if request.param == "sqlite":
+        yield _make_ctx(f"sqlite:///{tmp_path / 'ai.db'}", DEFAULT_PACK)
+        return
+    _need_postgres()
+    databases = _postgres_database(DEFAULT_PACK)
+    try:
+        yield AppContext(settings=_settings(next(databases), DEFAULT_PACK))
+    finally:
+        next(databases, None)
+
+
 @pytest.fixture
 def ai_ctx(tmp_path: Path) -> AppContext:
     """A SQLite database with the default ai_era pack loaded."""
