@@ -3,6 +3,7 @@ published figures, on one stated protocol per dataset.
 
     python -m bench.kt --data $LEARNLOOP_DATA/kt --datasets dkvmn_assist2009_updated dkvmn_STATICS
     python -m bench.kt --datasets --protocols statics-view dkvmn akt pykt --folds 1 2 3 4 5 --merge
+    python -m bench.kt --datasets --protocols gervet-gbdt --merge   # pip install learnloop[kt-gbdt]
     python -m bench.kt --datasets --train TRAIN --valid VALID --test TEST [--format auto] --name NAME
 
 One rule holds in every protocol: a prediction never reads another row of its own answer

@@ -62,7 +62,7 @@ PARAMS: dict[str, Any] = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_threads": 2,
+    "num_threads": 1,
     "verbose": -1,
     "seed": 0,
 }
@@ -171,7 +171,7 @@ def _logit(p: FloatArray) -> FloatArray:
 
 
 def gervet_gbdt_records(
-    data: Path, datasets: Sequence[str], split: Any, seed: int, rounds: int = 400
+    data: Path, datasets: Sequence[str], split: Any, seed: int, rounds: int = 300
 ) -> list[Record]:
     """Valid AUC and fit CPU time of LogisticKT, the trees and the stacked trees per dataset.
     ``split(data, dataset)`` gives gervet-valid's (fit, valid) logs."""
