@@ -819,11 +819,14 @@ def evidence_matrix(
     matrix: Any,
     targets: Any,
     now: float,
+    stored: tuple[Any, Any, Any, Any, dict[int, set[str]]] | None = None,
 ) -> Any:
     """people x skills: whether each targeted skill's mastery (``matrix``) meets its target
     (``targets``, NaN where none) with enough evidence (the rule of :func:`target_gaps_for`),
     now. Reads the evidence summary stored on the mastery rows: no answer is read (rows stored
-    before 0034 excepted). Cells without a target are True."""
+    before 0034 excepted). Cells without a target are True. ``stored``: that summary (items,
+    open kind right, CUSUM, newest right: people x skills) and the skills of rows stored before
+    0034 by learner, when the caller read them with the matrix (``reports.team_mastery``)."""
     import numpy as np
 
     shape = (len(user_ids), len(skill_ids))
@@ -834,7 +837,9 @@ def evidence_matrix(
     row = {u: i for i, u in enumerate(user_ids)}
     col = {s: j for j, s in enumerate(skill_ids)}
     legacy: dict[int, set[str]] = {}
-    for start in range(0, len(user_ids), _CHUNK):
+    if stored is not None:
+        items, right, cusum, last, legacy = stored
+    for start in range(0, len(user_ids) if stored is None else 0, _CHUNK):
         for uid, skill_id, n, open_right, total, last_right, stale_form in session.execute(
             select(
                 Mastery.user_id,

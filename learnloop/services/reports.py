@@ -113,6 +113,73 @@ def mastery_matrix(
     return matrix
 
 
+#: the stored evidence summary of a team, people x skills (items, open kind right, CUSUM, newest
+#: right), with the skills of rows stored before migration 0034 by learner (``mastery.evidence_matrix``)
+StoredEvidence = tuple[Array, NDArray[np.bool_], Array, Array, dict[int, set[str]]]
+
+
+def team_mastery(
+    session: Session,
+    org_id: int,
+    people: list[Person],
+    skill_ids: list[str],
+    priors: Array,
+    team_id: int | None = None,
+) -> tuple[Array, StoredEvidence]:
+    """:func:`mastery_matrix` and the evidence summary stored beside it, in one read of the
+    organisation's mastery rows (from their covering index, not the rows with the evidence
+    JSON); rows stored before 0034 (no evidence, answered) are listed for folding from the log."""
+    shape = (len(people), len(skill_ids))
+    matrix = np.tile(priors, (len(people), 1))
+    items, right, cusum = np.zeros(shape), np.zeros(shape, dtype=bool), np.zeros(shape)
+    last = np.full(shape, np.nan)
+    legacy: dict[int, set[str]] = {}
+    if not people or not skill_ids:
+        return matrix, (items, right, cusum, last, legacy)
+    query = (
+        select(
+            Mastery.user_id,
+            skill_column(Mastery.skill_id, skill_ids),
+            Mastery.p_known,
+            Mastery.attempts,
+            Mastery.ev_items,
+            Mastery.ev_open,
+            Mastery.ev_cusum,
+            Mastery.ev_last_right,
+        )
+        .join(User, User.id == Mastery.user_id)
+        .where(User.org_id == org_id, User.deleted_at.is_(None))
+    )
+    if team_id is not None:
+        query = query.where(User.team_id == team_id)
+    rows = numeric_rows(session, query)
+    ids = np.fromiter((p.id for p in people), dtype=np.int64, count=len(people))
+    users, cols = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
+    pos = np.minimum(np.searchsorted(ids, users), ids.size - 1)
+    ok = (ids[pos] == users) & (cols >= 0)
+    i, j, kept = pos[ok], cols[ok], rows[ok]
+    matrix[i, j] = kept[:, 2]
+    items[i, j], right[i, j], cusum[i, j], last[i, j] = kept[:, 4], kept[:, 5] > 0, kept[:, 6], kept[:, 7]
+    # A row without stored evidence reads as nothing right yet; only such rows can be from
+    # before 0034, so only they are looked up (a few: answered, never right)
+    blank = (
+        (kept[:, 3] > 0) & (kept[:, 4] == 0) & (kept[:, 5] == 0) & (kept[:, 6] == 0) & np.isnan(kept[:, 7])
+    )
+    candidates = sorted({int(u) for u in users[ok][blank]})
+    wanted = set(skill_ids)
+    for start in range(0, len(candidates), 5000):
+        for uid, skill_id in session.execute(
+            select(Mastery.user_id, Mastery.skill_id).where(
+                Mastery.user_id.in_(candidates[start : start + 5000]),
+                Mastery.evidence.is_(None),
+                Mastery.attempts > 0,
+            )
+        ):
+            if skill_id in wanted:
+                legacy.setdefault(uid, set()).add(skill_id)
+    return matrix, (items, right, cusum, last, legacy)
+
+
 def skill_column(column: Any, skill_ids: list[str]) -> Any:
     """SQL for a skill's position in ``skill_ids`` (-1 for others), so rows come back numeric."""
     return case({s: j for j, s in enumerate(skill_ids)}, value=column, else_=-1)

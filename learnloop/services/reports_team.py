@@ -25,9 +25,9 @@ from learnloop.services.mastery import evidence_matrix, evidence_rule, load_mode
 from learnloop.services.reports import (
     Person,
     backing,
-    mastery_matrix,
     may_see_person,
     people_of_org,
+    team_mastery,
     teams_of_org,
     week_start,
 )
@@ -178,7 +178,7 @@ def team_report(
         grid = target_grid(active, model)
         everyone = people_of_org(session, active, viewer.org_id)
         people = [p for p in everyone if team_id is None or p.team_id == team_id]
-        matrix = mastery_matrix(session, viewer.org_id, people, grid.skill_ids, grid.priors, team_id)
+        matrix, stored = team_mastery(session, viewer.org_id, people, grid.skill_ids, grid.priors, team_id)
         # a target counts as met only with the evidence the learner's own map asks for
         evidenced = evidence_matrix(
             session,
@@ -189,6 +189,7 @@ def team_report(
             matrix,
             grid.targets[grid.role_index(people)],
             utcnow().timestamp(),
+            stored=stored,
         )
         backed = backing(session, viewer.org_id, team_id)
         trend = _trend(session, viewer.org_id, team_id, role_id, ctx.settings.report_trend_weeks, min_group)

@@ -441,8 +441,9 @@ class RoleReadinessWeekly(Base):
 
 
 # The item analysis reads an organisation's newest answers; "as of" lookups read one learner's
-# history of one skill up to a moment; team dashboards read every member's mastery from the
-# index alone (covering), without visiting the table rows.
+# history of one skill up to a moment; team dashboards read every member's mastery and its
+# evidence summary from the index alone (covering), without visiting the table rows (which
+# hold the evidence JSON).
 Index("ix_responses_org_id_id", Response.org_id, Response.id)
 # Whether a learner answered an item right before (the learner tally, on each answer).
 Index("ix_responses_user_item", Response.user_id, Response.item_id)
@@ -453,7 +454,17 @@ Index(
     MasteryHistory.created_at,
     MasteryHistory.id,
 )
-Index("ix_mastery_user_skill_p_known", Mastery.user_id, Mastery.skill_id, Mastery.p_known)
+Index(
+    "ix_mastery_user_skill_summary",
+    Mastery.user_id,
+    Mastery.skill_id,
+    Mastery.p_known,
+    Mastery.attempts,
+    Mastery.ev_items,
+    Mastery.ev_open,
+    Mastery.ev_cusum,
+    Mastery.ev_last_right,
+)
 
 
 class ItemAnalysisRun(Base):
