@@ -651,6 +651,19 @@ def run_backend(
     records.append(
         record(dataset, "bulk load, secondary indexes rebuilt after", method, "load_seconds", load_s)
     )
+    # The live loop counts each answer into its learner's tally; the bulk load bypasses it, so
+    # the tallies are counted from the log as migration 0042 and learnloop rebuild do.
+    tally_s = timed(lambda: _count_tallies(ctx))
+    print(f"{name}: learner tallies counted in {tally_s:.1f} s", flush=True)
+    records.append(
+        record(
+            dataset,
+            "one-off: learner tallies counted from the bulk-loaded log",
+            method,
+            "tally_fill_seconds",
+            tally_s,
+        )
+    )
     # The live loop stores each answer's evidence with mastery; bulk-loaded rows have none, so
     # it is filled from the log the way an upgraded installation does (rebuild --evidence).
     evidence_s = timed(lambda: _backfill_evidence(ctx))
@@ -695,6 +708,13 @@ def run_backend(
     return records
 
 
+def _count_tallies(ctx: AppContext) -> None:
+    from learnloop.services import learner_tally
+
+    with ctx.session() as session:
+        learner_tally.rebuild(session)
+
+
 def _backfill_evidence(ctx: AppContext) -> int:
     from learnloop.services.mastery import backfill_evidence
 
@@ -732,13 +752,19 @@ def pdf_part_records(ctx: AppContext, repeat: int, dataset: str, method: str) ->
     from learnloop.web.routes_reports import _team_pdf
 
     manager = auth.login(ctx, email="manager@bench.example", password=PASSWORD).user
-    start, cpu = time.perf_counter(), time.process_time()
-    report = team_report(ctx, manager)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    print(f"  team_report (whole organisation) {wall:7.3f} s (CPU {cpu:.3f} s)", flush=True)
+    report = team_report(ctx, manager)  # warm-up: the pack and the model read and cached
+    walls, cpus = [], []
+    for _ in range(repeat):
+        start, cpu = time.perf_counter(), time.process_time()
+        report = team_report(ctx, manager)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    wall, report_cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"  team_report (whole organisation) {wall:7.3f} s (CPU {report_cpu:.3f} s)", flush=True)
+    report_protocol = f"one call, whole organisation; median of {repeat} after one warm-up"
     records = [
-        record(dataset, "one call, whole organisation", method, "team_report_seconds", wall),
-        record(dataset, "one call, whole organisation", method, "team_report_cpu_seconds", cpu),
+        record(dataset, report_protocol, method, "team_report_seconds", wall),
+        record(dataset, report_protocol, method, "team_report_cpu_seconds", report_cpu),
     ]
     for language in ("en", "zh_CN"):
         i18n.set_locale(language)
@@ -760,6 +786,25 @@ def pdf_part_records(ctx: AppContext, repeat: int, dataset: str, method: str) ->
         )
         records.append(
             record(dataset, protocol, method, f"pdf_drawing_cpu_seconds {language}", statistics.median(cpus))
+        )
+        # what a manager waits for: the report, then the PDF drawn from it (target < 2 s)
+        records.append(
+            record(
+                dataset,
+                "team_report_seconds + median pdf_drawing_seconds; target < 2 s",
+                method,
+                f"report_plus_pdf_seconds {language}",
+                wall + statistics.median(times),
+            )
+        )
+        records.append(
+            record(
+                dataset,
+                "team_report_cpu_seconds + median pdf_drawing_cpu_seconds",
+                method,
+                f"report_plus_pdf_cpu_seconds {language}",
+                report_cpu + statistics.median(cpus),
+            )
         )
     i18n.set_locale("en")
     return records
