@@ -225,9 +225,9 @@ def test_reading_the_state_takes_the_same_few_queries_for_any_log(ctx: AppContex
         # nothing new to fold, so no decisions read for the cards (the history joins them)
         assert not any("FROM grade_reviews" in s for s in statements)
         statements.clear()
-    # the log's newest answers, memory model, cards, mastery, and the evidence stored with
-    # mastery (no answer is read for it)
-    assert counts[0] == counts[1] == 5
+    # the log's newest answers, memory model, cards, and mastery read with the evidence stored
+    # on it (one query; no answer is read for it)
+    assert counts[0] == counts[1] == 4
 
 
 def test_a_pending_item_that_left_the_pack_is_replaced(ctx: AppContext) -> None:
