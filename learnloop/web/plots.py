@@ -581,37 +581,77 @@ def text_page(
         fig.text(0.06, y, line, fontsize=9.5, color=INK, va="top")
         y -= 0.022
     if table:
-        ax = fig.add_axes((0.06, 0.05, 0.88, max(y - 0.07, 0.1)))
-        ax.set_axis_off()
-        columns = len(header or table[0])
-        widths = widths or [1 / columns] * columns
-        # headers wrap to their column (a cell never widens to its text), in as many lines as
-        # the longest needs; the row grows to hold them
-        wrapped = [
-            _wrap(h, w * 0.88 * 8.27 - 0.12, TABLE_FONT) for h, w in zip(header or [], widths, strict=True)
-        ]
-        cells = ax.table(
-            cellText=table[:40],
-            colLabels=wrapped or None,
-            colWidths=widths,
-            loc="upper left",
-            cellLoc="left",
-            colLoc="left",
-        )
-        cells.auto_set_font_size(False)
-        cells.set_fontsize(TABLE_FONT)
-        cells.scale(1, 1.25)
-        lines_in_header = max((h.count("\n") + 1 for h in wrapped), default=1)
-        for (row, _col), cell in cells.get_celld().items():
-            cell.set_edgecolor(GRID)
-            if row == 0 and wrapped:
-                cell.set_text_props(fontweight=_heading_weight(), va="center")
-                cell.set_height(cell.get_height() * (0.35 + 0.7 * lines_in_header))
+        _table(fig, (0.06, 0.05, 0.88, max(y - 0.07, 0.1)), table[:40], header, widths)
     return fig
 
 
 #: font size (points) of the tables in PDF text pages
 TABLE_FONT = 7.5
+#: a table row's height, and the space left of a cell's text (inches)
+ROW_IN, CELL_PAD_IN = TABLE_FONT / 72 * 1.5, 0.05
+
+
+def _table(
+    fig: Figure,
+    rect: tuple[float, float, float, float],
+    rows: list[list[str]],
+    header: list[str] | None,
+    widths: list[float] | None,
+) -> None:
+    """A ruled table from the top of ``rect`` (figure fractions): the header wrapped to its
+    column (a cell never widens to its text) in as many lines as the longest needs, then a row
+    per line. Plain texts and one set of rules rather than matplotlib's table, whose cells are
+    each a box and a text measured again and again (most of a text page's drawing time)."""
+    from matplotlib.collections import LineCollection
+
+    left, bottom, width, height = rect
+    fig_w, fig_h = fig.get_size_inches()
+    columns = len(header or rows[0])
+    widths = widths or [1 / columns] * columns
+    edges = [left]
+    for w in widths:
+        edges.append(edges[-1] + w * width)
+    wrapped = [
+        _wrap(h, w * width * fig_w - 0.12, TABLE_FONT) for h, w in zip(header or [], widths, strict=True)
+    ]
+    row_h = ROW_IN / fig_h
+    header_h = row_h * (0.35 + 0.7 * max((h.count("\n") + 1 for h in wrapped), default=1)) if wrapped else 0.0
+    pad = CELL_PAD_IN / fig_w
+    top = bottom + height
+    for k, (x0, text) in enumerate(zip(edges, wrapped, strict=False)):
+        fig.text(
+            x0 + pad,
+            top - header_h / 2,
+            text,
+            fontsize=TABLE_FONT,
+            fontweight=_heading_weight(),
+            color=INK,
+            va="center",
+            ha="left",
+            gid=f"table-header-{k}",
+        )
+    y = top - header_h
+    for r, row in enumerate(rows):
+        for k, (x0, text) in enumerate(zip(edges, row, strict=False)):
+            fig.text(
+                x0 + pad,
+                y - row_h / 2,
+                text,
+                fontsize=TABLE_FONT,
+                color=INK,
+                va="center",
+                ha="left",
+                gid=f"table-cell-{r}-{k}",
+            )
+        y -= row_h
+    ys = (
+        [top, *(top - header_h - row_h * r for r in range(len(rows) + 1))]
+        if wrapped
+        else [top - row_h * r for r in range(len(rows) + 1)]
+    )
+    rules = [[(edges[0], yy), (edges[-1], yy)] for yy in ys]
+    rules += [[(x, ys[0]), (x, ys[-1])] for x in edges]
+    fig.add_artist(LineCollection(rules, colors=GRID, linewidths=0.8, transform=fig.transFigure))
 
 
 def _text_width(text: str, points: float) -> float:

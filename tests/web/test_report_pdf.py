@@ -44,11 +44,22 @@ def test_table_headers_stay_inside_their_cells(header: list[str]) -> None:
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         renderer = canvas.get_renderer()
-        table = fig.axes[0].tables[0]
-        for (row, col), cell in table.get_celld().items():
-            box, text = cell.get_window_extent(renderer), cell.get_text().get_window_extent(renderer)
-            assert text.x0 >= box.x0 - 0.5 and text.x1 <= box.x1 + 0.5, (row, col, cell.get_text().get_text())
-            assert text.y0 >= box.y0 - 0.5 and text.y1 <= box.y1 + 0.5, (row, col, cell.get_text().get_text())
+        # the table's rules: vertical ones at the column edges, horizontal ones under each row
+        (rules,) = [a for a in fig.artists if hasattr(a, "get_segments")]
+        segments = [fig.transFigure.transform(seg) for seg in rules.get_segments()]
+        xs = sorted({round(float(s[0][0]), 3) for s in segments if abs(s[0][0] - s[1][0]) < 1e-9})
+        ys = sorted(
+            {round(float(s[0][1]), 3) for s in segments if abs(s[0][1] - s[1][1]) < 1e-9}, reverse=True
+        )
+        assert len(xs) == len(header) + 1 and len(ys) == len(rows) + 2
+        texts = {t.get_gid(): t for t in fig.texts if (t.get_gid() or "").startswith("table-")}
+        for gid, t in texts.items():
+            parts = gid.split("-")
+            row, col = (0, int(parts[2])) if parts[1] == "header" else (int(parts[2]) + 1, int(parts[3]))
+            box = t.get_window_extent(renderer)
+            assert xs[col] - 0.5 <= box.x0 and box.x1 <= xs[col + 1] + 0.5, (row, col, t.get_text())
+            assert ys[row + 1] - 0.5 <= box.y0 and box.y1 <= ys[row] + 0.5, (row, col, t.get_text())
+        assert len(texts) == len(header) * (len(rows) + 1)
 
 
 @pytest.fixture(scope="module")
