@@ -29,8 +29,9 @@ Settings are never chosen on these five: ``--validation`` runs four other worlds
 (``VALIDATION_WORLDS``: every parameter moved, including how guessable each item kind is and
 how long it takes against its authored minutes) to choose the product's default BKT
 parameters (``DEFAULT_CANDIDATES``: the one whose path estimate is nearest the answers needed)
-and to compare policy settings (``VALIDATION_POLICIES``), into
-``bench/results/validity_validation.json``.
+and to compare policy settings (``VALIDATION_POLICIES``, chosen by :func:`policy_choice`), into
+``bench/results/validity_validation.json`` (``--parts`` one of them alone: into
+``validity_validation_defaults.json`` or ``validity_validation_policies.json``).
 
 Targets and how each is measured:
 
@@ -687,7 +688,8 @@ def policy_choice(records: Sequence[Record], policies: Sequence[str]) -> list[Re
 
 def validation(args: argparse.Namespace) -> Path:
     """Settings chosen on the validation worlds only (``VALIDATION_WORLDS``), written to
-    ``bench/results/validity_validation.json``:
+    ``bench/results/validity_validation.json`` (a part run alone: ``_defaults`` or
+    ``_policies`` after the name):
 
     - the default BKT parameters (before any fit): for each candidate, ordinary learners under
       the product with those defaults, and the path's first estimate (with the same defaults)
@@ -797,7 +799,7 @@ def main() -> None:
         "--validation",
         action="store_true",
         help="choose the default BKT parameters and compare policy settings on the validation "
-        "worlds only (bench/results/validity_validation.json); --learners per world",
+        "worlds only (bench/results/validity_validation*.json); --learners per world",
     )
     parser.add_argument(
         "--parts",
