@@ -7,8 +7,8 @@ policy needs fewer answers and fewer minutes than OATutor's rule at a matched 30
 
     python -m bench.validity --pack packs/ai_era [--learners 40] [--cohort 40] [--guessers 1000]
         [--knowers 40] [--guesser-minutes 120] [--worlds NAME ...] [--seed 0] [--jobs 2]
-    python -m bench.validity --pack packs/ai_era --validation [--learners 8] [--parts defaults policies]
-        [--policies NAME ...]
+    python -m bench.validity --pack packs/ai_era --validation [--learners 8]
+        [--parts targets defaults policies] [--policies NAME ...]
 
 Simulated learners (``learnloop.science.simulation``) on the pack given on the command line;
 learner i works toward role i mod (number of roles). A target counts as met by the product's
@@ -28,10 +28,13 @@ Worlds (the true learner model; the product is not told the world):
 Settings are never chosen on these five: ``--validation`` runs four other worlds
 (``VALIDATION_WORLDS``: every parameter moved, including how guessable each item kind is and
 how long it takes against its authored minutes) to choose the product's default BKT
-parameters (``DEFAULT_CANDIDATES``: the one whose path estimate is nearest the answers needed)
-and to compare policy settings (``VALIDATION_POLICIES``, chosen by :func:`policy_choice`), into
-``bench/results/validity_validation.json`` (``--parts`` one of them alone: into
-``validity_validation_defaults.json`` or ``validity_validation_policies.json``).
+parameters (``DEFAULT_CANDIDATES``, part ``targets``: each candidate runs the test worlds'
+policy comparison and cold-start estimate on the validation worlds, and :func:`defaults_choice`
+picks among those that keep the policy ahead of OATutor's rule in every validation world the
+one whose estimate is nearest the answers needed; part ``defaults``, superseded, judged the
+estimate alone) and to compare policy settings (``VALIDATION_POLICIES``, chosen by
+:func:`policy_choice`), into ``bench/results/validity_validation.json`` (``--parts`` one of them
+alone: into ``validity_validation_<part>.json``).
 
 Targets and how each is measured:
 
@@ -438,22 +441,50 @@ def _by_activity(rows: Sequence[Outcome], field: str) -> dict[str, float]:
     return {k: v / len(rows) for k, v in sorted(totals.items())}
 
 
-def world_records(
-    pack_path: Path, pack: Pack, name: str, world: World, n: int, cohort: int, seed: int, jobs: int
-) -> tuple[list[Record], bool, float, float]:
+def policy_runs(
+    pack_path: Path,
+    n: int,
+    seed: int,
+    jobs: int,
+    world: World,
+    fitted: Fitted | None = None,
+    keep_log: bool = False,
+) -> tuple[dict[str, dict[float, Rows]], dict[tuple[str, float], float], list[Outcome]]:
+    """Ours and OATutor's rule at each of their evidence thresholds (``THRESHOLD_OFFSETS``),
+    the same ``n`` learners at every one, the product's mastery from ``fitted`` (else its
+    defaults): the rows of each curve by offset, the role-ready share by (policy, offset), and
+    the outcomes at the product's own threshold."""
     base = EvidenceRule().threshold
     runs: dict[str, dict[float, Rows]] = {"ours": {}, "oatutor": {}}
     reached: dict[tuple[str, float], float] = {}
     default: list[Outcome] = []
     for offset in sorted(set(THRESHOLD_OFFSETS["ours"]) | set(THRESHOLD_OFFSETS["oatutor"])):
         policies = tuple(p for p in runs if offset in THRESHOLD_OFFSETS[p])
-        outcomes = run_many(pack_path, n, seed, jobs, world, policies, base + offset, keep_log=offset == 0.0)
+        outcomes = run_many(
+            pack_path,
+            n,
+            seed,
+            jobs,
+            world,
+            policies,
+            base + offset,
+            fitted=fitted,
+            keep_log=keep_log and offset == 0.0,
+        )
         if offset == 0.0:
             default = outcomes
         for policy in policies:
             rows = sorted((o for o in outcomes if o.policy == policy), key=lambda o: o.learner)
             runs[policy][offset] = [(float(o.items), o.retention, o.minutes) for o in rows]
             reached[(policy, offset)] = sum(o.reached for o in rows) / len(rows)
+    return runs, reached, default
+
+
+def world_records(
+    pack_path: Path, pack: Pack, name: str, world: World, n: int, cohort: int, seed: int, jobs: int
+) -> tuple[list[Record], bool, float, float]:
+    base = EvidenceRule().threshold
+    runs, reached, default = policy_runs(pack_path, n, seed, jobs, world, keep_log=True)
     ds = f"{DATASET}, world {name}"
     protocol = (
         f"{n} learners x (ours, oatutor), seed {seed}, roles by turns; world p_learn={world.p_learn}, "
@@ -686,6 +717,47 @@ def policy_choice(records: Sequence[Record], policies: Sequence[str]) -> list[Re
     return out
 
 
+def defaults_choice(
+    targets: dict[tuple[float, float, float], list[tuple[float, float, float]]],
+) -> list[Record]:
+    """The default BKT parameters the validation worlds justify, by a rule fixed before this
+    part's first run: the default drives both the path's cold estimate and when the product
+    calls a target met (so what the policy costs), and a default is only as good as both. A
+    candidate qualifies when, in every validation world, ours still needs fewer answers and
+    fewer minutes than OATutor's rule at matched retention (point reductions > 0 over all
+    learners, as the test worlds' target reads them); of those, the one whose cold estimate is
+    nearest the answers needed (smallest mean |log ratio|). Where none qualifies: the most
+    worlds with both reductions > 0, then the estimate."""
+    ds = f"{DATASET}, validation worlds, default BKT parameters"
+    protocol = (
+        "a candidate qualifies when ours' point reductions in answers and in minutes against "
+        "oatutor at matched retention are > 0 in every validation world; the qualifying candidate "
+        "with the smallest mean |log(median first estimate / answers needed)| is chosen (none "
+        "qualifying: the most worlds won, then that mean)"
+    )
+    out: list[Record] = []
+    scores: dict[tuple[float, float, float], tuple[int, float]] = {}
+    for c, rows in targets.items():
+        won = sum(1 for _r, a, m in rows if a > 0 and m > 0)  # NaN compares False
+        err = statistics.mean(abs(math.log(r)) for r, _a, _m in rows)
+        scores[c] = (won, err)
+        method = f"defaults learn {c[0]:g}, slip {c[1]:g}, guess {c[2]:g}"
+        out += [
+            record(ds, protocol, method, "worlds_won_point", won),
+            record(ds, protocol, method, "worlds", len(rows)),
+            record(ds, protocol, method, "mean_abs_log_ratio", err),
+            record(ds, protocol, method, "qualifies", int(won == len(rows))),
+        ]
+    if scores:
+        best = min(scores, key=lambda c: (-scores[c][0], scores[c][1]))
+        out.append(
+            record(
+                ds, protocol, "chosen", "defaults", f"learn {best[0]:g}, slip {best[1]:g}, guess {best[2]:g}"
+            )
+        )
+    return out
+
+
 def validation(args: argparse.Namespace) -> Path:
     """Settings chosen on the validation worlds only (``VALIDATION_WORLDS``), written to
     ``bench/results/validity_validation.json`` (a part run alone: ``_defaults`` or
@@ -702,9 +774,10 @@ def validation(args: argparse.Namespace) -> Path:
     records: list[Record] = []
     n = args.learners
     errors: dict[tuple[float, float, float], list[float]] = {c: [] for c in DEFAULT_CANDIDATES}
+    targets: dict[tuple[float, float, float], list[tuple[float, float, float]]] = {}
     policies = tuple(args.policies)
     # one results file per part run alone, so a run of one part keeps the other's results
-    claim = "validity_validation" + ("" if len(set(args.parts)) == 2 else f"_{args.parts[0]}")
+    claim = "validity_validation" + ("" if len(set(args.parts)) > 1 else f"_{args.parts[0]}")
     for name, world in VALIDATION_WORLDS.items():
         ds = f"{DATASET}, validation world {name}"
         protocol = (
@@ -730,6 +803,33 @@ def validation(args: argparse.Namespace) -> Path:
             method = f"defaults learn {learn:g}, slip {slip:g}, guess {guess:g}"
             records.append(record(ds, protocol, method, "median_first_estimate_over_answers", ratio))
             write_results(claim, records, ["fsrs", "numpy"])
+        for learn, slip, guess in DEFAULT_CANDIDATES if "targets" in args.parts else ():
+            params = BKTParams(p_learn=learn, p_slip=slip, p_guess=guess)
+            fitted = (params, {})
+            runs, _reached, default = policy_runs(pack_path, n, args.seed + 5000, args.jobs, world, fitted)
+            plans = first_plans(pack, EvidenceRule(), fitted)
+            ours = [o for o in default if o.policy == "ours"]
+            ratio = _median([plans[o.role_id][0] / o.items for o in ours if o.items > 0])
+            method = f"defaults learn {learn:g}, slip {slip:g}, guess {guess:g}"
+            tprotocol = (
+                f"{n} learners x (ours, oatutor), seed {args.seed + 5000}, roles by turns; world "
+                f"{asdict(world)}; the product's mastery and path with the candidate defaults; ours "
+                "against oatutor at matched 30-day retention as in the test worlds (point reduction "
+                "over all learners, 95% paired bootstrap beside it)"
+            )
+            found = {measure: matched(runs, measure, args.seed) for measure in ("items", "minutes")}
+            targets.setdefault((learn, slip, guess), []).append(
+                (ratio, float(found["items"]["reduction"]), float(found["minutes"]["reduction"]))
+            )
+            records.append(record(ds, tprotocol, method, "median_first_estimate_over_answers", ratio))
+            for measure, m in found.items():
+                label = "answers" if measure == "items" else "minutes"
+                records += [
+                    record(ds, tprotocol, method, f"reduction_vs_oatutor_{label}", m["reduction"]),
+                    record(ds, tprotocol, method, f"reduction_vs_oatutor_{label}_ci_low", m["low"]),
+                    record(ds, tprotocol, method, f"reduction_vs_oatutor_{label}_ci_high", m["high"]),
+                ]
+            write_results(claim, records, ["fsrs", "numpy"])
         if "policies" not in args.parts:
             continue
         rows = run_many(pack_path, n, args.seed + 6000, args.jobs, world, policies, EvidenceRule().threshold)
@@ -747,6 +847,8 @@ def validation(args: argparse.Namespace) -> Path:
         write_results(claim, records, ["fsrs", "numpy"])
     if "policies" in args.parts:
         records += policy_choice(records, policies)
+    if "targets" in args.parts:
+        records += defaults_choice(targets)
     if "defaults" not in args.parts:
         path = write_results(claim, records, ["fsrs", "numpy"])
         for r in records:
@@ -804,10 +906,11 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         nargs="+",
-        default=["defaults", "policies"],
-        choices=["defaults", "policies"],
-        help="with --validation: which comparisons to run (the candidate default BKT parameters, "
-        "the policy settings)",
+        default=["targets", "policies"],
+        choices=["targets", "defaults", "policies"],
+        help="with --validation: which comparisons to run (targets: the candidate default BKT "
+        "parameters by the estimate and the policy's cost; defaults: by the estimate alone, "
+        "superseded; policies: the policy settings)",
     )
     parser.add_argument(
         "--policies",

@@ -44,4 +44,4 @@ export LEARNLOOP_CHROMIUM="${LEARNLOOP_CHROMIUM:-$(command -v chromium)}"
 ruff check learnloop tests bench
 ruff format --check learnloop tests bench
 mypy
-python -m pytest -q "$@"
+python -m pytest -q --durations=25 "$@"
