@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from learnloop.science.kt.bkt import BKTParams, bkt_update
@@ -54,6 +55,13 @@ def with_guess(params: BKTParams, guess: float | None) -> BKTParams:
     """The skill's parameters with an item's guess rate (kept below 1 - slip)."""
     if guess is None:
         return params
+    return _with_guess(params, guess)
+
+
+@lru_cache(maxsize=4096)
+def _with_guess(params: BKTParams, guess: float) -> BKTParams:
+    # cached: the policy asks for the same few (skill, guess) pairs thousands of times a choice,
+    # and a dataclass copy costs more than the BKT step itself
     return replace(params, p_guess=min(guess, max(0.0, 1.0 - params.p_slip - 0.05)))
 
 

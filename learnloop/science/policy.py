@@ -283,23 +283,41 @@ def evidence_answers(
     on new items, a text or code item, and enough evidence against guessing, at the right
     rate of someone who knows the skill (1 - slip). ``fresh``: for a learner who has yet to
     learn the skill, whose evidence against guessing starts again from zero once they do."""
-    if skill not in cur.role_targets:
-        return 0.0
-    rule, options = cfg.evidence, cur.items.get(skill, ())
-    if not options:
+    need = _EvidenceNeed.of(cur, cfg, skill)
+    if need is None:
         return 0.0
     ev = evidence if evidence is not None else state.evidence.get(skill) or SkillEvidence()
-    params = cur.params(skill)
-    bank = _bank(options)
-    n_families, per_right = bank.families, bank.per_right(params)
-    items = max(0, min(rule.min_items, n_families) - len(ev.families))
-    cusum = max(0.0, rule.threshold - (0.0 if fresh else ev.cusum)) / max(per_right, 0.1)
-    kinds = bank.kinds
-    open_needed = float(
-        rule.need_open_kind and bool({"text", "code"} & kinds) and not {"text", "code"} & ev.kinds
-    )
-    rights = max(float(items), math.ceil(cusum - 1e-9), open_needed)
-    return rights / max(1.0 - params.p_slip, 0.05)
+    return need.answers(ev, fresh)
+
+
+class _EvidenceNeed:
+    """:func:`evidence_answers` of one role target: what its bank and rule say, read once."""
+
+    __slots__ = ("min_items", "threshold", "per_right", "open_kinds", "rate")
+
+    def __init__(self, cur: Curriculum, cfg: PolicyConfig, skill: str) -> None:
+        rule, options = cfg.evidence, cur.items[skill]
+        params = cur.params(skill)
+        bank = _bank(options)
+        self.min_items = min(rule.min_items, bank.families)
+        self.threshold = rule.threshold
+        self.per_right = max(bank.per_right(params), 0.1)
+        self.open_kinds = rule.need_open_kind and bool({"text", "code"} & bank.kinds)
+        self.rate = max(1.0 - params.p_slip, 0.05)
+
+    @staticmethod
+    def of(cur: Curriculum, cfg: PolicyConfig, skill: str) -> _EvidenceNeed | None:
+        """None where no evidence is asked for (not a role target, or no items)."""
+        if skill not in cur.role_targets or not cur.items.get(skill, ()):
+            return None
+        return _EvidenceNeed(cur, cfg, skill)
+
+    def answers(self, ev: SkillEvidence, fresh: bool = False) -> float:
+        items = max(0, self.min_items - len(ev.families))
+        cusum = max(0.0, self.threshold - (0.0 if fresh else ev.cusum)) / self.per_right
+        open_needed = float(self.open_kinds and not {"text", "code"} & ev.kinds)
+        rights = max(float(items), math.ceil(cusum - 1e-9), open_needed)
+        return rights / self.rate
 
 
 class _Bank:
@@ -500,87 +518,167 @@ def expected_gain(
     target again, so a review is worth its answer only once forgetting costs more than that
     risk. Without ``option`` the answer is on an average item and adds no evidence.
     """
-    params = cur.params(skill)
-    est = _estimate_params(cur, skill)
-    guess = option.guess if option is not None and option.guess is not None else est.p_guess
-    m = mastery_or_prior(cur, state, skill)
-    r = _retrievability(state, cfg, skill)
-    p_correct = bkt_predict(m * r, replace(params, p_guess=guess))
-    right = mastery_step(m, True, params, guess, cfg.max_step)
-    wrong = mastery_step(m, False, params, guess, cfg.max_step)
-    # the belief that the learner knows the skill after the answer is the unbounded posterior;
-    # the bounded step only moves the estimate (how many right answers still lift it to the
-    # target). Weighting by the bounded estimate instead would make every answer on a
-    # hard-to-guess item look like lost progress: its right answer's rise is capped, its
-    # wrong answer's fall is not, and the policy would avoid the strongest evidence.
-    knows_right = mastery_step(m, True, params, guess, 1.0)
-    knows_wrong = mastery_step(m, False, params, guess, 1.0)
-    target = targets[skill]
-    q = _prerequisites_known(cur, state, skill)
-    ev = state.evidence.get(skill) or SkillEvidence()
-    ev_right = ev_wrong = ev
-    if option is not None and skill in cur.role_targets:
-        ev_right = ev.fold(
-            family=option.family_id, kind=option.kind, correct=True, params=params, guess=guess
-        )
-        ev_wrong = ev.fold(
-            family=option.family_id, kind=option.kind, correct=False, params=params, guess=guess
-        )
+    return _SkillGain(cur, state, cfg, targets, skill).of(option)
 
-    def remaining(x: float, e: SkillEvidence, knows: float) -> float:
+
+class _SkillGain:
+    """:func:`expected_gain` of one skill in one state, its parts computed once: what does not
+    depend on the item (the answers the skill and its unfinished dependants need now), what
+    depends on its guess rate only (P(correct), the estimate after a right or a wrong answer,
+    what the dependants need then), and per item the evidence its answer adds. The sums are
+    formed in the same order as one evaluation would, so the values are the same bits."""
+
+    def __init__(
+        self,
+        cur: Curriculum,
+        state: LearnerState,
+        cfg: PolicyConfig,
+        targets: Mapping[str, float],
+        skill: str,
+    ) -> None:
+        self.cur, self.state, self.cfg, self.skill = cur, state, cfg, skill
+        self.params = params = cur.params(skill)
+        self.est = est = _estimate_params(cur, skill)
+        self.m = m = mastery_or_prior(cur, state, skill)
+        self.r = r = _retrievability(state, cfg, skill)
+        self.target = target = targets[skill]
+        self.q = _prerequisites_known(cur, state, skill)
+        self.ev = ev = state.evidence.get(skill) or SkillEvidence()
+        self.role_target = skill in cur.role_targets
+        self.need = _EvidenceNeed.of(cur, cfg, skill)
+        self.now = self._remaining(m, ev, m)
+        self.forgetting = max(0.0, 1.0 - r / cfg.desired_retention) * expected_items_to_target(
+            params.p_init, target, est, max_step=cfg.max_step
+        )
+        #: the unfinished dependants (:class:`_Waiting`) and the answers each needs now
+        self.dependants: list[tuple[_Waiting, float]] = []
+        for dependant in cur.graph.dependants[skill]:
+            if dependant not in targets or skill_met(cur, state, cfg, dependant, targets[dependant]):
+                continue
+            waiting = _Waiting(cur, state, cfg, targets[dependant], dependant, skill)
+            self.dependants.append((waiting, waiting(m)))
+        self._guessed: dict[float, tuple[float, float, float, float, float, list[tuple[float, float]]]] = {}
+        self._saved: dict[object, tuple[float, float]] = {}
+
+    def _remaining(self, x: float, e: SkillEvidence, knows: float) -> float:
+        need, cfg = self.need, self.cfg
         return expected_items_to_target(
             x,
-            target,
-            est,
-            prerequisites_known=q,
+            self.target,
+            self.est,
+            prerequisites_known=self.q,
             gate=cfg.prerequisite_gate,
-            evidence=evidence_answers(cur, state, cfg, skill, e),
-            fresh_evidence=evidence_answers(cur, state, cfg, skill, e, fresh=True),
+            evidence=0.0 if need is None else need.answers(e),
+            fresh_evidence=0.0 if need is None else need.answers(e, fresh=True),
             max_step=cfg.max_step,
             p_known=knows,
         )
 
-    saved = (
-        remaining(m, ev, m)
-        - p_correct * remaining(right, ev_right, knows_right)
-        - (1 - p_correct) * remaining(wrong, ev_wrong, knows_wrong)
-    )
-    saved += max(0.0, 1.0 - r / cfg.desired_retention) * expected_items_to_target(
-        params.p_init, target, est, max_step=cfg.max_step
-    )
-    for dependant in cur.graph.dependants[skill]:
-        if dependant not in targets or skill_met(cur, state, cfg, dependant, targets[dependant]):
-            continue
-        need = evidence_answers(cur, state, cfg, dependant)
-        waiting = [
-            _waiting(cur, state, cfg, targets[dependant], dependant, skill, x, need)
-            for x in (m, right, wrong)
-        ]
-        saved += waiting[0] - p_correct * waiting[1] - (1 - p_correct) * waiting[2]
-    return saved, p_correct
+    def _by_guess(self, guess: float) -> tuple[float, float, float, float, float, list[tuple[float, float]]]:
+        hit = self._guessed.get(guess)
+        if hit is None:
+            m, params, cfg = self.m, self.params, self.cfg
+            p_correct = bkt_predict(m * self.r, replace(params, p_guess=guess))
+            right = mastery_step(m, True, params, guess, cfg.max_step)
+            wrong = mastery_step(m, False, params, guess, cfg.max_step)
+            # the belief that the learner knows the skill after the answer is the unbounded
+            # posterior; the bounded step only moves the estimate (how many right answers still
+            # lift it to the target). Weighting by the bounded estimate instead would make every
+            # answer on a hard-to-guess item look like lost progress: its right answer's rise is
+            # capped, its wrong answer's fall is not, and the policy would avoid the strongest
+            # evidence.
+            knows_right = mastery_step(m, True, params, guess, 1.0)
+            knows_wrong = mastery_step(m, False, params, guess, 1.0)
+            after = [(waiting(right), waiting(wrong)) for waiting, _now in self.dependants]
+            hit = self._guessed[guess] = (p_correct, right, wrong, knows_right, knows_wrong, after)
+        return hit
+
+    def of(self, option: ItemOption | None = None) -> tuple[float, float]:
+        """(expected answers saved by one answer on ``option``, or on an average item, P(correct)).
+        Items alike in guess rate and, on a role target, in novelty and kind (what their answer
+        adds to the evidence) are worth the same answer: computed once."""
+        guess = option.guess if option is not None and option.guess is not None else self.est.p_guess
+        key: object = guess
+        if option is not None and self.role_target:
+            key = (guess, option.family_id in self.ev.families, option.kind)
+        hit = self._saved.get(key)
+        if hit is None:
+            hit = self._saved[key] = self._of(option, guess)
+        return hit
+
+    def _of(self, option: ItemOption | None, guess: float) -> tuple[float, float]:
+        p_correct, right, wrong, knows_right, knows_wrong, after = self._by_guess(guess)
+        ev = self.ev
+        ev_right = ev_wrong = ev
+        if option is not None and self.role_target:
+            params = self.params
+            ev_right = ev.fold(
+                family=option.family_id, kind=option.kind, correct=True, params=params, guess=guess
+            )
+            ev_wrong = ev.fold(
+                family=option.family_id, kind=option.kind, correct=False, params=params, guess=guess
+            )
+        saved = (
+            self.now
+            - p_correct * self._remaining(right, ev_right, knows_right)
+            - (1 - p_correct) * self._remaining(wrong, ev_wrong, knows_wrong)
+        )
+        saved += self.forgetting
+        for (_waiting_for, waiting_now), (waiting_right, waiting_wrong) in zip(
+            self.dependants, after, strict=True
+        ):
+            saved += waiting_now - p_correct * waiting_right - (1 - p_correct) * waiting_wrong
+        return saved, p_correct
 
 
-def _waiting(
-    cur: Curriculum,
-    state: LearnerState,
-    cfg: PolicyConfig,
-    target: float,
-    dependant: str,
-    prerequisite: str,
-    prerequisite_mastery: float,
-    evidence: float = 0.0,
-) -> float:
-    """Answers ``dependant`` still needs if ``prerequisite`` had the given mastery."""
-    q = _prerequisites_known(cur, state, dependant, prerequisite, prerequisite_mastery)
-    return expected_items_to_target(
-        mastery_or_prior(cur, state, dependant),
-        target,
-        _estimate_params(cur, dependant),
-        prerequisites_known=q,
-        gate=cfg.prerequisite_gate,
-        evidence=evidence,
-        max_step=cfg.max_step,
-    )
+class _Waiting:
+    """Answers ``dependant`` still needs if ``prerequisite`` had a given mastery (called with
+    it), what does not depend on that mastery read once."""
+
+    __slots__ = ("before", "after", "m", "target", "est", "gate", "need", "max_step")
+
+    def __init__(
+        self,
+        cur: Curriculum,
+        state: LearnerState,
+        cfg: PolicyConfig,
+        target: float,
+        dependant: str,
+        prerequisite: str,
+    ) -> None:
+        #: the practicable prerequisites' mastery before and after ``prerequisite`` in the
+        #: graph's order (``after`` None: it is not among them)
+        before: list[float] = []
+        after: list[float] | None = None
+        for pre in cur.graph.prerequisites[dependant]:
+            if cur.items.get(pre):
+                if pre == prerequisite:
+                    after = []
+                else:
+                    (before if after is None else after).append(mastery_or_prior(cur, state, pre))
+        self.before, self.after = before, after
+        self.m = mastery_or_prior(cur, state, dependant)
+        self.target, self.est = target, _estimate_params(cur, dependant)
+        self.gate, self.max_step = cfg.prerequisite_gate, cfg.max_step
+        self.need = evidence_answers(cur, state, cfg, dependant)
+
+    def __call__(self, prerequisite_mastery: float) -> float:
+        q = 1.0
+        for value in self.before:
+            q *= value
+        if self.after is not None:
+            q *= prerequisite_mastery
+            for value in self.after:
+                q *= value
+        return expected_items_to_target(
+            self.m,
+            self.target,
+            self.est,
+            prerequisites_known=q,
+            gate=self.gate,
+            evidence=self.need,
+            max_step=self.max_step,
+        )
 
 
 def prerequisite_posterior(outcomes: Sequence[bool], prior: float, params: BKTParams, gate: float) -> float:
@@ -708,24 +806,17 @@ def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | No
         finished = skill_met(cur, state, cfg, skill, targets[skill])
         if not finished and not is_open(cur, state, cfg, skill):
             continue
-        _gain, p_skill = expected_gain(cur, state, cfg, targets, skill)
+        parts = _SkillGain(cur, state, cfg, targets, skill)
+        _gain, p_skill = parts.of()
         fading = finished and _retrievability(state, cfg, skill) < cfg.desired_retention
         if skill in state.p_correct and skill not in doubted:
             p_skill = state.p_correct[skill]
 
-        ev = state.evidence.get(skill)
-
         def gain(
             option: ItemOption,
-            skill: str = skill,
-            known: frozenset[str] = ev.families if ev is not None else frozenset(),
-            cache: dict[tuple[float | None, bool, str], float] = {},  # noqa: B006 (one per skill)
+            parts: _SkillGain = parts,
         ) -> float:
-            # items alike in guess rate, novelty and kind are worth the same answer
-            key = (option.guess, option.family_id in known, option.kind)
-            if key not in cache:
-                cache[key] = expected_gain(cur, state, cfg, targets, skill, option)[0]
-            return cache[key]
+            return parts.of(option)[0]
 
         option, p_item, value = _pick_item(
             options, p_skill, state, cfg, review=fading, skill=skill, gain=gain
