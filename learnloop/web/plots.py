@@ -3,7 +3,8 @@
 matplotlib's object API only (no pyplot state), imported on first use so pages without
 plots never pay for it. SVG text stays text (``svg.fonttype: none``) so the browser sets it
 in the page's fonts, Chinese included; the PDF embeds DejaVu Sans with Noto Sans CJK as
-fallback. Every builder takes plain lists and translated labels and returns a Figure.
+fallback, as Type 3 fonts (STYLE). Every builder takes plain lists and translated labels and
+returns a Figure.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ DOMAIN_COLOURS = ("#2f6fde", "#1f8a4c", "#c2410c", "#7c3aed", "#0e7490", "#b4530
 STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "learnloop",
-    "pdf.fonttype": 42,
+    # Type 3: matplotlib subsets the glyphs itself (up to 256 a font, as many fonts as needed
+    # since 3.11, CJK included, each with its ToUnicode map so the text stays searchable).
+    # Type 42 embeds TrueType subset by fontTools, which parses the whole font first: about
+    # 0.9 s for Noto Sans CJK (65,535 glyphs) on every PDF, a third of DejaVu's time in Latin.
+    "pdf.fonttype": 3,
     "font.family": ["DejaVu Sans"],
     "font.size": 9,
     "axes.edgecolor": "#c9cfdb",
@@ -60,7 +65,7 @@ CJK_FAMILY = ["DejaVu Sans", "Noto Sans CJK SC"]
 CHAR_IN = 0.068
 _lock = threading.RLock()
 #: the weight of titles and table headers while plotting: bold, or normal for CJK text (a bold
-#: CJK font is a second large font to subset and embed in a PDF: a third of its time)
+#: CJK font is a second large font to load and embed in a PDF)
 _headings = threading.local()
 
 
@@ -81,10 +86,6 @@ def plotting(cjk: bool = False) -> Iterator[None]:
     if cjk:
         style["font.family"] = CJK_FAMILY
         style["axes.titleweight"] = "normal"
-    else:
-        # Latin text: Type 3 fonts, subset by matplotlib itself, cost a third of embedding
-        # TrueType through fontTools; CJK needs TrueType (a Type 3 font holds 256 glyphs)
-        style["pdf.fonttype"] = 3
     with _lock, matplotlib.rc_context(style):
         _headings.weight = "normal" if cjk else "bold"
         try:
@@ -600,8 +601,9 @@ def _table(
 ) -> None:
     """A ruled table from the top of ``rect`` (figure fractions): the header wrapped to its
     column (a cell never widens to its text) in as many lines as the longest needs, then a row
-    per line. Plain texts and one set of rules rather than matplotlib's table, whose cells are
-    each a box and a text measured again and again (most of a text page's drawing time)."""
+    per line. The header is texts, the rows one artist that draws each cell's line straight
+    (_Cells) and one set of rules, rather than matplotlib's table, whose cells are each a box
+    and a text measured again and again (most of a text page's drawing time)."""
     from matplotlib.collections import LineCollection
 
     left, bottom, width, height = rect
@@ -631,19 +633,11 @@ def _table(
             gid=f"table-header-{k}",
         )
     y = top - header_h
-    for r, row in enumerate(rows):
-        for k, (x0, text) in enumerate(zip(edges, row, strict=False)):
-            fig.text(
-                x0 + pad,
-                y - row_h / 2,
-                text,
-                fontsize=TABLE_FONT,
-                color=INK,
-                va="center",
-                ha="left",
-                gid=f"table-cell-{r}-{k}",
-            )
+    cells = []
+    for row in rows:
+        cells += [(x0 + pad, y - row_h / 2, text) for x0, text in zip(edges, row, strict=False)]
         y -= row_h
+    fig.add_artist(_cells(cells, TABLE_FONT, INK, gid="table-cells"))
     ys = (
         [top, *(top - header_h - row_h * r for r in range(len(rows) + 1))]
         if wrapped
@@ -652,6 +646,70 @@ def _table(
     rules = [[(edges[0], yy), (edges[-1], yy)] for yy in ys]
     rules += [[(x, ys[0]), (x, ys[-1])] for x in edges]
     fig.add_artist(LineCollection(rules, colors=GRID, linewidths=0.8, transform=fig.transFigure))
+
+
+def _cells(cells: list[tuple[float, float, str]], points: float, colour: str, gid: str) -> Any:
+    """One artist for many one-line texts, each from its left edge and centred on its line at
+    (x, y) in figure fractions, all in one font. A matplotlib Text measures its whole string
+    before it draws it, to align its box: a third of a table's drawing time. These share one
+    baseline offset per line, from the font's ascent and descent (what Text centres a line on
+    whenever its glyphs stay within them), and are measured only when asked (``boxes``)."""
+    from matplotlib.artist import Artist
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+    from matplotlib.transforms import Bbox
+
+    class Cells(Artist):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cells = cells
+            self.prop = FontProperties(size=points)
+            self.set_gid(gid)
+
+        def _baseline_offset(self, renderer: Any) -> float:
+            """From a line's centre down to its baseline, in display units."""
+            font = get_font(findfont(self.prop))
+            table = font.get_sfnt_table("OS/2") or font.get_sfnt_table("hhea") or {}
+            ascent = table.get("sTypoAscender", table.get("ascent"))
+            descent = table.get("sTypoDescender", table.get("descent"))
+            if ascent is None or descent is None:
+                _, h, d = renderer.get_text_width_height_descent("lp", self.prop, ismath=False)
+                return float(h) / 2 - float(d)
+            em = renderer.points_to_pixels(points) / font.get_sfnt_table("head")["unitsPerEm"]
+            return float((ascent + descent) * em / 2)
+
+        def _anchors(self, renderer: Any) -> list[tuple[float, float, str]]:
+            trans = self.get_figure(root=True).transFigure
+            down = self._baseline_offset(renderer)
+            out = []
+            for x, y, text in self.cells:
+                px, py = trans.transform((x, y))
+                out.append((float(px), float(py) - down, text))
+            return out
+
+        def draw(self, renderer: Any) -> None:
+            if not self.get_visible():
+                return
+            gc = renderer.new_gc()
+            gc.set_foreground(colour)
+            gc.set_alpha(self.get_alpha())
+            height = renderer.get_canvas_width_height()[1]
+            renderer.open_group("cells", gid=self.get_gid())
+            for x, y, text in self._anchors(renderer):
+                if text:
+                    renderer.draw_text(gc, x, height - y if renderer.flipy() else y, text, self.prop, 0.0)
+            renderer.close_group("cells")
+            gc.restore()
+            self.stale = False
+
+        def boxes(self, renderer: Any) -> list[Bbox]:
+            """Each cell's text box in display units, in the order given."""
+            out = []
+            for x, y, text in self._anchors(renderer):
+                w, h, d = renderer.get_text_width_height_descent(text or " ", self.prop, ismath=False)
+                out.append(Bbox.from_bounds(x, y - d, w, h))
+            return out
+
+    return Cells()
 
 
 def _text_width(text: str, points: float) -> float:

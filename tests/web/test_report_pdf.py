@@ -38,7 +38,9 @@ from tests.conftest import DEFAULT_PACK, _make_ctx, need_module
     ],
 )
 def test_table_headers_stay_inside_their_cells(header: list[str]) -> None:
-    rows = [["Builder", "Prompt basics", "3 / 5", "12%", "4.5"]] * 3
+    rows = [["Builder", "Prompt basics", "3 / 5", "12%", "4.5"]] * 2 + [
+        ["构建者", "提示词基础", "3 / 5", "", "—"]
+    ]
     with plots.plotting(cjk=True):
         fig = plots.text_page("Title", ["a line"], rows, header, [0.24, 0.32, 0.18, 0.1, 0.16])
         canvas = FigureCanvasAgg(fig)
@@ -52,14 +54,20 @@ def test_table_headers_stay_inside_their_cells(header: list[str]) -> None:
             {round(float(s[0][1]), 3) for s in segments if abs(s[0][1] - s[1][1]) < 1e-9}, reverse=True
         )
         assert len(xs) == len(header) + 1 and len(ys) == len(rows) + 2
-        texts = {t.get_gid(): t for t in fig.texts if (t.get_gid() or "").startswith("table-")}
-        for gid, t in texts.items():
-            parts = gid.split("-")
-            row, col = (0, int(parts[2])) if parts[1] == "header" else (int(parts[2]) + 1, int(parts[3]))
-            box = t.get_window_extent(renderer)
-            assert xs[col] - 0.5 <= box.x0 and box.x1 <= xs[col + 1] + 0.5, (row, col, t.get_text())
-            assert ys[row + 1] - 0.5 <= box.y0 and box.y1 <= ys[row] + 0.5, (row, col, t.get_text())
-        assert len(texts) == len(header) * (len(rows) + 1)
+        # the header's texts, then the rows' cells (one artist that draws them all, in row order)
+        boxes = {
+            (0, int(t.get_gid().rsplit("-", 1)[1])): (t.get_text(), t.get_window_extent(renderer))
+            for t in fig.texts
+            if (t.get_gid() or "").startswith("table-header-")
+        }
+        (cells,) = [a for a in fig.artists if a.get_gid() == "table-cells"]
+        for k, ((_x, _y, text), box) in enumerate(zip(cells.cells, cells.boxes(renderer), strict=True)):
+            boxes[(k // len(header) + 1, k % len(header))] = (text, box)
+        for (row, col), (text, box) in boxes.items():
+            assert xs[col] - 0.5 <= box.x0 and box.x1 <= xs[col + 1] + 0.5, (row, col, text)
+            assert ys[row + 1] - 0.5 <= box.y0 and box.y1 <= ys[row] + 0.5, (row, col, text)
+        assert len(boxes) == len(header) * (len(rows) + 1)
+        assert [text for (row, _), (text, _) in sorted(boxes.items()) if row] == [c for r in rows for c in r]
 
 
 @pytest.fixture(scope="module")
