@@ -8,7 +8,7 @@ policy needs fewer answers and fewer minutes than OATutor's rule at a matched 30
     python -m bench.validity --pack packs/ai_era [--learners 40] [--cohort 40] [--guessers 1000]
         [--knowers 40] [--guesser-minutes 120] [--worlds NAME ...] [--seed 0] [--jobs 2]
     python -m bench.validity --pack packs/ai_era --validation [--learners 8]
-        [--parts targets defaults policies] [--policies NAME ...]
+        [--parts targets policies] [--policies NAME ...]
 
 Simulated learners (``learnloop.science.simulation``) on the pack given on the command line;
 learner i works toward role i mod (number of roles). A target counts as met by the product's
@@ -31,8 +31,7 @@ how long it takes against its authored minutes) to choose the product's default 
 parameters (``DEFAULT_CANDIDATES``, part ``targets``: each candidate runs the test worlds'
 policy comparison and cold-start estimate on the validation worlds, and :func:`defaults_choice`
 picks among those that keep the policy ahead of OATutor's rule in every validation world the
-one whose estimate is nearest the answers needed; part ``defaults``, superseded, judged the
-estimate alone) and to compare policy settings (``VALIDATION_POLICIES``, chosen by
+one whose estimate is nearest the answers needed) and to compare policy settings (``VALIDATION_POLICIES``, chosen by
 :func:`policy_choice`), into ``bench/results/validity_validation.json`` (``--parts`` one of them
 alone: into ``validity_validation_<part>.json``).
 
@@ -760,52 +759,28 @@ def defaults_choice(
 
 def validation(args: argparse.Namespace) -> Path:
     """Settings chosen on the validation worlds only (``VALIDATION_WORLDS``), written to
-    ``bench/results/validity_validation.json`` (a part run alone: ``_defaults`` or
+    ``bench/results/validity_validation.json`` (a part run alone: ``_targets`` or
     ``_policies`` after the name):
 
-    - the default BKT parameters (before any fit): for each candidate, ordinary learners under
-      the product with those defaults, and the path's first estimate (with the same defaults)
-      over the answers they needed; the candidate with the smallest mean |log ratio| over the
-      validation worlds is the one the simulation justifies;
+    - the default BKT parameters (before any fit): for each candidate, ours and OATutor's rule
+      over their evidence thresholds with the product's mastery and path under those defaults
+      (the test worlds' comparison at matched retention), and the path's first estimate over
+      the answers learners needed; chosen by :func:`defaults_choice`;
     - policy settings: ours against its variants and OATutor's rule, mean answers, minutes
       (by activity) and 30-day retention."""
     pack_path = Path(args.pack)
     pack = _pack(str(pack_path))
     records: list[Record] = []
     n = args.learners
-    errors: dict[tuple[float, float, float], list[float]] = {c: [] for c in DEFAULT_CANDIDATES}
     targets: dict[tuple[float, float, float], list[tuple[float, float, float]]] = {}
     policies = tuple(args.policies)
     # one results file per part run alone, so a run of one part keeps the other's results
     claim = "validity_validation" + ("" if len(set(args.parts)) > 1 else f"_{args.parts[0]}")
     for name, world in VALIDATION_WORLDS.items():
         ds = f"{DATASET}, validation world {name}"
-        protocol = (
-            f"{n} learners, seed {args.seed + 5000}, roles by turns; world {asdict(world)}; path's first "
-            "estimate over the answers needed (median), the product with the candidate defaults"
-        )
-        for learn, slip, guess in DEFAULT_CANDIDATES if "defaults" in args.parts else ():
-            params = BKTParams(p_learn=learn, p_slip=slip, p_guess=guess)
-            fitted: Fitted = (params, {})
-            rows = run_many(
-                pack_path,
-                n,
-                args.seed + 5000,
-                args.jobs,
-                world,
-                ("ours",),
-                EvidenceRule().threshold,
-                fitted=fitted,
-            )
-            plans = first_plans(pack, EvidenceRule(), fitted)
-            ratio = _median([plans[o.role_id][0] / o.items for o in rows if o.items > 0])
-            errors[(learn, slip, guess)].append(abs(math.log(ratio)))
-            method = f"defaults learn {learn:g}, slip {slip:g}, guess {guess:g}"
-            records.append(record(ds, protocol, method, "median_first_estimate_over_answers", ratio))
-            write_results(claim, records, ["fsrs", "numpy"])
         for learn, slip, guess in DEFAULT_CANDIDATES if "targets" in args.parts else ():
             params = BKTParams(p_learn=learn, p_slip=slip, p_guess=guess)
-            fitted = (params, {})
+            fitted: Fitted = (params, {})
             runs, _reached, default = policy_runs(pack_path, n, args.seed + 5000, args.jobs, world, fitted)
             plans = first_plans(pack, EvidenceRule(), fitted)
             ours = [o for o in default if o.policy == "ours"]
@@ -849,31 +824,6 @@ def validation(args: argparse.Namespace) -> Path:
         records += policy_choice(records, policies)
     if "targets" in args.parts:
         records += defaults_choice(targets)
-    if "defaults" not in args.parts:
-        path = write_results(claim, records, ["fsrs", "numpy"])
-        for r in records:
-            print(f"{r['dataset'][-30:]:<30} {r['method']:<36} {r['metric']:<36} {r['value']}")
-        return path
-    best = min(errors, key=lambda c: statistics.mean(errors[c]))
-    for c, errs in errors.items():
-        records.append(
-            record(
-                f"{DATASET}, validation worlds",
-                "mean over the validation worlds of |log(median first estimate / answers needed)|",
-                f"defaults learn {c[0]:g}, slip {c[1]:g}, guess {c[2]:g}",
-                "mean_abs_log_ratio",
-                statistics.mean(errs),
-            )
-        )
-    records.append(
-        record(
-            f"{DATASET}, validation worlds",
-            "the candidate with the smallest mean |log ratio|",
-            "chosen",
-            "defaults",
-            f"learn {best[0]:g}, slip {best[1]:g}, guess {best[2]:g}",
-        )
-    )
     path = write_results(claim, records, ["fsrs", "numpy"])
     for r in records:
         print(f"{r['dataset'][-30:]:<30} {r['method']:<36} {r['metric']:<36} {r['value']}")
@@ -907,10 +857,10 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["targets", "policies"],
-        choices=["targets", "defaults", "policies"],
+        choices=["targets", "policies"],
         help="with --validation: which comparisons to run (targets: the candidate default BKT "
-        "parameters by the estimate and the policy's cost; defaults: by the estimate alone, "
-        "superseded; policies: the policy settings)",
+        "parameters, by the policy's comparison with OATutor's rule and the path estimate; "
+        "policies: the policy settings)",
     )
     parser.add_argument(
         "--policies",
