@@ -25,7 +25,7 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.science.cat import CATEngine, CATSession
 from learnloop.science.irt import eap
-from learnloop.services import badges, lti, xapi_outbox
+from learnloop.services import answer_hooks, lti, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.calibration import irt_kind
@@ -324,20 +324,30 @@ def answer(ctx: AppContext, user: CurrentUser, assessment_id: int, item_id: str,
         session.add(response)
         session.flush()
         # Check answers are evidence too: mastery follows every answer in the log.
+        rows = mastery_of(session, user.id)
         apply_answer(
             session,
             load_model(session, user.org_id),
-            mastery_of(session, user.id),
+            rows,
             user_id=user.id,
             skills=list(item.skills),
             correct=correct,
             response_id=response.id,
             at=now,
         )
-        xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response, check_id=row.id)
-        xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
-        badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
-        webhooks.after_answer(session, ctx, active, user.org_id, user.id, item, response, check_id=row.id)
+        answer_hooks.after_answer(
+            session,
+            ctx,
+            active,
+            user.org_id,
+            user.id,
+            item,
+            response,
+            now,
+            rows=rows,
+            check_id=row.id,
+            passback=False,
+        )
         row.administered = [*row.administered, item.id]
         row.responses = [*row.responses, int(correct)]
         row.current_item = None

@@ -28,9 +28,9 @@ import html
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
@@ -46,7 +46,7 @@ from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
 from learnloop.services.enrolment import current_role
 from learnloop.services.mastery import targets_met
-from learnloop.store.models import Organisation, User, as_utc, utcnow
+from learnloop.store.models import Mastery, Organisation, User, as_utc, utcnow
 from learnloop.store.models_interop import BadgeCredential, BadgeIssuerKey, BadgeSettings
 
 log = logging.getLogger(__name__)
@@ -341,18 +341,42 @@ def skill_badges_enabled(session: Session, org_id: int) -> bool:
     return bool(row and row.skill_badges)
 
 
+class BadgeState(NamedTuple):
+    """What :func:`issue_if_ready` reads first: the learner's role, its credential's id (None:
+    not issued) and whether the organisation enables skill badges."""
+
+    role_id: str | None
+    done: str | None
+    skills_on: bool
+
+
 def issue_if_ready(
-    session: Session, ctx: AppContext, active: ActivePack, org_id: int, user_id: int
+    session: Session,
+    ctx: AppContext,
+    active: ActivePack,
+    org_id: int,
+    user_id: int,
+    *,
+    known: BadgeState | None = None,
+    rows: Mapping[str, Mastery] | None = None,
 ) -> str | None:
     """In the caller's transaction: the learner's credential for their role when the role is
     ready (issued now if it was not yet); None when no role or not ready. Where the organisation
-    enables skill badges, also a credential for each target skill of the role that is met."""
-    role_id = current_role(session, user_id)
-    role = active.roles.get(role_id) if role_id else None
-    if role is None:
-        return None
-    done = _existing(session, user_id, role.id)
-    skills_on = skill_badges_enabled(session, org_id)
+    enables skill badges, also a credential for each target skill of the role that is met.
+    ``known``: the state read already in this transaction (``answer_hooks.probe``); ``rows``:
+    the learner's mastery rows, when the caller holds them (after an answer)."""
+    if known is None:
+        role_id = current_role(session, user_id)
+        role = active.roles.get(role_id) if role_id else None
+        if role is None:
+            return None
+        done = _existing(session, user_id, role.id)
+        skills_on = skill_badges_enabled(session, org_id)
+    else:
+        role = active.roles.get(known.role_id) if known.role_id else None
+        if role is None:
+            return None
+        done, skills_on = known.done, known.skills_on
     if done is not None and not skills_on:
         return done
     skill_done: set[str] = set()
@@ -368,7 +392,7 @@ def issue_if_ready(
         if done is not None and set(role.targets) <= skill_done:
             return done
     targets = {s: LEVEL_MASTERY[level] for s, level in role.targets.items()}
-    met = targets_met(session, ctx.settings, active.items_by_skill, user_id, targets, utcnow())
+    met = targets_met(session, ctx.settings, active.items_by_skill, user_id, targets, utcnow(), rows=rows)
     if not targets or (not met and done is None):
         return done
     org = session.get(Organisation, org_id)

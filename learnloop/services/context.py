@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from learnloop.config import Settings, get_settings
@@ -115,6 +115,23 @@ class ActivePack:
         return self.pack.language
 
 
+_ACTIVE_ID = (
+    select(ContentPack.id)
+    .where(ContentPack.is_active.is_(True))
+    .order_by(ContentPack.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_APPROVED = (ItemDraft.org_id == bindparam("org_id"), ItemDraft.status == "approved")
+#: built once: every request reads the active pack (and its organisation's approved items)
+_ACTIVE = select(_ACTIVE_ID)
+_ACTIVE_AND_DRAFTS = select(
+    _ACTIVE_ID,
+    select(func.count()).where(*_APPROVED).scalar_subquery(),
+    select(func.max(ItemDraft.id)).where(*_APPROVED).scalar_subquery(),
+)
+
+
 @dataclass
 class AppContext:
     settings: Settings = field(default_factory=get_settings)
@@ -131,18 +148,17 @@ class AppContext:
         the items its instructors approved (``services/authoring.py``), which no other
         organisation sees. Pass the caller's organisation wherever items reach a learner or an
         instructor (practice, grading, the item bank, reports)."""
-        shared = self._shared_pack(session)
-        return shared if org_id is None else _org_view(session, shared, org_id)
+        if org_id is None:
+            return self._shared_pack(session, session.execute(_ACTIVE).scalar())
+        # the pack and the organisation's approved items in one statement (every request reads both)
+        row_id, count, newest = session.execute(_ACTIVE_AND_DRAFTS, {"org_id": org_id}).one()
+        return _org_view(session, self._shared_pack(session, row_id), org_id, (count, newest))
 
-    def _shared_pack(self, session: Session) -> ActivePack:
-        row = session.execute(
-            select(ContentPack.id).where(ContentPack.is_active.is_(True)).order_by(ContentPack.id.desc())
-        ).first()
-        if row is None:
+    def _shared_pack(self, session: Session, row_id: int | None) -> ActivePack:
+        if row_id is None:
             raise LearnloopError(
                 _("No content pack is loaded: run `learnloop init` or `learnloop import PACK`.")
             )
-        row_id = row[0]
         with self._lock:
             cached = self._packs.get(row_id)
         if cached is None:
@@ -154,12 +170,15 @@ class AppContext:
         return cached
 
 
-def _org_view(session: Session, shared: ActivePack, org_id: int) -> ActivePack:
+def _org_view(
+    session: Session, shared: ActivePack, org_id: int, drafts: tuple[int | None, int | None]
+) -> ActivePack:
     """``shared`` with the organisation's approved items added (built once per change: approved
-    drafts never leave that state, so their count and newest id say when to rebuild)."""
+    drafts never leave that state, so their count and newest id, ``drafts``, say when to
+    rebuild)."""
     approved = (ItemDraft.org_id == org_id, ItemDraft.status == "approved")
-    count, newest = session.execute(select(func.count(), func.max(ItemDraft.id)).where(*approved)).one()
-    if not count:
+    count, newest = drafts
+    if not count or newest is None:
         return shared
     key = (int(count), int(newest))
     with _localized_lock:

@@ -29,11 +29,10 @@ from learnloop.i18n import _
 from learnloop.jobs.registry import JobRun, PermanentFailure
 from learnloop.llm.gateway import BudgetSpent
 from learnloop.llm.grading import GradeResult, grade_keywords, grade_text, references_by_language
-from learnloop.services import badges, lti, xapi_outbox
+from learnloop.services import answer_hooks
 from learnloop.services.context import AppContext
 from learnloop.services.llm_usage import gateway_for
 from learnloop.services.mastery import apply_answer, load_model, mastery_of
-from learnloop.services.people import webhooks
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import GradeReview, Response, User, utcnow
 
@@ -147,11 +146,12 @@ def land_grade(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[st
                     response_id=response.id,
                 )
             )
+        rows = mastery_of(session, user_id)
         try:
             apply_answer(
                 session,
                 load_model(session, response.org_id),
-                mastery_of(session, user_id),
+                rows,
                 user_id=user_id,
                 skills=list(item.skills),
                 correct=result.correct,
@@ -162,12 +162,9 @@ def land_grade(ctx: AppContext, payload: dict[str, Any], run: JobRun) -> dict[st
         except LearnloopError as exc:  # e.g. a skill the pack no longer has: retrying cannot help
             raise PermanentFailure(str(exc)) from exc
         # the hooks the request would have called, in the grade's transaction
-        org_id = response.org_id
-        xapi_outbox.record_answer(session, active, org_id, user_id, item, response)
-        xapi_outbox.record_targets_met(session, ctx, active, org_id, user_id, list(item.skills), now)
-        badges.issue_if_ready(session, ctx, active, org_id, user_id)
-        webhooks.after_answer(session, ctx, active, org_id, user_id, item, response)
-        lti.schedule_passback(ctx, session, user_id)
+        answer_hooks.after_answer(
+            session, ctx, active, response.org_id, user_id, item, response, now, rows=rows
+        )
         return {
             "response_id": int(response.id),
             "messages": messages,

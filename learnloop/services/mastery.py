@@ -791,12 +791,16 @@ def targets_met(
     user_id: int,
     targets: Mapping[str, float],
     at: datetime,
+    *,
+    rows: Mapping[str, Mastery] | None = None,
 ) -> dict[str, float]:
     """Of ``targets`` (skill -> the mastery its target needs), those the learner meets at
     ``at``: mastery at the target and the evidence the rule asks for (:func:`target_gaps_for`).
     Returns P(known) of each met skill. The one test behind "target met" and "role ready" in
-    xAPI statements, webhooks and credentials."""
-    rows = mastery_of(session, user_id)
+    xAPI statements, webhooks and credentials. ``rows``: the learner's mastery rows, when the
+    caller holds them (read in this transaction and updated there)."""
+    if rows is None:
+        rows = mastery_of(session, user_id)
     reached = {s: t for s, t in targets.items() if s in rows and rows[s].p_known >= t}
     if not reached:
         return {}

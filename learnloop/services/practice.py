@@ -18,7 +18,7 @@ from learnloop.jobs.queue import enqueue
 from learnloop.llm.gateway import parse_route
 from learnloop.sandbox.judge import get_sandbox, limits_from
 from learnloop.science.evidence import item_guess, next_answer_range
-from learnloop.services import badges, grading, guidance, lti, xapi_outbox
+from learnloop.services import answer_hooks, grading, guidance, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -33,7 +33,6 @@ from learnloop.services.mastery import (
     skill_evidence,
     target_gaps_for,
 )
-from learnloop.services.people import webhooks
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import (
     Enrolment,
@@ -251,13 +250,9 @@ def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> P
         active = ctx.active_pack(session, user.org_id).localized()
         if focus is not None and focus not in active.pack.skill_index():
             raise InvalidInput(_("There is no skill %(skill)s in this pack.") % {"skill": focus[:80]})
-        pending = session.get(PendingItem, user.id)
-        still_shown = _still_answerable(active, pending, code_on)
-        if still_shown and current_role(session, user.id) in active.roles:
-            assert pending is not None
-            return _shown_again(session, active, user.id, pending, focus)
-        if pending is not None:
-            session.expunge(pending)
+        # under the learner's lock from the start: the pending item read is the one stored now,
+        # and no other request chooses for this learner meanwhile (one read of it, not one
+        # before the lock and one after)
         lock_learner(session, user.id)
         role_id = current_role(session, user.id)
         if role_id is None or role_id not in active.roles:
@@ -581,11 +576,7 @@ def _record(
         item_id=item.id,
         pack_row=active.row_id if same_read else None,
     )
-    xapi_outbox.record_answer(session, active, user.org_id, user.id, item, response)
-    xapi_outbox.record_targets_met(session, ctx, active, user.org_id, user.id, list(item.skills), now)
-    badges.issue_if_ready(session, ctx, active, user.org_id, user.id)
-    webhooks.after_answer(session, ctx, active, user.org_id, user.id, item, response)
-    lti.schedule_passback(ctx, session, user.id)
+    answer_hooks.after_answer(session, ctx, active, user.org_id, user.id, item, response, now, rows=rows)
     return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
 
 
