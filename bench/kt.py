@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from bench._common import Record, command_line, data_dir, record, write_results
-from learnloop.science.kt import BKT, KnowledgeTracer, LogisticKT, ResponseLog
+from learnloop.science.kt import BKT, FeatureSpec, KnowledgeTracer, LogisticKT, ResponseLog
 from learnloop.science.kt.metrics import auc, scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -677,26 +677,45 @@ def gervet_valid_split(data: Path, dataset: str) -> tuple[ResponseLog, ResponseL
     return train.subset(~held), train.subset(held)
 
 
+def parse_decays(text: str) -> tuple[float, ...]:
+    """``--ability-grid`` entries: "none" or decays separated by commas ("0.5,0.8,0.95,0.99")."""
+    return () if text == "none" else tuple(float(v) for v in text.split(","))
+
+
 def gervet_valid_records(
-    data: Path, dataset: str, l2_grid: Sequence[float], priors: Sequence[bool] = (False,)
+    data: Path,
+    dataset: str,
+    l2_grid: Sequence[float],
+    priors: Sequence[bool] = (False,),
+    abilities: Sequence[tuple[float, ...]] = ((),),
 ) -> list[Record]:
     """Evidence for choosing the logistic model's settings on the Gervet splits without their
     test file: a fifth of the training learners held out, valid AUC and fit CPU time for each
-    ``l2`` in ``l2_grid`` and each ``item_prior`` in ``priors`` (the rest at LogisticKT's
-    defaults, which ``learnloop fit kt`` uses; the default has no item prior)."""
+    ``l2`` in ``l2_grid``, each ``item_prior`` in ``priors`` and each ``FeatureSpec.
+    ability_decays`` in ``abilities`` (the rest at LogisticKT's defaults, which ``learnloop fit
+    kt`` uses; the default has no item prior and no ability decays). A setting with ability
+    decays also gets its online predict + update time on the valid learners."""
     fit, valid = gervet_valid_split(data, dataset)
     protocol = PROTOCOL_GERVET_VALID.format(fit_share="80", valid_share="20", seed=GERVET_VALID_SEED)
     records: list[Record] = []
     for l2 in l2_grid:
         for prior in priors:
-            cpu = time.process_time()
-            model = LogisticKT(l2=l2, item_prior=prior).fit(fit)
-            cpu = time.process_time() - cpu
-            value = auc(valid.correct, model.predict_proba(valid))
-            name = f"learnloop.logistic l2={l2:g}" + (" item_prior=on" if prior else "")
-            print(f"{dataset}: valid AUC of {name}: {value:.4f} (fit {cpu:.1f} s CPU)", flush=True)
-            records.append(record(dataset, protocol, name, "valid_auc", value))
-            records.append(record(dataset, protocol, name, "fit_cpu_seconds", cpu))
+            for decays in abilities:
+                cpu = time.process_time()
+                features = FeatureSpec(ability_decays=decays)
+                model = LogisticKT(l2=l2, item_prior=prior, features=features).fit(fit)
+                cpu = time.process_time() - cpu
+                value = auc(valid.correct, model.predict_proba(valid))
+                name = f"learnloop.logistic l2={l2:g}" + (" item_prior=on" if prior else "")
+                if decays:
+                    name += " ability_decays=" + ",".join(f"{d:g}" for d in decays)
+                print(f"{dataset}: valid AUC of {name}: {value:.4f} (fit {cpu:.1f} s CPU)", flush=True)
+                records.append(record(dataset, protocol, name, "valid_auc", value))
+                records.append(record(dataset, protocol, name, "fit_cpu_seconds", cpu))
+                if decays:
+                    records.append(
+                        record(dataset, protocol, name, "online_update_us", online_update_us(model, valid))
+                    )
     return records
 
 
@@ -761,6 +780,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=["off", "on"],
         help="gervet-valid: the logistic model's item prior (LogisticKT item_prior) off, on or both",
     )
+    parser.add_argument(
+        "--ability-grid",
+        nargs="+",
+        default=["none"],
+        help="gervet-valid: FeatureSpec.ability_decays to try, each 'none' or decays joined by commas "
+        "(per-item and per-skill slopes on the learner's recent log-odds of success)",
+    )
     parser.add_argument("--valid", type=Path, help="a validation file, to choose l2 among --l2-grid")
     parser.add_argument("--test", type=Path, help="the scored file")
     parser.add_argument("--format", default="auto", choices=["auto", "three", "four", "pykt", "tsv"])
@@ -793,7 +819,11 @@ def main(argv: list[str] | None = None) -> None:
         if "gervet-valid" in args.protocols:
             for dataset in ("gervet_assistments09", "gervet_statics"):
                 records += gervet_valid_records(
-                    args.data, dataset, args.l2_grid, [v == "on" for v in args.item_prior_grid]
+                    args.data,
+                    dataset,
+                    args.l2_grid,
+                    [v == "on" for v in args.item_prior_grid],
+                    [parse_decays(v) for v in args.ability_grid],
                 )
         if "gervet-gbdt" in args.protocols:
             from bench import kt_gbdt

@@ -4,7 +4,8 @@ For every answer, the counters describe what happened *before* it: attempts and 
 on the skill, the item and overall (PFA, Pavlik et al. 2009; Best-LR's "sc"/"tc"/"ic"
 counts, Gervet et al. 2020), exponentially decayed counts (recency-weighted PFA,
 Galyardt & Goldin 2015), streaks and the last answer, and attempts within time windows
-(DAS3H, Choffin et al. 2019). ``history_counts`` computes them for a whole log at once;
+(DAS3H, Choffin et al. 2019), and the learner's recent log-odds of success at several decays
+(``recent_ability``; LogisticKT weighs them per item and per skill). ``history_counts`` computes them for a whole log at once;
 ``LearnerCounters`` keeps the same numbers for one learner, one answer at a time, so the
 online path reproduces the batch features exactly (both feed ``dense_features``).
 """
@@ -41,6 +42,9 @@ class FeatureSpec:
     # DAS3H windows in seconds (used only when the log has timestamps); the last is open-ended
     # in DAS3H and here is the plain skill count, so only finite windows are listed.
     windows: tuple[float, ...] = (3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
+    # Decays of the learner's recent log-odds of success (``recent_ability``), one per time
+    # scale; LogisticKT gives every item and every skill its own slope on each. None by default.
+    ability_decays: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +115,7 @@ class HistoryCounts:
     skill_decayed: Sequence[tuple[Num, Num]] = field(default_factory=list)  # (wins, attempts)
     user_decayed: Sequence[tuple[Num, Num]] = field(default_factory=list)
     window: Sequence[tuple[Num, Num]] = field(default_factory=list)  # (attempts, wins)
+    ability_decayed: Sequence[tuple[Num, Num]] = field(default_factory=list)  # (wins, attempts)
 
 
 def stack_counts(rows: Sequence[HistoryCounts]) -> HistoryCounts:
@@ -123,14 +128,14 @@ def stack_counts(rows: Sequence[HistoryCounts]) -> HistoryCounts:
         width = len(get(rows[0])) if rows else 0
         return [(col([get(r)[j][0] for r in rows]), col([get(r)[j][1] for r in rows])) for j in range(width)]
 
-    scalar = [
-        f.name for f in fields(HistoryCounts) if f.name not in ("skill_decayed", "user_decayed", "window")
-    ]
+    paired = ("skill_decayed", "user_decayed", "window", "ability_decayed")
+    scalar = [f.name for f in fields(HistoryCounts) if f.name not in paired]
     return HistoryCounts(
         **{name: col([getattr(r, name) for r in rows]) for name in scalar},
         skill_decayed=pairs(lambda r: r.skill_decayed),
         user_decayed=pairs(lambda r: r.user_decayed),
         window=pairs(lambda r: r.window),
+        ability_decayed=pairs(lambda r: r.ability_decayed),
     )
 
 
@@ -165,6 +170,14 @@ def dense_columns(
         for attempts, wins in h.window:
             cols += [log1p(attempts), log1p(wins)]
     return cols
+
+
+def recent_ability(h: HistoryCounts, log: Callable[[Any], Any] = np.log) -> list[Any]:
+    """The learner's recent log-odds of success, one per ``FeatureSpec.ability_decays``:
+    log((w + 1/2) / (n - w + 1/2)) of the exponentially decayed wins w and answers n (an
+    empirical logit, Cox 1970, section 3.2: 0 before any answer). Arrays for a log, floats
+    for one answer, as ``dense_columns``."""
+    return [log((wins + 0.5) / (attempts - wins + 0.5)) for wins, attempts in h.ability_decayed]
 
 
 def dense_features(spec: FeatureSpec, h: HistoryCounts, with_windows: bool) -> FloatArray:
@@ -310,8 +323,11 @@ def history_counts(spec: FeatureSpec, log: ResponseLog, n_skills: int, with_wind
         item_attempts, item_wins = ia[groups.index], iw[groups.index]
     else:
         item_attempts, item_wins = np.zeros(n), np.zeros(n)
-    a_dec, _, _, a_lags = _scan_sequences(pack_sequences(a_user), a_correct, spec.user_decays, False)
-    u_dec = [(w[groups.index], d[groups.index]) for w, d in a_dec]
+    a_dec, _, _, a_lags = _scan_sequences(
+        pack_sequences(a_user), a_correct, (*spec.user_decays, *spec.ability_decays), False
+    )
+    u_dec = [(w[groups.index], d[groups.index]) for w, d in a_dec[: len(spec.user_decays)]]
+    ability = [(w[groups.index], d[groups.index]) for w, d in a_dec[len(spec.user_decays) :]]
     u_last, lag2, lag3 = (x[groups.index] for x in a_lags[:3])
     # skill level: the learner's rows on one skill, each in its own answer
     user_skill = sequence_key(log.user, log.skill, n_skills)
@@ -345,6 +361,7 @@ def history_counts(spec: FeatureSpec, log: ResponseLog, n_skills: int, with_wind
         skill_decayed=s_dec,
         user_decayed=u_dec,
         window=window,
+        ability_decayed=ability,
     )
 
 
@@ -352,8 +369,9 @@ def history_counts(spec: FeatureSpec, log: ResponseLog, n_skills: int, with_wind
 
 #: The layout of ``LearnerState`` (and of the JSON dict it is kept as). Version 1 was the
 #: version-less dict of lists read by index (before answers of several skills were folded at
-#: once); ``LearnerState.from_dict`` still reads it.
-STATE_VERSION = 2
+#: once); version 2 had no ``ability_decayed`` (read as none: the models of that time kept no
+#: ability decays). ``LearnerState.from_dict`` reads both.
+STATE_VERSION = 3
 
 
 class Tally(TypedDict):
@@ -398,6 +416,7 @@ class LearnerState:
     answers: float = 0.0
     wins: float = 0.0
     user_decayed: list[list[float]] = field(default_factory=list)  # [wins, attempts] per user decay
+    ability_decayed: list[list[float]] = field(default_factory=list)  # [wins, attempts] per ability decay
     lags: list[float] = field(default_factory=lambda: [-1.0, -1.0, -1.0])  # last 3 answers, newest first
     run: dict[str, Tally] = field(default_factory=dict)  # the last answer's skills: run of answers on each
     recent: list[RecentAnswer] = field(default_factory=list)  # newest first (LogisticKT's pairs)
@@ -412,6 +431,7 @@ class LearnerState:
             "answers": self.answers,
             "wins": self.wins,
             "user_decayed": self.user_decayed,
+            "ability_decayed": self.ability_decayed,
             "lags": self.lags,
             "run": self.run,
             "recent": self.recent,
@@ -425,7 +445,7 @@ class LearnerState:
         version = data.get("version", 1)
         if version == 1:
             return _migrate_v1(data)
-        if version != STATE_VERSION:
+        if version not in (2, STATE_VERSION):
             raise ValueError(
                 f"unknown learner-state version {version!r}: this learnloop reads versions 1 to "
                 f"{STATE_VERSION}; refit with `learnloop fit kt` or upgrade learnloop"
@@ -435,6 +455,7 @@ class LearnerState:
                 answers=float(data["answers"]),
                 wins=float(data["wins"]),
                 user_decayed=data["user_decayed"],
+                ability_decayed=data["ability_decayed"] if version >= 3 else [],
                 lags=data["lags"],
                 run=data["run"],
                 recent=data["recent"],
@@ -511,7 +532,10 @@ class LearnerCounters:
         self.with_windows = with_windows
 
     def initial(self) -> LearnerState:
-        return LearnerState(user_decayed=[[0.0, 0.0] for _ in self.spec.user_decays])
+        return LearnerState(
+            user_decayed=[[0.0, 0.0] for _ in self.spec.user_decays],
+            ability_decayed=[[0.0, 0.0] for _ in self.spec.ability_decays],
+        )
 
     def counts(
         self, state: LearnerState, skill: int, item: int | None, timestamp: float | None
@@ -557,6 +581,11 @@ class LearnerCounters:
             skill_decayed=[(float(w), float(d)) for w, d in s["decayed"]],
             user_decayed=[(float(w), float(d)) for w, d in state.user_decayed],
             window=window,
+            ability_decayed=(
+                [(float(w), float(d)) for w, d in state.ability_decayed]
+                if len(state.ability_decayed) == len(spec.ability_decays)
+                else [(0.0, 0.0) for _ in spec.ability_decays]  # a state kept before (version 2)
+            ),
         )
 
     def update(
@@ -594,6 +623,11 @@ class LearnerCounters:
                 self._add_time(state, key, o, timestamp)
         state.run = run
         for pair, lam in zip(state.user_decayed, spec.user_decays, strict=True):
+            pair[0] = lam * pair[0] + o
+            pair[1] = lam * pair[1] + 1.0
+        if len(state.ability_decayed) != len(spec.ability_decays):
+            state.ability_decayed = [[0.0, 0.0] for _ in spec.ability_decays]
+        for pair, lam in zip(state.ability_decayed, spec.ability_decays, strict=True):
             pair[0] = lam * pair[0] + o
             pair[1] = lam * pair[1] + 1.0
         lags = state.lags

@@ -10,7 +10,10 @@ rating, the Elo-style difficulty estimate of Pelanek 2016, here taken from count
 out of fold for the training rows so that no row reads its own label. With
 ``skill_transfer`` a learned skill-by-skill matrix weighs the learner's wins and fails on
 every other skill (the cross-skill influence DKT learns, Piech et al. 2015, section 5,
-here as an additive factor). The weights are a
+here as an additive factor). With ``FeatureSpec.ability_decays`` every item and every skill
+gets its own slope on the learner's recent log-odds of success at each decay
+(``recent_ability``): a two-parameter (2PL) item's discrimination, Birnbaum 1968, on an
+ability read off the recent answers instead of estimated per learner. The weights are a
 ridge-penalised maximum likelihood fit by L-BFGS on a scipy.sparse design.
 """
 
@@ -43,6 +46,7 @@ from learnloop.science.kt.features import (
     dense_features,
     dense_row,
     history_counts,
+    recent_ability,
     stack_counts,
     transfer_entries,
 )
@@ -85,6 +89,7 @@ class LogisticKT:
         item_prior: bool = False,
         item_prior_smooth: float = 20.0,
         item_prior_folds: int = 5,
+        l2_ability: float = 3.0,
         max_iter: int = 300,
         tol: float = 1e-6,
     ) -> None:
@@ -101,6 +106,7 @@ class LogisticKT:
         self.item_prior = item_prior
         self.item_prior_smooth = item_prior_smooth
         self.item_prior_folds = item_prior_folds
+        self.l2_ability = l2_ability
         # per fold, the item priors from the other folds' learners; only while fitting
         self._fold_prior_: FloatArray | None = None
         self.l2 = l2
@@ -144,7 +150,8 @@ class LogisticKT:
     def _design(self, log: ResponseLog) -> sp.csr_matrix:
         n = len(log)
         if n == 0:
-            return sp.csr_matrix((0, self._layout()[5] + self.n_dense_ + int(self.prior_)))
+            width = self._ability_width() * len(self.features.ability_decays)
+            return sp.csr_matrix((0, self._layout()[5] + self.n_dense_ + int(self.prior_) + width))
         h = history_counts(
             self.features, log, max(self.n_skills_, int(log.skill.max()) + 1), self.with_windows_
         )
@@ -218,10 +225,26 @@ class LogisticKT:
             parts_r.append(rows)
             parts_c.append(np.full(n, o_dense + d, dtype=np.int64))
             parts_v.append(self._prior_column(log))
+        o_ability = o_dense + d + int(self.prior_)
+        width = self._ability_width()
+        for j, ability in enumerate(recent_ability(h)):
+            base = o_ability + j * width
+            parts_r.append(rs)
+            parts_c.append(base + ks)
+            parts_v.append(np.asarray(ability)[known_skill])
+            if self.item_difficulty and log.item is not None and self.n_items_:
+                known_item = log.item < self.n_items_
+                parts_r.append(rows[known_item])
+                parts_c.append(base + self.n_skills_ + log.item[known_item])
+                parts_v.append(np.asarray(ability)[known_item])
         return sp.csr_matrix(
             (np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
-            shape=(n, o_dense + d + int(self.prior_)),
+            shape=(n, o_ability + width * len(self.features.ability_decays)),
         )
+
+    def _ability_width(self) -> int:
+        """Columns per ability decay: a slope per skill, then one per item."""
+        return self.n_skills_ + self.n_items_
 
     def _prior_column(self, log: ResponseLog) -> FloatArray:
         """Each row's item prior: the item's log-odds of success in the training log, out of
@@ -286,7 +309,10 @@ class LogisticKT:
                 ]
             )
         _, _, _, _, o_transfer, o_dense = self._layout()
-        penalty = np.full(o_dense + self.n_dense_ + int(self.prior_), self.l2)
+        n_ability = self._ability_width() * len(self.features.ability_decays)
+        penalty = np.full(o_dense + self.n_dense_ + int(self.prior_) + n_ability, self.l2)
+        if n_ability:
+            penalty[-n_ability:] = self.l2_ability
         # The K x K transfer block has many weakly identified weights: it gets its own, stronger penalty.
         penalty[o_transfer:o_dense] = self.l2_transfer
         if self.pair_:
@@ -317,6 +343,11 @@ class LogisticKT:
             self.item_fail_rate_ = c[o_ir + q : o_ir + 2 * q]
         self.dense_coef_ = c[o_dense : o_dense + self.n_dense_]
         self.prior_coef_ = float(c[o_dense + self.n_dense_]) if self.prior_ else 0.0
+        o_ability, width = o_dense + self.n_dense_ + int(self.prior_), self._ability_width()
+        slopes = c[o_ability : o_ability + width * len(self.features.ability_decays)].reshape(-1, width)
+        # [decay, skill] and [decay, item]: slopes on recent_ability
+        self.ability_skill_, self.ability_item_ = slopes[:, :k], slopes[:, k:]
+        self._ability_lists = (self.ability_skill_.T.tolist(), self.ability_item_.T.tolist())
         self._fold_prior_ = None  # fitting is over: rows read the whole training log's prior
         if self.prior_:
             self._item_prior_list = [float(v) for v in self.item_prior_]
@@ -353,6 +384,12 @@ class LogisticKT:
         h = self._counters().counts(typed, skill, item, timestamp)
         x = dense_row(self.features, h, self.with_windows_)
         z = self.intercept_ + sum(c * v for c, v in zip(self._dense_coef_list, x, strict=True))
+        if self.features.ability_decays:
+            ability = recent_ability(h, math.log)
+            if 0 <= skill < self.n_skills_:
+                z += sum(a * v for a, v in zip(self._ability_lists[0][skill], ability, strict=True))
+            if item is not None and self.item_difficulty and 0 <= item < self.n_items_:
+                z += sum(a * v for a, v in zip(self._ability_lists[1][item], ability, strict=True))
         if 0 <= skill < self.n_skills_:
             z += self._skill_difficulty_list[skill]
             if self.skill_learning_rates:
@@ -391,6 +428,10 @@ class LogisticKT:
         h = stack_counts([counters.counts(typed, s, None, timestamp) for s in range(k)])
         z = self.intercept_ + dense_features(self.features, h, self.with_windows_) @ self.dense_coef_
         z = z + self.skill_difficulty_
+        if self.features.ability_decays:
+            # one learner: the same recent abilities for every skill, each skill's own slopes
+            ability = np.asarray(recent_ability(h), dtype=np.float64)  # [decay, skill]
+            z = z + np.sum(self.ability_skill_ * ability, axis=0)
         if self.prior_:
             z = z + self.prior_coef_ * self.prior_mean_  # an average item
         wins = np.asarray(h.skill_wins, dtype=np.float64)
@@ -520,6 +561,7 @@ class LogisticKT:
                 "item_prior": self.item_prior,
                 "item_prior_smooth": self.item_prior_smooth,
                 "item_prior_folds": self.item_prior_folds,
+                "l2_ability": self.l2_ability,
                 "max_iter": self.max_iter,
                 "tol": self.tol,
             },

@@ -68,7 +68,7 @@ MODELS = {
         pair_last=True,
         item_learning_rates=True,
         item_prior=True,
-        features=FeatureSpec(windows=(3600.0, 86400.0)),
+        features=FeatureSpec(windows=(3600.0, 86400.0), ability_decays=(0.5, 0.9)),
     ),
     "plain": lambda: LogisticKT(l2=1.0, skill_transfer=False, pair_last=False),
 }
@@ -242,6 +242,28 @@ def test_version_less_states_are_migrated_and_predict_the_same() -> None:
     model.update(fresh, 2, 1, 7)
     assert old["version"] == STATE_VERSION and "s" not in old
     assert json.loads(json.dumps(old)) == json.loads(json.dumps(fresh))
+
+
+def test_version_2_states_read_as_without_ability_counts() -> None:
+    """A version-2 state (before ``ability_decayed``) predicts as it did under a model without
+    ability decays, and a model with them starts its ability counts from none."""
+    log = multi_skill_log(20, 20, seed=1)
+    plain = LogisticKT().fit(log)
+    state = plain.initial_state()
+    for skill, correct in [(0, 1), (1, 0), (0, 1)]:
+        plain.update(state, skill, correct)
+    v2 = {k: v for k, v in json.loads(json.dumps(state)).items() if k != "ability_decayed"}
+    v2["version"] = 2
+    assert plain.predict_next(v2, 1) == plain.predict_next(state, 1)
+    able = LogisticKT(features=FeatureSpec(ability_decays=(0.8,))).fit(log)
+    fresh = able.initial_state()
+    from_v2 = {**json.loads(json.dumps(v2)), "ability_decayed": [], "version": STATE_VERSION}
+    assert able.predict_next(v2, 1) == able.predict_next(from_v2, 1)
+    able.update(v2, 1, 1)
+    able.update(fresh, 1, 1)
+    assert v2["version"] == STATE_VERSION and v2["ability_decayed"] == fresh["ability_decayed"] == [
+        [1.0, 1.0]
+    ]
 
 
 def test_unknown_state_versions_are_refused() -> None:

@@ -124,6 +124,7 @@ def test_predicting_every_skill_at_once_equals_one_at_a_time(item_log: ResponseL
         LogisticKT(l2=1.0, skill_transfer=True, pair_last=True),
         LogisticKT(l2=1.0, skill_transfer=False, pair_last=False, skill_learning_rates=False),
         LogisticKT(l2=1.0, features=FeatureSpec(windows=(3600.0, 86400.0))),
+        LogisticKT(l2=1.0, features=FeatureSpec(ability_decays=(0.5, 0.95))),
     ]
     rng = np.random.default_rng(4)
     for model in models:
