@@ -82,6 +82,56 @@ print(json.dumps(tokens))
 """
 
 
+#: the loop of next -> answer pairs in one process and thread, through the ASGI app (no HTTP
+#: server, no thread pool: sync handlers run inline), for the CPU and the SQL statements a pair
+#: costs the server alone. ``ANSWER_FOR`` is this module's ``_answer_for`` (the same answers).
+INPROCESS = r"""
+import asyncio, json, os, random, sys, time
+import fastapi.dependencies.utils, fastapi.routing, httpx, starlette.concurrency
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from learnloop.server import create_app
+
+tokens, warm, pairs, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+exec(os.environ["ANSWER_FOR"])
+
+async def inline(func, *args, **kwargs):
+    return func(*args, **kwargs)
+
+for module in (starlette.concurrency, fastapi.routing, fastapi.dependencies.utils):
+    if hasattr(module, "run_in_threadpool"):
+        module.run_in_threadpool = inline
+app = create_app()
+loop = asyncio.new_event_loop()
+client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://load")
+rng = random.Random(seed)
+
+def pair(i):
+    headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+    r = loop.run_until_complete(client.get("/api/v1/practice/next", headers=headers))
+    assert r.status_code == 200, r.text
+    shown = r.json()
+    body = {"item_id": shown["item"]["id"], "answer": _answer_for(shown["item"], rng),
+            "presentation_id": shown.get("presentation_id")}
+    r = loop.run_until_complete(client.post("/api/v1/practice/answer", headers=headers, json=body))
+    assert r.status_code == 200, r.text
+
+for i in range(warm):
+    pair(i)
+statements = [0]
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(*_args):
+    statements[0] += 1
+
+cpu = time.process_time()
+for i in range(warm, warm + pairs):
+    pair(i)
+cpu = time.process_time() - cpu
+print(json.dumps({"cpu_ms": 1000 * cpu / pairs, "statements": statements[0] / pairs}))
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -387,6 +437,49 @@ def run_config(
     }
 
 
+def run_inprocess(
+    tree: Path, backend: str, args: argparse.Namespace, pg: tuple[str, int] | None, tag: str
+) -> dict[str, float]:
+    """One in-process run (``INPROCESS``) of a version on a fresh database: CPU-ms and SQL
+    statements per next -> answer pair, the server's share without HTTP or threads."""
+    import inspect
+
+    pack = tree / args.pack
+    if backend == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="learnloop-load-"))
+        url = f"sqlite:///{folder / 'load.db'}"
+    else:
+        assert pg is not None
+        folder, url = None, _fresh_pg_database(pg[0], f"inproc_{tag}")
+    try:
+        tokens = setup_database(tree, url, pack, args.inprocess_learners)
+        env = _env(url, pack, tree)
+        env["ANSWER_FOR"] = inspect.getsource(_answer_for)
+        env["LEARNLOOP_JOBS_WORKER"] = "off"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                INPROCESS,
+                json.dumps(tokens),
+                str(args.inprocess_warm),
+                str(args.inprocess_pairs),
+                "7",
+            ],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"in-process run failed in {tree}:\n{done.stderr[-3000:]}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def worktree(rev: str):  # type: ignore[no-untyped-def]
     folder = Path(tempfile.mkdtemp(prefix="learnloop-baseline-"))
@@ -415,6 +508,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured seconds first (models load)")
     parser.add_argument("--pg-workers", type=int, default=2)
+    parser.add_argument(
+        "--inprocess-repeat",
+        type=int,
+        default=0,
+        help="also run next -> answer pairs in one process through the ASGI app, the versions "
+        "alternating this many times per backend: CPU-ms (median) and SQL statements per pair",
+    )
+    parser.add_argument("--inprocess-pairs", type=int, default=150)
+    parser.add_argument("--inprocess-warm", type=int, default=40, help="unmeasured pairs first")
+    parser.add_argument("--inprocess-learners", type=int, default=5)
+    parser.add_argument("--skip-http", action="store_true", help="only the in-process runs")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--pack", default="packs/ai_era", help="the pack, relative to each version's tree")
     parser.add_argument(
@@ -461,7 +565,29 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for backend in backends:
             with postgres_cluster(pg_bin) if backend == "postgres" else _nothing() as pg:
-                for n in users:
+                runs: dict[str, list[dict[str, float]]] = {label: [] for label, _t, _g in versions}
+                for k in range(args.inprocess_repeat):
+                    for label, tree, tag in versions if k % 2 == 0 else versions[::-1]:
+                        one = run_inprocess(tree, backend, args, pg, f"{tag}{k}")
+                        print(backend, "in-process", label, json.dumps(one), flush=True)
+                        runs[label].append(one)
+                for label, got in runs.items():
+                    if not got:
+                        continue
+                    protocol = (
+                        f"in process, next -> answer through the ASGI app, {args.inprocess_learners} "
+                        f"learners by turns, {args.inprocess_pairs} pairs after {args.inprocess_warm}, "
+                        f"{len(got)} runs alternating with the other version"
+                    )
+                    cpu = sorted(r["cpu_ms"] for r in got)
+                    records.append(
+                        record(backend, protocol, label, "server CPU-ms/pair (median)", cpu[len(cpu) // 2])
+                    )
+                    records.append(record(backend, protocol, label, "server CPU-ms/pair (min)", cpu[0]))
+                    records.append(
+                        record(backend, protocol, label, "SQL statements/pair", got[0]["statements"])
+                    )
+                for n in [] if args.skip_http else users:
                     for label, tree, tag in versions:
                         result = run_config(tree, backend, n, args, pg, tag)
                         shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()}
