@@ -3,6 +3,9 @@ learners and 5 million answers, on SQLite and on PostgreSQL.
 
     python -m bench.dashboards                       # both backends, full size
     python -m bench.dashboards --learners 500 --answers 100000 --backends sqlite   # smoke run
+    python -m bench.dashboards --backends sqlite --reuse-db --pages pdf-parts --pdf-baseline REV
+        # the team report and its PDF apart, on an earlier run's database; the PDF also drawn
+        # by plots.py of git revision REV, in turn with today's
 
 The organisation (20 teams, the AI-era pack's five roles, 26 weeks of practice) is simulated
 in numpy, vectorised over learners: each learner practises the skills of their role (targets
@@ -30,12 +33,14 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -617,6 +622,7 @@ def run_backend(
     pack_dir: Path = PACK,
     reuse: bool = False,
     only: list[str] | None = None,
+    pdf_baselines: list[str] | None = None,
 ) -> list[Record]:
     dataset = (
         f"synthetic org: {data.learners} learners, {data.user.size} answers, {data.teams} teams, ai_era pack"
@@ -632,7 +638,7 @@ def run_backend(
             print(f"{name}: stored the evidence of {filled} mastery rows", flush=True)
         records += evidence_backfill_records(ctx, dataset, method)
         if only == ["pdf-parts"]:
-            return records + pdf_part_records(ctx, repeat, dataset, method)
+            return records + pdf_part_records(ctx, repeat, dataset, method, pdf_baselines)
         return records + _page_records(
             ctx, existing_staff(ctx, data.teams), data, repeat, dataset, method, only
         )
@@ -743,13 +749,46 @@ def evidence_backfill_records(ctx: AppContext, dataset: str, method: str) -> lis
     ]
 
 
-def pdf_part_records(ctx: AppContext, repeat: int, dataset: str, method: str) -> list[Record]:
+def _plots_at(rev: str) -> ModuleType:
+    """``learnloop/web/plots.py`` as of git revision ``rev``, loaded as a module of its own (the
+    PDF's drawing code then; the report and the handler stay today's)."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:learnloop/web/plots.py"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    name = f"_bench_plots_{rev}"
+    module = ModuleType(name)
+    module.__file__ = f"<learnloop/web/plots.py@{rev}>"
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own file
+    return module
+
+
+def _draw_team_pdf(report: Any, plots: ModuleType | None) -> bytes:
+    """The team PDF drawn by today's handler, with ``plots`` (a baseline's) in place of today's."""
+    from learnloop.web import routes_reports
+
+    today = routes_reports.plots
+    routes_reports.plots = plots or today  # type: ignore[assignment]
+    try:
+        return routes_reports._team_pdf(report)
+    finally:
+        routes_reports.plots = today
+
+
+def pdf_part_records(
+    ctx: AppContext, repeat: int, dataset: str, method: str, baselines: list[str] | None = None
+) -> list[Record]:
     """The team PDF in its two parts: the report (the same service call the page makes) once,
-    then drawing the PDF from it, ``repeat`` times per language (median)."""
+    then drawing the PDF from it, ``repeat`` times per language (median). With ``baselines``
+    (git revisions) the PDF is also drawn by each revision's plots.py, in turn with today's
+    (the order reversed every other round), so all meet the same load on the shared machine."""
     from learnloop import i18n
     from learnloop.services import auth
     from learnloop.services.reports_team import team_report
-    from learnloop.web.routes_reports import _team_pdf
 
     manager = auth.login(ctx, email="manager@bench.example", password=PASSWORD).user
     report = team_report(ctx, manager)  # warm-up: the pack and the model read and cached
@@ -766,46 +805,47 @@ def pdf_part_records(ctx: AppContext, repeat: int, dataset: str, method: str) ->
         record(dataset, report_protocol, method, "team_report_seconds", wall),
         record(dataset, report_protocol, method, "team_report_cpu_seconds", report_cpu),
     ]
+    versions: dict[str, ModuleType | None] = {method: None}
+    for rev in baselines or []:
+        versions[f"{method}, plots.py of {rev}"] = _plots_at(rev)
+    protocol = f"median of {repeat} after one warm-up, from the report above; target (with the report) < 2 s"
+    if baselines:
+        protocol += f"; drawn in turn with plots.py of {', '.join(baselines)}"
     for language in ("en", "zh_CN"):
         i18n.set_locale(language)
-        _team_pdf(report)  # warm-up: fonts loaded and cached
-        times, cpus = [], []
-        for _ in range(repeat):
-            start, cpu = time.perf_counter(), time.process_time()
-            _team_pdf(report)
-            times.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - cpu)
-        print(
-            f"  team PDF drawn ({language}) {statistics.median(times):7.3f} s (CPU {statistics.median(cpus):.3f} s)"
-        )
-        protocol = (
-            f"median of {repeat} after one warm-up, from the report above; target (with the report) < 2 s"
-        )
-        records.append(
-            record(dataset, protocol, method, f"pdf_drawing_seconds {language}", statistics.median(times))
-        )
-        records.append(
-            record(dataset, protocol, method, f"pdf_drawing_cpu_seconds {language}", statistics.median(cpus))
-        )
-        # what a manager waits for: the report, then the PDF drawn from it (target < 2 s)
-        records.append(
-            record(
-                dataset,
-                "team_report_seconds + median pdf_drawing_seconds; target < 2 s",
-                method,
-                f"report_plus_pdf_seconds {language}",
-                wall + statistics.median(times),
-            )
-        )
-        records.append(
-            record(
-                dataset,
-                "team_report_cpu_seconds + median pdf_drawing_cpu_seconds",
-                method,
-                f"report_plus_pdf_cpu_seconds {language}",
-                report_cpu + statistics.median(cpus),
-            )
-        )
+        times: dict[str, list[float]] = {name: [] for name in versions}
+        cpu_times: dict[str, list[float]] = {name: [] for name in versions}
+        for plots in versions.values():
+            _draw_team_pdf(report, plots)  # warm-up: fonts loaded and cached
+        for k in range(repeat):
+            order = list(versions.items())
+            for name, plots in order[::-1] if k % 2 else order:
+                start, cpu = time.perf_counter(), time.process_time()
+                _draw_team_pdf(report, plots)
+                times[name].append(time.perf_counter() - start)
+                cpu_times[name].append(time.process_time() - cpu)
+        for name in versions:
+            drawn, drawn_cpu = statistics.median(times[name]), statistics.median(cpu_times[name])
+            print(f"  team PDF drawn ({language}, {name}) {drawn:7.3f} s (CPU {drawn_cpu:.3f} s)", flush=True)
+            records += [
+                record(dataset, protocol, name, f"pdf_drawing_seconds {language}", drawn),
+                record(dataset, protocol, name, f"pdf_drawing_cpu_seconds {language}", drawn_cpu),
+                # what a manager waits for: the report, then the PDF drawn from it (target < 2 s)
+                record(
+                    dataset,
+                    "team_report_seconds + median pdf_drawing_seconds; target < 2 s",
+                    name,
+                    f"report_plus_pdf_seconds {language}",
+                    wall + drawn,
+                ),
+                record(
+                    dataset,
+                    "team_report_cpu_seconds + median pdf_drawing_cpu_seconds",
+                    name,
+                    f"report_plus_pdf_cpu_seconds {language}",
+                    report_cpu + drawn_cpu,
+                ),
+            ]
     i18n.set_locale("en")
     return records
 
@@ -864,11 +904,19 @@ def main() -> None:
         help="comma-separated paths to measure (default: all); with --reuse-db, 'pdf-parts' times the "
         "team report and the PDF drawn from it apart",
     )
+    parser.add_argument(
+        "--pdf-baseline",
+        default="",
+        help="with --pages pdf-parts: comma-separated git revisions; the team PDF is also drawn with "
+        "learnloop/web/plots.py as of each, in turn with today's",
+    )
     args = parser.parse_args()
 
     only = [p for p in args.pages.split(",") if p] or None
     if args.reuse_db and args.backends != "sqlite":
         raise SystemExit("--reuse-db works with --backends sqlite only")
+    if args.pdf_baseline and not (args.reuse_db and only == ["pdf-parts"]):
+        raise SystemExit("--pdf-baseline works with --reuse-db --pages pdf-parts only")
     load_before = os.getloadavg()
     pack = load_pack(args.pack)
     start = time.perf_counter()
@@ -897,7 +945,15 @@ def main() -> None:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
             records += run_backend(
-                "sqlite", f"sqlite:///{path}", data, pack, args.repeat, args.pack, args.reuse_db, only
+                "sqlite",
+                f"sqlite:///{path}",
+                data,
+                pack,
+                args.repeat,
+                args.pack,
+                args.reuse_db,
+                only,
+                [rev for rev in args.pdf_baseline.split(",") if rev],
             )
         elif backend == "postgres":
             with contextlib.ExitStack() as stack:

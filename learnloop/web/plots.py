@@ -52,6 +52,9 @@ STYLE: dict[str, Any] = {
     "axes.labelcolor": INK,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
+    # titles at the top of their axes (where matplotlib's automatic placement puts them anyway,
+    # nothing being drawn above an axes) without measuring the axes' tick labels every draw
+    "axes.titley": 1.0,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "xtick.color": MUTED,
@@ -668,17 +671,20 @@ def _cells(cells: list[tuple[float, float, str]], points: float, colour: str, gi
         def _baseline_offset(self, renderer: Any) -> float:
             """From a line's centre down to its baseline, in display units."""
             font = get_font(findfont(self.prop))
-            table = font.get_sfnt_table("OS/2") or font.get_sfnt_table("hhea") or {}
+            table: dict[str, Any] = dict(font.get_sfnt_table("OS/2") or font.get_sfnt_table("hhea") or {})
+            head: dict[str, Any] = dict(font.get_sfnt_table("head") or {})
             ascent = table.get("sTypoAscender", table.get("ascent"))
             descent = table.get("sTypoDescender", table.get("descent"))
-            if ascent is None or descent is None:
+            if ascent is None or descent is None or not head.get("unitsPerEm"):
                 _, h, d = renderer.get_text_width_height_descent("lp", self.prop, ismath=False)
                 return float(h) / 2 - float(d)
-            em = renderer.points_to_pixels(points) / font.get_sfnt_table("head")["unitsPerEm"]
+            em = renderer.points_to_pixels(points) / head["unitsPerEm"]
             return float((ascent + descent) * em / 2)
 
         def _anchors(self, renderer: Any) -> list[tuple[float, float, str]]:
-            trans = self.get_figure(root=True).transFigure
+            figure = self.get_figure(root=True)
+            assert figure is not None, "drawn in a figure"
+            trans = figure.transFigure
             down = self._baseline_offset(renderer)
             out = []
             for x, y, text in self.cells:
