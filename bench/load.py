@@ -93,6 +93,7 @@ from sqlalchemy.engine import Engine
 from learnloop.server import create_app
 
 tokens, warm, pairs, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+from typing import Any
 exec(os.environ["ANSWER_FOR"])
 
 async def inline(func, *args, **kwargs):
