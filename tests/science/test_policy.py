@@ -305,8 +305,12 @@ def test_prerequisite_belief_follows_the_dependants_answers() -> None:
 
     params = BKTParams()
     assert prerequisite_posterior([], 0.85, params, 0.25) == 0.85
-    wrongs = [prerequisite_posterior([False] * n, 0.85, params, 0.25) for n in (1, 4, 8, 16)]
-    assert all(x > y for x, y in zip(wrongs, wrongs[1:], strict=False)) and wrongs[-1] < 0.5
+    # the slower the skills are learnt, the longer a dependant's wrong answers are explained by
+    # the dependant itself; either way they end up doubting the prerequisite
+    for learn, lengths in ((params.p_learn, (4, 8, 16, 32, 64)), (0.15, (1, 4, 8, 16))):
+        p = BKTParams(p_learn=learn)
+        wrongs = [prerequisite_posterior([False] * n, 0.85, p, 0.25) for n in lengths]
+        assert all(x > y for x, y in zip(wrongs, wrongs[1:], strict=False)) and wrongs[-1] < 0.5, learn
     assert prerequisite_posterior([True, True, True], 0.85, params, 0.25) >= 0.85
     for prior in (0.0, 1.0):  # certainty is not revised, and nothing is NaN
         assert prerequisite_posterior([False] * 5, prior, params, 0.25) == prior

@@ -19,6 +19,7 @@ from typing import Any
 
 from learnloop.content.loader import load_pack
 from learnloop.science import simulation
+from learnloop.science.kt.bkt import BKTParams
 from learnloop.science.policy import Activity, curriculum_for_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,9 @@ LEARNERS = [
     ("llm-app-engineer", 1, 7),
     ("ml-platform-engineer", 2, 7),
 ]
+#: the product's default BKT parameters when the pin was written (the pin is of the policy, not
+#: of the defaults, which the validation worlds choose)
+PINNED_PARAMS = BKTParams(p_init=0.2, p_learn=0.15, p_guess=0.2, p_slip=0.1)
 #: choices recorded per learner (the first ones: new skills, lessons, reviews, revisits)
 LIMIT = 200
 
@@ -51,7 +55,7 @@ def generate() -> list[dict[str, Any]]:
     runs = []
     original = simulation.choose_activity
     for role, index, seed in LEARNERS:
-        cur = curriculum_for_role(pack, role)
+        cur = curriculum_for_role(pack, role, default_params=PINNED_PARAMS)
         chosen: list[dict[str, Any]] = []
 
         def recording(*args: Any, chosen: list[dict[str, Any]] = chosen, **kwargs: Any) -> Activity | None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from learnloop.errors import Forbidden, NotFound
+from learnloop.science.kt.bkt import BKTParams
 from learnloop.services import mastery, reports_snapshots, reports_team
 from learnloop.services.context import AppContext
 from learnloop.services.reports import practice_to_target, week_start
@@ -55,8 +56,8 @@ def test_gap_report_counts_blocked_people_and_hours(ctx: AppContext) -> None:
     prompts = gaps[("builder", "basics.prompts")]
     assert (prompts.holders, prompts.blocked) == (9, 8)  # everyone but big0 is below 0.8
     assert ("builder", "apps.rag") not in gaps  # 0.9 and 0.7 both meet the 0.6 target
-    # BKT defaults (learn 0.15, no forgetting): log(0.2 / 0.5) / log(0.85) answers of 1-minute items.
-    per_person = math.log(0.2 / 0.5) / math.log(0.85) / 60
+    # BKT defaults (no forgetting): log(0.2 / 0.5) / log(1 - learn) answers of 1-minute items.
+    per_person = math.log(0.2 / 0.5) / math.log(1 - BKTParams().p_learn) / 60
     assert prompts.hours_per_person == pytest.approx(per_person, abs=0.01)
     assert prompts.mean_gap == pytest.approx(0.3)
     readiness = report.readiness[0]

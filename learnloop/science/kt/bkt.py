@@ -39,8 +39,14 @@ EStepFactory = Callable[[ResponseLog, NDArray[np.int64], int, int], EStep]
 
 @dataclass(frozen=True)
 class BKTParams:
+    """BKT's parameters. The defaults are the product's before an organisation's log is fitted
+    (``learnloop fit kt``): ``p_learn`` 0.08 was chosen on the validation worlds of
+    ``bench/validity.py`` (``bench/results/validity_validation_targets.json``: of the
+    candidates that keep the practice policy ahead of OATutor's rule in every validation
+    world, the one whose cold-start path estimate is nearest the answers learners needed)."""
+
     p_init: float = 0.2
-    p_learn: float = 0.15
+    p_learn: float = 0.08
     p_guess: float = 0.2
     p_slip: float = 0.1
     p_forget: float = 0.0
