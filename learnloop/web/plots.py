@@ -667,6 +667,9 @@ def _cells(cells: list[tuple[float, float, str]], points: float, colour: str, gi
             self.cells = cells
             self.prop = FontProperties(size=points)
             self.set_gid(gid)
+            # drawn after the page's texts (zorder 3), as texts made after them would be: the
+            # PDF then reads title, lines, header, rows in that order when copied or read aloud
+            self.set_zorder(3.01)
 
         def _baseline_offset(self, renderer: Any) -> float:
             """From a line's centre down to its baseline, in display units."""

@@ -231,6 +231,8 @@ def test_team_pdf_of_a_large_organisation_is_a_summary() -> None:
     first = reader.pages[0].extract_text()
     assert f"The {PDF_GAP_ROWS} largest of 45 gaps" in first and "CSV" in first
     assert "Gap skill 39" in first and "Gap skill 40" not in first
+    # read in page order (copied, or read aloud): the title and lines, then the table's rows
+    assert first.index("Team skills report") < first.index("The 40 largest") < first.index("Gap skill 0")
     assert len(reader.pages) == 5  # the summary page and four charts
     assert b"NotoSansCJK" not in data and "学员" not in "".join(p.extract_text() for p in reader.pages)
 
