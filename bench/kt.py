@@ -688,27 +688,31 @@ def gervet_valid_records(
     l2_grid: Sequence[float],
     priors: Sequence[bool] = (False,),
     abilities: Sequence[tuple[float, ...]] = ((),),
+    l2_abilities: Sequence[float] = (3.0,),
 ) -> list[Record]:
     """Evidence for choosing the logistic model's settings on the Gervet splits without their
     test file: a fifth of the training learners held out, valid AUC and fit CPU time for each
     ``l2`` in ``l2_grid``, each ``item_prior`` in ``priors`` and each ``FeatureSpec.
     ability_decays`` in ``abilities`` (the rest at LogisticKT's defaults, which ``learnloop fit
-    kt`` uses; the default has no item prior and no ability decays). A setting with ability
-    decays also gets its online predict + update time on the valid learners."""
+    kt`` uses; the default has no item prior and no ability decays), the slopes on the ability
+    decays with each ridge in ``l2_abilities``. A setting with ability decays also gets its
+    online predict + update time on the valid learners."""
     fit, valid = gervet_valid_split(data, dataset)
     protocol = PROTOCOL_GERVET_VALID.format(fit_share="80", valid_share="20", seed=GERVET_VALID_SEED)
     records: list[Record] = []
     for l2 in l2_grid:
         for prior in priors:
-            for decays in abilities:
+            for decays, l2_ability in [(d, a) for d in abilities for a in (l2_abilities if d else [3.0])]:
                 cpu = time.process_time()
                 features = FeatureSpec(ability_decays=decays)
-                model = LogisticKT(l2=l2, item_prior=prior, features=features).fit(fit)
+                model = LogisticKT(l2=l2, item_prior=prior, features=features, l2_ability=l2_ability)
+                model.fit(fit)
                 cpu = time.process_time() - cpu
                 value = auc(valid.correct, model.predict_proba(valid))
                 name = f"learnloop.logistic l2={l2:g}" + (" item_prior=on" if prior else "")
                 if decays:
                     name += " ability_decays=" + ",".join(f"{d:g}" for d in decays)
+                    name += f" l2_ability={l2_ability:g}" if l2_ability != 3.0 else ""
                 print(f"{dataset}: valid AUC of {name}: {value:.4f} (fit {cpu:.1f} s CPU)", flush=True)
                 records.append(record(dataset, protocol, name, "valid_auc", value))
                 records.append(record(dataset, protocol, name, "fit_cpu_seconds", cpu))
@@ -787,6 +791,13 @@ def main(argv: list[str] | None = None) -> None:
         help="gervet-valid: FeatureSpec.ability_decays to try, each 'none' or decays joined by commas "
         "(per-item and per-skill slopes on the learner's recent log-odds of success)",
     )
+    parser.add_argument(
+        "--l2-ability-grid",
+        type=float,
+        nargs="+",
+        default=[3.0],
+        help="gervet-valid: LogisticKT l2_ability (the ridge on those slopes) values tried",
+    )
     parser.add_argument("--valid", type=Path, help="a validation file, to choose l2 among --l2-grid")
     parser.add_argument("--test", type=Path, help="the scored file")
     parser.add_argument("--format", default="auto", choices=["auto", "three", "four", "pykt", "tsv"])
@@ -824,6 +835,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.l2_grid,
                     [v == "on" for v in args.item_prior_grid],
                     [parse_decays(v) for v in args.ability_grid],
+                    args.l2_ability_grid,
                 )
         if "gervet-gbdt" in args.protocols:
             from bench import kt_gbdt
