@@ -344,7 +344,9 @@ class LogisticKT:
         self.dense_coef_ = c[o_dense : o_dense + self.n_dense_]
         self.prior_coef_ = float(c[o_dense + self.n_dense_]) if self.prior_ else 0.0
         o_ability, width = o_dense + self.n_dense_ + int(self.prior_), self._ability_width()
-        slopes = c[o_ability : o_ability + width * len(self.features.ability_decays)].reshape(-1, width)
+        decays = len(self.features.ability_decays)
+        # shaped by the decay count, not -1: an empty log has no skills or items (width 0)
+        slopes = c[o_ability : o_ability + width * decays].reshape(decays, width)
         # [decay, skill] and [decay, item]: slopes on recent_ability
         self.ability_skill_, self.ability_item_ = slopes[:, :k], slopes[:, k:]
         self._ability_lists = (self.ability_skill_.T.tolist(), self.ability_item_.T.tolist())
