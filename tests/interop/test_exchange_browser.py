@@ -1,7 +1,11 @@
 """The exchange page in headless Chromium, as an admin uses it: choose a QTI package from the
 disk (the page's script sends it base64-encoded: the site takes no multipart), check it, read
 the problems, import a clean one; axe-core finds no serious problem on the page with a
-report."""
+report.
+
+Waits use locator expectations, never `wait_for_function` with a string: the page's CSP
+(script-src 'self') refuses the eval Playwright polls such a string with, so the wait failed
+whenever the first check came too early (stop 25's CI)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from learnloop.content.loader import load_pack
 from learnloop.interop import qti
@@ -59,7 +64,7 @@ def test_exchange_page_in_a_browser(
     _login(page, live_server, "admin@example.org")
     page.goto(live_server + "/admin/exchange")
     page.set_input_files("#exchange-file", str(bad))
-    page.wait_for_function("document.querySelector('input[name=data_b64]').value.length > 0")
+    expect(page.locator("input[name=data_b64]")).not_to_have_value("")
     assert page.input_value("select[name=format]") == "qti"  # chosen from the file's name
     page.click("button[value=check]")
     page.wait_for_load_state()
@@ -68,7 +73,7 @@ def test_exchange_page_in_a_browser(
     assert "nothing was stored" in text
 
     page.set_input_files("#exchange-file", str(good))
-    page.wait_for_function("document.querySelector('input[name=filename]').value === 'items.zip'")
+    expect(page.locator("input[name=filename]")).to_have_value("items.zip")
     page.click("button[value=check]")
     page.wait_for_load_state()
     assert "No problems found" in page.inner_text("body")
@@ -76,13 +81,13 @@ def test_exchange_page_in_a_browser(
         # the page with a report of problems (the router's axe test sees it without one)
         page.goto(live_server + "/admin/exchange")
         page.set_input_files("#exchange-file", str(bad))
-        page.wait_for_function("document.querySelector('input[name=data_b64]').value.length > 0")
+        expect(page.locator("input[name=data_b64]")).not_to_have_value("")
         page.click("button[value=check]")
         page.wait_for_load_state()
         assert page.evaluate(_RUN) == []
         page.goto(live_server + "/admin/exchange")
     page.set_input_files("#exchange-file", str(good))
-    page.wait_for_function("document.querySelector('input[name=filename]').value === 'items.zip'")
+    expect(page.locator("input[name=filename]")).to_have_value("items.zip")
     page.click("button[value=import]")
     page.wait_for_load_state()
     assert "drafts waiting for review" in page.inner_text("body")
