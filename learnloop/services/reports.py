@@ -90,29 +90,6 @@ def skill_priors(active: ActivePack, model: MasteryModel) -> tuple[list[str], Ar
     return skill_ids, np.array([model.prior(s) for s in skill_ids], dtype=float)
 
 
-def mastery_matrix(
-    session: Session,
-    org_id: int,
-    people: list[Person],
-    skill_ids: list[str],
-    priors: Array,
-    team_id: int | None = None,
-) -> Array:
-    """Current P(known), people x skills; the prior where a person has not practised a skill."""
-    matrix = np.tile(priors, (len(people), 1))
-    if not people:
-        return matrix
-    query = (
-        select(Mastery.user_id, skill_column(Mastery.skill_id, skill_ids), Mastery.p_known)
-        .join(User, User.id == Mastery.user_id)
-        .where(User.org_id == org_id, User.deleted_at.is_(None))
-    )
-    if team_id is not None:
-        query = query.where(User.team_id == team_id)
-    fill_matrix(matrix, people, numeric_rows(session, query))
-    return matrix
-
-
 #: the stored evidence summary of a team, people x skills (items, open kind right, CUSUM, newest
 #: right), with the skills of rows stored before migration 0034 by learner (``mastery.evidence_matrix``)
 StoredEvidence = tuple[Array, NDArray[np.bool_], Array, Array, dict[int, set[str]]]
@@ -126,8 +103,8 @@ def team_mastery(
     priors: Array,
     team_id: int | None = None,
 ) -> tuple[Array, StoredEvidence]:
-    """:func:`mastery_matrix` and the evidence summary stored beside it, in one read of the
-    organisation's mastery rows (from their covering index, not the rows with the evidence
+    """Current P(known), people x skills (the prior where a person has not practised a skill),
+    and the evidence summary stored beside it, in one read of the organisation's mastery rows (from their covering index, not the rows with the evidence
     JSON); rows stored before 0034 (no evidence, answered) are listed for folding from the log."""
     shape = (len(people), len(skill_ids))
     matrix = np.tile(priors, (len(people), 1))

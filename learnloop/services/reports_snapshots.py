@@ -24,10 +24,10 @@ from learnloop.services.reports import (
     Array,
     Person,
     fill_matrix,
-    mastery_matrix,
     numeric_rows,
     people_of_org,
     skill_column,
+    team_mastery,
     week_start,
 )
 from learnloop.services.reports_gaps import Cells, group_cells, standing, target_grid
@@ -83,7 +83,7 @@ def ensure_weekly_snapshots(ctx: AppContext, org_id: int, now: datetime | None =
             active = ctx.active_pack(session)
             grid = target_grid(active, load_model(session, org_id))
             people = people_of_org(session, active, org_id)
-            current = mastery_matrix(session, org_id, people, grid.skill_ids, grid.priors)
+            current, _ = team_mastery(session, org_id, people, grid.skill_ids, grid.priors)
             team_ids: list[int | None] = [
                 *session.execute(select(Team.id).where(Team.org_id == org_id).order_by(Team.id)).scalars(),
                 None,

@@ -1,6 +1,6 @@
 """The team report's one read of mastery (``reports.team_mastery``: P(known) and the stored
 evidence summary from the covering index) gives what the two reads it replaces gave
-(``reports.mastery_matrix`` and ``mastery.evidence_matrix`` reading the rows), cell by cell,
+(P(known) read row by row here, and ``mastery.evidence_matrix`` reading the rows), cell by cell,
 with learners who never answered a skill right and rows stored before migration 0034, on
 SQLite and PostgreSQL."""
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from learnloop.content.loader import load_pack
 from learnloop.services import auth, mastery, practice
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import AppContext
-from learnloop.services.reports import mastery_matrix, people_of_org, team_mastery
+from learnloop.services.reports import people_of_org, team_mastery
 from learnloop.store.models import Mastery
 from tests.conftest import MINI_PACK, answer_payload
 
@@ -59,7 +59,10 @@ def test_one_read_equals_the_two_it_replaces(any_ctx: AppContext) -> None:
         ids = [p.id for p in people]
         targets = np.full((len(people), len(skill_ids)), 0.3)
         targets[:, 0] = np.nan
-        before = mastery_matrix(session, users[0].org_id, people, skill_ids, priors)
+        before = np.tile(priors, (len(people), 1))
+        for row in session.scalars(select(Mastery).where(Mastery.user_id.in_(ids))):
+            if row.skill_id in skill_ids:
+                before[ids.index(row.user_id), skill_ids.index(row.skill_id)] = row.p_known
         met_before = mastery.evidence_matrix(session, ids, skill_ids, bank, rule, before, targets, now)
         matrix, stored = team_mastery(session, users[0].org_id, people, skill_ids, priors)
         met = mastery.evidence_matrix(
