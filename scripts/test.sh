@@ -44,4 +44,6 @@ export LEARNLOOP_CHROMIUM="${LEARNLOOP_CHROMIUM:-$(command -v chromium)}"
 ruff check learnloop tests bench
 ruff format --check learnloop tests bench
 mypy
-python -m pytest -q --durations=25 "$@"
+# Two worker processes (LEARNLOOP_TEST_WORKERS=0 runs in this process, e.g. for one test); each
+# test file stays on one worker, so its module fixtures (servers, browsers) start once.
+python -m pytest -q -n "${LEARNLOOP_TEST_WORKERS:-2}" --dist loadfile --durations=25 "$@"
