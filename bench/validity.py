@@ -91,7 +91,7 @@ from learnloop.content.loader import load_pack
 from learnloop.content.models import Pack
 from learnloop.science.evidence import EvidenceRule
 from learnloop.science.kt.base import ResponseLog
-from learnloop.science.kt.bkt import BKTParams
+from learnloop.science.kt.bkt import BKTParams, LearnRatePrior, learn_prior_for
 from learnloop.science.path import plan_path
 from learnloop.science.policy import LearnerState, PolicyConfig, curriculum_for_role
 from learnloop.science.simulation import POLICIES, Outcome, World, simulate
@@ -143,6 +143,39 @@ THRESHOLD_OFFSETS: dict[str, tuple[float, ...]] = {
     "ours": (0.0, 3.0),
     "oatutor": (-9.0, -6.0, -3.0, 0.0, 3.0, 6.0),
 }
+#: worlds beside ``VALIDATION_WORLDS`` for choosing the path's learning-rate prior (part
+#: ``path``): learners slower and faster than any of those four, so the prior is chosen over
+#: speeds that span the test worlds' without copying their parameters
+SPEED_WORLDS: dict[str, World] = {
+    "v-crawl": World(p_learn=0.04, guess=0.25, slip=0.1, gate=0.25, p_lesson=0.2, speed_sd=0.4),
+    "v-brisk": World(
+        p_learn=0.35,
+        guess=0.18,
+        slip=0.08,
+        gate=0.3,
+        p_lesson=0.4,
+        aptitude_sd=0.5,
+        kind_time=(("code", 1.1),),
+    ),
+}
+#: the path's estimate is read again after this many answers: answers so far plus the
+#: estimate then (the learner's own answers have informed the learning-rate posterior);
+#: fixed before any run with it
+CHECK_ANSWERS = 30
+#: candidate learning-rate priors of the path at a cold start (``kt/bkt.LearnRatePrior``:
+#: factors on the default P(T), weights), chosen on the validation worlds by
+#: :func:`prior_choice`
+PRIOR_CANDIDATES: dict[str, LearnRatePrior] = {
+    "point 1": LearnRatePrior(),
+    "0.5-4 uniform": LearnRatePrior((0.5, 1.0, 2.0, 4.0), (1.0, 1.0, 1.0, 1.0)),
+    "0.5-4 middle": LearnRatePrior((0.5, 1.0, 2.0, 4.0), (1.0, 2.0, 2.0, 1.0)),
+    "0.5-4 fast": LearnRatePrior((0.5, 1.0, 2.0, 4.0), (1.0, 1.0, 2.0, 2.0)),
+    "0.5-2 uniform": LearnRatePrior((0.5, 1.0, 2.0), (1.0, 1.0, 1.0)),
+    "1-4 uniform": LearnRatePrior((1.0, 2.0, 4.0), (1.0, 1.0, 1.0)),
+    "0.5-4 seven": LearnRatePrior(
+        (0.5, 0.71, 1.0, 1.41, 2.0, 2.83, 4.0), (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    ),
+}
 RESAMPLES = 1000
 DATASET = "simulated learners"
 
@@ -157,9 +190,9 @@ Fitted = tuple[BKTParams, dict[str, BKTParams]]  # (population default, per skil
 
 
 def _chunk(
-    args: tuple[str, int, int, int, dict[str, object], tuple[str, ...], float, Fitted | None, bool],
+    args: tuple[str, int, int, int, dict[str, object], tuple[str, ...], float, Fitted | None, bool, int],
 ) -> list[Outcome]:
-    pack_path, start, count, seed, world, policies, threshold, fitted, keep_log = args
+    pack_path, start, count, seed, world, policies, threshold, fitted, keep_log, snapshot_at = args
     return simulate(
         _pack(pack_path),
         policies=policies,
@@ -171,6 +204,7 @@ def _chunk(
         default_params=fitted[0] if fitted else None,
         skill_params=fitted[1] if fitted else None,
         keep_log=keep_log,
+        snapshot_at=snapshot_at,
     )
 
 
@@ -186,6 +220,7 @@ def run_many(
     offset: int = 0,
     fitted: Fitted | None = None,
     keep_log: bool = False,
+    snapshot_at: int = 0,
 ) -> list[Outcome]:
     size = max(1, -(-learners // (jobs * 4)))
     tasks = [
@@ -199,6 +234,7 @@ def run_many(
             threshold,
             fitted,
             keep_log,
+            snapshot_at,
         )
         for start in range(0, learners, size)
     ]
@@ -209,14 +245,17 @@ def run_many(
 
 
 def first_plans(
-    pack: Pack, rule: EvidenceRule, fitted: Fitted | None = None
+    pack: Pack, rule: EvidenceRule, fitted: Fitted | None = None, prior: LearnRatePrior | None = None
 ) -> dict[str, tuple[float, float]]:
     """What the path shows a fresh learner for each role, before any answer: (expected answers
     over the product's prior, answers if every skill is already known). A learner who knows
     everything looks like any fresh learner until they answer, so both get the same page.
     ``fitted``: the BKT parameters ``learnloop fit kt`` stored (else the defaults), which the
-    path page reads as ``services/guidance.curriculum`` passes them."""
+    path page reads as ``services/guidance.curriculum`` passes them; ``prior``: the path's
+    learning-rate prior (else as ``services/guidance.my_path`` picks it,
+    ``kt/bkt.learn_prior_for``)."""
     cfg = PolicyConfig(evidence=rule)
+    prior = prior or learn_prior_for(fitted=fitted is not None)
     out = {}
     for r in pack.roles:
         cur = curriculum_for_role(
@@ -225,9 +264,46 @@ def first_plans(
             default_params=fitted[0] if fitted else None,
             skill_params=fitted[1] if fitted else None,
         )
-        plan = plan_path(cur, LearnerState(), cfg)
+        plan = plan_path(cur, LearnerState(), cfg, learn_prior=prior)
         out[r.id] = (plan.items, plan.items_if_known)
     return out
+
+
+def estimate_ratios(
+    pack: Pack,
+    outcomes: Sequence[Outcome],
+    rule: EvidenceRule,
+    fitted: Fitted | None = None,
+    prior: LearnRatePrior | None = None,
+) -> tuple[float, float]:
+    """Median over learners of the path's estimate over the answers they needed: (the first
+    estimate, and the one after ``CHECK_ANSWERS`` answers: those answers plus the expected
+    answers the path then shows, from the learner's state as the run kept it, its
+    learning-rate posterior included; a learner done before that many answers counts 1, the
+    path then shows the answers exactly)."""
+    cfg = PolicyConfig(evidence=rule)
+    prior = prior or learn_prior_for(fitted=fitted is not None)
+    plans = first_plans(pack, rule, fitted, prior)
+    curricula = {
+        r.id: curriculum_for_role(
+            pack,
+            r.id,
+            default_params=fitted[0] if fitted else None,
+            skill_params=fitted[1] if fitted else None,
+        )
+        for r in pack.roles
+    }
+    first, later = [], []
+    for o in outcomes:
+        if o.items <= 0:
+            continue
+        first.append(plans[o.role_id][0] / o.items)
+        if o.snapshot is None:
+            later.append(1.0)
+            continue
+        plan = plan_path(curricula[o.role_id], o.snapshot, cfg, learn_prior=prior)
+        later.append((CHECK_ANSWERS + plan.items) / o.items)
+    return _median(first), _median(later)
 
 
 def fit_from_log(pack: Pack, outcomes: Sequence[Outcome]) -> tuple[Fitted, dict[str, object]]:
@@ -469,6 +545,7 @@ def policy_runs(
             base + offset,
             fitted=fitted,
             keep_log=keep_log and offset == 0.0,
+            snapshot_at=CHECK_ANSWERS if offset == 0.0 else 0,
         )
         if offset == 0.0:
             default = outcomes
@@ -481,7 +558,7 @@ def policy_runs(
 
 def world_records(
     pack_path: Path, pack: Pack, name: str, world: World, n: int, cohort: int, seed: int, jobs: int
-) -> tuple[list[Record], bool, float, float]:
+) -> tuple[list[Record], bool, tuple[float, float], tuple[float, float]]:
     base = EvidenceRule().threshold
     runs, reached, default = policy_runs(pack_path, n, seed, jobs, world, keep_log=True)
     ds = f"{DATASET}, world {name}"
@@ -489,9 +566,10 @@ def world_records(
         f"{n} learners x (ours, oatutor), seed {seed}, roles by turns; world p_learn={world.p_learn}, "
         f"guess={world.guess}, slip={world.slip}, gate={world.gate}, p_lesson={world.p_lesson}; "
         f"stop at role-ready (the product's evidence rule) or {world.max_minutes:g} study minutes; "
-        "the product estimates with its defaults (cold start, nothing fitted yet)"
+        "the product estimates with its defaults (cold start, nothing fitted yet), the path with "
+        "its cold-start learning-rate prior (kt/bkt.COLD_START_LEARN_PRIOR), updated from each "
+        f"learner's answers; the path's estimate read first and after {CHECK_ANSWERS} answers"
     )
-    plans = first_plans(pack, EvidenceRule())
     out: list[Record] = []
     for policy in ("ours", "oatutor"):
         rows = [o for o in default if o.policy == policy]
@@ -507,29 +585,46 @@ def world_records(
         for kind, answers in _by_activity(rows, "answers_by").items():
             out.append(record(ds, protocol, policy, f"mean_answers_{kind}", answers))
     ours = [o for o in default if o.policy == "ours"]
-    ratio = _median([plans[o.role_id][0] / o.items for o in ours if o.items > 0])
-    out.append(record(ds, protocol, "ours", "median_first_estimate_over_answers", ratio))
+    ratio = estimate_ratios(pack, ours, EvidenceRule())
+    out += [
+        record(ds, protocol, "ours", "median_first_estimate_over_answers", ratio[0]),
+        record(ds, protocol, "ours", f"median_estimate_after_{CHECK_ANSWERS}_over_answers", ratio[1]),
+    ]
 
     # an organisation's first cohort practised; `learnloop fit kt` runs on their log, and the
     # next cohort's path page (and mastery) reads the fitted parameters
     fitted, fit_summary = fit_from_log(pack, ours)
-    after = run_many(pack_path, cohort, seed, jobs, world, ("ours",), base, offset=n, fitted=fitted)
-    plans_fit = first_plans(pack, EvidenceRule(), fitted)
-    ratio_fit = _median([plans_fit[o.role_id][0] / o.items for o in after if o.items > 0])
+    after = run_many(
+        pack_path,
+        cohort,
+        seed,
+        jobs,
+        world,
+        ("ours",),
+        base,
+        offset=n,
+        fitted=fitted,
+        snapshot_at=CHECK_ANSWERS,
+    )
+    ratio_fit = estimate_ratios(pack, after, EvidenceRule(), fitted)
     fit_ds = f"{ds}, after fit kt"
     fit_protocol = (
         f"the {n} learners' answers under ours (the organisation's log) fitted by the product's "
         "per-skill BKT (services/calibration.fit_bkt_params, the fit `learnloop fit kt` runs; a "
         "skill keeps its own parameters with 100 answers from 10 learners, else the population's); "
         f"the next {cohort} learners (indices {n}..{n + cohort - 1}, seed {seed}) practise under "
-        "ours with mastery and the path estimate from the fitted parameters; path's first "
-        "estimate / answers needed, median"
+        "ours with mastery and the path estimate from the fitted parameters (the fitted rates as "
+        f"they are, no learning-rate prior); path's estimate, first and after {CHECK_ANSWERS} "
+        "answers, / answers needed, median"
     )
     out += [record(fit_ds, fit_protocol, "fit", f"fitted_{k}", v) for k, v in fit_summary.items()]  # type: ignore[arg-type]
     out += [
         record(fit_ds, fit_protocol, "ours", "reached_share", sum(o.reached for o in after) / len(after)),
         record(fit_ds, fit_protocol, "ours", "median_answers", _median([o.items for o in after])),
-        record(fit_ds, fit_protocol, "ours", "median_first_estimate_over_answers", ratio_fit),
+        record(fit_ds, fit_protocol, "ours", "median_first_estimate_over_answers", ratio_fit[0]),
+        record(
+            fit_ds, fit_protocol, "ours", f"median_estimate_after_{CHECK_ANSWERS}_over_answers", ratio_fit[1]
+        ),
     ]
 
     thresholds = {p: ", ".join(f"{base + x:g}" for x in THRESHOLD_OFFSETS[p]) for p in runs}
@@ -588,8 +683,8 @@ def run(args: argparse.Namespace) -> Path:
     records += knower_records(pack_path, pack, args.knowers, args.seed, args.jobs)
     write_results("validity", records, ["fsrs", "numpy"])
     wins: list[str] = []
-    cold: list[float] = []
-    fitted: list[float] = []
+    cold: list[tuple[float, float]] = []
+    fitted: list[tuple[float, float]] = []
     for name in args.worlds:
         world = WORLDS[name]
         recs, beats, ratio, ratio_fit = world_records(
@@ -624,18 +719,28 @@ def run(args: argparse.Namespace) -> Path:
         record(
             summary,
             "median over worlds of the median first estimate / answers needed (ordinary learners), "
-            "cold start (default parameters)",
+            "cold start (default parameters, the path's cold-start learning-rate prior)",
             "ours",
             "first_estimate_over_answers",
-            _median(cold),
+            _median([r[0] for r in cold]),
         ),
         record(
             summary,
             f"worlds where the median first estimate / answers needed is within 0.75..1.25, of {n_worlds} "
-            "run, cold start (default parameters)",
+            "run, cold start (default parameters): one number per role before any answer, the same "
+            "in every world",
+            "ours",
+            "worlds_first_estimate_within_25pct",
+            sum(0.75 <= r[0] <= 1.25 for r in cold),
+        ),
+        record(
+            summary,
+            f"worlds where the median estimate after {CHECK_ANSWERS} answers (those answers plus the "
+            f"expected answers the path then shows) / answers needed is within 0.75..1.25, of {n_worlds} "
+            "run, cold start (default parameters, the learning-rate posterior from the learner's answers)",
             "ours",
             "worlds_estimate_within_25pct",
-            sum(0.75 <= r <= 1.25 for r in cold),
+            sum(0.75 <= r[1] <= 1.25 for r in cold),
         ),
         record(
             summary,
@@ -643,7 +748,15 @@ def run(args: argparse.Namespace) -> Path:
             "run, the next cohort after `fit kt` on the first cohort's log",
             "ours",
             "worlds_estimate_within_25pct_after_fit",
-            sum(0.75 <= r <= 1.25 for r in fitted),
+            sum(0.75 <= r[0] <= 1.25 for r in fitted),
+        ),
+        record(
+            summary,
+            f"worlds where the median estimate after {CHECK_ANSWERS} answers / answers needed is within "
+            f"0.75..1.25, of {n_worlds} run, the next cohort after `fit kt` on the first cohort's log",
+            "ours",
+            f"worlds_estimate_after_{CHECK_ANSWERS}_within_25pct_after_fit",
+            sum(0.75 <= r[1] <= 1.25 for r in fitted),
         ),
         record(summary, "target", "target", "worlds_estimate_within_25pct_at_least", n_worlds),
     ]
@@ -757,6 +870,48 @@ def defaults_choice(
     return out
 
 
+def prior_choice(ratios: dict[str, list[tuple[float, float]]]) -> list[Record]:
+    """The path's cold-start learning-rate prior the validation worlds justify, by a rule fixed
+    before this part's first run: the candidate (``PRIOR_CANDIDATES``) with the smallest mean
+    over the validation worlds of |log(median first estimate / answers needed)| + |log(median
+    estimate after ``CHECK_ANSWERS`` answers / answers needed)|: the page a learner sees first
+    and the one after their first answers count alike."""
+    ds = f"{DATASET}, validation worlds, path learning-rate prior"
+    protocol = (
+        "each candidate prior (factors on the default P(T), weights) read over the same learners; "
+        "chosen: the smallest mean over the validation worlds of |log first ratio| + |log ratio "
+        f"after {CHECK_ANSWERS} answers| (ratio: median estimate / answers needed)"
+    )
+    out: list[Record] = []
+    scores: dict[str, float] = {}
+    for name, rows in ratios.items():
+        prior = PRIOR_CANDIDATES[name]
+        first = statistics.mean(abs(math.log(a)) for a, _b in rows)
+        later = statistics.mean(abs(math.log(b)) for _a, b in rows)
+        scores[name] = first + later
+        method = f"prior {name} (factors {', '.join(f'{f:g}' for f in prior.factors)}; weights " + (
+            ", ".join(f"{w:g}" for w in prior.weights) + ")"
+        )
+        out += [
+            record(ds, protocol, method, "mean_abs_log_first_ratio", first),
+            record(ds, protocol, method, f"mean_abs_log_ratio_after_{CHECK_ANSWERS}", later),
+            record(ds, protocol, method, "score", scores[name]),
+            record(
+                ds, protocol, method, "worlds_first_within_25pct", sum(0.75 <= a <= 1.25 for a, _b in rows)
+            ),
+            record(
+                ds,
+                protocol,
+                method,
+                f"worlds_after_{CHECK_ANSWERS}_within_25pct",
+                sum(0.75 <= b <= 1.25 for _a, b in rows),
+            ),
+        ]
+    if scores:
+        out.append(record(ds, protocol, "chosen", "prior", min(scores, key=lambda k: scores[k])))
+    return out
+
+
 def validation(args: argparse.Namespace) -> Path:
     """Settings chosen on the validation worlds only (``VALIDATION_WORLDS``), written to
     ``bench/results/validity_validation.json`` (a part run alone: ``_targets`` or
@@ -767,7 +922,10 @@ def validation(args: argparse.Namespace) -> Path:
       (the test worlds' comparison at matched retention), and the path's first estimate over
       the answers learners needed; chosen by :func:`defaults_choice`;
     - policy settings: ours against its variants and OATutor's rule, mean answers, minutes
-      (by activity) and 30-day retention."""
+      (by activity) and 30-day retention;
+    - the path's cold-start learning-rate prior (part ``path``, also on ``SPEED_WORLDS``): ours
+      with the product's defaults; each candidate of ``PRIOR_CANDIDATES`` estimates for the
+      same learners, first and after ``CHECK_ANSWERS`` answers; chosen by :func:`prior_choice`."""
     pack_path = Path(args.pack)
     pack = _pack(str(pack_path))
     records: list[Record] = []
@@ -820,6 +978,41 @@ def validation(args: argparse.Namespace) -> Path:
             for activity, minutes in _by_activity(mine, "minutes_by").items():
                 records.append(record(ds, pprotocol, policy, f"mean_minutes_{activity}", minutes))
         write_results(claim, records, ["fsrs", "numpy"])
+    prior_ratios: dict[str, list[tuple[float, float]]] = {}
+    for name, world in {**VALIDATION_WORLDS, **SPEED_WORLDS}.items() if "path" in args.parts else ():
+        ds = f"{DATASET}, validation world {name}"
+        rows = run_many(
+            pack_path,
+            n,
+            args.seed + 7000,
+            args.jobs,
+            world,
+            ("ours",),
+            EvidenceRule().threshold,
+            snapshot_at=CHECK_ANSWERS,
+        )
+        pathprotocol = (
+            f"{n} learners under ours, seed {args.seed + 7000}, roles by turns; world {asdict(world)}; "
+            "the product's defaults, nothing fitted; the path's estimate with each candidate "
+            f"learning-rate prior, first and after {CHECK_ANSWERS} answers, / answers needed (median)"
+        )
+        records.append(record(ds, pathprotocol, "ours", "median_answers", _median([o.items for o in rows])))
+        for cname, prior in PRIOR_CANDIDATES.items():
+            first, later = estimate_ratios(pack, rows, EvidenceRule(), None, prior)
+            prior_ratios.setdefault(cname, []).append((first, later))
+            records += [
+                record(ds, pathprotocol, f"prior {cname}", "median_first_estimate_over_answers", first),
+                record(
+                    ds,
+                    pathprotocol,
+                    f"prior {cname}",
+                    f"median_estimate_after_{CHECK_ANSWERS}_over_answers",
+                    later,
+                ),
+            ]
+        write_results(claim, records, ["fsrs", "numpy"])
+    if "path" in args.parts:
+        records += prior_choice(prior_ratios)
     if "policies" in args.parts:
         records += policy_choice(records, policies)
     if "targets" in args.parts:
@@ -857,10 +1050,10 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["targets", "policies"],
-        choices=["targets", "policies"],
+        choices=["targets", "policies", "path"],
         help="with --validation: which comparisons to run (targets: the candidate default BKT "
         "parameters, by the policy's comparison with OATutor's rule and the path estimate; "
-        "policies: the policy settings)",
+        "policies: the policy settings; path: the path's cold-start learning-rate prior)",
     )
     parser.add_argument(
         "--policies",

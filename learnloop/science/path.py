@@ -3,7 +3,9 @@
 Re-planned from the current state after every answer; it reads the same beliefs as the
 next-activity policy (``policy.py``), prerequisite diagnosis included, and counts a role
 target as met by the same rule that decides "met" everywhere (P(known) with enough evidence,
-``science/evidence.py``), so its answers are the answers that rule still asks for.
+``science/evidence.py``), so its answers are the answers that rule still asks for. How fast the learner learns is a
+mixture (``kt/bkt.LearnRatePrior``, the caller's ``learn_prior``) updated from the learner's
+own answers: a skill still to learn costs the expected answers under the posterior over it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from learnloop.science.kt.bkt import bkt_predict
+from learnloop.science.kt.bkt import LearnRatePrior, bkt_predict
 from learnloop.science.policy import (
     Curriculum,
     LearnerState,
@@ -66,14 +68,27 @@ class PathPlan:
     #: already known (the low end of the range shown with the estimate)
     items_if_known: float = 0.0
     minutes_if_known: float = 0.0
+    #: the posterior weights of ``learn_prior``'s factors given the learner's answers, and
+    #: its expected factor on the skills' learning rates
+    learn_weights: tuple[float, ...] = (1.0,)
+    learn_factor: float = 1.0
 
 
-def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> PathPlan:
+def plan_path(
+    cur: Curriculum,
+    state: LearnerState,
+    cfg: PolicyConfig | None = None,
+    learn_prior: LearnRatePrior | None = None,
+) -> PathPlan:
     """The remaining skills in the order to work on them, with answers and minutes each needs.
 
+    ``learn_prior``: how fast the learner may learn (``kt/bkt.learn_prior_for``; None: the
+    curriculum's rates as they are), updated from ``state.history``.
     Raises :class:`UnreachableTarget` when a skill the role needs has no items.
     """
     cfg = cfg or PolicyConfig()
+    prior = learn_prior or LearnRatePrior()
+    weights = prior.posterior((cur.estimate_params(s), state.history.get(s, ())) for s in cur.skills)
     missing = cur.missing_items()
     if missing:
         raise UnreachableTarget(missing)
@@ -92,8 +107,10 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
             # met on its own answers, but the skills needing it cast doubt on it
             status = "revisit" if own[skill] >= own_targets[skill] and m < targets[skill] else "learn"
             evidence = evidence_answers(cur, state, cfg, skill)
-            items = expected_items_to_target(
-                m, targets[skill], params, evidence=evidence, max_step=cfg.max_step
+            items = sum(
+                w
+                * expected_items_to_target(m, targets[skill], rate, evidence=evidence, max_step=cfg.max_step)
+                for w, rate in zip(weights, prior.scaled(params), strict=True)
             )
             # a learner who knows the skill: the same rule, with P(known) = 1
             known = expected_items_to_target(
@@ -131,6 +148,8 @@ def plan_path(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = N
         minutes=sum(s.minutes for s in remaining),
         items_if_known=sum(s.items_if_known for s in remaining),
         minutes_if_known=sum(s.minutes_if_known for s in remaining),
+        learn_weights=weights,
+        learn_factor=prior.mean_factor(weights),
     )
 
 

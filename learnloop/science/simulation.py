@@ -141,6 +141,9 @@ class Outcome:
     #: the answers as the product logs them, when the run keeps them (``keep_log``):
     #: (skill, item, correct, seconds since the epoch), oldest first
     log: tuple[tuple[str, str, bool, float], ...] = ()
+    #: what the product knew of the learner right after answer ``snapshot_at`` (a copy), when
+    #: the run asks for it and the learner answered that many: what the path page then reads
+    snapshot: LearnerState | None = None
 
 
 @dataclass
@@ -484,12 +487,14 @@ def simulate_learner(
     system: BKTParams | None = None,
     rule: EvidenceRule | None = None,
     keep_log: bool = False,
+    snapshot_at: int = 0,
 ) -> Outcome:
     """One learner (the same person for every policy, given ``seed`` and ``learner_index``);
     ``rule``: the evidence a role target needs (the product's by default). The product's
     estimate uses the curriculum's BKT parameters per skill (``cur.params``: fitted ones when
     the curriculum was built with them, else its defaults); ``system`` replaces the defaults of
-    the skills without their own. ``keep_log``: keep the answers (``Outcome.log``)."""
+    the skills without their own. ``keep_log``: keep the answers (``Outcome.log``);
+    ``snapshot_at``: keep the product's state after that many answers (``Outcome.snapshot``)."""
     world = world or World()
     if system is not None:
         cur = replace(cur, default_params=system)
@@ -508,6 +513,7 @@ def simulate_learner(
     minutes_by: dict[str, float] = {}
     answers_by: dict[str, int] = {}
     log: list[tuple[str, str, bool, float]] = []
+    snapshot: LearnerState | None = None
     while not reached and studied < world.max_minutes:
         if used_today >= learner.daily_minutes:
             day += 1
@@ -565,6 +571,8 @@ def simulate_learner(
             answers_by[option.kind] = answers_by.get(option.kind, 0) + 1
             if keep_log:
                 log.append((skill, option.item_id, correct, moment.timestamp()))
+            if snapshot_at and items == snapshot_at:
+                snapshot = _copy_state(_state(trace, cur, moment + timedelta(minutes=spent), True))
             met_now = _targets_met(cur, trace, moment)
             met_max = max(met_max, met_now)
             reached = met_now == len(cur.role_targets)
@@ -587,6 +595,19 @@ def simulate_learner(
         minutes_by=minutes_by,
         answers_by=answers_by,
         log=tuple(log),
+        snapshot=snapshot,
+    )
+
+
+def _copy_state(state: LearnerState) -> LearnerState:
+    """``state`` with copies of the run's growing maps, so it stays as it was."""
+    return replace(
+        state,
+        mastery=dict(state.mastery),
+        attempts=dict(state.attempts),
+        answered=dict(state.answered),
+        history={k: tuple(v) for k, v in state.history.items()},
+        evidence=dict(state.evidence),
     )
 
 
@@ -604,11 +625,13 @@ def simulate(
     skill_params: Mapping[str, BKTParams] | None = None,
     default_params: BKTParams | None = None,
     keep_log: bool = False,
+    snapshot_at: int = 0,
 ) -> list[Outcome]:
     """Learners ``learner_offset ..`` (role by turns over ``roles``), each under every policy;
     ``target_shift`` moves every role target on the logit scale (stricter when positive).
     ``skill_params`` / ``default_params``: the product's BKT parameters (as ``learnloop fit kt``
-    stores them; the defaults when not given). ``keep_log``: keep every answer."""
+    stores them; the defaults when not given). ``keep_log``: keep every answer;
+    ``snapshot_at``: the product's state after that many answers (:func:`simulate_learner`)."""
     role_ids = list(roles or [r.id for r in pack.roles])
     curricula = {
         r: shift_role_targets(
@@ -630,6 +653,7 @@ def simulate(
                 world=world,
                 rule=rule,
                 keep_log=keep_log,
+                snapshot_at=snapshot_at,
             )
             outcomes.append(replace(outcome, target_shift=target_shift))
     return outcomes

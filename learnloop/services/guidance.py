@@ -19,6 +19,7 @@ from learnloop.config import Settings, get_settings
 from learnloop.content.models import Lesson
 from learnloop.errors import Conflict, InvalidInput, LearnloopError
 from learnloop.i18n import _
+from learnloop.science.kt.bkt import learn_prior_for
 from learnloop.science.memory import (
     MemoryModel,
     MemoryOptimizer,
@@ -383,7 +384,10 @@ def my_path(ctx: AppContext, user: CurrentUser) -> PathView:
         state, memory = learner_state(session, active, user, model, utcnow())
         cfg = policy_config(memory, ctx.settings)
         try:
-            plan: PathPlan = plan_path(cur, state, cfg)
+            # learners' speed: a prior over it until the organisation's log is fitted
+            plan: PathPlan = plan_path(
+                cur, state, cfg, learn_prior=learn_prior_for(fitted=model.params_id is not None)
+            )
         except UnreachableTarget as exc:
             raise Conflict(
                 _("The role %(role)s cannot be reached with the current pack: %(why)s.")

@@ -8,8 +8,9 @@ guess/slip (KT-IDEM, Pardos & Heffernan 2011).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,74 @@ def bkt_update(p_known: float, correct: bool, params: BKTParams) -> float:
         den = num + (1.0 - p_known) * (1.0 - params.p_guess)
     posterior = num / den if den > 0 else p_known
     return posterior * (1.0 - params.p_forget) + (1.0 - posterior) * params.p_learn
+
+
+def bkt_log_likelihood(answers: Sequence[bool], params: BKTParams) -> float:
+    """Log-probability of one skill's answers (oldest first) under BKT from its prior."""
+    p_known, total = params.p_init, 0.0
+    for correct in answers:
+        p = min(max(bkt_predict(p_known, params), 1e-9), 1.0 - 1e-9)
+        total += math.log(p if correct else 1.0 - p)
+        p_known = bkt_update(p_known, correct, params)
+    return total
+
+
+@dataclass(frozen=True)
+class LearnRatePrior:
+    """How fast one learner learns, as factors on every skill's P(T) with prior weights: a
+    small mixture that each learner's own answers update (:meth:`posterior`). Learners differ
+    in speed far more than one P(T) can say before an organisation's log is fitted (the
+    validity bench's worlds learn 0.04 to 0.35 per answer), so the path's first estimate is the
+    mixture's expectation and, after the first answers, the expectation under the learner's
+    posterior. ``LearnRatePrior()`` is a point mass at factor 1: the parameters as they are."""
+
+    factors: tuple[float, ...] = (1.0,)
+    weights: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self) -> None:
+        if not self.factors or len(self.factors) != len(self.weights):
+            raise ValueError("a learning-rate prior needs one weight per factor")
+        if min(self.factors) <= 0.0 or min(self.weights) <= 0.0:
+            raise ValueError("learning-rate factors and weights must be positive")
+
+    def scaled(self, params: BKTParams) -> tuple[BKTParams, ...]:
+        """``params`` with P(T) times each factor (at most 0.95)."""
+        return tuple(replace(params, p_learn=min(params.p_learn * f, 0.95)) for f in self.factors)
+
+    def posterior(self, answers: Iterable[tuple[BKTParams, Sequence[bool]]]) -> tuple[float, ...]:
+        """The weights given the learner's answers: ``(skill's parameters, its answers oldest
+        first)`` per skill; each factor's prior weight times the BKT likelihood of every
+        skill's answers with P(T) scaled by it, normalised."""
+        total = sum(self.weights)
+        if len(self.factors) == 1:
+            return (1.0,)
+        logs = [math.log(w / total) for w in self.weights]
+        for params, seq in answers:
+            if not seq:
+                continue
+            for k, scaled in enumerate(self.scaled(params)):
+                logs[k] += bkt_log_likelihood(seq, scaled)
+        top = max(logs)
+        raw = [math.exp(x - top) for x in logs]
+        norm = sum(raw)
+        return tuple(r / norm for r in raw)
+
+    def mean_factor(self, weights: Sequence[float] | None = None) -> float:
+        w = self.weights if weights is None else weights
+        return sum(f * x for f, x in zip(self.factors, w, strict=True)) / sum(w)
+
+
+#: the learning-rate prior of the path's estimate before an organisation's log is fitted
+#: (``learnloop fit kt``; after it, the fitted rates as they are): factors on the default
+#: P(T) 0.08 and their weights, chosen on the validation worlds of ``bench/validity.py``
+#: (``--validation --parts path``, ``bench/results/validity_validation_path.json``)
+COLD_START_LEARN_PRIOR = LearnRatePrior(factors=(0.5, 1.0, 2.0, 4.0), weights=(1.0, 1.0, 1.0, 1.0))
+
+
+def learn_prior_for(fitted: bool) -> LearnRatePrior:
+    """The path estimate's learning-rate prior: :data:`COLD_START_LEARN_PRIOR` while nothing
+    is fitted, the fitted rates as they are once ``learnloop fit kt`` has run."""
+    return LearnRatePrior() if fitted else COLD_START_LEARN_PRIOR
 
 
 class BKT:
