@@ -252,3 +252,18 @@ def test_failing_a_skill_brings_its_prerequisite_back_with_a_reason(ctx: AppCont
     assert "Prompts" in shown.reason_text
     path = guidance.my_path(ctx, user)  # the path leads with it too
     assert path.steps[0].skill_id == "basics.tokens"
+
+
+def test_fresh_path_is_the_cold_start_priors_expectation(ctx: AppContext) -> None:
+    """Before `fit kt`, the path's answers are the expectation over the cold-start learning-rate
+    prior (kt/bkt.COLD_START_LEARN_PRIOR), not the default rate alone."""
+    from learnloop.science.kt.bkt import COLD_START_LEARN_PRIOR, LearnRatePrior
+    from learnloop.science.path import plan_path
+    from learnloop.science.policy import LearnerState, PolicyConfig, curriculum_for_role
+
+    shown = guidance.my_path(ctx, _learner(ctx))
+    cur = curriculum_for_role(PACK, "builder", unlock_level=ctx.settings.unlock_mastery)
+    cfg = PolicyConfig(evidence=guidance.evidence_rule(ctx.settings))
+    mixed = plan_path(cur, LearnerState(), cfg, learn_prior=COLD_START_LEARN_PRIOR).items
+    point = plan_path(cur, LearnerState(), cfg, learn_prior=LearnRatePrior()).items
+    assert shown.answers_to_go == round(mixed, 1) != round(point, 1)
