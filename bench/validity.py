@@ -8,7 +8,14 @@ policy needs fewer answers and fewer minutes than OATutor's rule at a matched 30
     python -m bench.validity --pack packs/ai_era [--learners 40] [--cohort 40] [--guessers 1000]
         [--knowers 40] [--guesser-minutes 120] [--worlds NAME ...] [--seed 0] [--jobs 2]
     python -m bench.validity --pack packs/ai_era --validation [--learners 8]
-        [--parts targets policies] [--policies NAME ...]
+        [--parts targets policies path] [--policies NAME ...]
+    python -m bench.validity --pack packs/ai_era --learners 32 --cohort 32 --estimates-save RUNS
+    python -m bench.validity --pack packs/ai_era --estimates-from RUNS
+
+The last two run only what the path estimates need (target 3) in the test worlds, the same
+runs as the full command makes for them, and write ``bench/results/validity_estimates.json``:
+the simulation never reads the path's learning-rate prior, so the runs are saved first and
+the estimates computed from them with the prior the validation worlds chose.
 
 Simulated learners (``learnloop.science.simulation``) on the pack given on the command line;
 learner i works toward role i mod (number of roles). A target counts as met by the product's
@@ -50,7 +57,11 @@ Targets and how each is measured:
 3. Ordinary learners (``--learners`` per world): the path's first estimate (the expected
    answers) over the answers they actually needed, median within 25% of 1 (a learner stopped
    by the 1,800-minute budget counts the answers spent). Twice: at a cold start (the product's
-   default BKT parameters), and as an organisation sees it once it has a log: the first
+   default BKT parameters and the path's cold-start learning-rate prior; the first estimate is
+   one number per role, the same in every world, so the target reads the estimate after
+   ``CHECK_ANSWERS`` answers: those answers plus the expected answers the path then shows, its
+   posterior over the learner's speed updated from their answers; the first is reported beside
+   it), and as an organisation sees it once it has a log: the first
    cohort's answers under the policy are fitted by the product's own per-skill BKT fit
    (``services/calibration.fit_bkt_params``, what ``learnloop fit kt`` runs), and the next
    ``--cohort`` learners practise with mastery and the path estimate from the fitted
@@ -76,6 +87,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import random
 import statistics
 from collections.abc import Sequence
@@ -86,7 +98,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._common import Record, record, write_results
+from bench._common import Record, command_line, record, write_results
 from learnloop.content.loader import load_pack
 from learnloop.content.models import Pack
 from learnloop.science.evidence import EvidenceRule
@@ -766,6 +778,135 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
+def estimate_simulations(args: argparse.Namespace) -> None:
+    """Part ``--estimates-save PATH``: for each test world, the learners under ours at the
+    product's threshold with their state after ``CHECK_ANSWERS`` answers, ``learnloop fit kt``
+    on their log, and the next cohort under the fitted parameters: exactly the runs the full
+    command makes for the estimates (the same people, seed and threshold; the simulation never
+    reads the path's learning-rate prior), pickled to PATH for ``--estimates-from``."""
+    pack_path = Path(args.pack)
+    pack = _pack(str(pack_path))
+    base = EvidenceRule().threshold
+    n, cohort = args.learners, args.cohort or args.learners
+    saved: dict[str, object] = {"command": command_line(), "learners": n, "cohort": cohort, "seed": args.seed}
+    worlds: dict[str, tuple[list[Outcome], Fitted, dict[str, object], list[Outcome]]] = {}
+    for name in args.worlds:
+        world = WORLDS[name]
+        ours = run_many(
+            pack_path,
+            n,
+            args.seed,
+            args.jobs,
+            world,
+            ("ours",),
+            base,
+            keep_log=True,
+            snapshot_at=CHECK_ANSWERS,
+        )
+        fitted, summary = fit_from_log(pack, ours)
+        after = run_many(
+            pack_path,
+            cohort,
+            args.seed,
+            args.jobs,
+            world,
+            ("ours",),
+            base,
+            offset=n,
+            fitted=fitted,
+            snapshot_at=CHECK_ANSWERS,
+        )
+        # the logs were for the fit only
+        worlds[name] = ([replace(o, log=()) for o in ours], fitted, summary, after)
+        saved["worlds"] = worlds
+        Path(args.estimates_save).write_bytes(pickle.dumps(saved))
+        print(f"{name}: saved")
+
+
+def estimate_records(args: argparse.Namespace) -> Path:
+    """Part ``--estimates-from PATH``: the path's estimates over the answers needed in each test
+    world, from the runs ``--estimates-save`` pickled, with the product's learning-rate prior
+    as it is now (``kt/bkt.learn_prior_for``), into ``bench/results/validity_estimates.json``."""
+    pack = _pack(str(Path(args.pack)))
+    saved = pickle.loads(Path(args.estimates_from).read_bytes())
+    n, cohort, seed = saved["learners"], saved["cohort"], saved["seed"]
+    cold_prior = learn_prior_for(fitted=False)
+    records: list[Record] = []
+    cold: list[tuple[float, float]] = []
+    fitted_ratios: list[tuple[float, float]] = []
+    for name, (ours, fitted, summary, after) in saved["worlds"].items():
+        world = WORLDS[name]
+        ds = f"{DATASET}, world {name}, path estimate"
+        protocol = (
+            f"{n} learners under ours, seed {seed}, roles by turns (the same people and runs as the "
+            f"full command's); world p_learn={world.p_learn}, guess={world.guess}, slip={world.slip}, "
+            f"gate={world.gate}, p_lesson={world.p_lesson}; cold start: the product's default BKT "
+            "parameters and the path's cold-start learning-rate prior (factors "
+            f"{', '.join(f'{f:g}' for f in cold_prior.factors)} on P(T), weights "
+            f"{', '.join(f'{w:g}' for w in cold_prior.weights)}), updated from each learner's answers; "
+            f"the path's estimate first and after {CHECK_ANSWERS} answers (those answers plus the "
+            "expected answers then shown) over the answers needed, median"
+        )
+        ratio = estimate_ratios(pack, ours, EvidenceRule())
+        ratio_fit = estimate_ratios(pack, after, EvidenceRule(), fitted)
+        cold.append(ratio)
+        fitted_ratios.append(ratio_fit)
+        records += [
+            record(ds, protocol, "ours", "median_answers", _median([o.items for o in ours])),
+            record(ds, protocol, "ours", "median_first_estimate_over_answers", ratio[0]),
+            record(ds, protocol, "ours", f"median_estimate_after_{CHECK_ANSWERS}_over_answers", ratio[1]),
+        ]
+        fit_ds = f"{ds}, after fit kt"
+        fit_protocol = (
+            f"the {n} learners' answers under ours fitted by the product's per-skill BKT "
+            f"(services/calibration.fit_bkt_params, as `learnloop fit kt`); the next {cohort} learners "
+            f"(indices {n}..{n + cohort - 1}) practise with the fitted parameters, the path with the "
+            f"fitted rates as they are; estimate first and after {CHECK_ANSWERS} answers / answers "
+            "needed, median"
+        )
+        records += [record(fit_ds, fit_protocol, "fit", f"fitted_{k}", v) for k, v in summary.items()]  # type: ignore[arg-type]
+        records += [
+            record(fit_ds, fit_protocol, "ours", "median_answers", _median([o.items for o in after])),
+            record(fit_ds, fit_protocol, "ours", "median_first_estimate_over_answers", ratio_fit[0]),
+            record(
+                fit_ds,
+                fit_protocol,
+                "ours",
+                f"median_estimate_after_{CHECK_ANSWERS}_over_answers",
+                ratio_fit[1],
+            ),
+        ]
+    summary_ds = f"{DATASET}, path estimate summary"
+    k = len(cold)
+    for label, rows, which, metric in (
+        ("cold start, first estimate", cold, 0, "worlds_first_estimate_within_25pct"),
+        (f"cold start, after {CHECK_ANSWERS} answers", cold, 1, "worlds_estimate_within_25pct"),
+        ("after fit kt, first estimate", fitted_ratios, 0, "worlds_estimate_within_25pct_after_fit"),
+        (
+            f"after fit kt, after {CHECK_ANSWERS} answers",
+            fitted_ratios,
+            1,
+            f"worlds_estimate_after_{CHECK_ANSWERS}_within_25pct_after_fit",
+        ),
+    ):
+        records.append(
+            record(
+                summary_ds,
+                f"worlds where the median estimate / answers needed is within 0.75..1.25, of {k}: {label}",
+                "ours",
+                metric,
+                sum(0.75 <= r[which] <= 1.25 for r in rows),
+            )
+        )
+    records.append(record(summary_ds, "target", "target", "worlds_estimate_within_25pct_at_least", k))
+    path = write_results(
+        "validity_estimates", records, ["fsrs", "numpy"], command=f"{saved['command']} ; {command_line()}"
+    )
+    for r in records:
+        print(f"{r['dataset'][-40:]:<40} {r['method']:<6} {r['metric']:<44} {r['value']}")
+    return path
+
+
 #: candidate default BKT parameters (before any fit) checked on the validation worlds:
 #: (p_learn, p_slip, p_guess); the guess only applies to items whose kind gives none
 DEFAULT_CANDIDATES: tuple[tuple[float, float, float], ...] = (
@@ -1062,11 +1203,26 @@ def main() -> None:
         choices=list(POLICIES),
         help="with --validation: the policy settings compared (names of simulation.POLICIES)",
     )
+    parser.add_argument(
+        "--estimates-save",
+        metavar="PATH",
+        help="run only the test worlds' runs behind the path estimates and pickle them to PATH",
+    )
+    parser.add_argument(
+        "--estimates-from",
+        metavar="PATH",
+        help="the path estimates from the runs --estimates-save pickled, with the product's "
+        "learning-rate prior now (bench/results/validity_estimates.json)",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     if not Path(args.pack).is_dir():
         parser.error(f"{args.pack}: not a content pack folder")
-    if args.validation:
+    if args.estimates_save:
+        estimate_simulations(args)
+    elif args.estimates_from:
+        estimate_records(args)
+    elif args.validation:
         validation(args)
     else:
         run(args)
