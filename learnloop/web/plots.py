@@ -12,15 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 import re
 import threading
 import unicodedata
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from markupsafe import Markup, escape
 
@@ -251,20 +253,17 @@ def heatmap(
     )
     annotate = len(rows) * len(columns) <= MAX_ANNOTATED_CELLS
     hatched = []
+    shares: list[tuple[float, float, str]] = []
+    inks: list[str] = []
     for i, row in enumerate(hidden):
         for j, is_hidden in enumerate(row):
             if is_hidden:
                 hatched.append(Rectangle((j - 0.5, i - 0.5), 1, 1))
             elif annotate and not np.isnan(grid[i, j]):
-                ax.text(
-                    j,
-                    i,
-                    f"{round(100 * grid[i, j])}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color=share_ink(grid[i, j]),
-                )
+                shares.append((j, i, f"{round(100 * grid[i, j])}"))
+                inks.append(share_ink(grid[i, j]))
+    if shares:
+        ax.add_artist(_labels(shares, 7, inks, transform=ax.transData, ha="center"))
     if hatched:
         ax.add_collection(
             PatchCollection(hatched, facecolor="#e8ebf2", hatch="///", edgecolor=MUTED, linewidth=0),
@@ -305,9 +304,11 @@ def gap_bars(
     ax = fig.add_subplot()
     y = list(range(len(labels)))[::-1]
     ax.barh(y, blocked, color=ACCENT, height=0.7)
-    for yi, b, h in zip(y, blocked, hours, strict=True):
-        text = f"{b}" + (f" · {h:.1f} h" if h is not None else "")
-        ax.text(b, yi, "  " + text, va="center", fontsize=8, color=INK)
+    values = [
+        (b, yi, f"  {b}" + (f" · {h:.1f} h" if h is not None else ""))
+        for yi, b, h in zip(y, blocked, hours, strict=True)
+    ]
+    ax.add_artist(_labels(values, 8, INK, transform=ax.transData))
     _row_labels(ax, y, [_short(lbl, 56) for lbl in labels])
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlabel(blocked_label + " (" + hours_label + ")")
@@ -336,17 +337,9 @@ def readiness_bars(
         (far, "#c9cfdb", labels[2]),
     ):
         ax.barh(y, values, left=left, color=colour, height=0.6, label=label)
-        for yi, lo, v in zip(y, left, values, strict=True):
-            if v:
-                ax.text(
-                    lo + v / 2,
-                    yi,
-                    str(v),
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if colour != "#c9cfdb" else INK,
-                )
+        counts = [(lo + v / 2, yi, str(v)) for yi, lo, v in zip(y, left, values, strict=True) if v]
+        ink = "white" if colour != "#c9cfdb" else INK
+        ax.add_artist(_labels(counts, 8, ink, transform=ax.transData, ha="center"))
         left = [a + b for a, b in zip(left, values, strict=True)]
     _row_labels(ax, y, [_short(r, 40) for r in roles])
     ax.set_xlabel(people_label)
@@ -381,8 +374,8 @@ def trend(
     return fig
 
 
-# Category labels are plain texts, not tick labels: a matplotlib tick is several artists and
-# costs about ten times as much to draw, and a heatmap has dozens of them.
+# Category labels are one _labels artist, not tick labels: a matplotlib tick is several artists
+# and costs about ten times as much to draw, and a heatmap has dozens of them.
 
 
 def _row_labels(ax: Any, positions: list[int], labels: list[str]) -> None:
@@ -390,8 +383,8 @@ def _row_labels(ax: Any, positions: list[int], labels: list[str]) -> None:
 
     ax.set_yticks([])
     at = blended_transform_factory(ax.transAxes, ax.transData)
-    for y, label in zip(positions, labels, strict=True):
-        ax.text(-0.008, y, label, transform=at, ha="right", va="center", color=MUTED)
+    items = [(-0.008, y, label) for y, label in zip(positions, labels, strict=True)]
+    ax.add_artist(_labels(items, _font_size(), MUTED, transform=at, ha="right"))
 
 
 def _column_labels(ax: Any, labels: list[str]) -> None:
@@ -399,18 +392,15 @@ def _column_labels(ax: Any, labels: list[str]) -> None:
 
     ax.set_xticks([])
     at = blended_transform_factory(ax.transData, ax.transAxes)
-    for x, label in enumerate(labels):
-        ax.text(
-            x + 0.25,
-            -0.02,
-            label,
-            transform=at,
-            ha="right",
-            va="top",
-            rotation=50,
-            rotation_mode="anchor",
-            color=MUTED,
-        )
+    items = [(x + 0.25, -0.02, label) for x, label in enumerate(labels)]
+    ax.add_artist(_labels(items, _font_size(), MUTED, transform=at, ha="right", va="top", rotation=50))
+
+
+def _font_size() -> float:
+    """The report style's text size in points."""
+    from matplotlib import rcParams
+
+    return float(rcParams["font.size"])
 
 
 def _few_ticks() -> Any:
@@ -579,11 +569,16 @@ def text_page(
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8.27, 11.69))  # A4 portrait
-    fig.text(0.06, 0.95, title, fontsize=15, fontweight=_heading_weight(), color=INK, va="top")
+    # drawn before the table's header and rows (zorder 3 and 3.01): read in page order
+    fig.add_artist(
+        _labels([(0.06, 0.95, title)], 15, INK, va="top", weight=_heading_weight(), gid="title", zorder=2.98)
+    )
     y = 0.91
+    items = []
     for line in lines:
-        fig.text(0.06, y, line, fontsize=9.5, color=INK, va="top")
+        items.append((0.06, y, line))
         y -= 0.022
+    fig.add_artist(_labels(items, 9.5, INK, va="top", gid="lines", zorder=2.99))
     if table:
         _table(fig, (0.06, 0.05, 0.88, max(y - 0.07, 0.1)), table[:40], header, widths)
     return fig
@@ -652,27 +647,60 @@ def _table(
 
 
 def _cells(cells: list[tuple[float, float, str]], points: float, colour: str, gid: str) -> Any:
-    """One artist for many one-line texts, each from its left edge and centred on its line at
-    (x, y) in figure fractions, all in one font. A matplotlib Text measures its whole string
-    before it draws it, to align its box: a third of a table's drawing time. These share one
-    baseline offset per line, from the font's ascent and descent (what Text centres a line on
-    whenever its glyphs stay within them), and are measured only when asked (``boxes``)."""
+    """The table's cells: each from its left edge and centred on its line at (x, y) in figure
+    fractions (see _labels). Drawn after the page's texts (zorder 3), as texts made after them
+    would be: the PDF then reads title, lines, header, rows in that order when copied or read
+    aloud."""
+    return _labels(cells, points, colour, gid=gid, zorder=3.01)
+
+
+def _labels(
+    items: list[tuple[float, float, str]],
+    points: float,
+    colour: str | list[str],
+    *,
+    transform: Any = None,
+    ha: str = "left",
+    va: str = "center",
+    rotation: float = 0.0,
+    weight: str = "normal",
+    gid: str | None = None,
+    zorder: float = 3.0,
+) -> Any:
+    """One artist for many one-line texts in one font: each at (x, y) in ``transform`` (figure
+    fractions by default), aligned there by ``ha`` (left, center, right) and ``va`` (center:
+    the line's middle; top: its top), turned ``rotation`` degrees about that point (matplotlib's
+    rotation_mode "anchor"); ``colour`` one for all or one per text; ``zorder`` orders them
+    among the figure's other artists, and so in the PDF's reading order.
+
+    A matplotlib Text measures its whole string before it draws it, to align its box, and the
+    PDF backend lays every string out again with HarfBuzz and loads each glyph once more: about
+    50 us a character, most of a report's drawing time. These share one baseline offset per
+    line, from the font's ascent and descent (what Text centres a line on whenever its glyphs
+    stay within them); they are measured only when asked (``boxes``) or when aligned right or
+    centred; and in a PDF they are written by ``_PdfGlyphs`` from glyphs looked up once per
+    process (``renderer.draw_text`` elsewhere)."""
     from matplotlib.artist import Artist
     from matplotlib.font_manager import FontProperties, findfont, get_font
     from matplotlib.transforms import Bbox
 
-    class Cells(Artist):
+    colours = [colour] * len(items) if isinstance(colour, str) else list(colour)
+    angle = math.radians(rotation)
+    cos, sin = math.cos(angle), math.sin(angle)
+
+    class Labels(Artist):
         def __init__(self) -> None:
             super().__init__()
-            self.cells = cells
-            self.prop = FontProperties(size=points)
+            self.cells = items
+            self.prop = FontProperties(size=points, weight=weight)
             self.set_gid(gid)
-            # drawn after the page's texts (zorder 3), as texts made after them would be: the
-            # PDF then reads title, lines, header, rows in that order when copied or read aloud
-            self.set_zorder(3.01)
+            self.set_zorder(zorder)
 
         def _baseline_offset(self, renderer: Any) -> float:
-            """From a line's centre down to its baseline, in display units."""
+            """From a line's middle (va center) or top (va top) down to its baseline, in display units."""
+            if va == "top":
+                _, h, d = renderer.get_text_width_height_descent("lp", self.prop, ismath=False)
+                return float(h) - float(d)
             font = get_font(findfont(self.prop))
             table: dict[str, Any] = dict(font.get_sfnt_table("OS/2") or font.get_sfnt_table("hhea") or {})
             head: dict[str, Any] = dict(font.get_sfnt_table("head") or {})
@@ -684,41 +712,213 @@ def _cells(cells: list[tuple[float, float, str]], points: float, colour: str, gi
             em = renderer.points_to_pixels(points) / head["unitsPerEm"]
             return float((ascent + descent) * em / 2)
 
-        def _anchors(self, renderer: Any) -> list[tuple[float, float, str]]:
-            figure = self.get_figure(root=True)
-            assert figure is not None, "drawn in a figure"
-            trans = figure.transFigure
+        def _anchors(self, renderer: Any, glyphs: _PdfGlyphs | None = None) -> list[tuple[float, float, str]]:
+            """Each text's baseline start in display units."""
+            trans = transform if transform is not None else self.get_figure(root=True).transFigure  # type: ignore[union-attr]
             down = self._baseline_offset(renderer)
+            share = {"left": 0.0, "center": 0.5, "right": 1.0}[ha]
             out = []
             for x, y, text in self.cells:
                 px, py = trans.transform((x, y))
-                out.append((float(px), float(py) - down, text))
+                dx = 0.0
+                if share and text:
+                    width = (
+                        glyphs.width(text)
+                        if glyphs is not None
+                        else renderer.get_text_width_height_descent(text, self.prop, ismath=False)[0]
+                    )
+                    dx = -share * float(width)
+                out.append((float(px) + dx * cos + down * sin, float(py) + dx * sin - down * cos, text))
             return out
 
         def draw(self, renderer: Any) -> None:
             if not self.get_visible():
                 return
+            glyphs = _PdfGlyphs.of(renderer, self.prop)
             gc = renderer.new_gc()
-            gc.set_foreground(colour)
             gc.set_alpha(self.get_alpha())
             height = renderer.get_canvas_width_height()[1]
-            renderer.open_group("cells", gid=self.get_gid())
-            for x, y, text in self._anchors(renderer):
-                if text:
-                    renderer.draw_text(gc, x, height - y if renderer.flipy() else y, text, self.prop, 0.0)
-            renderer.close_group("cells")
+            renderer.open_group("labels", gid=self.get_gid())
+            for (x, y, text), ink in zip(self._anchors(renderer, glyphs), colours, strict=True):
+                if not text:
+                    continue
+                gc.set_foreground(ink)
+                if glyphs is not None:
+                    glyphs.show(gc, x, y, text, rotation)
+                else:
+                    renderer.draw_text(
+                        gc, x, height - y if renderer.flipy() else y, text, self.prop, rotation
+                    )
+            renderer.close_group("labels")
             gc.restore()
             self.stale = False
 
         def boxes(self, renderer: Any) -> list[Bbox]:
-            """Each cell's text box in display units, in the order given."""
+            """Each text's box in display units, in the order given (unturned texts)."""
             out = []
             for x, y, text in self._anchors(renderer):
                 w, h, d = renderer.get_text_width_height_descent(text or " ", self.prop, ismath=False)
                 out.append(Bbox.from_bounds(x, y - d, w, h))
             return out
 
-    return Cells()
+    return Labels()
+
+
+class _Glyph(NamedTuple):
+    """A character's glyph: its font file (path, face index) and an FT2Font of it (fonts are
+    read once per thread: compare fonts by ``path``), its index there and its advance in ems."""
+
+    path: tuple[str, int]
+    font: Any
+    glyph_index: int
+    advance: float
+
+
+#: font files (a fallback chain) -> (character -> its glyph, or None for a character that is
+#: not one glyph of its own; pair of characters -> kerning in ems)
+_GLYPHS: dict[tuple[tuple[str, int], ...], tuple[dict[str, _Glyph | None], dict[str, float]]] = {}
+#: per PDF being written: (font file, character) -> (Type 3 subset, character code in it)
+_TRACKED: weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, int], str], tuple[int, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _PdfGlyphs:
+    """Texts written into a PDF from glyphs looked up once per process, for ``_labels``.
+
+    matplotlib's PDF ``draw_text`` lays each string out with HarfBuzz (font fallback included)
+    and loads every glyph again before it writes the string: about 50 us a character. Here each
+    character's glyph (through the same fallback chain: ``FT2Font._layout``), its advance and
+    the kerning of each pair of characters are looked up once and kept; a text is then written
+    as matplotlib writes it: the glyphs recorded for the Type 3 subsets, runs of one font
+    subset shown with TJ and the pairs' kerning between them. (HarfBuzz kerns with the font's
+    GPOS table, this with its kern table: equal for DejaVu Sans.) This uses the PDF backend's
+    internals, so only with the matplotlib minor version it was written for (3.11); with any
+    other, ``of`` answers None and the texts go through ``renderer.draw_text``."""
+
+    MATPLOTLIB = "3.11."
+
+    def __init__(self, renderer: Any, prop: Any) -> None:
+        from matplotlib import font_manager
+
+        self.renderer = renderer
+        self.file = renderer.file
+        self.size = float(prop.get_size_in_points())
+        self.prop = prop
+        chain = tuple((p.path, p.face_index) for p in font_manager.fontManager._find_fonts_by_props(prop))
+        self.table, self.kerns = _GLYPHS.setdefault(chain, ({}, {}))
+        self.font = renderer._get_font_ttf(prop)
+
+    @classmethod
+    def of(cls, renderer: Any, prop: Any) -> _PdfGlyphs | None:
+        import matplotlib
+        from matplotlib import rcParams
+        from matplotlib.backends.backend_mixed import MixedModeRenderer
+        from matplotlib.backends.backend_pdf import RendererPdf
+
+        if isinstance(renderer, MixedModeRenderer):  # how PdfPages draws: the PDF renderer inside
+            renderer = renderer._renderer
+        if (
+            not isinstance(renderer, RendererPdf)
+            or not matplotlib.__version__.startswith(cls.MATPLOTLIB)
+            or rcParams["pdf.fonttype"] != 3
+            or rcParams["pdf.use14corefonts"]
+        ):
+            return None
+        return cls(renderer, prop)
+
+    def _glyph(self, char: str) -> _Glyph | None:
+        if char not in self.table:
+            from matplotlib.ft2font import LoadFlags
+
+            items = self.font._layout(char, LoadFlags.NO_HINTING)
+            found = None
+            if len(items) == 1:  # else not one glyph for one character: left to matplotlib
+                item = items[0]
+                font = item.ft_object
+                glyph = font.load_glyph(item.glyph_index, flags=LoadFlags.NO_HINTING)
+                advance = glyph.linearHoriAdvance / 65536 / self.size
+                found = _Glyph((font.fname, font.face_index), font, int(item.glyph_index), advance)
+            self.table[char] = found
+        return self.table[char]
+
+    def _kern(self, pair: str, left: _Glyph, right: _Glyph) -> float:
+        """The kerning between two characters, in ems (none across fonts)."""
+        kern = self.kerns.get(pair)
+        if kern is None:
+            from matplotlib.ft2font import Kerning
+
+            kern = 0.0
+            if left.path == right.path:
+                font = left.font
+                kern = font.get_kerning(left.glyph_index, right.glyph_index, Kerning.UNSCALED) / font.units_per_EM
+            self.kerns[pair] = kern
+        return kern
+
+    def layout(self, text: str) -> list[tuple[str, _Glyph, float]] | None:
+        """Each character with its glyph and the kerning before it (ems), or None when one of
+        them is not a glyph of its own."""
+        out = []
+        before = None
+        for k, char in enumerate(text):
+            glyph = self._glyph(char)
+            if glyph is None:
+                return None
+            kern = self._kern(text[k - 1 : k + 1], before, glyph) if before is not None else 0.0
+            out.append((char, glyph, kern))
+            before = glyph
+        return out
+
+    def width(self, text: str) -> float:
+        """``text``'s advance in points (display units of a PDF)."""
+        glyphs = self.layout(text)
+        if glyphs is None:
+            return float(self.renderer.get_text_width_height_descent(text, self.prop, ismath=False)[0])
+        return sum(glyph.advance + kern for _, glyph, kern in glyphs) * self.size
+
+    def show(self, gc: Any, x: float, y: float, text: str, rotation: float) -> None:
+        from matplotlib.backends.backend_pdf import Op
+        from matplotlib.font_manager import FontPath
+
+        glyphs = self.layout(text)
+        if glyphs is None:
+            self.renderer.draw_text(gc, x, y, text, self.prop, rotation)
+            return
+        renderer, file = self.renderer, self.file
+        renderer.check_gc(gc, gc._rgb)
+        a = math.radians(rotation)
+        ops: list[Any] = [Op.gsave, math.cos(a), math.sin(a), -math.sin(a), math.cos(a), x, y]
+        ops += [Op.concat_matrix, Op.begin_text]
+        tracked = _TRACKED.setdefault(file, {})
+        shown: list[bytes | float] = []  # a TJ array: runs of character codes, kerns between
+        run: list[int] = []
+        current = None
+        pen = start = 0.0
+        for char, glyph, kern in glyphs:
+            found = tracked.get((glyph.path, char))
+            if found is None:
+                found = file._character_tracker.track_glyph(glyph.font, char, glyph.glyph_index)
+                tracked[glyph.path, char] = found
+            subset, code = found
+            pen += kern * self.size
+            if (glyph.path, subset) != current:
+                if run:
+                    shown.append(bytes(run))
+                    ops += [shown, Op.showkern]
+                    shown, run = [], []
+                name = file.fontName(FontPath(*glyph.path), subset)
+                ops += [name, self.size, Op.selectfont, pen - start, 0, Op.textpos]
+                current, start = (glyph.path, subset), pen
+            elif kern:
+                shown += [bytes(run), -1000 * kern]  # TJ: thousandths of an em, to the left
+                run = []
+            run.append(code)
+            pen += glyph.advance * self.size
+        if run:
+            shown.append(bytes(run))
+            ops += [shown, Op.showkern]
+        ops += [Op.end_text, Op.grestore]
+        file.output(*ops)
 
 
 def _text_width(text: str, points: float) -> float:

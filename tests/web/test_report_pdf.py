@@ -365,3 +365,68 @@ def test_a_new_learners_pdf_says_what_to_do_and_long_lists_are_cut() -> None:
     text = _text(learner_pdf(_report(reviews=reviews, answers=3)))[0]
     assert f"Review skill {PDF_LIST_ROWS - 1}" in text and f"Review skill {PDF_LIST_ROWS}" not in text
     assert "and 5 more" in text
+
+
+def _shown(pdf: bytes) -> list[tuple[str, float, float]]:
+    """Each text the PDF shows, with where it starts (page points)."""
+    from pypdf import PdfReader
+
+    found: list[tuple[str, float, float]] = []
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(
+        visitor_text=lambda t, cm, tm, _font, _size: (
+            found.append((t.strip(), cm[4] + tm[4], cm[5] + tm[5])) if t.strip() else None
+        )
+    )
+    return found
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_labels_write_the_pdf_as_matplotlib_draws_them(cjk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PDF's own text writer (glyphs looked up once, plots._PdfGlyphs) puts the same texts,
+    in the same fonts, at the same places as matplotlib's draw_text: left, centred and right
+    aligned, turned, kerned ("AV", "Te"), Latin with Chinese in one string, several colours."""
+    need_module("pypdf")
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    if not matplotlib.__version__.startswith(plots._PdfGlyphs.MATPLOTLIB):
+        pytest.skip(f"the PDF's own text writer is for matplotlib {plots._PdfGlyphs.MATPLOTLIB}x only")
+    texts = ["Team skills report", "AVAWAY Te To", "1641 / 1592 · 65.3 h", "Prompt injection and jailbreak"]
+    if cjk:
+        texts += ["团队技能报告", "LLM application engineer：1641 人，178 人已就绪"]
+
+    def draw() -> bytes:
+        with plots.plotting(cjk=cjk):
+            fig = Figure(figsize=(6, 4))
+            ax = fig.add_subplot()
+            ax.set_xlim(0, 10)
+            ax.set_ylim(0, 10)
+            ax.set_axis_off()
+            rows = [(5.0, 1.0 + k, t) for k, t in enumerate(texts)]
+            for ha, rotation in (("left", 0.0), ("center", 0.0), ("right", 0.0), ("right", 50.0)):
+                ax.add_artist(
+                    plots._labels(
+                        rows,
+                        9,
+                        [(plots.INK, plots.MUTED)[k % 2] for k in range(len(rows))],
+                        transform=ax.transData,
+                        ha=ha,
+                        rotation=rotation,
+                    )
+                )
+            fig.add_artist(plots._labels([(0.1, 0.95, texts[0])], 15, plots.INK, va="top", weight="bold"))
+            return plots.pdf([fig], "t")
+
+    fast = draw()
+    monkeypatch.setattr(plots._PdfGlyphs, "MATPLOTLIB", "no such version")
+    slow = draw()
+    assert fast != slow  # the two writers did write
+    got, want = _shown(fast), _shown(slow)  # a string in two fonts is two fragments
+    assert [t for t, _, _ in got] == [t for t, _, _ in want]
+    # every text, in the order drawn (the spaces between fragments of two fonts not written)
+    assert "".join(t for t, _, _ in got) == "".join(t.replace(" 人", "人") for t in [*texts * 4, texts[0]])
+    for (text, x, y), (_, x0, y0) in zip(got, want, strict=True):
+        # within matplotlib's measuring of the width to align by (hinted advances): 0.1 pt
+        assert abs(x - x0) < 0.15 and abs(y - y0) < 0.15, (text, x - x0, y - y0)
+    fonts = re.compile(rb"/BaseFont /(\S+)")
+    assert sorted(set(fonts.findall(fast))) == sorted(set(fonts.findall(slow)))
