@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from learnloop.content.models import Item
+from learnloop.content.models import Item, Pack
 from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.i18n import _
 from learnloop.llm.grading import GradeResult, grade_keywords, grade_text, references_by_language
@@ -39,13 +39,18 @@ class GradeOutcome(BaseModel):
     review_id: int | None
 
 
-def grade_answer(ctx: AppContext, user: CurrentUser, item: Item, answer: dict[str, Any]) -> GradeOutcome:
-    """Grade a text answer along the ``grade`` route; queue it for review when unsure."""
+def grade_answer(
+    ctx: AppContext, user: CurrentUser, item: Item, answer: dict[str, Any], pack: Pack | None = None
+) -> GradeOutcome:
+    """Grade a text answer along the ``grade`` route; queue it for review when unsure.
+    ``pack``: the learner's organisation's view of the active pack in its base language, when
+    the caller has read it (else it is read here)."""
     text = answer.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(_("a non-empty text answer is required"))
-    with ctx.session() as session:
-        pack = ctx.active_pack(session, user.org_id).pack
+    if pack is None:
+        with ctx.session() as session:
+            pack = ctx.active_pack(session, user.org_id).pack
     try:
         result = grade_text(
             gateway_for(ctx),

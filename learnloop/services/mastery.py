@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -44,19 +44,18 @@ from learnloop.science.evidence import (
 )
 from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict
 from learnloop.services import learner_tally
-from learnloop.services.review_cards import rebuild_cards
+from learnloop.services.review_cards import memory_kind, rebuild_cards
 from learnloop.store.grades import counted_correct, with_decisions
 from learnloop.store.models import (
     ContentPack,
     KTState,
     Mastery,
     MasteryHistory,
-    ModelParams,
     Response,
     User,
     as_utc,
 )
-from learnloop.store.params_cache import ParamsCache
+from learnloop.store.params_cache import ParamsCache, newest_heads
 
 #: model_params kinds fitted across every organisation, before fits were per organisation
 #: (``bkt``: before 0006): read for an organisation that has no fit of its own yet
@@ -169,13 +168,8 @@ def load_model(session: Session, org_id: int) -> MasteryModel:
     """The live mastery model of an organisation's learners: its newest own fit, else the newest
     fit shared by every organisation (written before fits were per organisation), else the
     defaults."""
-    own = kt_kind(org_id)
-    head = session.execute(
-        select(ModelParams.id, ModelParams.kind, ModelParams.fitted_at)
-        .where(ModelParams.kind.in_((own, *SHARED_KINDS)))
-        .order_by(case((ModelParams.kind == own, 0), else_=1), ModelParams.id.desc())
-        .limit(1)
-    ).first()
+    # the FSRS weights' row is read with it: the practice loop needs both (one statement)
+    head = newest_heads(session, (kt_kind(org_id), *SHARED_KINDS), (memory_kind(org_id),))[0]
     if head is None:
         return MasteryModel(default=BKTParams(), per_skill={})
     kind, row_id = str(head.kind), int(head.id)

@@ -18,7 +18,7 @@ from learnloop.jobs.queue import enqueue
 from learnloop.llm.gateway import parse_route
 from learnloop.sandbox.judge import get_sandbox, limits_from
 from learnloop.science.evidence import item_guess, next_answer_range
-from learnloop.services import answer_hooks, grading, guidance, xapi_outbox
+from learnloop.services import answer_hooks, grading, guidance, review_cards, xapi_outbox
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
@@ -33,6 +33,7 @@ from learnloop.services.mastery import (
     skill_evidence,
     target_gaps_for,
 )
+from learnloop.services.review_cards import LoggedAnswer
 from learnloop.store.guard import lock_learner
 from learnloop.store.models import (
     Enrolment,
@@ -486,7 +487,7 @@ def answer(
         # Model or offline grader along the `grade` route; keywords as the last resort.
         # Reference answers and rubric keywords in the language the answer is written in.
         in_language = active.localized(detect_language(str(clean.get("text", "")))).items[item.id]
-        graded = grading.grade_answer(ctx, user, in_language, clean)
+        graded = grading.grade_answer(ctx, user, in_language, clean, pack=(active.base or active).pack)
         scored = (graded.correct, graded.score, graded.messages)
     else:
         scored = _score_at_once(item, clean)
@@ -575,6 +576,18 @@ def _record(
         at=now,
         item_id=item.id,
         pack_row=active.row_id if same_read else None,
+    )
+    # its review card now, under the lock, so the next item's read of the cards folds nothing
+    stored = active.items.get(item.id)
+    review_cards.fold_answer(
+        session,
+        user.id,
+        user.org_id,
+        active.pack,
+        LoggedAnswer(
+            response.id, user.id, item.id, correct, pending.hints_shown or 0, response.duration_ms, now
+        ),
+        stored.minutes if stored is not None else 1.0,
     )
     answer_hooks.after_answer(session, ctx, active, user.org_id, user.id, item, response, now, rows=rows)
     return _feedback(active, item, response, messages, changes, attempts_left=retry_left)

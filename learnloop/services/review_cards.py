@@ -3,8 +3,10 @@
 Every answer in the log is one review of its item's card (``science/memory.py`` turns it
 into a rating). Cards are brought up to date from the log before they are read
 (:func:`current_cards`, :func:`sync_cards`), and :func:`rebuild_cards` drops and replays them
-all, so they never disagree with the log; the live answer path does not need to know about
-them. A replay keeps each card in memory and writes its row once, after its last answer.
+all, so they never disagree with the log. The practice answer folds its own answer into its
+card in its transaction (:func:`fold_answer`, the same review step), so the next item's read
+finds nothing to fold; answers logged elsewhere (skill checks, grading jobs) are folded by
+that read. A replay keeps each card in memory and writes its row once, after its last answer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from fsrs import Card, State
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from learnloop.content.models import Pack
@@ -23,8 +25,8 @@ from learnloop.science.memory import MemoryModel, MemoryParams, card_lapses, rat
 from learnloop.services.context import ActivePack
 from learnloop.store.grades import instructor_decisions
 from learnloop.store.guard import holds_learner_lock, lock_learner
-from learnloop.store.models import ContentPack, ModelParams, Response, ReviewCard, User, as_utc
-from learnloop.store.params_cache import ParamsCache
+from learnloop.store.models import ContentPack, Response, ReviewCard, User, as_utc
+from learnloop.store.params_cache import ParamsCache, newest_heads
 
 
 def memory_kind(org_id: int) -> str:
@@ -37,12 +39,7 @@ _models: ParamsCache[MemoryModel] = ParamsCache(size=256)
 
 def memory_model(session: Session, org_id: int) -> MemoryModel:
     """The organisation's fitted FSRS parameters, else the library's defaults."""
-    head = session.execute(
-        select(ModelParams.id, ModelParams.fitted_at)
-        .where(ModelParams.kind == memory_kind(org_id))
-        .order_by(ModelParams.id.desc())
-        .limit(1)
-    ).first()
+    head = newest_heads(session, (memory_kind(org_id),))[0]  # read with the KT model's, if it was
     if head is None:
         return _DEFAULT_MODEL
     return _models.get(
@@ -197,6 +194,43 @@ def sync_cards(
         or 0
     )
     return _fold_new(session, user_id, org_id, pack, done, memory)[0]
+
+
+def fold_answer(
+    session: Session, user_id: int, org_id: int, pack: Pack | None, answer: LoggedAnswer, minutes: float
+) -> None:
+    """Fold an answer just logged (and flushed) in this transaction, under the learner's lock,
+    into its card, so that the next item's read of the cards finds them current and folds
+    nothing. One statement reads the card, the cards' watermark and the learner's answer
+    before this one: when that answer is folded already, this one is reviewed alone (with the
+    library's same step as a replay: ``_Replay.review``); otherwise the answers since the
+    watermark are folded in id order (:func:`_fold_new`), this one with them. ``minutes``: the
+    item's expected minutes (``item_minutes``). A fresh answer has no instructor's decision."""
+    assert holds_learner_lock(session, user_id), "cards are written under the learner's lock"
+    done = (
+        select(func.max(ReviewCard.last_response_id)).where(ReviewCard.user_id == user_id).scalar_subquery()
+    )
+    before = (
+        select(func.max(Response.id))
+        .where(Response.user_id == user_id, Response.id < answer.id)
+        .scalar_subquery()
+    )
+    one = select(literal_column("1").label("one")).subquery()
+    found = session.execute(
+        select(done, before, ReviewCard)
+        .select_from(one)
+        .outerjoin(ReviewCard, and_(ReviewCard.user_id == user_id, ReviewCard.item_id == answer.item_id))
+    ).one()
+    watermark, previous, row = found[0] or 0, found[1] or 0, found[2]
+    if previous > watermark or watermark >= answer.id:
+        _fold_new(session, user_id, org_id, pack, watermark, None)
+        return
+    if row is None:
+        row = ReviewCard(user_id=user_id, item_id=answer.item_id, reps=0, lapses=0)
+        session.add(row)
+    replay = _Replay.of(row)
+    replay.review(memory_model(session, org_id), answer, minutes)
+    replay.store()
 
 
 class CardMemory(NamedTuple):
