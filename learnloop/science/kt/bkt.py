@@ -135,7 +135,10 @@ class LearnRatePrior:
 #: the learning-rate prior of the path's estimate before an organisation's log is fitted
 #: (``learnloop fit kt``; after it, the fitted rates as they are): factors on the default
 #: P(T) 0.08 and their weights, chosen on the validation worlds of ``bench/validity.py``
-#: (``--validation --parts path``, ``bench/results/validity_validation_path.json``)
+#: (``--validation --parts path``, ``bench/results/validity_validation_path.json``: of seven
+#: candidates, the smallest mean |log ratio| of the estimate to the answers needed, first and
+#: after 30 answers, over six validation worlds learning 0.04 to 0.35; after 30 answers within
+#: 25% in five of six, against three with the default rate alone)
 COLD_START_LEARN_PRIOR = LearnRatePrior(factors=(0.5, 1.0, 2.0, 4.0), weights=(1.0, 1.0, 1.0, 1.0))
 
 
