@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from learnloop import i18n, metrics
 from learnloop.api import routes_jobs as api_routes_jobs
@@ -39,6 +40,31 @@ log = logging.getLogger("learnloop")
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+class RequestSetup:
+    """ASGI middleware, innermost of ours: no file uploads (415), and the request's language
+    (the locale cookie, else Accept-Language). A plain ASGI class, not ``@app.middleware``:
+    Starlette's ``BaseHTTPMiddleware`` runs the rest of the app in a task of its own with
+    streams between them, on every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if request.method == "POST" and request.headers.get("content-type", "").startswith("multipart/"):
+            response = _error(request, 415, "unsupported_media_type", "file uploads are not accepted here")
+            await response(scope, receive, send)
+            return
+        locale = request.cookies.get(web_routes.LOCALE_COOKIE) or i18n.negotiate(
+            request.headers.get("accept-language")
+        )
+        i18n.set_locale(locale)
+        await self.app(scope, receive, send)
 
 
 def _error(
@@ -180,17 +206,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.state.ctx = ctx
     metrics.register_queue_depth("jobs", lambda: jobs_queue.depth(ctx))
 
-    @app.middleware("http")
-    async def request_setup(request: Request, call_next):  # type: ignore[no-untyped-def]
-        content_type = request.headers.get("content-type", "")
-        if request.method == "POST" and content_type.startswith("multipart/"):
-            return _error(request, 415, "unsupported_media_type", "file uploads are not accepted here")
-        locale = request.cookies.get(web_routes.LOCALE_COOKIE) or i18n.negotiate(
-            request.headers.get("accept-language")
-        )
-        i18n.set_locale(locale)
-        return await call_next(request)
-
+    app.add_middleware(RequestSetup)
     # outermost last: headers on every answer, then timing, then the body cap
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes, too_large=_too_large)
     app.add_middleware(RequestMetrics)

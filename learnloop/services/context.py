@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from learnloop.config import Settings, get_settings
@@ -17,7 +17,7 @@ from learnloop.content.graph import prerequisite_closure
 from learnloop.content.models import Item, ItemText, Lesson, Pack, Role
 from learnloop.errors import LearnloopError, NotFound
 from learnloop.i18n import _, get_locale
-from learnloop.store.db import session_scope
+from learnloop.store.db import autocommit_scope, session_scope
 from learnloop.store.models import ContentPack, ItemDraft
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,13 @@ class AppContext:
     def session(self) -> Iterator[Session]:
         with session_scope(self.settings.database_url) as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection whose statements each commit as they run (``store.db.autocommit_scope``):
+        for work of single statements, each complete on its own."""
+        with autocommit_scope(self.settings.database_url) as conn:
+            yield conn
 
     def active_pack(self, session: Session, org_id: int | None = None) -> ActivePack:
         """The active pack; with ``org_id``, that organisation's view of it: the shared pack plus

@@ -129,3 +129,16 @@ def test_openapi_documents_the_loop(client: TestClient) -> None:
     spec = client.get("/api/v1/openapi.json").json()
     for path in ("/api/v1/practice/next", "/api/v1/practice/answer", "/api/v1/mastery", "/api/v1/enrolment"):
         assert path in spec["paths"]
+
+
+def test_uploads_are_refused_and_the_language_is_the_requests(client: TestClient) -> None:
+    """The request setup (an ASGI middleware): a multipart POST is 415 before any route runs,
+    and messages come in the language the request asks for (cookie, else Accept-Language)."""
+    h = _signup(client, "upload@example.org")
+    r = client.post("/api/v1/practice/answer", headers=h, files={"f": ("a.txt", b"x")})
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+    en = client.get("/api/v1/practice/next", headers=h)
+    zh = client.get("/api/v1/practice/next", headers={**h, "Accept-Language": "zh-CN,zh;q=0.9"})
+    assert en.status_code == zh.status_code == 409  # no role yet
+    assert en.json()["error"]["message"] == "Choose a target role first."
+    assert zh.json()["error"]["message"] != en.json()["error"]["message"]

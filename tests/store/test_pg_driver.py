@@ -137,3 +137,47 @@ def test_the_speedups_read_and_bind_as_pg8000_does(pg_url: str) -> None:
                 # the same value; where pg8000 gives the text back (an offset in seconds before
                 # 1901, local mean time), the datetime it names
                 assert ours == theirs or (isinstance(theirs, str) and ours == datetime.fromisoformat(theirs))
+
+
+def _terminate(url: str, pid: int) -> None:
+    admin = create_engine(_normalise_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        admin.dispose()
+
+
+def test_a_pooled_connection_idle_for_a_while_is_checked_before_use(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection idle in the pool for ``PING_IDLE_SECONDS`` is checked before use: one whose
+    backend went away (a restart, a failover) is replaced and the request succeeds. One back in
+    the pool more recently is handed out unchecked (no round trip per transaction): when it is
+    dead after all, its request fails as unavailable (HTTP 503, nothing saved) and the pool
+    drops it, so the next one succeeds."""
+    import time
+
+    from learnloop.store import db
+
+    engine = db.get_engine(pg_url)
+    engine.dispose()
+    pid = "SELECT pg_backend_pid()"
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 60.0)
+    with engine.connect() as conn:
+        first = conn.execute(text(pid)).scalar()
+    _terminate(pg_url, int(first))
+    with pytest.raises(DBAPIError) as dead, engine.connect() as conn:  # unchecked: it fails
+        conn.execute(text(pid))
+    assert is_unavailable(dead.value)
+    with engine.connect() as conn:
+        second = conn.execute(text(pid)).scalar()
+    assert second != first
+
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 0.05)
+    _terminate(pg_url, int(second))
+    time.sleep(0.1)
+    with engine.connect() as conn:  # idle past the window: checked, found dead, replaced
+        third = conn.execute(text(pid)).scalar()
+    assert third not in (first, second)
+    engine.dispose()
