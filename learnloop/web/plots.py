@@ -313,6 +313,7 @@ def gap_bars(
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlabel(blocked_label + " (" + hours_label + ")")
     ax.set_xlim(0, max(blocked, default=1) * 1.3 + 1)
+    _value_ticks(ax)
     return fig
 
 
@@ -344,6 +345,7 @@ def readiness_bars(
     _row_labels(ax, y, [_short(r, 40) for r in roles])
     ax.set_xlabel(people_label)
     ax.legend(loc="lower right", frameon=False, ncols=3, fontsize=8, bbox_to_anchor=(1, 1), borderaxespad=0.2)
+    _value_ticks(ax)
     return fig
 
 
@@ -374,6 +376,25 @@ def trend(
         shown = sorted({xs[0], xs[len(xs) // 2], xs[-1]})
         _ticks(ax, "x", [float(date2num(d)) for d in shown], [d.strftime("%m-%d") for d in shown], size=7)
     return fig
+
+
+def _value_ticks(ax: Any) -> None:
+    """The x axis's ticks where matplotlib would put them (its locator and formatter, on the
+    axis's final limits) drawn by _ticks, and the x label as far below them as matplotlib
+    would set it: below the tick labels' boxes (as tall as "lp"), by the label pad."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    low, high = sorted(ax.get_xlim())
+    span = (high - low) * 1e-9
+    values = [float(v) for v in ax.xaxis.get_major_locator()() if low - span <= v <= high + span]
+    labels = list(ax.xaxis.get_major_formatter().format_ticks(values))
+    _ticks(ax, "x", values, labels)
+    font = get_font(findfont(FontProperties(size=_font_size())))
+    font.set_size(_font_size(), 72)
+    font.set_text("lp")
+    label_height = font.get_width_height()[1] / 64  # points
+    ax.xaxis.labelpad += rcParams["xtick.major.size"] + rcParams["xtick.major.pad"] + label_height
 
 
 def _ticks(
@@ -824,6 +845,8 @@ class _Glyph(NamedTuple):
     advance: float
 
 
+#: the most pairs of characters whose kerning is kept per font chain
+KERN_PAIRS = 200_000
 #: font files (a fallback chain) -> (character -> its glyph, or None for a character that is
 #: not one glyph of its own; pair of characters -> kerning in ems)
 _GLYPHS: dict[tuple[tuple[str, int], ...], tuple[dict[str, _Glyph | None], dict[str, float]]] = {}
@@ -905,6 +928,8 @@ class _PdfGlyphs:
                     font.get_kerning(left.glyph_index, right.glyph_index, Kerning.UNSCALED)
                     / font.units_per_EM
                 )
+            if len(self.kerns) >= KERN_PAIRS:  # bounded: names in many scripts make many pairs
+                self.kerns.clear()
             self.kerns[pair] = kern
         return kern
 
