@@ -17,7 +17,8 @@ after ``--warmup`` seconds (the offline grader's encoder loads on the first text
 run measures the loop, not the sandbox; text answers are graded by the offline grader.
 
 Reported per configuration: answers per second, answer-request latency p50/p95/p99 (ms),
-errors (HTTP >= 500 or transport errors), requests that timed out (60 s; the learner then
+errors (HTTP >= 500 or transport errors; the transport errors also apart, each printed with
+its kind), requests that timed out (60 s; the learner then
 asks again), 409/422 apart, the 1-minute load
 average at the end, and CPU-ms per answer (one next + one answer) of the server's process tree
 and of the PostgreSQL cluster's processes, ended backends included (psutil; SQLite runs inside
@@ -323,7 +324,7 @@ async def drive(
 
     latencies: list[float] = []
     next_latencies: list[float] = []
-    counts = {"answers": 0, "errors": 0, "timeouts": 0, "conflicts": 0}
+    counts = {"answers": 0, "errors": 0, "transport errors": 0, "timeouts": 0, "conflicts": 0}
     start = time.monotonic()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
@@ -352,8 +353,11 @@ async def drive(
             except httpx.TimeoutException:
                 counts["timeouts"] += time.monotonic() >= measure_from
                 continue
-            except httpx.HTTPError:
-                counts["errors"] += time.monotonic() >= measure_from
+            except httpx.HTTPError as exc:
+                if time.monotonic() >= measure_from:
+                    counts["errors"] += 1
+                    counts["transport errors"] += 1
+                    print("transport error:", type(exc).__name__, str(exc)[:200], file=sys.stderr)
                 await asyncio.sleep(0.05)
                 continue
             if t0 < measure_from or t3 > stop_at:
@@ -423,6 +427,8 @@ def run_config(
         "p99 ms": _pct(result["latencies"], 0.99),
         "next p95 ms": _pct(result["next_latencies"], 0.95),
         "errors": result["errors"],
+        # of them, the requests that got no HTTP answer (a connection refused, reset or closed)
+        "transport errors": result["transport errors"],
         "timeouts (60 s)": result["timeouts"],
         "409/422": result["conflicts"],
         "load average": load1,
