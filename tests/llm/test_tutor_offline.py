@@ -14,11 +14,11 @@ from bench.tutor_judge import Secret, evaluate, judge
 from learnloop import readiness
 from learnloop.content.loader import load_pack
 from learnloop.llm import tutor
-from learnloop.llm.providers.offline import LessonIndex, blocks, chunk_lesson
+from learnloop.llm.providers.offline import LessonIndex, blocks, chunk_lesson, lesson_index
 from learnloop.server import create_app
 from learnloop.services import tutoring
 from learnloop.web.render import markdown
-from tests.conftest import DEFAULT_PACK, ROOT
+from tests.conftest import DEFAULT_PACK, MINI_PACK, ROOT
 from tests.llm.conftest import make_ctx, make_user
 
 PACK = load_pack(DEFAULT_PACK)
@@ -131,3 +131,16 @@ def test_tutor_assets_are_served(tmp_path: Path, path: str) -> None:
         r = client.get(f"/static/{path}")
         assert r.status_code == 200 and len(r.text) > 100
     assert (Path(__file__).resolve().parents[2] / "learnloop" / "web" / "static" / path).exists()
+
+
+def test_the_lesson_index_follows_the_pack_not_only_its_row_id() -> None:
+    """Two databases in one process (the tests; an operator's second server) both have pack
+    row 1: the tutor answers from the lessons of the pack it is given. With a key of row id and
+    model alone, a test that ran after another on the same worker cited the other pack's
+    lessons."""
+    mini, full = load_pack(MINI_PACK), load_pack(DEFAULT_PACK)
+    first = lesson_index(1, full, None, "bm25")
+    second = lesson_index(1, mini, None, "bm25")
+    assert {p.lesson_id for p in second.passages} == {lesson.id for lesson in mini.lessons}
+    assert {p.lesson_id for p in first.passages} == {lesson.id for lesson in full.lessons}
+    assert lesson_index(1, mini, None, "bm25") is second  # still one index per pack and model

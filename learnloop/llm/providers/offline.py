@@ -199,13 +199,20 @@ def next_hint(item: Item, hints_shown: int) -> tuple[int, str] | None:
     return hints_shown + 1, item.hints[hints_shown]
 
 
-_indexes: dict[tuple[int, str], LessonIndex] = {}
+_indexes: dict[tuple[int, str, int], LessonIndex] = {}
 _indexes_lock = threading.Lock()
 
 
 def lesson_index(pack_key: int, pack: Pack, embed: EmbedFn | None, model_name: str) -> LessonIndex:
-    """One index per (active pack row, embedding model) per process (``warm`` it at start)."""
-    key = (pack_key, model_name)
+    """One index per (active pack row, embedding model) per process (``warm`` it at start).
+    The key also holds the lessons' fingerprint: a row id names a pack only within one
+    database, and a process that serves another database (the tests do) must not answer from
+    the lessons of the first (Python caches each string's hash, so this costs microseconds)."""
+    key = (
+        pack_key,
+        model_name,
+        hash(tuple((lesson.id, lesson.title, lesson.body) for lesson in pack.lessons)),
+    )
     with _indexes_lock:
         index = _indexes.get(key)
         if index is None:
