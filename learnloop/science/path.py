@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from learnloop.science.evidence import mastery_step
 from learnloop.science.kt.bkt import LearnRatePrior, bkt_predict
 from learnloop.science.policy import (
     Curriculum,
@@ -24,6 +25,7 @@ from learnloop.science.policy import (
     expected_items_to_target,
     is_open,
     lesson_due,
+    lesson_pays,
     mastery_or_prior,
     skill_met,
     toward_target,
@@ -161,7 +163,8 @@ def _expected_lesson_minutes(
     rule, while every answer on the skill so far is wrong and fewer than
     ``PolicyConfig.lesson_after``, the chance that the answers still to come before it are all
     wrong too (the product's own prediction); none once read, after a right answer or past the
-    probe."""
+    probe. Where the policy sends a due lesson only when it pays for its minutes
+    (``PolicyConfig.lesson_learn``), none when it would not pay once those answers are wrong."""
     lessons = cur.lessons.get(skill, ())
     if not cfg.lessons or not lessons or any(x.lesson_id in state.lessons_seen for x in lessons):
         return 0.0
@@ -172,6 +175,20 @@ def _expected_lesson_minutes(
     if cfg.lesson_when == "first" or attempts >= cfg.lesson_after or any(state.history.get(skill, ())):
         return 0.0
     wrong = 1.0 - bkt_predict(mastery, cur.estimate_params(skill))
+    if cfg.lesson_learn is not None:
+        # the state the lesson would fall due in: the answers still to come before it all wrong
+        after = mastery
+        for _ in range(cfg.lesson_after - attempts):
+            after = mastery_step(after, False, cur.params(skill), max_step=cfg.max_step)
+        history = list(state.history.get(skill, ()))
+        due = replace(
+            state,
+            mastery={**state.mastery, skill: after},
+            attempts={**state.attempts, skill: cfg.lesson_after},
+            history={**state.history, skill: history + [False] * (cfg.lesson_after - len(history))},
+        )
+        if not lesson_pays(cur, due, cfg, skill):
+            return 0.0
     return minutes * wrong ** (cfg.lesson_after - attempts)
 
 

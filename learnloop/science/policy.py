@@ -215,6 +215,12 @@ class PolicyConfig:
     #: policies``): against one, 4% fewer study minutes at the same 30-day retention; never
     #: sending learners to lessons saved more minutes but lost retention in one world
     lesson_after: int = 2
+    #: what reading a new skill's lesson is assumed to do: the chance it teaches the skill to a
+    #: learner who has its prerequisites (``prerequisite_gate`` times that while one is
+    #: missing). A due lesson is then sent only when it is expected to save more answers per
+    #: minute than the best item the skill could show instead (:func:`lesson_pays`): its
+    #: minutes are costed like an item's. None: sent whenever due
+    lesson_learn: float | None = None
     recent_window: int = 8
     max_streak: int = 4
     streak_discount: float = 0.8
@@ -773,7 +779,40 @@ def lesson_due(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: s
         cfg.lesson_after <= attempts <= max(cfg.lesson_probe, cfg.lesson_after)
         and len(history) == attempts
         and not any(history)
+        and lesson_pays(cur, state, cfg, skill)
     )
+
+
+def lesson_value(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str) -> tuple[float, float]:
+    """(answers the skill's lesson is expected to save per minute of reading it, answers the
+    best item the skill could show now saves per minute of answering it), in the unit of
+    :func:`expected_gain`. The lesson teaches with ``cfg.lesson_learn`` (gated while a
+    prerequisite is believed missing): P(known) rises from m to m + (1 - m) that much, so the
+    skill and every unfinished skill waiting for it need fewer answers; it adds no evidence
+    and does not move the estimate, which only answers do. The item is valued as
+    :func:`choose_activity` values it, without the success zone's fit."""
+    lessons = cur.lessons.get(skill, ())
+    options = cur.items.get(skill, ())
+    if not lessons or not options or cfg.lesson_learn is None:
+        return math.inf, 0.0
+    parts = _SkillGain(cur, state, cfg, working_targets(cur, state, cfg), skill)
+    teach = cfg.lesson_learn * (parts.q + (1 - parts.q) * cfg.prerequisite_gate)
+    knows = parts.m + (1 - parts.m) * min(max(teach, 0.0), 1.0)
+    saved = parts.now - parts._remaining(parts.m, parts.ev, knows)
+    for waiting, now in parts.dependants:
+        saved += now - waiting(knows)
+    minutes = min(x.minutes for x in lessons)
+    item = max(parts.of(o)[0] / o.minutes for o in _candidates(options, state, cfg, skill, review=False))
+    return saved / max(minutes, 1e-9), item
+
+
+def lesson_pays(cur: Curriculum, state: LearnerState, cfg: PolicyConfig, skill: str) -> bool:
+    """Whether the skill's lesson is worth its minutes now (:func:`lesson_value`): always
+    where ``cfg.lesson_learn`` is None."""
+    if cfg.lesson_learn is None:
+        return True
+    lesson, item = lesson_value(cur, state, cfg, skill)
+    return lesson >= item
 
 
 def choose_activity(cur: Curriculum, state: LearnerState, cfg: PolicyConfig | None = None) -> Activity | None:

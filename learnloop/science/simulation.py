@@ -67,6 +67,10 @@ POLICIES = (
     "ours_lesson_after1",
     "ours_lesson_after2",
     "ours_lesson_after3",
+    "ours_lesson_when_due",
+    "ours_lesson_learn0.8",
+    "ours_lesson_learn0.6",
+    "ours_lesson_learn1",
     "ours_no_diagnosis",
     "ours_kinds_early",
     "lowest_mastery",
@@ -397,6 +401,10 @@ def make_chooser(policy: str, *, unlock: float = 0.6, target_success: float = 0.
         return _ours(PolicyConfig(lessons=False))
     if policy.startswith("ours_lesson_after"):  # the lesson only after this many answers, all wrong
         return _ours(PolicyConfig(lesson_after=int(policy.removeprefix("ours_lesson_after"))))
+    if policy == "ours_lesson_when_due":  # a due lesson is always sent, whatever its minutes
+        return _ours(PolicyConfig(lesson_learn=None))
+    if policy.startswith("ours_lesson_learn"):  # a due lesson only when it pays per minute
+        return _ours(PolicyConfig(lesson_learn=float(policy.removeprefix("ours_lesson_learn"))))
     if policy == "ours_kinds_early":  # the earlier kind coverage: unmet kinds from a skill's 2nd answer
         return _ours(PolicyConfig(kinds_after=2))
     if policy == "ours_no_diagnosis":

@@ -11,6 +11,7 @@ from learnloop.content.loader import load_pack
 from learnloop.science.evidence import SkillEvidence
 from learnloop.science.path import PathPlan, plan_path
 from learnloop.science.policy import (
+    Curriculum,
     GraphError,
     ItemOption,
     LearnerState,
@@ -24,6 +25,7 @@ from learnloop.science.policy import (
     curriculum_for_role,
     expected_gain,
     expected_items_to_target,
+    lesson_value,
     skill_met,
 )
 from learnloop.science.simulation import paired_item_ratio, simulate, simulate_learner, summarise
@@ -96,6 +98,44 @@ def test_a_new_skill_starts_with_items_and_two_wrong_answers_send_to_the_lesson(
     assert no_lessons is not None and no_lessons.kind == "practice"
     before = choose_activity(CUR, LearnerState(), PolicyConfig(lesson_when="first"))
     assert before is not None and (before.kind, before.lesson_id) == ("lesson", "lesson.a")
+
+
+def test_a_due_lesson_is_sent_only_when_it_pays_for_its_minutes() -> None:
+    wrong = LearnerState(mastery={"a": 0.05}, attempts={"a": 2}, history={"a": [False, False]})
+
+    def with_lesson(minutes: float) -> Curriculum:
+        return build_curriculum(
+            GRAPH, {"c": 0.8, "d": 0.6}, items=BANK, lessons={"a": [LessonOption("lesson.a", minutes)]}
+        )
+
+    short, long = with_lesson(5.0), with_lesson(20.0)
+    cfg = PolicyConfig(lesson_learn=0.6)
+    # answers saved per minute: the lesson's fall with its minutes, the best item's do not
+    lesson_short, item = lesson_value(short, wrong, cfg, "a")
+    lesson_long, item_long = lesson_value(long, wrong, cfg, "a")
+    assert lesson_short == pytest.approx(4 * lesson_long) and item == pytest.approx(item_long)
+    assert item > 0
+    assert lesson_long < item < lesson_short
+    sent = choose_activity(short, wrong, cfg)
+    assert sent is not None and (sent.kind, sent.lesson_id) == ("lesson", "lesson.a")
+    skipped = choose_activity(long, wrong, cfg)
+    assert skipped is not None and (skipped.kind, skipped.skill_id) == ("practice", "a")
+    # a lesson assumed to teach more is worth more of its minutes
+    assert lesson_value(long, wrong, PolicyConfig(lesson_learn=1.0), "a")[0] > lesson_long
+    # without the assumption a due lesson is sent whatever its minutes
+    always = choose_activity(long, wrong, PolicyConfig(lesson_learn=None))
+    assert always is not None and always.kind == "lesson"
+    # a lesson not yet due still comes after two wrong answers: the path counts its minutes only
+    # where it would pay then
+    assert (
+        plan_path(long, wrong, cfg).minutes < plan_path(long, wrong, PolicyConfig(lesson_learn=None)).minutes
+    )
+    fresh_long = plan_path(long, LearnerState(), cfg)
+    fresh_always = plan_path(long, LearnerState(), PolicyConfig(lesson_learn=None))
+    assert fresh_long.items == pytest.approx(fresh_always.items) and fresh_long.minutes < fresh_always.minutes
+    assert plan_path(short, LearnerState(), cfg).minutes == pytest.approx(
+        plan_path(short, LearnerState(), PolicyConfig(lesson_learn=None)).minutes
+    )
 
 
 def test_only_the_frontier_is_practised() -> None:
