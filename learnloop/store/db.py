@@ -118,11 +118,60 @@ def _timestamp_in(fallback: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+#: at most this many statements prepared per PostgreSQL connection; beyond it a new statement
+#: runs unprepared (pg8000's own way), so a run of distinct statements holds bounded memory
+PREPARED_PER_CONNECTION = 512
+
+#: the statements worth preparing: the ones an application repeats (DDL, SET, COPY are not)
+_PREPARABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+
+
+def _prepared_statements(dbapi_conn: Any) -> None:
+    """Each distinct statement prepared once per connection and executed by name after that.
+
+    pg8000 runs every statement with parameters unnamed, in three round trips to the server
+    (parse, describe, then bind and execute) and the server parses and plans it each time. A
+    statement prepared on this connection before takes one round trip (bind and execute) and
+    no parse; the practice loop repeats the same few dozen statements on every request. The
+    prepared statements live as long as the connection. A schema change that alters a prepared
+    statement's result columns makes PostgreSQL refuse it (SQLSTATE 0A000, "cached plan must
+    not change result type"): that error counts as a disconnect (see ``_ping_when_idle``), so
+    the pool replaces the connections made before it and the request answers 503."""
+    from pg8000.converters import make_params
+
+    prepared: dict[tuple[str, tuple[int, ...]], tuple[bytes, Any, Any]] = {}
+    unnamed = dbapi_conn.execute_unnamed
+
+    def execute_unnamed(statement: str, vals: Any = (), oids: Any = (), stream: Any = None) -> Any:
+        if stream is not None:
+            return unnamed(statement, vals=vals, oids=oids, stream=stream)
+        key = (statement, tuple(oids or ()))
+        found = prepared.get(key)
+        if found is None:
+            if len(prepared) >= PREPARED_PER_CONNECTION or not statement.lstrip()[:6].upper().startswith(
+                _PREPARABLE
+            ):
+                return unnamed(statement, vals=vals, oids=oids)
+            found = prepared[key] = dbapi_conn.prepare_statement(statement, list(oids or ()))
+        name, columns, input_funcs = found
+        params = make_params(dbapi_conn.py_types, vals)
+        return dbapi_conn.execute_named(name, params, columns, input_funcs, statement)
+
+    dbapi_conn.execute_unnamed = execute_unnamed
+
+
+def _stale_prepared(exc: BaseException) -> bool:
+    """PostgreSQL's refusal of a prepared statement whose result columns a schema change altered."""
+    fields = _server_fields(exc)
+    return fields.get("C") == "0A000" and "cached plan" in fields.get("M", "")
+
+
 def _pg8000_connection(dbapi_conn: Any, _record: Any) -> None:
     from pg8000 import converters
 
     dbapi_conn.register_in_adapter(converters.TIMESTAMP, _timestamp_in(converters.timestamp_in))
     dbapi_conn.register_in_adapter(converters.TIMESTAMPTZ, _timestamp_in(converters.timestamptz_in))
+    _prepared_statements(dbapi_conn)
 
 
 #: a pooled PostgreSQL connection idle this long is checked (``SELECT 1``) before it is used
@@ -161,6 +210,11 @@ def _ping_when_idle(engine: Engine) -> None:
                 context.original_exception,
                 connection_invalidated=True,
             )
+        if _stale_prepared(context.original_exception):
+            # a statement prepared on this connection before a schema change altered its
+            # result columns (``_prepared_statements``): the connections made before the
+            # change are dropped and the request answers 503, to be tried again
+            context.is_disconnect = True
         return None
 
     @event.listens_for(engine, "checkout")

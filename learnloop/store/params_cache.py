@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import case, event, literal_column, select, union_all
@@ -75,25 +76,34 @@ def newest_heads(session: Session, *groups: tuple[str, ...]) -> list[Head | None
     if held is None or held[0] is not transaction:
         held = session.info[_HEADS] = (transaction, {})
     known: dict[tuple[str, ...], Head | None] = held[1]
-    missing = [group for group in groups if group not in known]
+    missing = tuple(group for group in groups if group not in known)
     if missing:
-        parts = []
-        for k, group in enumerate(missing):
-            part = (
-                select(
-                    ModelParams.id,
-                    ModelParams.kind,
-                    ModelParams.fitted_at,
-                    literal_column(str(k)).label("part"),
-                )
-                .where(ModelParams.kind.in_(group))
-                .order_by(case((ModelParams.kind == group[0], 0), else_=1), ModelParams.id.desc())
-                .limit(1)
-                .subquery()
-            )
-            parts.append(select(part))
-        query = parts[0] if len(parts) == 1 else union_all(*parts)
-        found = {int(row[3]): Head(int(row[0]), str(row[1]), row[2]) for row in session.execute(query)}
+        found = {
+            int(row[3]): Head(int(row[0]), str(row[1]), row[2])
+            for row in session.execute(_heads_query(missing))
+        }
         for k, group in enumerate(missing):
             known[group] = found.get(k)
     return [known[group] for group in groups]
+
+
+@lru_cache(maxsize=32)
+def _heads_query(groups: tuple[tuple[str, ...], ...]) -> Any:
+    """The statement of :func:`newest_heads` for these groups, built once per process (the
+    kinds are the code's constants; building it cost more than running it)."""
+    parts = []
+    for k, group in enumerate(groups):
+        part = (
+            select(
+                ModelParams.id,
+                ModelParams.kind,
+                ModelParams.fitted_at,
+                literal_column(str(k)).label("part"),
+            )
+            .where(ModelParams.kind.in_(group))
+            .order_by(case((ModelParams.kind == group[0], 0), else_=1), ModelParams.id.desc())
+            .limit(1)
+            .subquery()
+        )
+        parts.append(select(part))
+    return parts[0] if len(parts) == 1 else union_all(*parts)

@@ -181,3 +181,46 @@ def test_a_pooled_connection_idle_for_a_while_is_checked_before_use(
         third = conn.execute(text(pid)).scalar()
     assert third not in (first, second)
     engine.dispose()
+
+
+def test_statements_are_prepared_once_per_connection_and_a_stale_one_is_unavailable(pg_url: str) -> None:
+    """store/db.py prepares each distinct statement once per pg8000 connection and runs it by
+    name after that (one round trip, no parse): the same rows as unprepared, for reads and
+    writes, with NULLs and no rows. A schema change that alters a prepared statement's result
+    columns makes PostgreSQL refuse it: that request fails as unavailable (HTTP 503, nothing
+    saved), the pool drops the connection, and the statement runs again on a fresh one."""
+    from learnloop.store import db
+
+    engine = db.get_engine(pg_url)
+    engine.dispose()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE prep_probe (id INTEGER PRIMARY KEY, note TEXT)"))
+    select = text("SELECT id, note FROM prep_probe WHERE id >= :low ORDER BY id")
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        before = set(raw._statement_nums)
+        for k in range(3):
+            conn.execute(
+                text("INSERT INTO prep_probe (id, note) VALUES (:id, :note)"),
+                {"id": k, "note": None if k == 1 else f"n{k}"},
+            )
+        assert conn.execute(select, {"low": 5}).all() == []
+        assert [tuple(r) for r in conn.execute(select, {"low": 1})] == [(1, None), (2, "n2")]
+        assert [tuple(r) for r in conn.execute(select, {"low": 0})] == [(0, "n0"), (1, None), (2, "n2")]
+        # one prepared statement each for the INSERT and the SELECT, however often they ran
+        assert len(set(raw._statement_nums) - before) == 2
+        assert (
+            conn.execute(text("UPDATE prep_probe SET note = :n WHERE id = :id"), {"n": "x", "id": 1}).rowcount
+            == 1
+        )
+    with engine.connect() as conn:
+        conn.execute(select, {"low": 0}).all()  # prepared on the pooled connection
+    with db.get_engine(pg_url).begin() as conn:  # the same pooled connection alters the table
+        conn.execute(text("ALTER TABLE prep_probe ALTER COLUMN note TYPE INTEGER USING NULL"))
+    with pytest.raises(DBAPIError) as stale, engine.connect() as conn:
+        conn.execute(select, {"low": 0}).all()
+    assert sqlstate(stale.value) == "0A000" and is_unavailable(stale.value)
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select, {"low": 0})] == [(0, None), (1, None), (2, None)]
+    engine.dispose()
