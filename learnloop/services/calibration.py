@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from learnloop.science.kt.base import ResponseLog
     from learnloop.science.kt.bkt import BKT, EStepFactory
+    from learnloop.science.kt.gbdt import GBDTKT
     from learnloop.science.kt.logistic import LogisticKT
 
 #: An item keeps its authored difficulty until this many learners have answered it.
@@ -195,7 +196,11 @@ SELECTION_PROTOCOL = (
     "scored once (a multi-skill answer by its first skill) and predicted from their earlier "
     "answers by models fitted on the other learners; AUC"
 )
-KT_MODELS = ("auto", "bkt", "logistic")
+KT_MODELS = ("auto", "bkt", "logistic", "gbdt")
+#: ``--model auto`` puts the trees (``GBDTKT``, the ``kt-gbdt`` extra) in the comparison only on
+#: logs of this many answers: each leaf holds at least 200 answers, so a smaller log grows
+#: trees too shallow to say anything the logistic model does not
+MIN_GBDT_ANSWERS = 20000
 
 
 def _selection_text() -> str:
@@ -262,7 +267,7 @@ def fit_bkt_params(
 
 
 class KTSummary(BaseModel):
-    #: the live model now: bkt | logistic
+    #: the live model now: bkt | logistic | gbdt
     model: str
     learners: int
     answers: int
@@ -333,10 +338,26 @@ def fit_kt(
 def _check_kt_options(model: str, max_guess: float, max_slip: float) -> None:
     if model not in KT_MODELS:
         raise InvalidInput(
-            _("The knowledge-tracing model must be auto, bkt or logistic, not %(model)s.") % {"model": model}
+            _("The knowledge-tracing model must be auto, bkt, logistic or gbdt, not %(model)s.")
+            % {"model": model}
+        )
+    if model == "gbdt" and not _has_lightgbm():
+        raise InvalidInput(
+            _(
+                "The gbdt model needs LightGBM: install learnloop with the kt-gbdt extra "
+                "(pip install 'learnloop[kt-gbdt]')."
+            )
         )
     if not (0.0 < max_guess < 1.0 and 0.0 < max_slip < 1.0 and max_guess + max_slip <= 1.0):
         raise InvalidInput(_("Guess and slip bounds must lie between 0 and 1 and add up to at most 1."))
+
+
+def _has_lightgbm() -> bool:
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _only_org_with_answers(ctx: AppContext) -> int:
@@ -399,9 +420,10 @@ def _fit_kt(
     skill keeps its own fitted learning rate, slip and prior only with ``MIN_SKILL_ANSWERS``
     answers from ``MIN_SKILL_LEARNERS`` learners; the others use the population's, which are
     fitted only when the whole log has that much, else the defaults. Guessing comes from each
-    item's kind (``science/evidence.py``), not the fit. ``model="auto"`` fits BKT and the logistic model on 80% of the
-    learners, keeps the one with the higher AUC on the other 20% (``SELECTION_PROTOCOL``) and
-    refits it on everyone; a log under ``MIN_SELECTION_ANSWERS`` answers or
+    item's kind (``science/evidence.py``), not the fit. ``model="auto"`` fits BKT and the logistic model (and, on
+    ``MIN_GBDT_ANSWERS`` answers with LightGBM installed, the trees stacked on it, ``GBDTKT``) on
+    80% of the learners, keeps the one with the highest AUC on the other 20%
+    (``SELECTION_PROTOCOL``) and refits it on everyone; a log under ``MIN_SELECTION_ANSWERS`` answers or
     ``MIN_SELECTION_LEARNERS`` learners keeps BKT. Guess and slip are bounded (0.3 by
     default) so that mastery keeps its meaning, P(known), against the role targets.
     Rebuilding in the same transaction keeps the live mastery equal to a replay of the log
@@ -409,6 +431,7 @@ def _fit_kt(
     """
     from learnloop.science.kt.base import ResponseLog
     from learnloop.science.kt.bkt import BKT
+    from learnloop.science.kt.gbdt import GBDTKT  # numpy only; lightgbm to fit one
     from learnloop.science.kt.logistic import LogisticKT
     from learnloop.services.mastery import kt_kind, rebuild_all
 
@@ -462,24 +485,28 @@ def _fit_kt(
             answer=np.array(rows_a, dtype=np.int64),
         )
 
-        def make(kind: str) -> BKT | LogisticKT:
-            return BKT(max_guess=max_guess, max_slip=max_slip) if kind == "bkt" else LogisticKT()
-
-        def fit(kind: str, data: ResponseLog) -> BKT | LogisticKT:
-            made = make(kind)
-            if isinstance(made, BKT):
-                return made.fit(data, estep_for=estep_for)
+        def fit(kind: str, data: ResponseLog) -> BKT | LogisticKT | GBDTKT:
+            if kind == "bkt":
+                return BKT(max_guess=max_guess, max_slip=max_slip).fit(data, estep_for=estep_for)
+            if kind == "gbdt":
+                return GBDTKT().fit(data)
+            made = LogisticKT()
             return logistic_fit(made, data) if logistic_fit is not None else made.fit(data)
 
         notes: list[str] = []
-        held_out_auc: dict[str, float | None] = {"bkt": None, "logistic": None}
         big_enough = len(log) >= MIN_SELECTION_ANSWERS and len(users) >= MIN_SELECTION_LEARNERS
+        # the trees are a candidate when asked for, or under auto on a log large enough for them
+        # with LightGBM installed; held_out_auc names every candidate (None: not measured)
+        candidates = ["bkt", "logistic"]
+        if model == "gbdt" or (model == "auto" and len(log) >= MIN_GBDT_ANSWERS and _has_lightgbm()):
+            candidates.append("gbdt")
+        held_out_auc: dict[str, float | None] = dict.fromkeys(candidates)
         if big_enough:
             held = _held_out_users(list(users))
             test = np.isin(log.user, np.array([users[u] for u in held], dtype=np.int64))
             train_log, test_log = _subset(log, ~test), _subset(log, test)
             scored = np.array(rows_first, dtype=bool)[test]
-            for kind in ("bkt", "logistic"):
+            for kind in candidates:
                 predictions = fit(kind, train_log).predict_proba(test_log)
                 held_out_auc[kind] = _finite_auc(test_log.correct[scored], predictions[scored])
         chosen = model
@@ -498,15 +525,16 @@ def _fit_kt(
                         "min_learners": MIN_SELECTION_LEARNERS,
                     }
                 )
-            elif held_out_auc["bkt"] is None or held_out_auc["logistic"] is None:
+            elif any(held_out_auc[kind] is None for kind in candidates):
                 notes.append(
                     _(
                         "Kept BKT: the held-out answers are all right or all wrong, so AUC "
                         "cannot compare the models."
                     )
                 )
-            elif held_out_auc["logistic"] > held_out_auc["bkt"]:
-                chosen = "logistic"
+            else:
+                # the highest held-out AUC; a tie keeps the simpler model (the earlier candidate)
+                chosen = max(candidates, key=lambda kind: (held_out_auc[kind], -candidates.index(kind)))
         elif not big_enough:
             notes.append(
                 _("No held-out comparison: %(answers)d answers from %(learners)d learners are too few.")
@@ -518,11 +546,13 @@ def _fit_kt(
         )
         if fitted_note is not None:
             notes.append(fitted_note)
-        live: BKT | LogisticKT = bkt
-        if chosen == "logistic":
-            logistic = logistic_fit(LogisticKT(), log) if logistic_fit is not None else LogisticKT().fit(log)
-            if np.isfinite(logistic.coef_).all():
-                live = logistic
+        live: BKT | LogisticKT | GBDTKT = bkt
+        if chosen in ("logistic", "gbdt"):
+            tracer = fit(chosen, log)
+            assert isinstance(tracer, LogisticKT | GBDTKT)
+            weights = tracer.logistic_.coef_ if isinstance(tracer, GBDTKT) else tracer.coef_
+            if np.isfinite(weights).all():
+                live = tracer
             else:  # never store weights that would put NaN into mastery
                 chosen = "bkt"
                 notes.append(_("Kept BKT: the logistic model's fit did not converge to finite weights."))
@@ -540,7 +570,7 @@ def _fit_kt(
                 n_responses=len(log),
                 params={
                     "model": chosen,
-                    "params": live.to_dict() if chosen == "logistic" else None,
+                    "params": live.to_dict() if chosen in ("logistic", "gbdt") else None,
                     "skills": skill_ids,
                     "items": item_ids,
                     "bkt": bkt_params,

@@ -43,6 +43,7 @@ from learnloop.science.evidence import (
     target_gaps,
 )
 from learnloop.science.kt import BKTParams, LogisticKT, bkt_predict
+from learnloop.science.kt.gbdt import GBDTKT  # lightgbm (the kt-gbdt extra) only to load one
 from learnloop.services import learner_tally
 from learnloop.services.review_cards import memory_kind, rebuild_cards
 from learnloop.store.grades import counted_correct, with_decisions
@@ -80,7 +81,8 @@ class MasteryModel:
     per_skill: dict[str, BKTParams]
     #: the ``model_params`` row this model came from (None: defaults, nothing fitted yet)
     params_id: int | None = None
-    tracer: LogisticKT | None = None
+    #: the P(correct) model when the fit chose one: the logistic model or the trees on it
+    tracer: LogisticKT | GBDTKT | None = None
     skill_codes: dict[str, int] = field(default_factory=dict)
     item_codes: dict[str, int] = field(default_factory=dict)
 
@@ -213,9 +215,11 @@ def _parse(kind: str, row_id: int, params: dict[str, Any]) -> MasteryModel:
         default, per_skill = _bkt_from_dict(params)
         return MasteryModel(default=default, per_skill=per_skill, params_id=row_id)
     default, per_skill = _bkt_from_dict(params.get("bkt", {}))
-    tracer = None
+    tracer: LogisticKT | GBDTKT | None = None
     if params.get("model") == "logistic" and params.get("params"):
         tracer = LogisticKT.from_dict(params["params"])
+    elif params.get("model") == "gbdt" and params.get("params"):
+        tracer = GBDTKT.from_dict(params["params"])
     return MasteryModel(
         default=default,
         per_skill=per_skill,

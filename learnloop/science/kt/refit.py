@@ -11,18 +11,21 @@ from typing import Any
 from learnloop.science.kt.base import KnowledgeTracer, ResponseLog
 from learnloop.science.kt.bkt import BKT
 from learnloop.science.kt.deep import DeepKT
+from learnloop.science.kt.gbdt import GBDTKT
 from learnloop.science.kt.logistic import LogisticKT
 
-# DeepKT's module imports numpy only; torch (the ``deep`` extra) is needed to fit it.
-MODELS: dict[str, type[BKT] | type[LogisticKT] | type[DeepKT]] = {
+# DeepKT's and GBDTKT's modules import numpy only; torch (the ``deep`` extra) is needed to fit
+# DeepKT, lightgbm (the ``kt-gbdt`` extra) to fit or load GBDTKT.
+MODELS: dict[str, type[BKT] | type[LogisticKT] | type[DeepKT] | type[GBDTKT]] = {
     BKT.kind: BKT,
     LogisticKT.kind: LogisticKT,
     DeepKT.kind: DeepKT,
+    GBDTKT.kind: GBDTKT,
 }
 
 
 def fit_from_log(log: ResponseLog, kind: str = "bkt", **hyper: Any) -> KnowledgeTracer:
-    """Fit a ``kind`` model ("bkt", "logistic" or, with the ``deep`` extra, "dkt") on ``log`` with the given hyper-parameters.
+    """Fit a ``kind`` model ("bkt", "logistic" or, with the ``deep`` extra, "dkt", with ``kt-gbdt`` "gbdt") on ``log`` with the given hyper-parameters.
 
     A log with no answers gives an unfitted-but-usable BKT (population defaults) rather than
     an error, so a new installation can always write a model."""
