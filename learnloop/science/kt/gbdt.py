@@ -94,7 +94,7 @@ TREE_PARAMS: dict[str, Any] = {
 
 #: the logistic base's settings (LogisticKT keyword arguments, JSON-like) and the number of
 #: trees, chosen on the Gervet validation splits (bench/kt_gbdt.py, never on a test file)
-DEFAULT_BASE: dict[str, Any] = {"features": {"ability_decays": [0.9]}, "l2_ability": 10.0}
+DEFAULT_BASE: dict[str, Any] = {"features": {"ability_decays": [0.5, 0.8, 0.95, 0.99]}, "l2_ability": 10.0}
 DEFAULT_ROUNDS = 175
 
 #: version 1: ``GBDTState`` as first written (issue 19)
