@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, bindparam, select
 from sqlalchemy.orm import Session
 
 from learnloop.services.context import AppContext
 from learnloop.store.models import Enrolment
 
+#: the learner's role now: their newest active enrolment (bound parameter ``role_user``)
+_ROLE = (
+    select(Enrolment.role_id)
+    .where(Enrolment.user_id == bindparam("role_user"), Enrolment.is_active.is_(True))
+    .order_by(Enrolment.id.desc())
+    .limit(1)
+)
+
 
 def current_role(session: Session, user_id: int) -> str | None:
     """The role the learner is enrolled in now, or None."""
-    row = session.execute(
-        select(Enrolment.role_id)
-        .where(Enrolment.user_id == user_id, Enrolment.is_active.is_(True))
-        .order_by(Enrolment.id.desc())
-    ).first()
-    return row[0] if row else None
+    role = session.execute(_ROLE, {"role_user": user_id}).scalar()
+    return None if role is None else str(role)
+
+
+def role_subquery() -> ScalarSelect[str]:
+    """:func:`current_role` as a scalar subquery, to be read in one statement with other rows
+    (the caller binds ``role_user`` to the learner's id)."""
+    return _ROLE.scalar_subquery()
 
 
 def role_of(ctx: AppContext, user_id: int) -> str | None:

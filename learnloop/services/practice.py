@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from learnloop.content.models import LEVEL_MASTERY, Item
@@ -22,7 +22,7 @@ from learnloop.services import answer_hooks, grading, guidance, review_cards, xa
 from learnloop.services.answers import clean_answer
 from learnloop.services.auth import CurrentUser
 from learnloop.services.context import ActivePack, AppContext
-from learnloop.services.enrolment import current_role
+from learnloop.services.enrolment import current_role, role_subquery
 from learnloop.services.grading_jobs import GRADE_TASK, grade_job_key
 from learnloop.services.mastery import (
     apply_answer,
@@ -42,6 +42,7 @@ from learnloop.store.models import (
     PendingItem,
     Response,
     RetryAttempt,
+    User,
     as_utc,
     utcnow,
 )
@@ -219,11 +220,23 @@ def _shown_again(
     return shown.model_copy(update=update)
 
 
-def _pending_row(session: Session, user_id: int) -> PendingItem | None:
-    """The learner's pending item as stored now (not as this session first read it)."""
-    return session.execute(
-        select(PendingItem).where(PendingItem.user_id == user_id).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+#: the learner's role now and their pending item as stored now (not as this session first read
+#: it), in one statement: the learner's row, its newest active enrolment, its pending row if any
+_ROLE_AND_PENDING = (
+    select(role_subquery(), PendingItem)
+    .select_from(User)
+    .outerjoin(PendingItem, PendingItem.user_id == User.id)
+    .where(User.id == bindparam("role_user"))
+    .execution_options(populate_existing=True)
+)
+
+
+def _role_and_pending(session: Session, user_id: int) -> tuple[str | None, PendingItem | None]:
+    """The learner's role (:func:`enrolment.current_role`) and pending item, read as stored now."""
+    row = session.execute(_ROLE_AND_PENDING, {"role_user": user_id}).one_or_none()
+    if row is None:
+        return None, None
+    return (None if row[0] is None else str(row[0])), row[1]
 
 
 def _still_answerable(active: ActivePack, pending: PendingItem | None, code_on: bool) -> bool:
@@ -255,10 +268,9 @@ def next_item(ctx: AppContext, user: CurrentUser, focus: str | None = None) -> P
         # and no other request chooses for this learner meanwhile (one read of it, not one
         # before the lock and one after)
         lock_learner(session, user.id)
-        role_id = current_role(session, user.id)
+        role_id, pending = _role_and_pending(session, user.id)
         if role_id is None or role_id not in active.roles:
             raise Conflict(_("Choose a target role first."))
-        pending = _pending_row(session, user.id)
         if _still_answerable(active, pending, code_on):
             assert pending is not None
             return _shown_again(session, active, user.id, pending, focus)
