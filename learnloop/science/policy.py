@@ -13,8 +13,9 @@ estimate, speeds up every unfinished skill waiting for it as a prerequisite, and
 fading skill (FSRS retrievability under the desired retention) retrievable again, which
 is how due reviews compete with new learning. Skills open only on the frontier of the
 graph (every prerequisite mastered), items are preferred in the zone of predicted success
-0.6-0.85, a new skill starts with an item and sends the learner to its lesson only after a
-wrong first answer (a right one leaves the lesson offered, not sent: :func:`lesson_due`), and
+0.6-0.85, a new skill starts with items and sends the learner to its lesson only once its
+first two answers are both wrong (a right one leaves the lesson offered, not sent: :func:`lesson_due`;
+``PolicyConfig.lesson_learn`` would also cost its minutes like an item's, :func:`lesson_pays`), and
 long runs on one skill are discounted for variety. Items are valued by what their answer tells per minute (``science/evidence.py``: a
 role target is met only with enough evidence, and a code item's right answer is far stronger
 evidence than a choice item's), every kind a skill has comes early, and an item whose key
