@@ -25,7 +25,9 @@ lightgbm is imported only to fit, predict and load (``pip install 'learnloop[kt-
 from __future__ import annotations
 
 import copy
+import ctypes
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, overload
@@ -107,6 +109,54 @@ def _lightgbm() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("GBDTKT needs lightgbm: pip install 'learnloop[kt-gbdt]'") from exc
     return lightgbm
+
+
+class _OneRow:
+    """LightGBM's single-row prediction (its C API's ``PredictForMatSingleRowFast``, set up once
+    per booster): the same value as ``Booster.predict`` on one row, without its per-call
+    checks and conversions, which cost several times the trees themselves. Calls are serialised
+    (the fast configuration holds one buffer)."""
+
+    def __init__(self, booster: Any) -> None:
+        from lightgbm.basic import _LIB, _c_str, _safe_call
+
+        self._lib, self._check = _LIB, _safe_call
+        self.n_features = int(booster.num_feature())
+        self._config = ctypes.c_void_p()
+        self._check(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(0),  # C_API_PREDICT_NORMAL: the probability
+                ctypes.c_int(0),  # from the first tree
+                ctypes.c_int(-1),  # to the last
+                ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+                ctypes.c_int32(self.n_features),
+                _c_str("num_threads=1"),
+                ctypes.byref(self._config),
+            )
+        )
+        self._booster = booster  # the configuration points into it
+        self._out = np.zeros(1)
+        self._out_len = ctypes.c_int64(0)
+        self._lock = threading.Lock()
+
+    def __call__(self, row: list[float]) -> float:
+        x = np.asarray(row, dtype=np.float64)
+        with self._lock:
+            self._check(
+                self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+                    self._config,
+                    x.ctypes.data_as(ctypes.c_void_p),
+                    ctypes.byref(self._out_len),
+                    self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                )
+            )
+            return float(self._out[0])
+
+    def __del__(self) -> None:
+        config = getattr(self, "_config", None)
+        if config is not None and config.value:
+            self._lib.LGBM_FastConfigFree(config)
 
 
 class SkillResidual(TypedDict):
@@ -415,10 +465,11 @@ class GBDTKT:
         h = logistic._counters().counts(typed.logistic, skill, item, timestamp)
         t = self.tables_
         known_item = item is not None and 0 <= item < len(t.item)
-        p = logistic.predict_next(typed.logistic, skill, item, timestamp)
+        dense = dense_row(logistic.features, h, self.with_windows_)
+        z = logistic.logit_next(typed.logistic, skill, item, h, dense)
         return [
-            _logit_one(p),
-            *dense_row(logistic.features, h, self.with_windows_),
+            min(max(z, -LOGIT_BOUND), LOGIT_BOUND),  # as _logit's clip of the batch prediction
+            *dense,
             float(t.item[item]) if known_item and item is not None else t.mean,
             float(t.skill[skill]) if 0 <= skill < len(t.skill) else t.mean,
             math.log1p(float(t.item_n[item])) if known_item and item is not None else 0.0,
@@ -433,8 +484,10 @@ class GBDTKT:
         self, state: State, skill: int, item: int | None = None, timestamp: float | None = None
     ) -> float:
         typed = _as_gbdt_state(state)
-        x = np.asarray([self._row(typed, skill, item, timestamp)], dtype=np.float64)
-        return float(self.booster_.predict(x, num_threads=1)[0])
+        one = getattr(self, "_one_row", None)
+        if one is None or one._booster is not self.booster_:
+            one = self._one_row = _OneRow(self.booster_)
+        return one(self._row(typed, skill, item, timestamp))
 
     def predict_all(self, state: State, timestamp: float | None = None) -> FloatArray:
         """``predict_next(state, s)`` for every skill code ``s`` (an average item), in one call of
@@ -536,6 +589,11 @@ class GBDTKT:
             state.update(fresh)
         return state
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling and copying leave out the single-row predictor (C pointers); it is set up
+        again on the next ``predict_next``."""
+        return {k: v for k, v in self.__dict__.items() if k != "_one_row"}
+
     # -- persistence ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -578,11 +636,10 @@ def _as_gbdt_state(state: State) -> GBDTState:
     return state if isinstance(state, GBDTState) else GBDTState.from_dict(state)
 
 
+#: the log-odds of 1 - 1e-6: the logistic prediction's log-odds are clipped to +-this
+LOGIT_BOUND = math.log((1 - 1e-6) / 1e-6)
+
+
 def _logit(p: FloatArray) -> FloatArray:
     q = np.clip(p, 1e-6, 1 - 1e-6)
     return np.asarray(np.log(q / (1 - q)), dtype=np.float64)
-
-
-def _logit_one(p: float) -> float:
-    q = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(q / (1 - q))

@@ -39,6 +39,7 @@ from learnloop.science.kt.base import (
 )
 from learnloop.science.kt.features import (
     FeatureSpec,
+    HistoryCounts,
     LearnerCounters,
     LearnerState,
     RecentAnswer,
@@ -384,7 +385,14 @@ class LogisticKT:
     ) -> float:
         typed = as_state(state)
         h = self._counters().counts(typed, skill, item, timestamp)
-        x = dense_row(self.features, h, self.with_windows_)
+        z = self.logit_next(typed, skill, item, h, dense_row(self.features, h, self.with_windows_))
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def logit_next(
+        self, typed: LearnerState, skill: int, item: int | None, h: HistoryCounts, x: list[float]
+    ) -> float:
+        """``predict_next``'s log-odds from the learner's counters ``h`` and their ``dense_row``
+        ``x`` (for a model that reads the same counters, as ``GBDTKT``, without counting twice)."""
         z = self.intercept_ + sum(c * v for c, v in zip(self._dense_coef_list, x, strict=True))
         if self.features.ability_decays:
             ability = recent_ability(h, math.log)
@@ -418,7 +426,7 @@ class LogisticKT:
                 i_wins = float(h.item_wins)
                 z += float(self.item_win_rate_[item]) * math.log1p(i_wins)
                 z += float(self.item_fail_rate_[item]) * math.log1p(float(h.item_attempts) - i_wins)
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return z
 
     def predict_all(self, state: State, timestamp: float | None = None) -> FloatArray:
         """``predict_next(state, s)`` for every skill code ``s`` (an average item), in one pass:

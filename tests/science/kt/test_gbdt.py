@@ -161,3 +161,15 @@ def test_training_rows_read_the_item_log_odds_of_other_folds_only() -> None:
         other.fold_skill[fold, log.skill][mine], tables.fold_skill[fold, log.skill][mine]
     )
     assert not np.allclose(other.item, tables.item)
+
+
+def test_a_copied_model_predicts_as_the_original(fitted: tuple[GBDTKT, ResponseLog, ResponseLog]) -> None:
+    import copy
+    import pickle
+
+    model, _, _ = fitted
+    state = model.initial_state()
+    model.update_answer(state, [1], 1, 3)
+    expected = model.predict_next(state, 2, 4)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert twin.predict_next(state, 2, 4) == expected
