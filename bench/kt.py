@@ -768,12 +768,22 @@ def main(argv: list[str] | None = None) -> None:
         "--protocols",
         nargs="*",
         default=[],
-        choices=["akt", "pykt", "dkvmn", "statics-view", "gervet-valid", "gervet-gbdt", "published"],
+        choices=[
+            "akt",
+            "pykt",
+            "dkvmn",
+            "statics-view",
+            "gervet-valid",
+            "gervet-gbdt",
+            "gbdt-online",
+            "published",
+        ],
         help="leak-free protocols (bench/kt_answers.py): akt (AKT's folds, with pykt also pyKT's "
         "question-level evaluation), dkvmn (DKVMN ASSIST2009, answers recovered), statics-view "
         "(BKT's STATICS representation chosen on valid1), gervet-valid (the logistic model's l2 "
-        "on a fifth of the Gervet training learners, --l2-grid), gervet-gbdt (LightGBM trees over the "
-        "logistic model's features, and stacked on it, on the same split: bench/kt_gbdt.py), published (only the AKT paper's and "
+        "on a fifth of the Gervet training learners, --l2-grid), gervet-gbdt (GBDTKT's "
+        "settings on the same split: bench/kt_gbdt.py), gbdt-online (GBDTKT's online time on the Gervet "
+        "test learners, its single-row path against Booster.predict), published (only the AKT paper's and "
         "pyKT's figures, with their sources; nothing fitted)",
     )
     parser.add_argument(
@@ -847,6 +857,12 @@ def main(argv: list[str] | None = None) -> None:
 
             records += kt_gbdt.gervet_gbdt_records(
                 args.data, ("gervet_assistments09", "gervet_statics"), gervet_valid_split, GERVET_VALID_SEED
+            )
+        if "gbdt-online" in args.protocols:
+            from bench import kt_gbdt
+
+            records += kt_gbdt.gbdt_online_records(
+                args.data, ("gervet_statics", "gervet_assistments09"), load_split
             )
         if "dkvmn" in args.protocols:
             records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)

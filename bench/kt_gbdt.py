@@ -109,3 +109,54 @@ def gervet_gbdt_records(
                     add(name, "fit_cpu_seconds", stack_cpu + tree_cpu * default.rounds / rounds)
                     add(name, "online_update_us", online_update_us(model, valid, limit=5000))
     return records
+
+
+PROTOCOL_GBDT_ONLINE = (
+    "Gervet et al. 2020 80/20 user split: GBDTKT at its defaults fitted on preprocessed_data_train; "
+    "predict_next + update per answer replayed over the first {rows} rows of preprocessed_data_test "
+    "(bench.kt.online_update_us), the trees evaluated by LightGBM's single-row C API (the product's "
+    "path) and by Booster.predict on a one-row matrix, alternated {rounds} times in one process; median"
+)
+
+
+def gbdt_online_records(
+    data: Path, datasets: Sequence[str], load_split: Any, rounds: int = 3
+) -> list[Record]:
+    """The online cost of the product's trees with the single-row path against Booster.predict,
+    on the same fitted model and the same answers. ``load_split(data, dataset)`` gives the split."""
+    from bench.kt import online_update_us
+
+    rows = 20000
+    records: list[Record] = []
+    for dataset in datasets:
+        split = load_split(data, dataset)
+        model = GBDTKT()
+        cpu = time.process_time()
+        model.fit(split.train)
+        cpu = time.process_time() - cpu
+
+        class ViaPredict(GBDTKT):
+            def predict_next(
+                self, state: Any, skill: int, item: int | None = None, timestamp: float | None = None
+            ) -> float:
+                from learnloop.science.kt.gbdt import _as_gbdt_state
+
+                x = np.asarray([self._row(_as_gbdt_state(state), skill, item, timestamp)], dtype=np.float64)
+                return float(self.booster_.predict(x, num_threads=1)[0])
+
+        slow = ViaPredict.__new__(ViaPredict)
+        slow.__dict__.update(model.__getstate__())
+        fast_us, slow_us = [], []
+        for _ in range(rounds):
+            fast_us.append(online_update_us(model, split.test, limit=rows))
+            slow_us.append(online_update_us(slow, split.test, limit=rows))
+        protocol = PROTOCOL_GBDT_ONLINE.format(rows=rows, rounds=rounds)
+        for method, values in (
+            ("learnloop.gbdt (single-row C API)", fast_us),
+            ("learnloop.gbdt (Booster.predict)", slow_us),
+        ):
+            value = float(np.median(values))
+            print(f"{dataset}: {method} online_update_us {value:.1f} ({values})", flush=True)
+            records.append(record(dataset, protocol, method, "online_update_us", value))
+        records.append(record(dataset, protocol, "learnloop.gbdt (single-row C API)", "fit_cpu_seconds", cpu))
+    return records

@@ -30,7 +30,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, overload
+from typing import Any, Self, TypedDict, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -393,7 +393,7 @@ class GBDTKT:
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(self, log: ResponseLog) -> GBDTKT:
+    def fit(self, log: ResponseLog) -> Self:
         _lightgbm()  # before the logistic fits: say at once when the extra is missing
         kept, x = self.stack(log)
         self.booster_ = self.train_trees(x, kept.correct, self.params, self.rounds)
