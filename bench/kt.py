@@ -861,9 +861,7 @@ def main(argv: list[str] | None = None) -> None:
         if "gbdt-online" in args.protocols:
             from bench import kt_gbdt
 
-            records += kt_gbdt.gbdt_online_records(
-                args.data, ("gervet_statics", "gervet_assistments09"), load_split
-            )
+            records += kt_gbdt.gbdt_online_records(args.data, ("gervet_statics",), load_split)
         if "dkvmn" in args.protocols:
             records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)
         if "published" in args.protocols and "akt" not in args.protocols:

@@ -126,7 +126,7 @@ def gbdt_online_records(
     on the same fitted model and the same answers. ``load_split(data, dataset)`` gives the split."""
     from bench.kt import online_update_us
 
-    rows = 20000
+    rows = 10000
     records: list[Record] = []
     for dataset in datasets:
         split = load_split(data, dataset)
