@@ -165,7 +165,7 @@ def start_server(
     port = port or free_port()
     if engine == "ort":
         command = [sys.executable, "-m", "learnloop.llm.ort_server", "--model", str(model_dir)]
-        command += ["--port", str(port), "--threads", str(threads)]
+        command += ["--port", str(port), "--threads", str(threads), "--parent-pid", str(os.getpid())]
     else:
         beside = Path(sys.executable).parent / "transformers"  # a virtual environment not on PATH
         exe = shutil.which("transformers") or (str(beside) if beside.exists() else None)

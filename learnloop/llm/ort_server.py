@@ -12,13 +12,17 @@ as ``transformers serve`` with the same SmolLM2 (``bench/serving.py``).
   grader does).
 
 One generation at a time (a lock); requests wait their turn. Run it with
-``python -m learnloop.llm.ort_server --model DIR [--port P] [--threads N]``.
+``python -m learnloop.llm.ort_server --model DIR [--port P] [--threads N] [--parent-pid PID]``.
+With ``--parent-pid`` the server exits once that process is gone (the starter was killed
+with SIGKILL and could not stop it), so a killed test run or benchmark leaves no server behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -207,6 +211,20 @@ def create_app(engine: Engine) -> FastAPI:
     return app
 
 
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> threading.Thread:
+    """Watch ``parent_pid`` from a daemon thread and stop this process (SIGTERM, so uvicorn
+    shuts down cleanly) once it is gone: an orphan is re-parented, so ``os.getppid()`` changes."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="OpenAI-compatible server over onnxruntime-genai")
     parser.add_argument("--model", type=Path, required=True, help="folder with genai_config.json")
@@ -214,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per generation")
     parser.add_argument("--name", default=None, help="the model's id in /v1/models (default: the folder)")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit once this process is gone")
     args = parser.parse_args(argv)
     if not (args.model / "genai_config.json").exists():
         parser.error(
@@ -221,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     import uvicorn
 
+    if args.parent_pid is not None:
+        exit_with_parent(args.parent_pid)
     engine = Engine(args.model, threads=args.threads, name=args.name)
     uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning")
     return 0
