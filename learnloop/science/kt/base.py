@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -219,3 +219,93 @@ class LatentMastery(Protocol):
     turns one into the other (``services/mastery.py``)."""
 
     def mastery(self, state: dict[str, Any], skill: int) -> float: ...
+
+
+class VersionedState(Protocol):
+    """A learner's typed state: its layout version and its JSON form."""
+
+    version: int
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=VersionedState)
+
+
+class AnswerUpdates(Generic[S]):
+    """``update`` and ``update_answer`` for a tracer whose learner state is a typed, versioned
+    structure ``S``: both take that structure or its JSON dict (any stored version) and give
+    back what they were given, updated in place. A subclass says how a dict becomes ``S``
+    (``_typed``) and how one answer is folded into ``S`` (``_fold_answer``)."""
+
+    def _typed(self, state: S | dict[str, Any]) -> S:
+        raise NotImplementedError
+
+    def _fold_answer(
+        self, typed: S, skills: list[int], correct: int, item: int | None, timestamp: float | None
+    ) -> None:
+        raise NotImplementedError
+
+    @overload
+    def update(
+        self,
+        state: dict[str, Any],
+        skill: int,
+        correct: int,
+        item: int | None = ...,
+        timestamp: float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def update(
+        self, state: S, skill: int, correct: int, item: int | None = ..., timestamp: float | None = ...
+    ) -> S: ...
+
+    def update(
+        self,
+        state: S | dict[str, Any],
+        skill: int,
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> S | dict[str, Any]:
+        """Fold an answer on one skill into ``state``: ``update_answer`` with ``[skill]``."""
+        return self.update_answer(state, [skill], correct, item, timestamp)
+
+    @overload
+    def update_answer(
+        self,
+        state: dict[str, Any],
+        skills: list[int],
+        correct: int,
+        item: int | None = ...,
+        timestamp: float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def update_answer(
+        self, state: S, skills: list[int], correct: int, item: int | None = ..., timestamp: float | None = ...
+    ) -> S: ...
+
+    def update_answer(
+        self,
+        state: S | dict[str, Any],
+        skills: list[int],
+        correct: int,
+        item: int | None = None,
+        timestamp: float | None = None,
+    ) -> S | dict[str, Any]:
+        """Fold one answer on ``skills`` (all the skills of its item, at once: none of them
+        sees the others, as in ``predict_proba``) into ``state``, in place, and return it.
+        A dict (a stored state of any version) is rewritten in the current layout."""
+        check_label(correct)
+        if not skills:
+            raise ValueError("an answer needs at least one skill")
+        typed = self._typed(state)
+        self._fold_answer(typed, skills, int(correct), item, timestamp)
+        if isinstance(state, dict):
+            fresh = typed.to_dict()
+            if state.get("version") != typed.version:
+                state.clear()
+            state.update(fresh)
+        return state

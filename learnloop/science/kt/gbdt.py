@@ -30,15 +30,15 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self, TypedDict, overload
+from typing import Any, Self, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
 
 from learnloop.science.kt.base import (
+    AnswerUpdates,
     ResponseLog,
     answers_of,
-    check_label,
     check_log,
     predict_without_repeats,
     without_repeats,
@@ -291,7 +291,7 @@ class ItemTables:
         ).astype(np.float64)
 
 
-class GBDTKT:
+class GBDTKT(AnswerUpdates[GBDTState]):
     """LightGBM trees stacked on ``LogisticKT`` (module docstring). ``base`` holds the logistic
     model's settings; ``rounds`` trees with ``TREE_PARAMS``; ``folds`` folds of learners for the
     out-of-fold logistic predictions and item tables of the training rows."""
@@ -518,76 +518,20 @@ class GBDTKT:
         )
         return np.asarray(self.booster_.predict(x, num_threads=1), dtype=np.float64)
 
-    @overload
-    def update(
-        self,
-        state: dict[str, Any],
-        skill: int,
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> dict[str, Any]: ...
+    def _typed(self, state: State) -> GBDTState:
+        return _as_gbdt_state(state)
 
-    @overload
-    def update(
-        self,
-        state: GBDTState,
-        skill: int,
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> GBDTState: ...
-
-    def update(
-        self, state: State, skill: int, correct: int, item: int | None = None, timestamp: float | None = None
-    ) -> State:
-        """Fold an answer on one skill into ``state``: ``update_answer`` with ``[skill]``."""
-        return self.update_answer(state, [skill], correct, item, timestamp)
-
-    @overload
-    def update_answer(
-        self,
-        state: dict[str, Any],
-        skills: list[int],
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> dict[str, Any]: ...
-
-    @overload
-    def update_answer(
-        self,
-        state: GBDTState,
-        skills: list[int],
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> GBDTState: ...
-
-    def update_answer(
-        self,
-        state: State,
-        skills: list[int],
-        correct: int,
-        item: int | None = None,
-        timestamp: float | None = None,
-    ) -> State:
-        """Fold one answer on ``skills`` (all at once) into ``state``, in place, and return it."""
-        check_label(correct)
-        if not skills:
-            raise ValueError("an answer needs at least one skill")
-        typed = _as_gbdt_state(state)
-        self.logistic_.update_answer(typed.logistic, skills, int(correct), item, timestamp)
+    def _fold_answer(
+        self, typed: GBDTState, skills: list[int], correct: int, item: int | None, timestamp: float | None
+    ) -> None:
+        """One answer into the logistic model's counters and the tree counters (its residual
+        against the item's prior)."""
+        self.logistic_._fold_answer(typed.logistic, skills, correct, item, timestamp)
         t = self.tables_
         known_item = item is not None and 0 <= item < len(t.item)
         prior = float(t.item[item]) if known_item and item is not None else t.mean
         residual = float(correct) - 1.0 / (1.0 + math.exp(-prior))
         typed.trees.update(skills, float(correct), item, residual)
-        if isinstance(state, dict):
-            fresh = typed.to_dict()
-            state.clear()
-            state.update(fresh)
-        return state
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickling and copying leave out the single-row predictor (C pointers); it is set up

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,9 +30,9 @@ from scipy.optimize import minimize
 
 from learnloop.science.kt.base import (
     Answers,
+    AnswerUpdates,
     ResponseLog,
     answers_of,
-    check_label,
     check_log,
     predict_without_repeats,
     without_repeats,
@@ -57,7 +57,7 @@ State = LearnerState | dict[str, Any]
 FloatArray = NDArray[np.float64]
 
 
-class LogisticKT:
+class LogisticKT(AnswerUpdates[LearnerState]):
     """Sparse logistic regression on item/skill difficulty and the learner's history.
 
     Skills and items never seen in training get zero difficulty offsets (the population
@@ -472,84 +472,19 @@ class LogisticKT:
                 z += row_w[other] * log1p(wins) + row_f[other] * log1p(counts["attempts"] - wins)
         return z
 
-    @overload
-    def update(
-        self,
-        state: dict[str, Any],
-        skill: int,
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> dict[str, Any]: ...
+    def _typed(self, state: State) -> LearnerState:
+        return as_state(state)
 
-    @overload
-    def update(
-        self,
-        state: LearnerState,
-        skill: int,
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> LearnerState: ...
-
-    def update(
-        self,
-        state: State,
-        skill: int,
-        correct: int,
-        item: int | None = None,
-        timestamp: float | None = None,
-    ) -> State:
-        """Fold an answer on one skill into ``state``: ``update_answer`` with ``[skill]``."""
-        return self.update_answer(state, [skill], correct, item, timestamp)
-
-    @overload
-    def update_answer(
-        self,
-        state: dict[str, Any],
-        skills: list[int],
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> dict[str, Any]: ...
-
-    @overload
-    def update_answer(
-        self,
-        state: LearnerState,
-        skills: list[int],
-        correct: int,
-        item: int | None = ...,
-        timestamp: float | None = ...,
-    ) -> LearnerState: ...
-
-    def update_answer(
-        self,
-        state: State,
-        skills: list[int],
-        correct: int,
-        item: int | None = None,
-        timestamp: float | None = None,
-    ) -> State:
-        """Fold one answer on ``skills`` (all the skills of its item, at once: none of them
-        sees the others, as in ``predict_proba``) into ``state``, in place, and return it.
-        A dict (a stored state of any version) is rewritten in the current layout.
+    def _fold_answer(
+        self, typed: LearnerState, skills: list[int], correct: int, item: int | None, timestamp: float | None
+    ) -> None:
+        """One answer into the counters and the recent answers of the pair features.
         O(number of features and skills of the answer)."""
-        check_label(correct)
-        if not skills:
-            raise ValueError("an answer needs at least one skill")
-        typed = as_state(state)
-        self._counters().update(typed, skills, int(correct), item, timestamp)
+        self._counters().update(typed, skills, correct, item, timestamp)
         if self.pair_:
             # the last pair_lags answers, most recent first
             now = RecentAnswer(skills=list(dict.fromkeys(int(s) for s in skills)), correct=float(correct))
             typed.recent = [now, *typed.recent][: self.pair_lags]
-        if isinstance(state, dict):
-            fresh = typed.to_dict()
-            if state.get("version") != typed.version:
-                state.clear()
-            state.update(fresh)
-        return state
 
     # -- persistence ---------------------------------------------------------------------------
 
