@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     llm_tutor_max_tokens: int = 300
     llm_grade_max_tokens: int = 300
 
+    #: requests a server process handles at once (the threads that run the route handlers;
+    #: the others wait in turn). Each holds a database connection, and the pools keep this many
+    #: open (store/db.POOL_SIZE), so a burst opens no new connections. More threads than this
+    #: only take turns at Python's global interpreter lock: on PostgreSQL run more processes
+    #: (`--workers`) instead
+    request_threads: int = Field(default=8, ge=1, le=32)
+
     # Background jobs (learnloop/jobs): a table of jobs on every backend; workers claim them
     # with SKIP LOCKED and wake on LISTEN/NOTIFY on PostgreSQL, a polling thread on SQLite.
     #: "thread": every server process runs a worker (`learnloop serve` needs nothing else);

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import swagger_ui_bundle
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -177,6 +178,9 @@ def _web_routers() -> list[APIRouter]:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from learnloop.services import tutoring
 
+    # the route handlers' threads (anyio's default is 40 a process): request_threads at once,
+    # the others wait their turn instead of taking turns at the interpreter lock
+    to_thread.current_default_thread_limiter().total_tokens = app.state.ctx.settings.request_threads
     tutoring.start_warm_up(app.state.ctx)  # models load in the background; /healthz waits for them
     # the job worker of this process (LEARNLOOP_JOBS_WORKER=thread; "off" leaves jobs to
     # `learnloop worker`)

@@ -174,6 +174,15 @@ def _pg8000_connection(dbapi_conn: Any, _record: Any) -> None:
     _prepared_statements(dbapi_conn)
 
 
+#: PostgreSQL connections each pool keeps open once made, per process: at least the request
+#: threads (``Settings.request_threads``, at most 32) plus the job worker's, so a busy process
+#: reuses its connections. A connection beyond the kept ones (a pool's overflow) is closed when
+#: it is given back, and the next burst opens a new one: a TCP and TLS handshake, a login and a
+#: new server process each time (at 50 learners with 40 handler threads a process and 10 kept,
+#: that churn was most of the CPU an answer cost)
+POOL_SIZE = 40
+POOL_OVERFLOW = 20
+
 #: a pooled PostgreSQL connection idle this long is checked (``SELECT 1``) before it is used
 PING_IDLE_SECONDS = 1.0
 
@@ -248,7 +257,7 @@ def get_engine(url: str) -> Engine:
             cur.close()
 
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         _ping_when_idle(engine)
         if url.startswith(PG_DRIVER):
             _install_pg8000_speedups()
@@ -264,7 +273,7 @@ def _autocommit_engine(url: str) -> Engine | None:
     url = _normalise_url(url)
     if url.startswith("sqlite"):
         return None
-    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     _ping_when_idle(engine)
     if url.startswith(PG_DRIVER):
         _install_pg8000_speedups()
