@@ -337,7 +337,7 @@ async def drive(
                 r = await client.get(f"{base}/api/v1/practice/next", headers=headers)
                 t1 = time.monotonic()
                 if r.status_code != 200:
-                    counts["errors" if r.status_code >= 500 else "conflicts"] += t0 >= measure_from
+                    counts["errors" if r.status_code >= 500 else "conflicts"] += measure_from <= t1 <= stop_at
                     await asyncio.sleep(0.05)
                     continue
                 shown = r.json()
@@ -351,18 +351,23 @@ async def drive(
                 r = await client.post(f"{base}/api/v1/practice/answer", headers=headers, json=body)
                 t3 = time.monotonic()
             except httpx.TimeoutException:
-                counts["timeouts"] += time.monotonic() >= measure_from
+                counts["timeouts"] += measure_from <= time.monotonic() <= stop_at
                 continue
             except httpx.HTTPError as exc:
-                if time.monotonic() >= measure_from:
+                if measure_from <= time.monotonic() <= stop_at:
                     counts["errors"] += 1
                     counts["transport errors"] += 1
                     print("transport error:", type(exc).__name__, str(exc)[:200], file=sys.stderr)
                 await asyncio.sleep(0.05)
                 continue
-            if t0 < measure_from or t3 > stop_at:
+            # each request counts where it ends: the window's CPU is spent on the requests that
+            # end in it (in a steady state). Counting only pairs that start and end in the window
+            # dropped the pairs across its edges, whose CPU it still held: with pairs seconds
+            # long (50 learners) most of the answers, inflating CPU per answer several times
+            if measure_from <= t1 <= stop_at:
+                next_latencies.append(t1 - t0)
+            if not measure_from <= t3 <= stop_at:
                 continue
-            next_latencies.append(t1 - t0)
             if r.status_code == 200:
                 counts["answers"] += 1
                 latencies.append(t3 - t2)
