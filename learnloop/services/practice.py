@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from learnloop.content.models import LEVEL_MASTERY, Item
@@ -568,13 +568,16 @@ def _record(
         created_at=now,
         presentation_id=presentation_id,
     )
-    session.add(response)
+    # written with prebuilt Core statements, not the ORM's flush (its unit of work cost more
+    # CPU than the statements): the response's id comes back from the insert, and ``response``
+    # stays a plain object carrying what was stored
+    response.id = session.execute(_INSERT_RESPONSE, _response_values(response)).scalar_one()
     retry_left = allowed - 1 if not correct else 0
     if retry_left > 0:
         pending.attempts = 1  # the item stays on screen (and protected) for another try
     else:
-        session.delete(pending)
-    session.flush()
+        session.execute(_DELETE_PENDING, {"user_id": user.id, "presentation_id": presentation_id})
+        session.expunge(pending)
     model = load_model(session, user.org_id)
     rows = mastery_of(session, user.id, with_evidence=True)
     changes = apply_answer(
@@ -603,6 +606,19 @@ def _record(
     )
     answer_hooks.after_answer(session, ctx, active, user.org_id, user.id, item, response, now, rows=rows)
     return _feedback(active, item, response, messages, changes, attempts_left=retry_left)
+
+
+_RESPONSES = cast(Table, Response.__table__)
+#: the answer's write (:func:`_record`): built once
+_INSERT_RESPONSE = _RESPONSES.insert().returning(_RESPONSES.c.id)
+_PENDING = cast(Table, PendingItem.__table__)
+_DELETE_PENDING = delete(_PENDING).where(
+    _PENDING.c.user_id == bindparam("user_id"), _PENDING.c.presentation_id == bindparam("presentation_id")
+)
+
+
+def _response_values(response: Response) -> dict[str, Any]:
+    return {column.key: getattr(response, column.key) for column in _RESPONSES.columns if column.key != "id"}
 
 
 def _grade_in_background(ctx: AppContext) -> bool:
