@@ -25,9 +25,7 @@ lightgbm is imported only to fit, predict and load (``pip install 'learnloop[kt-
 from __future__ import annotations
 
 import copy
-import ctypes
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self, TypedDict
@@ -53,6 +51,7 @@ from learnloop.science.kt.features import (
     stack_counts,
 )
 from learnloop.science.kt.logistic import LogisticKT, _fold_of, _item_logits
+from learnloop.science.kt.tree_eval import FlatTrees
 
 FloatArray = NDArray[np.float64]
 
@@ -109,54 +108,6 @@ def _lightgbm() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("GBDTKT needs lightgbm: pip install 'learnloop[kt-gbdt]'") from exc
     return lightgbm
-
-
-class _OneRow:
-    """LightGBM's single-row prediction (its C API's ``PredictForMatSingleRowFast``, set up once
-    per booster): the same value as ``Booster.predict`` on one row, without its per-call
-    checks and conversions, which cost several times the trees themselves. Calls are serialised
-    (the fast configuration holds one buffer)."""
-
-    def __init__(self, booster: Any) -> None:
-        from lightgbm.basic import _LIB, _c_str, _safe_call
-
-        self._lib, self._check = _LIB, _safe_call
-        self.n_features = int(booster.num_feature())
-        self._config = ctypes.c_void_p()
-        self._check(
-            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-                booster._handle,
-                ctypes.c_int(0),  # C_API_PREDICT_NORMAL: the probability
-                ctypes.c_int(0),  # from the first tree
-                ctypes.c_int(-1),  # to the last
-                ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
-                ctypes.c_int32(self.n_features),
-                _c_str("num_threads=1"),
-                ctypes.byref(self._config),
-            )
-        )
-        self._booster = booster  # the configuration points into it
-        self._out = np.zeros(1)
-        self._out_len = ctypes.c_int64(0)
-        self._lock = threading.Lock()
-
-    def __call__(self, row: list[float]) -> float:
-        x = np.asarray(row, dtype=np.float64)
-        with self._lock:
-            self._check(
-                self._lib.LGBM_BoosterPredictForMatSingleRowFast(
-                    self._config,
-                    x.ctypes.data_as(ctypes.c_void_p),
-                    ctypes.byref(self._out_len),
-                    self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                )
-            )
-            return float(self._out[0])
-
-    def __del__(self) -> None:
-        config = getattr(self, "_config", None)
-        if config is not None and config.value:
-            self._lib.LGBM_FastConfigFree(config)
 
 
 class SkillResidual(TypedDict):
@@ -484,10 +435,15 @@ class GBDTKT(AnswerUpdates[GBDTState]):
         self, state: State, skill: int, item: int | None = None, timestamp: float | None = None
     ) -> float:
         typed = _as_gbdt_state(state)
-        one = getattr(self, "_one_row", None)
-        if one is None or one._booster is not self.booster_:
-            one = self._one_row = _OneRow(self.booster_)
-        return one(self._row(typed, skill, item, timestamp))
+        return self._flat().predict(self._row(typed, skill, item, timestamp))
+
+    def _flat(self) -> FlatTrees:
+        """The booster's trees as arrays for one-row predictions (built on first use, and again
+        when the booster changes)."""
+        flat = getattr(self, "_flat_trees", None)
+        if flat is None or flat[0] is not self.booster_:
+            flat = self._flat_trees = (self.booster_, FlatTrees(self.booster_))
+        return flat[1]
 
     def predict_all(self, state: State, timestamp: float | None = None) -> FloatArray:
         """``predict_next(state, s)`` for every skill code ``s`` (an average item), in one call of
@@ -534,9 +490,9 @@ class GBDTKT(AnswerUpdates[GBDTState]):
         typed.trees.update(skills, float(correct), item, residual)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickling and copying leave out the single-row predictor (C pointers); it is set up
-        again on the next ``predict_next``."""
-        return {k: v for k, v in self.__dict__.items() if k != "_one_row"}
+        """Pickling and copying leave out the trees' arrays; they are built again from the
+        booster on the next ``predict_next``."""
+        return {k: v for k, v in self.__dict__.items() if k != "_flat_trees"}
 
     # -- persistence ---------------------------------------------------------------------------
 
