@@ -44,8 +44,9 @@ export LEARNLOOP_CHROMIUM="${LEARNLOOP_CHROMIUM:-$(command -v chromium)}"
 ruff check learnloop tests bench
 ruff format --check learnloop tests bench
 mypy
-# One process by default, the order CI has always passed in. LEARNLOOP_TEST_WORKERS=2 runs the
-# suite on two worker processes (each test file stays on one worker, so its module fixtures
-# start once): about 40% faster, and it changes which tests share a process (it found the
-# tutor's lesson index keyed by row id alone), so it is opt-in until it has run clean many times.
-python -m pytest -q -n "${LEARNLOOP_TEST_WORKERS:-0}" --dist loadfile --durations=25 "$@"
+# Two worker processes by default (each test file stays on one worker, so its module fixtures
+# start once): about a third faster than one. LEARNLOOP_TEST_WORKERS=0 runs everything in one
+# process, the order the suite ran in before; a failure that shows only in one of the two
+# orders points at state shared between tests (the tutor's lesson index keyed by a row id
+# alone was found that way).
+python -m pytest -q -n "${LEARNLOOP_TEST_WORKERS:-2}" --dist loadfile --durations=25 "$@"
