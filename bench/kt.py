@@ -821,6 +821,13 @@ def main(argv: list[str] | None = None) -> None:
         default=[3.0],
         help="gervet-valid: LogisticKT l2_ability (the ridge on those slopes) values tried",
     )
+    parser.add_argument(
+        "--online-datasets",
+        nargs="+",
+        default=["gervet_statics"],
+        choices=["gervet_assistments09", "gervet_statics"],
+        help="gbdt-online: the Gervet datasets whose test learners are replayed",
+    )
     parser.add_argument("--valid", type=Path, help="a validation file, to choose l2 among --l2-grid")
     parser.add_argument("--test", type=Path, help="the scored file")
     parser.add_argument("--format", default="auto", choices=["auto", "three", "four", "pykt", "tsv"])
@@ -869,7 +876,7 @@ def main(argv: list[str] | None = None) -> None:
         if "gbdt-online" in args.protocols:
             from bench import kt_gbdt
 
-            records += kt_gbdt.gbdt_online_records(args.data, ("gervet_statics",), load_split)
+            records += kt_gbdt.gbdt_online_records(args.data, args.online_datasets, load_split)
         if "dkvmn" in args.protocols:
             records += kt_answers.bench_dkvmn(args.data, read_three_line, read_four_line, to_log)
         if "published" in args.protocols and "akt" not in args.protocols:
