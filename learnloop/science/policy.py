@@ -14,9 +14,8 @@ fading skill (FSRS retrievability under the desired retention) retrievable again
 is how due reviews compete with new learning. Skills open only on the frontier of the
 graph (every prerequisite mastered), items are preferred in the zone of predicted success
 0.6-0.85, a new skill starts with items and sends the learner to its lesson only once its
-first two answers are both wrong and the lesson pays for its minutes (a right one leaves the
-lesson offered, not sent: :func:`lesson_due`; its minutes are costed like an item's,
-``PolicyConfig.lesson_learn``, :func:`lesson_pays`), and
+first two answers are both wrong (a right one leaves the lesson offered, not sent: :func:`lesson_due`;
+``PolicyConfig.lesson_learn`` would also cost its minutes like an item's, :func:`lesson_pays`), and
 long runs on one skill are discounted for variety. Items are valued by what their answer tells per minute (``science/evidence.py``: a
 role target is met only with enough evidence, and a code item's right answer is far stronger
 evidence than a choice item's), every kind a skill has comes early, and an item whose key
@@ -221,10 +220,12 @@ class PolicyConfig:
     #: learner who has its prerequisites (``prerequisite_gate`` times that while one is
     #: missing). A due lesson is then sent only when it is expected to save more answers per
     #: minute than the best item the skill could show instead (:func:`lesson_pays`): its
-    #: minutes are costed like an item's. None: sent whenever due. 0.6, chosen on the
-    #: validation worlds against OATutor's rule at matched 30-day retention, the way the claim
-    #: is read (``bench/validity.py --validation --parts curves``, ``curve_choice``)
-    lesson_learn: float | None = 0.6
+    #: minutes are costed like an item's. None (the default): sent whenever due. 0.6 won the
+    #: validation worlds' comparison at matched retention (``bench/validity.py --validation
+    #: --parts curves``), but on the shipped pack it sends no lesson at all, not even to a
+    #: learner whose first two answers were wrong, a cost that rule did not weigh; its one test
+    #: run is ``bench/results/validity_lesson_learn_06.json``
+    lesson_learn: float | None = None
     recent_window: int = 8
     max_streak: int = 4
     streak_discount: float = 0.8
