@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,12 @@ def test_leak_judge_reads_numbers_in_many_formats() -> None:
 
 
 def test_healthz_waits_for_the_warm_up(tmp_path: Path) -> None:
+    # readiness is per process: an app an earlier test started on this worker may still be
+    # warming its tutor in a daemon thread (its /healthz would rightly say "starting" too)
+    deadline = time.monotonic() + 120
+    while readiness.warming() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not readiness.warming(), f"earlier warm-ups never finished: {readiness.warming()}"
     ctx = make_ctx(tmp_path, llm_embed="openai_compat", llm_warm_up=False)
     release = threading.Event()
     thread = readiness.warm_up_in_background("test-model", lambda: (release.wait(10), None)[1])
@@ -108,6 +115,7 @@ def test_healthz_waits_for_the_warm_up(tmp_path: Path) -> None:
         with TestClient(create_app(ctx)) as client:
             starting = client.get("/healthz")
             assert starting.status_code == 503 and starting.json()["status"] == "starting"
+            assert starting.json()["warming"] == ["test-model"]
             release.set()
             thread.join(10)
             ready = client.get("/healthz")
